@@ -1,0 +1,86 @@
+/* cfg.h - ota.ini (cache tool and server) and device.ini (device client).
+ *
+ * Both files are INI, read with inih. Unknown sections or keys and bad
+ * values are errors reported as "file:line: message" so an operator can
+ * fix the exact line. Relative paths in a file are resolved against the
+ * directory that holds the file, so a release drop can be moved as a unit.
+ * Every value is checked for character set and length when loaded; the
+ * structs hold only validated data. See ota.ini at the top of the
+ * repository for the documented sample.
+ */
+#ifndef CFG_H
+#define CFG_H
+
+#include "crypto.h"
+#include "ver.h"
+
+#define CFG_PATH_MAX 1024
+#define CFG_KEY_MAX 65      /* product key, incl. NUL: [A-Za-z0-9_-]{1,64} */
+#define CFG_IMEI_MAX 17     /* 15 digits (14..16 accepted), incl. NUL */
+#define CFG_LISTEN_MAX 4
+#define CFG_ADDR_MAX 64     /* "host:port" or "[v6]:port" */
+#define CFG_URL_MAX 256
+#define CFG_PUBKEYS_MAX 4
+#define CFG_BLOCK_MIN 16
+#define CFG_BLOCK_MAX 1024
+
+struct cfg_ota {
+    char dir[CFG_PATH_MAX]; /* directory of the ini file */
+    /* [project] */
+    char project[VER_PROJECT_MAX];
+    char product_key[CFG_KEY_MAX];
+    /* [release] (needed by ota-cache build only) */
+    struct ver_core core;        /* target core, e.g. Luat_V0020_RDA8910 */
+    char core_image[CFG_PATH_MAX];
+    struct ver_script script;    /* target script version */
+    char script_image[CFG_PATH_MAX];
+    char shipped_dir[CFG_PATH_MAX]; /* old cores, named <core version>.bin */
+    int full_core_fallback;     /* also build a full-core package for unknown cores */
+    int core_only;              /* also build core-only packages (device already on script) */
+    int script_only;            /* also build a script-only package (device on target core) */
+    int window_bits;            /* delta/zlib window for packages, 9..15 */
+    int jobs;                   /* parallel package builds; 0 = number of CPUs */
+    int has_release;
+    /* [cache] */
+    char cache_dir[CFG_PATH_MAX];
+    char signing_key[CFG_PATH_MAX];
+    /* [server] */
+    char listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
+    int nlisten;
+    int block_size;             /* default Block2 size, 16..1024, power of two */
+    char report_log[CFG_PATH_MAX];
+    char public_key[CFG_PATH_MAX]; /* verifies packages on load; default signing_key.pub */
+    int log_level;
+};
+
+struct cfg_device {
+    char project[VER_PROJECT_MAX];
+    char product_key[CFG_KEY_MAX];
+    char imei[CFG_IMEI_MAX];
+    char device_key[CFG_KEY_MAX]; /* optional serial number, "" if unset */
+    struct ver_core core;         /* core the device runs */
+    struct ver_script script;     /* script the device runs */
+    char server[CFG_URL_MAX];     /* coap://host[:port] */
+    uint8_t pubkeys[CFG_PUBKEYS_MAX][CRYPTO_PUB_LEN];
+    int npubkeys;
+    int block_size;
+    int window;                   /* blocks in flight, 1 = strict NSTART=1 */
+};
+
+/* Defaults first, then the file. Errors name "file:line". */
+enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg);
+enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg);
+
+/* Rewrite the core = and script_version = lines of device.ini in place
+ * (other lines and comments kept), atomically. */
+enum ota_err cfg_device_save_versions(const char *path, const struct ver_core *core,
+                                      const struct ver_script *script, char *msg);
+
+/* Value checks shared with the server's query parser. */
+enum ota_err cfg_check_product_key(const char *s, char *msg);
+enum ota_err cfg_check_imei(const char *s, char *msg);
+/* "host:port", "[v6addr]:port" or "host" (port defaults to def_port). */
+enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
+                                uint16_t def_port, char *msg);
+
+#endif
