@@ -214,3 +214,21 @@ enum ota_err io_file_read_all(const char *path, size_t max, uint8_t **out, size_
     *len = (size_t)r.size;
     return OTA_OK;
 }
+
+enum ota_err io_mkdirs(const char *dir, int mode, char *msg)
+{
+    char path[1024];
+    if (ota_strlcpy(path, dir, sizeof path) != OTA_OK)
+        return ota_fail(msg, OTA_E_LIMIT, "path too long: %s", dir);
+    for (char *p = path + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, (mode_t)mode) != 0 && errno != EEXIST)
+            return ota_fail(msg, OTA_E_IO, "mkdir %s: %s", path, strerror(errno));
+        *p = saved;
+        if (saved == '\0')
+            return OTA_OK;
+    }
+}

@@ -65,6 +65,9 @@ void io_atomic_abort(struct io_atomic *a);
 enum ota_err io_file_write_all(const char *path, const void *buf, size_t len, int mode, char *msg);
 enum ota_err io_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, char *msg);
 
+/* mkdir -p: create dir and any missing parents with mode. */
+enum ota_err io_mkdirs(const char *dir, int mode, char *msg);
+
 /* fsync the directory containing path (after a rename or unlink). */
 enum ota_err io_sync_parent(const char *path, char *msg);
 

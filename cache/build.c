@@ -1,0 +1,254 @@
+/* build.c - turn a release drop described by ota.ini into signed packages.
+ *
+ * Order of work, so a bad drop never leaves a partial result in the cache:
+ *   1. read the target core, the script, the signing key and every shipped
+ *      core (a missing or unreadable file is named and stops the build);
+ *   2. plan the packages (see cache.h for the variants);
+ *   3. for each: skip it if the cache already holds an identical package,
+ *      else build it to a temp name in the cache directory, fsync, rename.
+ * The shipped-core directory holds old cores named "<core version>.bin",
+ * e.g. Luat_V0017_RDA8910.bin; other files are ignored.
+ */
+#include "cache.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CACHE_SHIPPED_MAX
+#define CACHE_SHIPPED_MAX 64
+#endif
+
+struct cache_image {
+    uint8_t *data;
+    size_t len;
+};
+
+struct cache_release {
+    struct cache_image core, script;
+    struct cache_image shipped[CACHE_SHIPPED_MAX];
+    uint32_t shipped_num[CACHE_SHIPPED_MAX];
+    int nshipped;
+    uint8_t sec[CRYPTO_SEC_LEN];
+};
+
+static void cache_release_free(struct cache_release *r)
+{
+    free(r->core.data);
+    free(r->script.data);
+    for (int i = 0; i < r->nshipped; i++)
+        free(r->shipped[i].data);
+    sodium_memzero(r->sec, sizeof r->sec);
+}
+
+static enum ota_err cache_read_image(const char *what, const char *path, struct cache_image *img,
+                                     char *msg)
+{
+    char detail[OTA_MSG_LEN];
+    enum ota_err e = io_file_read_all(path, PKG_IMAGE_MAX, &img->data, &img->len, detail);
+    if (e != OTA_OK)
+        return ota_fail(msg, e, "%s: %s", what, detail);
+    return OTA_OK;
+}
+
+/* Insert a shipped core keeping the list sorted by number. */
+static void cache_shipped_insert(struct cache_release *r, uint32_t num, struct cache_image img)
+{
+    int i = r->nshipped++;
+    for (; i > 0 && r->shipped_num[i - 1] > num; i--) {
+        r->shipped_num[i] = r->shipped_num[i - 1];
+        r->shipped[i] = r->shipped[i - 1];
+    }
+    r->shipped_num[i] = num;
+    r->shipped[i] = img;
+}
+
+/* Should this directory entry be read as a shipped core? */
+static int cache_shipped_wanted(const struct cfg_ota *c, const char *name, struct ver_core *v)
+{
+    char base[VER_CORE_STR_MAX + 8];
+    size_t n = strlen(name);
+    if (n < 5 || n >= sizeof base || strcmp(name + n - 4, ".bin") != 0)
+        return 0;
+    memcpy(base, name, n - 4);
+    base[n - 4] = '\0';
+    if (ver_core_parse(base, v, NULL) != OTA_OK) {
+        log_msg(LOG_WARN, "shipped_dir: ignoring %s (not named <core version>.bin)", name);
+        return 0;
+    }
+    if (!ver_core_same_line(v, &c->core) || v->number >= c->core.number) {
+        log_msg(LOG_WARN, "shipped_dir: ignoring %s (not an older %s/%s core)", name,
+                c->core.name, c->core.chip);
+        return 0;
+    }
+    return 1;
+}
+
+static enum ota_err cache_read_shipped(const struct cfg_ota *c, struct cache_release *r,
+                                       char *msg)
+{
+    DIR *d = opendir(c->shipped_dir);
+    struct dirent *de;
+    enum ota_err e = OTA_OK;
+    if (!d)
+        return ota_fail(msg, OTA_E_NOTFOUND, "shipped_dir %s: %s", c->shipped_dir,
+                        strerror(errno));
+    while (e == OTA_OK && (de = readdir(d)) != NULL) {
+        struct ver_core v;
+        struct cache_image img;
+        char path[CFG_PATH_MAX + 256];
+        if (!cache_shipped_wanted(c, de->d_name, &v))
+            continue;
+        if (r->nshipped == CACHE_SHIPPED_MAX) {
+            e = ota_fail(msg, OTA_E_LIMIT, "shipped_dir: more than %d cores", CACHE_SHIPPED_MAX);
+            break;
+        }
+        snprintf(path, sizeof path, "%s/%s", c->shipped_dir, de->d_name);
+        if ((e = cache_read_image("shipped core", path, &img, msg)) == OTA_OK)
+            cache_shipped_insert(r, v.number, img);
+    }
+    closedir(d);
+    return e;
+}
+
+static enum ota_err cache_read_release(const struct cfg_ota *c, struct cache_release *r,
+                                       char *msg)
+{
+    char detail[OTA_MSG_LEN];
+    enum ota_err e;
+    if (!c->has_release)
+        return ota_fail(msg, OTA_E_INVAL, "no [release] section in the configuration");
+    if (!c->signing_key[0])
+        return ota_fail(msg, OTA_E_INVAL, "[cache] signing_key is not set");
+    if ((e = cache_read_image("core_image", c->core_image, &r->core, msg)) != OTA_OK ||
+        (e = cache_read_image("script_image", c->script_image, &r->script, msg)) != OTA_OK)
+        return e;
+    if ((e = crypto_load_secret(c->signing_key, r->sec, detail)) != OTA_OK)
+        return ota_fail(msg, e, "signing_key: %s", detail);
+    if (c->shipped_dir[0] && (e = cache_read_shipped(c, r, msg)) != OTA_OK)
+        return e;
+    return io_mkdirs(c->cache_dir, 0755, msg);
+}
+
+/* Is there already a package at path built from the same inputs and key? */
+static int cache_same_package(const char *path, const struct pkg_header *want,
+                              const struct pkg_build_input *in, struct pkg_header *found)
+{
+    struct io_reader r;
+    uint8_t buf[PKG_HEADER_LEN];
+    struct pkg_header h;
+    uint8_t old_hash[CRYPTO_HASH_LEN] = {0}, core_hash[CRYPTO_HASH_LEN] = {0},
+            script_hash[CRYPTO_HASH_LEN] = {0}, pub[CRYPTO_PUB_LEN], id[CRYPTO_KEYID_LEN];
+    if (io_file_reader_open(&r, path, NULL) != OTA_OK)
+        return 0;
+    int ok = io_read_at(&r, 0, buf, sizeof buf) == OTA_OK &&
+             pkg_header_parse(buf, sizeof buf, r.size, &h, NULL) == OTA_OK;
+    io_file_reader_close(&r);
+    if (!ok)
+        return 0;
+    if (want->flags & PKG_F_CORE_DELTA)
+        crypto_sha256(in->old_core, in->old_core_len, old_hash);
+    if (want->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
+        crypto_sha256(in->new_core, in->new_core_len, core_hash);
+    if (want->flags & PKG_F_SCRIPT)
+        crypto_sha256(in->script, in->script_len, script_hash);
+    crypto_secret_to_public(in->secret_key, pub);
+    crypto_key_id(pub, id);
+    *found = h;
+    return h.flags == want->flags && h.from_core == want->from_core &&
+           h.to_core == want->to_core && h.window_bits == (uint32_t)in->window_bits &&
+           !memcmp(h.key_id, id, sizeof id) && !memcmp(h.old_core_hash, old_hash, 32) &&
+           !memcmp(h.core_hash, core_hash, 32) && !memcmp(h.script_hash, script_hash, 32) &&
+           !strcmp(h.project, want->project) && !strcmp(h.core_name, want->core_name) &&
+           !strcmp(h.chip, want->chip) && !ver_script_cmp(&h.script, &want->script);
+}
+
+static enum ota_err cache_write_package(const struct cfg_ota *c,
+                                        const struct pkg_build_input *in, cache_package_cb cb,
+                                        void *ctx, char *msg)
+{
+    char name[256], path[CFG_PATH_MAX + 256];
+    struct pkg_header h;
+    struct io_atomic a;
+    struct io_writer w;
+    pkg_file_name(&in->tmpl, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", c->cache_dir, name);
+    if (cache_same_package(path, &in->tmpl, in, &h)) {
+        if (cb)
+            cb(ctx, &h, path, 1);
+        return OTA_OK;
+    }
+    enum ota_err e = io_atomic_open(&a, path, 0644, msg);
+    if (e != OTA_OK)
+        return e;
+    io_atomic_writer(&w, &a);
+    if ((e = pkg_build(in, &w, &h, msg)) != OTA_OK) {
+        io_atomic_abort(&a);
+        return e;
+    }
+    if ((e = io_atomic_commit(&a, msg)) == OTA_OK && cb)
+        cb(ctx, &h, path, 0);
+    return e;
+}
+
+static void cache_template(const struct cfg_ota *c, struct pkg_header *t, uint32_t flags,
+                           uint32_t from)
+{
+    memset(t, 0, sizeof *t);
+    ota_strlcpy(t->project, c->project, sizeof t->project);
+    ota_strlcpy(t->core_name, c->core.name, sizeof t->core_name);
+    ota_strlcpy(t->chip, c->core.chip, sizeof t->chip);
+    t->flags = flags;
+    t->from_core = from;
+    t->to_core = c->core.number;
+    t->script = c->script;
+}
+
+/* The packages for one shipped core: core+script, and core only. */
+static enum ota_err cache_build_shipped(const struct cfg_ota *c, const struct cache_release *r,
+                                        int i, struct pkg_build_input *in, cache_package_cb cb,
+                                        void *ctx, char *msg)
+{
+    uint32_t core_flag = PKG_F_CORE_FULL; /* becomes a delta with the delta engine */
+    in->old_core = r->shipped[i].data;
+    in->old_core_len = r->shipped[i].len;
+    cache_template(c, &in->tmpl, core_flag | PKG_F_SCRIPT, r->shipped_num[i]);
+    enum ota_err e = cache_write_package(c, in, cb, ctx, msg);
+    if (e != OTA_OK || !c->core_only)
+        return e;
+    cache_template(c, &in->tmpl, core_flag, r->shipped_num[i]);
+    return cache_write_package(c, in, cb, ctx, msg);
+}
+
+enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx, char *msg)
+{
+    struct cache_release r;
+    struct pkg_build_input in;
+    memset(&r, 0, sizeof r);
+    enum ota_err e = cache_read_release(c, &r, msg);
+    memset(&in, 0, sizeof in);
+    in.new_core = r.core.data;
+    in.new_core_len = r.core.len;
+    in.script = r.script.data;
+    in.script_len = r.script.len;
+    in.window_bits = c->window_bits;
+    in.secret_key = r.sec;
+    for (int i = 0; e == OTA_OK && i < r.nshipped; i++)
+        e = cache_build_shipped(c, &r, i, &in, cb, ctx, msg);
+    in.old_core = NULL;
+    in.old_core_len = 0;
+    if (e == OTA_OK && c->script_only) {
+        cache_template(c, &in.tmpl, PKG_F_SCRIPT, c->core.number);
+        e = cache_write_package(c, &in, cb, ctx, msg);
+    }
+    if (e == OTA_OK && c->full_core_fallback) {
+        cache_template(c, &in.tmpl, PKG_F_CORE_FULL | PKG_F_SCRIPT, PKG_FROM_ANY);
+        e = cache_write_package(c, &in, cb, ctx, msg);
+    }
+    cache_release_free(&r);
+    return e;
+}

@@ -1,0 +1,198 @@
+/* main.c - ota-cache: build, sign, verify and list update packages.
+ *
+ * A thin shell over cache.h and crypto.h: parse the subcommand and its
+ * arguments, call one library function, print the result, map the error
+ * to an exit code (0 ok, 1 failure, 2 usage).
+ */
+#include "cache.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "Usage: ota-cache [-q] [-v] COMMAND [ARGS]\n"
+    "\n"
+    "Build and inspect firmware-update packages for ota-server.\n"
+    "\n"
+    "Commands:\n"
+    "  keygen KEYFILE           create an Ed25519 signing key: KEYFILE (secret, mode 0600)\n"
+    "                           and KEYFILE.pub (public key, hex, goes into device.ini)\n"
+    "  build -c OTA_INI         build every package of the release drop that OTA_INI\n"
+    "                           describes into its cache directory (atomic writes; packages\n"
+    "                           already present with identical inputs are skipped)\n"
+    "  verify [-k PUB] FILE     check a package: header, signature (with -k), section hashes\n"
+    "  list DIR                 table of the packages in a cache directory\n"
+    "  help                     this text\n"
+    "\n"
+    "Options:\n"
+    "  -q, --quiet              only errors\n"
+    "  -v, --verbose            debug logging\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "Exit status: 0 success, 1 failure (message on stderr), 2 usage error.\n"
+    "See README.md for the ota.ini reference.\n";
+
+static int usage_error(const char *what)
+{
+    fprintf(stderr, "ota-cache: error: %s\nTry 'ota-cache --help'.\n", what);
+    return 2;
+}
+
+static int fail(enum ota_err e, const char *detail)
+{
+    fprintf(stderr, "ota-cache: error: %s: %s\n", ota_strerror(e), detail);
+    return 1;
+}
+
+static void print_header_row(const struct pkg_header *h, const char *name, uint64_t size)
+{
+    char from[8], script[VER_SCRIPT_STR_MAX];
+    if (h->from_core == PKG_FROM_ANY)
+        snprintf(from, sizeof from, "any");
+    else
+        snprintf(from, sizeof from, "%04u", h->from_core);
+    ver_script_format(&h->script, script);
+    printf("%-40s %4s -> %04u  %-8s %10llu  %s\n", name, from, h->to_core, script,
+           (unsigned long long)size, pkg_contents_name(h->flags));
+}
+
+static void on_package(void *ctx, const struct pkg_header *h, const char *path, int skipped)
+{
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    (void)ctx;
+    printf("%s ", skipped ? "unchanged" : "built    ");
+    print_header_row(h, name, pkg_total_size(h));
+}
+
+static int cmd_build(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN];
+    struct cfg_ota c;
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "c:")) != -1) {
+        if (opt != 'c')
+            return usage_error("build: unknown option");
+        ini = optarg;
+    }
+    if (!ini || optind != argc)
+        return usage_error("build needs -c OTA_INI and nothing else");
+    enum ota_err e = cfg_ota_load(ini, &c, msg);
+    if (e == OTA_OK)
+        e = cache_build(&c, on_package, NULL, msg);
+    return e == OTA_OK ? 0 : fail(e, msg);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    const char *pubfile = NULL;
+    char msg[OTA_MSG_LEN];
+    uint8_t pub[CRYPTO_PUB_LEN];
+    struct pkg_header h;
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "k:")) != -1) {
+        if (opt != 'k')
+            return usage_error("verify: unknown option");
+        pubfile = optarg;
+    }
+    if (optind != argc - 1)
+        return usage_error("verify needs exactly one FILE");
+    if (pubfile && (crypto_load_public(pubfile, pub, msg)) != OTA_OK)
+        return fail(OTA_E_INVAL, msg);
+    enum ota_err e = cache_verify(argv[optind], pubfile ? pub : NULL, &h, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    printf("ok ");
+    print_header_row(&h, argv[optind], pkg_total_size(&h));
+    if (!pubfile)
+        printf("note: signature not checked (no -k PUBKEY given)\n");
+    return 0;
+}
+
+static void on_entry(void *ctx, const struct cache_entry *e)
+{
+    int *bad = ctx;
+    if (e->err != OTA_OK) {
+        printf("%-40s INVALID: %s\n", e->name, e->detail);
+        ++*bad;
+        return;
+    }
+    print_header_row(&e->h, e->name, e->size);
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN];
+    int bad = 0;
+    if (argc != 2)
+        return usage_error("list needs exactly one DIR");
+    printf("%-40s %4s    %4s  %-8s %10s  %s\n", "FILE", "FROM", "TO", "SCRIPT", "BYTES",
+           "CONTENTS");
+    enum ota_err e = cache_list(argv[1], on_entry, &bad, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    return bad ? 1 : 0;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN];
+    char dir[CFG_PATH_MAX];
+    if (argc != 2)
+        return usage_error("keygen needs exactly one KEYFILE");
+    /* Create the key's directory (private) for convenience. */
+    if (ota_strlcpy(dir, argv[1], sizeof dir) == OTA_OK && strrchr(dir, '/')) {
+        *strrchr(dir, '/') = '\0';
+        if (dir[0] && io_mkdirs(dir, 0700, msg) != OTA_OK)
+            return fail(OTA_E_IO, msg);
+    }
+    enum ota_err e = crypto_keygen(argv[1], msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    printf("wrote %s (secret, mode 0600) and %s.pub\n", argv[1], argv[1]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {NULL, 0, NULL, 0}};
+    char msg[OTA_MSG_LEN];
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (opt == 'q' || opt == 'v')
+            log_set_level(opt == 'q' ? LOG_ERROR : LOG_DEBUG);
+        else
+            return usage_error("unknown option");
+    }
+    if (optind >= argc)
+        return usage_error("no command given");
+    if (crypto_init(msg) != OTA_OK)
+        return fail(OTA_E_INVAL, msg);
+    const char *cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    if (!strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "keygen"))
+        return cmd_keygen(argc, argv);
+    if (!strcmp(cmd, "build"))
+        return cmd_build(argc, argv);
+    if (!strcmp(cmd, "verify"))
+        return cmd_verify(argc, argv);
+    if (!strcmp(cmd, "list"))
+        return cmd_list(argc, argv);
+    return usage_error("unknown command");
+}

@@ -1,0 +1,486 @@
+/* cfg.c - load ota.ini and device.ini through inih, validating every value.
+ *
+ * inih calls one handler per key; each handler looks the key up in a small
+ * table for its section and stores a checked value, or records a message
+ * and returns 0 so inih reports the line. Only the first error is kept,
+ * formatted "file:line: message". After parsing, required keys are checked.
+ */
+#include "cfg.h"
+
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cfg_ctx {
+    const char *dir;
+    char err[OTA_MSG_LEN];
+    unsigned seen; /* bit per required key */
+    void *out;
+};
+
+static int cfg_bad(struct cfg_ctx *x, const char *fmt, const char *a, const char *b)
+{
+    if (!x->err[0])
+        snprintf(x->err, sizeof x->err, fmt, a, b);
+    return 0;
+}
+
+static enum ota_err cfg_path(const char *dir, const char *value, char *out)
+{
+    int n = value[0] == '/' ? snprintf(out, CFG_PATH_MAX, "%s", value)
+                            : snprintf(out, CFG_PATH_MAX, "%s/%s", dir, value);
+    return n > 0 && n < CFG_PATH_MAX ? OTA_OK : OTA_E_LIMIT;
+}
+
+static int cfg_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+        *out = 1;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int cfg_int(const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+enum ota_err cfg_check_product_key(const char *s, char *msg)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= CFG_KEY_MAX)
+        return ota_fail(msg, OTA_E_INVAL, "product key: length %zu not in 1..%d", n,
+                        CFG_KEY_MAX - 1);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return ota_fail(msg, OTA_E_INVAL, "product key: bad character at offset %zu", i);
+    return OTA_OK;
+}
+
+enum ota_err cfg_check_imei(const char *s, char *msg)
+{
+    size_t n = strlen(s);
+    if (n != 15)
+        return ota_fail(msg, OTA_E_INVAL, "imei: expected 15 digits, got %zu characters", n);
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return ota_fail(msg, OTA_E_INVAL, "imei: bad character at offset %zu", i);
+    return OTA_OK;
+}
+
+enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
+                                uint16_t def_port, char *msg)
+{
+    const char *colon, *h = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || (close[1] != '\0' && close[1] != ':'))
+            return ota_fail(msg, OTA_E_INVAL, "address '%s': unbalanced [", s);
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon && strchr(s, ':') != colon)
+            return ota_fail(msg, OTA_E_INVAL, "address '%s': put IPv6 addresses in []", s);
+        hl = colon ? (size_t)(colon - s) : strlen(s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return ota_fail(msg, OTA_E_INVAL, "address '%s': bad host length", s);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    int p = def_port;
+    if (colon && cfg_int(colon + 1, 1, 65535, &p) != 0)
+        return ota_fail(msg, OTA_E_INVAL, "address '%s': port not in 1..65535", s);
+    *port = (uint16_t)p;
+    return OTA_OK;
+}
+
+/* ---- ota.ini ------------------------------------------------------------ */
+
+enum {
+    CFG_REQ_NAME = 1 << 0,
+    CFG_REQ_KEY = 1 << 1,
+    CFG_REQ_CORE = 1 << 2,
+    CFG_REQ_CORE_IMAGE = 1 << 3,
+    CFG_REQ_SCRIPT = 1 << 4,
+    CFG_REQ_SCRIPT_IMAGE = 1 << 5,
+    CFG_REQ_PUBKEY = 1 << 6,
+};
+
+static int cfg_ota_listen(struct cfg_ota *c, const char *value, struct cfg_ctx *x)
+{
+    char list[CFG_LISTEN_MAX * CFG_ADDR_MAX], host[CFG_ADDR_MAX], *save = NULL;
+    uint16_t port;
+    if (ota_strlcpy(list, value, sizeof list) != OTA_OK)
+        return cfg_bad(x, "listen: value too long%s%s", "", "");
+    c->nlisten = 0;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        char detail[OTA_MSG_LEN];
+        if (c->nlisten == CFG_LISTEN_MAX)
+            return cfg_bad(x, "listen: more than 4 addresses%s%s", "", "");
+        if (cfg_split_hostport(t, host, sizeof host, &port, 5683, detail) != OTA_OK)
+            return cfg_bad(x, "listen: %s%s", detail, "");
+        ota_strlcpy(c->listen[c->nlisten++], t, CFG_ADDR_MAX);
+    }
+    return c->nlisten ? 1 : cfg_bad(x, "listen: no address given%s%s", "", "");
+}
+
+static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    char detail[OTA_MSG_LEN];
+    if (!strcmp(k, "name")) {
+        if (ver_project_check(v, detail) != OTA_OK)
+            return cfg_bad(x, "name: %s%s", detail, "");
+        x->seen |= CFG_REQ_NAME;
+        return ota_strlcpy(c->project, v, sizeof c->project) == OTA_OK;
+    }
+    if (!strcmp(k, "product_key")) {
+        if (cfg_check_product_key(v, detail) != OTA_OK)
+            return cfg_bad(x, "product_key: %s%s", detail, "");
+        x->seen |= CFG_REQ_KEY;
+        return ota_strlcpy(c->product_key, v, sizeof c->product_key) == OTA_OK;
+    }
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "project");
+}
+
+static int cfg_ota_release(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    char detail[OTA_MSG_LEN];
+    c->has_release = 1;
+    if (!strcmp(k, "core")) {
+        x->seen |= CFG_REQ_CORE;
+        if (ver_core_parse(v, &c->core, detail) != OTA_OK)
+            return cfg_bad(x, "core: %s%s", detail, "");
+        return 1;
+    }
+    if (!strcmp(k, "script_version")) {
+        x->seen |= CFG_REQ_SCRIPT;
+        if (ver_script_parse(v, &c->script, detail) != OTA_OK)
+            return cfg_bad(x, "script_version: %s%s", detail, "");
+        return 1;
+    }
+    char *path = !strcmp(k, "core_image")     ? c->core_image
+                 : !strcmp(k, "script_image") ? c->script_image
+                 : !strcmp(k, "shipped_dir")  ? c->shipped_dir
+                                              : NULL;
+    if (path) {
+        x->seen |= path == c->core_image ? CFG_REQ_CORE_IMAGE
+                   : path == c->script_image ? CFG_REQ_SCRIPT_IMAGE : 0;
+        return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
+    }
+    int *flag = !strcmp(k, "full_core_fallback") ? &c->full_core_fallback
+                : !strcmp(k, "core_only")        ? &c->core_only
+                : !strcmp(k, "script_only")      ? &c->script_only
+                                                 : NULL;
+    if (flag)
+        return cfg_bool(v, flag) == 0 ? 1 : cfg_bad(x, "%s: expected yes or no, got '%s'", k, v);
+    if (!strcmp(k, "window_bits"))
+        return cfg_int(v, 9, 15, &c->window_bits) == 0
+                   ? 1 : cfg_bad(x, "window_bits: '%s' not in 9..15%s", v, "");
+    if (!strcmp(k, "jobs"))
+        return cfg_int(v, 0, 64, &c->jobs) == 0 ? 1 : cfg_bad(x, "jobs: '%s' not in 0..64%s", v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "release");
+}
+
+static int cfg_ota_cache(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    char *path = !strcmp(k, "dir") ? c->cache_dir : !strcmp(k, "signing_key") ? c->signing_key
+                                                                               : NULL;
+    if (!path)
+        return cfg_bad(x, "unknown key '%s' in [%s]", k, "cache");
+    return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
+}
+
+static int cfg_block_size(const char *v, int *out)
+{
+    int n;
+    if (cfg_int(v, CFG_BLOCK_MIN, CFG_BLOCK_MAX, &n) != 0 || (n & (n - 1)) != 0)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int cfg_ota_server(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    if (!strcmp(k, "listen"))
+        return cfg_ota_listen(c, v, x);
+    if (!strcmp(k, "block_size"))
+        return cfg_block_size(v, &c->block_size) == 0
+                   ? 1 : cfg_bad(x, "block_size: '%s' is not a power of two in 16..1024%s", v, "");
+    if (!strcmp(k, "log_level")) {
+        c->log_level = log_level_parse(v);
+        return c->log_level >= 0 ? 1 : cfg_bad(x, "log_level: '%s' is not error, warn, info or "
+                                                  "debug%s", v, "");
+    }
+    char *path = !strcmp(k, "report_log") ? c->report_log : !strcmp(k, "public_key")
+                                                                ? c->public_key : NULL;
+    if (!path)
+        return cfg_bad(x, "unknown key '%s' in [%s]", k, "server");
+    if (path == c->public_key)
+        x->seen |= CFG_REQ_PUBKEY;
+    return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
+}
+
+static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
+{
+    struct cfg_ctx *x = user;
+    struct cfg_ota *c = x->out;
+    if (!strcmp(section, "project"))
+        return cfg_ota_project(c, k, v, x);
+    if (!strcmp(section, "release"))
+        return cfg_ota_release(c, k, v, x);
+    if (!strcmp(section, "cache"))
+        return cfg_ota_cache(c, k, v, x);
+    if (!strcmp(section, "server"))
+        return cfg_ota_server(c, k, v, x);
+    return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
+}
+
+/* Run inih and turn its result into "file:line: message". */
+static enum ota_err cfg_parse(const char *path, ini_handler h, struct cfg_ctx *x, char *msg)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
+                        strerror(errno));
+    int line = ini_parse_file(fp, h, x);
+    fclose(fp);
+    if (line > 0)
+        return ota_fail(msg, OTA_E_INVAL, "%s:%d: %s", path, line,
+                        x->err[0] ? x->err : "syntax error");
+    if (line < 0)
+        return ota_fail(msg, OTA_E_NOMEM, "%s: parser out of memory", path);
+    return OTA_OK;
+}
+
+static void cfg_dir_of(const char *path, char *dir)
+{
+    char copy[CFG_PATH_MAX];
+    if (ota_strlcpy(copy, path, sizeof copy) != OTA_OK)
+        copy[0] = '\0';
+    ota_strlcpy(dir, dirname(copy), CFG_PATH_MAX);
+}
+
+static enum ota_err cfg_missing(const char *path, unsigned seen, unsigned need,
+                                const char *const names[], char *msg)
+{
+    for (int i = 0; names[i]; i++)
+        if ((need & (1u << i)) && !(seen & (1u << i)))
+            return ota_fail(msg, OTA_E_INVAL, "%s: missing required key %s", path, names[i]);
+    return OTA_OK;
+}
+
+enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg)
+{
+    static const char *const names[] = {
+        "[project] name", "[project] product_key", "[release] core", "[release] core_image",
+        "[release] script_version", "[release] script_image", "[server] public_key", NULL};
+    struct cfg_ctx x = {.out = c};
+    memset(c, 0, sizeof *c);
+    cfg_dir_of(path, c->dir);
+    x.dir = c->dir;
+    c->core_only = c->script_only = 1;
+    c->window_bits = 15;
+    c->block_size = 1024;
+    c->log_level = 2; /* info */
+    ota_strlcpy(c->listen[0], "127.0.0.1:5683", CFG_ADDR_MAX);
+    c->nlisten = 1;
+    cfg_path(c->dir, "cache", c->cache_dir);
+    cfg_path(c->dir, "reports.jsonl", c->report_log);
+    enum ota_err e = cfg_parse(path, cfg_ota_handler, &x, msg);
+    if (e != OTA_OK)
+        return e;
+    unsigned need = CFG_REQ_NAME | CFG_REQ_KEY;
+    if (c->has_release)
+        need |= CFG_REQ_CORE | CFG_REQ_CORE_IMAGE | CFG_REQ_SCRIPT | CFG_REQ_SCRIPT_IMAGE;
+    if ((e = cfg_missing(path, x.seen, need, names, msg)) != OTA_OK)
+        return e;
+    if (!(x.seen & CFG_REQ_PUBKEY) && c->signing_key[0] &&
+        snprintf(c->public_key, CFG_PATH_MAX, "%s.pub", c->signing_key) >= CFG_PATH_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "%s: signing_key path too long", path);
+    return OTA_OK;
+}
+
+/* ---- device.ini --------------------------------------------------------- */
+
+enum {
+    CFG_DREQ_PROJECT = 1 << 0,
+    CFG_DREQ_KEY = 1 << 1,
+    CFG_DREQ_IMEI = 1 << 2,
+    CFG_DREQ_CORE = 1 << 3,
+    CFG_DREQ_SCRIPT = 1 << 4,
+    CFG_DREQ_SERVER = 1 << 5,
+    CFG_DREQ_PUBKEY = 1 << 6,
+};
+
+static int cfg_device_pubkeys(struct cfg_device *d, const char *v, struct cfg_ctx *x)
+{
+    char list[CFG_PUBKEYS_MAX * (2 * CRYPTO_PUB_LEN + 2)], *save = NULL;
+    if (ota_strlcpy(list, v, sizeof list) != OTA_OK)
+        return cfg_bad(x, "public_key: at most %s keys%s", "4", "");
+    d->npubkeys = 0;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        if (d->npubkeys == CFG_PUBKEYS_MAX)
+            return cfg_bad(x, "public_key: at most %s keys%s", "4", "");
+        if (ota_unhex(t, d->pubkeys[d->npubkeys], CRYPTO_PUB_LEN) != OTA_OK)
+            return cfg_bad(x, "public_key: '%s' is not %s hex digits", t, "64");
+        d->npubkeys++;
+    }
+    return d->npubkeys ? 1 : cfg_bad(x, "public_key: empty%s%s", "", "");
+}
+
+static int cfg_device_server(struct cfg_device *d, const char *v, struct cfg_ctx *x)
+{
+    if (strncmp(v, "coap://", 7) != 0 && strncmp(v, "coaps://", 8) != 0)
+        return cfg_bad(x, "server: '%s' is not a coap:// or coaps:// URL%s", v, "");
+    return ota_strlcpy(d->server, v, sizeof d->server) == OTA_OK
+               ? 1 : cfg_bad(x, "server: URL too long%s%s", "", "");
+}
+
+static int cfg_device_ident(struct cfg_device *d, const char *k, const char *v,
+                            struct cfg_ctx *x)
+{
+    char detail[OTA_MSG_LEN];
+    enum ota_err e;
+    if (!strcmp(k, "project")) {
+        x->seen |= CFG_DREQ_PROJECT;
+        e = ver_project_check(v, detail);
+        if (e == OTA_OK)
+            ota_strlcpy(d->project, v, sizeof d->project);
+    } else if (!strcmp(k, "product_key") || !strcmp(k, "device_key")) {
+        x->seen |= !strcmp(k, "product_key") ? CFG_DREQ_KEY : 0;
+        e = cfg_check_product_key(v, detail);
+        if (e == OTA_OK)
+            ota_strlcpy(k[0] == 'p' ? d->product_key : d->device_key, v, CFG_KEY_MAX);
+    } else if (!strcmp(k, "imei")) {
+        x->seen |= CFG_DREQ_IMEI;
+        e = cfg_check_imei(v, detail);
+        if (e == OTA_OK)
+            ota_strlcpy(d->imei, v, sizeof d->imei);
+    } else if (!strcmp(k, "core")) {
+        x->seen |= CFG_DREQ_CORE;
+        e = ver_core_parse(v, &d->core, detail);
+    } else {
+        x->seen |= CFG_DREQ_SCRIPT;
+        e = ver_script_parse(v, &d->script, detail);
+    }
+    return e == OTA_OK ? 1 : cfg_bad(x, "%s: %s", k, detail);
+}
+
+static int cfg_device_handler(void *user, const char *section, const char *k, const char *v)
+{
+    struct cfg_ctx *x = user;
+    struct cfg_device *d = x->out;
+    if (strcmp(section, "device") != 0)
+        return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
+    if (!strcmp(k, "project") || !strcmp(k, "product_key") || !strcmp(k, "device_key") ||
+        !strcmp(k, "imei") || !strcmp(k, "core") || !strcmp(k, "script_version"))
+        return cfg_device_ident(d, k, v, x);
+    if (!strcmp(k, "server")) {
+        x->seen |= CFG_DREQ_SERVER;
+        return cfg_device_server(d, v, x);
+    }
+    if (!strcmp(k, "public_key")) {
+        x->seen |= CFG_DREQ_PUBKEY;
+        return cfg_device_pubkeys(d, v, x);
+    }
+    if (!strcmp(k, "block_size"))
+        return cfg_block_size(v, &d->block_size) == 0
+                   ? 1 : cfg_bad(x, "block_size: '%s' is not a power of two in 16..1024%s", v, "");
+    if (!strcmp(k, "window"))
+        return cfg_int(v, 1, 64, &d->window) == 0 ? 1 : cfg_bad(x, "window: '%s' not in 1..64%s",
+                                                                v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "device");
+}
+
+enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg)
+{
+    static const char *const names[] = {"project", "product_key", "imei", "core",
+                                        "script_version", "server", "public_key", NULL};
+    struct cfg_ctx x = {.out = d};
+    char dir[CFG_PATH_MAX];
+    memset(d, 0, sizeof *d);
+    cfg_dir_of(path, dir);
+    x.dir = dir;
+    d->block_size = 1024;
+    d->window = 1;
+    enum ota_err e = cfg_parse(path, cfg_device_handler, &x, msg);
+    if (e != OTA_OK)
+        return e;
+    return cfg_missing(path, x.seen, 0x7f, names, msg);
+}
+
+/* Is line "<spaces>key<spaces>=" ? */
+static int cfg_line_is_key(const char *line, const char *key)
+{
+    while (*line == ' ' || *line == '\t')
+        line++;
+    size_t n = strlen(key);
+    if (strncmp(line, key, n) != 0)
+        return 0;
+    line += n;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    return *line == '=';
+}
+
+enum ota_err cfg_device_save_versions(const char *path, const struct ver_core *core,
+                                      const struct ver_script *script, char *msg)
+{
+    uint8_t *old;
+    size_t len, used = 0;
+    enum ota_err e = io_file_read_all(path, 64 * 1024, &old, &len, msg);
+    if (e != OTA_OK)
+        return e;
+    char corestr[VER_CORE_STR_MAX], scriptstr[VER_SCRIPT_STR_MAX];
+    ver_core_format(core, corestr);
+    ver_script_format(script, scriptstr);
+    size_t cap = len + 2 * 128;
+    char *out = malloc(cap);
+    if (!out) {
+        free(old);
+        return ota_fail(msg, OTA_E_NOMEM, "%s: out of memory", path);
+    }
+    int found = 0;
+    for (char *line = (char *)old, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        const char *val = NULL, *key = NULL;
+        if (cfg_line_is_key(line, "core"))
+            key = "core", val = corestr, found |= 1;
+        else if (cfg_line_is_key(line, "script_version"))
+            key = "script_version", val = scriptstr, found |= 2;
+        int n = val ? snprintf(out + used, cap - used, "%s = %s\n", key, val)
+                    : snprintf(out + used, cap - used, "%s\n", line);
+        if (n < 0 || (size_t)n >= cap - used) {
+            e = ota_fail(msg, OTA_E_LIMIT, "%s: rewritten file too long", path);
+            break;
+        }
+        used += (size_t)n;
+    }
+    if (e == OTA_OK && found != 3)
+        e = ota_fail(msg, OTA_E_INVAL, "%s: no core or script_version line to update", path);
+    if (e == OTA_OK)
+        e = io_file_write_all(path, out, used, 0644, msg);
+    free(out);
+    free(old);
+    return e;
+}

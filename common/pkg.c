@@ -1,0 +1,517 @@
+/* pkg.c - package format v1: header codec, build, verify, extract.
+ *
+ * Sections:
+ *   1. header encode / parse (every field validated against the file size)
+ *   2. names
+ *   3. build (cache host: compress sections in memory, sign while writing)
+ *   4. verify (one pass over the package through an io_reader)
+ *   5. extract (inflate or delta-decode into an io_writer, hash as we go)
+ * The byte layout is documented in common/FORMAT.md; keep the two in step.
+ */
+#include "pkg.h"
+
+#include "cur.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define PKG_CHUNK 4096
+#define PKG_CORE_MEM_MAX (1u << 20)
+
+/* ---- 1. header ---------------------------------------------------------- */
+
+static void pkg_put_str(uint8_t *dst, const char *s, size_t field)
+{
+    memset(dst, 0, field);
+    memcpy(dst, s, strnlen(s, field - 1));
+}
+
+void pkg_header_encode(const struct pkg_header *h, uint8_t out[PKG_HEADER_LEN])
+{
+    memset(out, 0, PKG_HEADER_LEN);
+    memcpy(out, PKG_MAGIC, 4);
+    cur_put_be16(out + 4, PKG_FORMAT_VERSION);
+    cur_put_be16(out + 6, PKG_HEADER_LEN);
+    cur_put_be32(out + 8, h->flags);
+    cur_put_be32(out + 12, h->from_core);
+    cur_put_be32(out + 16, h->to_core);
+    cur_put_be32(out + 20, h->script.major);
+    cur_put_be32(out + 24, h->script.minor);
+    cur_put_be32(out + 28, h->script.patch);
+    pkg_put_str(out + 32, h->project, VER_PROJECT_MAX);
+    pkg_put_str(out + 64, h->core_name, VER_NAME_MAX);
+    pkg_put_str(out + 80, h->chip, VER_CHIP_MAX);
+    memcpy(out + 96, h->key_id, CRYPTO_KEYID_LEN);
+    cur_put_be64(out + 104, h->core_len);
+    cur_put_be64(out + 112, h->core_size);
+    cur_put_be64(out + 120, h->old_core_size);
+    cur_put_be64(out + 128, h->script_len);
+    cur_put_be64(out + 136, h->script_size);
+    cur_put_be32(out + 144, h->core_mem);
+    out[148] = (uint8_t)h->window_bits;
+    memcpy(out + 152, h->old_core_hash, CRYPTO_HASH_LEN);
+    memcpy(out + 184, h->core_hash, CRYPTO_HASH_LEN);
+    memcpy(out + 216, h->script_hash, CRYPTO_HASH_LEN);
+    cur_put_be64(out + 248, h->created);
+}
+
+/* A fixed-width string field: NUL-terminated inside the field, zero after. */
+static enum ota_err pkg_get_str(struct cur *c, char *out, size_t field, const char *what,
+                                char *msg)
+{
+    size_t at = c->pos;
+    cur_bytes(c, out, field);
+    size_t n = strnlen(out, field);
+    if (c->err || n == field)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s at offset %zu not terminated", what,
+                        at);
+    for (size_t i = n; i < field; i++)
+        if (out[i] != '\0')
+            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s padding not zero", what);
+    return OTA_OK;
+}
+
+static enum ota_err pkg_header_fields(struct cur *c, struct pkg_header *h, char *msg)
+{
+    h->flags = cur_be32(c);
+    h->from_core = cur_be32(c);
+    h->to_core = cur_be32(c);
+    h->script.major = cur_be32(c);
+    h->script.minor = cur_be32(c);
+    h->script.patch = cur_be32(c);
+    enum ota_err e = pkg_get_str(c, h->project, VER_PROJECT_MAX, "project", msg);
+    if (e == OTA_OK)
+        e = pkg_get_str(c, h->core_name, VER_NAME_MAX, "core name", msg);
+    if (e == OTA_OK)
+        e = pkg_get_str(c, h->chip, VER_CHIP_MAX, "chip", msg);
+    if (e != OTA_OK)
+        return e;
+    cur_bytes(c, h->key_id, CRYPTO_KEYID_LEN);
+    h->core_len = cur_be64(c);
+    h->core_size = cur_be64(c);
+    h->old_core_size = cur_be64(c);
+    h->script_len = cur_be64(c);
+    h->script_size = cur_be64(c);
+    h->core_mem = cur_be32(c);
+    h->window_bits = cur_u8(c);
+    uint8_t reserved[3];
+    cur_bytes(c, reserved, sizeof reserved);
+    cur_bytes(c, h->old_core_hash, CRYPTO_HASH_LEN);
+    cur_bytes(c, h->core_hash, CRYPTO_HASH_LEN);
+    cur_bytes(c, h->script_hash, CRYPTO_HASH_LEN);
+    h->created = cur_be64(c);
+    if (c->err)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: truncated");
+    if (reserved[0] | reserved[1] | reserved[2])
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: reserved bytes at offset 149 not zero");
+    return OTA_OK;
+}
+
+static enum ota_err pkg_check_names(const struct pkg_header *h, char *msg)
+{
+    char detail[OTA_MSG_LEN];
+    if (ver_project_check(h->project, detail) != OTA_OK ||
+        ver_token_check("core name", h->core_name, VER_NAME_MAX, detail) != OTA_OK ||
+        ver_token_check("chip", h->chip, VER_CHIP_MAX, detail) != OTA_OK)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s", detail);
+    if (h->script.major > VER_SCRIPT_FIELD_MAX || h->script.minor > VER_SCRIPT_FIELD_MAX ||
+        h->script.patch > VER_SCRIPT_FIELD_MAX)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script version field above %u",
+                        VER_SCRIPT_FIELD_MAX);
+    return OTA_OK;
+}
+
+static enum ota_err pkg_check_core(const struct pkg_header *h, char *msg)
+{
+    uint32_t kind = h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL);
+    int any = h->from_core == PKG_FROM_ANY;
+    if (h->to_core > VER_CORE_NUMBER_MAX || (h->from_core > VER_CORE_NUMBER_MAX && !any))
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core number %u/%u above %u",
+                        h->from_core, h->to_core, VER_CORE_NUMBER_MAX);
+    if (kind == 0) {
+        if (h->from_core != h->to_core || h->core_len || h->core_size || h->old_core_size)
+            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core fields set without a core "
+                                                "section");
+        return OTA_OK;
+    }
+    if (kind == (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: flags 0x%x name both delta and full",
+                        h->flags);
+    if (any && kind != PKG_F_CORE_FULL)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: a delta needs a definite from-core");
+    if (!any && h->from_core >= h->to_core)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: from-core %u not below to-core %u",
+                        h->from_core, h->to_core);
+    if (h->core_len == 0 || h->core_size > PKG_IMAGE_MAX || h->old_core_size > PKG_IMAGE_MAX)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core section length %llu or image "
+                        "size %llu out of range", (unsigned long long)h->core_len,
+                        (unsigned long long)h->core_size);
+    if (kind == PKG_F_CORE_FULL && h->old_core_size != 0)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: full core with an old-core size");
+    if (h->window_bits < 9 || h->window_bits > 15 || h->core_mem > PKG_CORE_MEM_MAX)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: window bits %u or decoder memory %u "
+                        "out of range", h->window_bits, h->core_mem);
+    return OTA_OK;
+}
+
+static enum ota_err pkg_check_sizes(const struct pkg_header *h, uint64_t file_size, char *msg)
+{
+    if (h->flags & PKG_F_SCRIPT) {
+        if (h->script_len == 0 || h->script_size > PKG_IMAGE_MAX)
+            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script section length %llu or "
+                            "size %llu out of range", (unsigned long long)h->script_len,
+                            (unsigned long long)h->script_size);
+    } else if (h->script_len || h->script_size) {
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script fields set without a script "
+                                            "section");
+    }
+    uint64_t total;
+    if (__builtin_add_overflow(h->core_len, h->script_len, &total) ||
+        __builtin_add_overflow(total, (uint64_t)PKG_HEADER_LEN + PKG_SIG_LEN, &total) ||
+        total != file_size)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: sections %llu + %llu do not match "
+                        "file size %llu", (unsigned long long)h->core_len,
+                        (unsigned long long)h->script_len, (unsigned long long)file_size);
+    return OTA_OK;
+}
+
+enum ota_err pkg_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
+                              struct pkg_header *h, char *msg)
+{
+    struct cur c;
+    uint8_t magic[4];
+    memset(h, 0, sizeof *h);
+    if (len < PKG_HEADER_LEN)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %zu bytes, need %d", len,
+                        PKG_HEADER_LEN);
+    cur_init(&c, buf, PKG_HEADER_LEN);
+    cur_bytes(&c, magic, 4);
+    if (memcmp(magic, PKG_MAGIC, 4) != 0)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: bad magic (not a package)");
+    h->format = cur_be16(&c);
+    if (h->format != PKG_FORMAT_VERSION)
+        return ota_fail(msg, OTA_E_VERSION, "pkg header: format version %u, this build reads %d",
+                        h->format, PKG_FORMAT_VERSION);
+    uint32_t hlen = cur_be16(&c);
+    if (hlen != PKG_HEADER_LEN)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: header length %u, expected %d", hlen,
+                        PKG_HEADER_LEN);
+    enum ota_err e = pkg_header_fields(&c, h, msg);
+    if (e != OTA_OK)
+        return e;
+    if (h->flags & ~PKG_F_KNOWN || !(h->flags & PKG_F_KNOWN))
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: flags 0x%x invalid", h->flags);
+    if ((e = pkg_check_names(h, msg)) != OTA_OK || (e = pkg_check_core(h, msg)) != OTA_OK)
+        return e;
+    if (!(h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) && h->window_bits != 0 &&
+        (h->window_bits < 9 || h->window_bits > 15))
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: window bits %u", h->window_bits);
+    return pkg_check_sizes(h, file_size, msg);
+}
+
+/* ---- 2. names ----------------------------------------------------------- */
+
+const char *pkg_contents_name(uint32_t flags)
+{
+    int script = (flags & PKG_F_SCRIPT) != 0;
+    if (flags & PKG_F_CORE_DELTA)
+        return script ? "delta+script" : "delta";
+    if (flags & PKG_F_CORE_FULL)
+        return script ? "full+script" : "full";
+    return "script";
+}
+
+void pkg_file_name(const struct pkg_header *h, char *out, size_t n)
+{
+    char script[VER_SCRIPT_STR_MAX], from[8];
+    int core = (h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) != 0;
+    const char *suffix = !core ? "_script" : (h->flags & PKG_F_SCRIPT) ? "" : "_core";
+    ver_script_format(&h->script, script);
+    if (h->from_core == PKG_FROM_ANY)
+        snprintf(from, sizeof from, "any");
+    else
+        snprintf(from, sizeof from, "%04u", (unsigned)(h->from_core % 10000));
+    snprintf(n ? out : NULL, n, "%s_%s_%s-%04u%s.pkg", h->project, script, from,
+             (unsigned)(h->to_core % 10000), suffix);
+}
+
+/* ---- 3. build ----------------------------------------------------------- */
+
+/* zlib-compress a whole buffer with a bounded window, so a device can
+ * inflate it with (1 << bits) bytes of window. */
+static enum ota_err pkg_deflate(const uint8_t *in, size_t len, int bits, uint8_t **out,
+                                size_t *out_len, char *msg)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return ota_fail(msg, OTA_E_NOMEM, "deflateInit2 failed");
+    uLong cap = deflateBound(&z, (uLong)len);
+    uint8_t *buf = malloc(cap ? cap : 1);
+    if (!buf) {
+        deflateEnd(&z);
+        return ota_fail(msg, OTA_E_NOMEM, "cannot allocate %lu bytes", (unsigned long)cap);
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return ota_fail(msg, OTA_E_NOMEM, "deflate failed (%d)", rc);
+    }
+    *out = buf;
+    return OTA_OK;
+}
+
+/* Compute the core section for a full or delta package. */
+static enum ota_err pkg_build_core(const struct pkg_build_input *in, struct pkg_header *h,
+                                   uint8_t **sec, size_t *sec_len, char *msg)
+{
+    crypto_sha256(in->new_core, in->new_core_len, h->core_hash);
+    h->core_size = in->new_core_len;
+    if (h->flags & PKG_F_CORE_FULL)
+        return pkg_deflate(in->new_core, in->new_core_len, h->window_bits, sec, sec_len, msg);
+    /* Delta sections arrive with the delta engine (issue 3). */
+    return ota_fail(msg, OTA_E_INVAL, "pkg build: delta core sections not supported yet");
+}
+
+static enum ota_err pkg_build_check(const struct pkg_build_input *in, char *msg)
+{
+    uint32_t f = in->tmpl.flags;
+    if (f & PKG_F_CORE_DELTA && !in->old_core)
+        return ota_fail(msg, OTA_E_INVAL, "pkg build: delta package without an old core");
+    if (f & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL) && !in->new_core)
+        return ota_fail(msg, OTA_E_INVAL, "pkg build: core package without a new core");
+    if (f & PKG_F_SCRIPT && !in->script)
+        return ota_fail(msg, OTA_E_INVAL, "pkg build: script package without a script");
+    if (in->new_core_len > PKG_IMAGE_MAX || in->old_core_len > PKG_IMAGE_MAX ||
+        in->script_len > PKG_IMAGE_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "pkg build: image larger than %u bytes",
+                        PKG_IMAGE_MAX);
+    if (in->window_bits && (in->window_bits < 9 || in->window_bits > 15))
+        return ota_fail(msg, OTA_E_INVAL, "pkg build: window bits %d not in 9..15",
+                        in->window_bits);
+    return OTA_OK;
+}
+
+/* Write buf to w and feed it to the signer. */
+static enum ota_err pkg_emit(const struct io_writer *w, struct crypto_signer *s,
+                             const void *buf, size_t len, char *msg)
+{
+    crypto_sign_add(s, buf, len);
+    if (io_write(w, buf, len) != OTA_OK)
+        return ota_fail(msg, OTA_E_IO, "pkg build: write failed");
+    return OTA_OK;
+}
+
+enum ota_err pkg_build(const struct pkg_build_input *in, const struct io_writer *w,
+                       struct pkg_header *out, char *msg)
+{
+    struct pkg_header h = in->tmpl;
+    uint8_t *core = NULL, *script = NULL, hdr[PKG_HEADER_LEN], pub[CRYPTO_PUB_LEN];
+    size_t core_len = 0, script_len = 0;
+    enum ota_err e = pkg_build_check(in, msg);
+    if (e != OTA_OK)
+        return e;
+    h.format = PKG_FORMAT_VERSION;
+    h.window_bits = (uint32_t)(in->window_bits ? in->window_bits : 15);
+    h.created = (uint64_t)time(NULL);
+    h.core_len = h.core_size = h.old_core_size = h.script_len = h.script_size = 0;
+    h.core_mem = 0;
+    memset(h.old_core_hash, 0, sizeof h.old_core_hash);
+    memset(h.core_hash, 0, sizeof h.core_hash);
+    memset(h.script_hash, 0, sizeof h.script_hash);
+    crypto_secret_to_public(in->secret_key, pub);
+    crypto_key_id(pub, h.key_id);
+    if (h.flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) {
+        e = pkg_build_core(in, &h, &core, &core_len, msg);
+        if (e != OTA_OK)
+            goto done;
+        if (h.flags & PKG_F_CORE_FULL) /* inflate state + window */
+            h.core_mem = (uint32_t)(7200 + (1u << h.window_bits));
+    }
+    if (h.flags & PKG_F_SCRIPT) {
+        crypto_sha256(in->script, in->script_len, h.script_hash);
+        h.script_size = in->script_len;
+        if ((e = pkg_deflate(in->script, in->script_len, (int)h.window_bits, &script,
+                             &script_len, msg)) != OTA_OK)
+            goto done;
+    }
+    h.core_len = core_len;
+    h.script_len = script_len;
+    pkg_header_encode(&h, hdr);
+    /* Parse what we wrote: a build must never emit a header a device rejects. */
+    if ((e = pkg_header_parse(hdr, sizeof hdr, pkg_total_size(&h), out, msg)) != OTA_OK)
+        goto done;
+    struct crypto_signer s;
+    uint8_t sig[CRYPTO_SIG_LEN];
+    crypto_sign_begin(&s);
+    if ((e = pkg_emit(w, &s, hdr, sizeof hdr, msg)) != OTA_OK ||
+        (e = pkg_emit(w, &s, core, core_len, msg)) != OTA_OK ||
+        (e = pkg_emit(w, &s, script, script_len, msg)) != OTA_OK)
+        goto done;
+    crypto_sign_end(&s, in->secret_key, sig);
+    if (io_write(w, sig, sizeof sig) != OTA_OK)
+        e = ota_fail(msg, OTA_E_IO, "pkg build: write failed");
+done:
+    free(core);
+    free(script);
+    return e;
+}
+
+/* ---- 4. verify ---------------------------------------------------------- */
+
+enum ota_err pkg_verify(const struct io_reader *pkg, const uint8_t (*keys)[CRYPTO_PUB_LEN],
+                        size_t nkeys, struct pkg_header *h, char *msg)
+{
+    uint8_t buf[PKG_CHUNK], sig[CRYPTO_SIG_LEN], id[CRYPTO_KEYID_LEN];
+    if (pkg->size < PKG_HEADER_LEN)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg: %llu bytes, shorter than a header",
+                        (unsigned long long)pkg->size);
+    if (io_read_at(pkg, 0, buf, PKG_HEADER_LEN) != OTA_OK)
+        return ota_fail(msg, OTA_E_IO, "pkg: cannot read header");
+    enum ota_err e = pkg_header_parse(buf, PKG_HEADER_LEN, pkg->size, h, msg);
+    if (e != OTA_OK)
+        return e;
+    const uint8_t *key = NULL;
+    for (size_t i = 0; i < nkeys && !key; i++) {
+        crypto_key_id(keys[i], id);
+        if (memcmp(id, h->key_id, sizeof id) == 0)
+            key = keys[i];
+    }
+    if (!key) {
+        char hex[2 * CRYPTO_KEYID_LEN + 1];
+        ota_hex(h->key_id, CRYPTO_KEYID_LEN, hex);
+        return ota_fail(msg, OTA_E_AUTH, "pkg: signed by unknown key id %s", hex);
+    }
+    struct crypto_signer s;
+    crypto_sign_begin(&s);
+    uint64_t end = pkg_sig_offset(h);
+    for (uint64_t off = 0; off < end;) {
+        size_t n = end - off < sizeof buf ? (size_t)(end - off) : sizeof buf;
+        if (io_read_at(pkg, off, buf, n) != OTA_OK)
+            return ota_fail(msg, OTA_E_IO, "pkg: read failed at offset %llu",
+                            (unsigned long long)off);
+        crypto_sign_add(&s, buf, n);
+        off += n;
+    }
+    if (io_read_at(pkg, end, sig, sizeof sig) != OTA_OK)
+        return ota_fail(msg, OTA_E_IO, "pkg: cannot read signature");
+    if (crypto_verify_end(&s, sig, key) != OTA_OK)
+        return ota_fail(msg, OTA_E_AUTH, "pkg: signature does not verify");
+    return OTA_OK;
+}
+
+/* ---- 5. extract --------------------------------------------------------- */
+
+/* Writer wrapper that counts and hashes what passes through, refusing to
+ * go past the size the header declared. */
+struct pkg_sink {
+    const struct io_writer *out;
+    struct crypto_sha256 h;
+    uint64_t written, limit;
+};
+
+static enum ota_err pkg_sink_write(void *ctx, const void *buf, size_t len)
+{
+    struct pkg_sink *s = ctx;
+    if (len > s->limit - s->written)
+        return OTA_E_CORRUPT;
+    crypto_sha256_add(&s->h, buf, len);
+    s->written += len;
+    return io_write(s->out, buf, len);
+}
+
+static enum ota_err pkg_sink_check(struct pkg_sink *s, const uint8_t hash[CRYPTO_HASH_LEN],
+                                   const char *what, char *msg)
+{
+    uint8_t got[CRYPTO_HASH_LEN];
+    if (s->written != s->limit)
+        return ota_fail(msg, OTA_E_CORRUPT, "pkg: %s is %llu bytes, header says %llu", what,
+                        (unsigned long long)s->written, (unsigned long long)s->limit);
+    crypto_sha256_end(&s->h, got);
+    if (memcmp(got, hash, CRYPTO_HASH_LEN) != 0)
+        return ota_fail(msg, OTA_E_AUTH, "pkg: %s hash mismatch", what);
+    return OTA_OK;
+}
+
+/* Inflate [off, off+len) of the package into sink. */
+static enum ota_err pkg_inflate(const struct io_reader *pkg, uint64_t off, uint64_t len,
+                                int bits, struct io_writer *sink, const char *what, char *msg)
+{
+    uint8_t in[PKG_CHUNK], out[PKG_CHUNK];
+    z_stream z;
+    int rc = Z_OK;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, bits) != Z_OK)
+        return ota_fail(msg, OTA_E_NOMEM, "inflateInit2 failed");
+    enum ota_err e = OTA_OK;
+    while (rc != Z_STREAM_END && e == OTA_OK) {
+        if (z.avail_in == 0 && len > 0) {
+            size_t n = len < sizeof in ? (size_t)len : sizeof in;
+            if ((e = io_read_at(pkg, off, in, n)) != OTA_OK)
+                break;
+            off += n;
+            len -= n;
+            z.next_in = in;
+            z.avail_in = (uInt)n;
+        }
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && z.avail_in == 0 && len))
+            e = OTA_E_CORRUPT;
+        else if (rc == Z_BUF_ERROR && len == 0 && z.avail_in == 0)
+            e = OTA_E_CORRUPT;
+        else
+            e = io_write(sink, out, sizeof out - z.avail_out);
+    }
+    if (e == OTA_OK && (len != 0 || z.avail_in != 0))
+        e = OTA_E_CORRUPT; /* trailing bytes after the stream */
+    inflateEnd(&z);
+    if (e != OTA_OK)
+        return ota_fail(msg, e, "pkg: %s section %s", what,
+                        e == OTA_E_CORRUPT ? "is corrupt or overruns its size" : "write failed");
+    return OTA_OK;
+}
+
+enum ota_err pkg_script_extract(const struct io_reader *pkg, const struct pkg_header *h,
+                                const struct io_writer *out, char *msg)
+{
+    struct pkg_sink s = {.out = out, .limit = h->script_size};
+    struct io_writer w = {pkg_sink_write, &s};
+    if (!(h->flags & PKG_F_SCRIPT))
+        return ota_fail(msg, OTA_E_INVAL, "pkg: no script section");
+    crypto_sha256_begin(&s.h);
+    enum ota_err e = pkg_inflate(pkg, pkg_script_offset(h), h->script_len,
+                                 (int)h->window_bits, &w, "script", msg);
+    return e != OTA_OK ? e : pkg_sink_check(&s, h->script_hash, "script", msg);
+}
+
+enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_header *h,
+                              const struct io_reader *old_core, const struct io_writer *out,
+                              char *msg)
+{
+    struct pkg_sink s = {.out = out, .limit = h->core_size};
+    struct io_writer w = {pkg_sink_write, &s};
+    enum ota_err e;
+    crypto_sha256_begin(&s.h);
+    if (h->flags & PKG_F_CORE_FULL) {
+        e = pkg_inflate(pkg, pkg_core_offset(h), h->core_len, (int)h->window_bits, &w, "core",
+                        msg);
+    } else if (h->flags & PKG_F_CORE_DELTA) {
+        if (!old_core || old_core->size != h->old_core_size)
+            return ota_fail(msg, OTA_E_AUTH, "pkg: running core is not the delta's base");
+        e = ota_fail(msg, OTA_E_INVAL, "pkg: delta core sections not supported yet");
+    } else {
+        return ota_fail(msg, OTA_E_INVAL, "pkg: no core section");
+    }
+    return e != OTA_OK ? e : pkg_sink_check(&s, h->core_hash, "core", msg);
+}
