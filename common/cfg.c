@@ -254,14 +254,10 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
 }
 
 /* Run inih and turn its result into "file:line: message". */
-static enum ota_err cfg_parse(const char *path, ini_handler h, struct cfg_ctx *x, char *msg)
+static enum ota_err cfg_parse(FILE *fp, const char *path, ini_handler h, struct cfg_ctx *x,
+                              char *msg)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
-                        strerror(errno));
     int line = ini_parse_file(fp, h, x);
-    fclose(fp);
     if (line > 0)
         return ota_fail(msg, OTA_E_INVAL, "%s:%d: %s", path, line,
                         x->err[0] ? x->err : "syntax error");
@@ -287,7 +283,39 @@ static enum ota_err cfg_missing(const char *path, unsigned seen, unsigned need,
     return OTA_OK;
 }
 
+/* Open path and hand the stream to load(). */
+static enum ota_err cfg_open(const char *path, FILE **fp, char *msg)
+{
+    *fp = fopen(path, "r");
+    if (!*fp)
+        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
+                        strerror(errno));
+    return OTA_OK;
+}
+
 enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg)
+{
+    FILE *fp;
+    enum ota_err e = cfg_open(path, &fp, msg);
+    if (e != OTA_OK)
+        return e;
+    e = cfg_ota_load_stream(fp, path, c, msg);
+    fclose(fp);
+    return e;
+}
+
+enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg)
+{
+    FILE *fp;
+    enum ota_err e = cfg_open(path, &fp, msg);
+    if (e != OTA_OK)
+        return e;
+    e = cfg_device_load_stream(fp, path, d, msg);
+    fclose(fp);
+    return e;
+}
+
+enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, char *msg)
 {
     static const char *const names[] = {
         "[project] name", "[project] product_key", "[release] core", "[release] core_image",
@@ -304,7 +332,7 @@ enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg)
     c->nlisten = 1;
     cfg_path(c->dir, "cache", c->cache_dir);
     cfg_path(c->dir, "reports.jsonl", c->report_log);
-    enum ota_err e = cfg_parse(path, cfg_ota_handler, &x, msg);
+    enum ota_err e = cfg_parse(fp, path, cfg_ota_handler, &x, msg);
     if (e != OTA_OK)
         return e;
     unsigned need = CFG_REQ_NAME | CFG_REQ_KEY;
@@ -410,7 +438,8 @@ static int cfg_device_handler(void *user, const char *section, const char *k, co
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "device");
 }
 
-enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg)
+enum ota_err cfg_device_load_stream(FILE *fp, const char *path, struct cfg_device *d,
+                                    char *msg)
 {
     static const char *const names[] = {"project", "product_key", "imei", "core",
                                         "script_version", "server", "public_key", NULL};
@@ -421,7 +450,7 @@ enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg)
     x.dir = dir;
     d->block_size = 1024;
     d->window = 1;
-    enum ota_err e = cfg_parse(path, cfg_device_handler, &x, msg);
+    enum ota_err e = cfg_parse(fp, path, cfg_device_handler, &x, msg);
     if (e != OTA_OK)
         return e;
     return cfg_missing(path, x.seen, 0x7f, names, msg);

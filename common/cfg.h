@@ -14,6 +14,8 @@
 #include "crypto.h"
 #include "ver.h"
 
+#include <stdio.h>
+
 #define CFG_PATH_MAX 1024
 #define CFG_KEY_MAX 65      /* product key, incl. NUL: [A-Za-z0-9_-]{1,64} */
 #define CFG_IMEI_MAX 17     /* 15 digits (14..16 accepted), incl. NUL */
@@ -70,6 +72,12 @@ struct cfg_device {
 /* Defaults first, then the file. Errors name "file:line". */
 enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg);
 enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg);
+
+/* The same from an open stream; name is used in messages and, through its
+ * directory, to resolve relative paths (fuzzers and tests use fmemopen). */
+enum ota_err cfg_ota_load_stream(FILE *fp, const char *name, struct cfg_ota *c, char *msg);
+enum ota_err cfg_device_load_stream(FILE *fp, const char *name, struct cfg_device *d,
+                                    char *msg);
 
 /* Rewrite the core = and script_version = lines of device.ini in place
  * (other lines and comments kept), atomically. */

@@ -1,0 +1,210 @@
+/* test_cfg.c - ota.ini and device.ini loading: defaults, paths, errors with
+ * file:line, and the atomic version rewrite of device.ini.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_cfg.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+static const char good_ota[] = "[project]\n"
+                               "name = MY_PROJ\n"
+                               "product_key = key-123\n"
+                               "[release]\n"
+                               "core = Luat_V0020_RDA8910\n"
+                               "core_image = rel/core.bin\n"
+                               "script_version = 1.2.3\n"
+                               "script_image = /abs/script.bin\n"
+                               "shipped_dir = rel/shipped\n"
+                               "full_core_fallback = yes\n"
+                               "[cache]\n"
+                               "dir = out\n"
+                               "signing_key = keys/k\n"
+                               "[server]\n"
+                               "listen = 127.0.0.1:5683, [::1]:5684\n"
+                               "block_size = 512\n";
+
+static void ota_ok(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN], want[512];
+    (void)state;
+    const char *path = write_file("ota.ini", good_ota);
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_string_equal(c.project, "MY_PROJ");
+    assert_string_equal(c.product_key, "key-123");
+    assert_int_equal(c.core.number, 20);
+    assert_int_equal(c.script.minor, 2);
+    snprintf(want, sizeof want, "%s/rel/core.bin", tmpdir);
+    assert_string_equal(c.core_image, want); /* relative to the ini's directory */
+    assert_string_equal(c.script_image, "/abs/script.bin");
+    assert_int_equal(c.full_core_fallback, 1);
+    assert_int_equal(c.core_only, 1); /* default */
+    assert_int_equal(c.nlisten, 2);
+    assert_string_equal(c.listen[1], "[::1]:5684");
+    assert_int_equal(c.block_size, 512);
+    snprintf(want, sizeof want, "%s/keys/k.pub", tmpdir);
+    assert_string_equal(c.public_key, want); /* default: signing key + .pub */
+}
+
+/* Each bad line is reported with its own line number. */
+static void ota_errors_name_line(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"[project]\nname = P\nproduct_key = k\ncolour = red\n", ":4: unknown key 'colour'"},
+        {"[project]\nname = P\n[nonsense]\nx = 1\n", ":4: unknown section [nonsense]"},
+        {"[project]\nname = P/../x\n", ":2: name: project: bad character"},
+        {"[project]\nname = P\nproduct_key = k\n[server]\nblock_size = 1000\n",
+         ":5: block_size: '1000' is not a power of two"},
+        {"[project]\nname = P\nproduct_key = k\n[server]\nlisten = 1.2.3.4:99999\n",
+         ":5: listen: address '1.2.3.4:99999': port"},
+        {"[project]\nname = P\nproduct_key = k\n[release]\ncore = Luat_17\n",
+         ":5: core: core version"},
+        {"[project]\nname = P\nproduct_key = k\n[release]\nfull_core_fallback = maybe\n",
+         ":5: full_core_fallback: expected yes or no"},
+        {"[project]\nname = P\n", "missing required key [project] product_key"},
+        {"[project]\nname = P\nproduct_key = k\n[release]\ncore = Luat_V0001_X\n",
+         "missing required key [release] core_image"},
+        {"this is not ini\n", ":1: syntax error"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct cfg_ota c;
+        char msg[OTA_MSG_LEN] = "";
+        const char *path = write_file("bad.ini", cases[i].text);
+        assert_int_not_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+        if (!strstr(msg, cases[i].want))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, msg, cases[i].want);
+        assert_non_null(strstr(msg, "bad.ini"));
+    }
+}
+
+static void ota_missing_file(void **state)
+{
+    struct cfg_ota c;
+    (void)state;
+    assert_int_equal(cfg_ota_load("/nonexistent/ota.ini", &c, NULL), OTA_E_NOTFOUND);
+}
+
+static const char good_device[] =
+    "; a device\n"
+    "[device]\n"
+    "project = MY_PROJ\n"
+    "product_key = key-123\n"
+    "imei = 861234567890123\n"
+    "core = Luat_V0017_RDA8910\n"
+    "script_version = 1.0.0\n"
+    "server = coap://127.0.0.1:5683\n"
+    "public_key = 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+
+static void device_ok_and_save(void **state)
+{
+    struct cfg_device d;
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    const char *path = write_file("device.ini", good_device);
+    assert_int_equal(cfg_device_load(path, &d, msg), OTA_OK);
+    assert_string_equal(d.imei, "861234567890123");
+    assert_int_equal(d.core.number, 17);
+    assert_int_equal(d.npubkeys, 1);
+    assert_int_equal(d.pubkeys[0][1], 0x11);
+    assert_int_equal(d.block_size, 1024);
+    d.core.number = 20;
+    d.script.minor = 1;
+    assert_int_equal(cfg_device_save_versions(path, &d.core, &d.script, msg), OTA_OK);
+    struct cfg_device again;
+    assert_int_equal(cfg_device_load(path, &again, msg), OTA_OK);
+    assert_int_equal(again.core.number, 20);
+    assert_int_equal(again.script.minor, 1);
+    assert_string_equal(again.imei, d.imei);
+    /* The comment survives the rewrite. */
+    uint8_t *text;
+    size_t len;
+    assert_int_equal(io_file_read_all(path, 4096, &text, &len, NULL), OTA_OK);
+    assert_non_null(strstr((char *)text, "; a device"));
+    assert_non_null(strstr((char *)text, "core = Luat_V0020_RDA8910"));
+    free(text);
+}
+
+static void device_bad_values(void **state)
+{
+    static const char *const bad[] = {"imei = 86123\n", "imei = 86123456789012x\n",
+                                      "server = http://x\n", "public_key = 0011\n",
+                                      "script_version = 1.0\n", "window = 0\n",
+                                      "color = blue\n"};
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024], msg[OTA_MSG_LEN] = "";
+        struct cfg_device d;
+        snprintf(text, sizeof text, "%s%s", good_device, bad[i]);
+        const char *path = write_file("bad-device.ini", text);
+        assert_int_equal(cfg_device_load(path, &d, msg), OTA_E_INVAL);
+        assert_non_null(strstr(msg, ":10:")); /* the appended line */
+    }
+}
+
+static void hostport(void **state)
+{
+    char host[64];
+    uint16_t port;
+    (void)state;
+    assert_int_equal(cfg_split_hostport("1.2.3.4:77", host, sizeof host, &port, 5683, NULL),
+                     OTA_OK);
+    assert_string_equal(host, "1.2.3.4");
+    assert_int_equal(port, 77);
+    assert_int_equal(cfg_split_hostport("[::1]", host, sizeof host, &port, 5683, NULL), OTA_OK);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 5683);
+    assert_int_equal(cfg_split_hostport("::1:5", host, sizeof host, &port, 1, NULL),
+                     OTA_E_INVAL);
+    assert_int_equal(cfg_split_hostport(":5", host, sizeof host, &port, 1, NULL), OTA_E_INVAL);
+    assert_int_equal(cfg_split_hostport("h:0", host, sizeof host, &port, 1, NULL), OTA_E_INVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ota_ok),           cmocka_unit_test(ota_errors_name_line),
+        cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
+        cmocka_unit_test(device_bad_values), cmocka_unit_test(hostport),
+    };
+    return cmocka_run_group_tests_name("cfg", tests, setup, teardown);
+}
