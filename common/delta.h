@@ -1,16 +1,70 @@
-/* delta.h - PLACEHOLDER CONTRACT for the core delta codec (issue 3).
+/* delta.h - core delta codec: bsdiff-class encoder, streaming bounded-RAM decoder.
  *
- * The delta engine replaces this file; the signatures below are the ones
- * pkg.c calls and must stay (additions are fine).
+ * The cache host encodes (delta_encode, allocates freely); the device decodes
+ * (delta_dec_*), reading the old core at offsets through an io_reader and
+ * writing the new core sequentially through an io_writer while delta bytes
+ * arrive in chunks of any size. The stream layout is versioned and
+ * documented in common/DELTA.md: an 88-byte plain header (sizes, window
+ * bits, SHA-256 of old and new), then one zlib stream of control records
+ * interleaved with diff and literal bytes, so one forward pass applies it.
+ *
+ * Decoder guarantees: no allocation at all; working memory is sizeof(struct
+ * delta_dec) plus a caller-supplied arena for zlib of delta_dec_arena_size(
+ * window_bits) bytes (delta_dec_mem gives the sum, <= 64 KiB at window 15,
+ * <= 16 KiB at window 9). Every length and offset from the stream is checked
+ * before use: reading outside the old image, writing past the declared new
+ * size, a truncated or trailing stream, or an output whose SHA-256 differs
+ * from the header's are errors, never undefined behaviour. The old image is
+ * checked (size and SHA-256) before the first byte is written. Failure is
+ * sticky: after the first error every call returns OTA_E_STATE.
+ * pkg.c embeds a stream as the core section of a package; cache/diff.c
+ * writes one as a standalone patch file.
  */
 #ifndef DELTA_H
 #define DELTA_H
 
+#include "crypto.h"
 #include "io.h"
+
+#include <zlib.h>
+
+#define DELTA_MAGIC "ODL1"
+#define DELTA_FORMAT_VERSION 1
+#define DELTA_HEADER_LEN 88
 
 #define DELTA_WINDOW_BITS_MIN 9
 #define DELTA_WINDOW_BITS_MAX 15
 #define DELTA_WINDOW_BITS_DEFAULT 15
+
+/* Largest old or new image the format accepts (the encoder's suffix array
+ * is 32-bit). */
+#ifndef DELTA_IMAGE_MAX
+#define DELTA_IMAGE_MAX ((uint64_t)1 << 30)
+#endif
+
+/* Bytes the decoder processes per step: it inflates this many bytes at a
+ * time and reads as many old bytes to add them to. Two such buffers live in
+ * struct delta_dec; larger is faster, smaller saves RAM. */
+#ifndef DELTA_DEC_BUF
+#define DELTA_DEC_BUF 1024
+#endif
+
+/* zlib's inflate state without its window (sizeof(struct inflate_state),
+ * about 7.1 KB on 64-bit zlib 1.2.x) plus alignment slack; the arena must
+ * hold this plus the 1 << window_bits window. */
+#ifndef DELTA_ZLIB_STATE_BYTES
+#define DELTA_ZLIB_STATE_BYTES 7424u
+#endif
+
+/* Arena that fits every supported window: size a static arena with it. */
+#define DELTA_ARENA_MAX (DELTA_ZLIB_STATE_BYTES + (1u << DELTA_WINDOW_BITS_MAX) + 32u)
+
+/* A pair of runs inside a record's diff bytes is one varint
+ * (zero_run << DELTA_RUN_BITS | min(literal_run, DELTA_RUN_MAX)), followed
+ * by literal_run - DELTA_RUN_MAX as a second varint when the low bits are
+ * all ones. Part of the format: changing it needs a new format version. */
+#define DELTA_RUN_BITS 2
+#define DELTA_RUN_MAX ((1u << DELTA_RUN_BITS) - 1)
 
 struct delta_params {
     int window_bits; /* zlib window of the stream, 9..15 */
@@ -25,11 +79,94 @@ struct delta_info {
     uint32_t mem; /* decoder working memory in bytes for this stream */
 };
 
-/* Encode: *out is malloc'd, caller frees. */
+/* Encode: *out is malloc'd, caller frees. info (may be NULL) describes the
+ * result. OTA_E_INVAL for bad params, OTA_E_LIMIT above DELTA_IMAGE_MAX,
+ * OTA_E_NOMEM. Deterministic: same inputs and params give the same bytes. */
 enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new_, size_t new_len,
                           const struct delta_params *p, uint8_t **out, size_t *out_len,
                           struct delta_info *info, char *msg);
 
-/* Decoder: caller owns the state; no allocation after delta_dec_init. */
-struct delta_dec;
+/* Parse the stream's header from its first len bytes (at least
+ * DELTA_HEADER_LEN, else OTA_E_CORRUPT). Fills info; old_hash/new_hash
+ * (CRYPTO_HASH_LEN bytes each) may be NULL. OTA_E_CORRUPT for a bad magic,
+ * window or size, OTA_E_VERSION for an unknown format version. */
+enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info *info,
+                              uint8_t *old_hash, uint8_t *new_hash, char *msg);
+
+/* zlib arena bytes a stream with this window needs, and the decoder's whole
+ * working memory (state struct + arena). 0 for a window out of range. */
+size_t delta_dec_arena_size(int window_bits);
+uint32_t delta_dec_mem(int window_bits);
+
+/* Streaming decoder. The caller owns the struct and the arena; both must
+ * outlive the decode and stay at the same address. Fields are private. */
+enum delta_dec_phase {
+    DELTA_PH_HEADER, /* collecting the plain header */
+    DELTA_PH_CTRL,   /* reading a record's three varints */
+    DELTA_PH_RUNS,   /* reading a zero-run/literal-run pair of varints */
+    DELTA_PH_ZERO,   /* copying old bytes (diff byte 0) */
+    DELTA_PH_LIT,    /* old bytes plus literal diff bytes */
+    DELTA_PH_EXTRA,  /* extra (literal new) bytes */
+    DELTA_PH_DONE,   /* finish succeeded */
+    DELTA_PH_FAILED
+};
+
+struct delta_dec {
+    enum delta_dec_phase phase;
+    enum ota_err err;
+    struct io_reader old;
+    struct io_writer out;
+    struct delta_info info;
+    uint8_t hdr[DELTA_HEADER_LEN];
+    size_t hdr_len;
+    uint8_t new_hash[CRYPTO_HASH_LEN];
+    z_stream zs;
+    int z_live, z_end;
+    uint8_t *arena;
+    size_t arena_len, arena_used, arena_peak;
+    uint64_t old_pos, new_pos;
+    uint64_t diff_left, extra_left, zero_left, lit_left;
+    unsigned width, carry; /* word width of the record's diff, carry between bytes */
+    uint64_t ctrl[3]; /* varints of the record being read */
+    int ctrl_idx, ctrl_shift;
+    struct crypto_sha256 hash;
+    uint8_t buf[DELTA_DEC_BUF];
+    uint8_t oldbuf[DELTA_DEC_BUF];
+};
+
+/* Start a decode. old is the old image (its size and SHA-256 are checked
+ * against the header), out receives exactly new_size bytes. arena of
+ * arena_len bytes is zlib's only memory; if it is smaller than
+ * delta_dec_arena_size(window bits of the stream), the first feed fails
+ * with OTA_E_LIMIT. The reader and writer structs are copied. */
+enum ota_err delta_dec_init(struct delta_dec *d, const struct io_reader *old,
+                            const struct io_writer *out, void *arena, size_t arena_len,
+                            char *msg);
+
+/* Push the next len bytes of the stream (any split, len may be 0). Writes
+ * to out as records complete. OTA_E_CORRUPT for malformed data, OTA_E_AUTH
+ * if the old image is not the one the stream expects, OTA_E_LIMIT if the
+ * arena is too small, errors of the reader/writer are passed through. */
+enum ota_err delta_dec_feed(struct delta_dec *d, const void *chunk, size_t len, char *msg);
+
+/* Declare the end of the stream. OTA_OK only if the stream was complete,
+ * exactly new_size bytes were written and their SHA-256 matches the header
+ * (OTA_E_AUTH if not; OTA_E_CORRUPT for a truncated stream). */
+enum ota_err delta_dec_finish(struct delta_dec *d, char *msg);
+
+/* Bytes of the arena zlib actually used so far (the allocator hook's high
+ * water mark), for tests and memory reports. */
+size_t delta_dec_arena_peak(const struct delta_dec *d);
+
+/* Header bytes for a stream (used by the encoder; exposed for tests that
+ * forge streams). */
+void delta_header_encode(const struct delta_info *info, const uint8_t old_hash[CRYPTO_HASH_LEN],
+                         const uint8_t new_hash[CRYPTO_HASH_LEN], uint8_t out[DELTA_HEADER_LEN]);
+
+/* Convenience for hosts: decode a whole in-memory stream (allocates the
+ * arena on the heap). */
+enum ota_err delta_decode_reader(const uint8_t *delta, size_t delta_len,
+                                 const struct io_reader *old, const struct io_writer *out,
+                                 char *msg);
+
 #endif

@@ -1,0 +1,450 @@
+/* delta_enc.c - delta encoder: suffix-array matching, records, deflate.
+ *
+ * Runs on the cache host only (pkg_build, cache/diff.c), so it allocates
+ * freely: a suffix array of the old image (libdivsufsort), the record list,
+ * the payload, the zlib output. Matching follows bsdiff's approximate-match
+ * scan (a new region is coded as old bytes plus a difference, the rest as
+ * literal "extra" bytes). What makes one zlib stream beat bsdiff's three
+ * bzip2 streams is the coding of the differences (common/DELTA.md): sparse
+ * run pairs instead of raw zeros, and differences taken as little-endian
+ * words (1, 2 or 4 bytes, per stream or per record) so relocated pointers
+ * and Thumb branch fields repeat exactly; the encoder deflates each
+ * candidate and keeps the smallest. Sections: growable buffer, suffix
+ * search, payload, match scan, deflate, entry point.
+ */
+#include "delta.h"
+
+#include <divsufsort.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- growable buffer ---- */
+
+struct enc_buf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+};
+
+static int buf_reserve(struct enc_buf *b, size_t n)
+{
+    if (b->oom)
+        return 0;
+    if (n <= b->cap - b->len)
+        return 1;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = 1;
+            return 0;
+        }
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return 0;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+static void buf_varint(struct enc_buf *b, uint64_t v)
+{
+    if (!buf_reserve(b, 10))
+        return;
+    while (v >= 0x80) {
+        b->p[b->len++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->len++] = (uint8_t)v;
+}
+
+/* ---- suffix search ---- */
+
+struct enc_rec {
+    size_t new_off, old_off, diff_len, extra_len;
+};
+
+struct enc_ctx {
+    const uint8_t *old, *nw;
+    size_t oldn, newn;
+    saidx_t *sa;
+    struct enc_rec *rec;
+    size_t nrec, caprec;
+    unsigned width;  /* diff word width for this payload */
+    size_t old_cur;  /* the decoder's old position after the records so far */
+    struct enc_buf pay, tmp;
+};
+
+static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Longest prefix of nw[scan..] found in old; position in *pos. */
+static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
+{
+    const uint8_t *q = c->nw + scan;
+    size_t qn = c->newn - scan, lo = 0, hi = c->oldn - 1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, off = (size_t)c->sa[mid];
+        size_t n = c->oldn - off < qn ? c->oldn - off : qn;
+        if (memcmp(c->old + off, q, n) < 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    size_t a = match_len(c->old + c->sa[lo], c->oldn - (size_t)c->sa[lo], q, qn);
+    size_t b = match_len(c->old + c->sa[hi], c->oldn - (size_t)c->sa[hi], q, qn);
+    *pos = (size_t)(a >= b ? c->sa[lo] : c->sa[hi]);
+    return a >= b ? a : b;
+}
+
+/* ---- payload ---- */
+
+/* Diff bytes of one record: new minus old as little-endian words of
+ * c->width bytes aligned on the new offset (the borrow runs inside a word),
+ * so a pointer moved by a constant gives the same bytes wherever it sits. */
+static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, size_t old_off,
+                       size_t n, uint8_t *o)
+{
+    unsigned borrow = 0, mask = width - 1;
+    for (size_t i = 0; i < n; i++) {
+        if (((new_off + i) & mask) == 0)
+            borrow = 0;
+        unsigned a = c->nw[new_off + i], b = c->old[old_off + i] + borrow;
+        o[i] = (uint8_t)(a - b);
+        borrow = a < b;
+    }
+}
+
+/* Diff bytes as (zero run, literal run, literal bytes) triples: deflate
+ * codes sparse differences much better this way than as raw zeros. */
+static void emit_runs(struct enc_ctx *c, const uint8_t *o, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i, k;
+        while (j < n && o[j] == 0)
+            j++;
+        for (k = j; k < n && o[k] != 0;)
+            k++;
+        size_t lit = k - j;
+        buf_varint(&c->pay, (uint64_t)(j - i) << DELTA_RUN_BITS |
+                                (lit < DELTA_RUN_MAX ? lit : DELTA_RUN_MAX));
+        if (lit >= DELTA_RUN_MAX)
+            buf_varint(&c->pay, lit - DELTA_RUN_MAX);
+        if (!buf_reserve(&c->pay, k - j))
+            return;
+        memcpy(c->pay.p + c->pay.len, o + j, k - j);
+        c->pay.len += k - j;
+        i = k;
+    }
+}
+
+/* Rough coded size of diff bytes: literal bytes plus run headers. */
+static size_t runs_cost(const uint8_t *o, size_t n)
+{
+    size_t cost = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o[i] != 0)
+            cost += i == 0 || o[i - 1] == 0 ? 3 : 1;
+    return cost;
+}
+
+/* Per-record word width: the one whose diff bytes look cheapest. */
+static unsigned pick_width(struct enc_ctx *c, const struct enc_rec *r)
+{
+    unsigned best = 1;
+    size_t best_cost = SIZE_MAX;
+    if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len))
+        return 1;
+    for (unsigned w = 1; w <= 8; w *= 2) {
+        diff_bytes(c, w, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        size_t cost = runs_cost(c->tmp.p, r->diff_len);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = w;
+        }
+    }
+    return best;
+}
+
+/* One record: the old position moves to old_off, then diff_len bytes of
+ * new-minus-old, then extra_len literal bytes. The seek is relative to
+ * where the previous record left the decoder (c->old_cur). */
+static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
+{
+    int64_t seek = r->diff_len ? (int64_t)r->old_off - (int64_t)c->old_cur : 0;
+    uint64_t z = seek < 0 ? ((uint64_t)(-(seek + 1)) << 1) | 1 : (uint64_t)seek << 1;
+    unsigned width = c->width ? c->width : pick_width(c, r);
+    unsigned wcode = (unsigned)__builtin_ctz(width);
+    if (r->diff_len)
+        c->old_cur = r->old_off + r->diff_len;
+    buf_varint(&c->pay, (uint64_t)r->diff_len << 2 | wcode);
+    buf_varint(&c->pay, r->extra_len);
+    buf_varint(&c->pay, z);
+    if (r->diff_len) {
+        if (!buf_reserve(&c->tmp, r->diff_len))
+            return;
+        diff_bytes(c, width, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        emit_runs(c, c->tmp.p, r->diff_len);
+    }
+    if (!buf_reserve(&c->pay, r->extra_len))
+        return;
+    memcpy(c->pay.p + c->pay.len, c->nw + r->new_off + r->diff_len, r->extra_len);
+    c->pay.len += r->extra_len;
+}
+
+static void add_record(struct enc_ctx *c, size_t new_off, size_t old_off, size_t diff_len,
+                       size_t extra_len)
+{
+    if (diff_len == 0 && extra_len == 0)
+        return;
+    if (c->nrec == c->caprec) {
+        size_t cap = c->caprec ? c->caprec * 2 : 256;
+        struct enc_rec *r = realloc(c->rec, cap * sizeof *r);
+        if (!r) {
+            c->pay.oom = 1;
+            return;
+        }
+        c->rec = r;
+        c->caprec = cap;
+    }
+    c->rec[c->nrec++] = (struct enc_rec){new_off, old_off, diff_len, extra_len};
+}
+
+/* ---- match scan (bsdiff's) ---- */
+
+struct scan_state {
+    size_t lastscan, lastpos;
+    ptrdiff_t lastoffset;
+};
+
+static size_t extend_forward(const struct enc_ctx *c, const struct scan_state *s, size_t scan)
+{
+    ptrdiff_t sc = 0, best = 0;
+    size_t lenf = 0;
+    for (size_t i = 0; s->lastscan + i < scan && s->lastpos + i < c->oldn;) {
+        if (c->old[s->lastpos + i] == c->nw[s->lastscan + i])
+            sc++;
+        i++;
+        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenf) {
+            best = sc;
+            lenf = i;
+        }
+    }
+    return lenf;
+}
+
+static size_t extend_backward(const struct enc_ctx *c, const struct scan_state *s, size_t scan,
+                              size_t pos)
+{
+    ptrdiff_t sc = 0, best = 0;
+    size_t lenb = 0;
+    if (scan >= c->newn)
+        return 0;
+    for (size_t i = 1; scan >= s->lastscan + i && pos >= i; i++) {
+        if (c->old[pos - i] == c->nw[scan - i])
+            sc++;
+        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenb) {
+            best = sc;
+            lenb = i;
+        }
+    }
+    return lenb;
+}
+
+static void resolve_overlap(const struct enc_ctx *c, const struct scan_state *s, size_t scan,
+                            size_t pos, size_t *lenf, size_t *lenb)
+{
+    if (s->lastscan + *lenf <= scan - *lenb)
+        return;
+    size_t overlap = (s->lastscan + *lenf) - (scan - *lenb), lens = 0;
+    ptrdiff_t sc = 0, best = 0;
+    for (size_t i = 0; i < overlap; i++) {
+        if (c->nw[s->lastscan + *lenf - overlap + i] == c->old[s->lastpos + *lenf - overlap + i])
+            sc++;
+        if (c->nw[scan - *lenb + i] == c->old[pos - *lenb + i])
+            sc--;
+        if (sc > best) {
+            best = sc;
+            lens = i + 1;
+        }
+    }
+    *lenf += lens - overlap;
+    *lenb -= lens;
+}
+
+static int old_eq(const struct enc_ctx *c, size_t scan, ptrdiff_t off)
+{
+    ptrdiff_t o = (ptrdiff_t)scan + off;
+    return o >= 0 && (size_t)o < c->oldn && c->old[o] == c->nw[scan];
+}
+
+static void scan_matches(struct enc_ctx *c)
+{
+    struct scan_state s = {0, 0, 0};
+    size_t scan = 0, len = 0, pos = 0;
+    while (scan < c->newn) {
+        ptrdiff_t oldscore = 0;
+        size_t scsc;
+        for (scsc = scan += len; scan < c->newn; scan++) {
+            len = c->oldn ? enc_search(c, scan, &pos) : 0;
+            for (; scsc < scan + len; scsc++)
+                oldscore += old_eq(c, scsc, s.lastoffset);
+            if (((ptrdiff_t)len == oldscore && len != 0) || (ptrdiff_t)len > oldscore + 8)
+                break;
+            if (old_eq(c, scan, s.lastoffset))
+                oldscore--;
+        }
+        if ((ptrdiff_t)len == oldscore && scan != c->newn)
+            continue;
+        size_t lenf = extend_forward(c, &s, scan);
+        size_t lenb = extend_backward(c, &s, scan, pos);
+        resolve_overlap(c, &s, scan, pos, &lenf, &lenb);
+        add_record(c, s.lastscan, s.lastpos, lenf, (scan - lenb) - (s.lastscan + lenf));
+        s.lastscan = scan - lenb;
+        s.lastpos = pos - lenb;
+        s.lastoffset = (ptrdiff_t)pos - (ptrdiff_t)scan;
+    }
+}
+
+/* ---- deflate ---- */
+
+static enum ota_err enc_deflate(const struct enc_buf *pay, const struct delta_params *p,
+                                struct enc_buf *out, char *msg)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, p->level, Z_DEFLATED, p->window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return ota_fail(msg, OTA_E_NOMEM, "delta: deflateInit2 failed");
+    size_t bound = deflateBound(&zs, (uLong)pay->len);
+    if (!buf_reserve(out, bound)) {
+        deflateEnd(&zs);
+        return ota_fail(msg, OTA_E_NOMEM, "delta: %zu bytes for the zlib output", bound);
+    }
+    zs.next_in = pay->p;
+    zs.avail_in = (uInt)pay->len;
+    zs.next_out = out->p + out->len;
+    zs.avail_out = (uInt)(out->cap - out->len);
+    int zr = deflate(&zs, Z_FINISH);
+    out->len += zs.total_out;
+    deflateEnd(&zs);
+    if (zr != Z_STREAM_END)
+        return ota_fail(msg, OTA_E_NOMEM, "delta: deflate failed (%d)", zr);
+    return OTA_OK;
+}
+
+/* ---- entry point ---- */
+
+static enum ota_err enc_check(size_t old_len, size_t new_len, const struct delta_params *p,
+                              char *msg)
+{
+    if (p->window_bits < DELTA_WINDOW_BITS_MIN || p->window_bits > DELTA_WINDOW_BITS_MAX)
+        return ota_fail(msg, OTA_E_INVAL, "delta: window bits %d out of %d..%d", p->window_bits,
+                        DELTA_WINDOW_BITS_MIN, DELTA_WINDOW_BITS_MAX);
+    if (p->level < 0 || p->level > 9)
+        return ota_fail(msg, OTA_E_INVAL, "delta: zlib level %d out of 0..9", p->level);
+    if (old_len > DELTA_IMAGE_MAX || new_len > DELTA_IMAGE_MAX || new_len > (uInt)-1 / 2)
+        return ota_fail(msg, OTA_E_LIMIT, "delta: image of %zu/%zu bytes exceeds %llu", old_len,
+                        new_len, (unsigned long long)DELTA_IMAGE_MAX);
+    return OTA_OK;
+}
+
+static enum ota_err enc_match(struct enc_ctx *c, char *msg)
+{
+    if (c->oldn > 0) {
+        c->sa = malloc(c->oldn * sizeof *c->sa);
+        if (!c->sa)
+            return ota_fail(msg, OTA_E_NOMEM, "delta: suffix array for %zu bytes", c->oldn);
+        if (divsufsort(c->old, c->sa, (saidx_t)c->oldn) != 0)
+            return ota_fail(msg, OTA_E_NOMEM, "delta: divsufsort failed");
+    }
+    scan_matches(c);
+    if (c->pay.oom)
+        return ota_fail(msg, OTA_E_NOMEM, "delta: record list");
+    return OTA_OK;
+}
+
+/* Serialise the records with diff words of `width` bytes and deflate them
+ * after the header into out (reset to the header first). */
+static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+                                  struct enc_buf *out, char *msg)
+{
+    c->width = width;
+    c->old_cur = 0;
+    c->pay.len = 0;
+    for (size_t i = 0; i < c->nrec; i++)
+        emit_record(c, &c->rec[i]);
+    if (c->pay.oom || c->tmp.oom)
+        return ota_fail(msg, OTA_E_NOMEM, "delta: record payload");
+    out->len = DELTA_HEADER_LEN;
+    return enc_deflate(&c->pay, p, out, msg);
+}
+
+/* Pick the diff word width that deflates smallest: bytes suit code whose
+ * changes are not aligned, 4-byte words pointer tables moved by a constant. */
+static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
+                                struct enc_buf *best, char *msg)
+{
+    static const unsigned widths[] = {1, 2, 4, 0};
+    struct enc_buf cur = {0};
+    enum ota_err e = OTA_OK;
+    for (size_t i = 0; e == OTA_OK && i < sizeof widths / sizeof widths[0]; i++) {
+        struct enc_buf *dst = best->len == 0 ? best : &cur;
+        if (!buf_reserve(dst, DELTA_HEADER_LEN)) {
+            e = ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
+            break;
+        }
+        e = enc_try_width(c, widths[i], p, dst, msg);
+        if (e == OTA_OK && dst == &cur && cur.len < best->len) {
+            struct enc_buf t = *best;
+            *best = cur;
+            cur = t;
+        }
+    }
+    free(cur.p);
+    return e;
+}
+
+enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new_, size_t new_len,
+                          const struct delta_params *p, uint8_t **out, size_t *out_len,
+                          struct delta_info *info, char *msg)
+{
+    struct delta_params def;
+    struct delta_info inf;
+    struct enc_ctx c = {.old = old, .nw = new_, .oldn = old_len, .newn = new_len};
+    struct enc_buf res = {0};
+    uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN];
+    if (!p) {
+        delta_params_default(&def);
+        p = &def;
+    }
+    enum ota_err e = enc_check(old_len, new_len, p, msg);
+    if (e == OTA_OK)
+        e = enc_match(&c, msg);
+    free(c.sa);
+    if (e == OTA_OK)
+        e = enc_streams(&c, p, &res, msg);
+    free(c.rec);
+    free(c.pay.p);
+    free(c.tmp.p);
+    if (e != OTA_OK) {
+        free(res.p);
+        return e;
+    }
+    inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits)};
+    crypto_sha256(old, old_len, oh);
+    crypto_sha256(new_, new_len, nh);
+    delta_header_encode(&inf, oh, nh, res.p);
+    *out = res.p;
+    *out_len = res.len;
+    if (info)
+        *info = inf;
+    return OTA_OK;
+}

@@ -1,0 +1,83 @@
+#!/bin/bash
+# bench_delta.sh - delta codec benchmark against Debian's bsdiff (issue 3).
+#
+# Usage: scripts/bench_delta.sh BUILD_DIR   (needs BUILD_DIR/delta-bench)
+# For each firmware pair under tests/data/firmware and, when present,
+# ../shared/data/firmware (which adds the 3.4 MB libpython pair), prints new
+# size, our delta size, bsdiff's patch size and the ratio, encode time of
+# both (best of three, same run) and the ratio, decoder working memory and
+# decode throughput; then totals, and the same pairs at the smallest zlib
+# window. Figures, not pass/fail; the targets are in the closing lines.
+set -euo pipefail
+
+BUILD=${1:?usage: $0 BUILD_DIR}
+BENCH=$BUILD/delta-bench
+[ -x "$BENCH" ] || { echo "bench_delta: error: $BENCH not built" >&2; exit 1; }
+command -v bsdiff >/dev/null || { echo "bench_delta: error: bsdiff not installed" >&2; exit 1; }
+ROOTS=(tests/data/firmware)
+[ -d ../shared/data/firmware ] && ROOTS+=(../shared/data/firmware)
+WMIN=9
+
+# name|old|new, relative to a firmware root
+PAIRS=(
+  "esp8266 v1.9.4->v1.10|micropython-esp8266/v1.9.4.bin|micropython-esp8266/v1.10.bin"
+  "pybv11 v1.10->dirty fw1|micropython-pybv11/v1.10/firmware1.bin|micropython-pybv11/1f5d945af-dirty/firmware1.bin"
+  "pybv11 v1.10->1f5d945af fw1|micropython-pybv11/v1.10/firmware1.bin|micropython-pybv11/1f5d945af/firmware1.bin"
+  "pybv11 1f5d945af->dirty fw1|micropython-pybv11/1f5d945af/firmware1.bin|micropython-pybv11/1f5d945af-dirty/firmware1.bin"
+  "pybv11 v1.10->1f5d945af fw0|micropython-pybv11/v1.10/firmware0.bin|micropython-pybv11/1f5d945af/firmware0.bin"
+  "simba shell m4 old->new|simba-shell-cortex-m4/old.bin|simba-shell-cortex-m4/new.bin"
+  "programmer 0.8.0->0.9.0|programmer-cortex-m4/0.8.0.bin|programmer-cortex-m4/0.9.0.bin"
+  "simba shell pi3 1->2|simba-shell-pi3-aarch64/1.bin|simba-shell-pi3-aarch64/2.bin"
+  "libpython 3.7.2->3.7.3|libpython-aarch64/3.7.2-3/libpython3.7m.so.1.0|libpython-aarch64/3.7.3-1/libpython3.7m.so.1.0"
+)
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+bsdiff_time() { # best of three wall-clock seconds
+  local best=999 t
+  for _ in 1 2 3; do
+    t=$( { TIMEFORMAT=%3R; time bsdiff "$1" "$2" "$TMP/p.bsdiff" >/dev/null 2>&1; } 2>&1 )
+    best=$(awk -v a="$t" -v b="$best" 'BEGIN{print (a<b)?a:b}')
+  done
+  echo "$best"
+}
+
+printf '%-30s %9s %8s %8s %6s %7s %7s %6s %7s %8s %6s\n' pair new ours bsdiff ratio \
+  enc_s bsd_s t_rat dec_mem dec_MB/s w${WMIN}_rat
+T_NEW=0 T_OURS=0 T_BSD=0 T_SMALL=0 MAXR=0 SLOWER=0 MAXMEM=0 MAXMEM_S=0 MINMBPS=1e9
+for spec in "${PAIRS[@]}"; do
+  IFS='|' read -r name old new <<<"$spec"
+  root=
+  for r in "${ROOTS[@]}"; do
+    if [ -f "$r/$old" ] && [ -f "$r/$new" ]; then root=$r; break; fi
+  done
+  [ -n "$root" ] || continue
+  line=$("$BENCH" "$root/$old" "$root/$new")
+  small=$("$BENCH" "$root/$old" "$root/$new" $WMIN)
+  bt=$(bsdiff_time "$root/$old" "$root/$new")
+  bs=$(stat -c %s "$TMP/p.bsdiff")
+  nsz=$(field new "$line"); ours=$(field delta "$line"); et=$(field enc_s "$line")
+  mem=$(field dec_mem "$line"); mbps=$(field dec_mbps "$line")
+  ssz=$(field delta "$small"); smem=$(field dec_mem "$small")
+  ratio=$(awk -v a="$ours" -v b="$bs" 'BEGIN{printf "%.3f", a/b}')
+  trat=$(awk -v a="$et" -v b="$bt" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')
+  srat=$(awk -v a="$ssz" -v b="$ours" 'BEGIN{printf "%.3f", a/b}')
+  printf '%-30s %9d %8d %8d %6s %7s %7s %6s %7d %8s %6s\n' "$name" "$nsz" "$ours" "$bs" \
+    "$ratio" "$et" "$bt" "$trat" "$mem" "$mbps" "$srat"
+  T_NEW=$((T_NEW + nsz)); T_OURS=$((T_OURS + ours)); T_BSD=$((T_BSD + bs)); T_SMALL=$((T_SMALL + ssz))
+  MAXR=$(awk -v a="$ratio" -v b="$MAXR" 'BEGIN{print (a>b)?a:b}')
+  SLOWER=$(awk -v a="$et" -v b="$bt" -v s="$SLOWER" 'BEGIN{print (a>b)?s+1:s}')
+  MAXMEM=$(( mem > MAXMEM ? mem : MAXMEM )); MAXMEM_S=$(( smem > MAXMEM_S ? smem : MAXMEM_S ))
+  MINMBPS=$(awk -v a="$mbps" -v b="$MINMBPS" 'BEGIN{print (a<b)?a:b}')
+done
+printf '%-30s %9d %8d %8d %6s\n' TOTAL "$T_NEW" "$T_OURS" "$T_BSD" \
+  "$(awk -v a="$T_OURS" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/b}')"
+echo
+echo "size:    total $(awk -v a="$T_OURS" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/b}') x bsdiff (target <= 1.00), worst pair $MAXR x (target <= 1.05)"
+echo "encode:  $SLOWER pair(s) slower than bsdiff (target 0)"
+echo "memory:  decoder <= $MAXMEM B at window 15 (target <= 65536); <= $MAXMEM_S B at window $WMIN (target <= 16384)"
+echo "window $WMIN: total delta $(awk -v a="$T_SMALL" -v b="$T_OURS" 'BEGIN{printf "%.3f", a/b}') x the default window (target <= 1.10)"
+echo "decode:  slowest $MINMBPS MB/s (target > 20)"

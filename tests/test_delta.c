@@ -1,0 +1,570 @@
+/* test_delta.c - the delta codec: round trips, hostile streams, memory, faults.
+ *
+ * Round trips cover every firmware pair in tests/data/firmware (run from the
+ * repository root) and generated edge cases, fed to the decoder in uneven
+ * chunks. Hostile streams (truncated, bit-flipped, forged records that read
+ * outside old, write past new, or carry a wrong hash) must fail with the
+ * exact error code. The decoder's working memory is the arena high-water
+ * mark plus sizeof(struct delta_dec), checked against the issue's bounds;
+ * failing readers and writers must give errors, and the failure sticks.
+ * Also covers cache/diff.c (standalone patch files).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cur.h"
+#include "delta.h"
+#include "diff.h"
+
+#define FW "tests/data/firmware/"
+#define MEM_DEFAULT_MAX (64u * 1024)
+#define MEM_SMALL_MAX (16u * 1024)
+
+/* ---- helpers ---- */
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd();
+}
+
+static uint8_t *load(const char *path, size_t *len)
+{
+    uint8_t *p = NULL;
+    char msg[OTA_MSG_LEN] = "";
+    enum ota_err e = io_file_read_all(path, 1u << 28, &p, len, msg);
+    if (e != OTA_OK)
+        fail_msg("%s: %s", path, msg);
+    return p;
+}
+
+/* Decoder run with a fixed arena; chunk 0 means "random chunk sizes". */
+struct run {
+    enum ota_err err;
+    size_t out_len, mem;
+    char msg[OTA_MSG_LEN];
+};
+
+static uint8_t arena[1 << 16];
+
+static void decode_with(const uint8_t *delta, size_t len, const struct io_reader *r,
+                        const struct io_writer *w, size_t alen, size_t chunk, struct run *res)
+{
+    static struct delta_dec d;
+    enum ota_err e = delta_dec_init(&d, r, w, arena, alen, res->msg);
+    for (size_t off = 0; e == OTA_OK && off < len;) {
+        size_t n = chunk ? chunk : 1 + rnd() % 3000;
+        if (n > len - off)
+            n = len - off;
+        e = delta_dec_feed(&d, delta + off, n, res->msg);
+        off += n;
+    }
+    if (e == OTA_OK)
+        e = delta_dec_finish(&d, res->msg);
+    res->err = e;
+    res->mem = sizeof d + delta_dec_arena_peak(&d);
+}
+
+static struct run decode(const uint8_t *old, size_t old_len, const uint8_t *delta, size_t len,
+                         uint8_t *out, size_t cap, size_t chunk)
+{
+    struct run res = {0};
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, cap, 0};
+    io_mem_reader(&r, old, old_len);
+    io_mem_writer(&w, &sink);
+    decode_with(delta, len, &r, &w, sizeof arena, chunk, &res);
+    res.out_len = sink.len;
+    return res;
+}
+
+static size_t round_trip_w(const uint8_t *old, size_t old_len, const uint8_t *nw, size_t new_len,
+                           int wbits, size_t chunk, size_t *mem)
+{
+    struct delta_params p;
+    struct delta_info info;
+    uint8_t *delta, *out = malloc(new_len + 1);
+    size_t dlen;
+    char msg[OTA_MSG_LEN] = "";
+    delta_params_default(&p);
+    p.window_bits = wbits;
+    assert_int_equal(delta_encode(old, old_len, nw, new_len, &p, &delta, &dlen, &info, msg),
+                     OTA_OK);
+    assert_int_equal(info.old_size, old_len);
+    assert_int_equal(info.new_size, new_len);
+    assert_int_equal(info.window_bits, wbits);
+    struct run res = decode(old, old_len, delta, dlen, out, new_len, chunk);
+    if (res.err != OTA_OK)
+        fail_msg("decode: %s: %s", ota_strerror(res.err), res.msg);
+    assert_int_equal(res.out_len, new_len);
+    assert_memory_equal(out, nw, new_len);
+    assert_true(res.mem <= info.mem);
+    if (mem)
+        *mem = res.mem;
+    free(delta);
+    free(out);
+    return dlen;
+}
+
+static size_t round_trip(const uint8_t *old, size_t old_len, const uint8_t *nw, size_t new_len)
+{
+    return round_trip_w(old, old_len, nw, new_len, DELTA_WINDOW_BITS_DEFAULT, 0, NULL);
+}
+
+static uint8_t *encode_default(const uint8_t *old, size_t old_len, const uint8_t *nw,
+                               size_t new_len, size_t *dlen)
+{
+    uint8_t *delta;
+    char msg[OTA_MSG_LEN] = "";
+    assert_int_equal(delta_encode(old, old_len, nw, new_len, NULL, &delta, dlen, NULL, msg),
+                     OTA_OK);
+    return delta;
+}
+
+/* ---- round trips ---- */
+
+static const struct pair {
+    const char *old, *nw;
+    size_t bsdiff; /* Debian bsdiff's patch size, MANIFEST.md */
+} pairs[] = {
+    {FW "micropython-esp8266/v1.9.4.bin", FW "micropython-esp8266/v1.10.bin", 75985},
+    {FW "micropython-pybv11/v1.10/firmware1.bin", FW "micropython-pybv11/1f5d945af-dirty/firmware1.bin", 40470},
+    {FW "micropython-pybv11/v1.10/firmware1.bin", FW "micropython-pybv11/1f5d945af/firmware1.bin", 40694},
+    {FW "micropython-pybv11/1f5d945af/firmware1.bin", FW "micropython-pybv11/1f5d945af-dirty/firmware1.bin", 7549},
+    {FW "micropython-pybv11/v1.10/firmware0.bin", FW "micropython-pybv11/1f5d945af/firmware0.bin", 4167},
+    {FW "micropython-pybv11/1f5d945af/firmware0.bin", FW "micropython-pybv11/1f5d945af-dirty/firmware0.bin", 0},
+    {FW "simba-shell-cortex-m4/old.bin", FW "simba-shell-cortex-m4/new.bin", 1613},
+    {FW "programmer-cortex-m4/0.8.0.bin", FW "programmer-cortex-m4/0.9.0.bin", 1571},
+    {FW "simba-shell-pi3-aarch64/1.bin", FW "simba-shell-pi3-aarch64/2.bin", 1310},
+};
+
+static void firmware_pairs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        size_t ol, nl, mem;
+        uint8_t *o = load(pairs[i].old, &ol), *n = load(pairs[i].nw, &nl);
+        size_t dlen = round_trip_w(o, ol, n, nl, DELTA_WINDOW_BITS_DEFAULT, 0, &mem);
+        /* size regression guard: the issue allows 1.05 x bsdiff per pair */
+        if (pairs[i].bsdiff)
+            assert_true(dlen * 100 <= pairs[i].bsdiff * 105);
+        assert_true(mem <= MEM_DEFAULT_MAX);
+        /* and backwards, which exercises negative seeks everywhere */
+        round_trip_w(n, nl, o, ol, DELTA_WINDOW_BITS_DEFAULT, 4096, NULL);
+        free(o);
+        free(n);
+    }
+}
+
+static void generated_cases(void **state)
+{
+    enum { N = 200000 };
+    uint8_t *a = malloc(N), *b = malloc(N);
+    (void)state;
+    fill_random(a, N);
+    fill_random(b, N);
+    round_trip(a, 0, b, 0);       /* both empty */
+    round_trip(a, 0, b, 5000);    /* empty old */
+    round_trip(a, 5000, b, 0);    /* empty new */
+    round_trip(a, 1, a, 1);       /* one byte */
+    round_trip(a, N, b, N);       /* completely different */
+    size_t same = round_trip(a, N, a, N);
+    assert_true(same < 400); /* identical: a few records */
+    memcpy(b, a, N);
+    b[N / 2] ^= 0x5a; /* one byte changed */
+    assert_true(round_trip(a, N, b, N) < 400);
+    b[0] ^= 1;
+    b[N - 1] ^= 1;
+    round_trip(a, N, b, N);
+    round_trip(a, N, b, 1); /* new is a one-byte prefix */
+    free(a);
+    free(b);
+}
+
+/* Big blocks moved around and shifted, with pointers that all moved by the
+ * same amount: the case relocated firmware is made of. */
+static void shifted_blocks(void **state)
+{
+    enum { N = 300000, B = 50000 };
+    uint8_t *a = malloc(N), *b = malloc(N + 1000);
+    (void)state;
+    fill_random(a, N);
+    for (size_t i = 0; i + 4 <= N; i += 64)
+        cur_put_be32(a + i, (uint32_t)(0x08000000u + i));
+    for (size_t k = 0; k < N / B; k++) /* blocks in reverse order */
+        memcpy(b + 1000 + k * B, a + (N / B - 1 - k) * B, B);
+    fill_random(b, 1000);
+    for (size_t i = 1000; i + 4 <= N + 1000; i += 64) /* little-endian +0x340 */
+        b[i + 1] = (uint8_t)(b[i + 1] + 3), b[i] = (uint8_t)(b[i] + 0x40);
+    size_t dlen = round_trip(a, N, b, N + 1000);
+    assert_true(dlen < N / 10);
+    round_trip(b, N + 1000, a, N);
+    free(a);
+    free(b);
+}
+
+/* ---- memory ---- */
+
+static void memory_bounds(void **state)
+{
+    size_t ol, nl, mem_def, mem_min;
+    uint8_t *o = load(pairs[0].old, &ol), *n = load(pairs[0].nw, &nl);
+    (void)state;
+    size_t def = round_trip_w(o, ol, n, nl, DELTA_WINDOW_BITS_DEFAULT, 1024, &mem_def);
+    size_t small = round_trip_w(o, ol, n, nl, DELTA_WINDOW_BITS_MIN, 1024, &mem_min);
+    print_message("delta: window %d: %zu bytes, decoder %zu B; window %d: %zu bytes, %zu B\n",
+                  DELTA_WINDOW_BITS_DEFAULT, def, mem_def, DELTA_WINDOW_BITS_MIN, small, mem_min);
+    assert_true(mem_def <= MEM_DEFAULT_MAX);
+    assert_true(mem_min <= MEM_SMALL_MAX);
+    assert_true(delta_dec_mem(DELTA_WINDOW_BITS_DEFAULT) <= MEM_DEFAULT_MAX);
+    assert_true(delta_dec_mem(DELTA_WINDOW_BITS_MIN) <= MEM_SMALL_MAX);
+    assert_true(small * 100 <= def * 110);
+    for (int wb = DELTA_WINDOW_BITS_MIN; wb <= DELTA_WINDOW_BITS_MAX; wb++)
+        round_trip_w(o, 65536, n, 70000, wb, 0, NULL);
+    free(o);
+    free(n);
+}
+
+static void arena_too_small(void **state)
+{
+    uint8_t a[3000], out[3000];
+    size_t dlen;
+    struct run res = {0};
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, sizeof out, 0};
+    (void)state;
+    fill_random(a, sizeof a);
+    uint8_t *delta = encode_default(a, sizeof a, a, sizeof a, &dlen);
+    io_mem_reader(&r, a, sizeof a);
+    io_mem_writer(&w, &sink);
+    decode_with(delta, dlen, &r, &w, delta_dec_arena_size(DELTA_WINDOW_BITS_DEFAULT) - 1, 0, &res);
+    assert_int_equal(res.err, OTA_E_LIMIT);
+    free(delta);
+}
+
+/* ---- hostile streams ---- */
+
+static void truncated_rejected(void **state)
+{
+    size_t ol, nl, dlen;
+    uint8_t *o = load(pairs[6].old, &ol), *n = load(pairs[6].nw, &nl);
+    uint8_t *out = malloc(nl);
+    (void)state;
+    uint8_t *delta = encode_default(o, ol, n, nl, &dlen);
+    for (size_t cut = 0; cut < dlen; cut += cut < 200 ? 1 : 37) {
+        struct run res = decode(o, ol, delta, cut, out, nl, 0);
+        assert_int_equal(res.err, OTA_E_CORRUPT);
+    }
+    free(delta);
+    free(out);
+    free(o);
+    free(n);
+}
+
+/* The code a flip of bit `bit` at byte `off` must produce. */
+static enum ota_err flip_expect(size_t off, int bit)
+{
+    if (off == 4)
+        return OTA_E_VERSION;
+    if (off >= 8 && off < 16) /* old size: mismatch, or beyond the format's limit */
+        return (15 - off) * 8 + (size_t)bit < 30 ? OTA_E_AUTH : OTA_E_CORRUPT;
+    if (off >= 24 && off < DELTA_HEADER_LEN) /* old or new SHA-256 */
+        return OTA_E_AUTH;
+    return OTA_E_CORRUPT;
+}
+
+static void bit_flips_rejected(void **state)
+{
+    size_t ol, nl, dlen;
+    uint8_t *o = load(pairs[7].old, &ol), *n = load(pairs[7].nw, &nl);
+    uint8_t *out = malloc(nl + 64);
+    (void)state;
+    uint8_t *delta = encode_default(o, ol, n, nl, &dlen);
+    size_t noops = 0;
+    for (size_t off = 0; off < dlen; off++) {
+        for (int bit = 0; bit < 8; bit++) {
+            if (off >= DELTA_HEADER_LEN && (off * 8 + (size_t)bit) % 5 != 0)
+                continue; /* a fifth of the body's bits keeps the test quick */
+            delta[off] ^= (uint8_t)(1u << bit);
+            struct run res = decode(o, ol, delta, dlen, out, nl + 64, 0);
+            delta[off] ^= (uint8_t)(1u << bit);
+            /* a few deflate bits do not change what inflates (padding, some
+             * code-length details): acceptable only if the output is exact */
+            if (res.err == OTA_OK && off >= DELTA_HEADER_LEN && res.out_len == nl &&
+                memcmp(out, n, nl) == 0) {
+                noops++;
+                continue;
+            }
+            if (res.err != flip_expect(off, bit))
+                fail_msg("flip at %zu bit %d: got %s (%s)", off, bit, ota_strerror(res.err),
+                         res.msg);
+        }
+    }
+    assert_true(noops < dlen / 50);
+    free(delta);
+    free(out);
+    free(o);
+    free(n);
+}
+
+/* Build a stream around a hand-written payload: header with the given sizes
+ * and hashes, then the payload deflated. */
+static size_t forge(const uint8_t *pay, size_t n, const uint8_t *old, size_t old_len,
+                    const uint8_t *nw, size_t new_len, uint8_t *out, size_t cap)
+{
+    struct delta_info info = {old_len, new_len, 15, 0};
+    uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN];
+    uLongf zlen = cap - DELTA_HEADER_LEN;
+    crypto_sha256(old, old_len, oh);
+    crypto_sha256(nw, new_len, nh);
+    delta_header_encode(&info, oh, nh, out);
+    assert_int_equal(compress2(out + DELTA_HEADER_LEN, &zlen, pay, n, 9), Z_OK);
+    return DELTA_HEADER_LEN + zlen;
+}
+
+static enum ota_err run_forged(const uint8_t *pay, size_t n, const uint8_t *nw, size_t new_len)
+{
+    static const uint8_t old[16] = "0123456789abcdef";
+    uint8_t stream[512], out[64];
+    size_t len = forge(pay, n, old, sizeof old, nw, new_len, stream, sizeof stream);
+    struct run res = decode(old, sizeof old, stream, len, out, sizeof out, 0);
+    return res.err;
+}
+
+static void forged_records(void **state)
+{
+    static const uint8_t nw[8] = "01234xyz";
+    (void)state;
+    /* good: 5 diff bytes (one zero run), 3 extra */
+    static const uint8_t ok[] = {5 << 2, 3, 0, 5 << 2, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_OK);
+    /* diff reads past the end of old: seek +12, then 5 bytes of a 16-byte old */
+    static const uint8_t past_old[] = {5 << 2, 3, 24, 5 << 2, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(past_old, sizeof past_old, nw, 8), OTA_E_CORRUPT);
+    /* seek before the start of old */
+    static const uint8_t neg_seek[] = {5 << 2, 3, 1, 5 << 2, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(neg_seek, sizeof neg_seek, nw, 8), OTA_E_CORRUPT);
+    /* seek past the end of old */
+    static const uint8_t big_seek[] = {0 << 2, 8, 0xff, 0xff, 0xff, 0xff, 0x0f};
+    assert_int_equal(run_forged(big_seek, sizeof big_seek, nw, 8), OTA_E_CORRUPT);
+    /* writes past the declared new size */
+    static const uint8_t past_new[] = {5 << 2, 4, 0, 5 << 2, 'x', 'y', 'z', 'w'};
+    assert_int_equal(run_forged(past_new, sizeof past_new, nw, 8), OTA_E_CORRUPT);
+    /* a second record after new is complete */
+    static const uint8_t after[] = {5 << 2, 3, 0, 5 << 2, 'x', 'y', 'z', 0, 1, 0, 'q'};
+    assert_int_equal(run_forged(after, sizeof after, nw, 8), OTA_E_CORRUPT);
+    /* runs longer than the record's diff bytes */
+    static const uint8_t runs[] = {5 << 2, 3, 0, 4 << 2 | 2, 1, 1, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(runs, sizeof runs, nw, 8), OTA_E_CORRUPT);
+    /* a zero/zero run pair would never progress */
+    static const uint8_t stuck[] = {5 << 2, 3, 0, 0};
+    assert_int_equal(run_forged(stuck, sizeof stuck, nw, 8), OTA_E_CORRUPT);
+    /* empty record */
+    static const uint8_t empty[] = {0, 0, 0};
+    assert_int_equal(run_forged(empty, sizeof empty, nw, 8), OTA_E_CORRUPT);
+    /* varint longer than 64 bits */
+    static const uint8_t vlong[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    assert_int_equal(run_forged(vlong, sizeof vlong, nw, 8), OTA_E_CORRUPT);
+    /* a long literal run (second varint), 4-byte words: decodes fully */
+    static const uint8_t lit[] = {5 << 2 | 2, 3, 0, 3, 2, 1, 1, 1, 1, 1, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(lit, sizeof lit, nw, 8), OTA_E_AUTH);
+    static const uint8_t lit_long[] = {5 << 2, 3, 0, 3, 3, 1, 1, 1, 1, 1, 1, 'x', 'y', 'z'};
+    assert_int_equal(run_forged(lit_long, sizeof lit_long, nw, 8), OTA_E_CORRUPT);
+    /* stream ends before new is complete */
+    assert_int_equal(run_forged(ok, 5, nw, 8), OTA_E_CORRUPT);
+    /* output differs from the header's hash */
+    static const uint8_t wrong[] = {5 << 2, 3, 0, 5 << 2, 'x', 'y', 'Z'};
+    assert_int_equal(run_forged(wrong, sizeof wrong, nw, 8), OTA_E_AUTH);
+}
+
+static void trailing_and_wrong_old(void **state)
+{
+    uint8_t a[5000], b[5000], out[5000], *buf;
+    size_t dlen;
+    (void)state;
+    fill_random(a, sizeof a);
+    memcpy(b, a, sizeof b);
+    b[100] = 7;
+    uint8_t *delta = encode_default(a, sizeof a, b, sizeof b, &dlen);
+    buf = malloc(dlen + 1);
+    memcpy(buf, delta, dlen);
+    buf[dlen] = 0;
+    assert_int_equal(decode(a, sizeof a, buf, dlen + 1, out, sizeof out, 0).err, OTA_E_CORRUPT);
+    a[4000] ^= 1; /* not the old image the stream was made from */
+    assert_int_equal(decode(a, sizeof a, delta, dlen, out, sizeof out, 0).err, OTA_E_AUTH);
+    assert_int_equal(decode(a, sizeof a - 1, delta, dlen, out, sizeof out, 0).err, OTA_E_AUTH);
+    free(buf);
+    free(delta);
+}
+
+/* ---- fault injection ---- */
+
+struct faulty {
+    struct io_reader inner_r;
+    struct io_writer inner_w;
+    int reads_left, writes_left;
+};
+
+static enum ota_err faulty_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    struct faulty *f = ctx;
+    if (f->reads_left-- == 0)
+        return OTA_E_IO;
+    return f->inner_r.read_at(f->inner_r.ctx, off, buf, len);
+}
+
+static enum ota_err faulty_write(void *ctx, const void *buf, size_t len)
+{
+    struct faulty *f = ctx;
+    if (f->writes_left-- == 0)
+        return OTA_E_IO;
+    return f->inner_w.write(f->inner_w.ctx, buf, len);
+}
+
+static void faults_give_errors(void **state)
+{
+    size_t ol, nl, dlen;
+    uint8_t *o = load(pairs[6].old, &ol), *n = load(pairs[6].nw, &nl), *out = malloc(nl);
+    (void)state;
+    uint8_t *delta = encode_default(o, ol, n, nl, &dlen);
+    for (int which = 0; which < 2; which++) {
+        for (int k = 0; k < 400; k += 1 + k / 8) {
+            struct io_mem_sink sink = {out, nl, 0};
+            struct faulty f = {.reads_left = which ? -1 : k, .writes_left = which ? k : -1};
+            struct io_reader r = {faulty_read, ol, &f};
+            struct io_writer w = {faulty_write, &f};
+            struct run res = {0};
+            io_mem_reader(&f.inner_r, o, ol);
+            io_mem_writer(&f.inner_w, &sink);
+            decode_with(delta, dlen, &r, &w, sizeof arena, 0, &res);
+            assert_int_equal(res.err, OTA_E_IO);
+        }
+    }
+    free(delta);
+    free(out);
+    free(o);
+    free(n);
+}
+
+static void sticky_failure_and_api(void **state)
+{
+    static struct delta_dec d;
+    uint8_t a[100], out[100], junk[DELTA_HEADER_LEN] = {0}, hdr[DELTA_HEADER_LEN];
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, sizeof out, 0};
+    struct delta_info info;
+    struct delta_params p;
+    uint8_t *delta;
+    size_t dlen;
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    fill_random(a, sizeof a);
+    io_mem_reader(&r, a, sizeof a);
+    io_mem_writer(&w, &sink);
+    assert_int_equal(delta_dec_init(&d, &r, &w, arena, sizeof arena, msg), OTA_OK);
+    assert_int_equal(delta_dec_feed(&d, junk, sizeof junk, msg), OTA_E_CORRUPT);
+    assert_int_equal(delta_dec_feed(&d, junk, 1, msg), OTA_E_STATE);
+    assert_int_equal(delta_dec_finish(&d, msg), OTA_E_STATE);
+    /* finish twice */
+    delta = encode_default(a, sizeof a, a, sizeof a, &dlen);
+    assert_int_equal(delta_dec_init(&d, &r, &w, arena, sizeof arena, msg), OTA_OK);
+    assert_int_equal(delta_dec_feed(&d, delta, dlen, msg), OTA_OK);
+    assert_int_equal(delta_dec_finish(&d, msg), OTA_OK);
+    assert_int_equal(delta_dec_finish(&d, msg), OTA_E_STATE);
+    assert_int_equal(delta_dec_feed(&d, delta, 1, msg), OTA_E_STATE);
+    /* header parsing */
+    assert_int_equal(delta_info_parse(delta, dlen, &info, NULL, NULL, msg), OTA_OK);
+    assert_int_equal(info.window_bits, DELTA_WINDOW_BITS_DEFAULT);
+    assert_int_equal(info.mem, delta_dec_mem(DELTA_WINDOW_BITS_DEFAULT));
+    assert_int_equal(delta_info_parse(delta, DELTA_HEADER_LEN - 1, &info, NULL, NULL, msg),
+                     OTA_E_CORRUPT);
+    memcpy(hdr, delta, sizeof hdr);
+    hdr[4] = 2;
+    assert_int_equal(delta_info_parse(hdr, sizeof hdr, &info, NULL, NULL, msg), OTA_E_VERSION);
+    /* bad parameters */
+    delta_params_default(&p);
+    p.window_bits = DELTA_WINDOW_BITS_MAX + 1;
+    assert_int_equal(delta_encode(a, 1, a, 1, &p, &delta, &dlen, NULL, msg), OTA_E_INVAL);
+    p.window_bits = DELTA_WINDOW_BITS_DEFAULT;
+    p.level = 10;
+    assert_int_equal(delta_encode(a, 1, a, 1, &p, &delta, &dlen, NULL, msg), OTA_E_INVAL);
+    assert_int_equal(delta_dec_mem(DELTA_WINDOW_BITS_MIN - 1), 0);
+    free(delta);
+}
+
+/* ---- cache/diff.c ---- */
+
+static void standalone_files(void **state)
+{
+    char dir[] = "/tmp/test_delta.XXXXXX", po[64], pn[64], pp[64], pout[64], msg[OTA_MSG_LEN];
+    uint8_t a[20000], b[21000], *got;
+    size_t got_len;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(po, sizeof po, "%s/old", dir);
+    snprintf(pn, sizeof pn, "%s/new", dir);
+    snprintf(pp, sizeof pp, "%s/patch", dir);
+    snprintf(pout, sizeof pout, "%s/out", dir);
+    fill_random(a, sizeof a);
+    memcpy(b, a, sizeof a);
+    fill_random(b + sizeof a, sizeof b - sizeof a);
+    assert_int_equal(io_file_write_all(po, a, sizeof a, 0644, msg), OTA_OK);
+    assert_int_equal(io_file_write_all(pn, b, sizeof b, 0644, msg), OTA_OK);
+    assert_int_equal(cache_diff_files(po, pn, pp, NULL, msg), OTA_OK);
+    assert_int_equal(cache_patch_files(po, pp, pout, msg), OTA_OK);
+    got = load(pout, &got_len);
+    assert_int_equal(got_len, sizeof b);
+    assert_memory_equal(got, b, sizeof b);
+    free(got);
+    unlink(pout);
+    /* wrong old: nothing is created */
+    assert_int_equal(cache_patch_files(pn, pp, pout, msg), OTA_E_AUTH);
+    assert_int_not_equal(access(pout, F_OK), 0);
+    assert_int_equal(cache_patch_files(po, pn, pout, msg), OTA_E_CORRUPT);
+    assert_int_equal(cache_diff_files(po, "/nonexistent/x", pp, NULL, msg), OTA_E_NOTFOUND);
+    unlink(po);
+    unlink(pn);
+    unlink(pp);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(firmware_pairs),
+        cmocka_unit_test(generated_cases),
+        cmocka_unit_test(shifted_blocks),
+        cmocka_unit_test(memory_bounds),
+        cmocka_unit_test(arena_too_small),
+        cmocka_unit_test(truncated_rejected),
+        cmocka_unit_test(bit_flips_rejected),
+        cmocka_unit_test(forged_records),
+        cmocka_unit_test(trailing_and_wrong_old),
+        cmocka_unit_test(faults_give_errors),
+        cmocka_unit_test(sticky_failure_and_api),
+        cmocka_unit_test(standalone_files),
+    };
+    if (crypto_init(NULL) != OTA_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

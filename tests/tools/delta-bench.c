@@ -1,0 +1,103 @@
+/* delta-bench.c - measure the delta codec on one OLD NEW pair.
+ *
+ * Used by scripts/bench_delta.sh. Encodes, decodes through the streaming
+ * decoder (chunks of 1 KiB, as a device would get them from flash), checks
+ * the output, and prints one line of key=value fields:
+ *   new=B delta=B enc_s=S dec_mem=B dec_mbps=X wbits=N
+ * dec_mem is sizeof(struct delta_dec) plus the arena bytes zlib really used;
+ * enc_s is the best of three encodes.
+ * Usage: delta-bench OLD NEW [WINDOW_BITS [PATCH_OUT]]
+ */
+#include "delta.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One streaming decode; returns the arena high-water mark via *peak. */
+static enum ota_err decode_once(const uint8_t *old, size_t old_len, const uint8_t *delta,
+                                size_t delta_len, uint8_t *out, size_t out_cap,
+                                size_t *peak, char *msg)
+{
+    static struct delta_dec d;
+    static uint8_t arena[1 << 16];
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, out_cap, 0};
+    io_mem_reader(&r, old, old_len);
+    io_mem_writer(&w, &sink);
+    enum ota_err e = delta_dec_init(&d, &r, &w, arena, sizeof arena, msg);
+    for (size_t off = 0; e == OTA_OK && off < delta_len; off += 1024)
+        e = delta_dec_feed(&d, delta + off, delta_len - off < 1024 ? delta_len - off : 1024, msg);
+    if (e == OTA_OK)
+        e = delta_dec_finish(&d, msg);
+    *peak = delta_dec_arena_peak(&d);
+    return e;
+}
+
+static int fail(const char *what, enum ota_err e, const char *msg)
+{
+    fprintf(stderr, "delta-bench: error: %s: %s: %s\n", what, ota_strerror(e), msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN] = "";
+    uint8_t *old, *nw, *delta, *out;
+    size_t old_len, new_len, delta_len, peak = 0;
+    struct delta_params p;
+    struct delta_info info;
+    enum ota_err e;
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: delta-bench OLD NEW [WINDOW_BITS [PATCH_OUT]]\n");
+        return 2;
+    }
+    delta_params_default(&p);
+    if (argc >= 4)
+        p.window_bits = (int)strtol(argv[3], NULL, 10);
+    if ((e = io_file_read_all(argv[1], 1u << 30, &old, &old_len, msg)) != OTA_OK ||
+        (e = io_file_read_all(argv[2], 1u << 30, &nw, &new_len, msg)) != OTA_OK)
+        return fail("read", e, msg);
+    double t0, enc_s = 1e9;
+    for (int rep = 0; rep < 3; rep++) { /* best of three, like the bsdiff timing */
+        if (rep > 0)
+            free(delta);
+        t0 = now();
+        if ((e = delta_encode(old, old_len, nw, new_len, &p, &delta, &delta_len, &info, msg)))
+            return fail("encode", e, msg);
+        if (now() - t0 < enc_s)
+            enc_s = now() - t0;
+    }
+    if (argc == 5 && (e = io_file_write_all(argv[4], delta, delta_len, 0644, msg)) != OTA_OK)
+        return fail("write", e, msg);
+    out = malloc(new_len + 1);
+    if (!out)
+        return fail("alloc", OTA_E_NOMEM, "output");
+    int runs = 0;
+    t0 = now();
+    do {
+        if ((e = decode_once(old, old_len, delta, delta_len, out, new_len, &peak, msg)))
+            return fail("decode", e, msg);
+        runs++;
+    } while (now() - t0 < 0.3);
+    double dec_s = (now() - t0) / runs;
+    if (memcmp(out, nw, new_len) != 0)
+        return fail("verify", OTA_E_AUTH, "output differs");
+    printf("new=%zu delta=%zu enc_s=%.3f dec_mem=%zu dec_mbps=%.1f wbits=%d\n", new_len,
+           delta_len, enc_s, sizeof(struct delta_dec) + peak,
+           (double)new_len / 1e6 / (dec_s > 0 ? dec_s : 1e-9), info.window_bits);
+    free(old);
+    free(nw);
+    free(delta);
+    free(out);
+    return 0;
+}
