@@ -1,0 +1,93 @@
+/* fota.c - the GET /fota decision (fota.h): every refusal in one place.
+ */
+#include "fota.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Equal product keys, in time independent of where they differ. */
+static int srv_key_equal(const char *configured, const char *given)
+{
+    char a[CFG_KEY_MAX], b[CFG_KEY_MAX];
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    memcpy(a, configured, strnlen(configured, sizeof a - 1));
+    memcpy(b, given, strnlen(given, sizeof b - 1));
+    return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
+static enum srv_status srv_fota_query(const struct cfg_ota *cfg, const struct srv_fota_in *in,
+                                      struct srv_fota_out *out)
+{
+    enum ota_err e = srv_query_parse(in->query, in->query_len, &out->q, out->msg);
+    if (e != OTA_OK)
+        return e == OTA_E_VERSION ? SRV_ST_BAD_VERSION : SRV_ST_BAD_FIELD;
+    out->parsed = 1;
+    if (!srv_key_equal(cfg->product_key, out->q.project_key)) {
+        snprintf(out->msg, sizeof out->msg, "project_key: wrong product key");
+        return SRV_ST_FORBIDDEN;
+    }
+    if (strcmp(cfg->project, out->q.project) != 0) {
+        snprintf(out->msg, sizeof out->msg, "firmware_name: project %s is not served here",
+                 out->q.project);
+        return SRV_ST_FORBIDDEN;
+    }
+    return SRV_ST_CONTENT;
+}
+
+static enum srv_status srv_fota_pick(const struct srv_index *idx, struct srv_fota_out *out)
+{
+    char tv[VER_SCRIPT_STR_MAX];
+    struct srv_device d = {out->q.project, out->q.core, out->q.script, out->q.dfota};
+    srv_select(idx->hdrs, idx->n, &d, &out->sel);
+    ver_script_format(&out->sel.target_script, tv);
+    snprintf(out->msg, sizeof out->msg, "%s (release %04u/%s)", srv_pick_name(out->sel.pick),
+             (unsigned)out->sel.target_core, tv);
+    switch (out->sel.pick) {
+    case SRV_PICK_PACKAGE:
+        out->pkg = idx->pkgs[out->sel.index];
+        return SRV_ST_CONTENT;
+    case SRV_PICK_NO_BASE:
+        return SRV_ST_NO_BASE;
+    case SRV_PICK_OTHER_LINE:
+        snprintf(out->msg, sizeof out->msg, "%s", srv_pick_name(out->sel.pick));
+        return SRV_ST_REFUSED;
+    case SRV_PICK_NO_RELEASE:
+        snprintf(out->msg, sizeof out->msg, "%s", srv_pick_name(out->sel.pick));
+        return SRV_ST_NO_UPDATE;
+    case SRV_PICK_UP_TO_DATE:
+    case SRV_PICK_DEVICE_NEWER:
+    case SRV_PICK_SCRIPT_DOWNGRADE:
+        break;
+    }
+    return SRV_ST_NO_UPDATE;
+}
+
+static enum srv_status srv_fota_block(const struct cfg_ota *cfg, const struct srv_fota_in *in,
+                                      struct srv_fota_out *out)
+{
+    struct srv_block req;
+    int szx = srv_block_szx((unsigned)cfg->block_size);
+    if (szx < 0)
+        szx = SRV_SZX_MAX;
+    if (in->has_block2 && srv_block_parse(in->block2, in->block2_len, &req, out->msg) != OTA_OK)
+        return SRV_ST_BAD_BLOCK;
+    if (srv_block_slice(out->pkg->len, in->has_block2 ? &req : NULL, (unsigned)szx, &out->slice,
+                        out->msg) != OTA_OK)
+        return SRV_ST_BLOCK_RANGE;
+    out->msg[0] = '\0';
+    return SRV_ST_CONTENT;
+}
+
+void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
+                     const struct srv_fota_in *in, struct srv_fota_out *out)
+{
+    memset(out, 0, sizeof *out);
+    out->st = srv_fota_query(cfg, in, out);
+    if (out->st == SRV_ST_CONTENT)
+        out->st = srv_fota_pick(idx, out);
+    if (out->st == SRV_ST_CONTENT)
+        out->st = srv_fota_block(cfg, in, out);
+    if (out->st != SRV_ST_CONTENT)
+        out->pkg = NULL;
+}

@@ -1,0 +1,44 @@
+/* fota.h - GET /fota decided without libcoap: query + Block2 -> answer.
+ *
+ * The libcoap handler in server.c only collects the raw query and the raw
+ * Block2 option value, calls srv_fota_decide, and renders the answer. The
+ * order of checks is fixed so that a request is refused as early and as
+ * cheaply as possible, and nothing from it reaches the index before it has
+ * passed: query syntax (4.00) -> product key in constant time and project
+ * (4.03) -> package selection (4.04 / 4.03) -> Block2 option and range
+ * (4.00 / 4.02) -> 2.05 with the slice to send.
+ * Issues 4 and 6 slot their checks (rate limit 4.29, rollout/allowlist
+ * 4.03 code 21, overload 5.03) in between the key check and selection.
+ */
+#ifndef SRV_FOTA_H
+#define SRV_FOTA_H
+
+#include "block.h"
+#include "index.h"
+#include "query.h"
+#include "select.h"
+#include "status.h"
+
+struct srv_fota_in {
+    const uint8_t *query; /* Uri-Query options joined by '&', may be NULL */
+    size_t query_len;
+    int has_block2;
+    const uint8_t *block2; /* raw Block2 option value (may be empty) */
+    size_t block2_len;
+};
+
+struct srv_fota_out {
+    enum srv_status st;
+    char msg[OTA_MSG_LEN];  /* why, for the log and the diagnostic payload */
+    int parsed;             /* q is valid */
+    struct srv_query q;
+    struct srv_selection sel;
+    const struct srv_pkg *pkg; /* SRV_ST_CONTENT only */
+    struct srv_slice slice;    /* SRV_ST_CONTENT only */
+};
+
+/* project and product_key and block_size of cfg are used. */
+void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
+                     const struct srv_fota_in *in, struct srv_fota_out *out);
+
+#endif

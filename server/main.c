@@ -1,0 +1,168 @@
+/* main.c - ota-server: command line, config, logger, then srv_run.
+ *
+ * Thin by design (STYLE.md rule 10): everything worth testing is in the
+ * server library (the other files of server/). Signals only set flags that srv_run polls.
+ * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure (cannot
+ * listen, cache directory or key unreadable, event loop error), 2 usage or
+ * configuration error.
+ */
+#include "server.h"
+
+#include "log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SRV_EXIT_OK 0
+#define SRV_EXIT_RUNTIME 1
+#define SRV_EXIT_USAGE 2
+
+static volatile sig_atomic_t srv_stop_flag, srv_hup_flag;
+
+static void srv_on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        srv_hup_flag = 1;
+    else
+        srv_stop_flag = 1;
+}
+
+static const char srv_usage[] =
+    "Usage: ota-server -c FILE [-l ADDR]... [-L LEVEL | -v]\n"
+    "       ota-server -h\n"
+    "\n"
+    "Serve firmware update packages to NB-IoT devices over CoAP (RFC 7252) with\n"
+    "Block2 (RFC 7959). Runs in the foreground and logs to stderr.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE     ota.ini to read (required). Used: [project] name and\n"
+    "                        product_key; [cache] dir; [server] listen, block_size,\n"
+    "                        report_log, public_key, log_level.\n"
+    "  -l, --listen ADDR     listen on ADDR instead of the config's listen= list;\n"
+    "                        repeatable (up to 4). ADDR is host:port, [v6]:port or\n"
+    "                        host (port 5683).\n"
+    "  -L, --log-level LEVEL error, warn, info or debug (overrides log_level=).\n"
+    "  -v, --verbose         same as --log-level debug.\n"
+    "  -h, --help            print this help and exit.\n"
+    "\n"
+    "Resources:\n"
+    "  GET  /fota?project_key=KEY&imei=IMEI&firmware_name=PROJECT_name_chip\n"
+    "            &core_version=N&dfota=1&version=x.y.z[&device_key=SN]\n"
+    "       the package for the device, one Block2 block per request (2.05,\n"
+    "       Content-Format 42, ETag = 8 bytes of the package SHA-256, Size2);\n"
+    "       refusals carry {\"code\":N,\"msg\":\"...\"} (application/json).\n"
+    "  POST /report   a device's result (imei=...&result=...); appended to\n"
+    "       report_log as one JSON line, fsynced. 2.04 on success.\n"
+    "  GET  /.well-known/core   the resource list.\n"
+    "\n"
+    "The cache directory is watched: *.pkg files added, replaced (by rename)\n"
+    "or removed are picked up without restart; every package's signature is\n"
+    "checked with public_key before it is served.\n"
+    "\n"
+    "Signals: SIGTERM, SIGINT stop cleanly; SIGHUP rescans the cache directory\n"
+    "and reopens the report log.\n"
+    "\n"
+    "Exit status: 0 stopped by a signal, 1 runtime failure (cannot listen,\n"
+    "unreadable key or cache directory), 2 usage or configuration error.\n";
+
+struct srv_args {
+    const char *config;
+    const char *listen[CFG_LISTEN_MAX];
+    int nlisten;
+    int log_level; /* -1 = from the config */
+};
+
+static int srv_fail(int code, const char *what, const char *detail)
+{
+    fprintf(stderr, "ota-server: error: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    if (code == SRV_EXIT_USAGE && !detail)
+        fprintf(stderr, "Try 'ota-server --help'.\n");
+    return code;
+}
+
+/* Returns -1 to go on, else an exit code. */
+static int srv_parse_args(int argc, char **argv, struct srv_args *a)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    a->log_level = -1;
+    while ((c = getopt_long(argc, argv, "c:l:L:vh", longopts, NULL)) != -1) {
+        if (c == 'c') {
+            a->config = optarg;
+        } else if (c == 'l') {
+            if (a->nlisten == CFG_LISTEN_MAX)
+                return srv_fail(SRV_EXIT_USAGE, "at most 4 -l options", NULL);
+            a->listen[a->nlisten++] = optarg;
+        } else if (c == 'L') {
+            if ((a->log_level = log_level_parse(optarg)) < 0)
+                return srv_fail(SRV_EXIT_USAGE, "--log-level must be error, warn, info or debug",
+                                NULL);
+        } else if (c == 'v') {
+            a->log_level = LOG_L_DEBUG;
+        } else if (c == 'h') {
+            fputs(srv_usage, stdout);
+            return SRV_EXIT_OK;
+        } else {
+            return srv_fail(SRV_EXIT_USAGE, "bad option", NULL);
+        }
+    }
+    if (optind != argc)
+        return srv_fail(SRV_EXIT_USAGE, "unexpected argument", argv[optind]);
+    if (!a->config)
+        return srv_fail(SRV_EXIT_USAGE, "-c FILE is required", NULL);
+    return -1;
+}
+
+static int srv_apply_args(const struct srv_args *a, struct cfg_ota *cfg)
+{
+    char msg[OTA_MSG_LEN], host[CFG_ADDR_MAX];
+    uint16_t port;
+    for (int i = 0; i < a->nlisten; i++) {
+        if (cfg_split_hostport(a->listen[i], host, sizeof host, &port, 5683, msg) != OTA_OK ||
+            ota_strlcpy(cfg->listen[i], a->listen[i], CFG_ADDR_MAX) != OTA_OK)
+            return srv_fail(SRV_EXIT_USAGE, "-l", a->listen[i]);
+    }
+    if (a->nlisten)
+        cfg->nlisten = a->nlisten;
+    log_set_level((enum log_level)(a->log_level >= 0 ? a->log_level : cfg->log_level));
+    return -1;
+}
+
+static void srv_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = srv_on_signal; /* no SA_RESTART: the poll must wake up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    static struct cfg_ota cfg;
+    struct srv_args args;
+    char msg[OTA_MSG_LEN] = "";
+    memset(&args, 0, sizeof args);
+    int rc = srv_parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    enum ota_err e = cfg_ota_load(args.config, &cfg, msg);
+    if (e != OTA_OK)
+        return srv_fail(SRV_EXIT_USAGE, ota_strerror(e), msg);
+    if ((rc = srv_apply_args(&args, &cfg)) >= 0)
+        return rc;
+    srv_signals();
+    struct srv_ctl ctl = {&srv_stop_flag, &srv_hup_flag};
+    e = srv_run(&cfg, &ctl, msg);
+    if (e != OTA_OK)
+        return srv_fail(SRV_EXIT_RUNTIME, ota_strerror(e), msg);
+    return SRV_EXIT_OK;
+}
