@@ -1,0 +1,724 @@
+/* test_client_dl.c - Block2 download driver (client/dl.c) and the whole
+ * update flow (client/dev.c) over a fake "fetch block N" server in memory.
+ *
+ * The fake answers like our server (ETag, Size2, Block2, JSON diagnostics)
+ * and can misbehave on request: fail from request N on (link loss), change
+ * its ETag, answer the wrong block, lie in Size2, cut a block short, use
+ * smaller blocks than asked. The flow tests use real signed packages from
+ * pkg_build and check the state directory byte for byte afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dl.h"
+#include "log.h"
+#include "pkg.h"
+
+/* --- the fake server ---------------------------------------------------- */
+
+struct fake {
+    const uint8_t *pkg;
+    size_t len;
+    uint8_t etag[DEV_ETAG_MAX];
+    size_t etag_len;
+    unsigned max_szx;
+    int requests;
+    uint32_t nums[64]; /* first requested block numbers */
+    int fail_from, etag_change_at, wrong_num_at, bad_size2_at, short_at;
+    uint64_t size2_lie; /* announce this instead of len when non-zero */
+    unsigned code;      /* answer every request with this error when non-zero */
+    const char *diag;
+};
+
+static void fake_init(struct fake *f, const uint8_t *pkg, size_t len)
+{
+    memset(f, 0, sizeof *f);
+    f->pkg = pkg;
+    f->len = len;
+    f->etag_len = 8;
+    memcpy(f->etag, "ETAG-001", 8);
+    f->max_szx = 6;
+    f->fail_from = f->etag_change_at = f->wrong_num_at = f->bad_size2_at = f->short_at = -1;
+}
+
+static void fake_error(const struct fake *f, struct dev_block *b)
+{
+    b->code = f->code;
+    b->len = strlen(f->diag);
+    memcpy(b->data, f->diag, b->len);
+}
+
+static enum ota_err fake_fetch(void *ctx, uint32_t num, unsigned szx, struct dev_block *b,
+                               char *msg)
+{
+    struct fake *f = ctx;
+    int i = f->requests++;
+    if (i < 64)
+        f->nums[i] = num;
+    if (f->fail_from >= 0 && i >= f->fail_from)
+        return ota_fail(msg, OTA_E_NET, "fake: no answer");
+    memset(b, 0, offsetof(struct dev_block, data));
+    if (f->code) {
+        fake_error(f, b);
+        return OTA_OK;
+    }
+    if (i == f->etag_change_at)
+        memcpy(f->etag, "ETAG-002", 8);
+    unsigned z = szx < f->max_szx ? szx : f->max_szx;
+    uint64_t off = (uint64_t)num << (szx + 4), bs = 16u << z;
+    b->code = 205;
+    b->has_block2 = 1;
+    b->szx = z;
+    b->num = (uint32_t)(off >> (z + 4)) + (i == f->wrong_num_at);
+    b->len = off >= f->len ? 0 : (size_t)(f->len - off < bs ? f->len - off : bs);
+    b->more = off + b->len < f->len;
+    memcpy(b->data, f->pkg + off, b->len);
+    if (i == f->short_at && b->len > 1)
+        b->len--;
+    b->has_size2 = 1;
+    b->size2 = f->size2_lie ? f->size2_lie : f->len;
+    if (i == f->bad_size2_at)
+        b->size2++;
+    b->etag_len = f->etag_len;
+    memcpy(b->etag, f->etag, f->etag_len);
+    return OTA_OK;
+}
+
+/* --- state directory helpers --------------------------------------------- */
+
+static char dir[64];
+static uint8_t blob[5000];
+
+static void rm_tree(const char *d)
+{
+    char p[DEV_PATH_MAX + 300];
+    DIR *dp = opendir(d);
+    if (!dp)
+        return;
+    for (struct dirent *de; (de = readdir(dp)) != NULL;) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+        unlink(p);
+    }
+    closedir(dp);
+    rmdir(d);
+}
+
+static int mkstate(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_client_dl.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int rmstate(void **state)
+{
+    (void)state;
+    rm_tree(dir);
+    return 0;
+}
+
+static char *path_of(const char *name)
+{
+    static char p[4][DEV_PATH_MAX];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static void put_bytes(const char *name, const void *buf, size_t len)
+{
+    FILE *fp = fopen(path_of(name), "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+}
+
+static int file_equals(const char *name, const void *buf, size_t len)
+{
+    uint8_t *got;
+    size_t n;
+    if (io_file_read_all(path_of(name), 1u << 24, &got, &n, NULL) != OTA_OK)
+        return 0;
+    int same = n == len && memcmp(got, buf, len) == 0;
+    free(got);
+    return same;
+}
+
+static int exists(const char *name)
+{
+    return access(path_of(name), F_OK) == 0;
+}
+
+static enum dev_jphase journal_phase(void)
+{
+    struct dev_journal j;
+    assert_int_equal(dev_journal_load(path_of("journal"), &j, NULL), OTA_OK);
+    return j.phase;
+}
+
+/* --- download driver ----------------------------------------------------- */
+
+struct dl_env {
+    struct dev_flash flash;
+    struct dev_dl dl;
+    struct dev_fetcher fetcher;
+    struct dev_journal j;
+    struct dev_result r;
+    struct fake fk;
+};
+
+static struct dl_env env;
+
+static void dl_setup(unsigned szx)
+{
+    memset(&env, 0, sizeof env);
+    fake_init(&env.fk, blob, sizeof blob);
+    assert_int_equal(dev_flash_open(&env.flash, dir, NULL), OTA_OK);
+    env.fetcher.fetch = fake_fetch;
+    env.fetcher.ctx = &env.fk;
+    env.dl.f = &env.fetcher;
+    env.dl.flash = &env.flash;
+    env.dl.szx = szx;
+    env.r.srv_code = -1;
+    dev_journal_init(&env.j);
+}
+
+static enum ota_err dl_run(char *msg)
+{
+    memset(&env.r, 0, sizeof env.r);
+    env.r.srv_code = -1;
+    env.fk.requests = 0;
+    return dev_download(&env.dl, &env.j, &env.r, msg);
+}
+
+static void dl_teardown(void)
+{
+    dev_flash_close(&env.flash);
+}
+
+static void dl_whole_package(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 5);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    assert_false(exists("download.part"));
+    assert_int_equal(journal_phase(), DEV_J_DOWNLOADED);
+    assert_int_equal(env.r.bytes, sizeof blob);
+    assert_int_equal(env.r.pkg_size, sizeof blob);
+    dl_teardown();
+}
+
+static void dl_exact_multiple_of_block(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.len = 4096;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 4);
+    assert_true(file_equals("download.pkg", blob, 4096));
+    dl_teardown();
+}
+
+static void dl_server_uses_smaller_blocks(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.max_szx = 4; /* 256-byte blocks */
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 20);
+    assert_int_equal(env.fk.nums[1], 1); /* block 1 of 256, not of 1024 */
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_resume_after_link_loss(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(4);
+    env.fk.fail_from = 7;
+    assert_int_equal(dl_run(msg), OTA_E_NET);
+    assert_int_equal(env.r.status, DEV_S_NET);
+    assert_int_equal(journal_phase(), DEV_J_DOWNLOADING);
+    /* A new run loads the journal and continues at block 7. */
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    assert_int_equal(env.j.offset, 7 * 256);
+    env.fk.fail_from = -1;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.nums[0], 7);
+    assert_int_equal(env.r.bytes, sizeof blob - 7 * 256);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_resume_with_changed_etag_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    env.fk.fail_from = 5;
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    env.fk.fail_from = -1;
+    memcpy(env.fk.etag, "ETAG-NEW", 8); /* the release changed meanwhile */
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.nums[0], 5);
+    assert_int_equal(env.fk.nums[1], 0);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_etag_change_midway_restarts(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.etag_change_at = 3;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 3 + 1 + 5); /* the changed answer is discarded */
+    assert_int_equal(env.fk.nums[3], 3);
+    assert_int_equal(env.fk.nums[4], 0);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_no_update(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.fk.code = 404;
+    env.fk.diag = "{\"code\":27,\"msg\":\"already up to date\"}";
+    assert_int_equal(dl_run(msg), OTA_E_NOTFOUND);
+    assert_int_equal(env.r.status, DEV_S_NO_UPDATE);
+    assert_int_equal(env.r.coap_code, 404);
+    assert_int_equal(env.r.srv_code, 27);
+    assert_string_equal(env.r.srv_msg, "already up to date");
+    assert_non_null(strstr(msg, "4.04"));
+    assert_int_equal(journal_phase(), DEV_J_IDLE);
+    dl_teardown();
+}
+
+static void dl_rejected(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.fk.code = 403;
+    env.fk.diag = "{\"code\":25,\"msg\":\"wrong product key\"}";
+    assert_int_equal(dl_run(msg), OTA_E_AUTH);
+    assert_int_equal(env.r.status, DEV_S_REJECTED);
+    assert_int_equal(env.r.srv_code, 25);
+    assert_non_null(strstr(msg, "wrong product key"));
+    dl_teardown();
+}
+
+static void dl_rejected_plain_text(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.code = 400;
+    env.fk.diag = "Bad\x01Request";
+    assert_int_equal(dl_run(NULL), OTA_E_INVAL);
+    assert_int_equal(env.r.status, DEV_S_REJECTED);
+    assert_int_equal(env.r.srv_code, -1);
+    assert_string_equal(env.r.srv_msg, "Bad?Request");
+    dl_teardown();
+}
+
+static void dl_busy_is_network(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.code = 503;
+    env.fk.diag = "{\"code\":43,\"msg\":\"building\"}";
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(env.r.status, DEV_S_NET);
+    dl_teardown();
+}
+
+static void dl_wrong_block_number(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.fk.wrong_num_at = 2;
+    assert_int_equal(dl_run(msg), OTA_E_CORRUPT);
+    assert_int_equal(env.r.status, DEV_S_NET);
+    assert_non_null(strstr(msg, "expected the block at offset 2048"));
+    assert_false(exists("download.pkg"));
+    dl_teardown();
+}
+
+static void dl_size2_changes(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.bad_size2_at = 1;
+    /* Same ETag, different Size2: not the same package; restart bounded. */
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_short_block_with_more(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.fk.short_at = 1;
+    assert_int_equal(dl_run(msg), OTA_E_CORRUPT);
+    assert_non_null(strstr(msg, "with More set"));
+    dl_teardown();
+}
+
+static void dl_total_differs_from_size2(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.fk.size2_lie = sizeof blob + 100;
+    assert_int_equal(dl_run(msg), OTA_E_CORRUPT);
+    assert_non_null(strstr(msg, "Size2 said"));
+    assert_false(exists("download.pkg"));
+    dl_teardown();
+}
+
+static void dl_oversized_package(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.size2_lie = (uint64_t)DEV_PKG_MAX + 1;
+    assert_int_equal(dl_run(NULL), OTA_E_LIMIT);
+    dl_teardown();
+}
+
+/* --- the whole update flow ------------------------------------------------- */
+
+static uint8_t sec[CRYPTO_SEC_LEN], pub[CRYPTO_PUB_LEN];
+static uint8_t old_core[20000], new_core[22000], script[3000];
+
+struct pkgbuf {
+    uint8_t buf[60000];
+    size_t len;
+};
+
+static void build_pkg(struct pkgbuf *p, const char *project, uint32_t from, uint32_t to,
+                      const char *script_ver, uint32_t flags)
+{
+    struct pkg_build_input in;
+    struct io_mem_sink sink = {p->buf, sizeof p->buf, 0};
+    struct io_writer w;
+    memset(&in, 0, sizeof in);
+    assert_int_equal(ota_strlcpy(in.tmpl.project, project, sizeof in.tmpl.project), OTA_OK);
+    assert_int_equal(ota_strlcpy(in.tmpl.core_name, "Luat", VER_NAME_MAX), OTA_OK);
+    assert_int_equal(ota_strlcpy(in.tmpl.chip, "RDA8910", VER_CHIP_MAX), OTA_OK);
+    in.tmpl.flags = flags;
+    in.tmpl.from_core = from;
+    in.tmpl.to_core = to;
+    assert_int_equal(ver_script_parse(script_ver, &in.tmpl.script, NULL), OTA_OK);
+    if (flags & PKG_F_CORE_FULL) {
+        in.new_core = new_core;
+        in.new_core_len = sizeof new_core;
+    }
+    if (flags & PKG_F_SCRIPT) {
+        in.script = script;
+        in.script_len = sizeof script;
+    }
+    in.secret_key = sec;
+    io_mem_writer(&w, &sink);
+    char msg[OTA_MSG_LEN];
+    struct pkg_header h;
+    enum ota_err e = pkg_build(&in, &w, &h, msg);
+    if (e != OTA_OK)
+        fail_msg("pkg_build: %s", msg);
+    p->len = sink.len;
+}
+
+static void write_device(struct cfg_device *d, const char *core, const char *sv)
+{
+    char hex[2 * CRYPTO_PUB_LEN + 1], ini[1024], msg[OTA_MSG_LEN];
+    ota_hex(pub, sizeof pub, hex);
+    int n = snprintf(ini, sizeof ini,
+                     "# test device\n[device]\nproject = MYPROJ\nproduct_key = Key123\n"
+                     "imei = 860000000000001\ncore = %s\nscript_version = %s\n"
+                     "server = coap://127.0.0.1:9\npublic_key = %s\nblock_size = 256\n",
+                     core, sv, hex);
+    put_bytes("device.ini", ini, (size_t)n);
+    put_bytes("core.bin", old_core, sizeof old_core);
+    if (cfg_device_load(path_of("device.ini"), d, msg) != OTA_OK)
+        fail_msg("device.ini: %s", msg);
+}
+
+static struct fake flow_fake;
+static struct dev_fetcher flow_fetcher = {fake_fetch, &flow_fake};
+
+static enum ota_err run_update(const struct pkgbuf *p, struct dev_result *r, char *msg)
+{
+    struct cfg_device d;
+    char m[OTA_MSG_LEN];
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher};
+    if (cfg_device_load(path_of("device.ini"), &d, m) != OTA_OK)
+        fail_msg("device.ini: %s", m);
+    fake_init(&flow_fake, p->buf, p->len);
+    return dev_update(&o, &d, r, msg);
+}
+
+static int flow_setup(void **state)
+{
+    (void)state;
+    if (crypto_init(NULL) != OTA_OK)
+        return -1;
+    crypto_sign_keypair(pub, sec);
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 31 + (i >> 8));
+    for (size_t i = 0; i < sizeof old_core; i++)
+        old_core[i] = (uint8_t)(i ^ (i >> 7));
+    for (size_t i = 0; i < sizeof new_core; i++)
+        new_core[i] = (uint8_t)((i ^ (i >> 7)) + (i % 1000 == 0));
+    for (size_t i = 0; i < sizeof script; i++)
+        script[i] = (uint8_t)"print('hello')\n"[i % 15];
+    log_set_level(LOG_L_ERROR);
+    return 0;
+}
+
+static void assert_untouched(void)
+{
+    struct cfg_device d;
+    assert_true(file_equals("core.bin", old_core, sizeof old_core));
+    assert_false(exists("script.bin"));
+    assert_false(exists("download.pkg"));
+    assert_false(exists("download.part"));
+    assert_false(exists("core.new"));
+    assert_false(exists("script.new"));
+    assert_int_equal(journal_phase(), DEV_J_IDLE);
+    assert_int_equal(cfg_device_load(path_of("device.ini"), &d, NULL), OTA_OK);
+    assert_int_equal(d.core.number, 17);
+}
+
+static void update_installs_core_and_script(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    if (run_update(&p, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_int_equal(r.status, DEV_S_UPDATED);
+    assert_true(r.core_changed && r.script_changed);
+    assert_int_equal(r.to_core.number, 20);
+    assert_int_equal(r.bytes, p.len);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+    assert_true(file_equals("script.bin", script, sizeof script));
+    assert_false(exists("download.pkg"));
+    assert_false(exists("core.new"));
+    assert_int_equal(journal_phase(), DEV_J_IDLE);
+    assert_int_equal(cfg_device_load(path_of("device.ini"), &d, NULL), OTA_OK);
+    assert_int_equal(d.core.number, 20);
+    assert_int_equal(d.script.minor, 1);
+}
+
+static void update_script_only(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0020_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 20, 20, "1.1.0", PKG_F_SCRIPT);
+    if (run_update(&p, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_false(r.core_changed);
+    assert_true(r.script_changed);
+    assert_true(file_equals("core.bin", old_core, sizeof old_core));
+    assert_true(file_equals("script.bin", script, sizeof script));
+}
+
+static void expect_verify_failure(const struct pkgbuf *p, const char *needle)
+{
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    assert_int_not_equal(run_update(p, &r, msg), OTA_OK);
+    assert_int_equal(r.status, DEV_S_VERIFY);
+    assert_int_equal(dev_exit_code(r.status), DEV_EXIT_VERIFY);
+    if (!strstr(msg, needle))
+        fail_msg("message '%s' lacks '%s'", msg, needle);
+    assert_untouched();
+}
+
+static void update_bad_signature_keeps_old(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    p.buf[p.len / 2] ^= 0x40;
+    expect_verify_failure(&p, "signature");
+}
+
+static void update_other_project_refused(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "OTHER", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    expect_verify_failure(&p, "project OTHER");
+}
+
+static void update_other_base_core_refused(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 18, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    expect_verify_failure(&p, "updates core 18");
+}
+
+static void update_script_downgrade_refused(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "2.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    expect_verify_failure(&p, "downgrade");
+}
+
+static void update_truncated_package_refused(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    p.len -= 100;
+    struct dev_result r;
+    assert_int_not_equal(run_update(&p, &r, NULL), OTA_OK);
+    assert_int_equal(r.status, DEV_S_VERIFY);
+    assert_untouched();
+}
+
+/* A crash after "committing" was recorded: the next run finishes it. */
+static void recover_finishes_commit(void **state)
+{
+    struct cfg_device d;
+    struct dev_journal j;
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher};
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    put_bytes("core.new", new_core, sizeof new_core);
+    put_bytes("script.new", script, sizeof script);
+    put_bytes("download.pkg", "pkg", 3);
+    dev_journal_init(&j);
+    j.phase = DEV_J_COMMITTING;
+    j.slots = DEV_SLOT_CORE | DEV_SLOT_SCRIPT;
+    assert_int_equal(ver_core_parse("Luat_V0020_RDA8910", &j.core, NULL), OTA_OK);
+    assert_int_equal(ver_script_parse("1.1.0", &j.script, NULL), OTA_OK);
+    assert_int_equal(dev_journal_save(path_of("journal"), &j, NULL), OTA_OK);
+    /* Crash point: core already renamed, script not yet. */
+    assert_int_equal(rename(path_of("core.new"), path_of("core.bin")), 0);
+    assert_int_equal(dev_recover(&o, &d, NULL), OTA_OK);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+    assert_true(file_equals("script.bin", script, sizeof script));
+    assert_false(exists("download.pkg"));
+    assert_int_equal(journal_phase(), DEV_J_IDLE);
+    assert_int_equal(cfg_device_load(path_of("device.ini"), &d, NULL), OTA_OK);
+    assert_int_equal(d.core.number, 20);
+    /* And once more: nothing left to do, nothing changes. */
+    assert_int_equal(dev_recover(&o, &d, NULL), OTA_OK);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+}
+
+/* A crash while staging: the partial staging file goes, the package stays
+ * and the next update installs from it without downloading again. */
+static void recover_discards_partial_apply(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_journal j;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    put_bytes("download.pkg", p.buf, p.len);
+    put_bytes("core.new", new_core, 100);
+    put_bytes("core.new.tmp.4242", new_core, 100);
+    dev_journal_init(&j);
+    j.phase = DEV_J_APPLYING;
+    assert_int_equal(dev_journal_save(path_of("journal"), &j, NULL), OTA_OK);
+    struct pkgbuf none = {{0}, 0};
+    if (run_update(&none, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_int_equal(flow_fake.requests, 0);
+    assert_int_equal(r.bytes, 0);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+    assert_false(exists("core.new.tmp.4242"));
+}
+
+static void corrupt_journal_starts_over(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_SCRIPT | PKG_F_CORE_FULL);
+    put_bytes("journal", "not a journal", 13);
+    if (run_update(&p, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, mkstate, rmstate)
+    const struct CMUnitTest tests[] = {
+        T(dl_whole_package),
+        T(dl_exact_multiple_of_block),
+        T(dl_server_uses_smaller_blocks),
+        T(dl_resume_after_link_loss),
+        T(dl_resume_with_changed_etag_restarts),
+        T(dl_etag_change_midway_restarts),
+        T(dl_no_update),
+        T(dl_rejected),
+        T(dl_rejected_plain_text),
+        T(dl_busy_is_network),
+        T(dl_wrong_block_number),
+        T(dl_size2_changes),
+        T(dl_short_block_with_more),
+        T(dl_total_differs_from_size2),
+        T(dl_oversized_package),
+        T(update_installs_core_and_script),
+        T(update_script_only),
+        T(update_bad_signature_keeps_old),
+        T(update_other_project_refused),
+        T(update_other_base_core_refused),
+        T(update_script_downgrade_refused),
+        T(update_truncated_package_refused),
+        T(recover_finishes_commit),
+        T(recover_discards_partial_apply),
+        T(corrupt_journal_starts_over),
+    };
+    return cmocka_run_group_tests(tests, flow_setup, NULL);
+}
