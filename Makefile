@@ -49,7 +49,7 @@ BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-unit bench fuzz clean
+.PHONY: all deps demo test test-unit bench fuzz fuzzers clean
 all: $(BINS) $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -84,15 +84,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALLLIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Messages are truncated on purpose (fixed-size buffers): -Wno-format-truncation.
-# libFuzzer targets: every source compiled again with clang.
+# libFuzzer targets: library sources compiled once more with clang
+# (fuzzer-no-link instrumentation), archived, linked into each target.
 FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icommon -Iserver -Iclient -Icache $(PKG_CFLAGS) \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
 FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC)
+FUZZ_LIB := $(FUZZ_BUILD)/libfuzzota.a
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) $(wildcard common/*.h server/*.h client/*.h cache/*.h)
+$(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_LIB): $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIBSRC))
+	rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/%: $(FUZZ_BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
 fuzzers: $(FUZZERS)
 
 deps:

@@ -77,11 +77,11 @@ static int cache_shipped_wanted(const struct cfg_ota *c, const char *name, struc
     memcpy(base, name, n - 4);
     base[n - 4] = '\0';
     if (ver_core_parse(base, v, NULL) != OTA_OK) {
-        log_msg(LOG_WARN, "shipped_dir: ignoring %s (not named <core version>.bin)", name);
+        log_msg(LOG_L_WARN, "shipped_dir: ignoring %s (not named <core version>.bin)", name);
         return 0;
     }
     if (!ver_core_same_line(v, &c->core) || v->number >= c->core.number) {
-        log_msg(LOG_WARN, "shipped_dir: ignoring %s (not an older %s/%s core)", name,
+        log_msg(LOG_L_WARN, "shipped_dir: ignoring %s (not an older %s/%s core)", name,
                 c->core.name, c->core.chip);
         return 0;
     }
@@ -213,7 +213,7 @@ static enum ota_err cache_build_shipped(const struct cfg_ota *c, const struct ca
                                         int i, struct pkg_build_input *in, cache_package_cb cb,
                                         void *ctx, char *msg)
 {
-    uint32_t core_flag = PKG_F_CORE_FULL; /* becomes a delta with the delta engine */
+    uint32_t core_flag = PKG_F_CORE_DELTA;
     in->old_core = r->shipped[i].data;
     in->old_core_len = r->shipped[i].len;
     cache_template(c, &in->tmpl, core_flag | PKG_F_SCRIPT, r->shipped_num[i]);

@@ -171,7 +171,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (opt == 'q' || opt == 'v')
-            log_set_level(opt == 'q' ? LOG_ERROR : LOG_DEBUG);
+            log_set_level(opt == 'q' ? LOG_L_ERROR : LOG_L_DEBUG);
         else
             return usage_error("unknown option");
     }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-static enum log_level log_level_now = LOG_INFO;
+static enum log_level log_level_now = LOG_L_INFO;
 static FILE *log_stream;
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
@@ -28,7 +28,7 @@ void log_set_stream(FILE *fp)
 
 int log_level_parse(const char *s)
 {
-    for (int i = 0; i <= LOG_DEBUG; i++)
+    for (int i = 0; i <= LOG_L_DEBUG; i++)
         if (strcmp(s, log_names[i]) == 0)
             return i;
     return -1;

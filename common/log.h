@@ -9,7 +9,8 @@
 
 #include <stdio.h>
 
-enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* LOG_L_ prefix: syslog.h (pulled in by libcoap) owns LOG_INFO/LOG_DEBUG. */
+enum log_level { LOG_L_ERROR = 0, LOG_L_WARN, LOG_L_INFO, LOG_L_DEBUG };
 
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);

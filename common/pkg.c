@@ -11,6 +11,7 @@
 #include "pkg.h"
 
 #include "cur.h"
+#include "delta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,14 @@
 
 #define PKG_CHUNK 4096
 #define PKG_CORE_MEM_MAX (1u << 20)
+
+/* The delta decoder's state and zlib arena, sized at compile time for the
+ * largest window so applying a delta allocates nothing. Static because the
+ * device applies one package at a time; a build that needs concurrency
+ * would pass a workspace instead. */
+static struct delta_dec pkg_dec;
+static uint8_t pkg_dec_arena[DELTA_ARENA_MAX];
+static size_t pkg_dec_peak;
 
 /* ---- 1. header ---------------------------------------------------------- */
 
@@ -278,8 +287,17 @@ static enum ota_err pkg_build_core(const struct pkg_build_input *in, struct pkg_
     h->core_size = in->new_core_len;
     if (h->flags & PKG_F_CORE_FULL)
         return pkg_deflate(in->new_core, in->new_core_len, h->window_bits, sec, sec_len, msg);
-    /* Delta sections arrive with the delta engine (issue 3). */
-    return ota_fail(msg, OTA_E_INVAL, "pkg build: delta core sections not supported yet");
+    struct delta_params p;
+    struct delta_info info;
+    delta_params_default(&p);
+    p.window_bits = (int)h->window_bits;
+    crypto_sha256(in->old_core, in->old_core_len, h->old_core_hash);
+    h->old_core_size = in->old_core_len;
+    enum ota_err e = delta_encode(in->old_core, in->old_core_len, in->new_core,
+                                  in->new_core_len, &p, sec, sec_len, &info, msg);
+    if (e == OTA_OK)
+        h->core_mem = info.mem;
+    return e;
 }
 
 static enum ota_err pkg_build_check(const struct pkg_build_input *in, char *msg)
@@ -495,6 +513,38 @@ enum ota_err pkg_script_extract(const struct io_reader *pkg, const struct pkg_he
     return e != OTA_OK ? e : pkg_sink_check(&s, h->script_hash, "script", msg);
 }
 
+/* Stream the core section through the delta decoder. */
+static enum ota_err pkg_delta_apply(const struct io_reader *pkg, const struct pkg_header *h,
+                                    const struct io_reader *old_core, struct io_writer *out,
+                                    char *msg)
+{
+    uint8_t buf[PKG_CHUNK];
+    size_t arena = delta_dec_arena_size((int)h->window_bits);
+    if (arena > sizeof pkg_dec_arena || h->core_mem > delta_dec_mem(DELTA_WINDOW_BITS_MAX))
+        return ota_fail(msg, OTA_E_LIMIT, "pkg: delta needs %u bytes of working memory, this "
+                        "build has %u", h->core_mem, delta_dec_mem(DELTA_WINDOW_BITS_MAX));
+    enum ota_err e = delta_dec_init(&pkg_dec, old_core, out, pkg_dec_arena, arena, msg);
+    uint64_t off = pkg_core_offset(h), left = h->core_len;
+    while (e == OTA_OK && left > 0) {
+        size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+        if ((e = io_read_at(pkg, off, buf, n)) != OTA_OK)
+            return ota_fail(msg, e, "pkg: cannot read core section at offset %llu",
+                            (unsigned long long)off);
+        e = delta_dec_feed(&pkg_dec, buf, n, msg);
+        off += n;
+        left -= n;
+    }
+    if (e == OTA_OK)
+        e = delta_dec_finish(&pkg_dec, msg);
+    pkg_dec_peak = sizeof pkg_dec + delta_dec_arena_peak(&pkg_dec);
+    return e;
+}
+
+size_t pkg_apply_mem_peak(void)
+{
+    return pkg_dec_peak;
+}
+
 enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_header *h,
                               const struct io_reader *old_core, const struct io_writer *out,
                               char *msg)
@@ -509,7 +559,7 @@ enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_head
     } else if (h->flags & PKG_F_CORE_DELTA) {
         if (!old_core || old_core->size != h->old_core_size)
             return ota_fail(msg, OTA_E_AUTH, "pkg: running core is not the delta's base");
-        e = ota_fail(msg, OTA_E_INVAL, "pkg: delta core sections not supported yet");
+        e = pkg_delta_apply(pkg, h, old_core, &w, msg);
     } else {
         return ota_fail(msg, OTA_E_INVAL, "pkg: no core section");
     }

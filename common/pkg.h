@@ -33,6 +33,10 @@
 
 #ifndef PKG_IMAGE_MAX
 #define PKG_IMAGE_MAX (64u << 20) /* largest core or script image, bytes */
+/* Working memory (decoder state + zlib arena high-water mark) used by the
+ * last delta applied through pkg_core_extract, in bytes. */
+size_t pkg_apply_mem_peak(void);
+
 #endif
 
 struct pkg_header {
@@ -119,5 +123,9 @@ enum ota_err pkg_script_extract(const struct io_reader *pkg, const struct pkg_he
 enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_header *h,
                               const struct io_reader *old_core, const struct io_writer *out,
                               char *msg);
+
+/* Working memory (decoder state + zlib arena high-water mark) used by the
+ * last delta applied through pkg_core_extract, in bytes. */
+size_t pkg_apply_mem_peak(void);
 
 #endif

@@ -51,13 +51,14 @@ for d in "${DEVICES[@]}"; do
   case $rc in 0) result="updated" ;; 2) result="no update" ;; *) result="exit $rc"; bad=$((bad + 1)) ;; esac
   [ "$name" = dev-0020-current ] && [ $rc -ne 2 ] && bad=$((bad + 1))
   after=$(sed -n 's/^core = Luat_V\([0-9]*\)_.*/\1/p' "$dir/device.ini")/$(sed -n 's/^script_version = //p' "$dir/device.ini")
-  rows+=("$(printf '%-20s %-12s %-12s %-10s %6.2f  %s' "$name" "00$core/$script" "$after" "$result" "$secs" "$images")")
+  bytes=$(sed -n 's/.*(\([0-9]*\) bytes.*/\1/p' <<<"$out"); bytes=${bytes:-0}
+  rows+=("$(printf '%-20s %-12s %-12s %-10s %8s %6.2f  %s' "$name" "00$core/$script" "$after" "$result" "$bytes" "$secs" "$images")")
 done
 
 ota_server_stop; src=$?
 echo
 echo "== summary"
-printf '%-20s %-12s %-12s %-10s %6s  %s\n' DEVICE BEFORE AFTER RESULT SECS IMAGES
+printf '%-20s %-12s %-12s %-10s %8s %6s  %s\n' DEVICE BEFORE AFTER RESULT BYTES SECS IMAGES
 printf '%s\n' "${rows[@]}"
 echo
 echo "server stopped (exit $src); $(wc -l <"$RUN/reports.jsonl" 2>/dev/null || echo 0) device reports in $RUN/reports.jsonl"

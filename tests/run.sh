@@ -46,7 +46,7 @@ for b in "$ASAN_BUILD" "$PLAIN_BUILD"; do
   echo "== end-to-end ($b)"
   for s in tests/e2e_*.sh; do
     [ -f "$s" ] || continue
-    step "e2e $(basename "$s" .sh) [$(basename "$b")]" 600 env BUILD="$b" bash "$s"
+    step "e2e $(basename "$s" .sh) [$(basename "$b")]" 300 env BUILD="$b" bash "$s"
   done
 done
 
