@@ -6,6 +6,9 @@
  *   2. plan the packages (see cache.h for the variants);
  *   3. for each: skip it if the cache already holds an identical package,
  *      else build it to a temp name in the cache directory, fsync, rename.
+ *      Shipped cores are built in parallel (ota.ini jobs), and the delta of
+ *      a shipped core is computed once for its core+script and core-only
+ *      packages.
  * The shipped-core directory holds old cores named "<core version>.bin",
  * e.g. Luat_V0017_RDA8910.bin; other files are ignored.
  */
@@ -14,10 +17,12 @@
 #include "log.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef CACHE_SHIPPED_MAX
 #define CACHE_SHIPPED_MAX 64
@@ -167,34 +172,6 @@ static int cache_same_package(const char *path, const struct pkg_header *want,
            !strcmp(h.chip, want->chip) && !ver_script_cmp(&h.script, &want->script);
 }
 
-static enum ota_err cache_write_package(const struct cfg_ota *c,
-                                        const struct pkg_build_input *in, cache_package_cb cb,
-                                        void *ctx, char *msg)
-{
-    char name[256], path[CFG_PATH_MAX + 256];
-    struct pkg_header h;
-    struct io_atomic a;
-    struct io_writer w;
-    pkg_file_name(&in->tmpl, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", c->cache_dir, name);
-    if (cache_same_package(path, &in->tmpl, in, &h)) {
-        if (cb)
-            cb(ctx, &h, path, 1);
-        return OTA_OK;
-    }
-    enum ota_err e = io_atomic_open(&a, path, 0644, msg);
-    if (e != OTA_OK)
-        return e;
-    io_atomic_writer(&w, &a);
-    if ((e = pkg_build(in, &w, &h, msg)) != OTA_OK) {
-        io_atomic_abort(&a);
-        return e;
-    }
-    if ((e = io_atomic_commit(&a, msg)) == OTA_OK && cb)
-        cb(ctx, &h, path, 0);
-    return e;
-}
-
 static void cache_template(const struct cfg_ota *c, struct pkg_header *t, uint32_t flags,
                            uint32_t from)
 {
@@ -208,46 +185,190 @@ static void cache_template(const struct cfg_ota *c, struct pkg_header *t, uint32
     t->script = c->script;
 }
 
-/* The packages for one shipped core: core+script, and core only. */
-static enum ota_err cache_build_shipped(const struct cfg_ota *c, const struct cache_release *r,
-                                        int i, struct pkg_build_input *in, cache_package_cb cb,
-                                        void *ctx, char *msg)
+/* One unit of parallel work: packages that share one core section (the
+ * core+script and core-only packages of a shipped core share its delta). */
+struct cache_job {
+    struct pkg_header tmpl[2];
+    int ntmpl;
+    const struct cache_image *old; /* delta base, or NULL */
+};
+
+struct cache_run {
+    const struct cfg_ota *c;
+    const struct cache_release *r;
+    struct cache_job jobs[CACHE_SHIPPED_MAX + 2];
+    int njobs, next;
+    enum ota_err err;
+    char msg[OTA_MSG_LEN];
+    pthread_mutex_t mu;
+    cache_package_cb cb;
+    void *ctx;
+};
+
+static void cache_report(struct cache_run *run, const struct pkg_header *h, const char *path,
+                         int skipped)
 {
-    uint32_t core_flag = PKG_F_CORE_DELTA;
-    in->old_core = r->shipped[i].data;
-    in->old_core_len = r->shipped[i].len;
-    cache_template(c, &in->tmpl, core_flag | PKG_F_SCRIPT, r->shipped_num[i]);
-    enum ota_err e = cache_write_package(c, in, cb, ctx, msg);
-    if (e != OTA_OK || !c->core_only)
+    if (!run->cb)
+        return;
+    pthread_mutex_lock(&run->mu);
+    run->cb(run->ctx, h, path, skipped);
+    pthread_mutex_unlock(&run->mu);
+}
+
+static enum ota_err cache_write_package(struct cache_run *run, const char *path,
+                                        const struct pkg_build_input *in, char *msg)
+{
+    struct pkg_header h;
+    struct io_atomic a;
+    struct io_writer w;
+    enum ota_err e = io_atomic_open(&a, path, 0644, msg);
+    if (e != OTA_OK)
         return e;
-    cache_template(c, &in->tmpl, core_flag, r->shipped_num[i]);
-    return cache_write_package(c, in, cb, ctx, msg);
+    io_atomic_writer(&w, &a);
+    if ((e = pkg_build(in, &w, &h, msg)) != OTA_OK) {
+        io_atomic_abort(&a);
+        return e;
+    }
+    if ((e = io_atomic_commit(&a, msg)) == OTA_OK)
+        cache_report(run, &h, path, 0);
+    return e;
+}
+
+static void cache_job_input(const struct cache_run *run, const struct cache_job *job,
+                            struct pkg_build_input *in)
+{
+    memset(in, 0, sizeof *in);
+    in->new_core = run->r->core.data;
+    in->new_core_len = run->r->core.len;
+    in->script = run->r->script.data;
+    in->script_len = run->r->script.len;
+    in->window_bits = run->c->window_bits;
+    in->secret_key = run->r->sec;
+    if (job->old) {
+        in->old_core = job->old->data;
+        in->old_core_len = job->old->len;
+    }
+}
+
+/* Skip what is already there, compute the shared core section once, then
+ * write the rest. */
+static enum ota_err cache_run_job(struct cache_run *run, const struct cache_job *job, char *msg)
+{
+    struct pkg_build_input in;
+    char path[2][CFG_PATH_MAX + 256], name[256];
+    int todo[2] = {0, 0}, need_core = 0;
+    uint8_t *sec = NULL;
+    enum ota_err e = OTA_OK;
+    cache_job_input(run, job, &in);
+    for (int i = 0; i < job->ntmpl; i++) {
+        struct pkg_header found;
+        pkg_file_name(&job->tmpl[i], name, sizeof name);
+        snprintf(path[i], sizeof path[i], "%s/%s", run->c->cache_dir, name);
+        in.tmpl = job->tmpl[i];
+        if (cache_same_package(path[i], &job->tmpl[i], &in, &found)) {
+            cache_report(run, &found, path[i], 1);
+            continue;
+        }
+        todo[i] = 1;
+        need_core |= (job->tmpl[i].flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) != 0;
+    }
+    if (need_core) {
+        in.tmpl = job->tmpl[0];
+        e = pkg_core_section(&in, &sec, &in.core_section_len, &in.core_mem, msg);
+        in.core_section = sec;
+    }
+    for (int i = 0; e == OTA_OK && i < job->ntmpl; i++)
+        if (todo[i]) {
+            in.tmpl = job->tmpl[i];
+            e = cache_write_package(run, path[i], &in, msg);
+        }
+    free(sec);
+    return e;
+}
+
+static void *cache_worker(void *arg)
+{
+    struct cache_run *run = arg;
+    char msg[OTA_MSG_LEN];
+    for (;;) {
+        pthread_mutex_lock(&run->mu);
+        int i = run->err == OTA_OK && run->next < run->njobs ? run->next++ : -1;
+        pthread_mutex_unlock(&run->mu);
+        if (i < 0)
+            return NULL;
+        enum ota_err e = cache_run_job(run, &run->jobs[i], msg);
+        pthread_mutex_lock(&run->mu);
+        if (e != OTA_OK && run->err == OTA_OK) {
+            run->err = e;
+            memcpy(run->msg, msg, sizeof msg);
+        }
+        pthread_mutex_unlock(&run->mu);
+    }
+}
+
+static void cache_plan(struct cache_run *run)
+{
+    const struct cfg_ota *c = run->c;
+    const struct cache_release *r = run->r;
+    for (int i = 0; i < r->nshipped; i++) {
+        struct cache_job *j = &run->jobs[run->njobs++];
+        j->old = &r->shipped[i];
+        cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_CORE_DELTA | PKG_F_SCRIPT,
+                       r->shipped_num[i]);
+        if (c->core_only)
+            cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_CORE_DELTA, r->shipped_num[i]);
+    }
+    if (c->script_only) {
+        struct cache_job *j = &run->jobs[run->njobs++];
+        cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_SCRIPT, c->core.number);
+    }
+    if (c->full_core_fallback) {
+        struct cache_job *j = &run->jobs[run->njobs++];
+        cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_CORE_FULL | PKG_F_SCRIPT, PKG_FROM_ANY);
+    }
+}
+
+/* Run the planned jobs on up to c->jobs threads (0 = one per CPU). The
+ * encoder is pure computation over shared read-only inputs, so threads
+ * need no locking beyond the job counter and the callback. */
+static enum ota_err cache_run_all(struct cache_run *run, char *msg)
+{
+    pthread_t tid[16];
+    long n = run->c->jobs ? run->c->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > run->njobs)
+        n = run->njobs;
+    if (n > (long)(sizeof tid / sizeof tid[0]))
+        n = sizeof tid / sizeof tid[0];
+    int started = 0;
+    for (; started < n - 1; started++)
+        if (pthread_create(&tid[started], NULL, cache_worker, run) != 0)
+            break;
+    cache_worker(run); /* the calling thread works too */
+    for (int i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    if (run->err != OTA_OK)
+        return ota_fail(msg, run->err, "%s", run->msg);
+    return OTA_OK;
 }
 
 enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx, char *msg)
 {
-    struct cache_release r;
-    struct pkg_build_input in;
+    static struct cache_release r;
+    static struct cache_run run;
     memset(&r, 0, sizeof r);
+    memset(&run, 0, sizeof run);
     enum ota_err e = cache_read_release(c, &r, msg);
-    memset(&in, 0, sizeof in);
-    in.new_core = r.core.data;
-    in.new_core_len = r.core.len;
-    in.script = r.script.data;
-    in.script_len = r.script.len;
-    in.window_bits = c->window_bits;
-    in.secret_key = r.sec;
-    for (int i = 0; e == OTA_OK && i < r.nshipped; i++)
-        e = cache_build_shipped(c, &r, i, &in, cb, ctx, msg);
-    in.old_core = NULL;
-    in.old_core_len = 0;
-    if (e == OTA_OK && c->script_only) {
-        cache_template(c, &in.tmpl, PKG_F_SCRIPT, c->core.number);
-        e = cache_write_package(c, &in, cb, ctx, msg);
-    }
-    if (e == OTA_OK && c->full_core_fallback) {
-        cache_template(c, &in.tmpl, PKG_F_CORE_FULL | PKG_F_SCRIPT, PKG_FROM_ANY);
-        e = cache_write_package(c, &in, cb, ctx, msg);
+    if (e == OTA_OK) {
+        run.c = c;
+        run.r = &r;
+        run.cb = cb;
+        run.ctx = ctx;
+        pthread_mutex_init(&run.mu, NULL);
+        cache_plan(&run);
+        e = cache_run_all(&run, msg);
+        pthread_mutex_destroy(&run.mu);
     }
     cache_release_free(&r);
     return e;

@@ -5,10 +5,12 @@
  * to an exit code (0 ok, 1 failure, 2 usage).
  */
 #include "cache.h"
+#include "diff.h"
 #include "log.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
@@ -22,6 +24,11 @@ static const char usage_text[] =
     "  build -c OTA_INI         build every package of the release drop that OTA_INI\n"
     "                           describes into its cache directory (atomic writes; packages\n"
     "                           already present with identical inputs are skipped)\n"
+    "  diff [-w BITS] OLD NEW PATCH\n"
+    "                           write a standalone delta from OLD to NEW (zlib window\n"
+    "                           BITS 9..15, default 15; smaller needs less RAM to apply)\n"
+    "  patch OLD PATCH NEW      apply PATCH to OLD; OLD and the result are checked against\n"
+    "                           the hashes in the patch, NEW is written atomically\n"
     "  verify [-k PUB] FILE     check a package: header, signature (with -k), section hashes\n"
     "  list DIR                 table of the packages in a cache directory\n"
     "  help                     this text\n"
@@ -113,6 +120,35 @@ static int cmd_verify(int argc, char **argv)
     return 0;
 }
 
+static int cmd_diff(int argc, char **argv)
+{
+    struct delta_params p;
+    char msg[OTA_MSG_LEN];
+    int opt;
+    delta_params_default(&p);
+    optind = 1;
+    while ((opt = getopt(argc, argv, "w:")) != -1) {
+        char *end;
+        long bits = opt == 'w' ? strtol(optarg, &end, 10) : 0;
+        if (opt != 'w' || *end || bits < DELTA_WINDOW_BITS_MIN || bits > DELTA_WINDOW_BITS_MAX)
+            return usage_error("diff: -w takes a window size 9..15");
+        p.window_bits = (int)bits;
+    }
+    if (optind != argc - 3)
+        return usage_error("diff needs OLD NEW PATCH");
+    enum ota_err e = cache_diff_files(argv[optind], argv[optind + 1], argv[optind + 2], &p, msg);
+    return e == OTA_OK ? 0 : fail(e, msg);
+}
+
+static int cmd_patch(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN];
+    if (argc != 4)
+        return usage_error("patch needs OLD PATCH NEW");
+    enum ota_err e = cache_patch_files(argv[1], argv[2], argv[3], msg);
+    return e == OTA_OK ? 0 : fail(e, msg);
+}
+
 static void on_entry(void *ctx, const struct cache_entry *e)
 {
     int *bad = ctx;
@@ -190,6 +226,10 @@ int main(int argc, char **argv)
         return cmd_keygen(argc, argv);
     if (!strcmp(cmd, "build"))
         return cmd_build(argc, argv);
+    if (!strcmp(cmd, "diff"))
+        return cmd_diff(argc, argv);
+    if (!strcmp(cmd, "patch"))
+        return cmd_patch(argc, argv);
     if (!strcmp(cmd, "verify"))
         return cmd_verify(argc, argv);
     if (!strcmp(cmd, "list"))

@@ -30,6 +30,27 @@ static struct delta_dec pkg_dec;
 static uint8_t pkg_dec_arena[DELTA_ARENA_MAX];
 static size_t pkg_dec_peak;
 
+/* Plain inflate (script, full core) borrows the same arena: zlib's state
+ * plus a window of 1 << bits, from a bump allocator that never frees. */
+#define PKG_INFLATE_STATE (DELTA_ZLIB_STATE_BYTES + 32u)
+static size_t pkg_arena_used;
+
+static voidpf pkg_zalloc(voidpf opaque, uInt items, uInt size)
+{
+    size_t n, at = (pkg_arena_used + 15u) & ~(size_t)15u;
+    (void)opaque;
+    if (__builtin_mul_overflow((size_t)items, (size_t)size, &n) || n > sizeof pkg_dec_arena - at)
+        return Z_NULL;
+    pkg_arena_used = at + n;
+    return pkg_dec_arena + at;
+}
+
+static void pkg_zfree(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    (void)p;
+}
+
 /* ---- 1. header ---------------------------------------------------------- */
 
 static void pkg_put_str(uint8_t *dst, const char *s, size_t field)
@@ -279,24 +300,49 @@ static enum ota_err pkg_deflate(const uint8_t *in, size_t len, int bits, uint8_t
     return OTA_OK;
 }
 
-/* Compute the core section for a full or delta package. */
-static enum ota_err pkg_build_core(const struct pkg_build_input *in, struct pkg_header *h,
-                                   uint8_t **sec, size_t *sec_len, char *msg)
+static int pkg_window(const struct pkg_build_input *in)
 {
-    crypto_sha256(in->new_core, in->new_core_len, h->core_hash);
-    h->core_size = in->new_core_len;
-    if (h->flags & PKG_F_CORE_FULL)
-        return pkg_deflate(in->new_core, in->new_core_len, h->window_bits, sec, sec_len, msg);
+    return in->window_bits ? in->window_bits : 15;
+}
+
+enum ota_err pkg_core_section(const struct pkg_build_input *in, uint8_t **sec, size_t *sec_len,
+                              uint32_t *mem, char *msg)
+{
+    int bits = pkg_window(in);
+    if (in->tmpl.flags & PKG_F_CORE_FULL) {
+        *mem = (uint32_t)(sizeof(z_stream) + PKG_INFLATE_STATE + (1u << bits));
+        return pkg_deflate(in->new_core, in->new_core_len, bits, sec, sec_len, msg);
+    }
     struct delta_params p;
     struct delta_info info;
     delta_params_default(&p);
-    p.window_bits = (int)h->window_bits;
-    crypto_sha256(in->old_core, in->old_core_len, h->old_core_hash);
-    h->old_core_size = in->old_core_len;
+    p.window_bits = bits;
     enum ota_err e = delta_encode(in->old_core, in->old_core_len, in->new_core,
                                   in->new_core_len, &p, sec, sec_len, &info, msg);
     if (e == OTA_OK)
-        h->core_mem = info.mem;
+        *mem = info.mem;
+    return e;
+}
+
+/* Fill the core fields of h and produce (or borrow) the core section. */
+static enum ota_err pkg_build_core(const struct pkg_build_input *in, struct pkg_header *h,
+                                   uint8_t **owned, const uint8_t **sec, size_t *sec_len,
+                                   char *msg)
+{
+    crypto_sha256(in->new_core, in->new_core_len, h->core_hash);
+    h->core_size = in->new_core_len;
+    if (h->flags & PKG_F_CORE_DELTA) {
+        crypto_sha256(in->old_core, in->old_core_len, h->old_core_hash);
+        h->old_core_size = in->old_core_len;
+    }
+    if (in->core_section) {
+        *sec = in->core_section;
+        *sec_len = in->core_section_len;
+        h->core_mem = in->core_mem;
+        return OTA_OK;
+    }
+    enum ota_err e = pkg_core_section(in, owned, sec_len, &h->core_mem, msg);
+    *sec = *owned;
     return e;
 }
 
@@ -333,13 +379,14 @@ enum ota_err pkg_build(const struct pkg_build_input *in, const struct io_writer 
                        struct pkg_header *out, char *msg)
 {
     struct pkg_header h = in->tmpl;
-    uint8_t *core = NULL, *script = NULL, hdr[PKG_HEADER_LEN], pub[CRYPTO_PUB_LEN];
+    uint8_t *owned = NULL, *script = NULL, hdr[PKG_HEADER_LEN], pub[CRYPTO_PUB_LEN];
+    const uint8_t *core = NULL;
     size_t core_len = 0, script_len = 0;
     enum ota_err e = pkg_build_check(in, msg);
     if (e != OTA_OK)
         return e;
     h.format = PKG_FORMAT_VERSION;
-    h.window_bits = (uint32_t)(in->window_bits ? in->window_bits : 15);
+    h.window_bits = (uint32_t)pkg_window(in);
     h.created = (uint64_t)time(NULL);
     h.core_len = h.core_size = h.old_core_size = h.script_len = h.script_size = 0;
     h.core_mem = 0;
@@ -349,11 +396,8 @@ enum ota_err pkg_build(const struct pkg_build_input *in, const struct io_writer 
     crypto_secret_to_public(in->secret_key, pub);
     crypto_key_id(pub, h.key_id);
     if (h.flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) {
-        e = pkg_build_core(in, &h, &core, &core_len, msg);
-        if (e != OTA_OK)
+        if ((e = pkg_build_core(in, &h, &owned, &core, &core_len, msg)) != OTA_OK)
             goto done;
-        if (h.flags & PKG_F_CORE_FULL) /* inflate state + window */
-            h.core_mem = (uint32_t)(7200 + (1u << h.window_bits));
     }
     if (h.flags & PKG_F_SCRIPT) {
         crypto_sha256(in->script, in->script_len, h.script_hash);
@@ -379,7 +423,7 @@ enum ota_err pkg_build(const struct pkg_build_input *in, const struct io_writer 
     if (io_write(w, sig, sizeof sig) != OTA_OK)
         e = ota_fail(msg, OTA_E_IO, "pkg build: write failed");
 done:
-    free(core);
+    free(owned);
     free(script);
     return e;
 }
@@ -468,6 +512,9 @@ static enum ota_err pkg_inflate(const struct io_reader *pkg, uint64_t off, uint6
     z_stream z;
     int rc = Z_OK;
     memset(&z, 0, sizeof z);
+    z.zalloc = pkg_zalloc;
+    z.zfree = pkg_zfree;
+    pkg_arena_used = 0;
     if (inflateInit2(&z, bits) != Z_OK)
         return ota_fail(msg, OTA_E_NOMEM, "inflateInit2 failed");
     enum ota_err e = OTA_OK;

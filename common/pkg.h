@@ -106,7 +106,16 @@ struct pkg_build_input {
     size_t script_len;
     int window_bits; /* delta/zlib window, 9..15; 0 = default */
     const uint8_t *secret_key; /* CRYPTO_SEC_LEN bytes */
+    /* Optional: a core section made earlier by pkg_core_section for the
+     * same inputs and flags, so one delta serves several packages. */
+    const uint8_t *core_section;
+    size_t core_section_len;
+    uint32_t core_mem;
 };
+/* The core section (delta or zlib full image) the inputs call for; *sec is
+ * malloc'd, *mem is the working memory a device needs to apply it. */
+enum ota_err pkg_core_section(const struct pkg_build_input *in, uint8_t **sec, size_t *sec_len,
+                              uint32_t *mem, char *msg);
 enum ota_err pkg_build(const struct pkg_build_input *in, const struct io_writer *w,
                        struct pkg_header *out, char *msg);
 
