@@ -108,21 +108,23 @@ deps:
 test-unit: $(BINS) $(TESTS) $(TOOLS)
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	scripts/demo.sh $(BUILD)
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) all test-unit
-	$(MAKE) BUILD=build/asan SAN=1 all test-unit
-	$(MAKE) fuzzers
+	$(MAKE) -j$(JOBS) all test-unit
+	$(MAKE) -j$(JOBS) BUILD=build/asan SAN=1 all test-unit
+	$(MAKE) -j$(JOBS) fuzzers
 	tests/run.sh
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	scripts/bench.sh $(BUILD)
 
 fuzz: deps
-	$(MAKE) fuzzers
+	$(MAKE) -j$(JOBS) fuzzers
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh
 
 clean:
