@@ -55,4 +55,18 @@ enum ota_err crypto_load_public(const char *pubfile, uint8_t pub[CRYPTO_PUB_LEN]
 /* Public key part of a secret key. */
 void crypto_secret_to_public(const uint8_t sec[CRYPTO_SEC_LEN], uint8_t pub[CRYPTO_PUB_LEN]);
 
+/* DTLS-PSK keys: key = HMAC-SHA256(product secret, IMEI), so a server
+ * derives any device's key per handshake and keeps no key database. */
+#define CRYPTO_PSK_LEN 32
+#define CRYPTO_PSK_SECRET_MIN 16
+#define CRYPTO_PSK_SECRET_MAX 256
+void crypto_psk_derive(const uint8_t *secret, size_t secret_len, const char *identity,
+                       size_t identity_len, uint8_t out[CRYPTO_PSK_LEN]);
+/* Read the product secret (raw bytes, one trailing newline dropped,
+ * CRYPTO_PSK_SECRET_MIN..MAX bytes). Refuses a file that other users can
+ * read or write, or that is not a regular file: OTA_E_AUTH, and the
+ * message says how to fix it (chmod 600). */
+enum ota_err crypto_load_psk_secret(const char *path, uint8_t out[CRYPTO_PSK_SECRET_MAX],
+                                    size_t *len, char *msg);
+
 #endif

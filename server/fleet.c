@@ -1,0 +1,145 @@
+/* fleet.c - allowlist file and staged rollout (see fleet.h).
+ *
+ * The allowlist is parsed into a sorted array of fixed-size IMEI strings
+ * and searched with bsearch: 16 bytes per device, O(log n) per request.
+ */
+#include "fleet.h"
+
+#include "crypto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int srv_fleet_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Parse the allowlist text into a sorted array. */
+static enum ota_err srv_fleet_parse(const char *path, char *text, size_t len,
+                                    char (**out)[CFG_IMEI_MAX], size_t *count, char *msg)
+{
+    size_t cap = 0, n = 0;
+    char(*list)[CFG_IMEI_MAX] = NULL;
+    int line = 0;
+    for (char *p = text, *next; p < text + len; p = next) {
+        next = memchr(p, '\n', (size_t)(text + len - p));
+        next = next ? next + 1 : text + len;
+        line++;
+        size_t l = (size_t)(next - p);
+        while (l > 0 && (p[l - 1] == '\n' || p[l - 1] == '\r' || p[l - 1] == ' ' ||
+                         p[l - 1] == '\t'))
+            l--;
+        while (l > 0 && (*p == ' ' || *p == '\t'))
+            p++, l--;
+        if (l == 0 || *p == '#')
+            continue;
+        char imei[CFG_IMEI_MAX] = "";
+        if (l < sizeof imei)
+            memcpy(imei, p, l);
+        if (l >= sizeof imei || cfg_check_imei(imei, NULL) != OTA_OK || n == SRV_ALLOWLIST_MAX) {
+            free(list);
+            return ota_fail(msg, n == SRV_ALLOWLIST_MAX ? OTA_E_LIMIT : OTA_E_INVAL,
+                            "%s:%d: %s", path, line,
+                            n == SRV_ALLOWLIST_MAX ? "too many IMEIs" : "not a 15-digit IMEI");
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            void *bigger = realloc(list, cap * sizeof *list);
+            if (!bigger) {
+                free(list);
+                return ota_fail(msg, OTA_E_NOMEM, "%s: out of memory", path);
+            }
+            list = bigger;
+        }
+        memcpy(list[n++], imei, sizeof imei);
+    }
+    if (n)
+        qsort(list, n, sizeof *list, srv_fleet_cmp);
+    *out = list;
+    *count = n;
+    return OTA_OK;
+}
+
+static enum ota_err srv_fleet_load(struct srv_fleet *f, const struct stat *st, char *msg)
+{
+    uint8_t *text;
+    size_t len, n = 0;
+    char(*list)[CFG_IMEI_MAX] = NULL;
+    enum ota_err e = io_file_read_all(f->path, (size_t)SRV_ALLOWLIST_MAX * 20, &text, &len, msg);
+    if (e != OTA_OK)
+        return e;
+    e = srv_fleet_parse(f->path, (char *)text, len, &list, &n, msg);
+    free(text);
+    if (e != OTA_OK)
+        return e;
+    free(f->imeis);
+    f->imeis = list;
+    f->n = n;
+    f->mtime = st->st_mtim;
+    f->ino = st->st_ino;
+    f->size = (uint64_t)st->st_size;
+    return OTA_OK;
+}
+
+enum ota_err srv_fleet_init(struct srv_fleet *f, const char *path, uint32_t rollout_bp,
+                            char *msg)
+{
+    struct stat st;
+    memset(f, 0, sizeof *f);
+    f->has_rollout = rollout_bp <= SRV_ROLLOUT_ALL;
+    f->rollout_bp = f->has_rollout ? rollout_bp : SRV_ROLLOUT_ALL;
+    if (!path || !path[0])
+        return OTA_OK;
+    f->has_allowlist = 1;
+    if (ota_strlcpy(f->path, path, sizeof f->path) != OTA_OK)
+        return ota_fail(msg, OTA_E_LIMIT, "allowlist path too long");
+    if (stat(path, &st) != 0)
+        return ota_fail(msg, OTA_E_NOTFOUND, "%s: %s", path, strerror(errno));
+    return srv_fleet_load(f, &st, msg);
+}
+
+void srv_fleet_free(struct srv_fleet *f)
+{
+    free(f->imeis);
+    f->imeis = NULL;
+    f->n = 0;
+}
+
+enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg)
+{
+    struct stat st;
+    *reloaded = 0;
+    if (!f->has_allowlist)
+        return OTA_OK;
+    if (stat(f->path, &st) != 0)
+        return ota_fail(msg, OTA_E_NOTFOUND, "%s: %s (keeping %zu IMEIs)", f->path,
+                        strerror(errno), f->n);
+    if (st.st_ino == f->ino && (uint64_t)st.st_size == f->size &&
+        st.st_mtim.tv_sec == f->mtime.tv_sec && st.st_mtim.tv_nsec == f->mtime.tv_nsec)
+        return OTA_OK;
+    enum ota_err e = srv_fleet_load(f, &st, msg);
+    *reloaded = e == OTA_OK;
+    return e;
+}
+
+uint32_t srv_fleet_bucket(const char *imei)
+{
+    uint8_t h[CRYPTO_HASH_LEN];
+    crypto_sha256(imei, strlen(imei), h);
+    uint32_t v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    return v % SRV_ROLLOUT_ALL;
+}
+
+enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei)
+{
+    if (f->has_allowlist && f->n &&
+        bsearch(imei, f->imeis, f->n, sizeof *f->imeis, srv_fleet_cmp))
+        return SRV_FLEET_ALLOWED;
+    if (f->has_rollout)
+        return srv_fleet_bucket(imei) < f->rollout_bp ? SRV_FLEET_ALLOWED : SRV_FLEET_NOT_YET;
+    return f->has_allowlist ? SRV_FLEET_NOT_ALLOWED : SRV_FLEET_ALLOWED;
+}

@@ -1,0 +1,52 @@
+/* fleet.h - who may update now: IMEI allowlist and staged rollout.
+ *
+ * The operator controls a release's reach with two ota.ini knobs: an
+ * allowlist file (one IMEI per line, '#' comments; reloaded when the file
+ * changes) and a rollout percentage. A device is in the rollout when a
+ * stable hash of its IMEI, SHA-256 -> bucket 0..9999, is below the
+ * percentage in basis points, so raising the percentage only ever adds
+ * devices. Verdicts:
+ *   allowed      - in the allowlist, or in the rollout, or no control set
+ *   not yet      - a rollout is running and this device is not in it yet
+ *                  (answered 4.04 code 27: "no update", try again later)
+ *   not allowed  - only an allowlist is set and this IMEI is not in it
+ *                  (answered 4.03 code 21)
+ * The module is pure over its struct; fota.c asks it, server.c refreshes
+ * it between requests.
+ */
+#ifndef SRV_FLEET_H
+#define SRV_FLEET_H
+
+#include "cfg.h"
+
+#ifndef SRV_ALLOWLIST_MAX
+#define SRV_ALLOWLIST_MAX 1000000 /* IMEIs; 16 bytes each */
+#endif
+#define SRV_ROLLOUT_ALL 10000u /* basis points */
+
+enum srv_fleet_verdict { SRV_FLEET_ALLOWED = 0, SRV_FLEET_NOT_YET, SRV_FLEET_NOT_ALLOWED };
+
+struct srv_fleet {
+    char (*imeis)[CFG_IMEI_MAX]; /* sorted */
+    size_t n;
+    int has_allowlist;
+    uint32_t rollout_bp;         /* SRV_ROLLOUT_ALL when no rollout is set */
+    int has_rollout;
+    char path[CFG_PATH_MAX];
+    struct timespec mtime;       /* of the loaded allowlist */
+    uint64_t ino, size;
+};
+
+/* path may be NULL or "" (no allowlist); rollout_bp > SRV_ROLLOUT_ALL means
+ * no rollout. On error f is left empty and msg names file:line. */
+enum ota_err srv_fleet_init(struct srv_fleet *f, const char *path, uint32_t rollout_bp,
+                            char *msg);
+void srv_fleet_free(struct srv_fleet *f);
+/* Reload the allowlist if the file changed; on a bad new file the old list
+ * stays in force and the error is returned for the log. *reloaded tells. */
+enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg);
+
+uint32_t srv_fleet_bucket(const char *imei);
+enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei);
+
+#endif

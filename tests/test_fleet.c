@@ -1,0 +1,157 @@
+/* test_fleet.c - staged rollout and IMEI allowlist (server/fleet.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fleet.h"
+
+#define NDEV 10000
+
+static char imeis[NDEV][CFG_IMEI_MAX];
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    /* Synthetic IMEIs: an 8-digit type allocation code, then a serial. */
+    for (int i = 0; i < NDEV; i++)
+        snprintf(imeis[i], sizeof imeis[i], "86123456%07d", i * 7919 % 10000000);
+    snprintf(dir, sizeof dir, "/tmp/test_fleet.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_allowed(const struct srv_fleet *f, uint8_t *mark)
+{
+    int n = 0;
+    for (int i = 0; i < NDEV; i++) {
+        int ok = srv_fleet_check(f, imeis[i]) == SRV_FLEET_ALLOWED;
+        if (mark)
+            mark[i] = (uint8_t)ok;
+        n += ok;
+    }
+    return n;
+}
+
+static void rollout_is_proportional_and_monotonic(void **state)
+{
+    static uint8_t at10[NDEV], at20[NDEV];
+    struct srv_fleet f;
+    (void)state;
+    assert_int_equal(srv_fleet_init(&f, NULL, 1000, NULL), OTA_OK); /* 10 % */
+    int n10 = count_allowed(&f, at10);
+    assert_in_range(n10, 900, 1100);
+    for (int i = 0; i < NDEV; i++) /* refused devices are told "not yet" */
+        if (!at10[i])
+            assert_int_equal(srv_fleet_check(&f, imeis[i]), SRV_FLEET_NOT_YET);
+    assert_int_equal(srv_fleet_init(&f, NULL, 2000, NULL), OTA_OK); /* 20 % */
+    int n20 = count_allowed(&f, at20);
+    assert_in_range(n20, 1800, 2200);
+    for (int i = 0; i < NDEV; i++)
+        if (at10[i])
+            assert_true(at20[i]); /* raising only adds devices */
+    assert_int_equal(srv_fleet_init(&f, NULL, 0, NULL), OTA_OK);
+    assert_int_equal(count_allowed(&f, NULL), 0);
+    assert_int_equal(srv_fleet_init(&f, NULL, SRV_ROLLOUT_ALL, NULL), OTA_OK);
+    assert_int_equal(count_allowed(&f, NULL), NDEV);
+}
+
+static void no_control_allows_everyone(void **state)
+{
+    struct srv_fleet f;
+    (void)state;
+    assert_int_equal(srv_fleet_init(&f, "", SRV_ROLLOUT_ALL + 1, NULL), OTA_OK);
+    assert_int_equal(count_allowed(&f, NULL), NDEV);
+}
+
+static const char *write_list(const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/allow.txt", dir);
+    assert_int_equal(io_file_write_all(path, text, strlen(text), 0644, NULL), OTA_OK);
+    return path;
+}
+
+static void allowlist_and_reload(void **state)
+{
+    struct srv_fleet f;
+    char msg[OTA_MSG_LEN];
+    int reloaded;
+    (void)state;
+    const char *path = write_list("# pilot devices\n861234567890001\n\n  861234567890003  \n");
+    assert_int_equal(srv_fleet_init(&f, path, SRV_ROLLOUT_ALL + 1, msg), OTA_OK);
+    assert_int_equal(srv_fleet_check(&f, "861234567890001"), SRV_FLEET_ALLOWED);
+    assert_int_equal(srv_fleet_check(&f, "861234567890003"), SRV_FLEET_ALLOWED);
+    assert_int_equal(srv_fleet_check(&f, "861234567890002"), SRV_FLEET_NOT_ALLOWED);
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_OK);
+    assert_int_equal(reloaded, 0); /* unchanged file: nothing to do */
+    usleep(20000);                 /* a new mtime even on coarse clocks */
+    write_list("861234567890002\n");
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_OK);
+    assert_int_equal(reloaded, 1);
+    assert_int_equal(srv_fleet_check(&f, "861234567890002"), SRV_FLEET_ALLOWED);
+    assert_int_equal(srv_fleet_check(&f, "861234567890001"), SRV_FLEET_NOT_ALLOWED);
+    /* A bad edit is reported with its line and the old list stays. */
+    usleep(20000);
+    write_list("861234567890005\n86123456789000x\n");
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "allow.txt:2:"));
+    assert_int_equal(srv_fleet_check(&f, "861234567890002"), SRV_FLEET_ALLOWED);
+    assert_int_equal(srv_fleet_check(&f, "861234567890005"), SRV_FLEET_NOT_ALLOWED);
+    srv_fleet_free(&f);
+}
+
+/* With both set, the allowlist admits its pilots and the rollout the rest. */
+static void allowlist_plus_rollout(void **state)
+{
+    struct srv_fleet f;
+    (void)state;
+    int outside = -1;
+    for (int i = 0; i < NDEV && outside < 0; i++)
+        if (srv_fleet_bucket(imeis[i]) >= 1000)
+            outside = i;
+    char text[64];
+    snprintf(text, sizeof text, "%s\n", imeis[outside]);
+    const char *path = write_list(text);
+    assert_int_equal(srv_fleet_init(&f, path, 1000, NULL), OTA_OK);
+    assert_int_equal(srv_fleet_check(&f, imeis[outside]), SRV_FLEET_ALLOWED);
+    int n = count_allowed(&f, NULL);
+    assert_in_range(n, 901, 1101);
+    srv_fleet_free(&f);
+}
+
+static void missing_allowlist_is_an_error(void **state)
+{
+    struct srv_fleet f;
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    assert_int_equal(srv_fleet_init(&f, "/nonexistent/allow.txt", 0, msg), OTA_E_NOTFOUND);
+    assert_non_null(strstr(msg, "/nonexistent/allow.txt"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rollout_is_proportional_and_monotonic),
+        cmocka_unit_test(no_control_allows_everyone),
+        cmocka_unit_test(allowlist_and_reload),
+        cmocka_unit_test(allowlist_plus_rollout),
+        cmocka_unit_test(missing_allowlist_is_an_error),
+    };
+    return cmocka_run_group_tests_name("fleet", tests, setup, teardown);
+}
