@@ -9,10 +9,12 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,22 +126,71 @@ enum {
     CFG_REQ_PUBKEY = 1 << 6,
 };
 
-static int cfg_ota_listen(struct cfg_ota *c, const char *value, struct cfg_ctx *x)
+/* A comma- or space-separated list of up to CFG_LISTEN_MAX addresses. */
+static int cfg_listen_list(char (*out)[CFG_ADDR_MAX], int *count, const char *value,
+                           uint16_t def_port, struct cfg_ctx *x)
 {
     char list[CFG_LISTEN_MAX * CFG_ADDR_MAX], host[CFG_ADDR_MAX], *save = NULL;
     uint16_t port;
     if (ota_strlcpy(list, value, sizeof list) != OTA_OK)
         return cfg_bad(x, "listen: value too long%s%s", "", "");
-    c->nlisten = 0;
+    *count = 0;
     for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
         char detail[OTA_MSG_LEN];
-        if (c->nlisten == CFG_LISTEN_MAX)
+        if (*count == CFG_LISTEN_MAX)
             return cfg_bad(x, "listen: more than 4 addresses%s%s", "", "");
-        if (cfg_split_hostport(t, host, sizeof host, &port, 5683, detail) != OTA_OK)
+        if (cfg_split_hostport(t, host, sizeof host, &port, def_port, detail) != OTA_OK)
             return cfg_bad(x, "listen: %s%s", detail, "");
-        ota_strlcpy(c->listen[c->nlisten++], t, CFG_ADDR_MAX);
+        ota_strlcpy(out[(*count)++], t, CFG_ADDR_MAX);
     }
-    return c->nlisten ? 1 : cfg_bad(x, "listen: no address given%s%s", "", "");
+    return *count ? 1 : cfg_bad(x, "listen: no address given%s%s", "", "");
+}
+
+static int cfg_ota_listen(struct cfg_ota *c, const char *value, struct cfg_ctx *x)
+{
+    return cfg_listen_list(c->listen, &c->nlisten, value, 5683, x);
+}
+
+/* "12.5" -> 1250 basis points; 0..100 with at most two decimals. */
+static int cfg_percent_bp(const char *v, uint32_t *out)
+{
+    uint32_t whole = 0, frac = 0, digits = 0;
+    const char *p = v;
+    for (; *p >= '0' && *p <= '9' && whole <= 100; p++)
+        whole = whole * 10 + (uint32_t)(*p - '0');
+    if (p == v)
+        return -1;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9' && digits < 2; p++, digits++)
+            frac = frac * 10 + (uint32_t)(*p - '0');
+    if (*p || whole > 100 || (whole == 100 && frac))
+        return -1;
+    *out = whole * 100 + (digits == 1 ? frac * 10 : frac);
+    return 0;
+}
+
+static int cfg_ota_dtls(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    if (!strcmp(k, "listen"))
+        return cfg_listen_list(c->dtls_listen, &c->ndtls_listen, v, 5684, x);
+    if (!strcmp(k, "only"))
+        return cfg_bool(v, &c->dtls_only) == 0 ? 1 : cfg_bad(x, "only: expected yes or no, "
+                                                                "got '%s'%s", v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "dtls");
+}
+
+static int cfg_ota_fleet(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    if (!strcmp(k, "allowlist"))
+        return cfg_path(x->dir, v, c->allowlist) == OTA_OK
+                   ? 1 : cfg_bad(x, "allowlist: path too long%s%s", "", "");
+    if (!strcmp(k, "rollout_percent"))
+        return cfg_percent_bp(v, &c->rollout_bp) == 0
+                   ? 1 : cfg_bad(x, "rollout_percent: '%s' not a percentage 0..100%s", v, "");
+    if (!strcmp(k, "check_interval"))
+        return cfg_int(v, 0, 86400, &c->check_interval) == 0
+                   ? 1 : cfg_bad(x, "check_interval: '%s' not in 0..86400 seconds%s", v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "fleet");
 }
 
 static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
@@ -157,6 +208,9 @@ static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, stru
         x->seen |= CFG_REQ_KEY;
         return ota_strlcpy(c->product_key, v, sizeof c->product_key) == OTA_OK;
     }
+    if (!strcmp(k, "psk_secret"))
+        return cfg_path(x->dir, v, c->psk_secret) == OTA_OK
+                   ? 1 : cfg_bad(x, "psk_secret: path too long%s%s", "", "");
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "project");
 }
 
@@ -217,8 +271,76 @@ static int cfg_block_size(const char *v, int *out)
     return 0;
 }
 
+/* [server] integer keys: name, field offset, range, default. */
+static const struct cfg_srv_int {
+    const char *key;
+    size_t off;
+    long lo, hi, def;
+} cfg_srv_ints[] = {
+    {"max_transfers", offsetof(struct cfg_ota, max_transfers), 0, 1000000, 10000},
+    {"transfer_idle", offsetof(struct cfg_ota, transfer_idle), 1, 3600, 60},
+    {"rate_limit", offsetof(struct cfg_ota, rate_limit), 0, 1000000, 1000},
+    {"rate_burst", offsetof(struct cfg_ota, rate_burst), 1, 1000000, 1000},
+    {"max_sources", offsetof(struct cfg_ota, max_sources), 64, 4194304, 65536},
+    {"retry_after", offsetof(struct cfg_ota, retry_after), 1, 3600, 30},
+    {"max_sessions", offsetof(struct cfg_ota, max_sessions), 0, 1000000, 64},
+    {"session_timeout", offsetof(struct cfg_ota, session_timeout), 1, 86400, 60},
+    {"log_rate", offsetof(struct cfg_ota, log_rate), 0, 1000000, 20},
+    {"report_fsync", offsetof(struct cfg_ota, report_fsync), 0, 3600, 0},
+};
+#define CFG_SRV_NINTS (sizeof cfg_srv_ints / sizeof cfg_srv_ints[0])
+
+static void cfg_ota_server_defaults(struct cfg_ota *c)
+{
+    for (size_t i = 0; i < CFG_SRV_NINTS; i++)
+        *(int *)(void *)((char *)c + cfg_srv_ints[i].off) = (int)cfg_srv_ints[i].def;
+    ota_strlcpy(c->admin[0], "127.0.0.1", CFG_ADDR_MAX);
+    ota_strlcpy(c->admin[1], "::1", CFG_ADDR_MAX);
+    c->nadmin = 2;
+}
+
+/* admin = comma-separated IP addresses (no ports); "none" = nobody. */
+static int cfg_ota_admin(struct cfg_ota *c, const char *value, struct cfg_ctx *x)
+{
+    char list[CFG_ADMIN_MAX * CFG_ADDR_MAX], *save = NULL;
+    uint8_t bin[16];
+    if (ota_strlcpy(list, value, sizeof list) != OTA_OK)
+        return cfg_bad(x, "admin: value too long%s%s", "", "");
+    c->nadmin = 0;
+    if (!strcmp(value, "none"))
+        return 1;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        if (c->nadmin == CFG_ADMIN_MAX)
+            return cfg_bad(x, "admin: more than 8 addresses%s%s", "", "");
+        if (inet_pton(AF_INET, t, bin) != 1 && inet_pton(AF_INET6, t, bin) != 1)
+            return cfg_bad(x, "admin: '%s' is not an IP address%s", t, "");
+        ota_strlcpy(c->admin[c->nadmin++], t, CFG_ADDR_MAX);
+    }
+    return 1;
+}
+
+static int cfg_ota_server_int(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    char detail[OTA_MSG_LEN];
+    for (size_t i = 0; i < CFG_SRV_NINTS; i++) {
+        const struct cfg_srv_int *d = &cfg_srv_ints[i];
+        if (strcmp(k, d->key) != 0)
+            continue;
+        if (cfg_int(v, d->lo, d->hi, (int *)(void *)((char *)c + d->off)) == 0)
+            return 1;
+        snprintf(detail, sizeof detail, "%s: '%.64s' not in %ld..%ld", k, v, d->lo, d->hi);
+        return cfg_bad(x, "%s%s", detail, "");
+    }
+    return -1;
+}
+
 static int cfg_ota_server(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
 {
+    int r = cfg_ota_server_int(c, k, v, x);
+    if (r >= 0)
+        return r;
+    if (!strcmp(k, "admin"))
+        return cfg_ota_admin(c, v, x);
     if (!strcmp(k, "listen"))
         return cfg_ota_listen(c, v, x);
     if (!strcmp(k, "block_size"))
@@ -250,6 +372,10 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
         return cfg_ota_cache(c, k, v, x);
     if (!strcmp(section, "server"))
         return cfg_ota_server(c, k, v, x);
+    if (!strcmp(section, "dtls"))
+        return cfg_ota_dtls(c, k, v, x);
+    if (!strcmp(section, "fleet"))
+        return cfg_ota_fleet(c, k, v, x);
     return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
 }
 
@@ -328,6 +454,8 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     c->window_bits = 15;
     c->block_size = 1024;
     c->log_level = 2; /* info */
+    c->rollout_bp = 10001;    /* no rollout set */
+    cfg_ota_server_defaults(c);
     ota_strlcpy(c->listen[0], "127.0.0.1:5683", CFG_ADDR_MAX);
     c->nlisten = 1;
     cfg_path(c->dir, "cache", c->cache_dir);
@@ -432,6 +560,10 @@ static int cfg_device_handler(void *user, const char *section, const char *k, co
     if (!strcmp(k, "block_size"))
         return cfg_block_size(v, &d->block_size) == 0
                    ? 1 : cfg_bad(x, "block_size: '%s' is not a power of two in 16..1024%s", v, "");
+    if (!strcmp(k, "psk")) {
+        d->has_psk = ota_unhex(v, d->psk, sizeof d->psk) == OTA_OK;
+        return d->has_psk ? 1 : cfg_bad(x, "psk: expected %s hex digits%s", "64", "");
+    }
     if (!strcmp(k, "window"))
         return cfg_int(v, 1, 64, &d->window) == 0 ? 1 : cfg_bad(x, "window: '%s' not in 1..64%s",
                                                                 v, "");
@@ -449,7 +581,7 @@ enum ota_err cfg_device_load_stream(FILE *fp, const char *path, struct cfg_devic
     cfg_dir_of(path, dir);
     x.dir = dir;
     d->block_size = 1024;
-    d->window = 1;
+    d->window = 0; /* unset: the client's default adaptive window (client/dev.h) */
     enum ota_err e = cfg_parse(fp, path, cfg_device_handler, &x, msg);
     if (e != OTA_OK)
         return e;

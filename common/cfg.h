@@ -20,6 +20,7 @@
 #define CFG_KEY_MAX 65      /* product key, incl. NUL: [A-Za-z0-9_-]{1,64} */
 #define CFG_IMEI_MAX 17     /* 15 digits (14..16 accepted), incl. NUL */
 #define CFG_LISTEN_MAX 4
+#define CFG_ADMIN_MAX 8
 #define CFG_ADDR_MAX 64     /* "host:port" or "[v6]:port" */
 #define CFG_URL_MAX 256
 #define CFG_PUBKEYS_MAX 4
@@ -31,6 +32,7 @@ struct cfg_ota {
     /* [project] */
     char project[VER_PROJECT_MAX];
     char product_key[CFG_KEY_MAX];
+    char psk_secret[CFG_PATH_MAX]; /* product secret for DTLS-PSK keys, "" if unset */
     /* [release] (needed by ota-cache build only) */
     struct ver_core core;        /* target core, e.g. Luat_V0020_RDA8910 */
     char core_image[CFG_PATH_MAX];
@@ -53,6 +55,27 @@ struct cfg_ota {
     char report_log[CFG_PATH_MAX];
     char public_key[CFG_PATH_MAX]; /* verifies packages on load; default signing_key.pub */
     int log_level;
+    /* [server] scale and overload (issue 4; README "ota.ini reference") */
+    int max_transfers;          /* concurrent downloads; 0 = no cap */
+    int transfer_idle;          /* s without a request that end a transfer */
+    int rate_limit;             /* requests/s per source endpoint; 0 = off */
+    int rate_burst;             /* requests a source may send at once */
+    int max_sources;            /* slots of the per-source table */
+    int retry_after;            /* Max-Age (s) of 5.03 when max_transfers is hit */
+    int max_sessions;           /* libcoap idle sessions kept; 0 = libcoap default */
+    int session_timeout;        /* s before libcoap frees an idle session */
+    int log_rate;               /* request log lines/s; 0 = unlimited */
+    int report_fsync;           /* 0 = fsync each report; N = at most every N s */
+    char admin[CFG_ADMIN_MAX][CFG_ADDR_MAX]; /* addresses allowed GET /stats */
+    int nadmin;
+    /* [dtls] coaps:// with DTLS-PSK (needs [project] psk_secret) */
+    char dtls_listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
+    int ndtls_listen;
+    int dtls_only;              /* serve coaps:// only: [server] listen is not opened */
+    /* [fleet] who may update now */
+    char allowlist[CFG_PATH_MAX]; /* IMEI per line, reloaded on change; "" = none */
+    uint32_t rollout_bp;        /* staged rollout in basis points; > 10000 = not set */
+    int check_interval;         /* s between checks from one IMEI; 0 = no limit */
 };
 
 struct cfg_device {
@@ -65,8 +88,10 @@ struct cfg_device {
     char server[CFG_URL_MAX];     /* coap://host[:port] */
     uint8_t pubkeys[CFG_PUBKEYS_MAX][CRYPTO_PUB_LEN];
     int npubkeys;
+    uint8_t psk[CRYPTO_PSK_LEN]; /* DTLS-PSK key for coaps://, from `ota-cache psk` */
+    int has_psk;
     int block_size;
-    int window;                   /* blocks in flight, 1 = strict NSTART=1 */
+    int window;                   /* max blocks in flight, 1 = strict NSTART=1, 0 = client default */
 };
 
 /* Defaults first, then the file. Errors name "file:line". */

@@ -117,6 +117,48 @@ static void ota_errors_name_line(void **state)
     }
 }
 
+static void ota_security_sections(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    const char *path = write_file("sec.ini", "[project]\nname = P\nproduct_key = k\n"
+                                             "psk_secret = keys/psk\n"
+                                             "[dtls]\nlisten = 127.0.0.1, [::1]:6000\nonly = yes\n"
+                                             "[fleet]\nallowlist = allow.txt\n"
+                                             "rollout_percent = 12.5\ncheck_interval = 60\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_int_equal(c.ndtls_listen, 2);
+    assert_string_equal(c.dtls_listen[0], "127.0.0.1");
+    assert_int_equal(c.dtls_only, 1);
+    assert_int_equal(c.rollout_bp, 1250);
+    assert_int_equal(c.check_interval, 60);
+    assert_non_null(strstr(c.allowlist, "/allow.txt"));
+    assert_non_null(strstr(c.psk_secret, "/keys/psk"));
+    path = write_file("sec.ini", "[project]\nname = P\nproduct_key = k\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_true(c.rollout_bp > 10000); /* not set */
+    static const char *const bad_percent[] = {"101", "100.5", "-1", "1.234", "ten", ""};
+    for (size_t i = 0; i < sizeof bad_percent / sizeof bad_percent[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[project]\nname = P\nproduct_key = k\n[fleet]\n"
+                                    "rollout_percent = %s\n", bad_percent[i]);
+        path = write_file("sec.ini", text);
+        assert_int_equal(cfg_ota_load(path, &c, msg), OTA_E_INVAL);
+        assert_non_null(strstr(msg, ":5:"));
+    }
+    static const char *const good_percent[] = {"0", "100", "7.5", "0.01"};
+    static const uint32_t bp[] = {0, 10000, 750, 1};
+    for (size_t i = 0; i < 4; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[project]\nname = P\nproduct_key = k\n[fleet]\n"
+                                    "rollout_percent = %s\n", good_percent[i]);
+        path = write_file("sec.ini", text);
+        assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+        assert_int_equal(c.rollout_bp, bp[i]);
+    }
+}
+
 static void ota_missing_file(void **state)
 {
     struct cfg_ota c;
@@ -203,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ota_ok),           cmocka_unit_test(ota_errors_name_line),
+        cmocka_unit_test(ota_security_sections),
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
         cmocka_unit_test(device_bad_values), cmocka_unit_test(hostport),
     };
