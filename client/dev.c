@@ -3,9 +3,12 @@
  *
  * Order of durable steps, each recorded in the journal before the next:
  *   downloading/downloaded (dl.c) -> applying: staging files are written
- *   (core.new, script.new, each by temp+fsync+rename) -> committing(new
- *   versions, slots) -> rename staging over the slots, save the versions
- *   into device.ini -> committed -> delete download.pkg -> idle.
+ *   (core.new, script.new, each by temp+fsync+rename) -> report.pending
+ *   (the success report) -> committing(new versions, slots) -> rename
+ *   staging over the slots, save the versions into device.ini -> committed
+ *   -> delete download.pkg -> idle -> POST report.pending, delete it.
+ * The report survives a power cut and a server that cannot be reached:
+ * every later run that has a link sends it first (dev_report_flush).
  * A restart at any point finds either complete old slots (idle .. applying:
  * staging is discarded) or a commit to finish (committing: renames and the
  * version save are idempotent). Any failure before committing deletes the
@@ -23,6 +26,7 @@
 #include "net.h"
 #include "pkg.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -59,6 +63,7 @@ static void dev_phase(struct dev_run *run, enum dev_phase p, uint64_t total)
 
 static enum ota_err dev_save_journal(struct dev_run *run, enum dev_jphase p, char *msg)
 {
+    dev_flash_step(&run->flash);
     run->j.phase = p;
     return dev_journal_save(dev_flash_path(&run->flash, DEV_F_JOURNAL), &run->j, msg);
 }
@@ -82,6 +87,8 @@ static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
         e = dev_flash_open(&run->flash, o->state_dir, msg);
     if (e != OTA_OK)
         return e;
+    run->flash.step = o->step;
+    run->flash.step_ctx = o->step_ctx;
     dev_flash_sweep_temps(&run->flash);
     return OTA_OK;
 }
@@ -129,9 +136,11 @@ static enum ota_err dev_commit(struct dev_run *run, char *msg)
         e = dev_install_slot(run, DEV_F_CORE_NEW, DEV_F_CORE, msg);
     if (e == OTA_OK && (run->j.slots & DEV_SLOT_SCRIPT))
         e = dev_install_slot(run, DEV_F_SCRIPT_NEW, DEV_F_SCRIPT, msg);
-    if (e == OTA_OK)
+    if (e == OTA_OK) {
+        dev_flash_step(&run->flash);
         e = cfg_device_save_versions(dev_flash_path(&run->flash, DEV_F_INI), &run->j.core,
                                      &run->j.script, msg);
+    }
     if (e == OTA_OK)
         e = dev_save_journal(run, DEV_J_COMMITTED, msg);
     if (e == OTA_OK) {
@@ -177,6 +186,8 @@ static enum ota_err dev_recover_run(struct dev_run *run, char *msg)
         log_msg(LOG_L_INFO, "recover: discarding a partial apply");
         dev_flash_remove(&run->flash, DEV_F_CORE_NEW, NULL);
         dev_flash_remove(&run->flash, DEV_F_SCRIPT_NEW, NULL);
+        /* Its success report may have been written; the apply is redone. */
+        dev_flash_remove(&run->flash, DEV_F_REPORT, NULL);
         if ((e = dev_save_journal(run, DEV_J_DOWNLOADED, msg)) != OTA_OK)
             return e;
         /* fall through */
@@ -294,22 +305,49 @@ static enum ota_err dev_extract_core(struct dev_run *run, const struct io_reader
     return e;
 }
 
+/* A writer that announces a durable step every 64 KB, so the power-loss
+ * tests can cut the power in the middle of an apply. */
+struct dev_step_writer {
+    const struct io_writer *inner;
+    const struct dev_flash *flash;
+    uint64_t written;
+};
+
+static enum ota_err dev_step_write(void *ctx, const void *buf, size_t len)
+{
+    struct dev_step_writer *sw = ctx;
+    uint64_t before = sw->written >> 16;
+    sw->written += len;
+    if (sw->written >> 16 != before)
+        dev_flash_step(sw->flash);
+    return io_write(sw->inner, buf, len);
+}
+
 /* Write one staging file by temp+fsync+rename: it exists only if complete. */
 static enum ota_err dev_stage(struct dev_run *run, const struct io_reader *pkg,
                               const struct pkg_header *h, enum dev_file to, char *msg)
 {
     struct io_atomic a;
-    struct io_writer w;
+    struct io_writer inner, w;
+    struct dev_step_writer sw = {&inner, &run->flash, 0};
     enum ota_err e = io_atomic_open(&a, dev_flash_path(&run->flash, to), 0644, msg);
     if (e != OTA_OK)
         return e;
-    io_atomic_writer(&w, &a);
+    io_atomic_writer(&inner, &a);
+    w.write = dev_step_write;
+    w.ctx = &sw;
     e = to == DEV_F_CORE_NEW ? dev_extract_core(run, pkg, h, &w, msg)
                              : pkg_script_extract(pkg, h, &w, msg);
     if (e != OTA_OK) {
         io_atomic_abort(&a);
         return e;
     }
+    if (to == DEV_F_CORE_NEW && (h->flags & PKG_F_CORE_DELTA)) {
+        run->r->apply_mem = pkg_apply_mem_peak();
+        log_msg(LOG_L_INFO, "apply: delta decoder peak working memory %zu bytes (zlib window "
+                "included)", run->r->apply_mem);
+    }
+    dev_flash_step(&run->flash);
     return io_atomic_commit(&a, msg);
 }
 
@@ -347,6 +385,8 @@ static void dev_plan_commit(struct dev_run *run, const struct pkg_header *h)
     run->r->script_changed = (h->flags & PKG_F_SCRIPT) && ver_script_cmp(&h->script, &run->d.script);
 }
 
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err);
+
 static enum ota_err dev_install(struct dev_run *run, char *msg)
 {
     struct io_reader pkg;
@@ -360,10 +400,15 @@ static enum ota_err dev_install(struct dev_run *run, char *msg)
         e = dev_apply(run, &pkg, &h, msg);
     io_file_reader_close(&pkg);
     if (e != OTA_OK) {
+        if (run->r->status == DEV_S_VERIFY)
+            dev_report_save(run, e);
         dev_discard(run);
         return e;
     }
     dev_plan_commit(run, &h);
+    /* The success report is durable before the commit can happen. */
+    if ((e = dev_report_save(run, OTA_OK)) != OTA_OK)
+        return ota_fail(msg, e, "cannot store the report");
     dev_phase(run, DEV_P_COMMIT, 0);
     if ((e = dev_save_journal(run, DEV_J_COMMITTING, msg)) == OTA_OK &&
         (e = dev_commit(run, msg)) == OTA_OK)
@@ -382,7 +427,7 @@ static enum ota_err dev_link(struct dev_run *run, char *msg)
     if (run->net_open)
         return OTA_OK;
     const char *url = run->o->server ? run->o->server : run->d.server;
-    enum ota_err e = dev_net_open(&run->net, url, &run->d, run->o->timeout_s, msg);
+    enum ota_err e = dev_net_open(&run->net, url, &run->d, msg);
     if (e != OTA_OK) {
         if (e == OTA_E_NET)
             run->r->status = DEV_S_NET;
@@ -393,19 +438,48 @@ static enum ota_err dev_link(struct dev_run *run, char *msg)
     return OTA_OK;
 }
 
-static void dev_report(struct dev_run *run, enum ota_err err)
+/* Store the result report in report.pending (atomically); a newer report
+ * replaces an undelivered older one: the server wants the latest state. */
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err)
 {
-    char m[OTA_MSG_LEN], body[512];
+    char m[OTA_MSG_LEN], body[DEV_REPORT_MAX];
     size_t len;
-    if (run->o->fetcher)
-        return;
     run->r->seconds = dev_elapsed(&run->t0);
-    dev_phase(run, DEV_P_REPORT, 0);
-    if (dev_report_json(&run->d, run->r, err == OTA_OK ? DEV_EXIT_OK : dev_exit_code(run->r->status),
-                        body, sizeof body, &len) != OTA_OK)
+    int code = err == OTA_OK ? DEV_EXIT_OK : dev_exit_code(run->r->status);
+    enum ota_err e = dev_report_json(&run->d, run->r, code, body, sizeof body, &len);
+    if (e == OTA_OK) {
+        dev_flash_step(&run->flash);
+        e = io_file_write_all(dev_flash_path(&run->flash, DEV_F_REPORT), body, len, 0644, m);
+    }
+    if (e != OTA_OK)
+        log_msg(LOG_L_WARN, "report: not stored: %s", ota_strerror(e));
+    return e;
+}
+
+/* Send report.pending if there is one; delete it once the server took it.
+ * Best effort: a failure leaves it for the next run. */
+static void dev_report_flush(struct dev_run *run)
+{
+    char m[OTA_MSG_LEN];
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (run->o->fetcher || !dev_flash_exists(&run->flash, DEV_F_REPORT))
         return;
-    if (dev_link(run, m) != OTA_OK || dev_net_report(&run->net, body, len, m) != OTA_OK)
-        log_msg(LOG_L_WARN, "report not delivered: %s", m);
+    enum dev_phase saved = run->phase;
+    dev_phase(run, DEV_P_REPORT, 0);
+    enum ota_err e = io_file_read_all(dev_flash_path(&run->flash, DEV_F_REPORT), DEV_REPORT_MAX,
+                                      &body, &len, m);
+    if (e == OTA_OK && (e = dev_link(run, m)) == OTA_OK &&
+        (e = dev_net_report(&run->net, (const char *)body, len, m)) == OTA_OK)
+        e = dev_flash_remove(&run->flash, DEV_F_REPORT, m);
+    else if (e == OTA_E_LIMIT || e == OTA_E_CORRUPT)
+        dev_flash_remove(&run->flash, DEV_F_REPORT, NULL); /* not ours to fix */
+    free(body);
+    if (e != OTA_OK)
+        log_msg(LOG_L_WARN, "report not delivered, kept for the next run: %s", m);
+    else
+        log_msg(LOG_L_INFO, "report delivered");
+    run->phase = saved;
 }
 
 static enum ota_err dev_szx(const struct dev_run *run, unsigned *szx, char *msg)
@@ -413,10 +487,15 @@ static enum ota_err dev_szx(const struct dev_run *run, unsigned *szx, char *msg)
     return dev_szx_from_size(run->d.block_size ? run->d.block_size : DEV_BLOCK_MAX, szx, msg);
 }
 
+static int dev_window(const struct dev_run *run)
+{
+    return run->o->window ? run->o->window : run->d.window ? run->d.window : DEV_WINDOW_DEFAULT;
+}
+
 static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
 {
     struct dev_dl *dl = NULL;
-    static struct dev_dl dl_state; /* ~1 KB receive buffer, kept off the stack */
+    static struct dev_dl dl_state; /* receive buffer and window, kept off the stack */
     enum ota_err e = OTA_OK;
     if (run->j.phase != DEV_J_DOWNLOADED) {
         dl = &dl_state;
@@ -425,6 +504,8 @@ static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
             return e;
         dl->f = &run->fetcher;
         dl->flash = &run->flash;
+        dl->window = dev_window(run);
+        dl->timeout_s = run->o->timeout_s;
         dl->progress = run->o->progress;
         dl->progress_ctx = run->o->progress_ctx;
         dev_phase(run, DEV_P_DOWNLOAD, 0);
@@ -440,10 +521,7 @@ static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
     } else {
         log_msg(LOG_L_INFO, "using the package downloaded by an earlier run");
     }
-    e = dev_install(run, msg);
-    if (e == OTA_OK || run->r->status == DEV_S_VERIFY)
-        dev_report(run, e);
-    return e;
+    return dev_install(run, msg);
 }
 
 /* --- public entry points ------------------------------------------------ */
@@ -474,13 +552,15 @@ enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
         e = dev_link(&run, msg);
     if (e == OTA_OK) {
         dev_phase(&run, DEV_P_CHECK, 0);
-        e = run.fetcher.fetch(run.fetcher.ctx, 0, szx, &blk, msg);
+        e = dev_fetch_one(&run.fetcher, 0, szx, o->timeout_s, &blk, msg);
         if (e != OTA_OK)
             r->status = DEV_S_NET;
         else if ((e = dev_dl_check_first(&blk, r, msg)) == OTA_OK)
             r->status = DEV_S_AVAILABLE;
         r->bytes = e == OTA_OK ? blk.len : 0;
     }
+    if (r->status != DEV_S_NET)
+        dev_report_flush(&run);
     r->from_core = r->to_core = run.d.core;
     r->from_script = r->to_script = run.d.script;
     dev_end(&run);
@@ -501,6 +581,10 @@ enum ota_err dev_update(const struct dev_opts *o, const struct cfg_device *d,
     }
     if (e == OTA_OK)
         r->status = DEV_S_UPDATED;
+    /* Deliver this run's report, or an older one, whenever the server
+     * answered at all in this run. */
+    if (run.flash.lock_fd >= 0 && r->status != DEV_S_NET && r->status != DEV_S_LOCAL)
+        dev_report_flush(&run);
     dev_end(&run);
     return e;
 }

@@ -37,6 +37,29 @@
 #ifndef DEV_MAX_RETRANSMIT
 #define DEV_MAX_RETRANSMIT 4
 #endif
+/* Blocks in flight: the adaptive window's ceiling when device.ini has no
+ * window (1 = strict NSTART=1), its start, and the largest allowed. */
+#ifndef DEV_WINDOW_DEFAULT
+#define DEV_WINDOW_DEFAULT 32
+#endif
+#ifndef DEV_WINDOW_INIT
+#define DEV_WINDOW_INIT 4
+#endif
+#ifndef DEV_WINDOW_MAX
+#define DEV_WINDOW_MAX 64
+#endif
+/* Bounds of the RTT-derived retransmission timeout (RFC 6298 says 1 s
+ * minimum for TCP; a CoAP block answer has no delayed ACK, so less). */
+#ifndef DEV_RTO_MIN_S
+#define DEV_RTO_MIN_S 0.3
+#endif
+#ifndef DEV_RTO_MAX_S
+#define DEV_RTO_MAX_S 32.0
+#endif
+/* Answers to later requests before an unanswered one counts as lost. */
+#ifndef DEV_DUP_THRESH
+#define DEV_DUP_THRESH 3
+#endif
 /* Give up on one block request after this long without an answer. */
 #ifndef DEV_NET_TIMEOUT_S
 #define DEV_NET_TIMEOUT_S 93.0
@@ -46,6 +69,10 @@
  * size. */
 #ifndef DEV_CHECKPOINT_BYTES
 #define DEV_CHECKPOINT_BYTES 16384u
+#endif
+/* Largest POST /report body. */
+#ifndef DEV_REPORT_MAX
+#define DEV_REPORT_MAX 512
 #endif
 /* Server diagnostic text kept for the user. */
 #ifndef DEV_SRV_MSG_MAX
@@ -106,6 +133,12 @@ struct dev_opts {
     void *progress_ctx;
     /* Tests: use this instead of libcoap (and skip the report). */
     const struct dev_fetcher *fetcher;
+    int window; /* max blocks in flight, overrides device.ini; 0 = keep */
+    /* Called before every durable step (fsync, rename, unlink, journal
+     * write) and every 64 KB written while applying: the power-loss tests
+     * cut the power here. NULL = none. */
+    void (*step)(void *ctx);
+    void *step_ctx;
 };
 
 struct dev_result {
@@ -119,6 +152,10 @@ struct dev_result {
     uint64_t pkg_size;   /* Size2 of the package */
     uint64_t bytes;      /* payload bytes received over the air in this run */
     double seconds;      /* wall time of the run */
+    size_t apply_mem;    /* peak working memory of the apply step, bytes; 0 = none */
+    int window;          /* the download's max window (1 = strict) */
+    double cwnd_peak;    /* largest window reached */
+    unsigned long retx;  /* block requests retransmitted */
 };
 
 /* Ask the server whether an update exists (one block request, nothing

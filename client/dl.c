@@ -1,38 +1,53 @@
-/* dl.c - the Block2 download driver (see dl.h).
+/* dl.c - the windowed Block2 download driver (see dl.h).
  *
- * Sequential stop-and-wait: one block request at a time, written at its
- * offset in download.part. Every DEV_CHECKPOINT_BYTES the data is
- * fsynced and then the journal records the offset, so after a power cut
- * the journal never claims bytes that are not on the flash. A resume asks
- * for the block at the journal's offset and restarts from zero if the ETag
- * (or Size2) differs: the server's package changed.
+ * One transfer = one first request alone (it tells the block size, Size2
+ * and ETag, and on a resume checks the ETag against the journal), then a
+ * window of requests. Every answer is checked, written at its offset and
+ * marked in a bitmap relative to the first missing block ("base"). Every
+ * DEV_CHECKPOINT_BYTES the data is fsynced and then the journal records
+ * base and the bitmap, so after a power cut the journal never claims bytes
+ * that are not on the flash. A changed ETag or Size2 restarts from zero;
+ * answers to requests of the abandoned attempt are then ignored because
+ * their ids are no longer in the window.
+ *
+ * Sections: helpers and response classification; the window (timers,
+ * congestion); block checks and storage; the transfer loop; entry points.
  */
 #include "dl.h"
 
 #include "log.h"
 #include "proto.h"
 
+#include <math.h>
 #include <string.h>
-#include <time.h>
 
+/* Vegas thresholds: blocks queued in the link below which the window
+ * grows and above which it shrinks. */
+#define DEV_QUEUE_LOW 2.0
+#define DEV_QUEUE_HIGH 4.0
 /* A package that changes under us more often than this is not converging. */
 #define DEV_DL_RESTARTS 3
+/* Request ids of dev_fetch_one, disjoint from the window's (1, 2, ...). */
+#define DEV_ID_SINGLE 0xC0000000u
 
-struct dev_run {
-    uint64_t off, size; /* bytes written; Size2 (0 = not announced) */
+struct dev_xfer {
+    uint64_t size;       /* Size2; 0 = not announced (then one block at a time) */
+    uint32_t nblocks;    /* blocks in the package; 0 = unknown yet */
+    uint32_t base, next; /* first block not stored; next block never requested */
+    uint64_t bitmap;     /* bit i: block base+i stored (bit 0 never set) */
     unsigned szx;
-    int first;          /* no block accepted yet in this transfer */
-    int resume;         /* first answer must match the journal's ETag */
+    int first;           /* no answer accepted yet in this attempt */
+    int resume;          /* the first answer must match the journal */
     int restarts;
-    uint64_t since_sync; /* bytes written since the last checkpoint */
-    struct timespec t0;
+    uint64_t stored, since_sync; /* bytes on the flash; since the last checkpoint */
+    double t0;
 };
 
-static double dev_since(const struct timespec *t0)
+/* --- helpers and response classification -------------------------------- */
+
+static uint64_t dev_bs(const struct dev_xfer *x)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+    return 16u << x->szx;
 }
 
 /* Printable copy of a non-JSON diagnostic payload. */
@@ -64,7 +79,7 @@ enum ota_err dev_dl_fail_response(const struct dev_block *b, struct dev_result *
     }
 }
 
-static enum ota_err dev_proto_fail(struct dev_result *r, char *msg, enum ota_err e)
+static enum ota_err dev_proto_fail(struct dev_result *r, enum ota_err e)
 {
     r->status = DEV_S_NET;
     return e;
@@ -76,192 +91,637 @@ enum ota_err dev_dl_check_first(const struct dev_block *b, struct dev_result *r,
         return dev_dl_fail_response(b, r, msg);
     r->coap_code = 205;
     if (b->truncated)
-        return dev_proto_fail(r, msg, ota_fail(msg, OTA_E_CORRUPT,
-                                               "block payload larger than %d bytes",
-                                               DEV_BLOCK_MAX));
+        return dev_proto_fail(r, ota_fail(msg, OTA_E_CORRUPT, "block payload larger than %d bytes",
+                                          DEV_BLOCK_MAX));
     if (b->has_block2 && b->num != 0)
-        return dev_proto_fail(r, msg, ota_fail(msg, OTA_E_CORRUPT,
-                                               "asked for block 0, got block %u", b->num));
+        return dev_proto_fail(r, ota_fail(msg, OTA_E_CORRUPT, "asked for block 0, got block %u",
+                                          b->num));
     if (b->has_size2 && b->size2 > DEV_PKG_MAX)
-        return dev_proto_fail(r, msg, ota_fail(msg, OTA_E_LIMIT,
-                                               "package of %llu bytes exceeds %u",
-                                               (unsigned long long)b->size2, DEV_PKG_MAX));
+        return dev_proto_fail(r, ota_fail(msg, OTA_E_LIMIT, "package of %llu bytes exceeds %u",
+                                          (unsigned long long)b->size2, DEV_PKG_MAX));
     r->pkg_size = b->has_size2 ? b->size2 : 0;
     return OTA_OK;
 }
 
-static enum ota_err dev_restart(struct dev_dl *d, struct dev_run *run, const char *why,
-                                char *msg)
+/* xorshift32 for RFC 7252's ACK_RANDOM_FACTOR; quality is irrelevant. */
+static double dev_jitter(uint32_t *s)
 {
-    if (++run->restarts > DEV_DL_RESTARTS)
-        return ota_fail(msg, OTA_E_NET, "package keeps changing on the server (%s)", why);
-    log_msg(LOG_L_INFO, "download: %s, restarting from 0", why);
-    run->off = 0;
-    run->first = 1;
-    run->resume = 0;
-    run->since_sync = 0;
-    return dev_part_open(d->flash, &run->off, msg);
+    if (*s == 0)
+        *s = 2463534242u;
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return 1.0 + 0.5 * (double)(*s % 1000u) / 1000.0;
 }
 
-/* Block2 numbering and size: is this the block we asked for? */
-static enum ota_err dev_check_block(const struct dev_block *b, struct dev_run *run, char *msg)
+enum ota_err dev_fetch_one(const struct dev_fetcher *f, uint32_t num, unsigned szx,
+                           double timeout_s, struct dev_block *out, char *msg)
 {
-    unsigned szx = b->has_block2 ? b->szx : run->szx;
-    uint32_t num = b->has_block2 ? b->num : 0;
-    int more = b->has_block2 && b->more;
-    if (!b->has_block2 && run->off != 0)
-        return ota_fail(msg, OTA_E_CORRUPT, "answer at offset %llu has no Block2 option",
-                        (unsigned long long)run->off);
-    if (szx > run->szx)
+    uint32_t rng = (uint32_t)(f->now(f->ctx) * 1e6), id = 0;
+    double start = f->now(f->ctx), wait_s = DEV_ACK_TIMEOUT_MS / 1000.0 * dev_jitter(&rng);
+    if (timeout_s <= 0)
+        timeout_s = DEV_NET_TIMEOUT_S;
+    for (int i = 0; i <= DEV_MAX_RETRANSMIT; i++, wait_s *= 2) {
+        enum ota_err e = f->send(f->ctx, num, szx, DEV_ID_SINGLE, msg);
+        if (e == OTA_E_NET)
+            return e;
+        double end = f->now(f->ctx) + wait_s;
+        if (end > start + timeout_s)
+            end = start + timeout_s;
+        for (double now = f->now(f->ctx); now < end; now = f->now(f->ctx)) {
+            e = f->recv(f->ctx, end - now, out, &id, msg);
+            if (e == OTA_OK && id == DEV_ID_SINGLE)
+                return OTA_OK;
+            if (e != OTA_OK && e != OTA_E_NOTFOUND)
+                return e;
+        }
+        if (f->now(f->ctx) - start >= timeout_s)
+            break;
+    }
+    return ota_fail(msg, OTA_E_NET, "no answer to block %u after %.0f s", num,
+                    f->now(f->ctx) - start);
+}
+
+/* --- the window: timers and congestion --------------------------------- */
+
+static int dev_strict(const struct dev_win *w)
+{
+    return w->max <= 1;
+}
+
+static void dev_win_reset(struct dev_win *w, int max)
+{
+    memset(w->slot, 0, sizeof w->slot);
+    w->inflight = 0;
+    if (w->backoff < 1)
+        w->backoff = 1;
+    w->max = max < 1 ? 1 : max > DEV_WINDOW_MAX ? DEV_WINDOW_MAX : max;
+    w->cwnd = w->max < DEV_WINDOW_INIT ? w->max : DEV_WINDOW_INIT;
+    if (w->cwnd > w->cwnd_peak)
+        w->cwnd_peak = w->cwnd;
+    w->ssthresh = w->max;
+    w->recover_seq = w->seq;
+}
+
+/* RFC 6298 section 2, with the variance term at least half the smoothed
+ * round trip: over a steady link RTTVAR shrinks to a few ms, and then one
+ * more block in the window (one more serialization time queued, 87 ms on
+ * nb2) fires a timer that was not needed. */
+static double dev_rto(const struct dev_win *w)
+{
+    if (w->srtt <= 0)
+        return DEV_ACK_TIMEOUT_MS / 1000.0;
+    double rto = w->srtt + fmax(w->srtt / 2, 4 * w->rttvar);
+    return rto < DEV_RTO_MIN_S ? DEV_RTO_MIN_S : rto > DEV_RTO_MAX_S ? DEV_RTO_MAX_S : rto;
+}
+
+static void dev_rtt_sample(struct dev_win *w, double r)
+{
+    w->backoff = 1; /* RFC 6298 5.7: a valid sample ends the backoff */
+    if (w->srtt <= 0) {
+        w->srtt = w->rtt_fast = w->rtt_min = r;
+        w->rttvar = r / 2;
+    } else {
+        w->rttvar = 0.75 * w->rttvar + 0.25 * fabs(w->srtt - r);
+        w->srtt = 0.875 * w->srtt + 0.125 * r;
+        w->rtt_fast = 0.75 * w->rtt_fast + 0.25 * r;
+        if (r < w->rtt_min)
+            w->rtt_min = r;
+    }
+}
+
+/* Blocks waiting in the link's queue, estimated from how much the round
+ * trip exceeds the smallest one seen (TCP Vegas): cwnd x (1 - min/rtt). */
+static double dev_queued(const struct dev_win *w)
+{
+    if (w->rtt_fast <= 0)
+        return 0;
+    return w->cwnd * (1.0 - w->rtt_min / w->rtt_fast);
+}
+
+/* Grow while the queue is short: one block per answer (slow start), then
+ * one per round trip; above DEV_QUEUE_HIGH blocks queued, shrink by one
+ * per round trip. A full link needs only a block or two queued; more just
+ * adds delay, and a drop-tail queue that overflows loses a whole burst. */
+static void dev_win_grow(struct dev_win *w)
+{
+    if (dev_strict(w))
+        return;
+    double q = dev_queued(w);
+    if (w->cwnd < w->ssthresh) {
+        if (q < DEV_QUEUE_LOW)
+            w->cwnd += 1.0;
+        else
+            w->ssthresh = w->cwnd;
+    } else if (q < DEV_QUEUE_LOW) {
+        w->cwnd += 1.0 / w->cwnd;
+    } else if (q > DEV_QUEUE_HIGH && w->cwnd > 2) {
+        w->cwnd -= 1.0 / w->cwnd;
+    }
+    if (w->cwnd > w->max)
+        w->cwnd = w->max;
+    if (w->cwnd > w->cwnd_peak)
+        w->cwnd_peak = w->cwnd;
+}
+
+/* A loss: shrink once per round trip (only for a transmission sent after
+ * the last cut, as TCP's recovery does). A loss found by later answers
+ * while the queue is short is the radio's, not congestion: resend without
+ * shrinking, or a 1 % loss rate would keep the window below the link. */
+static void dev_win_loss(struct dev_win *w, const struct dev_slot *s, int timeout)
+{
+    if (dev_strict(w) || s->seq <= w->recover_seq)
+        return;
+    if (!timeout && dev_queued(w) <= DEV_QUEUE_HIGH)
+        return;
+    w->cwnd *= timeout ? 0.5 : 0.7;
+    if (w->cwnd < 1)
+        w->cwnd = 1;
+    w->ssthresh = w->cwnd < 2 ? 2 : w->cwnd;
+    w->recover_seq = w->seq;
+    w->cuts++;
+}
+
+static enum ota_err dev_slot_send(struct dev_dl *d, struct dev_slot *s, unsigned szx, double now,
+                                  char *msg)
+{
+    struct dev_win *w = &d->w;
+    static uint32_t rng;
+    char m[OTA_MSG_LEN];
+    if (s->tx == 0) {
+        s->first = now;
+        s->rto0 = dev_strict(w) ? DEV_ACK_TIMEOUT_MS / 1000.0 * dev_jitter(&rng)
+                                : fmin(dev_rto(w) * w->backoff, DEV_RTO_MAX_S);
+    } else {
+        w->retx++;
+    }
+    s->tx++;
+    s->seq = ++w->seq;
+    s->sent = now;
+    s->later = 0;
+    double t = s->rto0 * (double)(1u << (s->tx - 1 < 10 ? s->tx - 1 : 10));
+    s->due = now + (dev_strict(w) || t < DEV_RTO_MAX_S ? t : DEV_RTO_MAX_S);
+    w->sent++;
+    enum ota_err e = d->f->send(d->f->ctx, s->num, szx, s->id, m);
+    if (e == OTA_E_NET)
+        return ota_fail(msg, e, "%s", m);
+    if (e != OTA_OK) /* like a lost datagram: the timer will resend it */
+        log_msg(LOG_L_DEBUG, "download: block %u: %s", s->num, m);
+    return OTA_OK;
+}
+
+static struct dev_slot *dev_slot_new(struct dev_win *w, uint32_t num)
+{
+    for (int i = 0; i < w->max; i++) {
+        struct dev_slot *s = &w->slot[i];
+        if (s->used)
+            continue;
+        memset(s, 0, sizeof *s);
+        s->used = 1;
+        s->num = num;
+        s->id = ++w->next_id & 0x3FFFFFFFu;
+        if (s->id == 0)
+            s->id = w->next_id = 1;
+        w->inflight++;
+        return s;
+    }
+    return NULL;
+}
+
+static void dev_slot_free(struct dev_win *w, struct dev_slot *s)
+{
+    s->used = 0;
+    w->inflight--;
+}
+
+static struct dev_slot *dev_slot_find(struct dev_win *w, uint32_t id)
+{
+    for (int i = 0; i < w->max; i++)
+        if (w->slot[i].used && w->slot[i].id == id)
+            return &w->slot[i];
+    return NULL;
+}
+
+/* --- block checks and storage ----------------------------------------- */
+
+static int dev_is_stored(const struct dev_xfer *x, uint32_t num)
+{
+    if (num < x->base)
+        return 1;
+    return num - x->base < 64 && ((x->bitmap >> (num - x->base)) & 1u);
+}
+
+static void dev_mark(struct dev_xfer *x, uint32_t num)
+{
+    x->bitmap |= (uint64_t)1 << (num - x->base);
+    while (x->bitmap & 1u) {
+        x->bitmap >>= 1;
+        x->base++;
+    }
+}
+
+/* Requests stay inside the span the journal's bitmap can describe. */
+static uint32_t dev_limit(const struct dev_xfer *x)
+{
+    uint32_t lim = x->base + DEV_JOURNAL_SPAN;
+    return x->nblocks && x->nblocks < lim ? x->nblocks : lim;
+}
+
+/* The first answer of an attempt decides the block size and the total. */
+static enum ota_err dev_check_first_answer(const struct dev_block *b, struct dev_xfer *x,
+                                           struct dev_slot *s, char *msg)
+{
+    if (!b->has_block2) {
+        if (s->num != 0)
+            return ota_fail(msg, OTA_E_CORRUPT, "answer for block %u has no Block2 option", s->num);
+        return OTA_OK; /* the whole body in one answer */
+    }
+    if (b->szx > x->szx)
         return ota_fail(msg, OTA_E_CORRUPT, "server raised block size from %d to %d",
-                        16 << run->szx, 16 << szx);
-    if ((uint64_t)num << (szx + 4) != run->off)
+                        16 << x->szx, 16 << b->szx);
+    if (b->szx < x->szx) { /* RFC 7959 2.4: adopt the server's smaller size */
+        uint32_t shift = x->szx - b->szx;
+        s->num <<= shift;
+        x->base <<= shift;
+        x->next = x->base;
+        x->bitmap = 0; /* blocks after base are refetched in the new size */
+        x->szx = b->szx;
+        if (x->size)
+            x->nblocks = (uint32_t)((x->size + dev_bs(x) - 1) / dev_bs(x));
+    }
+    return OTA_OK;
+}
+
+/* Block2 numbering, size and More against what we asked and Size2. */
+static enum ota_err dev_check_block(const struct dev_block *b, struct dev_xfer *x,
+                                   const struct dev_slot *s, char *msg)
+{
+    uint64_t bs = dev_bs(x), off = (uint64_t)s->num * bs;
+    if (b->truncated)
+        return ota_fail(msg, OTA_E_CORRUPT, "block payload larger than %d bytes", DEV_BLOCK_MAX);
+    if (!b->has_block2)
+        return x->first && s->num == 0 && b->len <= DEV_BLOCK_MAX
+                   ? OTA_OK
+                   : ota_fail(msg, OTA_E_CORRUPT, "answer at offset %llu has no Block2 option",
+                              (unsigned long long)off);
+    if (b->szx != x->szx)
+        return ota_fail(msg, OTA_E_CORRUPT, "server changed block size from %d to %d",
+                        16 << x->szx, 16 << b->szx);
+    if (b->num != s->num)
         return ota_fail(msg, OTA_E_CORRUPT, "expected the block at offset %llu, got block %u of %d",
-                        (unsigned long long)run->off, num, 16 << szx);
-    if (b->truncated || (more && b->len != (size_t)16 << szx) || b->len > (size_t)16 << szx)
-        return ota_fail(msg, OTA_E_CORRUPT, "block %u: %zu bytes for block size %d%s", num,
-                        b->len, 16 << szx, more ? " with More set" : "");
-    run->szx = szx;
+                        (unsigned long long)off, b->num, 16 << b->szx);
+    if ((b->more && b->len != bs) || b->len > bs)
+        return ota_fail(msg, OTA_E_CORRUPT, "block %u: %zu bytes for block size %llu%s", b->num,
+                        b->len, (unsigned long long)bs, b->more ? " with More set" : "");
+    if (x->size && (b->more ? off + bs >= x->size : off + b->len != x->size))
+        return ota_fail(msg, OTA_E_CORRUPT, "block %u (%zu bytes%s) does not fit Size2 %llu",
+                        b->num, b->len, b->more ? ", More set" : ", last",
+                        (unsigned long long)x->size);
+    if (off + b->len > DEV_PKG_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "package exceeds %u bytes", DEV_PKG_MAX);
     return OTA_OK;
 }
 
 /* ETag and Size2: is this still the same package? 1 = changed. */
-static int dev_same_package(const struct dev_block *b, struct dev_run *run,
-                            struct dev_journal *j)
+static int dev_same_package(const struct dev_block *b, struct dev_xfer *x, struct dev_journal *j)
 {
-    if (run->first) {
-        if (run->resume && (b->etag_len != j->etag_len ||
-                            memcmp(b->etag, j->etag, b->etag_len) != 0 ||
-                            (b->has_size2 && b->size2 != j->size)))
+    if (x->first) {
+        if (x->resume && (b->etag_len != j->etag_len || memcmp(b->etag, j->etag, b->etag_len) ||
+                          (b->has_size2 && b->size2 != j->size)))
             return 1;
         j->etag_len = b->etag_len;
         memcpy(j->etag, b->etag, b->etag_len);
-        run->size = b->has_size2 ? b->size2 : 0;
         return 0;
     }
     return b->etag_len != j->etag_len || memcmp(b->etag, j->etag, b->etag_len) != 0 ||
-           (b->has_size2 && b->size2 != run->size);
+           (b->has_size2 && b->size2 != x->size);
 }
 
-static enum ota_err dev_checkpoint(struct dev_dl *d, struct dev_run *run, struct dev_journal *j,
+static enum ota_err dev_checkpoint(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
                                    char *msg)
 {
+    dev_flash_step(d->flash);
     enum ota_err e = dev_part_sync(d->flash, msg);
     if (e != OTA_OK)
         return e;
+    uint64_t off = (uint64_t)x->base * dev_bs(x);
     j->phase = DEV_J_DOWNLOADING;
-    j->offset = run->off;
-    j->size = run->size;
-    j->block_size = (uint16_t)(16u << run->szx);
-    run->since_sync = 0;
+    j->offset = x->size && off > x->size ? x->size : off;
+    j->bitmap = x->bitmap;
+    j->size = x->size;
+    j->block_size = (uint16_t)dev_bs(x);
+    x->since_sync = 0;
+    dev_flash_step(d->flash);
     return dev_journal_save(dev_flash_path(d->flash, DEV_F_JOURNAL), j, msg);
 }
 
-static void dev_dl_progress(struct dev_dl *d, const struct dev_run *run, int finished)
+static void dev_dl_progress(struct dev_dl *d, const struct dev_xfer *x, int finished)
 {
-    struct dev_progress p = {DEV_P_DOWNLOAD, run->off, run->size, dev_since(&run->t0), finished};
+    double now = d->f->now(d->f->ctx);
+    struct dev_progress p = {DEV_P_DOWNLOAD, x->stored, x->size, now - x->t0, finished};
     if (d->progress)
         d->progress(d->progress_ctx, &p);
 }
 
-/* Store one accepted block; checkpoint now and then. */
-static enum ota_err dev_store(struct dev_dl *d, struct dev_run *run, struct dev_journal *j,
-                              struct dev_result *r, char *msg)
+static enum ota_err dev_store(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
+                              struct dev_result *r, uint32_t num, char *msg)
 {
     const struct dev_block *b = &d->blk;
-    uint64_t end = run->off + b->len;
-    if ((run->size && end > run->size) || end > DEV_PKG_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "block ends at %llu, beyond Size2 %llu",
-                        (unsigned long long)end, (unsigned long long)run->size);
-    enum ota_err e = dev_part_write(d->flash, run->off, b->data, b->len, msg);
+    enum ota_err e = dev_part_write(d->flash, (uint64_t)num * dev_bs(x), b->data, b->len, msg);
     if (e != OTA_OK)
         return e;
-    int was_first = run->first;
-    run->off = end;
-    run->first = 0;
+    int was_first = x->first;
+    dev_mark(x, num);
+    x->first = 0;
+    x->stored += b->len;
+    x->since_sync += b->len;
     r->bytes += b->len;
-    dev_dl_progress(d, run, 0);
-    run->since_sync += b->len;
-    if (was_first || run->since_sync >= DEV_CHECKPOINT_BYTES)
-        return dev_checkpoint(d, run, j, msg);
+    dev_dl_progress(d, x, 0);
+    if (was_first || x->since_sync >= DEV_CHECKPOINT_BYTES)
+        return dev_checkpoint(d, x, j, msg);
     return OTA_OK;
 }
 
-static enum ota_err dev_finish(struct dev_dl *d, struct dev_run *run, struct dev_journal *j,
+/* --- the transfer loop ------------------------------------------------- */
+
+static enum ota_err dev_restart(struct dev_dl *d, struct dev_xfer *x, const char *why, char *msg)
+{
+    if (++x->restarts > DEV_DL_RESTARTS)
+        return ota_fail(msg, OTA_E_NET, "package keeps changing on the server (%s)", why);
+    log_msg(LOG_L_INFO, "download: %s, restarting from 0", why);
+    dev_win_reset(&d->w, d->w.max); /* answers to the old requests are now ignored */
+    x->base = x->next = 0;
+    x->bitmap = 0;
+    x->size = 0;
+    x->nblocks = 0;
+    x->szx = d->szx;
+    x->first = 1;
+    x->resume = 0;
+    x->stored = x->since_sync = 0;
+    uint64_t keep = 0;
+    return dev_part_open(d->flash, &keep, msg);
+}
+
+/* Learn Size2 from the first answer (or the end from a last block). */
+static void dev_learn_size(struct dev_xfer *x, const struct dev_block *b, uint32_t num)
+{
+    if (x->first && b->has_size2 && b->size2 > 0) {
+        x->size = b->size2;
+        x->nblocks = (uint32_t)((x->size + dev_bs(x) - 1) / dev_bs(x));
+    }
+    if (!b->has_block2 || !b->more) {
+        x->size = (uint64_t)num * dev_bs(x) + b->len;
+        x->nblocks = num + 1;
+    }
+}
+
+/* Tell requests sent before the answered one that they were overtaken;
+ * three times overtaken = lost: resend now instead of waiting for a timer. */
+static enum ota_err dev_overtaken(struct dev_dl *d, struct dev_xfer *x, uint32_t seq, double now,
+                                  char *msg)
+{
+    struct dev_win *w = &d->w;
+    for (int i = 0; i < w->max && !dev_strict(w); i++) {
+        struct dev_slot *s = &w->slot[i];
+        if (!s->used || s->seq >= seq || ++s->later < DEV_DUP_THRESH)
+            continue;
+        w->fast++;
+        dev_win_loss(w, s, 0);
+        enum ota_err e = dev_slot_send(d, s, x->szx, now, msg);
+        if (e != OTA_OK)
+            return e;
+    }
+    return OTA_OK;
+}
+
+static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
+                                  struct dev_result *r, uint32_t id, double now, char *msg)
+{
+    struct dev_win *w = &d->w;
+    const struct dev_block *b = &d->blk;
+    struct dev_slot *s = dev_slot_find(w, id);
+    enum ota_err e;
+    if (!s) { /* a late copy, or an answer to an abandoned attempt */
+        w->dups++;
+        return OTA_OK;
+    }
+    if (b->code != 205)
+        return dev_dl_fail_response(b, r, msg);
+    if (x->first && (e = dev_check_first_answer(b, x, s, msg)) != OTA_OK)
+        return dev_proto_fail(r, e);
+    if ((e = dev_check_block(b, x, s, msg)) != OTA_OK)
+        return dev_proto_fail(r, e);
+    if (dev_same_package(b, x, j))
+        return dev_restart(d, x, x->first ? "ETag differs from the interrupted download"
+                                          : "ETag or Size2 changed during the download", msg);
+    if (s->tx == 1)
+        dev_rtt_sample(w, now - s->sent); /* Karn: only unambiguous samples */
+    log_msg(LOG_L_DEBUG, "download: block %u after %.3f s (tx %d), window %.1f, queued %.1f",
+            s->num, now - s->sent, s->tx, w->cwnd, dev_queued(w));
+    uint32_t num = s->num, seq = s->seq;
+    dev_slot_free(w, s);
+    if (dev_is_stored(x, num)) {
+        w->dups++;
+        return OTA_OK;
+    }
+    dev_learn_size(x, b, num);
+    if (x->first && x->size > DEV_PKG_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "package of %llu bytes exceeds %u",
+                        (unsigned long long)x->size, DEV_PKG_MAX);
+    if (x->first && x->size)
+        r->pkg_size = x->size;
+    if ((e = dev_store(d, x, j, r, num, msg)) != OTA_OK)
+        return e;
+    dev_win_grow(w);
+    return dev_overtaken(d, x, seq, now, msg);
+}
+
+/* Retransmit what is due; give up on a block after timeout_s (or, strict,
+ * after MAX_RETRANSMIT retransmissions). */
+static enum ota_err dev_timers(struct dev_dl *d, struct dev_xfer *x, double now, char *msg)
+{
+    struct dev_win *w = &d->w;
+    for (int i = 0; i < w->max; i++) {
+        struct dev_slot *s = &w->slot[i];
+        if (s->used && now - s->first >= d->timeout_s)
+            return ota_fail(msg, OTA_E_NET, "no answer to block %u after %.0f s (%d requests)",
+                            s->num, now - s->first, s->tx);
+        if (!s->used || s->due > now)
+            continue;
+        if (dev_strict(w) && s->tx > DEV_MAX_RETRANSMIT)
+            return ota_fail(msg, OTA_E_NET, "no answer to block %u after %.0f s (%d requests)",
+                            s->num, now - s->first, s->tx);
+        w->timeouts++;
+        dev_win_loss(w, s, 1);
+        /* Keep the backed-off timer for new requests too until a sample
+         * comes (RFC 6298 5.5, 5.7); else, on a link slower than the first
+         * guess, every first copy times out and Karn's rule never lets a
+         * sample through. */
+        w->backoff = fmax(w->backoff, (double)(1u << (s->tx < 5 ? s->tx : 5)));
+        log_msg(LOG_L_DEBUG, "download: block %u: no answer after %.2f s, resending", s->num,
+                now - s->sent);
+        enum ota_err e = dev_slot_send(d, s, x->szx, now, msg);
+        if (e != OTA_OK)
+            return e;
+    }
+    return OTA_OK;
+}
+
+/* Open the window as far as it allows; one request while the first answer
+ * (block size, Size2) or the total is still unknown. */
+static enum ota_err dev_fill(struct dev_dl *d, struct dev_xfer *x, double now, char *msg)
+{
+    struct dev_win *w = &d->w;
+    int room = x->first || !x->nblocks ? 1 : (int)w->cwnd;
+    uint32_t lim = dev_limit(x);
+    while (w->inflight < room) {
+        while (x->next < lim && dev_is_stored(x, x->next))
+            x->next++;
+        if (x->next >= lim || (x->first && w->inflight > 0))
+            return OTA_OK;
+        if (x->next > DEV_BLOCK_NUM_MAX)
+            return ota_fail(msg, OTA_E_LIMIT, "block number %u exceeds the Block2 range", x->next);
+        struct dev_slot *s = dev_slot_new(w, x->next++);
+        if (!s)
+            return OTA_OK;
+        enum ota_err e = dev_slot_send(d, s, x->szx, now, msg);
+        if (e != OTA_OK)
+            return e;
+    }
+    return OTA_OK;
+}
+
+/* The next retransmission or give-up deadline. */
+static double dev_next_due(const struct dev_win *w, double timeout_s, double now)
+{
+    double due = now + DEV_RTO_MAX_S;
+    for (int i = 0; i < w->max; i++) {
+        const struct dev_slot *s = &w->slot[i];
+        if (s->used && s->due < due)
+            due = s->due;
+        if (s->used && s->first + timeout_s < due)
+            due = s->first + timeout_s;
+    }
+    return due;
+}
+
+static enum ota_err dev_step(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
+                             struct dev_result *r, char *msg)
+{
+    uint32_t id = 0;
+    double now = d->f->now(d->f->ctx);
+    enum ota_err e = dev_fill(d, x, now, msg);
+    if (e != OTA_OK)
+        return dev_proto_fail(r, e);
+    if (d->w.inflight == 0)
+        return ota_fail(msg, OTA_E_STATE, "download: nothing to request at block %u", x->base);
+    double wait = dev_next_due(&d->w, d->timeout_s, now) - now;
+    e = d->f->recv(d->f->ctx, wait > 0 ? wait : 0, &d->blk, &id, msg);
+    now = d->f->now(d->f->ctx);
+    if (e == OTA_OK)
+        e = dev_on_answer(d, x, j, r, id, now, msg);
+    else if (e != OTA_E_NOTFOUND)
+        return dev_proto_fail(r, e);
+    else
+        e = OTA_OK;
+    if (e == OTA_OK && (e = dev_timers(d, x, now, msg)) != OTA_OK)
+        dev_proto_fail(r, e);
+    return e;
+}
+
+static enum ota_err dev_finish(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
                                struct dev_result *r, char *msg)
 {
-    if (run->size && run->off != run->size)
-        return ota_fail(msg, OTA_E_CORRUPT, "transfer ended at %llu bytes, Size2 said %llu",
-                        (unsigned long long)run->off, (unsigned long long)run->size);
+    dev_flash_step(d->flash);
     enum ota_err e = dev_part_finish(d->flash, msg);
     if (e != OTA_OK)
         return e;
     j->phase = DEV_J_DOWNLOADED;
-    j->offset = j->size = r->pkg_size = run->off;
-    dev_dl_progress(d, run, 1);
+    j->offset = j->size = r->pkg_size = x->size;
+    j->bitmap = 0;
+    dev_dl_progress(d, x, 1);
+    dev_flash_step(d->flash);
     return dev_journal_save(dev_flash_path(d->flash, DEV_F_JOURNAL), j, msg);
 }
 
-/* One request/answer round; *done set after the last block. */
-static enum ota_err dev_round(struct dev_dl *d, struct dev_run *run, struct dev_journal *j,
-                              struct dev_result *r, int *done, char *msg)
+/* --- entry point -------------------------------------------------------- */
+
+/* Where a resume starts: the journal's prefix and bitmap, in its block
+ * size when that is not larger than ours (else in ours, without bitmap).
+ * Returns the bytes of download.part that must be kept. */
+static uint64_t dev_resume_point(struct dev_dl *d, struct dev_xfer *x, const struct dev_journal *j)
 {
-    struct dev_block *b = &d->blk;
-    uint64_t num = run->off >> (run->szx + 4);
-    if (num > DEV_BLOCK_NUM_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "block number %llu exceeds Block2 range",
-                        (unsigned long long)num);
-    enum ota_err e = d->f->fetch(d->f->ctx, (uint32_t)num, run->szx, b, msg);
-    if (e != OTA_OK)
-        return dev_proto_fail(r, msg, e);
-    if (b->code != 205)
-        return dev_dl_fail_response(b, r, msg);
-    if ((e = dev_check_block(b, run, msg)) != OTA_OK)
-        return dev_proto_fail(r, msg, e);
-    if (dev_same_package(b, run, j) != 0)
-        return dev_restart(d, run, run->first ? "ETag differs from the interrupted download"
-                                               : "ETag or Size2 changed during the download",
-                           msg);
-    if (run->size > DEV_PKG_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "package of %llu bytes exceeds %u",
-                        (unsigned long long)run->size, DEV_PKG_MAX);
-    if (run->first && run->size)
-        r->pkg_size = run->size;
-    if ((e = dev_store(d, run, j, r, msg)) != OTA_OK)
-        return e;
-    *done = !(b->has_block2 && b->more);
-    return *done ? dev_finish(d, run, j, r, msg) : OTA_OK;
+    unsigned jszx;
+    if (dev_szx_from_size(j->block_size, &jszx, NULL) != OTA_OK || jszx > d->szx) {
+        x->base = (uint32_t)(j->offset >> (d->szx + 4));
+        return (uint64_t)x->base << (d->szx + 4);
+    }
+    x->szx = jszx;
+    x->base = (uint32_t)(j->offset >> (jszx + 4));
+    x->bitmap = j->bitmap;
+    uint64_t top = x->bitmap ? 64 - (uint64_t)__builtin_clzll(x->bitmap) : 0;
+    uint64_t keep = ((uint64_t)x->base + top) << (jszx + 4);
+    return keep > j->size ? j->size : keep;
+}
+
+static void dev_xfer_init(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j)
+{
+    memset(x, 0, sizeof *x);
+    x->t0 = d->f->now(d->f->ctx);
+    x->szx = d->szx;
+    x->first = 1;
+    if (d->timeout_s <= 0)
+        d->timeout_s = DEV_NET_TIMEOUT_S;
+    memset(&d->w, 0, sizeof d->w);
+    dev_win_reset(&d->w, d->window ? d->window : DEV_WINDOW_DEFAULT);
+    x->resume = j->phase == DEV_J_DOWNLOADING && j->etag_len > 0 && (j->offset > 0 || j->bitmap);
+    if (!x->resume)
+        dev_journal_init(j);
 }
 
 enum ota_err dev_download(struct dev_dl *d, struct dev_journal *j, struct dev_result *r,
                           char *msg)
 {
-    struct dev_run run = {0};
-    int done = 0;
-    clock_gettime(CLOCK_MONOTONIC, &run.t0);
-    run.szx = d->szx;
-    run.first = 1;
-    run.resume = j->phase == DEV_J_DOWNLOADING && j->etag_len > 0 && j->offset > 0;
-    if (run.resume) {
-        run.off = j->offset - j->offset % (16u << run.szx);
-        log_msg(LOG_L_INFO, "download: resuming at byte %llu of %llu",
-                (unsigned long long)run.off, (unsigned long long)j->size);
+    struct dev_xfer x;
+    uint64_t keep = 0;
+    dev_xfer_init(d, &x, j);
+    if (x.resume)
+        keep = dev_resume_point(d, &x, j);
+    enum ota_err e = dev_part_open(d->flash, &keep, msg);
+    if (keep == 0) {
+        x.resume = 0;
+        x.base = 0;
+        x.bitmap = 0;
+        x.szx = d->szx;
     } else {
-        dev_journal_init(j);
+        x.size = j->size;
+        x.nblocks = (uint32_t)((x.size + dev_bs(&x) - 1) / dev_bs(&x));
+        x.stored = (uint64_t)x.base * dev_bs(&x) + (uint64_t)__builtin_popcountll(x.bitmap) * dev_bs(&x);
+        x.stored = x.stored > keep ? keep : x.stored;
+        log_msg(LOG_L_INFO, "download: resuming at byte %llu of %llu (%d more blocks held)",
+                (unsigned long long)((uint64_t)x.base * dev_bs(&x)), (unsigned long long)j->size,
+                __builtin_popcountll(x.bitmap));
     }
-    enum ota_err e = dev_part_open(d->flash, &run.off, msg);
-    if (run.off == 0)
-        run.resume = 0;
-    while (e == OTA_OK && !done)
-        e = dev_round(d, &run, j, r, &done, msg);
+    x.next = x.base;
+    while (e == OTA_OK && !(x.nblocks && x.base >= x.nblocks))
+        e = dev_step(d, &x, j, r, msg);
+    if (e == OTA_OK)
+        e = dev_finish(d, &x, j, r, msg);
     /* Link trouble is not power loss: record what we have so the next run
      * resumes from here rather than from the last periodic checkpoint. */
-    if (e != OTA_OK && e != OTA_E_IO && !run.first && run.since_sync > 0) {
+    if (e != OTA_OK && e != OTA_E_IO && !x.first && x.since_sync > 0) {
         char m[OTA_MSG_LEN];
-        if (dev_checkpoint(d, &run, j, m) != OTA_OK)
+        if (dev_checkpoint(d, &x, j, m) != OTA_OK)
             log_msg(LOG_L_WARN, "download: %s", m);
     }
     dev_part_close(d->flash);
+    r->window = d->w.max;
+    r->cwnd_peak = d->w.cwnd_peak;
+    r->retx = d->w.retx;
+    log_msg(LOG_L_INFO, "download: window max %d peak %.1f end %.1f, %lu requests, %lu resent "
+            "(%lu overtaken, %lu timed out), %lu cuts, %lu duplicate answers, rtt min %.0f "
+            "srtt %.0f ms", d->w.max, d->w.cwnd_peak, d->w.cwnd, d->w.sent, d->w.retx, d->w.fast,
+            d->w.timeouts, d->w.cuts, d->w.dups, d->w.rtt_min * 1000, d->w.srtt * 1000);
     /* Anything but local I/O that stops a transfer is the link's or the
      * server's fault: retrying later can help. */
     if (e != OTA_OK && r->status == DEV_S_LOCAL && e != OTA_E_IO && e != OTA_E_STATE)

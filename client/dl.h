@@ -1,13 +1,32 @@
-/* dl.h - Block2 download driver over a "fetch block N" interface.
+/* dl.h - windowed Block2 download driver over a "send / receive block" link.
  *
  * The driver owns the RFC 7959 rules: block numbers and sizes (a server may
  * answer with a smaller SZX, never a larger one), the More bit, the ETag
  * that must be the same on every block, Size2 that must stay the same and
  * equal the total, and the order of durable writes (data fsynced before the
- * journal claims it). A fetcher only moves one request and its answer:
- * net.c does it over libcoap, tests do it from memory. Issue 5's window of
- * blocks in flight belongs behind the same interface (a fetcher that
- * pipelines), the driver's checks stay as they are.
+ * journal claims it). It also owns the congestion and timer logic, so that
+ * it is the same over libcoap (net.c) and over the in-memory fake links of
+ * the unit tests (which run on a virtual clock through now()):
+ *
+ * - several block requests in flight (random access by block number), an
+ *   adaptive window: slow start, then +1 block per round trip while the
+ *   round trip shows fewer than 2 blocks queued in the link, -1 above 4
+ *   (TCP Vegas); a request overtaken by three later answers is resent at
+ *   once ("fast retransmit") and shrinks the window x0.7 only when the
+ *   queue is long (else the loss was the radio's); a timeout halves it;
+ *   at most one cut per round trip;
+ * - retransmission timers from measured round trips (RFC 6298: SRTT,
+ *   RTTVAR, RTO = SRTT + 4 RTTVAR, Karn's rule, per-request doubling);
+ * - window 1 is strict RFC 7252 NSTART=1: one request at a time, fixed
+ *   ACK_TIMEOUT x random(1..1.5), doubling, MAX_RETRANSMIT;
+ * - blocks are written at their offset as they arrive, in any order; the
+ *   journal records the durable contiguous prefix plus a bitmap of the
+ *   DEV_JOURNAL_SPAN blocks after it, so a resume fetches only the holes.
+ *   Requests never run further than that span ahead of the prefix.
+ *
+ * A link only moves datagrams: it tags each request with an id chosen here
+ * and hands back answers with the id of the request they answer. All state
+ * is in struct dev_dl (no allocation per block).
  */
 #ifndef DL_H
 #define DL_H
@@ -16,7 +35,7 @@
 #include "flash.h"
 #include "journal.h"
 
-/* One answer to a block request, as the fetcher received it. */
+/* One answer to a block request, as the link received it. */
 struct dev_block {
     unsigned code; /* class*100+detail: 205, 404, ... */
     int has_block2, more;
@@ -31,23 +50,56 @@ struct dev_block {
     uint8_t data[DEV_BLOCK_MAX];
 };
 
-/* Send GET for block num of size 16<<szx and wait for its answer. Returns
- * OTA_OK when any answer arrived (whatever its code), OTA_E_NET when none
- * did within the fetcher's timeout, OTA_E_CORRUPT for an answer that is not
- * valid CoAP for this request. */
+/* The link. send: transmit a GET for block num of size 16<<szx tagged id
+ * (a retransmission reuses the id; an error here is treated like a lost
+ * datagram unless it is OTA_E_NET). recv: wait up to wait_s seconds for one
+ * answer; OTA_OK with *out and *id filled, OTA_E_NOTFOUND when nothing came
+ * (not an error), OTA_E_NET when the link failed (server unreachable),
+ * OTA_E_CORRUPT for an answer that is not valid CoAP. now: a monotonic
+ * clock in seconds (tests pass a virtual one). */
 struct dev_fetcher {
-    enum ota_err (*fetch)(void *ctx, uint32_t num, unsigned szx, struct dev_block *out,
-                          char *msg);
+    enum ota_err (*send)(void *ctx, uint32_t num, unsigned szx, uint32_t id, char *msg);
+    enum ota_err (*recv)(void *ctx, double wait_s, struct dev_block *out, uint32_t *id,
+                         char *msg);
+    double (*now)(void *ctx);
     void *ctx;
+};
+
+/* One block request in flight. */
+struct dev_slot {
+    int used;
+    uint32_t num, id;
+    uint32_t seq;       /* send order of its latest transmission */
+    int tx;             /* transmissions so far */
+    int later;          /* answers to requests sent after this one */
+    double first, sent, due; /* first and latest transmission, next deadline */
+    double rto0;        /* timeout of the first transmission */
+};
+
+/* Window and timer state; see the top of this file. */
+struct dev_win {
+    struct dev_slot slot[DEV_WINDOW_MAX];
+    int inflight, max;
+    double cwnd, ssthresh;
+    double srtt, rttvar; /* srtt 0 = no sample yet */
+    double rtt_fast, rtt_min; /* quick average and minimum, for the queue estimate */
+    double backoff;      /* timer multiplier after timeouts, until a valid sample */
+    uint32_t seq, next_id, recover_seq;
+    /* statistics, for logs and tests */
+    unsigned long sent, retx, fast, timeouts, dups, cuts;
+    double cwnd_peak;
 };
 
 struct dev_dl {
     const struct dev_fetcher *f;
     struct dev_flash *flash;
-    unsigned szx; /* the device's preferred block size */
+    unsigned szx;      /* the device's preferred block size */
+    int window;        /* max blocks in flight; 1 = strict NSTART=1 */
+    double timeout_s;  /* give up on a block after this long; 0 = DEV_NET_TIMEOUT_S */
     dev_progress_fn progress;
     void *progress_ctx;
     struct dev_block blk; /* the one receive buffer */
+    struct dev_win w;
 };
 
 /* Fill r->coap_code/srv_code/srv_msg/status from a non-2.05 answer and
@@ -56,6 +108,11 @@ enum ota_err dev_dl_fail_response(const struct dev_block *b, struct dev_result *
 
 /* Check a first answer: 2.05 with Block2 (or a whole body), sane Size2. */
 enum ota_err dev_dl_check_first(const struct dev_block *b, struct dev_result *r, char *msg);
+
+/* One request, RFC 7252 retransmissions, until an answer or timeout_s:
+ * what `check` uses. OTA_E_NET when nothing came back. */
+enum ota_err dev_fetch_one(const struct dev_fetcher *f, uint32_t num, unsigned szx,
+                           double timeout_s, struct dev_block *out, char *msg);
 
 /* Download into download.pkg, resuming from *j when it says downloading
  * and the server's ETag is unchanged. On success j is "downloaded" and

@@ -22,6 +22,7 @@ static const char *const dev_file_names[DEV_F__COUNT] = {
     [DEV_F_SCRIPT] = "script.bin",    [DEV_F_PART] = "download.part",
     [DEV_F_PKG] = "download.pkg",     [DEV_F_CORE_NEW] = "core.new",
     [DEV_F_SCRIPT_NEW] = "script.new", [DEV_F_JOURNAL] = "journal",
+    [DEV_F_REPORT] = "report.pending",
 };
 
 /* One process per device: a second one would sweep the first one's
@@ -41,11 +42,19 @@ static enum ota_err dev_flash_lock(struct dev_flash *f, const char *dir, char *m
     return OTA_OK;
 }
 
+void dev_flash_step(const struct dev_flash *f)
+{
+    if (f->step)
+        f->step(f->step_ctx);
+}
+
 enum ota_err dev_flash_open(struct dev_flash *f, const char *dir, char *msg)
 {
     struct stat st;
     f->part_fd = -1;
     f->lock_fd = -1;
+    f->step = NULL;
+    f->step_ctx = NULL;
     errno = 0;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ota_fail(msg, OTA_E_NOTFOUND, "state directory %s: %s", dir,
@@ -112,6 +121,7 @@ enum ota_err dev_part_write(struct dev_flash *f, uint64_t off, const void *buf, 
 
 enum ota_err dev_part_sync(struct dev_flash *f, char *msg)
 {
+    dev_flash_step(f);
     if (fsync(f->part_fd) != 0)
         return ota_fail(msg, OTA_E_IO, "%s: fsync: %s", f->path[DEV_F_PART], strerror(errno));
     return OTA_OK;
@@ -135,6 +145,7 @@ void dev_part_close(struct dev_flash *f)
 
 enum ota_err dev_flash_remove(struct dev_flash *f, enum dev_file which, char *msg)
 {
+    dev_flash_step(f);
     if (unlink(f->path[which]) != 0) {
         if (errno == ENOENT)
             return OTA_OK;
@@ -146,6 +157,7 @@ enum ota_err dev_flash_remove(struct dev_flash *f, enum dev_file which, char *ms
 enum ota_err dev_flash_install(struct dev_flash *f, enum dev_file from, enum dev_file to,
                                char *msg)
 {
+    dev_flash_step(f);
     if (rename(f->path[from], f->path[to]) != 0)
         return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "rename %s -> %s: %s",
                         f->path[from], f->path[to], strerror(errno));

@@ -8,6 +8,7 @@
  *   core.new       staging slot for the new core (complete once it exists)
  *   script.new     staging slot for the new script (complete once it exists)
  *   journal        phase record (journal.h)
+ *   report.pending result report not yet delivered to the server (JSON)
  *
  * The rule that keeps a device bootable: a file under a final name is
  * always complete. Staging files and download.pkg appear by rename after
@@ -30,6 +31,7 @@ enum dev_file {
     DEV_F_CORE_NEW,
     DEV_F_SCRIPT_NEW,
     DEV_F_JOURNAL,
+    DEV_F_REPORT,
     DEV_F__COUNT
 };
 
@@ -37,7 +39,13 @@ struct dev_flash {
     char path[DEV_F__COUNT][DEV_PATH_MAX];
     int part_fd; /* download.part while open, else -1 */
     int lock_fd; /* the directory, flock'ed while open */
+    /* Called before every durable step (tests cut the power there). */
+    void (*step)(void *ctx);
+    void *step_ctx;
 };
+
+/* Announce a durable step to the hook, if any. */
+void dev_flash_step(const struct dev_flash *f);
 
 /* Fails with OTA_E_NOTFOUND if dir is not a directory, OTA_E_STATE if
  * another process holds it. dev_flash_close releases it. */

@@ -49,6 +49,7 @@ void dev_journal_encode(const struct dev_journal *j, uint8_t out[DEV_JOURNAL_LEN
     cur_put_be32(out + 72, j->script.major);
     cur_put_be32(out + 76, j->script.minor);
     cur_put_be32(out + 80, j->script.patch);
+    cur_put_be64(out + 84, j->bitmap);
     crypto_sha256(out, DEV_JOURNAL_BODY, sum);
     memcpy(out + DEV_JOURNAL_BODY, sum, 8);
 }
@@ -62,6 +63,21 @@ static enum ota_err dev_journal_token(struct cur *c, char *out, size_t n, const 
         return ota_fail(msg, OTA_E_CORRUPT, "journal: %s not terminated", what);
     if (out[0] && ver_token_check(what, out, n, NULL) != OTA_OK)
         return ota_fail(msg, OTA_E_CORRUPT, "journal: bad %s", what);
+    return OTA_OK;
+}
+
+/* Bits may only name whole blocks inside the package, after the prefix. */
+static enum ota_err dev_journal_bitmap_check(const struct dev_journal *j, char *msg)
+{
+    if (!j->bitmap)
+        return OTA_OK;
+    uint64_t bs = j->block_size, top = 64 - (uint64_t)__builtin_clzll(j->bitmap);
+    if (bs == 0 || (j->bitmap & 1u) || j->offset % bs != 0 || j->phase != DEV_J_DOWNLOADING ||
+        j->size <= j->offset || (top - 1) * bs >= j->size - j->offset)
+        return ota_fail(msg, OTA_E_CORRUPT, "journal: block bitmap %016llx does not fit offset %llu"
+                        " / size %llu / block size %u", (unsigned long long)j->bitmap,
+                        (unsigned long long)j->offset, (unsigned long long)j->size,
+                        j->block_size);
     return OTA_OK;
 }
 
@@ -97,7 +113,8 @@ static enum ota_err dev_journal_fields(struct cur *c, struct dev_journal *j, cha
                         j->script.minor > VER_SCRIPT_FIELD_MAX ||
                         j->script.patch > VER_SCRIPT_FIELD_MAX))
         e = ota_fail(msg, OTA_E_CORRUPT, "journal: version out of range");
-    return e;
+    j->bitmap = cur_be64(c);
+    return e == OTA_OK ? dev_journal_bitmap_check(j, msg) : e;
 }
 
 enum ota_err dev_journal_decode(const uint8_t *buf, size_t len, struct dev_journal *j, char *msg)

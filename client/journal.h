@@ -11,8 +11,17 @@
  *   8  block size (u16)          10  reserved (0)
  *  12  etag[8]   20  offset (u64) 28  size (u64)
  *  36  new core name[16]  52  new core chip[16]  68  new core number (u32)
- *  72  new script major, minor, patch (3 x u32)  84..119 zero
+ *  72  new script major, minor, patch (3 x u32)
+ *  84  bitmap (u64): bit i set = block offset/block_size + i is durable too
+ *  92..119 zero
  * 120  check[8] = SHA-256(bytes 0..119)[0..7]
+ *
+ * offset is the durable contiguous prefix of download.part; the windowed
+ * download (dl.c) stores blocks out of order, so the bitmap records which
+ * of the DEV_JOURNAL_SPAN blocks after the prefix are durable as well and
+ * a resume re-fetches only the holes. Writers before issue 5 left the
+ * bitmap zero, and a reader that ignores it just re-fetches more: the
+ * format number stays 1.
  *
  * A missing journal means idle. Used by dev.c (phases) and dl.c (offset).
  */
@@ -24,6 +33,7 @@
 #define DEV_JOURNAL_LEN 128
 #define DEV_JOURNAL_FORMAT 1
 #define DEV_ETAG_MAX 8
+#define DEV_JOURNAL_SPAN 64 /* bits in the bitmap */
 
 enum dev_jphase {
     DEV_J_IDLE = 0,
@@ -45,6 +55,7 @@ struct dev_journal {
     uint8_t etag[DEV_ETAG_MAX];
     size_t etag_len;
     uint64_t offset, size;
+    uint64_t bitmap; /* durable blocks after offset (see above); bit 0 is never set */
     struct ver_core core;     /* versions after the commit */
     struct ver_script script;
 };

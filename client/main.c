@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 static const char dev_usage[] =
-    "Usage: ota-client -d STATEDIR [-s URL] [-t SECONDS] [-v] check|update\n"
+    "Usage: ota-client -d STATEDIR [-s URL] [-t SECONDS] [-w N] [-v] check|update|recover\n"
     "       ota-client --help\n"
     "\n"
     "Simulates one NB-IoT module that updates its firmware over CoAP: asks the\n"
@@ -30,14 +31,22 @@ static const char dev_usage[] =
     "  update     Download, verify, install and report. An interrupted download\n"
     "             resumes where it stopped if the server still offers the same\n"
     "             package (same ETag); an interrupted install is finished or\n"
-    "             rolled back on the next run of either command.\n"
+    "             rolled back on the next run of any command.\n"
+    "  recover    What a boot does: finish or roll back an interrupted install\n"
+    "             (no network). Afterwards core.bin and script.bin are exactly\n"
+    "             the old or exactly the new images.\n"
     "\n"
     "Options:\n"
     "  -d, --state-dir STATEDIR  the device's simulated flash (required)\n"
     "  -s, --server URL          coap://host[:port], overrides device.ini's server\n"
     "  -t, --timeout SECONDS     give up on a block request after this long\n"
-    "                            without an answer (default 93; retransmissions\n"
-    "                            start at 2 s and double)\n"
+    "                            without an answer (default 93; retransmission\n"
+    "                            timers follow the measured round-trip time)\n"
+    "  -w, --window N            at most N block requests in flight (1..64); the\n"
+    "                            window adapts below that (grows while answers\n"
+    "                            come back, shrinks on loss). 1 = strict RFC 7252\n"
+    "                            NSTART=1 with its fixed 2 s timers. Default:\n"
+    "                            device.ini's window, else 32\n"
     "  -v, --verbose             more log output on stderr (repeat for debug)\n"
     "  -h, --help                this text\n"
     "\n"
@@ -46,8 +55,8 @@ static const char dev_usage[] =
     "                 device_key (optional serial), core (e.g. Luat_V0017_RDA8910),\n"
     "                 script_version (x.y.z), server (coap://host:port),\n"
     "                 public_key (hex, comma-separated for several), block_size\n"
-    "                 (16..1024, default 1024). core and script_version are\n"
-    "                 rewritten after an update.\n"
+    "                 (16..1024, default 1024), window (1..64, as -w). core\n"
+    "                 and script_version are rewritten after an update.\n"
     "  core.bin       core slot: the running core image\n"
     "  script.bin     script slot: the running script image\n"
     "  download.part  package being downloaded (resumable)\n"
@@ -56,10 +65,15 @@ static const char dev_usage[] =
     "                 staging images, complete once they exist\n"
     "  journal        update phase (idle, downloading, downloaded, applying,\n"
     "                 committing, committed), written atomically\n"
+    "  report.pending result report not yet delivered; sent by a later run\n"
     "\n"
     "Output: one result line on stdout; errors as\n"
     "\"ota-client: error: <what>: <detail>\" on stderr; progress on stderr (a bar\n"
-    "on a terminal, one line per phase otherwise).\n"
+    "on a terminal, one line per phase otherwise). The result line of an\n"
+    "update gives the delta decoder's peak working memory (\"apply RAM\").\n"
+    "\n"
+    "Test hook: OTA_CLIENT_KILL_AT=N makes the process SIGKILL itself at its\n"
+    "N-th durable step (a power cut); N=0 prints the number of steps instead.\n"
     "\n"
     "Exit status:\n"
     "  0  success: update installed (update) or an update is available (check)\n"
@@ -75,7 +89,7 @@ static const char dev_usage[] =
 struct dev_cli {
     const char *dir, *server, *cmd;
     double timeout_s;
-    int verbose;
+    int verbose, window;
 };
 
 /* --- progress --------------------------------------------------------- */
@@ -148,7 +162,10 @@ static void dev_print_result(const struct dev_result *r, const char *msg)
     case DEV_S_UPDATED:
         printf("ota-client: updated");
         dev_print_changes(r);
-        printf(" (%llu bytes in %.1f s)\n", (unsigned long long)r->bytes, r->seconds);
+        printf(" (%llu bytes in %.1f s", (unsigned long long)r->bytes, r->seconds);
+        if (r->apply_mem)
+            printf(", apply RAM %zu bytes", r->apply_mem);
+        printf(")\n");
         break;
     case DEV_S_AVAILABLE:
         printf("ota-client: update available for core %s, script %s (%llu bytes)\n", core,
@@ -179,11 +196,13 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
     static const struct option longopts[] = {
         {"state-dir", required_argument, NULL, 'd'}, {"server", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},            {"window", required_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
     };
+    long w;
     char *end;
     int ch;
-    while ((ch = getopt_long(argc, argv, "d:s:t:vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "d:s:t:w:vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'd': c->dir = optarg; break;
         case 's': c->server = optarg; break;
@@ -191,6 +210,12 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
             c->timeout_s = strtod(optarg, &end);
             if (*end || !(c->timeout_s > 0 && c->timeout_s <= 3600))
                 return dev_usage_error("-t wants seconds in (0, 3600]");
+            break;
+        case 'w':
+            w = strtol(optarg, &end, 10);
+            if (*end || w < 1 || w > DEV_WINDOW_MAX)
+                return dev_usage_error("-w wants a window of 1..64 blocks");
+            c->window = (int)w;
             break;
         case 'v': c->verbose++; break;
         case 'h': fputs(dev_usage, stdout); return DEV_EXIT_OK;
@@ -200,11 +225,48 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
     if (!c->dir)
         return dev_usage_error("-d STATEDIR is required");
     if (optind != argc - 1)
-        return dev_usage_error("exactly one command, check or update, is required");
+        return dev_usage_error("exactly one command, check, update or recover, is required");
     c->cmd = argv[optind];
-    if (strcmp(c->cmd, "check") != 0 && strcmp(c->cmd, "update") != 0)
-        return dev_usage_error("the command must be check or update");
+    if (strcmp(c->cmd, "check") != 0 && strcmp(c->cmd, "update") != 0 &&
+        strcmp(c->cmd, "recover") != 0)
+        return dev_usage_error("the command must be check, update or recover");
     return -1;
+}
+
+/* --- power-cut test hook ------------------------------------------------ */
+
+struct dev_kill {
+    long at, count;
+};
+
+static void dev_kill_step(void *ctx)
+{
+    struct dev_kill *k = ctx;
+    if (++k->count == k->at) {
+        fflush(NULL);
+        raise(SIGKILL); /* the power goes out: no cleanup of any kind */
+    }
+}
+
+/* OTA_CLIENT_KILL_AT=N: die at the N-th durable step; 0 = count them. */
+static int dev_kill_setup(struct dev_kill *k)
+{
+    const char *v = getenv("OTA_CLIENT_KILL_AT");
+    char *end;
+    if (!v || !*v)
+        return 0;
+    k->at = strtol(v, &end, 10);
+    return *end == '\0' && k->at >= 0;
+}
+
+static int dev_recover_cmd(const struct dev_opts *o, const struct cfg_device *d, char *msg)
+{
+    if (dev_recover(o, d, msg) != OTA_OK) {
+        fprintf(stderr, "ota-client: error: recover: %s\n", msg);
+        return DEV_EXIT_LOCAL;
+    }
+    printf("ota-client: recovered\n");
+    return DEV_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -213,6 +275,7 @@ int main(int argc, char **argv)
     struct cfg_device dev;
     struct dev_result r;
     struct dev_bar bar = {isatty(STDERR_FILENO), -1, 0.0};
+    struct dev_kill kill = {0, 0};
     char msg[OTA_MSG_LEN] = "", ini[DEV_PATH_MAX];
     int rc = dev_parse_args(argc, argv, &cli);
     if (rc >= 0)
@@ -223,11 +286,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "ota-client: error: bad device.ini: %s\n", msg);
         return DEV_EXIT_LOCAL;
     }
-    struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL};
-    if (strcmp(cli.cmd, "check") == 0)
-        dev_check(&o, &dev, &r, msg);
-    else
-        dev_update(&o, &dev, &r, msg);
-    dev_print_result(&r, msg);
-    return dev_exit_code(r.status);
+    struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL,
+                         cli.window, NULL, NULL};
+    if (dev_kill_setup(&kill)) {
+        o.step = dev_kill_step;
+        o.step_ctx = &kill;
+    }
+    if (strcmp(cli.cmd, "recover") == 0)
+        rc = dev_recover_cmd(&o, &dev, msg);
+    else {
+        if (strcmp(cli.cmd, "check") == 0)
+            dev_check(&o, &dev, &r, msg);
+        else
+            dev_update(&o, &dev, &r, msg);
+        dev_print_result(&r, msg);
+        rc = dev_exit_code(r.status);
+    }
+    if (o.step && kill.at == 0)
+        fprintf(stderr, "ota-client: %ld durable steps\n", kill.count);
+    return rc;
 }

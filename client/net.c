@@ -1,8 +1,8 @@
 /* net.c - block requests and reports over libcoap 4.3.1 (see net.h).
  *
  * Sections: libcoap setup and logging; address and URL; the response
- * handler (copies one answer into the caller's struct dev_block); sending
- * with our retransmission timer; the fetcher and the report.
+ * handler (copies one answer into the caller's struct dev_block, tagged
+ * with the id from its token); sending; the dl.h link and the report.
  */
 #include "log.h"
 
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEV_REPORT_ATTEMPTS 2
+#define DEV_REPORT_ATTEMPTS 3
 
 /* --- setup and logging ---------------------------------------------- */
 
@@ -68,13 +68,15 @@ static enum ota_err dev_net_resolve(const char *host, uint16_t port, coap_addres
 }
 
 static enum ota_err dev_net_url(const char *url, char *host, size_t hostlen, uint16_t *port,
-                                char *msg)
+                                int *secure, char *msg)
 {
     coap_uri_t u;
     if (coap_split_uri((const uint8_t *)url, strlen(url), &u) < 0)
         return ota_fail(msg, OTA_E_INVAL, "server URL %s: not a CoAP URI", url);
-    if (u.scheme != COAP_URI_SCHEME_COAP)
-        return ota_fail(msg, OTA_E_INVAL, "server URL %s: only coap:// is supported", url);
+    if (u.scheme != COAP_URI_SCHEME_COAP && u.scheme != COAP_URI_SCHEME_COAPS)
+        return ota_fail(msg, OTA_E_INVAL, "server URL %s: only coap:// and coaps:// are "
+                                          "supported", url);
+    *secure = u.scheme == COAP_URI_SCHEME_COAPS;
     if (u.query.length || (u.path.length && !(u.path.length == 4 && !memcmp(u.path.s, "fota", 4))))
         return ota_fail(msg, OTA_E_INVAL, "server URL %s: path must be empty or /fota", url);
     if (u.host.length == 0 || u.host.length >= hostlen)
@@ -131,50 +133,71 @@ static void dev_net_take(struct dev_net *n, const coap_pdu_t *p)
     }
 }
 
+/* Our tokens: 4 bytes of this run's random base, then the request id. */
+static int dev_net_token_id(const struct dev_net *n, coap_bin_const_t tok, uint32_t *id)
+{
+    if (tok.length != 8 || memcmp(tok.s, n->token_base, 4) != 0)
+        return 0;
+    *id = (uint32_t)tok.s[4] << 24 | (uint32_t)tok.s[5] << 16 | (uint32_t)tok.s[6] << 8 | tok.s[7];
+    return 1;
+}
+
 static coap_response_t dev_net_on_response(coap_session_t *s, const coap_pdu_t *sent,
                                            const coap_pdu_t *rcv, const coap_mid_t mid)
 {
     struct dev_net *n = coap_get_app_data(coap_session_get_context(s));
-    coap_bin_const_t tok = coap_pdu_get_token(rcv);
-    if (!n || !n->waiting || tok.length != sizeof n->token ||
-        memcmp(tok.s, n->token, sizeof n->token) != 0) {
-        log_msg(LOG_L_DEBUG, "net: ignoring an answer for an earlier request");
+    uint32_t id;
+    if (!n || !dev_net_token_id(n, coap_pdu_get_token(rcv), &id)) {
+        log_msg(LOG_L_DEBUG, "net: ignoring an answer that is not for this run");
+        return COAP_RESPONSE_OK;
+    }
+    if (!n->out || n->got) {
+        /* One answer per wait; a second one in the same poll is lost
+         * like a dropped datagram and its request is resent. */
+        n->dropped++;
         return COAP_RESPONSE_OK;
     }
     dev_net_take(n, rcv);
     n->got = 1;
-    n->waiting = 0;
+    n->got_id = id;
     return COAP_RESPONSE_OK;
+}
+
+/* A failed or closed DTLS session would otherwise look like silence and
+ * cost the whole block timeout; make it an immediate, sticky error. */
+static int dev_net_on_event(coap_session_t *s, const coap_event_t ev)
+{
+    struct dev_net *n = coap_get_app_data(coap_session_get_context(s));
+    if (n && (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED)) {
+        n->dtls_failed = 1;
+        log_msg(LOG_L_DEBUG, "net: DTLS session %s", ev == COAP_EVENT_DTLS_ERROR ? "failed"
+                                                                                 : "closed");
+    }
+    return 0;
 }
 
 static void dev_net_on_nack(coap_session_t *s, const coap_pdu_t *sent,
                             const coap_nack_reason_t reason, const coap_mid_t mid)
 {
     struct dev_net *n = coap_get_app_data(coap_session_get_context(s));
-    if (n && n->waiting && (reason == COAP_NACK_RST || reason == COAP_NACK_ICMP_ISSUE ||
-                            reason == COAP_NACK_NOT_DELIVERABLE))
+    if (n && n->out && (reason == COAP_NACK_RST || reason == COAP_NACK_ICMP_ISSUE ||
+                        reason == COAP_NACK_NOT_DELIVERABLE))
         n->nack = (int)reason + 1;
 }
 
 /* --- sending ------------------------------------------------------- */
 
-static void dev_net_new_token(struct dev_net *n)
+static coap_pdu_t *dev_net_pdu(struct dev_net *n, coap_pdu_code_t code, const char *path,
+                               uint32_t id)
 {
-    /* Random base + counter: unique for the run, never wraps in practice,
-     * and unguessable enough that an off-path answer will not match. */
-    if (n->token_seq == 0)
-        coap_prng(&n->token_seq, sizeof n->token_seq);
-    n->token_seq++;
-    for (int i = 0; i < 8; i++)
-        n->token[i] = (uint8_t)(n->token_seq >> (56 - 8 * i));
-}
-
-static coap_pdu_t *dev_net_pdu(struct dev_net *n, coap_pdu_code_t code, const char *path)
-{
+    uint8_t tok[8];
+    memcpy(tok, n->token_base, 4);
+    for (int i = 0; i < 4; i++)
+        tok[4 + i] = (uint8_t)(id >> (24 - 8 * i));
     coap_pdu_t *p = coap_new_pdu(COAP_MESSAGE_NON, code, n->sess);
     if (!p)
         return NULL;
-    if (!coap_add_token(p, sizeof n->token, n->token) ||
+    if (!coap_add_token(p, sizeof tok, tok) ||
         !coap_add_option(p, COAP_OPTION_URI_PATH, strlen(path), (const uint8_t *)path)) {
         coap_delete_pdu(p);
         return NULL;
@@ -182,10 +205,10 @@ static coap_pdu_t *dev_net_pdu(struct dev_net *n, coap_pdu_code_t code, const ch
     return p;
 }
 
-static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned szx)
+static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned szx, uint32_t id)
 {
     uint8_t b2[3];
-    coap_pdu_t *p = dev_net_pdu(n, COAP_REQUEST_CODE_GET, "fota");
+    coap_pdu_t *p = dev_net_pdu(n, COAP_REQUEST_CODE_GET, "fota", id);
     int ok = p != NULL;
     for (int i = 0; ok && i < n->q.n; i++)
         ok = coap_add_option(p, COAP_OPTION_URI_QUERY, n->q.len[i],
@@ -202,19 +225,28 @@ static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned s
     return p;
 }
 
-/* Wait up to wait_s for the answer; 1 = got it, 0 = timed out, -1 = error. */
-static int dev_net_wait(struct dev_net *n, double wait_s)
+/* Wait up to wait_s for one answer into out; 1 = got it, 0 = timed out,
+ * -1 = error (n->nack says which). */
+static int dev_net_wait(struct dev_net *n, double wait_s, struct dev_block *out)
 {
     double end = dev_now() + wait_s;
-    while (!n->got && !n->nack) {
+    n->out = out;
+    n->got = n->nack = 0;
+    n->parse_err = OTA_OK;
+    for (;;) {
         double left = end - dev_now();
-        if (left <= 0)
-            return 0;
-        uint32_t ms = (uint32_t)(left * 1000.0) + 1;
-        if (coap_io_process(n->ctx, ms > 1000 ? 1000 : ms) < 0)
+        uint32_t ms = left <= 0 ? COAP_IO_NO_WAIT : (uint32_t)(left * 1000.0) + 1;
+        if (coap_io_process(n->ctx, ms > 1000 && ms != COAP_IO_NO_WAIT ? 1000 : ms) < 0) {
+            n->out = NULL;
             return -1;
+        }
+        if (n->dtls_failed && !n->got)
+            n->nack = COAP_NACK_TLS_FAILED + 1;
+        if (n->got || n->nack || left <= 0)
+            break;
     }
-    return n->got ? 1 : -1;
+    n->out = NULL;
+    return n->got ? 1 : n->nack ? -1 : 0;
 }
 
 static const char *dev_nack_text(int nack)
@@ -225,70 +257,59 @@ static const char *dev_nack_text(int nack)
     case COAP_NACK_ICMP_ISSUE:
     case COAP_NACK_NOT_DELIVERABLE:
         return "server unreachable";
+    case COAP_NACK_TLS_FAILED:
+        return "DTLS handshake failed (wrong psk for this IMEI, or no coaps:// there)";
     default:
         return "I/O error on the socket";
     }
 }
 
-/* Send build() until an answer arrives; RFC 7252 backoff, capped by the
- * caller's timeout and the retransmission count. */
-static enum ota_err dev_net_exchange(struct dev_net *n, coap_pdu_t *(*build)(struct dev_net *,
-                                                                           uint32_t, unsigned),
-                                     uint32_t num, unsigned szx, int attempts,
-                                     const char *what, char *msg)
+static double dev_net_clock(void *ctx)
 {
-    double start = dev_now(), wait_s;
-    uint8_t r;
-    coap_prng(&r, 1);
-    wait_s = DEV_ACK_TIMEOUT_MS / 1000.0 * (1.0 + r / 510.0);
-    n->got = n->nack = 0;
-    n->parse_err = OTA_OK;
-    for (int i = 0; i < attempts; i++, wait_s *= 2) {
-        coap_pdu_t *p = build(n, num, szx);
-        if (!p)
-            return ota_fail(msg, OTA_E_NOMEM, "%s: cannot build the request", what);
-        n->waiting = 1;
-        if (coap_send(n->sess, p) == COAP_INVALID_MID)
-            log_msg(LOG_L_DEBUG, "net: %s: send failed, will retry", what);
-        double left = n->timeout_s - (dev_now() - start);
-        int rc = dev_net_wait(n, wait_s < left ? wait_s : left);
-        n->waiting = 0;
-        if (rc > 0)
-            return n->parse_err == OTA_OK ? OTA_OK
-                                           : ota_fail(msg, n->parse_err, "%s", n->parse_msg);
-        if (rc < 0)
-            return ota_fail(msg, OTA_E_NET, "%s: %s: %s", n->peer, what, dev_nack_text(n->nack));
-        if (dev_now() - start >= n->timeout_s)
-            break;
-        log_msg(LOG_L_DEBUG, "net: %s: no answer after %.1f s, retransmitting", what, wait_s);
-    }
-    return ota_fail(msg, OTA_E_NET, "%s: no answer to %s after %.0f s", n->peer, what,
-                    dev_now() - start);
+    (void)ctx;
+    return dev_now();
+}
+
+static enum ota_err dev_net_send(void *ctx, uint32_t num, unsigned szx, uint32_t id, char *msg)
+{
+    struct dev_net *n = ctx;
+    coap_pdu_t *p = dev_net_get_block(n, num, szx, id);
+    if (!p)
+        return ota_fail(msg, OTA_E_NOMEM, "block %u: cannot build the request", num);
+    if (coap_send(n->sess, p) == COAP_INVALID_MID)
+        return ota_fail(msg, OTA_E_IO, "block %u: send failed", num);
+    return OTA_OK;
+}
+
+static enum ota_err dev_net_recv(void *ctx, double wait_s, struct dev_block *out, uint32_t *id,
+                                 char *msg)
+{
+    struct dev_net *n = ctx;
+    int rc = dev_net_wait(n, wait_s, out);
+    if (rc == 0)
+        return OTA_E_NOTFOUND;
+    if (rc < 0)
+        return ota_fail(msg, OTA_E_NET, "%s: %s", n->peer, dev_nack_text(n->nack));
+    *id = n->got_id;
+    if (n->parse_err != OTA_OK)
+        return ota_fail(msg, n->parse_err, "%s", n->parse_msg);
+    return OTA_OK;
 }
 
 /* --- fetcher and report ---------------------------------------------- */
 
-static enum ota_err dev_net_fetch(void *ctx, uint32_t num, unsigned szx, struct dev_block *out,
-                                  char *msg)
-{
-    struct dev_net *n = ctx;
-    char what[32];
-    snprintf(what, sizeof what, "block %u", num);
-    n->out = out;
-    dev_net_new_token(n);
-    return dev_net_exchange(n, dev_net_get_block, num, szx, 1 + DEV_MAX_RETRANSMIT, what, msg);
-}
-
 void dev_net_fetcher(struct dev_net *n, struct dev_fetcher *f)
 {
-    f->fetch = dev_net_fetch;
+    f->send = dev_net_send;
+    f->recv = dev_net_recv;
+    f->now = dev_net_clock;
     f->ctx = n;
 }
 
-static coap_pdu_t *dev_net_post_report(struct dev_net *n, uint32_t num, unsigned szx)
+static coap_pdu_t *dev_net_post_report(struct dev_net *n, uint32_t id)
 {
     uint8_t cf[2];
-    coap_pdu_t *p = dev_net_pdu(n, COAP_REQUEST_CODE_POST, "report");
+    coap_pdu_t *p = dev_net_pdu(n, COAP_REQUEST_CODE_POST, "report", id);
     if (p && (!coap_add_option(p, COAP_OPTION_CONTENT_FORMAT,
                                coap_encode_var_safe(cf, sizeof cf, COAP_MEDIATYPE_APPLICATION_JSON),
                                cf) ||
@@ -299,14 +320,36 @@ static coap_pdu_t *dev_net_post_report(struct dev_net *n, uint32_t num, unsigned
     return p;
 }
 
+/* RFC 7252 schedule: ACK_TIMEOUT x random(1..1.5), doubling. */
+static enum ota_err dev_net_report_exchange(struct dev_net *n, uint32_t id, char *msg)
+{
+    uint8_t r;
+    coap_prng(&r, 1);
+    double wait_s = DEV_ACK_TIMEOUT_MS / 1000.0 * (1.0 + r / 510.0);
+    for (int i = 0; i < DEV_REPORT_ATTEMPTS; i++, wait_s *= 2) {
+        coap_pdu_t *p = dev_net_post_report(n, id);
+        if (!p)
+            return ota_fail(msg, OTA_E_NOMEM, "report: cannot build the request");
+        if (coap_send(n->sess, p) == COAP_INVALID_MID)
+            log_msg(LOG_L_DEBUG, "net: report: send failed, will retry");
+        double end = dev_now() + wait_s;
+        while (dev_now() < end) {
+            int rc = dev_net_wait(n, end - dev_now(), &n->answer);
+            if (rc < 0)
+                return ota_fail(msg, OTA_E_NET, "%s: report: %s", n->peer, dev_nack_text(n->nack));
+            if (rc > 0 && n->got_id == id)
+                return OTA_OK;
+        }
+    }
+    return ota_fail(msg, OTA_E_NET, "%s: no answer to the report", n->peer);
+}
+
 enum ota_err dev_net_report(struct dev_net *n, const char *json, size_t len, char *msg)
 {
     n->body = json;
     n->body_len = len;
-    n->out = &n->answer;
-    dev_net_new_token(n);
-    enum ota_err e = dev_net_exchange(n, dev_net_post_report, 0, 0, DEV_REPORT_ATTEMPTS,
-                                      "report", msg);
+    uint32_t id = 0xE0000000u | (++n->report_seq & 0xFFFFu);
+    enum ota_err e = dev_net_report_exchange(n, id, msg);
     n->body = NULL;
     n->report_code = e == OTA_OK ? n->answer.code : 0;
     if (e == OTA_OK && n->answer.code / 100 != 2)
@@ -315,17 +358,36 @@ enum ota_err dev_net_report(struct dev_net *n, const char *json, size_t len, cha
     return e;
 }
 
+/* DTLS-PSK: identity = IMEI, key = HMAC-SHA256(product secret, IMEI) as
+ * provisioned into device.ini by `ota-cache psk`. */
+static coap_session_t *dev_net_psk_session(struct dev_net *n, const coap_address_t *dst,
+                                           const struct cfg_device *d)
+{
+    coap_dtls_cpsk_t setup;
+    memset(&setup, 0, sizeof setup);
+    setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
+    setup.psk_info.identity.s = (const uint8_t *)d->imei;
+    setup.psk_info.identity.length = strlen(d->imei);
+    setup.psk_info.key.s = d->psk;
+    setup.psk_info.key.length = sizeof d->psk;
+    return coap_new_client_session_psk2(n->ctx, NULL, dst, COAP_PROTO_DTLS, &setup);
+}
+
 enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_device *d,
-                          double timeout_s, char *msg)
+                          char *msg)
 {
     char host[CFG_URL_MAX];
     uint16_t port = 0;
+    int secure = 0;
     coap_address_t dst;
     memset(n, 0, sizeof *n);
-    n->timeout_s = timeout_s > 0 ? timeout_s : DEV_NET_TIMEOUT_S;
     enum ota_err e = dev_query_build(d, &n->q, msg);
     if (e == OTA_OK)
-        e = dev_net_url(url, host, sizeof host, &port, msg);
+        e = dev_net_url(url, host, sizeof host, &port, &secure, msg);
+    if (e == OTA_OK && secure && !d->has_psk)
+        e = ota_fail(msg, OTA_E_INVAL, "server URL %s: coaps:// needs psk in device.ini", url);
+    if (e == OTA_OK && secure && !coap_dtls_is_supported())
+        e = ota_fail(msg, OTA_E_INVAL, "this libcoap has no DTLS support");
     if (e == OTA_OK)
         e = dev_net_resolve(host, port, &dst, msg);
     if (e != OTA_OK)
@@ -335,13 +397,17 @@ enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_d
     n->ctx = coap_new_context(NULL);
     if (!n->ctx)
         return ota_fail(msg, OTA_E_NOMEM, "libcoap: cannot create a context");
+    coap_prng(n->token_base, sizeof n->token_base);
     coap_set_app_data(n->ctx, n);
     coap_register_response_handler(n->ctx, dev_net_on_response);
     coap_register_nack_handler(n->ctx, dev_net_on_nack);
-    n->sess = coap_new_client_session(n->ctx, NULL, &dst, COAP_PROTO_UDP);
+    coap_register_event_handler(n->ctx, dev_net_on_event);
+    n->sess = secure ? dev_net_psk_session(n, &dst, d)
+                     : coap_new_client_session(n->ctx, NULL, &dst, COAP_PROTO_UDP);
     if (!n->sess) {
         dev_net_close(n);
-        return ota_fail(msg, OTA_E_NET, "%s: cannot create a UDP session", n->peer);
+        return ota_fail(msg, OTA_E_NET, "%s: cannot create a %s session", n->peer,
+                        secure ? "DTLS" : "UDP");
     }
     return OTA_OK;
 }

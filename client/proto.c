@@ -255,9 +255,9 @@ enum ota_err dev_report_json(const struct cfg_device *d, const struct dev_result
     int w = snprintf(out, n,
                      "{\"imei\":\"%s\",\"project\":\"%s\",\"from_core\":\"%s\","
                      "\"to_core\":\"%s\",\"from_script\":\"%s\",\"to_script\":\"%s\","
-                     "\"result\":%d,\"bytes\":%llu,\"seconds\":%.1f}",
+                     "\"result\":%d,\"bytes\":%llu,\"seconds\":%.1f,\"apply_mem\":%zu}",
                      d->imei, d->project, fc, tc, fs, ts, result_code,
-                     (unsigned long long)r->bytes, r->seconds);
+                     (unsigned long long)r->bytes, r->seconds, r->apply_mem);
     if (w < 0 || (size_t)w >= n)
         return OTA_E_LIMIT;
     *len = (size_t)w;

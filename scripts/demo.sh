@@ -3,9 +3,11 @@
 #
 # Builds signed packages from the bundled sample release (tests/data/release:
 # shipped cores 0017, 0018, 0019, target core 0020, script 1.0.0 -> 1.1.0),
-# starts ota-server on 127.0.0.1, updates five simulated devices with
-# ota-client, checks every resulting image byte for byte against the
-# release, prints a summary table and stops the server by PID.
+# starts ota-server on 127.0.0.1 and, in front of it, the NB-IoT link
+# simulator with the nb2 profile (100 kbit/s down, 60 kbit/s up, 300 ms
+# one way, 1 % loss), updates five simulated devices with ota-client through
+# it, checks every resulting image byte for byte against the release,
+# prints a summary table and stops everything by PID.
 # Usage: scripts/demo.sh [BUILD_DIR]   (default build/release)
 set -u
 cd "$(dirname "$0")/.."
@@ -21,6 +23,8 @@ echo
 echo "== starting ota-server on 127.0.0.1:$OTA_PORT"
 ota_server_start || { echo "demo: server failed to start" >&2; exit 1; }
 echo "   pid $OTA_SERVER_PID, log $RUN/server.log"
+ota_link_start nb2 || { echo "demo: link simulator failed to start" >&2; exit 1; }
+echo "== devices reach the server through nbsim nb2 on 127.0.0.1:$OTA_LINK_PORT (pid $OTA_LINK_PID)"
 
 # name core script imei
 DEVICES=(
@@ -40,7 +44,8 @@ for d in "${DEVICES[@]}"; do
   name=$1 core=$2 script=$3 imei=$4 dir="$RUN/devices/$1"
   ota_device "$dir" "$core" "$script" "$imei"
   t0=$(date +%s%N)
-  out=$(timeout 300 "$BIN/ota-client" -d "$dir" update 2>"$dir/client.log"); rc=$?
+  out=$(timeout 300 "$BIN/ota-client" -s "coap://127.0.0.1:$OTA_LINK_PORT" -d "$dir" update \
+        2>"$dir/client.log"); rc=$?
   secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
   echo "   $name: $out"
   if cmp -s "$dir/core.bin" "$want_core" && cmp -s "$dir/script.bin" "$want_script"; then
@@ -55,7 +60,11 @@ for d in "${DEVICES[@]}"; do
   rows+=("$(printf '%-20s %-12s %-12s %-10s %8s %6.2f  %s' "$name" "00$core/$script" "$after" "$result" "$bytes" "$secs" "$images")")
 done
 
+ota_link_stop
 ota_server_stop; src=$?
+echo
+echo "== link simulator"
+cat "$RUN/nbsim.log"
 echo
 echo "== summary"
 printf '%-20s %-12s %-12s %-10s %8s %6s  %s\n' DEVICE BEFORE AFTER RESULT BYTES SECS IMAGES

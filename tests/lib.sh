@@ -104,6 +104,31 @@ ota_server_stop() {
   return $rc
 }
 
+# ota_link_start PROFILE [nbsim options]: tests/tools/nbsim between devices
+# and the server ($OTA_PORT); sets OTA_LINK_PORT / OTA_LINK_PID (stopped by
+# ota_cleanup). Leak checking is off for it: ASan's exit-time scan of a
+# killed simulator can hang.
+ota_link_start() {
+  local prof=$1 i; shift
+  rm -f "$OTA_RUN/nbsim.port"
+  ASAN_OPTIONS=detect_leaks=0 timeout 900 "$BIN/nbsim" -l 0 -s "$OTA_PORT" -p "$prof" --seed 1 \
+      --max-seconds 880 --port-file "$OTA_RUN/nbsim.port" "$@" 2>>"$OTA_RUN/nbsim.log" &
+  OTA_LINK_PID=$!; OTA_PIDS+=("$OTA_LINK_PID")
+  for i in $(seq 1 100); do
+    [ -s "$OTA_RUN/nbsim.port" ] && { OTA_LINK_PORT=$(cat "$OTA_RUN/nbsim.port"); return 0; }
+    kill -0 "$OTA_LINK_PID" 2>/dev/null || return 1
+    sleep 0.02
+  done
+  return 1
+}
+
+ota_link_stop() {
+  [ -n "${OTA_LINK_PID:-}" ] || return 0
+  kill -TERM "$OTA_LINK_PID" 2>/dev/null
+  wait "$OTA_LINK_PID" 2>/dev/null
+  OTA_LINK_PID=
+}
+
 # ota_device DIR CORE_NUMBER SCRIPT_VERSION [IMEI] [key=value overrides...]
 ota_device() {
   local dir=$1 core=$2 script=$3 imei=${4:-861234567890$((RANDOM % 900 + 100))}

@@ -1,11 +1,14 @@
 /* test_client_dl.c - Block2 download driver (client/dl.c) and the whole
- * update flow (client/dev.c) over a fake "fetch block N" server in memory.
+ * update flow (client/dev.c) over a fake link and server in memory.
  *
  * The fake answers like our server (ETag, Size2, Block2, JSON diagnostics)
  * and can misbehave on request: fail from request N on (link loss), change
  * its ETag, answer the wrong block, lie in Size2, cut a block short, use
- * smaller blocks than asked. The flow tests use real signed packages from
- * pkg_build and check the state directory byte for byte afterwards.
+ * smaller blocks than asked. Its link runs on a virtual clock, queues the
+ * answers, and can lose, duplicate and reorder them (seeded), so the
+ * windowed driver's timers, fast retransmit and out-of-order writes are
+ * tested exactly and in milliseconds. The flow tests use real signed
+ * packages from pkg_build and check the state directory byte for byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +28,12 @@
 
 /* --- the fake server ---------------------------------------------------- */
 
+struct fake_req {
+    uint32_t num, id;
+    unsigned szx;
+    int index; /* request number, for the misbehaviours */
+};
+
 struct fake {
     const uint8_t *pkg;
     size_t len;
@@ -32,11 +41,18 @@ struct fake {
     size_t etag_len;
     unsigned max_szx;
     int requests;
-    uint32_t nums[64]; /* first requested block numbers */
+    uint32_t nums[1024]; /* requested block numbers, in order */
     int fail_from, etag_change_at, wrong_num_at, bad_size2_at, short_at;
     uint64_t size2_lie; /* announce this instead of len when non-zero */
     unsigned code;      /* answer every request with this error when non-zero */
     const char *diag;
+    /* the link */
+    double clock;               /* virtual seconds */
+    struct fake_req q[512];     /* answers on their way */
+    int nq;
+    int lose_every;             /* drop every n-th request (0 = none) */
+    int dup_every, reorder;     /* duplicate every n-th answer; deliver in random order */
+    uint32_t rng;
 };
 
 static void fake_init(struct fake *f, const uint8_t *pkg, size_t len)
@@ -48,6 +64,8 @@ static void fake_init(struct fake *f, const uint8_t *pkg, size_t len)
     memcpy(f->etag, "ETAG-001", 8);
     f->max_szx = 6;
     f->fail_from = f->etag_change_at = f->wrong_num_at = f->bad_size2_at = f->short_at = -1;
+    f->clock = 1000.0;
+    f->rng = 12345;
 }
 
 static void fake_error(const struct fake *f, struct dev_block *b)
@@ -57,24 +75,18 @@ static void fake_error(const struct fake *f, struct dev_block *b)
     memcpy(b->data, f->diag, b->len);
 }
 
-static enum ota_err fake_fetch(void *ctx, uint32_t num, unsigned szx, struct dev_block *b,
-                               char *msg)
+static void fake_answer(struct fake *f, const struct fake_req *rq, struct dev_block *b)
 {
-    struct fake *f = ctx;
-    int i = f->requests++;
-    if (i < 64)
-        f->nums[i] = num;
-    if (f->fail_from >= 0 && i >= f->fail_from)
-        return ota_fail(msg, OTA_E_NET, "fake: no answer");
+    int i = rq->index;
     memset(b, 0, offsetof(struct dev_block, data));
     if (f->code) {
         fake_error(f, b);
-        return OTA_OK;
+        return;
     }
     if (i == f->etag_change_at)
         memcpy(f->etag, "ETAG-002", 8);
-    unsigned z = szx < f->max_szx ? szx : f->max_szx;
-    uint64_t off = (uint64_t)num << (szx + 4), bs = 16u << z;
+    unsigned z = rq->szx < f->max_szx ? rq->szx : f->max_szx;
+    uint64_t off = (uint64_t)rq->num << (rq->szx + 4), bs = 16u << z;
     b->code = 205;
     b->has_block2 = 1;
     b->szx = z;
@@ -90,7 +102,51 @@ static enum ota_err fake_fetch(void *ctx, uint32_t num, unsigned szx, struct dev
         b->size2++;
     b->etag_len = f->etag_len;
     memcpy(b->etag, f->etag, f->etag_len);
+}
+
+static uint32_t fake_rand(struct fake *f)
+{
+    f->rng = f->rng * 1103515245u + 12345u;
+    return f->rng >> 8;
+}
+
+static enum ota_err fake_send(void *ctx, uint32_t num, unsigned szx, uint32_t id, char *msg)
+{
+    struct fake *f = ctx;
+    int i = f->requests++;
+    if (i < 1024)
+        f->nums[i] = num;
+    if (f->fail_from >= 0 && i >= f->fail_from)
+        return OTA_OK; /* the link is dead: nothing comes back */
+    if (f->lose_every && i % f->lose_every == f->lose_every - 1)
+        return OTA_OK;
+    int copies = f->dup_every && i % f->dup_every == 0 ? 2 : 1;
+    for (int c = 0; c < copies && f->nq < 512; c++)
+        f->q[f->nq++] = (struct fake_req){num, id, szx, i};
     return OTA_OK;
+}
+
+static enum ota_err fake_recv(void *ctx, double wait_s, struct dev_block *b, uint32_t *id,
+                              char *msg)
+{
+    struct fake *f = ctx;
+    if (f->nq == 0) {
+        f->clock += wait_s;
+        return OTA_E_NOTFOUND;
+    }
+    int k = f->reorder ? (int)(fake_rand(f) % (unsigned)f->nq) : 0;
+    struct fake_req rq = f->q[k];
+    memmove(&f->q[k], &f->q[k + 1], (size_t)(f->nq - k - 1) * sizeof f->q[0]);
+    f->nq--;
+    f->clock += 0.01;
+    fake_answer(f, &rq, b);
+    *id = rq.id;
+    return OTA_OK;
+}
+
+static double fake_now(void *ctx)
+{
+    return ((struct fake *)ctx)->clock;
 }
 
 /* --- state directory helpers --------------------------------------------- */
@@ -186,11 +242,12 @@ static void dl_setup(unsigned szx)
     memset(&env, 0, sizeof env);
     fake_init(&env.fk, blob, sizeof blob);
     assert_int_equal(dev_flash_open(&env.flash, dir, NULL), OTA_OK);
-    env.fetcher.fetch = fake_fetch;
-    env.fetcher.ctx = &env.fk;
+    env.fetcher = (struct dev_fetcher){fake_send, fake_recv, fake_now, &env.fk};
     env.dl.f = &env.fetcher;
     env.dl.flash = &env.flash;
     env.dl.szx = szx;
+    env.dl.window = 1; /* strict: the request sequence is exact */
+    env.dl.timeout_s = 30;
     env.r.srv_code = -1;
     dev_journal_init(&env.j);
 }
@@ -200,6 +257,7 @@ static enum ota_err dl_run(char *msg)
     memset(&env.r, 0, sizeof env.r);
     env.r.srv_code = -1;
     env.fk.requests = 0;
+    env.fk.nq = 0;
     return dev_download(&env.dl, &env.j, &env.r, msg);
 }
 
@@ -391,7 +449,7 @@ static void dl_total_differs_from_size2(void **state)
     dl_setup(6);
     env.fk.size2_lie = sizeof blob + 100;
     assert_int_equal(dl_run(msg), OTA_E_CORRUPT);
-    assert_non_null(strstr(msg, "Size2 said"));
+    assert_non_null(strstr(msg, "does not fit Size2"));
     assert_false(exists("download.pkg"));
     dl_teardown();
 }
@@ -402,6 +460,100 @@ static void dl_oversized_package(void **state)
     dl_setup(6);
     env.fk.size2_lie = (uint64_t)DEV_PKG_MAX + 1;
     assert_int_equal(dl_run(NULL), OTA_E_LIMIT);
+    dl_teardown();
+}
+
+/* --- the window ---------------------------------------------------------- */
+
+static void dl_window_fills_and_adapts(void **state)
+{
+    (void)state;
+    dl_setup(4); /* 20 blocks of 256 */
+    env.dl.window = 16;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 20); /* nothing resent */
+    assert_true(env.dl.w.cwnd_peak > 4);   /* grew beyond its start */
+    assert_true(env.dl.w.srtt > 0 && env.dl.w.srtt < 0.5); /* measured, not 2 s */
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_window_out_of_order_and_duplicates(void **state)
+{
+    (void)state;
+    dl_setup(2); /* 79 blocks of 64 */
+    env.dl.window = 16;
+    env.fk.reorder = 1;
+    env.fk.dup_every = 3;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_true(env.dl.w.dups > 0);
+    assert_int_equal(env.r.bytes, sizeof blob); /* duplicates are not stored twice */
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+static void dl_window_recovers_losses(void **state)
+{
+    (void)state;
+    dl_setup(2);
+    env.dl.window = 16;
+    env.fk.lose_every = 7;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_true(env.dl.w.retx >= 79 / 7);
+    assert_true(env.dl.w.fast > 0); /* found by later answers, not only timers */
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+/* Out-of-order blocks survive a cut link exactly: the journal's prefix and
+ * bitmap name what is durable, and the resume fetches only the rest. */
+static void dl_window_resume_fetches_only_holes(void **state)
+{
+    uint8_t held[400] = {0};
+    (void)state;
+    dl_setup(0); /* 313 blocks of 16 */
+    env.dl.window = 32;
+    env.fk.reorder = 1;
+    env.fk.lose_every = 5; /* lost requests leave holes below answered ones */
+    env.fk.fail_from = 150;
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    assert_int_equal(env.j.phase, DEV_J_DOWNLOADING);
+    assert_int_equal(env.j.block_size, 16);
+    assert_true(env.j.bitmap != 0); /* holes below blocks already held */
+    uint32_t base = (uint32_t)(env.j.offset / 16), nheld = base;
+    for (uint32_t b = 0; b < base; b++)
+        held[b] = 1;
+    for (int i = 0; i < 64; i++)
+        if (env.j.bitmap >> i & 1u) {
+            held[base + i] = 1;
+            nheld++;
+        }
+    env.fk.fail_from = -1;
+    env.fk.reorder = 0;
+    env.fk.lose_every = 0;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(env.fk.requests, 313 - (int)nheld);
+    for (int i = 0; i < env.fk.requests; i++)
+        assert_false(held[env.fk.nums[i]]);
+    assert_true(file_equals("download.pkg", blob, sizeof blob));
+    dl_teardown();
+}
+
+/* Window 1 is RFC 7252: 1 + MAX_RETRANSMIT requests, 2 s x (1..1.5) doubling. */
+static void dl_strict_gives_up_like_rfc7252(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    dl_setup(6);
+    env.dl.timeout_s = 1000;
+    env.fk.fail_from = 0;
+    double t0 = env.fk.clock;
+    assert_int_equal(dl_run(msg), OTA_E_NET);
+    assert_int_equal(env.fk.requests, 1 + DEV_MAX_RETRANSMIT);
+    double spent = env.fk.clock - t0;
+    assert_true(spent >= 62.0 && spent <= 93.1);
+    assert_non_null(strstr(msg, "no answer to block 0"));
     dl_teardown();
 }
 
@@ -463,13 +615,13 @@ static void write_device(struct cfg_device *d, const char *core, const char *sv)
 }
 
 static struct fake flow_fake;
-static struct dev_fetcher flow_fetcher = {fake_fetch, &flow_fake};
+static struct dev_fetcher flow_fetcher = {fake_send, fake_recv, fake_now, &flow_fake};
 
 static enum ota_err run_update(const struct pkgbuf *p, struct dev_result *r, char *msg)
 {
     struct cfg_device d;
     char m[OTA_MSG_LEN];
-    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher};
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL};
     if (cfg_device_load(path_of("device.ini"), &d, m) != OTA_OK)
         fail_msg("device.ini: %s", m);
     fake_init(&flow_fake, p->buf, p->len);
@@ -622,7 +774,7 @@ static void recover_finishes_commit(void **state)
 {
     struct cfg_device d;
     struct dev_journal j;
-    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher};
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL};
     (void)state;
     write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
     put_bytes("core.new", new_core, sizeof new_core);
@@ -709,6 +861,11 @@ int main(void)
         T(dl_short_block_with_more),
         T(dl_total_differs_from_size2),
         T(dl_oversized_package),
+        T(dl_window_fills_and_adapts),
+        T(dl_window_out_of_order_and_duplicates),
+        T(dl_window_recovers_losses),
+        T(dl_window_resume_fetches_only_holes),
+        T(dl_strict_gives_up_like_rfc7252),
         T(update_installs_core_and_script),
         T(update_script_only),
         T(update_bad_signature_keeps_old),

@@ -240,7 +240,7 @@ static void report_body(void **state)
     assert_string_equal(out, "{\"imei\":\"860000000000001\",\"project\":\"MY_PROJ\","
                              "\"from_core\":\"Luat_V0017_RDA8910\",\"to_core\":\"Luat_V0020_RDA8910\","
                              "\"from_script\":\"1.2.3\",\"to_script\":\"1.3.0\",\"result\":0,"
-                             "\"bytes\":41234,\"seconds\":0.8}");
+                             "\"bytes\":41234,\"seconds\":0.8,\"apply_mem\":0}");
     assert_int_equal(dev_report_json(&d, &r, 0, out, 40, &len), OTA_E_LIMIT);
 }
 
