@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "diff.h"
 #include "log.h"
+#include "report.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,8 +30,12 @@ static const char usage_text[] =
     "                           BITS 9..15, default 15; smaller needs less RAM to apply)\n"
     "  patch OLD PATCH NEW      apply PATCH to OLD; OLD and the result are checked against\n"
     "                           the hashes in the patch, NEW is written atomically\n"
+    "  psk -c OTA_INI IMEI      print the device's DTLS-PSK key (hex) for provisioning:\n"
+    "                           HMAC-SHA256 of [project] psk_secret and the IMEI\n"
     "  verify [-k PUB] FILE     check a package: header, signature (with -k), section hashes\n"
     "  list DIR                 table of the packages in a cache directory\n"
+    "  report LOG               summarise ota-server's report log: successes, failures\n"
+    "                           and median update time per from-version\n"
     "  help                     this text\n"
     "\n"
     "Options:\n"
@@ -149,6 +154,39 @@ static int cmd_patch(int argc, char **argv)
     return e == OTA_OK ? 0 : fail(e, msg);
 }
 
+static int cmd_psk(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN], hex[2 * CRYPTO_PSK_LEN + 1];
+    uint8_t secret[CRYPTO_PSK_SECRET_MAX], key[CRYPTO_PSK_LEN];
+    size_t len;
+    struct cfg_ota c;
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "c:")) != -1) {
+        if (opt != 'c')
+            return usage_error("psk: unknown option");
+        ini = optarg;
+    }
+    if (!ini || optind != argc - 1)
+        return usage_error("psk needs -c OTA_INI and one IMEI");
+    enum ota_err e = cfg_check_imei(argv[optind], msg);
+    if (e == OTA_OK)
+        e = cfg_ota_load(ini, &c, msg);
+    if (e == OTA_OK && !c.psk_secret[0])
+        e = ota_fail(msg, OTA_E_INVAL, "%s: [project] psk_secret is not set", ini);
+    if (e == OTA_OK)
+        e = crypto_load_psk_secret(c.psk_secret, secret, &len, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    crypto_psk_derive(secret, len, argv[optind], strlen(argv[optind]), key);
+    ota_hex(key, sizeof key, hex);
+    printf("%s\n", hex);
+    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
 static void on_entry(void *ctx, const struct cache_entry *e)
 {
     int *bad = ctx;
@@ -172,6 +210,34 @@ static int cmd_list(int argc, char **argv)
     if (e != OTA_OK)
         return fail(e, msg);
     return bad ? 1 : 0;
+}
+
+static void on_report_row(void *ctx, const struct cache_report_row *r)
+{
+    (void)ctx;
+    if (r->median_s < 0)
+        printf("%-40s %8llu %8llu %10s\n", r->from, (unsigned long long)r->ok,
+               (unsigned long long)r->failed, "-");
+    else
+        printf("%-40s %8llu %8llu %10.1f\n", r->from, (unsigned long long)r->ok,
+               (unsigned long long)r->failed, r->median_s);
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN];
+    struct cache_report_totals t;
+    if (argc != 2)
+        return usage_error("report needs exactly one LOG");
+    printf("%-40s %8s %8s %10s\n", "FROM (core/script)", "OK", "FAILED", "MEDIAN_S");
+    enum ota_err e = cache_report_summarise(argv[1], on_report_row, NULL, &t, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    on_report_row(NULL, &t.all);
+    if (t.skipped)
+        printf("note: %llu of %llu lines skipped (not a report)\n",
+               (unsigned long long)t.skipped, (unsigned long long)t.lines);
+    return 0;
 }
 
 static int cmd_keygen(int argc, char **argv)
@@ -226,6 +292,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc, argv);
     if (!strcmp(cmd, "build"))
         return cmd_build(argc, argv);
+    if (!strcmp(cmd, "psk"))
+        return cmd_psk(argc, argv);
     if (!strcmp(cmd, "diff"))
         return cmd_diff(argc, argv);
     if (!strcmp(cmd, "patch"))
@@ -234,5 +302,7 @@ int main(int argc, char **argv)
         return cmd_verify(argc, argv);
     if (!strcmp(cmd, "list"))
         return cmd_list(argc, argv);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc, argv);
     return usage_error("unknown command");
 }

@@ -35,18 +35,28 @@ static enum srv_status srv_fota_query(const struct cfg_ota *cfg, const struct sr
     return SRV_ST_CONTENT;
 }
 
-static enum srv_status srv_fota_pick(const struct srv_index *idx, struct srv_fota_out *out)
+/* The message is only formatted for refusals: a block answer, the hot
+ * path, formats nothing. */
+static enum srv_status srv_fota_pick(const struct srv_index *idx, const struct srv_fota_in *in,
+                                     struct srv_fota_out *out)
 {
     char tv[VER_SCRIPT_STR_MAX];
     struct srv_device d = {out->q.project, out->q.core, out->q.script, out->q.dfota};
-    srv_select(idx->hdrs, idx->n, &d, &out->sel);
+    if (in->memo)
+        srv_memo_select(in->memo, idx->gen, idx->hdrs, idx->n, &d, &out->sel);
+    else
+        srv_select(idx->hdrs, idx->n, &d, &out->sel);
+    if (out->sel.pick == SRV_PICK_PACKAGE && out->sel.index < idx->n) {
+        out->pkg = idx->pkgs[out->sel.index];
+        return SRV_ST_CONTENT;
+    }
     ver_script_format(&out->sel.target_script, tv);
     snprintf(out->msg, sizeof out->msg, "%s (release %04u/%s)", srv_pick_name(out->sel.pick),
              (unsigned)out->sel.target_core, tv);
     switch (out->sel.pick) {
     case SRV_PICK_PACKAGE:
-        out->pkg = idx->pkgs[out->sel.index];
-        return SRV_ST_CONTENT;
+        snprintf(out->msg, sizeof out->msg, "selection out of range");
+        return SRV_ST_INTERNAL;
     case SRV_PICK_NO_BASE:
         return SRV_ST_NO_BASE;
     case SRV_PICK_OTHER_LINE:
@@ -85,7 +95,7 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
     memset(out, 0, sizeof *out);
     out->st = srv_fota_query(cfg, in, out);
     if (out->st == SRV_ST_CONTENT)
-        out->st = srv_fota_pick(idx, out);
+        out->st = srv_fota_pick(idx, in, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_block(cfg, in, out);
     if (out->st != SRV_ST_CONTENT)

@@ -7,14 +7,20 @@
  * passed: query syntax (4.00) -> product key in constant time and project
  * (4.03) -> package selection (4.04 / 4.03) -> Block2 option and range
  * (4.00 / 4.02) -> 2.05 with the slice to send.
- * Issues 4 and 6 slot their checks (rate limit 4.29, rollout/allowlist
- * 4.03 code 21, overload 5.03) in between the key check and selection.
+ * Overload control (issue 4) sits around this decision, in serve.c: the
+ * per-source rate check before it, the transfer cap after it (it needs
+ * the chosen package's ETag); both answer 5.03 code 43 with Max-Age.
+ * Issue 6 slots its checks (per-device 4.29, rollout/allowlist 4.03 code
+ * 21) in between the key check and selection.
+ * in->memo (optional) remembers selections per device tuple and index
+ * generation (memo.h), so block requests skip the header scan.
  */
 #ifndef SRV_FOTA_H
 #define SRV_FOTA_H
 
 #include "block.h"
 #include "index.h"
+#include "memo.h"
 #include "query.h"
 #include "select.h"
 #include "status.h"
@@ -25,6 +31,7 @@ struct srv_fota_in {
     int has_block2;
     const uint8_t *block2; /* raw Block2 option value (may be empty) */
     size_t block2_len;
+    struct srv_memo *memo; /* remembered selections; NULL = always select */
 };
 
 struct srv_fota_out {

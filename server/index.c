@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,8 +33,7 @@ void srv_pkg_unref(struct srv_pkg *p)
 {
     if (!p || --p->refs > 0)
         return;
-    if (p->map)
-        munmap((void *)(uintptr_t)p->map, p->len);
+    free((void *)(uintptr_t)p->map);
     free(p);
 }
 
@@ -45,22 +43,47 @@ static int srv_same_file(const struct srv_pkg *p, const struct stat *st)
            p->mtime.tv_sec == st->st_mtim.tv_sec && p->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Map p's file and verify it; on failure p stays with ok == 0 and no map. */
+/* Read p's whole file into memory with pread (a short read is an error). */
+static enum ota_err srv_pkg_read(struct srv_pkg *p, int fd, char *msg)
+{
+    uint8_t *buf = malloc((size_t)p->size);
+    size_t got = 0;
+    if (!buf)
+        return ota_fail(msg, OTA_E_NOMEM, "%lld bytes: out of memory", (long long)p->size);
+    while (got < (size_t)p->size) {
+        ssize_t k = pread(fd, buf + got, (size_t)p->size - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free(buf);
+            return ota_fail(msg, OTA_E_IO, "read at %zu: %s", got,
+                            k < 0 ? strerror(errno) : "file shrank while being read");
+        }
+        got += (size_t)k;
+    }
+    p->map = buf;
+    p->len = got;
+    return OTA_OK;
+}
+
+/* Load p's file and verify it; on failure p stays with ok == 0 and no
+ * bytes. The bytes are a private copy, not a shared mapping: a file
+ * rewritten or truncated in place (cp over it) can then neither change
+ * the bytes served under an old ETag nor fault (SIGBUS) the server; the
+ * next scan picks the new contents up as a new package. */
 static enum ota_err srv_pkg_verify(struct srv_pkg *p, int fd, const uint8_t *pub, char *msg)
 {
     struct io_reader r;
     if (p->size < PKG_HEADER_LEN + PKG_SIG_LEN || (uint64_t)p->size > SRV_PKG_SIZE_MAX)
         return ota_fail(msg, OTA_E_CORRUPT, "size %lld is not that of a package",
                         (long long)p->size);
-    void *m = mmap(NULL, (size_t)p->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED)
-        return ota_fail(msg, OTA_E_IO, "mmap: %s", strerror(errno));
-    p->map = m;
-    p->len = (size_t)p->size;
+    enum ota_err e = srv_pkg_read(p, fd, msg);
+    if (e != OTA_OK)
+        return e;
     io_mem_reader(&r, p->map, p->len);
-    enum ota_err e = pkg_verify(&r, (const uint8_t(*)[CRYPTO_PUB_LEN])pub, 1, &p->h, msg);
+    e = pkg_verify(&r, (const uint8_t(*)[CRYPTO_PUB_LEN])pub, 1, &p->h, msg);
     if (e != OTA_OK) {
-        munmap(m, p->len);
+        free((void *)(uintptr_t)p->map);
         p->map = NULL;
         return e;
     }
@@ -283,6 +306,8 @@ enum ota_err srv_index_rescan(struct srv_index *x, char *msg)
     x->nall = s.nall;
     x->n = s.n;
     srv_scan_free(&old);
+    if (changed || x->gen == 0)
+        x->gen++; /* invalidates every remembered selection (memo.h) */
     if (changed)
         log_msg(LOG_L_INFO, "index: %zu package(s) served, %zu skipped, from %s", x->n,
                 x->nall - x->n, x->dir);
@@ -294,7 +319,7 @@ enum ota_err srv_index_rescan(struct srv_index *x, char *msg)
 static void srv_watch(struct srv_index *x)
 {
     uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+                    IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
     x->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (x->inotify_fd >= 0 && inotify_add_watch(x->inotify_fd, x->dir, mask) >= 0)
         return;

@@ -2,7 +2,7 @@
  *
  * The cache directory is flat and is the single source of truth
  * (DESIGN.md sections 3 and 8). Every regular file named *.pkg (hidden
- * files and temporaries "*.tmp.*" are ignored) is opened, mapped read-only,
+ * files and temporaries "*.tmp.*" are ignored) is opened, read into memory,
  * its header parsed and its signature verified with the configured public
  * key, and its SHA-256 computed (the ETag is its first 8 bytes). A file
  * that fails is logged once and skipped until its size, mtime or inode
@@ -10,14 +10,18 @@
  * up as soon as it is complete.
  *
  * A rescan only stats unchanged files (same name, device, inode, size and
- * mtime keep their mapping, hash and verdict), so it is cheap enough to run
+ * mtime keep their bytes, hash and verdict), so it is cheap enough to run
  * on every inotify event and every few seconds as a backstop.
  * Packages are reference-counted: the index holds one reference; a user
- * that keeps a package past the current request (none in issue 2: blocks
- * are copied out while the request is handled) takes its own, and the
- * mapping is unmapped when the last reference goes. Replacing a package
- * must be done by rename (ota-cache does); a file rewritten in place would
- * change bytes under the mapping.
+ * that keeps a package past the current request (none today: blocks are
+ * copied out while the request is handled) takes its own, and the bytes
+ * are freed when the last reference goes. Each package's bytes are a
+ * private copy read at load time (not a shared mapping), so the bytes
+ * served under an ETag are exactly the bytes hashed for it even if the
+ * file is rewritten or truncated in place (cp over it): a replaced file
+ * is a new package with a new ETag, and a device that was mid-download
+ * sees the ETag change on its next block and restarts. The memory cost
+ * is the size of the served packages (the cache holds one release).
  * Single-threaded: call rescan only between requests.
  */
 #ifndef SRV_INDEX_H
@@ -42,7 +46,7 @@ struct srv_pkg {
     off_t size;
     struct timespec mtime;
     int ok;                /* header and signature verified */
-    const uint8_t *map;    /* whole file, read-only; NULL unless ok */
+    const uint8_t *map;    /* whole file (private copy); NULL unless ok */
     size_t len;
     struct pkg_header h;
     uint8_t hash[CRYPTO_HASH_LEN]; /* SHA-256 of the whole file */
@@ -59,6 +63,7 @@ struct srv_index {
     int inotify_fd;        /* -1 if unavailable: periodic rescans only */
     int dirty;             /* an inotify event arrived since the last scan */
     uint64_t last_event_ms, last_scan_ms;
+    uint64_t gen;          /* bumped whenever the set of packages changes */
 };
 
 /* Scan once and start watching. Fails if the directory cannot be read. */

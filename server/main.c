@@ -39,7 +39,10 @@ static const char srv_usage[] =
     "Options:\n"
     "  -c, --config FILE     ota.ini to read (required). Used: [project] name and\n"
     "                        product_key; [cache] dir; [server] listen, block_size,\n"
-    "                        report_log, public_key, log_level.\n"
+    "                        report_log, report_fsync, public_key, log_level,\n"
+    "                        log_rate, admin, max_transfers, transfer_idle,\n"
+    "                        retry_after, rate_limit, rate_burst, max_sources,\n"
+    "                        max_sessions, session_timeout (README.md).\n"
     "  -l, --listen ADDR     listen on ADDR instead of the config's listen= list;\n"
     "                        repeatable (up to 4). ADDR is host:port, [v6]:port or\n"
     "                        host (port 5683).\n"
@@ -54,15 +57,23 @@ static const char srv_usage[] =
     "       Content-Format 42, ETag = 8 bytes of the package SHA-256, Size2);\n"
     "       refusals carry {\"code\":N,\"msg\":\"...\"} (application/json).\n"
     "  POST /report   a device's result (imei=...&result=...); appended to\n"
-    "       report_log as one JSON line, fsynced. 2.04 on success.\n"
+    "       report_log as one JSON line (fsync per report_fsync). 2.04 on success.\n"
+    "  GET  /stats    counters as JSON; only to the addresses in admin=.\n"
     "  GET  /.well-known/core   the resource list.\n"
     "\n"
-    "The cache directory is watched: *.pkg files added, replaced (by rename)\n"
-    "or removed are picked up without restart; every package's signature is\n"
-    "checked with public_key before it is served.\n"
+    "Overload: beyond max_transfers concurrent downloads (a new download is\n"
+    "refused, running ones go on) or rate_limit requests/s from one source\n"
+    "address and port, the answer is 5.03 with Max-Age and platform code 43.\n"
+    "One log line per request outcome, at most log_rate lines a second.\n"
     "\n"
-    "Signals: SIGTERM, SIGINT stop cleanly; SIGHUP rescans the cache directory\n"
-    "and reopens the report log.\n"
+    "The cache directory is watched: *.pkg files added, replaced (by rename\n"
+    "or rewritten in place) or removed are picked up without restart; every\n"
+    "package's signature is checked with public_key before it is served, and\n"
+    "a replaced package gets a new ETag.\n"
+    "\n"
+    "Signals: SIGTERM, SIGINT stop cleanly; SIGHUP rereads the config file\n"
+    "(all keys but listen; a file with an error is refused and the running\n"
+    "config kept), rescans the cache directory and reopens the report log.\n"
     "\n"
     "Exit status: 0 stopped by a signal, 1 runtime failure (cannot listen,\n"
     "unreadable key or cache directory), 2 usage or configuration error.\n";
@@ -160,7 +171,7 @@ int main(int argc, char **argv)
     if ((rc = srv_apply_args(&args, &cfg)) >= 0)
         return rc;
     srv_signals();
-    struct srv_ctl ctl = {&srv_stop_flag, &srv_hup_flag};
+    struct srv_ctl ctl = {&srv_stop_flag, &srv_hup_flag, args.config, args.log_level};
     e = srv_run(&cfg, &ctl, msg);
     if (e != OTA_OK)
         return srv_fail(SRV_EXIT_RUNTIME, ota_strerror(e), msg);

@@ -285,13 +285,13 @@ size_t srv_report_line(const struct srv_report *r, const char *peer, time_t now,
     return o.full ? 0 : o.len;
 }
 
-enum ota_err srv_report_append(int fd, const char *line, size_t len, char *msg)
+enum ota_err srv_report_append(int fd, const char *line, size_t len, int sync, char *msg)
 {
     ssize_t k = write(fd, line, len);
     if (k < 0 || (size_t)k != len)
         return ota_fail(msg, OTA_E_IO, "report log: write: %s",
                         k < 0 ? strerror(errno) : "short write");
-    if (fsync(fd) != 0)
+    if (sync && fsync(fd) != 0)
         return ota_fail(msg, OTA_E_IO, "report log: fsync: %s", strerror(errno));
     return OTA_OK;
 }

@@ -14,10 +14,16 @@
  * keys are ignored after the same character checks. Every stored value has passed
  * its character set, so the JSON line written needs no escaping.
  * The line appended to the report log is one JSON object per line; each
- * append is a single write(2) on an O_APPEND descriptor followed by
- * fsync(2), so a crash never leaves a half line before a later one.
- * Issue 4 extends this (policy, summary tool); the line format is the
- * contract with `ota-cache report`.
+ * append is a single write(2) on an O_APPEND descriptor, so a crash never
+ * leaves a half line before a later one. fsync policy ([server]
+ * report_fsync): 0 (default) = fsync(2) after every line, before the
+ * device gets its 2.04, so an acknowledged report survives a power cut;
+ * N > 0 = the server loop fsyncs at most every N seconds (and on SIGHUP
+ * and at exit), so a power cut loses at most the last N seconds of
+ * acknowledged reports, for fleets that report in bursts.
+ * The line format is the contract with `ota-cache report` (cache/report.h):
+ * keys time, peer, imei, project, from_core, to_core, from_script,
+ * to_script (strings), result, bytes, seconds (numbers), etag, detail.
  */
 #ifndef SRV_REPORT_H
 #define SRV_REPORT_H
@@ -53,7 +59,7 @@ enum ota_err srv_report_parse(const uint8_t *p, size_t len, struct srv_report *r
 size_t srv_report_line(const struct srv_report *r, const char *peer, time_t now, char *out,
                        size_t n);
 
-/* Append a line with one write and fsync it. */
-enum ota_err srv_report_append(int fd, const char *line, size_t len, char *msg);
+/* Append a line with one write; fsync it too if sync. */
+enum ota_err srv_report_append(int fd, const char *line, size_t len, int sync, char *msg);
 
 #endif

@@ -3,9 +3,12 @@
  * srv_run serves until *ctl->stop becomes non-zero (main.c sets it from
  * SIGTERM/SIGINT) and returns OTA_OK then; it returns an error only when
  * it cannot start (key, cache directory, listen address) or the event
- * loop fails. *ctl->hup (SIGHUP) forces a cache rescan and reopens the
- * report log (for log rotation). Never prints except through log_msg,
- * never exits.
+ * loop fails. *ctl->hup (SIGHUP) reloads ctl->config_path (project, key,
+ * limits, admin addresses, log level, report log, cache directory and
+ * public key; listen addresses need a restart), rescans the cache and
+ * reopens the report log (for log rotation); a config that fails to load
+ * is logged and the running one kept. Never prints except through
+ * log_msg, never exits.
  */
 #ifndef SRV_SERVER_H
 #define SRV_SERVER_H
@@ -17,6 +20,8 @@
 struct srv_ctl {
     volatile sig_atomic_t *stop;
     volatile sig_atomic_t *hup;
+    const char *config_path; /* reread on SIGHUP; NULL = rescan only */
+    int log_level;           /* from the command line, -1 = from the config */
 };
 
 enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char *msg);

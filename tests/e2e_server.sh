@@ -5,9 +5,10 @@
 # implementation: every package is fetched with Block2 (default and small
 # block sizes) and compared byte for byte with the cache file the
 # selection rules name; every refusal has its CoAP code and platform code;
-# /.well-known/core lists the resources; POST /report appends a line; the
-# cache directory is picked up live (removal, partial copy never served,
-# corrupt file skipped, rename-in served); SIGTERM exits 0.
+# /.well-known/core lists the resources (/fota, /report, /stats); POST
+# /report appends a line; the cache directory is picked up live (removal,
+# partial copy never served, corrupt file skipped, rename-in served);
+# SIGTERM exits 0. Load, overload and hot replace: e2e_scale.sh.
 # coap-client cuts URI queries at 100 bytes, so query fields are passed
 # as explicit Uri-Query options (-O 15,...).
 # Usage: BUILD=build/release tests/e2e_server.sh   (exit 0 = all passed)
@@ -97,6 +98,7 @@ check "missing fields -> 4.00 code 3 naming the field" has "$R" '4.00 {"code":3,
 R=$(timeout 30 "$COAP" -B 10 -m get "$URL/.well-known/core" 2>&1)
 check "/.well-known/core lists /fota" has "$R" '</fota>'
 check "/.well-known/core lists /report" has "$R" '</report>'
+check "/.well-known/core lists /stats" has "$R" '</stats>'
 
 # -- reports
 R=$(timeout 30 "$COAP" -B 10 -m post -e '{"imei":"861234567890123","project":"DEMOPROJ","from_core":"Luat_V0017_RDA8910","to_core":"Luat_V0020_RDA8910","from_script":"1.0.0","to_script":"1.1.0","result":0,"bytes":214001,"seconds":12.5}' "$URL/report" 2>&1 | head -1)

@@ -319,7 +319,7 @@ static enum srv_status decide(const char *query, const char *b2, size_t b2len,
     index_init(&x, pk, hp, pp);
     cfg_init(&c);
     struct srv_fota_in in = {(const uint8_t *)query, strlen(query), b2 != NULL,
-                             (const uint8_t *)b2, b2len};
+                             (const uint8_t *)b2, b2len, NULL};
     srv_fota_decide(&c, &x, &in, out);
     return out->st;
 }

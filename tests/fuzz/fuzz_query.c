@@ -1,5 +1,13 @@
-/* fuzz_query.c - libFuzzer target: arbitrary bytes as a GET /fota query,
- * a POST /report payload and a Block2 option.
+/* fuzz_query.c - libFuzzer target: arbitrary bytes as a whole CoAP
+ * request datagram, a GET /fota query, a POST /report payload and a
+ * Block2 option.
+ *
+ * The datagram goes through libcoap's own parser (coap_pdu_parse) and,
+ * if it parses, through the same extraction the /fota handler does
+ * (Uri-Query joined by coap_get_query, the raw Block2 value) into
+ * srv_fota_decide over an in-memory index, with the selection memo on,
+ * so the server's request path is covered from raw bytes to the slice it
+ * would send; the slice must lie inside the package.
  *
  * The query goes through srv_query_parse; whatever parses is run through
  * package selection against a small fixed release, and every outcome
@@ -13,7 +21,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <coap3/coap.h>
+
 #include "block.h"
+#include "fota.h"
 #include "query.h"
 #include "report.h"
 #include "select.h"
@@ -55,8 +66,90 @@ static void fz_select(const struct srv_query *q)
     (void)srv_pick_name(s.pick);
 }
 
+#define FZ_NPKG 4
+#define FZ_PKG_LEN 3000
+
+/* Four packages of the fixed release, bytes in memory, as the index
+ * holds them. */
+static void fz_index(struct srv_index *x)
+{
+    static struct srv_pkg pk[FZ_NPKG];
+    static struct srv_pkg *pp[FZ_NPKG];
+    static const struct pkg_header *hp[FZ_NPKG];
+    static uint8_t bytes[FZ_PKG_LEN];
+    const uint32_t flags[FZ_NPKG] = {PKG_F_CORE_DELTA | PKG_F_SCRIPT, PKG_F_CORE_DELTA,
+                                     PKG_F_SCRIPT, PKG_F_CORE_FULL};
+    const uint32_t from[FZ_NPKG] = {17, 18, 20, PKG_FROM_ANY};
+    memset(x, 0, sizeof *x);
+    for (int i = 0; i < FZ_NPKG; i++) {
+        pk[i].h = fz_hdr(flags[i], from[i], 20, 1);
+        pk[i].ok = 1;
+        pk[i].map = bytes;
+        pk[i].len = FZ_PKG_LEN - 100u * (unsigned)i;
+        snprintf(pk[i].name, sizeof pk[i].name, "p%d.pkg", i);
+        pp[i] = &pk[i];
+        hp[i] = &pk[i].h;
+    }
+    x->pkgs = pp;
+    x->hdrs = hp;
+    x->n = FZ_NPKG;
+    x->gen = 1;
+    x->inotify_fd = -1;
+}
+
+static void fz_decide(const struct srv_fota_in *in)
+{
+    static struct srv_memo memo;
+    static struct srv_index idx;
+    static struct cfg_ota cfg;
+    struct srv_fota_in in2 = *in;
+    struct srv_fota_out out;
+    if (!idx.n) {
+        fz_index(&idx);
+        snprintf(cfg.project, sizeof cfg.project, "DEMOPROJ");
+        snprintf(cfg.product_key, sizeof cfg.product_key, "demo-product-key-0001");
+        cfg.block_size = 1024;
+    }
+    in2.memo = &memo;
+    srv_fota_decide(&cfg, &idx, &in2, &out);
+    if (out.st == SRV_ST_CONTENT &&
+        (!out.pkg || out.slice.len == 0 || out.slice.off + out.slice.len > out.pkg->len))
+        __builtin_trap();
+}
+
+/* The /fota handler's extraction, from a parsed PDU. */
+static void fz_datagram(const uint8_t *data, size_t size)
+{
+    static int started;
+    coap_opt_iterator_t it;
+    if (!started) {
+        coap_startup();
+        coap_set_log_level(LOG_EMERG);
+        started = 1;
+    }
+    coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, size < 1500 ? 1500 : size);
+    if (!pdu)
+        return;
+    if (coap_pdu_parse(COAP_PROTO_UDP, data, size, pdu)) {
+        coap_string_t *q = coap_get_query(pdu);
+        struct srv_fota_in in = {q ? q->s : NULL, q ? q->length : 0, 0, NULL, 0, NULL};
+        coap_opt_t *b2 = coap_check_option(pdu, COAP_OPTION_BLOCK2, &it);
+        if (b2) {
+            in.has_block2 = 1;
+            in.block2 = coap_opt_value(b2);
+            in.block2_len = coap_opt_length(b2);
+        }
+        fz_decide(&in);
+        coap_delete_string(q);
+    }
+    coap_delete_pdu(pdu);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct srv_fota_in raw = {data, size, size > 0, data, size < 3 ? size : 3, NULL};
+    fz_datagram(data, size);
+    fz_decide(&raw);
     struct srv_query q;
     struct srv_report r;
     struct srv_block b;

@@ -1,0 +1,113 @@
+/* limit.h - overload control: per-source request rate and a cap on
+ * concurrent transfers, in a fixed-size table.
+ *
+ * ota-server answers every block on its own (stateless Block2), so the
+ * only per-client state it keeps is here, and it is bounded: one entry
+ * per source endpoint (address and port, because devices behind a
+ * carrier NAT share addresses) in an open-addressing table of
+ * max_sources slots, allocated once. An entry holds a token bucket
+ * (rate requests/s, burst) and, while the source downloads, the ETag of
+ * its package. A transfer starts with the first block a source gets of a
+ * package and ends when the last block is sent or after transfer_idle_s
+ * without a request; when max_transfers are running, a block request
+ * that would start a new transfer is refused (5.03 with Max-Age), while
+ * running transfers go on, so admitted devices finish.
+ * srv_limit_tick (about once a second) expires idle entries; a full probe
+ * window evicts the least recently seen source that has no transfer,
+ * so spoofed sources cannot lock out real ones for long. Lookups are
+ * O(SRV_LIMIT_PROBE) with a keyed hash (SipHash, random key per process)
+ * so crafted ports cannot pile up in one chain.
+ * Pure bookkeeping: no I/O, no libcoap; times are monotonic milliseconds.
+ */
+#ifndef SRV_LIMIT_H
+#define SRV_LIMIT_H
+
+#include "ota.h"
+
+#include <sodium.h>
+#include <sys/socket.h>
+
+#define SRV_LIMIT_PROBE 32
+#define SRV_PEER_KEY_MAX 19 /* family, port, IPv6 address */
+#define SRV_LIMIT_ETAG_LEN 8
+
+/* A token bucket: rate tokens per second, at most burst. */
+struct srv_bucket {
+    double tokens;
+    uint64_t last_ms;
+    int primed;
+};
+
+/* 1 and one token taken, or 0 and *wait_ms until the next token. A rate
+ * of 0 means no limit. */
+int srv_bucket_take(struct srv_bucket *b, double rate, double burst, uint64_t now_ms,
+                    uint64_t *wait_ms);
+
+/* Address and port of a source as a short byte string. */
+struct srv_peer_key {
+    uint8_t len; /* 0 = empty slot */
+    uint8_t b[SRV_PEER_KEY_MAX];
+};
+
+/* OTA_E_INVAL for an address family other than IPv4/IPv6. */
+enum ota_err srv_peer_key(const struct sockaddr *sa, struct srv_peer_key *k);
+
+struct srv_src {
+    struct srv_peer_key key;
+    uint8_t xfer; /* 1 while counted as a running transfer */
+    uint8_t etag[SRV_LIMIT_ETAG_LEN];
+    struct srv_bucket rate;
+    uint64_t seen_ms;
+};
+
+struct srv_limit_cfg {
+    unsigned max_sources;   /* table slots (rounded up to a power of two) */
+    unsigned max_transfers; /* 0 = no cap */
+    unsigned transfer_idle_s;
+    unsigned rate;          /* requests per second per source, 0 = no limit */
+    unsigned burst;
+    unsigned retry_after_s; /* Max-Age when the transfer cap is hit */
+};
+
+enum srv_verdict {
+    SRV_V_OK = 0,
+    SRV_V_RATE,      /* the source exceeded its request rate */
+    SRV_V_TRANSFERS, /* max_transfers running, this would be a new one */
+    SRV_V_SOURCES,   /* no slot for a new source (all busy with transfers) */
+};
+
+struct srv_limit {
+    struct srv_limit_cfg c;
+    struct srv_src *tab;
+    size_t cap;
+    size_t nsrc, nxfer;
+    uint64_t started; /* transfers ever started, for /stats */
+    uint64_t last_sweep_ms;
+    unsigned char seed[crypto_shorthash_KEYBYTES];
+};
+
+/* Allocate the table (OTA_E_NOMEM) and pick the hash key. */
+enum ota_err srv_limit_init(struct srv_limit *l, const struct srv_limit_cfg *c, char *msg);
+void srv_limit_free(struct srv_limit *l);
+/* New parameters; the table is kept unless max_sources changed (then all
+ * state is dropped: a reload is rare and the state is soft). */
+enum ota_err srv_limit_reconfigure(struct srv_limit *l, const struct srv_limit_cfg *c,
+                                   char *msg);
+
+/* Account one request of source k. On SRV_V_OK *src is its entry, valid
+ * until the next srv_limit_tick; otherwise *max_age is the retry hint in
+ * seconds (>= 1). */
+enum srv_verdict srv_limit_request(struct srv_limit *l, const struct srv_peer_key *k,
+                                   uint64_t now_ms, struct srv_src **src, unsigned *max_age);
+
+/* Source s is about to be sent a block of the package with this ETag;
+ * last = it is the package's last block. */
+enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
+                                    const uint8_t etag[SRV_LIMIT_ETAG_LEN], int last,
+                                    uint64_t now_ms, unsigned *max_age);
+
+/* Expire idle transfers and sources; cheap to call often (sweeps at most
+ * once a second). */
+void srv_limit_tick(struct srv_limit *l, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,113 @@
+/* stats.c - counters as JSON, and admin addresses (stats.h).
+ */
+#include "stats.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+struct srv_json {
+    char *p;
+    size_t n, len;
+    int full;
+};
+
+static void srv_json_put(struct srv_json *j, const char *key, uint64_t v)
+{
+    if (j->full)
+        return;
+    int k = snprintf(j->p + j->len, j->n - j->len, "%s\"%s\":%" PRIu64, j->len > 1 ? "," : "",
+                     key, v);
+    if (k < 0 || (size_t)k >= j->n - j->len)
+        j->full = 1;
+    else
+        j->len += (size_t)k;
+}
+
+static void srv_json_raw(struct srv_json *j, const char *s)
+{
+    size_t k = strlen(s);
+    if (j->full || k >= j->n - j->len) {
+        j->full = 1;
+        return;
+    }
+    memcpy(j->p + j->len, s, k + 1);
+    j->len += k;
+}
+
+size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out, size_t n)
+{
+    struct srv_json j = {out, n, 0, n == 0};
+    srv_json_raw(&j, "{");
+    srv_json_put(&j, "uptime_s", g->uptime_s);
+    srv_json_put(&j, "requests", s->requests);
+    srv_json_put(&j, "blocks", s->blocks);
+    srv_json_put(&j, "block_bytes", s->block_bytes);
+    srv_json_put(&j, "transfers_started", s->transfers_started);
+    srv_json_put(&j, "transfers_running", g->transfers);
+    srv_json_put(&j, "sources_tracked", g->sources);
+    srv_json_put(&j, "packages", g->packages);
+    srv_json_put(&j, "limited_rate", s->limited_rate);
+    srv_json_put(&j, "limited_transfers", s->limited_transfers);
+    srv_json_put(&j, "limited_sources", s->limited_sources);
+    srv_json_put(&j, "reports_stored", s->reports_stored);
+    srv_json_put(&j, "reports_failed", s->reports_failed);
+    srv_json_put(&j, "log_suppressed", s->log_suppressed);
+    srv_json_put(&j, "rescans", s->rescans);
+    srv_json_put(&j, "reloads", s->reloads);
+    srv_json_put(&j, "rss_kib", g->rss_kib);
+    srv_json_put(&j, "hwm_kib", g->hwm_kib);
+    srv_json_raw(&j, ",\"status\":{");
+    size_t mark = j.len;
+    for (int st = 0; st < SRV_ST__COUNT; st++) {
+        if (!s->by_status[st])
+            continue;
+        /* "status":{ opens a new list: no comma before its first member */
+        int k = snprintf(j.p + j.len, j.full ? 0 : j.n - j.len, "%s\"%s\":%" PRIu64,
+                         j.len > mark ? "," : "", srv_status_info(st)->name, s->by_status[st]);
+        if (j.full || k < 0 || (size_t)k >= j.n - j.len)
+            j.full = 1;
+        else
+            j.len += (size_t)k;
+    }
+    srv_json_raw(&j, "}}");
+    return j.full ? 0 : j.len;
+}
+
+enum ota_err srv_admin_parse(const struct cfg_ota *cfg, struct srv_admin *out, char *msg)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < cfg->nadmin && i < CFG_ADMIN_MAX; i++) {
+        const char *s = cfg->admin[i];
+        if (inet_pton(AF_INET, s, out->a[out->n].addr) == 1)
+            out->a[out->n].family = AF_INET;
+        else if (inet_pton(AF_INET6, s, out->a[out->n].addr) == 1)
+            out->a[out->n].family = AF_INET6;
+        else
+            return ota_fail(msg, OTA_E_INVAL, "admin: '%s' is not an IP address", s);
+        out->n++;
+    }
+    return OTA_OK;
+}
+
+int srv_admin_match(const struct srv_admin *adm, const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *v4 = NULL, *v6 = NULL;
+    if (sa->sa_family == AF_INET) {
+        v4 = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        v6 = (const uint8_t *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (memcmp(v6, mapped, sizeof mapped) == 0)
+            v4 = v6 + 12;
+    }
+    for (int i = 0; i < adm->n; i++) {
+        if (adm->a[i].family == AF_INET && v4 && memcmp(adm->a[i].addr, v4, 4) == 0)
+            return 1;
+        if (adm->a[i].family == AF_INET6 && v6 && memcmp(adm->a[i].addr, v6, 16) == 0)
+            return 1;
+    }
+    return 0;
+}

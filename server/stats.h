@@ -1,0 +1,57 @@
+/* stats.h - counters of ota-server, GET /stats rendering, admin check.
+ *
+ * Counters are plain integers bumped by the handlers (libcoap runs them
+ * on one thread). GET /stats answers only sources whose address is in the
+ * configured admin list ([server] admin; addresses, no ports), with a
+ * one-datagram JSON object: outcomes by status, blocks and bytes sent,
+ * refusals by limit, reports, suppressed log lines, and gauges the caller
+ * fills in (running transfers, tracked sources, packages, memory).
+ * Pure: no libcoap, no I/O, so it is unit-tested directly.
+ */
+#ifndef SRV_STATS_H
+#define SRV_STATS_H
+
+#include "cfg.h"
+#include "status.h"
+
+#include <sys/socket.h>
+
+#define SRV_STATS_JSON_MAX 1024
+
+struct srv_stats {
+    uint64_t requests;               /* every request that reached a handler */
+    uint64_t by_status[SRV_ST__COUNT];
+    uint64_t blocks, block_bytes;    /* 2.05 block answers */
+    uint64_t transfers_started;
+    uint64_t limited_rate, limited_transfers, limited_sources;
+    uint64_t reports_stored, reports_failed;
+    uint64_t log_suppressed;
+    uint64_t rescans, reloads;
+};
+
+struct srv_gauges {
+    uint64_t uptime_s;
+    uint64_t transfers, sources, packages;
+    uint64_t rss_kib, hwm_kib;       /* 0 if unknown */
+};
+
+/* The JSON object; returns its length, 0 if it does not fit n bytes. */
+size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out,
+                      size_t n);
+
+/* Admin addresses in binary form, parsed from cfg->admin. */
+struct srv_admin {
+    int n;
+    struct {
+        int family;
+        uint8_t addr[16];
+    } a[CFG_ADMIN_MAX];
+};
+
+/* OTA_E_INVAL naming the entry if one is not a numeric IPv4/IPv6 address. */
+enum ota_err srv_admin_parse(const struct cfg_ota *cfg, struct srv_admin *out, char *msg);
+/* 1 if sa's address (any port) is an admin address; IPv4-mapped IPv6
+ * addresses match their IPv4 form. */
+int srv_admin_match(const struct srv_admin *adm, const struct sockaddr *sa);
+
+#endif

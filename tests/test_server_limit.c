@@ -1,0 +1,400 @@
+/* test_server_limit.c - the server's scale and overload pieces: token
+ * buckets, the bounded source table (rate, transfer cap, expiry,
+ * eviction), admin addresses, /stats JSON, the selection memo, the
+ * [server] keys of ota.ini, the report log fsync switch, and the report
+ * summary of `ota-cache report` (cache/report.c).
+ *
+ * Time is passed in explicitly (milliseconds), so expiry and refill are
+ * tested exactly, without sleeping.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "limit.h"
+#include "memo.h"
+#include "report.h"
+#include "stats.h"
+#include "../cache/report.h"
+
+static struct srv_peer_key key4(const char *ip, uint16_t port)
+{
+    struct sockaddr_in a;
+    struct srv_peer_key k;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    assert_int_equal(srv_peer_key((struct sockaddr *)&a, &k), OTA_OK);
+    return k;
+}
+
+static void limit_setup(struct srv_limit *l, unsigned sources, unsigned xfers, unsigned rate,
+                        unsigned burst)
+{
+    struct srv_limit_cfg c = {sources, xfers, 10, rate, burst, 7};
+    assert_int_equal(srv_limit_init(l, &c, NULL), OTA_OK);
+}
+
+static void bucket_refill(void **state)
+{
+    struct srv_bucket b;
+    uint64_t wait = 0;
+    (void)state;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < 5; i++)
+        assert_true(srv_bucket_take(&b, 10, 5, 1000, &wait)); /* the burst */
+    assert_false(srv_bucket_take(&b, 10, 5, 1000, &wait));
+    assert_true(wait >= 100 && wait <= 101); /* 10/s: next token in 100 ms */
+    assert_false(srv_bucket_take(&b, 10, 5, 1050, &wait));
+    assert_true(srv_bucket_take(&b, 10, 5, 1150, &wait));
+    assert_true(srv_bucket_take(&b, 0, 0, 1150, &wait)); /* rate 0 = unlimited */
+}
+
+static void limit_rate_per_source(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s;
+    unsigned age = 0;
+    (void)state;
+    limit_setup(&l, 64, 0, 2, 3);
+    struct srv_peer_key a = key4("10.0.0.1", 1000), b = key4("10.0.0.1", 1001);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_RATE);
+    assert_int_equal(age, 1); /* Max-Age: at least one second */
+    /* another port of the same address is another source */
+    assert_int_equal(srv_limit_request(&l, &b, 5000, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_request(&l, &a, 5600, &s, &age), SRV_V_OK);
+    assert_int_equal(l.nsrc, 2);
+    srv_limit_free(&l);
+}
+
+static void limit_transfer_cap(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s1, *s2, *s3;
+    unsigned age = 0;
+    const uint8_t e1[8] = "AAAAAAA", e2[8] = "BBBBBBB";
+    (void)state;
+    limit_setup(&l, 64, 2, 0, 1);
+    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1), c = key4("10.0.0.3", 1);
+    assert_int_equal(srv_limit_request(&l, &a, 100, &s1, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_request(&l, &b, 100, &s2, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s2, e1, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(l.nxfer, 2);
+    /* a third device is refused with the configured retry hint... */
+    assert_int_equal(srv_limit_request(&l, &c, 100, &s3, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 100, &age), SRV_V_TRANSFERS);
+    assert_int_equal(age, 7);
+    /* ...while running transfers go on */
+    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 200, &age), SRV_V_OK);
+    /* a device switching package (release replaced) keeps its one slot */
+    assert_int_equal(srv_limit_transfer(&l, s1, e2, 0, 200, &age), SRV_V_OK);
+    assert_int_equal(l.nxfer, 2);
+    /* the last block ends a transfer and frees its slot */
+    assert_int_equal(srv_limit_transfer(&l, s1, e2, 1, 300, &age), SRV_V_OK);
+    assert_int_equal(l.nxfer, 1);
+    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 300, &age), SRV_V_OK);
+    assert_int_equal(l.started, 4);
+    srv_limit_free(&l);
+}
+
+static void limit_expiry(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s;
+    unsigned age;
+    const uint8_t e[8] = "AAAAAAA";
+    (void)state;
+    limit_setup(&l, 64, 1, 0, 1);
+    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1);
+    assert_int_equal(srv_limit_request(&l, &a, 1000, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 1000, &age), SRV_V_OK);
+    srv_limit_tick(&l, 5000); /* idle 4 s of 10: kept */
+    assert_int_equal(l.nsrc, 1);
+    assert_int_equal(l.nxfer, 1);
+    srv_limit_tick(&l, 11500); /* idle 10.5 s: expired, slot freed */
+    assert_int_equal(l.nsrc, 0);
+    assert_int_equal(l.nxfer, 0);
+    assert_int_equal(srv_limit_request(&l, &b, 11600, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 11600, &age), SRV_V_OK);
+    srv_limit_free(&l);
+}
+
+/* Many sources through a small table: memory stays fixed, lookups stay
+ * right after deletions, and sources busy with a transfer are never
+ * evicted (new ones get SRV_V_SOURCES instead). */
+static void limit_table_bounded(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s;
+    unsigned age;
+    const uint8_t e[8] = "AAAAAAA";
+    (void)state;
+    limit_setup(&l, 64, 0, 0, 1);
+    assert_int_equal(l.cap, 64);
+    for (int i = 0; i < 5000; i++) {
+        struct srv_peer_key k = key4("10.1.0.1", (uint16_t)(1000 + i));
+        assert_int_equal(srv_limit_request(&l, &k, 1000 + (uint64_t)i, &s, &age), SRV_V_OK);
+    }
+    assert_true(l.nsrc <= 64);
+    srv_limit_tick(&l, 100000);
+    assert_int_equal(l.nsrc, 0);
+    int busy = 0, refused = 0;
+    for (int i = 0; i < 200; i++) {
+        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        enum srv_verdict v = srv_limit_request(&l, &k, 200000, &s, &age);
+        if (v == SRV_V_OK) {
+            assert_int_equal(srv_limit_transfer(&l, s, e, 0, 200000, &age), SRV_V_OK);
+            busy++;
+        } else {
+            assert_int_equal(v, SRV_V_SOURCES);
+            refused++;
+        }
+    }
+    assert_true(busy <= 64 && refused >= 136);
+    assert_int_equal(l.nxfer, (size_t)busy);
+    /* every admitted source is still found (same entry, no new slot) */
+    size_t before = l.nsrc;
+    for (int i = 0; i < 200; i++) {
+        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        if (srv_limit_request(&l, &k, 200001, &s, &age) == SRV_V_OK)
+            assert_true(s->xfer);
+    }
+    assert_int_equal(l.nsrc, before);
+    srv_limit_free(&l);
+}
+
+static void admin_and_stats(void **state)
+{
+    struct cfg_ota c;
+    struct srv_admin adm;
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    char json[SRV_STATS_JSON_MAX];
+    (void)state;
+    memset(&c, 0, sizeof c);
+    snprintf(c.admin[0], CFG_ADDR_MAX, "127.0.0.1");
+    snprintf(c.admin[1], CFG_ADDR_MAX, "::1");
+    c.nadmin = 2;
+    assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_OK);
+    memset(&a4, 0, sizeof a4);
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(4444);
+    inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a4));
+    inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
+    assert_false(srv_admin_match(&adm, (struct sockaddr *)&a4));
+    memset(&a6, 0, sizeof a6);
+    a6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a6));
+    inet_pton(AF_INET6, "::2", &a6.sin6_addr);
+    assert_false(srv_admin_match(&adm, (struct sockaddr *)&a6));
+    snprintf(c.admin[0], CFG_ADDR_MAX, "localhost");
+    assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_E_INVAL);
+
+    struct srv_stats st;
+    struct srv_gauges g = {12, 3, 4, 7, 100, 200};
+    memset(&st, 0, sizeof st);
+    st.requests = 42;
+    st.blocks = 40;
+    st.by_status[SRV_ST_CONTENT] = 40;
+    st.by_status[SRV_ST_UNAVAILABLE] = 2;
+    size_t n = srv_stats_json(&st, &g, json, sizeof json);
+    assert_true(n > 0 && n == strlen(json));
+    assert_non_null(strstr(json, "\"requests\":42"));
+    assert_non_null(strstr(json, "\"transfers_running\":3"));
+    assert_non_null(strstr(json, "\"status\":{\"content\":40,\"unavailable\":2}}"));
+    assert_int_equal(json[0], '{');
+    assert_int_equal(srv_stats_json(&st, &g, json, 40), 0); /* too small: nothing */
+}
+
+static struct pkg_header mhdr(uint32_t flags, uint32_t from, uint32_t minor)
+{
+    struct pkg_header h;
+    memset(&h, 0, sizeof h);
+    h.flags = flags;
+    snprintf(h.project, sizeof h.project, "P");
+    snprintf(h.core_name, sizeof h.core_name, "Luat");
+    snprintf(h.chip, sizeof h.chip, "RDA8910");
+    h.from_core = from;
+    h.to_core = 20;
+    h.script.major = 1;
+    h.script.minor = minor;
+    h.core_len = 100;
+    h.script_len = flags & PKG_F_SCRIPT ? 10 : 0;
+    return h;
+}
+
+static void memo_matches_select(void **state)
+{
+    static struct srv_memo m;
+    struct pkg_header h[3] = {mhdr(PKG_F_CORE_DELTA | PKG_F_SCRIPT, 17, 1),
+                              mhdr(PKG_F_CORE_DELTA | PKG_F_SCRIPT, 18, 1),
+                              mhdr(PKG_F_CORE_DELTA | PKG_F_SCRIPT, 18, 2)};
+    const struct pkg_header *p[3] = {&h[0], &h[1], &h[2]};
+    struct srv_device d = {"P", {"Luat", "RDA8910", 17}, {1, 0, 0}, 1};
+    struct srv_selection a, b;
+    (void)state;
+    srv_memo_clear(&m);
+    srv_memo_select(&m, 1, p, 2, &d, &a);
+    srv_memo_select(&m, 1, p, 2, &d, &b);
+    assert_int_equal(m.hits, 1);
+    assert_int_equal(a.pick, SRV_PICK_PACKAGE);
+    assert_int_equal(b.index, a.index);
+    d.core.number = 18; /* another device tuple: not a hit */
+    srv_memo_select(&m, 1, p, 2, &d, &a);
+    assert_int_equal(m.hits, 1);
+    assert_int_equal(a.index, 1);
+    /* a new index generation (release replaced) is never answered from
+     * the memo: 1.2.0 for 18 is now the release */
+    srv_memo_select(&m, 2, p, 3, &d, &b);
+    assert_int_equal(m.hits, 1);
+    assert_int_equal(b.index, 2);
+    srv_select(p, 3, &d, &a);
+    assert_int_equal(a.index, b.index);
+}
+
+static enum ota_err load_ini(const char *text, struct cfg_ota *c, char *msg)
+{
+    FILE *fp = fmemopen((void *)(uintptr_t)text, strlen(text), "r");
+    assert_non_null(fp);
+    enum ota_err e = cfg_ota_load_stream(fp, "/tmp/x/ota.ini", c, msg);
+    fclose(fp);
+    return e;
+}
+
+#define INI_HEAD "[project]\nname = P\nproduct_key = k-1\n[server]\n"
+
+static void cfg_server_keys(void **state)
+{
+    static struct cfg_ota c;
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    assert_int_equal(load_ini(INI_HEAD, &c, msg), OTA_OK);
+    assert_int_equal(c.max_transfers, 10000);
+    assert_int_equal(c.rate_limit, 1000);
+    assert_int_equal(c.max_sessions, 64);
+    assert_int_equal(c.report_fsync, 0);
+    assert_int_equal(c.nadmin, 2);
+    assert_string_equal(c.admin[0], "127.0.0.1");
+    assert_int_equal(load_ini(INI_HEAD "max_transfers = 5\nrate_limit = 0\nrate_burst = 9\n"
+                                       "transfer_idle = 30\nretry_after = 2\nmax_sessions = 8\n"
+                                       "session_timeout = 10\nlog_rate = 0\nreport_fsync = 5\n"
+                                       "max_sources = 1024\nadmin = 10.0.0.1, fe80::1\n",
+                              &c, msg),
+                     OTA_OK);
+    assert_int_equal(c.max_transfers, 5);
+    assert_int_equal(c.rate_limit, 0);
+    assert_int_equal(c.rate_burst, 9);
+    assert_int_equal(c.report_fsync, 5);
+    assert_int_equal(c.nadmin, 2);
+    assert_string_equal(c.admin[1], "fe80::1");
+    assert_int_equal(load_ini(INI_HEAD "admin = none\n", &c, msg), OTA_OK);
+    assert_int_equal(c.nadmin, 0);
+    assert_int_equal(load_ini(INI_HEAD "max_transfers = -1\n", &c, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "ota.ini:5: max_transfers: '-1' not in 0..1000000"));
+    assert_int_equal(load_ini(INI_HEAD "rate_burst = 0\n", &c, msg), OTA_E_INVAL);
+    assert_int_equal(load_ini(INI_HEAD "admin = example.com\n", &c, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "admin: 'example.com' is not an IP address"));
+    assert_int_equal(load_ini(INI_HEAD "max_sources = 12x\n", &c, msg), OTA_E_INVAL);
+}
+
+static void report_append_modes(void **state)
+{
+    char path[] = "/tmp/ota-test-report.XXXXXX", buf[64];
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(srv_report_append(fd, "{\"a\":1}\n", 8, 1, NULL), OTA_OK);
+    assert_int_equal(srv_report_append(fd, "{\"b\":2}\n", 8, 0, NULL), OTA_OK);
+    assert_int_equal(pread(fd, buf, sizeof buf, 0), 16);
+    assert_memory_equal(buf, "{\"a\":1}\n{\"b\":2}\n", 16);
+    close(fd);
+    assert_int_equal(srv_report_append(fd, "x\n", 2, 1, NULL), OTA_E_IO); /* closed fd */
+    unlink(path);
+}
+
+struct rows {
+    int n;
+    struct cache_report_row r[8];
+};
+
+static void on_row(void *ctx, const struct cache_report_row *row)
+{
+    struct rows *rs = ctx;
+    if (rs->n < 8)
+        rs->r[rs->n++] = *row;
+}
+
+/* Lines as ota-server writes them (srv_report_line), plus junk. */
+static void report_summary(void **state)
+{
+    char path[] = "/tmp/ota-test-summary.XXXXXX", line[SRV_REPORT_LINE_MAX], msg[OTA_MSG_LEN];
+    int fd = mkstemp(path);
+    struct srv_report r;
+    struct rows rows;
+    struct cache_report_totals tot;
+    static const char *const payloads[] = {
+        "imei=861234567890123&from_core=Luat_V0017_RDA8910&from_script=1.0.0&result=0&seconds=10",
+        "imei=861234567890124&from_core=Luat_V0017_RDA8910&from_script=1.0.0&result=0&seconds=30",
+        "imei=861234567890125&from_core=Luat_V0017_RDA8910&from_script=1.0.0&result=0&seconds=20.5",
+        "imei=861234567890126&from_core=Luat_V0017_RDA8910&from_script=1.0.0&result=4",
+        "imei=861234567890127&from_core=Luat_V0018_RDA8910&from_script=1.0.0&result=0&seconds=7",
+        "imei=861234567890128&from_core=Luat_V0018_RDA8910&from_script=1.0.0&result=0&seconds=9",
+        "imei=861234567890129&result=-3",
+    };
+    (void)state;
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+        assert_int_equal(srv_report_parse((const uint8_t *)payloads[i], strlen(payloads[i]), &r,
+                                          msg), OTA_OK);
+        size_t n = srv_report_line(&r, "127.0.0.1:1", 0, line, sizeof line);
+        assert_true(n > 0);
+        assert_int_equal(write(fd, line, n), (ssize_t)n);
+    }
+    assert_int_equal(write(fd, "not json\n{\"result\":0,\"from_cor", 30), 30); /* torn tail */
+    close(fd);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(cache_report_summarise(path, on_row, &rows, &tot, msg), OTA_OK);
+    assert_int_equal(tot.lines, 9);
+    assert_int_equal(tot.skipped, 2);
+    assert_int_equal(rows.n, 3);
+    assert_string_equal(rows.r[0].from, "-/-");
+    assert_int_equal(rows.r[0].failed, 1);
+    assert_string_equal(rows.r[1].from, "Luat_V0017_RDA8910/1.0.0");
+    assert_int_equal(rows.r[1].ok, 3);
+    assert_int_equal(rows.r[1].failed, 1);
+    assert_true(rows.r[1].median_s > 20.49 && rows.r[1].median_s < 20.51);
+    assert_true(rows.r[2].median_s > 7.99 && rows.r[2].median_s < 8.01); /* (7+9)/2 */
+    assert_int_equal(tot.all.ok, 5);
+    assert_int_equal(tot.all.failed, 2);
+    assert_true(tot.all.median_s > 9.99 && tot.all.median_s < 10.01);
+    unlink(path);
+    assert_int_equal(cache_report_summarise(path, on_row, &rows, &tot, msg), OTA_E_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bucket_refill),       cmocka_unit_test(limit_rate_per_source),
+        cmocka_unit_test(limit_transfer_cap),  cmocka_unit_test(limit_expiry),
+        cmocka_unit_test(limit_table_bounded), cmocka_unit_test(admin_and_stats),
+        cmocka_unit_test(memo_matches_select), cmocka_unit_test(cfg_server_keys),
+        cmocka_unit_test(report_append_modes), cmocka_unit_test(report_summary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
