@@ -494,6 +494,24 @@ static enum ota_err dev_overtaken(struct dev_dl *d, struct dev_xfer *x, uint32_t
     return OTA_OK;
 }
 
+/* Mid-download, 5.03 (overloaded) and 4.29 (too many requests) ask the
+ * device to slow down, not to give up: halve the window and ask for this
+ * block again after Max-Age (1 s if absent), as long as the block's
+ * give-up time allows. Returns 1 when the answer was handled so. */
+static int dev_busy_backoff(struct dev_dl *d, struct dev_slot *s, const struct dev_block *b,
+                            double now)
+{
+    double wait = b->max_age ? (double)b->max_age : 1.0;
+    if ((b->code != 503 && b->code != 429) || now + wait - s->first >= d->timeout_s)
+        return 0;
+    d->w.busy++;
+    dev_win_loss(&d->w, s, 1);
+    s->due = now + wait;
+    log_msg(LOG_L_DEBUG, "download: block %u: server busy (%u.%02u), again in %.0f s", s->num,
+            b->code / 100, b->code % 100, wait);
+    return 1;
+}
+
 static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
                                   struct dev_result *r, uint32_t id, double now, char *msg)
 {
@@ -505,6 +523,8 @@ static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct d
         w->dups++;
         return OTA_OK;
     }
+    if (b->code != 205 && !x->first && dev_busy_backoff(d, s, b, now))
+        return OTA_OK;
     if (b->code != 205)
         return dev_dl_fail_response(b, r, msg);
     if (x->first && (e = dev_check_first_answer(b, x, s, msg)) != OTA_OK)
@@ -719,9 +739,10 @@ enum ota_err dev_download(struct dev_dl *d, struct dev_journal *j, struct dev_re
     r->cwnd_peak = d->w.cwnd_peak;
     r->retx = d->w.retx;
     log_msg(LOG_L_INFO, "download: window max %d peak %.1f end %.1f, %lu requests, %lu resent "
-            "(%lu overtaken, %lu timed out), %lu cuts, %lu duplicate answers, rtt min %.0f "
-            "srtt %.0f ms", d->w.max, d->w.cwnd_peak, d->w.cwnd, d->w.sent, d->w.retx, d->w.fast,
-            d->w.timeouts, d->w.cuts, d->w.dups, d->w.rtt_min * 1000, d->w.srtt * 1000);
+            "(%lu overtaken, %lu timed out), %lu cuts, %lu duplicate answers, %lu busy, "
+            "rtt min %.0f srtt %.0f ms", d->w.max, d->w.cwnd_peak, d->w.cwnd, d->w.sent,
+            d->w.retx, d->w.fast, d->w.timeouts, d->w.cuts, d->w.dups, d->w.busy,
+            d->w.rtt_min * 1000, d->w.srtt * 1000);
     /* Anything but local I/O that stops a transfer is the link's or the
      * server's fault: retrying later can help. */
     if (e != OTA_OK && r->status == DEV_S_LOCAL && e != OTA_E_IO && e != OTA_E_STATE)

@@ -47,6 +47,7 @@ struct dev_block {
     uint8_t etag[DEV_ETAG_MAX];
     size_t len;      /* payload bytes in data */
     int truncated;   /* the payload was longer than DEV_BLOCK_MAX */
+    uint32_t max_age; /* Max-Age option in seconds, 0 = none (5.03/4.29 retry hint) */
     uint8_t data[DEV_BLOCK_MAX];
 };
 
@@ -86,7 +87,7 @@ struct dev_win {
     double backoff;      /* timer multiplier after timeouts, until a valid sample */
     uint32_t seq, next_id, recover_seq;
     /* statistics, for logs and tests */
-    unsigned long sent, retx, fast, timeouts, dups, cuts;
+    unsigned long sent, retx, fast, timeouts, dups, cuts, busy;
     double cwnd_peak;
 };
 

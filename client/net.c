@@ -109,6 +109,8 @@ static enum ota_err dev_net_options(const coap_pdu_t *p, struct dev_block *b, ch
         if (dev_uint_decode(coap_opt_value(o), coap_opt_length(o), 4, &b->size2) != OTA_OK)
             return ota_fail(msg, OTA_E_CORRUPT, "Size2 option of %u bytes", coap_opt_length(o));
     }
+    if ((o = coap_check_option(p, COAP_OPTION_MAXAGE, &it)) != NULL)
+        b->max_age = coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
     if ((o = coap_check_option(p, COAP_OPTION_ETAG, &it)) != NULL) {
         b->etag_len = coap_opt_length(o);
         if (b->etag_len < 1 || b->etag_len > DEV_ETAG_MAX)
@@ -225,6 +227,20 @@ static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned s
     return p;
 }
 
+/* libcoap 4.3.1 raises no event when a DTLS handshake is refused (wrong
+ * PSK): the handshake just never completes. Say so once, so the timeout
+ * that follows is not mistaken for a dead link. */
+static void dev_net_watch_dtls(struct dev_net *n, int timed_out)
+{
+    if (!n->secure || !n->sess || n->dtls_warned || !timed_out)
+        return;
+    if (coap_session_get_state(n->sess) != COAP_SESSION_STATE_ESTABLISHED) {
+        n->dtls_warned = 1;
+        log_msg(LOG_L_WARN, "net: DTLS handshake with %s not complete yet: wrong psk for IMEI %s, "
+                "or no coaps:// there?", n->peer, n->imei);
+    }
+}
+
 /* Wait up to wait_s for one answer into out; 1 = got it, 0 = timed out,
  * -1 = error (n->nack says which). */
 static int dev_net_wait(struct dev_net *n, double wait_s, struct dev_block *out)
@@ -246,6 +262,7 @@ static int dev_net_wait(struct dev_net *n, double wait_s, struct dev_block *out)
             break;
     }
     n->out = NULL;
+    dev_net_watch_dtls(n, !n->got && !n->nack);
     return n->got ? 1 : n->nack ? -1 : 0;
 }
 
@@ -402,6 +419,8 @@ enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_d
     coap_register_response_handler(n->ctx, dev_net_on_response);
     coap_register_nack_handler(n->ctx, dev_net_on_nack);
     coap_register_event_handler(n->ctx, dev_net_on_event);
+    n->secure = secure;
+    ota_strlcpy(n->imei, d->imei, sizeof n->imei);
     n->sess = secure ? dev_net_psk_session(n, &dst, d)
                      : coap_new_client_session(n->ctx, NULL, &dst, COAP_PROTO_UDP);
     if (!n->sess) {

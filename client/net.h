@@ -44,6 +44,9 @@ struct dev_net {
     size_t body_len;
     struct dev_block answer; /* the report's answer */
     unsigned report_code;    /* its code, 0 = none */
+    int secure;              /* coaps:// */
+    int dtls_warned;         /* the incomplete handshake was logged */
+    char imei[CFG_IMEI_MAX];
     int dtls_failed;         /* sticky: the DTLS session failed or closed */
 };
 

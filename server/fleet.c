@@ -143,3 +143,51 @@ enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *im
         return srv_fleet_bucket(imei) < f->rollout_bp ? SRV_FLEET_ALLOWED : SRV_FLEET_NOT_YET;
     return f->has_allowlist ? SRV_FLEET_NOT_ALLOWED : SRV_FLEET_ALLOWED;
 }
+
+enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg)
+{
+    c->interval_ms = (uint64_t)interval_s * 1000u;
+    c->slots = NULL;
+    if (!interval_s)
+        return OTA_OK;
+    c->slots = calloc(SRV_CHECK_SLOTS, sizeof *c->slots);
+    if (!c->slots)
+        return ota_fail(msg, OTA_E_NOMEM, "check_interval: cannot allocate %u slots",
+                        SRV_CHECK_SLOTS);
+    return OTA_OK;
+}
+
+void srv_checks_free(struct srv_checks *c)
+{
+    free(c->slots);
+    c->slots = NULL;
+}
+
+unsigned srv_checks_hit(struct srv_checks *c, const char *imei, uint64_t now_ms)
+{
+    uint64_t key = 1;
+    if (!c->slots)
+        return 0;
+    for (const char *p = imei; *p >= '0' && *p <= '9'; p++)
+        key = key * 10 + (uint64_t)(*p - '0');
+    size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) % SRV_CHECK_SLOTS;
+    struct srv_check_slot *reuse = NULL, *oldest = NULL;
+    for (unsigned i = 0; i < SRV_CHECK_PROBE; i++) {
+        struct srv_check_slot *sl = &c->slots[(at + i) % SRV_CHECK_SLOTS];
+        if (sl->key == key) {
+            uint64_t since = now_ms - sl->last_ms;
+            if (since < c->interval_ms)
+                return (unsigned)((c->interval_ms - since + 999) / 1000);
+            sl->last_ms = now_ms;
+            return 0;
+        }
+        if (!reuse && (sl->key == 0 || now_ms - sl->last_ms >= c->interval_ms))
+            reuse = sl;
+        if (!oldest || sl->last_ms < oldest->last_ms)
+            oldest = sl;
+    }
+    struct srv_check_slot *victim = reuse ? reuse : oldest;
+    victim->key = key;
+    victim->last_ms = now_ms;
+    return 0;
+}

@@ -49,4 +49,29 @@ enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg);
 uint32_t srv_fleet_bucket(const char *imei);
 enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei);
 
+/* Per-IMEI check rate: at most one update check (a request for block 0)
+ * per interval from one IMEI. A fixed table of slots keyed by the IMEI's
+ * number; a slot whose interval has passed is free for reuse, and when
+ * all probed slots are busy the oldest is overwritten, so the table never
+ * grows and a flood of IMEIs cannot lock anyone out for long. */
+#ifndef SRV_CHECK_SLOTS
+#define SRV_CHECK_SLOTS 65536u /* 16 bytes each */
+#endif
+#define SRV_CHECK_PROBE 8u
+
+struct srv_check_slot {
+    uint64_t key; /* IMEI as a number + 1; 0 = empty */
+    uint64_t last_ms;
+};
+
+struct srv_checks {
+    struct srv_check_slot *slots;
+    uint64_t interval_ms; /* 0 = no limit */
+};
+
+enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg);
+void srv_checks_free(struct srv_checks *c);
+/* 0 if this check is allowed (and is recorded), else the seconds to wait. */
+unsigned srv_checks_hit(struct srv_checks *c, const char *imei, uint64_t now_ms);
+
 #endif

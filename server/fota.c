@@ -35,6 +35,41 @@ static enum srv_status srv_fota_query(const struct cfg_ota *cfg, const struct sr
     return SRV_ST_CONTENT;
 }
 
+/* Is this request an update check (the first block, or no Block2)? A
+ * malformed Block2 counts as a check; srv_fota_block refuses it later. */
+static int srv_fota_is_check(const struct srv_fota_in *in)
+{
+    struct srv_block b;
+    return !in->has_block2 || srv_block_parse(in->block2, in->block2_len, &b, NULL) != OTA_OK ||
+           b.num == 0;
+}
+
+static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_fota_out *out)
+{
+    const char *imei = out->q.imei;
+    if (in->dtls_identity && strcmp(in->dtls_identity, imei) != 0) {
+        snprintf(out->msg, sizeof out->msg, "imei: %s is not this DTLS session's identity",
+                 imei);
+        return SRV_ST_FORBIDDEN;
+    }
+    if (in->checks && srv_fota_is_check(in) &&
+        (out->max_age = srv_checks_hit(in->checks, imei, in->now_ms)) != 0) {
+        snprintf(out->msg, sizeof out->msg, "imei %s: checks too often, retry in %u s", imei,
+                 out->max_age);
+        return SRV_ST_TOO_MANY;
+    }
+    enum srv_fleet_verdict v = in->fleet ? srv_fleet_check(in->fleet, imei) : SRV_FLEET_ALLOWED;
+    if (v == SRV_FLEET_NOT_ALLOWED) {
+        snprintf(out->msg, sizeof out->msg, "imei %s: not in the allowlist", imei);
+        return SRV_ST_REFUSED;
+    }
+    if (v == SRV_FLEET_NOT_YET) {
+        snprintf(out->msg, sizeof out->msg, "imei %s: not in this rollout stage yet", imei);
+        return SRV_ST_NO_UPDATE;
+    }
+    return SRV_ST_CONTENT;
+}
+
 /* The message is only formatted for refusals: a block answer, the hot
  * path, formats nothing. */
 static enum srv_status srv_fota_pick(const struct srv_index *idx, const struct srv_fota_in *in,
@@ -94,6 +129,8 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
 {
     memset(out, 0, sizeof *out);
     out->st = srv_fota_query(cfg, in, out);
+    if (out->st == SRV_ST_CONTENT)
+        out->st = srv_fota_fleet(in, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_pick(idx, in, out);
     if (out->st == SRV_ST_CONTENT)

@@ -19,6 +19,7 @@
 #define SRV_FOTA_H
 
 #include "block.h"
+#include "fleet.h"
 #include "index.h"
 #include "memo.h"
 #include "query.h"
@@ -32,6 +33,10 @@ struct srv_fota_in {
     const uint8_t *block2; /* raw Block2 option value (may be empty) */
     size_t block2_len;
     struct srv_memo *memo; /* remembered selections; NULL = always select */
+    const char *dtls_identity;      /* PSK identity of a coaps:// session, else NULL */
+    const struct srv_fleet *fleet;  /* allowlist / rollout; NULL = everyone */
+    struct srv_checks *checks;      /* per-IMEI check rate; NULL = no limit */
+    uint64_t now_ms;
 };
 
 struct srv_fota_out {
@@ -42,6 +47,7 @@ struct srv_fota_out {
     struct srv_selection sel;
     const struct srv_pkg *pkg; /* SRV_ST_CONTENT only */
     struct srv_slice slice;    /* SRV_ST_CONTENT only */
+    unsigned max_age;          /* SRV_ST_TOO_MANY: seconds until the next check */
 };
 
 /* project and product_key and block_size of cfg are used. */

@@ -174,8 +174,9 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
                          const coap_string_t *query, coap_pdu_t *resp)
 {
     struct srv *s = coap_resource_get_userdata(r);
-    struct srv_fota_in in = {query ? query->s : NULL, query ? query->length : 0, 0, NULL, 0,
-                             &s->memo};
+    struct srv_fota_in in = {.query = query ? query->s : NULL,
+                             .query_len = query ? query->length : 0,
+                             .memo = &s->memo};
     struct srv_fota_out out;
     struct srv_src *src;
     unsigned max_age = 0;
@@ -194,6 +195,14 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         in.block2 = coap_opt_value(b2);
         in.block2_len = coap_opt_length(b2);
     }
+    char identity[CFG_IMEI_MAX + 1];
+    int secure = s->dtls ? srv_dtls_identity(sess, identity, sizeof identity) : 0;
+    if (secure < 0)
+        snprintf(identity, sizeof identity, "-"); /* not an IMEI: never matches */
+    in.dtls_identity = secure ? identity : NULL;
+    in.fleet = &s->fleet;
+    in.checks = &s->checks;
+    in.now_ms = srv_now_ms();
     srv_fota_decide(&s->cfg, &s->idx, &in, &out);
     if (out.st == SRV_ST_CONTENT)
         srv_fota_cap(s, src, &out, &max_age);
@@ -206,7 +215,9 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         s->st.blocks++;
         s->st.block_bytes += out.slice.len;
     } else {
-        srv_reply_diag(resp, out.st, out.msg, out.st == SRV_ST_UNAVAILABLE ? max_age : 0);
+        srv_reply_diag(resp, out.st, out.msg, out.st == SRV_ST_UNAVAILABLE ? max_age
+                                              : out.st == SRV_ST_TOO_MANY    ? out.max_age
+                                                                             : 0);
     }
     srv_log_fota(s, sess, &out);
 }

@@ -79,12 +79,15 @@ static enum ota_err srv_report_open(struct srv *s, char *msg)
     return OTA_OK;
 }
 
-static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, char *msg)
+static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_proto_t proto,
+                                   char *msg)
 {
     char host[CFG_ADDR_MAX], port_s[8];
     uint16_t port;
     struct addrinfo hints, *ai = NULL;
-    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, 5683, msg);
+    int secure = proto == COAP_PROTO_DTLS;
+    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, secure ? 5684 : 5683,
+                                        msg);
     if (e != OTA_OK)
         return e;
     memset(&hints, 0, sizeof hints);
@@ -100,10 +103,10 @@ static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, char *
     addr.size = ai->ai_addrlen;
     memcpy(&addr.addr, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
-    if (!coap_new_endpoint(ctx, &addr, COAP_PROTO_UDP))
+    if (!coap_new_endpoint(ctx, &addr, proto))
         return ota_fail(msg, OTA_E_NET, "listen %s: cannot bind (address in use or not local?)",
                         spec);
-    log_msg(LOG_L_INFO, "listening on coap://%s", spec);
+    log_msg(LOG_L_INFO, "listening on %s://%s", secure ? "coaps" : "coap", spec);
     return OTA_OK;
 }
 
@@ -124,6 +127,40 @@ static void srv_sessions_bound(struct srv *s)
     coap_context_set_session_timeout(s->ctx, (unsigned)s->cfg.session_timeout);
 }
 
+/* coaps:// endpoints; the PSK secret is checked (not readable by others)
+ * before anything listens. */
+static enum ota_err srv_dtls_start(struct srv *s, char *msg)
+{
+    if (!s->cfg.psk_secret[0])
+        return ota_fail(msg, OTA_E_INVAL, "[dtls] listen needs [project] psk_secret");
+    s->dtls = calloc(1, sizeof *s->dtls);
+    if (!s->dtls)
+        return ota_fail(msg, OTA_E_NOMEM, "dtls: out of memory");
+    enum ota_err e = srv_dtls_init(s->dtls, s->cfg.psk_secret, msg);
+    if (e == OTA_OK)
+        e = srv_dtls_attach(s->dtls, s->ctx, msg);
+    for (int i = 0; i < s->cfg.ndtls_listen && e == OTA_OK; i++)
+        e = srv_listen_one(s->ctx, s->cfg.dtls_listen[i], COAP_PROTO_DTLS, msg);
+    return e;
+}
+
+/* Allowlist, rollout and check rate from the config; on reload the new
+ * state replaces the old only if it loads. */
+static enum ota_err srv_fleet_open(const struct cfg_ota *c, struct srv_fleet *f,
+                                   struct srv_checks *k, char *msg)
+{
+    enum ota_err e = srv_fleet_init(f, c->allowlist, c->rollout_bp, msg);
+    if (e == OTA_OK && (e = srv_checks_init(k, (unsigned)c->check_interval, msg)) != OTA_OK)
+        srv_fleet_free(f);
+    return e;
+}
+
+static void srv_fleet_close(struct srv *s)
+{
+    srv_fleet_free(&s->fleet);
+    srv_checks_free(&s->checks);
+}
+
 static enum ota_err srv_coap_start(struct srv *s, char *msg)
 {
     enum ota_err e = OTA_OK;
@@ -134,8 +171,10 @@ static enum ota_err srv_coap_start(struct srv *s, char *msg)
     if (!s->ctx)
         return ota_fail(msg, OTA_E_NOMEM, "coap: cannot create context");
     srv_sessions_bound(s);
-    for (int i = 0; i < s->cfg.nlisten && e == OTA_OK; i++)
-        e = srv_listen_one(s->ctx, s->cfg.listen[i], msg);
+    for (int i = 0; i < s->cfg.nlisten && !s->cfg.dtls_only && e == OTA_OK; i++)
+        e = srv_listen_one(s->ctx, s->cfg.listen[i], COAP_PROTO_UDP, msg);
+    if (e == OTA_OK && s->cfg.ndtls_listen)
+        e = srv_dtls_start(s, msg);
     if (e == OTA_OK)
         e = srv_resources_add(s, msg);
     return e;
@@ -153,6 +192,8 @@ static enum ota_err srv_start(struct srv *s, char *msg)
         e = srv_admin_parse(&s->cfg, &s->admin, msg);
     if (e == OTA_OK)
         e = srv_limit_init(&s->lim, &lc, msg);
+    if (e == OTA_OK)
+        e = srv_fleet_open(&s->cfg, &s->fleet, &s->checks, msg);
     /* Bind before the (slower) first scan so a busy port fails at once;
      * no request is handled before the loop starts. */
     if (e == OTA_OK)
@@ -173,6 +214,12 @@ static void srv_stop(struct srv *s)
         coap_cleanup();
     srv_index_close(&s->idx);
     srv_limit_free(&s->lim);
+    srv_fleet_close(s);
+    if (s->dtls) {
+        srv_dtls_wipe(s->dtls);
+        free(s->dtls);
+        s->dtls = NULL;
+    }
     if (s->report_fd >= 0) {
         srv_report_sync(s, srv_now_ms(), 1);
         close(s->report_fd);
@@ -213,8 +260,19 @@ static enum ota_err srv_reload_cfg(struct srv *s, struct cfg_ota *nc, char *msg)
         e = srv_reload_index(s, nc, msg);
     if (e == OTA_OK)
         e = srv_limit_reconfigure(&s->lim, &lc, msg);
+    struct srv_fleet fleet;
+    struct srv_checks checks;
+    if (e == OTA_OK)
+        e = srv_fleet_open(nc, &fleet, &checks, msg);
     if (e != OTA_OK)
         return e;
+    srv_fleet_close(s);
+    s->fleet = fleet;
+    s->checks = checks;
+    if (nc->ndtls_listen != s->cfg.ndtls_listen || nc->dtls_only != s->cfg.dtls_only ||
+        memcmp(nc->dtls_listen, s->cfg.dtls_listen, sizeof nc->dtls_listen) != 0 ||
+        strcmp(nc->psk_secret, s->cfg.psk_secret) != 0)
+        log_msg(LOG_L_WARN, "reload: [dtls] and psk_secret change only on restart");
     if (nc->nlisten != s->cfg.nlisten ||
         memcmp(nc->listen, s->cfg.listen, sizeof nc->listen) != 0)
         log_msg(LOG_L_WARN, "reload: listen addresses change only on restart");
@@ -261,8 +319,14 @@ static void srv_tick(struct srv *s)
     srv_limit_tick(&s->lim, now);
     srv_report_sync(s, now, 0);
     if (now - s->last_second_ms >= 1000) {
+        char msg[OTA_MSG_LEN];
+        int reloaded;
         s->last_second_ms = now;
         srv_log_flush(s);
+        if (srv_fleet_refresh(&s->fleet, &reloaded, msg) != OTA_OK)
+            log_msg(LOG_L_WARN, "allowlist: %s; keeping the previous list", msg);
+        else if (reloaded)
+            log_msg(LOG_L_INFO, "allowlist: reloaded, %zu IMEIs", s->fleet.n);
     }
 }
 

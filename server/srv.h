@@ -10,6 +10,8 @@
 
 #include <coap3/coap.h>
 
+#include "dtls.h"
+#include "fleet.h"
 #include "index.h"
 #include "limit.h"
 #include "memo.h"
@@ -24,6 +26,9 @@ struct srv {
     struct srv_memo memo;
     struct srv_stats st;
     struct srv_admin admin;
+    struct srv_fleet fleet;
+    struct srv_checks checks;
+    struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */
     struct srv_bucket log_bucket;   /* request log lines */
     uint64_t log_suppressed_pending; /* reported once a second */
     coap_context_t *ctx;

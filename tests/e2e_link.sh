@@ -21,7 +21,7 @@ NEW_SCRIPT=$REL/script/script_1.1.0.bin
 W=$(mktemp -d /tmp/ota-link-e2e.XXXXXX)
 SPID= NBPID=
 stop() { if [ -n "$1" ]; then kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; fi; }
-cleanup() { stop "$NBPID"; stop "$SPID"; rm -rf "$W"; }
+cleanup() { stop "$NBPID"; stop "$SPID"; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $*"; }

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "fota.h"
@@ -308,6 +309,9 @@ static void cfg_init(struct cfg_ota *c)
     c->block_size = 1024;
 }
 
+/* Fleet inputs of the next decide() call (issue 6); reset after it. */
+static struct srv_fota_in fleet_in;
+
 static enum srv_status decide(const char *query, const char *b2, size_t b2len,
                               struct srv_fota_out *out)
 {
@@ -318,9 +322,14 @@ static enum srv_status decide(const char *query, const char *b2, size_t b2len,
     struct cfg_ota c;
     index_init(&x, pk, hp, pp);
     cfg_init(&c);
-    struct srv_fota_in in = {(const uint8_t *)query, strlen(query), b2 != NULL,
-                             (const uint8_t *)b2, b2len, NULL};
+    struct srv_fota_in in = fleet_in;
+    in.query = (const uint8_t *)query;
+    in.query_len = strlen(query);
+    in.has_block2 = b2 != NULL;
+    in.block2 = (const uint8_t *)b2;
+    in.block2_len = b2len;
     srv_fota_decide(&c, &x, &in, out);
+    memset(&fleet_in, 0, sizeof fleet_in);
     return out->st;
 }
 
@@ -378,6 +387,72 @@ static void fota_refusals(void **state)
                      SRV_ST_FORBIDDEN);
 }
 
+#define QOK Q("key-0001", "P_Luat_RDA8910", "17", "1.0.0")
+
+/* coaps://: the query's imei must be the session's PSK identity. */
+static void fota_dtls_identity(void **state)
+{
+    struct srv_fota_out o;
+    (void)state;
+    fleet_in.dtls_identity = "861234567890123";
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_CONTENT);
+    fleet_in.dtls_identity = "861234567890999";
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_FORBIDDEN);
+    assert_non_null(strstr(o.msg, "identity"));
+    assert_int_equal(srv_status_info(o.st)->coap, 403);
+}
+
+/* One check per interval per IMEI; later blocks of a download are not
+ * checks; the limit lifts when the interval has passed. */
+static void fota_check_interval(void **state)
+{
+    struct srv_checks k;
+    struct srv_fota_out o;
+    (void)state;
+    assert_int_equal(srv_checks_init(&k, 60, NULL), OTA_OK);
+    fleet_in.checks = &k;
+    fleet_in.now_ms = 1000000;
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_CONTENT);
+    fleet_in.checks = &k;
+    fleet_in.now_ms = 1010000;
+    assert_int_equal(decide(QOK, "\x16", 1, &o), SRV_ST_CONTENT); /* block 1: not a check */
+    fleet_in.checks = &k;
+    fleet_in.now_ms = 1010000;
+    assert_int_equal(decide(QOK, "\x06", 1, &o), SRV_ST_TOO_MANY); /* block 0 again */
+    assert_int_equal(o.max_age, 50);
+    assert_int_equal(srv_status_info(o.st)->coap, 429);
+    assert_int_equal(srv_status_info(o.st)->platform, 40);
+    fleet_in.checks = &k;
+    fleet_in.now_ms = 1060000;
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_CONTENT); /* recovered */
+    srv_checks_free(&k);
+}
+
+static void fota_allowlist_and_rollout(void **state)
+{
+    struct srv_fleet f;
+    struct srv_fota_out o;
+    (void)state;
+    assert_int_equal(srv_fleet_init(&f, NULL, 0, NULL), OTA_OK); /* rollout at 0 % */
+    fleet_in.fleet = &f;
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_NO_UPDATE);
+    assert_non_null(strstr(o.msg, "rollout"));
+    assert_int_equal(srv_fleet_init(&f, NULL, SRV_ROLLOUT_ALL, NULL), OTA_OK);
+    fleet_in.fleet = &f;
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_CONTENT);
+    char path[] = "/tmp/test_select_allow.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "861234567890999\n", 16), 16);
+    close(fd);
+    assert_int_equal(srv_fleet_init(&f, path, SRV_ROLLOUT_ALL + 1, NULL), OTA_OK);
+    fleet_in.fleet = &f;
+    assert_int_equal(decide(QOK, NULL, 0, &o), SRV_ST_REFUSED);
+    assert_int_equal(srv_status_info(o.st)->platform, 21);
+    srv_fleet_free(&f);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +462,8 @@ int main(void)
         cmocka_unit_test(select_newest_release_and_ties), cmocka_unit_test(block_parse),
         cmocka_unit_test(block_encode_roundtrip), cmocka_unit_test(block_slice),
         cmocka_unit_test(fota_decide),            cmocka_unit_test(fota_refusals),
+        cmocka_unit_test(fota_dtls_identity),     cmocka_unit_test(fota_check_interval),
+        cmocka_unit_test(fota_allowlist_and_rollout),
     };
     return cmocka_run_group_tests_name("server select/block/fota", tests, NULL, NULL);
 }

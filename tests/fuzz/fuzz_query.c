@@ -132,7 +132,7 @@ static void fz_datagram(const uint8_t *data, size_t size)
         return;
     if (coap_pdu_parse(COAP_PROTO_UDP, data, size, pdu)) {
         coap_string_t *q = coap_get_query(pdu);
-        struct srv_fota_in in = {q ? q->s : NULL, q ? q->length : 0, 0, NULL, 0, NULL};
+        struct srv_fota_in in = {.query = q ? q->s : NULL, .query_len = q ? q->length : 0};
         coap_opt_t *b2 = coap_check_option(pdu, COAP_OPTION_BLOCK2, &it);
         if (b2) {
             in.has_block2 = 1;
