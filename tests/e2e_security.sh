@@ -15,13 +15,6 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 
 TMP=$(mktemp -d /tmp/ota-sec.XXXXXX)
-fails=0 checks=0
-check() {
-  local desc=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok    $desc"; else echo "FAIL  $desc"; fails=$((fails + 1)); fi
-}
-eq() { [ "$1" = "$2" ] || { echo "      expected '$2', got '$1'" >&2; return 1; }; }
 COAPS=$(command -v coap-client-openssl)
 
 ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
@@ -138,5 +131,4 @@ check "after check_interval: the update goes through (exit 0)" eq "$RC" 0
 ota_server_stop; rc=$?
 check "server exits 0 on SIGTERM" eq "$rc" 0
 
-echo "$((checks - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+ota_summary

@@ -17,13 +17,6 @@ cd "$(dirname "$0")/.."
 . tests/lib.sh
 
 TMP=$(mktemp -d /tmp/ota-e2e-server.XXXXXX)
-fails=0 checks=0
-check() {
-  local desc=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok    $desc"; else echo "FAIL  $desc"; fails=$((fails + 1)); fi
-}
-eq() { [ "$1" = "$2" ] || { echo "      expected '$2', got '$1'" >&2; return 1; }; }
 has() { case $1 in *"$2"*) return 0 ;; esac; echo "      '$1' lacks '$2'" >&2; return 1; }
 COAP=$(command -v coap-client-notls || command -v coap-client-openssl) ||
   { echo "coap-client not installed (libcoap3-bin)"; exit 1; }
@@ -133,5 +126,4 @@ ota_server_stop; RC=$?
 check "SIGTERM: exit status 0" eq "$RC" 0
 check "no sanitizer report in the server log" bash -c "! grep -q -E 'ERROR: AddressSanitizer|runtime error' '$OTA_RUN/server.log'"
 
-echo "$((checks - fails))/$checks server checks passed"
-[ "$fails" -eq 0 ]
+ota_summary

@@ -14,13 +14,6 @@ cd "$(dirname "$0")/.."
 
 TMP=$(mktemp -d /tmp/ota-e2e.XXXXXX)
 trap 'ota_cleanup; rm -rf "$TMP"' EXIT
-fails=0 checks=0
-check() {
-  local desc=$1; shift
-  checks=$((checks + 1))
-  if "$@"; then echo "ok    $desc"; else echo "FAIL  $desc"; fails=$((fails + 1)); fi
-}
-eq() { [ "$1" = "$2" ] || { echo "      expected '$2', got '$1'" >&2; return 1; }; }
 COAP=$(command -v coap-client-notls || command -v coap-client-openssl)
 
 ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
@@ -174,5 +167,4 @@ check "build with a missing file exits non-zero" test "$rc" -ne 0
 check "build names the missing file" grep -q "/nonexistent/script_9.9.9.bin" <<<"$out"
 check "cache directory unchanged, no temp files" eq "$(ls "$TMP/run/cache" | sort)" "$before"
 
-echo "$((checks - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+ota_summary

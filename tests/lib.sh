@@ -8,6 +8,21 @@
 # to 127.0.0.1 only.
 
 OTA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# check DESC CMD...: run one assertion, print ok/FAIL, count it.
+# eq GOT WANT: string equality that explains a mismatch.
+# ota_summary: the "N passed, N failed" line; its status is the verdict.
+checks=0 fails=0
+check() {
+  local desc=$1; shift
+  checks=$((checks + 1))
+  if "$@"; then echo "ok    $desc"; else echo "FAIL  $desc"; fails=$((fails + 1)); fi
+}
+eq() { [ "$1" = "$2" ] || { echo "      expected '$2', got '$1'" >&2; return 1; }; }
+ota_summary() {
+  echo "$((checks - fails)) passed, $fails failed"
+  [ "$fails" -eq 0 ]
+}
 OTA_REL="$OTA_ROOT/tests/data/release"
 OTA_PROJECT=DEMOPROJ
 OTA_PRODUCT_KEY=demo-product-key-0001
