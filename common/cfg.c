@@ -64,14 +64,8 @@ static int cfg_int(const char *v, long lo, long hi, int *out)
 
 enum ota_err cfg_check_product_key(const char *s, char *msg)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= CFG_KEY_MAX)
-        return ota_fail(msg, OTA_E_INVAL, "product key: length %zu not in 1..%d", n,
-                        CFG_KEY_MAX - 1);
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-            return ota_fail(msg, OTA_E_INVAL, "product key: bad character at offset %zu", i);
-    return OTA_OK;
+    return ver_ident_check("product key", s, CFG_KEY_MAX, msg) == OTA_OK ? OTA_OK
+                                                                         : OTA_E_INVAL;
 }
 
 enum ota_err cfg_check_imei(const char *s, char *msg)

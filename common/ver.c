@@ -18,27 +18,32 @@ static int ver_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-enum ota_err ver_token_check(const char *what, const char *s, size_t max, char *msg)
+/* 1..max-1 characters of [A-Za-z0-9], plus '_' and '-' if punct. */
+static enum ota_err ver_chars_check(const char *what, const char *s, size_t max, int punct,
+                                    char *msg)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= max)
         return ota_fail(msg, OTA_E_VERSION, "%s: length %zu not in 1..%zu", what, n, max - 1);
     for (size_t i = 0; i < n; i++)
-        if (!ver_is_alnum(s[i]))
+        if (!ver_is_alnum(s[i]) && !(punct && (s[i] == '_' || s[i] == '-')))
             return ota_fail(msg, OTA_E_VERSION, "%s: bad character at offset %zu", what, i);
     return OTA_OK;
 }
 
+enum ota_err ver_token_check(const char *what, const char *s, size_t max, char *msg)
+{
+    return ver_chars_check(what, s, max, 0, msg);
+}
+
+enum ota_err ver_ident_check(const char *what, const char *s, size_t max, char *msg)
+{
+    return ver_chars_check(what, s, max, 1, msg);
+}
+
 enum ota_err ver_project_check(const char *s, char *msg)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= VER_PROJECT_MAX)
-        return ota_fail(msg, OTA_E_VERSION, "project: length %zu not in 1..%d", n,
-                        VER_PROJECT_MAX - 1);
-    for (size_t i = 0; i < n; i++)
-        if (!ver_is_alnum(s[i]) && s[i] != '_' && s[i] != '-')
-            return ota_fail(msg, OTA_E_VERSION, "project: bad character at offset %zu", i);
-    return OTA_OK;
+    return ver_chars_check("project", s, VER_PROJECT_MAX, 1, msg);
 }
 
 /* Parse digits [s, end) as a number <= max; no sign, no empty field. */

@@ -52,6 +52,8 @@ enum ota_err ver_core_number_parse(const char *s, uint32_t *out, char *msg);
 enum ota_err ver_project_check(const char *s, char *msg);
 /* A single token of [A-Za-z0-9], as used for core name and chip. */
 enum ota_err ver_token_check(const char *what, const char *s, size_t max, char *msg);
+/* An identifier of [A-Za-z0-9_-] (projects, product keys). */
+enum ota_err ver_ident_check(const char *what, const char *s, size_t max, char *msg);
 
 /* Split a device's firmware_name. The new form "<PROJECT>_<name>_<chip>"
  * leaves core->number 0 and sets *has_number = 0; the older form
