@@ -11,7 +11,8 @@ PKGS=(
   zlib1g-dev libinih-dev libdivsufsort-dev libsodium-dev libcmocka-dev
   clang libclang-rt-14-dev      # libFuzzer targets and sanitizers
   bsdiff                        # size/speed reference for the delta engine
-  iproute2 procps               # ss/ip and ps for tests
+  iproute2 procps openssl       # ss, ps, and openssl as an HMAC/DTLS oracle in tests
+  python3                       # raw-datagram senders in the server tests
 )
 
 missing=()
