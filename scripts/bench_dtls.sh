@@ -7,12 +7,13 @@
 # PSK handshake (identity = IMEI, key derived by the server), for SECONDS;
 # the same loops over coap:// give the process-start baseline. Block rate:
 # ota-client downloads one full-core package (ESP8266 v1.10, ~600 KB
-# package, ~590 blocks of 1024 bytes) over each scheme, REPS times, best run.
+# package, ~590 blocks of 1024 bytes) on DEVS devices at once over each
+# scheme, REPS rounds, best round.
 # Usage: scripts/bench_dtls.sh BUILD_DIR   (figures, not pass/fail)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
-CONC=${CONC:-4} SECONDS_EACH=${SECONDS_EACH:-10} REPS=${REPS:-3}
+CONC=${CONC:-4} SECONDS_EACH=${SECONDS_EACH:-10} REPS=${REPS:-5}
 . tests/lib.sh
 command -v coap-client-openssl >/dev/null || { echo "bench_dtls: coap-client-openssl missing"; exit 1; }
 
@@ -87,27 +88,39 @@ echo
 echo "handshakes: $hs new DTLS sessions/s ($CONC client processes, ${SECONDS_EACH} s)"
 echo "            $plain plain coap:// exchanges/s with the same process churn (baseline)"
 
-# Block rate: full downloads through ota-client on loopback.
-dl() { # SCHEME -> best seconds over REPS
-  local best=999999 i d t0 t
-  for i in $(seq 1 "$REPS"); do
-    d=$TMP/dev-$1-$i; ota_device "$d" 17 1.0.0 "$IMEI"
-    sed -i "s|^project = .*|project = BENCH|; s|^product_key = .*|product_key = bench-key|; s|^core = .*|core = Esp_V0001_LX106|" "$d/device.ini"
-    if [ "$1" = coaps ]; then
-      sed -i "s|^server = .*|server = coaps://127.0.0.1:$DPORT|" "$d/device.ini"; echo "psk = $HEX" >>"$d/device.ini"
-    fi
-    t0=$(date +%s%N)
-    timeout 300 "$BIN/ota-client" -t 20 -d "$d" update >/dev/null 2>"$d.err" || { echo "bench_dtls: $1 download failed: $(tail -1 "$d.err")" >&2; continue; }
+# Block rate: DEVS devices download the full package at once, over each
+# scheme; best wall time of REPS rounds (each round new devices, so coaps://
+# includes one handshake per device).
+DEVS=${DEVS:-8}
+dl_one() { # SCHEME DIR
+  local d=$2
+  ota_device "$d" 17 1.0.0 "$IMEI" >/dev/null
+  sed -i "s|^project = .*|project = BENCH|; s|^product_key = .*|product_key = bench-key|; s|^core = .*|core = Esp_V0001_LX106|" "$d/device.ini"
+  if [ "$1" = coaps ]; then
+    sed -i "s|^server = .*|server = coaps://127.0.0.1:$DPORT|" "$d/device.ini"; echo "psk = $HEX" >>"$d/device.ini"
+  fi
+}
+dl() { # SCHEME -> best milliseconds over REPS rounds of DEVS parallel downloads
+  local best=999999 r i t0 t pids bad
+  for r in $(seq 1 "$REPS"); do
+    for i in $(seq 1 "$DEVS"); do dl_one "$1" "$TMP/dev-$1-$r-$i"; done
+    t0=$(date +%s%N) pids=() bad=0
+    for i in $(seq 1 "$DEVS"); do
+      timeout 300 "$BIN/ota-client" -t 20 -d "$TMP/dev-$1-$r-$i" update >/dev/null \
+        2>"$TMP/dev-$1-$r-$i.err" & pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || bad=$((bad + 1)); done
     t=$(( ($(date +%s%N) - t0) / 1000000 ))
+    [ $bad -eq 0 ] || { echo "bench_dtls: $1: $bad of $DEVS downloads failed" >&2; continue; }
     [ $t -lt $best ] && best=$t
   done
   echo "$best"
 }
-SIZE=$(stat -c %s "$PKG"); BLOCKS=$(( (SIZE + 1023) / 1024 ))
+SIZE=$(stat -c %s "$PKG"); BLOCKS=$(( DEVS * ((SIZE + 1023) / 1024) ))
 ms_plain=$(dl coap); ms_dtls=$(dl coaps)
 echo
-awk -v b="$BLOCKS" -v p="$ms_plain" -v d="$ms_dtls" 'BEGIN {
+awk -v b="$BLOCKS" -v p="$ms_plain" -v d="$ms_dtls" -v n="$DEVS" 'BEGIN {
   rp = b / (p / 1000); rd = b / (d / 1000)
-  printf "block rate: coap://  %d blocks in %d ms = %.0f blocks/s (whole update incl. verify and apply)\n", b, p, rp
+  printf "block rate: coap://  %d blocks in %d ms = %.0f blocks/s (%d devices at once, whole updates)\n", b, p, rp, n
   printf "            coaps:// %d blocks in %d ms = %.0f blocks/s\n", b, d, rd
   printf "            coaps/coap = %.2f (target >= 0.7)\n", rd / rp }'
