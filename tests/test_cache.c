@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,7 @@ static int setup(void **state)
     static uint8_t img[3][20000];
     char path[256];
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_cache.XXXXXX");
-    if (!mkdtemp(dir) || crypto_init(NULL) != OTA_OK)
+    if (test_tmpdir_make(dir, sizeof dir, "test_cache") != 0 || crypto_init(NULL) != OTA_OK)
         return -1;
     for (int v = 0; v < 3; v++)
         for (size_t i = 0; i < sizeof img[v]; i++)
@@ -50,10 +51,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    test_tree_remove(dir);
+    return 0;
 }
 
 static void load_cfg(struct cfg_ota *c, int jobs, const char *script_image, const char *out)

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,33 +156,16 @@ static double fake_now(void *ctx)
 static char dir[64];
 static uint8_t blob[5000];
 
-static void rm_tree(const char *d)
-{
-    char p[DEV_PATH_MAX + 300];
-    DIR *dp = opendir(d);
-    if (!dp)
-        return;
-    for (struct dirent *de; (de = readdir(dp)) != NULL;) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-        unlink(p);
-    }
-    closedir(dp);
-    rmdir(d);
-}
-
 static int mkstate(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_client_dl.XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return test_tmpdir_make(dir, sizeof dir, "test_client_dl");
 }
 
 static int rmstate(void **state)
 {
     (void)state;
-    rm_tree(dir);
+    test_tree_remove(dir);
     return 0;
 }
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +26,14 @@ static int setup(void **state)
     /* Synthetic IMEIs: an 8-digit type allocation code, then a serial. */
     for (int i = 0; i < NDEV; i++)
         snprintf(imeis[i], sizeof imeis[i], "86123456%07d", i * 7919 % 10000000);
-    snprintf(dir, sizeof dir, "/tmp/test_fleet.XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return test_tmpdir_make(dir, sizeof dir, "test_fleet");
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    test_tree_remove(dir);
+    return 0;
 }
 
 static int count_allowed(const struct srv_fleet *f, uint8_t *mark)
