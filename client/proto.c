@@ -130,7 +130,7 @@ static int dev_js_eat(struct dev_js *j, char c)
 }
 
 /* A string into out (truncated, NUL-terminated; out may be NULL). Escapes
- * are reduced to one byte each ("\uXXXX" to '?'): the text is for humans. */
+ * are reduced to one byte each (a "\u" escape becomes '?'): the text is for humans. */
 static int dev_js_string(struct dev_js *j, char *out, size_t n)
 {
     size_t w = 0;

@@ -17,6 +17,7 @@
 # the speed-up over coap-client. Everything is bounded (BENCH_MAX seconds,
 # default 600) and stopped by PID on exit; traffic stays on 127.0.0.1.
 set -u
+. "$(dirname "$0")/../tests/lib.sh" # ota_free_port
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
 MAX=${BENCH_MAX:-600}
@@ -33,14 +34,6 @@ cleanup() {
 trap cleanup EXIT
 CC=$(command -v coap-client-openssl || command -v coap-client || true)
 
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        ss -Hlun "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-    done
-}
-
 # --- release: core 0010 = v1.10, script 9.9.9 = 200 KB of noise ----------
 mkdir -p "$W/rel/shipped"
 cp "$FW/v1.10.bin" "$W/rel/core.bin"
@@ -48,7 +41,7 @@ cp "$FW/v1.9.4.bin" "$W/rel/shipped/Mpy_V0009_ESP8266.bin"
 # Incompressible but reproducible: AES-CTR keystream of a fixed key.
 openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 0 -nosalt \
     -in /dev/zero 2>/dev/null | head -c 200000 >"$W/rel/script.bin"
-PORT=$(free_port)
+PORT=$(ota_free_port)
 cat >"$W/ota.ini" <<EOF
 [project]
 name = BENCH
@@ -148,6 +141,7 @@ line() { # line NAME PROFILE LABEL
     local secs util
     secs=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
     util=$(awk -v s="$SIZE" -v r="$(rate_of "$1")" -v m="$ms" 'BEGIN { printf "%.0f", 100 * s * 8 / r / (m / 1000) }')
+    [ "$ok" = no ] && util=- # an incomplete transfer used no measurable share of the link
     printf '%-5s %-34s %7s s  %4s %%  exit %-3s complete %-3s %s\n' "$2" "$3" "$secs" "$util" "$rc" "$ok" \
         "$(grep -ho 'window max.*srtt [0-9]* ms' "$W/$1.err" 2>/dev/null | sed 's/ requests.*rtt min/ ... rtt min/')"
     eval "MS_$1=$ms"

@@ -11,6 +11,7 @@
 # server gone, and interop with Debian's coap-server. Everything is
 # bounded in time and stopped by PID on exit.
 set -u
+. "$(dirname "$0")/lib.sh" # ota_free_port
 BUILD=${1:-${BUILD:-build/release}}
 ROOT=$(pwd)
 REL=$ROOT/tests/data/release
@@ -26,7 +27,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
-PORT=$((20000 + RANDOM % 40000))
+PORT=$(ota_free_port)
 cat >"$W/ota.ini" <<EOF
 [project]
 name = E2EPROJ
@@ -154,7 +155,7 @@ expect 5 gone -t 3 update
 CS=$(command -v coap-server-openssl || command -v coap-server-notls || true)
 CC=$(command -v coap-client-openssl || command -v coap-client-notls || true)
 if [ -n "$CS" ] && [ -n "$CC" ]; then
-    P2=$((20000 + RANDOM % 40000))
+    P2=$(ota_free_port)
     timeout 120 "$CS" -A 127.0.0.1 -p "$P2" -d 4 >"$W/coap-server.log" 2>&1 &
     SPID=$!
     sleep 0.3

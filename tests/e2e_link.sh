@@ -11,6 +11,7 @@
 # from the server is delivered by the next run. Every process is bounded in
 # time and stopped by PID on exit. Prints "N passed, N failed".
 set -u
+. "$(dirname "$0")/lib.sh" # ota_free_port
 BUILD=${1:-${BUILD:-build/release}}
 ROOT=$(pwd)
 REL=$ROOT/tests/data/release
@@ -28,15 +29,7 @@ ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        ss -Hlun "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-    done
-}
-
-PORT=$(free_port)
+PORT=$(ota_free_port)
 write_ini() { # write_ini FILE WINDOW_BITS
     cat >"$1" <<EOF
 [project]

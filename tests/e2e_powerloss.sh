@@ -18,6 +18,7 @@
 # uninterrupted run must leave the new images, no package and no staging
 # files. Prints "N passed, N failed" over kill points and final checks.
 set -u
+. "$(dirname "$0")/lib.sh" # ota_free_port
 BUILD=${1:-${BUILD:-build/release}}
 KILLS=${KILLS:-100}
 SEED=${SEED:-5}
@@ -39,11 +40,7 @@ pass=0 fail=0 bricked=0 kinds_step=0 kinds_time=0
 declare -A phases
 RANDOM=$SEED
 
-PORT=
-for _ in $(seq 50); do
-    PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q . || break
-done
+PORT=$(ota_free_port)
 RANDOM=$SEED # the campaign does not depend on which port was free
 cat >"$W/ota.ini" <<EOF
 [project]
