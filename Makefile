@@ -49,12 +49,12 @@ BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-unit bench fuzz fuzzers clean
-all: $(BINS) $(TOOLS)
+.PHONY: all deps demo test test-unit bench fuzz fuzzers clean install uninstall man
+all: $(BINS) $(TOOLS) $(BUILD)/man/ota.ini.5
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBOTA): $(call obj,$(COMMON_SRC))
 $(LIBSRV): $(call obj,$(SERVER_SRC))
@@ -127,7 +127,58 @@ fuzz: deps
 	$(MAKE) -j$(JOBS) fuzzers
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh
 
+# ---- install ---------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=] puts ota-cache and ota-client
+# in bin/, ota-server in sbin/, man pages, both systemd units (the template
+# unit derived from the plain one), the logrotate file and, only if none
+# exists yet, a commented $(SYSCONFDIR)/ota/ota.ini with absolute paths.
+# /etc stays /etc whatever the prefix, as for Debian's own daemons.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+BINDIR  = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+MANDIR  = $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+           -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g'
+TEMPLATE_SED = -e '1s|.*|\# ota-server@.service - one ota-server per $(SYSCONFDIR)/ota/NAME.ini (ota-server@NAME).|' \
+           -e 's|^Description=.*|Description=ota firmware-update server (CoAP) for %i|' \
+           -e 's|/ota/ota.ini|/ota/%i.ini|g' -e 's|--now ota-server`|--now ota-server@NAME`|'
+
+$(BUILD)/man/ota.ini.5: man/ota.ini.5.in README.md scripts/ini-man.sh
+	@mkdir -p $(dir $@)
+	scripts/ini-man.sh man/ota.ini.5.in README.md $@
+man: $(BUILD)/man/ota.ini.5
+
+install: $(BINS) $(BUILD)/man/ota.ini.5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(SYSCONFDIR)/ota $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 0755 $(BUILD)/ota-cache $(BUILD)/ota-client $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/ota-server $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/ota-cache.1 man/ota-client.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/ota.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/ota-server.8 $(DESTDIR)$(MANDIR)/man8/
+	sed $(UNIT_SED) deploy/systemd/ota-server.service.in >$(DESTDIR)$(UNITDIR)/ota-server.service
+	sed $(UNIT_SED) $(TEMPLATE_SED) deploy/systemd/ota-server.service.in \
+	  >$(DESTDIR)$(UNITDIR)/ota-server@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ota-server.service $(DESTDIR)$(UNITDIR)/ota-server@.service
+	install -m 0644 deploy/logrotate/ota-server $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini ]; then \
+	  echo "kept existing $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini"; \
+	else install -m 0644 deploy/ota.ini $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini; fi
+
+# The configuration and the state under $(LOCALSTATEDIR) are the operator's: kept.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ota-cache $(DESTDIR)$(BINDIR)/ota-client \
+	  $(DESTDIR)$(SBINDIR)/ota-server $(DESTDIR)$(MANDIR)/man1/ota-cache.1 \
+	  $(DESTDIR)$(MANDIR)/man1/ota-client.1 $(DESTDIR)$(MANDIR)/man5/ota.ini.5 \
+	  $(DESTDIR)$(MANDIR)/man8/ota-server.8 $(DESTDIR)$(UNITDIR)/ota-server.service \
+	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/ota/ (configuration) and $(LOCALSTATEDIR)/lib/ota, $(LOCALSTATEDIR)/log/ota"
+
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path '*/obj/*' -name '*.d' 2>/dev/null)

@@ -13,6 +13,12 @@ PKGS=(
   bsdiff                        # size/speed reference for the delta engine
   iproute2 procps openssl       # ss, ps, and openssl as an HMAC/DTLS oracle in tests
   python3                       # raw-datagram senders in the server tests
+  libsystemd-dev                # sd_notify: Type=notify, watchdog
+  libmicrohttpd-dev             # admin HTTP listener (metrics, health)
+  systemd                       # systemd-analyze verify on the installed units
+  mandoc                        # man page lint
+  debhelper dpkg-dev fakeroot lintian   # Debian packages and their lint
+  prometheus                    # promtool check metrics
 )
 
 missing=()
@@ -29,6 +35,14 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing a tool never starts its service (prometheus, nginx...): a
+# policy-rc.d that denies every start, removed again unless it was there.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps.sh: done"

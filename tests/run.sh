@@ -3,7 +3,8 @@
 #
 # Order: source checks, cmocka suites (sanitized build), end-to-end scripts
 # (tests/e2e_*.sh against the sanitized binaries, then the plain ones),
-# libFuzzer targets for FUZZ_SECONDS each. Every step is bounded by
+# packaging checks (tests/pkg_*.sh: make install, Debian packages), libFuzzer
+# targets for FUZZ_SECONDS each. Every step is bounded by
 # `timeout`; a step that hangs counts as failed. Run from the repository
 # root (make test does this). Exit status is 0 only if nothing failed.
 set -u
@@ -48,6 +49,12 @@ for b in "$ASAN_BUILD" "$PLAIN_BUILD"; do
     [ -f "$s" ] || continue
     step "e2e $(basename "$s" .sh) [$(basename "$b")]" 300 env BUILD="$b" bash "$s"
   done
+done
+
+echo "== packaging ($PLAIN_BUILD)"
+for s in tests/pkg_*.sh; do
+  [ -f "$s" ] || continue
+  step "pkg $(basename "$s" .sh)" 900 env BUILD="$PLAIN_BUILD" bash "$s"
 done
 
 echo "== fuzzers (${FUZZ_SECONDS}s each)"
