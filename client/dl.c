@@ -498,8 +498,10 @@ static enum ota_err dev_head(struct dev_dl *d, struct dev_xfer *x, struct dev_re
     uint8_t head[DEV_HEAD_MAX];
     uint64_t have = (uint64_t)x->base * dev_bs(x);
     size_t want = d->head_len < DEV_HEAD_MAX ? d->head_len : DEV_HEAD_MAX;
-    if (x->size && want > x->size)
-        want = (size_t)x->size;
+    if (x->size || (x->nblocks && x->base >= x->nblocks)) { /* the total is known */
+        have = have < x->size ? have : x->size;
+        want = want < x->size ? want : (size_t)x->size;
+    }
     if (!d->head_check || x->head_done || have < want)
         return OTA_OK;
     x->head_done = 1;

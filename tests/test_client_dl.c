@@ -788,6 +788,84 @@ static void dl_resume_in_smaller_blocks_exact(void **state)
     dl_teardown();
 }
 
+/* --- the early header check ------------------------------------------------ */
+
+struct head_seen {
+    int calls;
+    size_t len;
+    uint64_t size;
+    uint8_t head[DEV_HEAD_MAX];
+    enum ota_err answer;
+};
+
+static enum ota_err head_record(void *ctx, const uint8_t *head, size_t len, uint64_t size,
+                                char *msg)
+{
+    struct head_seen *h = ctx;
+    h->calls++;
+    h->len = len;
+    h->size = size;
+    memcpy(h->head, head, len);
+    return h->answer == OTA_OK ? OTA_OK : ota_fail(msg, h->answer, "refused by the test");
+}
+
+/* 64-byte blocks: the check runs once, when the first 256 bytes are stored. */
+static void dl_head_check_once_header_is_in(void **state)
+{
+    static struct head_seen h;
+    (void)state;
+    dl_setup(2);
+    memset(&h, 0, sizeof h);
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.len, 256);
+    assert_int_equal(h.size, sizeof blob);
+    assert_memory_equal(h.head, blob, 256);
+    dl_teardown();
+}
+
+static void dl_head_check_refusal_stops(void **state)
+{
+    static struct head_seen h;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    dl_setup(2);
+    memset(&h, 0, sizeof h);
+    h.answer = OTA_E_AUTH;
+    env.dl.window = 16;
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    assert_int_equal(dl_run(msg), OTA_E_AUTH);
+    assert_int_equal(env.r.status, DEV_S_VERIFY);
+    assert_non_null(strstr(msg, "refused by the test"));
+    assert_true(env.fk.requests <= 4 + 8); /* the header, and what was in flight */
+    dl_teardown();
+}
+
+/* An empty body (a Block2 server with an empty resource): the check sees
+ * the whole, empty package instead of reading past its end. */
+static void dl_head_check_empty_package(void **state)
+{
+    static struct head_seen h;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    dl_setup(4);
+    memset(&h, 0, sizeof h);
+    env.fk.len = 0;
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    if (dl_run(msg) != OTA_OK)
+        fail_msg("download: %s", msg);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.len, 0);
+    dl_teardown();
+}
+
 /* --- the whole update flow ------------------------------------------------- */
 
 static uint8_t sec[CRYPTO_SEC_LEN], pub[CRYPTO_PUB_LEN];
@@ -1228,6 +1306,9 @@ int main(void)
         T(dl_server_lowers_block_size_midway),
         T(dl_server_lowers_block_size_window),
         T(dl_resume_in_smaller_blocks_exact),
+        T(dl_head_check_once_header_is_in),
+        T(dl_head_check_refusal_stops),
+        T(dl_head_check_empty_package),
         T(update_installs_core_and_script),
         T(update_script_only),
         T(update_bad_signature_keeps_old),
