@@ -301,6 +301,13 @@ static enum ota_err dl_run(char *msg)
     return dev_download(&env.dl, &env.j, &env.r, msg);
 }
 
+static void dl_run_ok(void)
+{
+    char msg[OTA_MSG_LEN] = "";
+    if (dl_run(msg) != OTA_OK)
+        fail_msg("download: %s", msg);
+}
+
 static void dl_teardown(void)
 {
     dev_flash_close(&env.flash);
@@ -622,12 +629,10 @@ static void assert_downloaded(const uint8_t *pkg, size_t len)
  * package's last block, 208 bytes, which does not fit 5000). */
 static void dl_replaced_by_smaller_restarts(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     dl_replace_at(7, 2000);
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.fk.nums[7], 7);
     assert_int_equal(env.fk.nums[8], 0);
     assert_downloaded(blob2, 2000);
@@ -638,13 +643,11 @@ static void dl_replaced_by_smaller_restarts(void **state)
  * "the package changed", not "rejected": block 0 tells the new ETag. */
 static void dl_replaced_by_smaller_window_restarts(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     env.dl.window = 16;
     dl_replace_at(10, 2000);
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.r.status, DEV_S_LOCAL); /* nothing failed */
     assert_downloaded(blob2, 2000);
     dl_teardown();
@@ -652,14 +655,12 @@ static void dl_replaced_by_smaller_window_restarts(void **state)
 
 static void dl_replaced_by_bigger_window_restarts(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     env.dl.window = 16;
     env.fk.reorder = 1;
     dl_replace_at(10, sizeof blob2);
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_downloaded(blob2, sizeof blob2);
     dl_teardown();
 }
@@ -667,7 +668,6 @@ static void dl_replaced_by_bigger_window_restarts(void **state)
 /* On resume the journal's Size2 is the old package's: the ETag decides. */
 static void dl_resume_replaced_package_restarts(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     env.fk.fail_from = 7;
@@ -675,8 +675,7 @@ static void dl_resume_replaced_package_restarts(void **state)
     assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
     env.fk.fail_from = -1;
     dl_replace_at(0, 2000); /* block 7 is now the last one, 208 bytes */
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.fk.nums[0], 7);
     assert_int_equal(env.fk.nums[1], 0);
     assert_downloaded(blob2, 2000);
@@ -686,7 +685,6 @@ static void dl_resume_replaced_package_restarts(void **state)
 /* Resumed past the new package's end: 4.02 to the first request. */
 static void dl_resume_past_new_end_restarts(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     env.fk.fail_from = 12;
@@ -694,8 +692,7 @@ static void dl_resume_past_new_end_restarts(void **state)
     assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
     env.fk.fail_from = -1;
     dl_replace_at(0, 1000);
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.fk.nums[0], 12);
     assert_downloaded(blob2, 1000);
     dl_teardown();
@@ -724,13 +721,11 @@ static void dl_range_error_same_package_bounded(void **state)
  * block_size): adopt it, keep what is stored, no byte fetched twice. */
 static void dl_server_lowers_block_size_midway(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(6);
     env.fk.szx_change_at = 2;
     env.fk.szx_new = 4;
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.fk.nums[2], 2);  /* answered as block 8 of 256 */
     assert_int_equal(env.fk.nums[3], 9);
     assert_int_equal(env.fk.requests, 2 + (20 - 8));
@@ -741,7 +736,6 @@ static void dl_server_lowers_block_size_midway(void **state)
 
 static void dl_server_lowers_block_size_window(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(6);
     env.dl.window = 16;
@@ -749,8 +743,7 @@ static void dl_server_lowers_block_size_window(void **state)
     env.fk.dup_every = 4;
     env.fk.szx_change_at = 3;
     env.fk.szx_new = 2; /* 1024 -> 64 */
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(env.r.bytes, sizeof blob);
     assert_downloaded(blob, sizeof blob);
     dl_teardown();
@@ -761,7 +754,6 @@ static void dl_server_lowers_block_size_window(void **state)
  * are fetched and the progress ends at the total, not beyond. */
 static void dl_resume_in_smaller_blocks_exact(void **state)
 {
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(6);
     env.dl.window = 16;
@@ -775,8 +767,7 @@ static void dl_resume_in_smaller_blocks_exact(void **state)
     env.fk.fail_from = -1;
     env.fk.lose_every = 0;
     env.fk.max_szx = 4;
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     /* 20 blocks of 256: 0..7 and 12..15 held */
     assert_int_equal(env.fk.requests, 20 - 12);
     assert_int_equal(env.fk.nums[0], 2); /* still in 1024 units: answered as block 8 */
@@ -851,7 +842,6 @@ static void dl_head_check_refusal_stops(void **state)
 static void dl_head_check_empty_package(void **state)
 {
     static struct head_seen h;
-    char msg[OTA_MSG_LEN] = "";
     (void)state;
     dl_setup(4);
     memset(&h, 0, sizeof h);
@@ -859,8 +849,7 @@ static void dl_head_check_empty_package(void **state)
     env.dl.head_check = head_record;
     env.dl.head_ctx = &h;
     env.dl.head_len = 256;
-    if (dl_run(msg) != OTA_OK)
-        fail_msg("download: %s", msg);
+    dl_run_ok();
     assert_int_equal(h.calls, 1);
     assert_int_equal(h.len, 0);
     dl_teardown();
