@@ -646,7 +646,7 @@ static enum ota_err dev_on_error(struct dev_dl *d, struct dev_xfer *x, struct de
 static const char *dev_change_reason(const struct dev_xfer *x, const struct dev_slot *s)
 {
     if (s->probe)
-        return "ETag changed during the download (4.02: the package got shorter)";
+        return "4.02 past the end: the package got shorter, ETag changed during the download";
     return x->first ? "ETag differs from the interrupted download"
                     : "ETag or Size2 changed during the download";
 }
