@@ -4,6 +4,8 @@
 #   make demo       install deps, build, run the end-to-end demo
 #   make test       install deps, plain + ASan/UBSan builds, every test, fuzzers
 #   make bench      delta / server / link benchmarks (figures, not pass/fail)
+#   make stress     200 package replacements under downloading devices
+#                   (STRESS_COUNT, STRESS_SEED, STRESS_DEVICES override)
 #   make fuzz       longer fuzzing campaign (FUZZ_SECONDS per target)
 #
 # Sources are picked up by folder: common/*.c is libota, server/ client/
@@ -49,7 +51,7 @@ BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-unit bench fuzz fuzzers clean install uninstall man
+.PHONY: all deps demo test test-unit bench stress fuzz fuzzers clean install uninstall man
 all: $(BINS) $(TOOLS) $(BUILD)/man/ota.ini.5
 
 $(BUILD)/obj/%.o: %.c
@@ -122,6 +124,11 @@ test: deps
 bench: deps
 	$(MAKE) -j$(JOBS) all
 	scripts/bench.sh $(BUILD)
+
+# The short seeded version (15 replacements) runs in make test.
+stress: deps
+	$(MAKE) -j$(JOBS) all
+	STRESS_COUNT=$${STRESS_COUNT:-200} tests/e2e_stress.sh $(BUILD)
 
 fuzz: deps
 	$(MAKE) -j$(JOBS) fuzzers

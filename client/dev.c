@@ -28,6 +28,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct dev_run {
@@ -160,6 +161,23 @@ static enum ota_err dev_finish_committed(struct dev_run *run, char *msg)
     return e;
 }
 
+/* A power cut between the rename of download.part to download.pkg and the
+ * journal write that says "downloaded": the rename happens only once every
+ * block is stored and fsynced, so download.pkg without download.part, of
+ * the size the journal names, is that complete package (the verification
+ * checks it like any other). */
+static int dev_download_renamed(const struct dev_run *run)
+{
+    struct stat st;
+    if (dev_flash_exists(&run->flash, DEV_F_PART) || run->j.size == 0 ||
+        stat(dev_flash_path(&run->flash, DEV_F_PKG), &st) != 0 ||
+        (uint64_t)st.st_size != run->j.size)
+        return 0;
+    log_msg(LOG_L_INFO, "recover: download.pkg is complete (%llu bytes), not fetching it again",
+            (unsigned long long)run->j.size);
+    return 1;
+}
+
 static enum ota_err dev_recover_run(struct dev_run *run, char *msg)
 {
     char m[OTA_MSG_LEN];
@@ -195,6 +213,10 @@ static enum ota_err dev_recover_run(struct dev_run *run, char *msg)
         if (!dev_flash_exists(&run->flash, DEV_F_PKG))
             dev_discard(run);
         return OTA_OK;
+    case DEV_J_DOWNLOADING:
+        if (dev_download_renamed(run))
+            return dev_save_journal(run, DEV_J_DOWNLOADED, msg);
+        /* fall through */
     default:
         dev_flash_remove(&run->flash, DEV_F_CORE_NEW, NULL);
         dev_flash_remove(&run->flash, DEV_F_SCRIPT_NEW, NULL);
@@ -207,6 +229,17 @@ static enum ota_err dev_recover_run(struct dev_run *run, char *msg)
 static int dev_has_core(const struct pkg_header *h)
 {
     return (h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) != 0;
+}
+
+static int dev_key_known(const struct cfg_device *d, const uint8_t id[CRYPTO_KEYID_LEN])
+{
+    uint8_t mine[CRYPTO_KEYID_LEN];
+    for (int i = 0; i < d->npubkeys; i++) {
+        crypto_key_id(d->pubkeys[i], mine);
+        if (memcmp(mine, id, sizeof mine) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static enum ota_err dev_check_identity(const struct cfg_device *d, const struct pkg_header *h,
@@ -263,6 +296,36 @@ static enum ota_err dev_check_old_core(struct dev_run *run, const struct pkg_hea
     else if (memcmp(sum, h->old_core_hash, sizeof sum) != 0)
         e = ota_fail(msg, OTA_E_AUTH, "running core's SHA-256 differs from the delta's base");
     io_file_reader_close(&core);
+    return e;
+}
+
+/* The header alone, as soon as it has arrived (dev_dl.head_check): a key
+ * id the device does not hold, another project or core, a base core that
+ * is not ours are certain verification failures, so the rest is not worth
+ * fetching. Only what is cheap and certain from the header is checked
+ * (not the running core's hash); the whole package is verified at the end
+ * anyway. Without Size2 the header cannot be parsed against the total:
+ * then nothing is checked early. */
+static enum ota_err dev_head_check(void *ctx, const uint8_t *head, size_t len, uint64_t size,
+                                   char *msg)
+{
+    const struct dev_run *run = ctx;
+    struct pkg_header h;
+    if (size == 0)
+        return OTA_OK;
+    enum ota_err e = pkg_header_parse(head, len, size, &h, msg);
+    if (e == OTA_OK && !dev_key_known(&run->d, h.key_id)) {
+        char hex[2 * CRYPTO_KEYID_LEN + 1];
+        ota_hex(h.key_id, CRYPTO_KEYID_LEN, hex);
+        e = ota_fail(msg, OTA_E_AUTH, "package signed by key id %s, which is not among the "
+                     "device's %d public key(s)", hex, run->d.npubkeys);
+    }
+    if (e == OTA_OK)
+        e = dev_check_identity(&run->d, &h, msg);
+    if (e == OTA_OK)
+        e = dev_check_versions(&run->d, &h, msg);
+    if (e == OTA_OK)
+        log_msg(LOG_L_DEBUG, "download: header accepted (key id, project, core)");
     return e;
 }
 
@@ -387,6 +450,15 @@ static void dev_plan_commit(struct dev_run *run, const struct pkg_header *h)
 
 static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err);
 
+/* The package is not for us, or bad: old images stay, it goes, the report
+ * of a verification failure is kept for the server. */
+static void dev_refuse(struct dev_run *run, enum ota_err e)
+{
+    if (run->r->status == DEV_S_VERIFY)
+        dev_report_save(run, e);
+    dev_discard(run);
+}
+
 static enum ota_err dev_install(struct dev_run *run, char *msg)
 {
     struct io_reader pkg;
@@ -400,9 +472,7 @@ static enum ota_err dev_install(struct dev_run *run, char *msg)
         e = dev_apply(run, &pkg, &h, msg);
     io_file_reader_close(&pkg);
     if (e != OTA_OK) {
-        if (run->r->status == DEV_S_VERIFY)
-            dev_report_save(run, e);
-        dev_discard(run);
+        dev_refuse(run, e);
         return e;
     }
     dev_plan_commit(run, &h);
@@ -482,6 +552,15 @@ static void dev_report_flush(struct dev_run *run)
     run->phase = saved;
 }
 
+/* Deliver this run's report, or an older one, whenever the server answered
+ * at all in this run, and only while we hold the state directory: another
+ * ota-client in it may be sending or replacing report.pending. */
+static int dev_server_answered(const struct dev_run *run)
+{
+    enum dev_status st = run->r->status;
+    return run->flash.lock_fd >= 0 && st != DEV_S_NET && st != DEV_S_LOCAL;
+}
+
 static enum ota_err dev_szx(const struct dev_run *run, unsigned *szx, char *msg)
 {
     return dev_szx_from_size(run->d.block_size ? run->d.block_size : DEV_BLOCK_MAX, szx, msg);
@@ -508,11 +587,16 @@ static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
         dl->timeout_s = run->o->timeout_s;
         dl->progress = run->o->progress;
         dl->progress_ctx = run->o->progress_ctx;
+        dl->head_check = dev_head_check;
+        dl->head_ctx = run;
+        dl->head_len = PKG_HEADER_LEN;
         dev_phase(run, DEV_P_DOWNLOAD, 0);
         if ((e = dev_download(dl, &run->j, run->r, msg)) != OTA_OK) {
             /* Keep download.part only if the journal can resume it and
              * the server still offers something. */
-            if (run->r->status == DEV_S_NO_UPDATE || run->r->status == DEV_S_REJECTED)
+            if (run->r->status == DEV_S_VERIFY)
+                dev_refuse(run, e);
+            else if (run->r->status == DEV_S_NO_UPDATE || run->r->status == DEV_S_REJECTED)
                 dev_discard(run);
             else if (run->j.phase != DEV_J_DOWNLOADING)
                 dev_flash_remove(&run->flash, DEV_F_PART, NULL);
@@ -559,7 +643,7 @@ enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
             r->status = DEV_S_AVAILABLE;
         r->bytes = e == OTA_OK ? blk.len : 0;
     }
-    if (r->status != DEV_S_NET)
+    if (dev_server_answered(&run))
         dev_report_flush(&run);
     r->from_core = r->to_core = run.d.core;
     r->from_script = r->to_script = run.d.script;
@@ -581,9 +665,7 @@ enum ota_err dev_update(const struct dev_opts *o, const struct cfg_device *d,
     }
     if (e == OTA_OK)
         r->status = DEV_S_UPDATED;
-    /* Deliver this run's report, or an older one, whenever the server
-     * answered at all in this run. */
-    if (run.flash.lock_fd >= 0 && r->status != DEV_S_NET && r->status != DEV_S_LOCAL)
+    if (dev_server_answered(&run))
         dev_report_flush(&run);
     dev_end(&run);
     return e;

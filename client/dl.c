@@ -8,7 +8,10 @@
  * base and the bitmap, so after a power cut the journal never claims bytes
  * that are not on the flash. A changed ETag or Size2 restarts from zero;
  * answers to requests of the abandoned attempt are then ignored because
- * their ids are no longer in the window.
+ * their ids are no longer in the window. Whether an answer still belongs
+ * to our package (ETag, Size2) is decided before anything else is checked
+ * against what we know of that package: an answer from a replacement is
+ * not a protocol violation of the old one.
  *
  * Sections: helpers and response classification; the window (timers,
  * congestion); block checks and storage; the transfer loop; entry points.
@@ -25,8 +28,11 @@
  * grows and above which it shrinks. */
 #define DEV_QUEUE_LOW 2.0
 #define DEV_QUEUE_HIGH 4.0
-/* A package that changes under us more often than this is not converging. */
+/* A package that changes under us more often than this is not converging;
+ * as many 4.02 answers inside a package whose ETag did not change are a
+ * server fault, not a replacement. */
 #define DEV_DL_RESTARTS 3
+#define DEV_DL_PROBES 3
 /* Request ids of dev_fetch_one, disjoint from the window's (1, 2, ...). */
 #define DEV_ID_SINGLE 0xC0000000u
 
@@ -38,7 +44,9 @@ struct dev_xfer {
     unsigned szx;
     int first;           /* no answer accepted yet in this attempt */
     int resume;          /* the first answer must match the journal */
-    int restarts;
+    int probe;           /* after a 4.02: only block 0 is asked, for its ETag */
+    int head_done;       /* head_check ran in this attempt */
+    int restarts, probes;
     uint64_t stored, since_sync; /* bytes on the flash; since the last checkpoint */
     double t0;
 };
@@ -302,6 +310,16 @@ static struct dev_slot *dev_slot_find(struct dev_win *w, uint32_t id)
     return NULL;
 }
 
+/* Is block num requested already? (after a block size change, the
+ * renumbered requests in flight are not all behind x->next) */
+static int dev_slot_busy(const struct dev_win *w, uint32_t num)
+{
+    for (int i = 0; i < w->max; i++)
+        if (w->slot[i].used && w->slot[i].num == num)
+            return 1;
+    return 0;
+}
+
 /* --- block checks and storage ----------------------------------------- */
 
 static int dev_is_stored(const struct dev_xfer *x, uint32_t num)
@@ -327,28 +345,81 @@ static uint32_t dev_limit(const struct dev_xfer *x)
     return x->nblocks && x->nblocks < lim ? x->nblocks : lim;
 }
 
-/* The first answer of an attempt decides the block size and the total. */
-static enum ota_err dev_check_first_answer(const struct dev_block *b, struct dev_xfer *x,
-                                           struct dev_slot *s, char *msg)
+static void dev_count_blocks(struct dev_xfer *x)
 {
-    if (!b->has_block2) {
-        if (s->num != 0)
-            return ota_fail(msg, OTA_E_CORRUPT, "answer for block %u has no Block2 option", s->num);
-        return OTA_OK; /* the whole body in one answer */
+    x->nblocks = x->size ? (uint32_t)((x->size + dev_bs(x) - 1) / dev_bs(x)) : 0;
+}
+
+static uint64_t dev_block_len(const struct dev_xfer *x, uint32_t num)
+{
+    uint64_t off = (uint64_t)num * dev_bs(x), bs = dev_bs(x);
+    if (!x->size)
+        return bs;
+    return off >= x->size ? 0 : x->size - off < bs ? x->size - off : bs;
+}
+
+/* Bytes that the prefix and the bitmap hold: what the progress counts. */
+static uint64_t dev_stored_bytes(const struct dev_xfer *x)
+{
+    uint64_t n = (uint64_t)x->base * dev_bs(x);
+    if (x->size && n > x->size)
+        n = x->size;
+    for (uint32_t i = 1; i < DEV_JOURNAL_SPAN; i++)
+        if ((x->bitmap >> i) & 1u)
+            n += dev_block_len(x, x->base + i);
+    return n;
+}
+
+/* Renumber everything in the smaller blocks of 16 << szx: the prefix
+ * exactly; each bitmap block as the small blocks it holds, as far as the
+ * span reaches (the rest is fetched again and no longer counted as
+ * stored); each request in flight as the first small block at its offset,
+ * which is what the server answers it with. */
+static void dev_resize(struct dev_dl *d, struct dev_xfer *x, unsigned szx)
+{
+    unsigned shift = x->szx - szx;
+    uint32_t k = 1u << shift;
+    uint64_t bits = 0, group = k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
+    for (uint32_t i = 1; i * k < DEV_JOURNAL_SPAN; i++)
+        if ((x->bitmap >> i) & 1u)
+            bits |= group << (i * k);
+    x->szx = szx;
+    x->base <<= shift;
+    x->bitmap = bits;
+    for (int i = 0; i < d->w.max; i++)
+        if (d->w.slot[i].used)
+            d->w.slot[i].num <<= shift;
+    dev_count_blocks(x);
+    if (x->size) { /* the last old block may hold fewer small blocks than k */
+        uint32_t left = x->nblocks > x->base ? x->nblocks - x->base : 0;
+        if (left < DEV_JOURNAL_SPAN)
+            x->bitmap &= ((uint64_t)1 << left) - 1;
     }
-    if (b->szx > x->szx)
+    x->next = x->base;
+    x->stored = dev_stored_bytes(x);
+}
+
+/* A smaller SZX than ours is adopted in any answer (RFC 7959 2.4; a server
+ * whose block_size a SIGHUP lowered answers so in mid-download). A larger
+ * one than we ever asked for, or in the first answer, is an error; else it
+ * is the late answer to a request sent before we adopted the smaller size,
+ * and *stale says to ignore it (the request is resent in the new size). */
+static enum ota_err dev_check_szx(struct dev_dl *d, struct dev_xfer *x, const struct dev_block *b,
+                                  int *stale, char *msg)
+{
+    *stale = 0;
+    if (!b->has_block2 || b->szx == x->szx)
+        return OTA_OK;
+    if (b->szx < x->szx) {
+        log_msg(LOG_L_INFO, "download: server answers in %d-byte blocks, not %d, from byte %llu",
+                16 << b->szx, 16 << x->szx, (unsigned long long)x->base * dev_bs(x));
+        dev_resize(d, x, b->szx);
+        return OTA_OK;
+    }
+    if (x->first || b->szx > d->szx)
         return ota_fail(msg, OTA_E_CORRUPT, "server raised block size from %d to %d",
                         16 << x->szx, 16 << b->szx);
-    if (b->szx < x->szx) { /* RFC 7959 2.4: adopt the server's smaller size */
-        uint32_t shift = x->szx - b->szx;
-        s->num <<= shift;
-        x->base <<= shift;
-        x->next = x->base;
-        x->bitmap = 0; /* blocks after base are refetched in the new size */
-        x->szx = b->szx;
-        if (x->size)
-            x->nblocks = (uint32_t)((x->size + dev_bs(x) - 1) / dev_bs(x));
-    }
+    *stale = 1;
     return OTA_OK;
 }
 
@@ -382,19 +453,15 @@ static enum ota_err dev_check_block(const struct dev_block *b, struct dev_xfer *
     return OTA_OK;
 }
 
-/* ETag and Size2: is this still the same package? 1 = changed. */
-static int dev_same_package(const struct dev_block *b, struct dev_xfer *x, struct dev_journal *j)
+/* ETag and Size2: is this still the package of the journal? 1 = changed.
+ * The first answer of a fresh attempt has nothing to compare with. */
+static int dev_package_changed(const struct dev_block *b, const struct dev_xfer *x,
+                               const struct dev_journal *j)
 {
-    if (x->first) {
-        if (x->resume && (b->etag_len != j->etag_len || memcmp(b->etag, j->etag, b->etag_len) ||
-                          (b->has_size2 && b->size2 != j->size)))
-            return 1;
-        j->etag_len = b->etag_len;
-        memcpy(j->etag, b->etag, b->etag_len);
+    if (x->first && !x->resume)
         return 0;
-    }
     return b->etag_len != j->etag_len || memcmp(b->etag, j->etag, b->etag_len) != 0 ||
-           (b->has_size2 && b->size2 != x->size);
+           (b->has_size2 && x->size && b->size2 != x->size);
 }
 
 static enum ota_err dev_checkpoint(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
@@ -423,6 +490,27 @@ static void dev_dl_progress(struct dev_dl *d, const struct dev_xfer *x, int fini
         d->progress(d->progress_ctx, &p);
 }
 
+/* Once the head of the package is stored (all of it when shorter), let
+ * head_check refuse the package before the rest is fetched. */
+static enum ota_err dev_head(struct dev_dl *d, struct dev_xfer *x, struct dev_result *r,
+                             char *msg)
+{
+    uint8_t head[DEV_HEAD_MAX];
+    uint64_t have = (uint64_t)x->base * dev_bs(x);
+    size_t want = d->head_len < DEV_HEAD_MAX ? d->head_len : DEV_HEAD_MAX;
+    if (x->size || (x->nblocks && x->base >= x->nblocks)) { /* the total is known */
+        have = have < x->size ? have : x->size;
+        want = want < x->size ? want : (size_t)x->size;
+    }
+    if (!d->head_check || x->head_done || have < want)
+        return OTA_OK;
+    x->head_done = 1;
+    enum ota_err e = dev_part_read(d->flash, 0, head, want, msg);
+    if (e == OTA_OK && (e = d->head_check(d->head_ctx, head, want, x->size, msg)) != OTA_OK)
+        r->status = DEV_S_VERIFY;
+    return e;
+}
+
 static enum ota_err dev_store(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
                               struct dev_result *r, uint32_t num, char *msg)
 {
@@ -437,6 +525,8 @@ static enum ota_err dev_store(struct dev_dl *d, struct dev_xfer *x, struct dev_j
     x->since_sync += b->len;
     r->bytes += b->len;
     dev_dl_progress(d, x, 0);
+    if ((e = dev_head(d, x, r, msg)) != OTA_OK)
+        return e;
     if (was_first || x->since_sync >= DEV_CHECKPOINT_BYTES)
         return dev_checkpoint(d, x, j, msg);
     return OTA_OK;
@@ -444,22 +534,50 @@ static enum ota_err dev_store(struct dev_dl *d, struct dev_xfer *x, struct dev_j
 
 /* --- the transfer loop ------------------------------------------------- */
 
-static enum ota_err dev_restart(struct dev_dl *d, struct dev_xfer *x, const char *why, char *msg)
+/* An attempt from block 0 of whatever the server offers now. */
+static void dev_xfer_fresh(struct dev_dl *d, struct dev_xfer *x)
 {
-    if (++x->restarts > DEV_DL_RESTARTS)
-        return ota_fail(msg, OTA_E_NET, "package keeps changing on the server (%s)", why);
-    log_msg(LOG_L_INFO, "download: %s, restarting from 0", why);
-    dev_win_reset(&d->w, d->w.max); /* answers to the old requests are now ignored */
     x->base = x->next = 0;
     x->bitmap = 0;
     x->size = 0;
     x->nblocks = 0;
     x->szx = d->szx;
     x->first = 1;
-    x->resume = 0;
+    x->resume = x->probe = x->head_done = 0;
+    x->probes = 0;
     x->stored = x->since_sync = 0;
+}
+
+static enum ota_err dev_restart(struct dev_dl *d, struct dev_xfer *x, const char *why, char *msg)
+{
+    if (++x->restarts > DEV_DL_RESTARTS)
+        return ota_fail(msg, OTA_E_NET, "package keeps changing on the server (%s)", why);
+    log_msg(LOG_L_INFO, "download: %s, restarting from 0", why);
+    dev_win_reset(&d->w, d->w.max); /* answers to the old requests are now ignored */
+    dev_xfer_fresh(d, x);
     uint64_t keep = 0;
     return dev_part_open(d->flash, &keep, msg);
+}
+
+/* A 4.02 (Block2 past the end) for a block after block 0 of the package we
+ * know: most likely the package was replaced by a shorter one. Abandon
+ * the requests in flight and ask block 0 alone: another ETag restarts the
+ * download, the same one means the server erred (then go on; after
+ * DEV_DL_PROBES such answers, a network error that keeps the download). */
+static enum ota_err dev_probe(struct dev_dl *d, struct dev_xfer *x, struct dev_result *r,
+                              uint32_t num, char *msg)
+{
+    char m[OTA_MSG_LEN];
+    if (++x->probes > DEV_DL_PROBES) {
+        dev_dl_fail_response(&d->blk, r, m);
+        r->status = DEV_S_NET;
+        return ota_fail(msg, OTA_E_NET, "%s (block %u; block 0 still has the same ETag)", m, num);
+    }
+    log_msg(LOG_L_INFO, "download: 4.02 for block %u: asking block 0 whether the package changed",
+            num);
+    dev_win_reset(&d->w, d->w.max);
+    x->probe = 1;
+    return OTA_OK;
 }
 
 /* Learn Size2 from the first answer (or the end from a last block). */
@@ -467,7 +585,7 @@ static void dev_learn_size(struct dev_xfer *x, const struct dev_block *b, uint32
 {
     if (x->first && b->has_size2 && b->size2 > 0) {
         x->size = b->size2;
-        x->nblocks = (uint32_t)((x->size + dev_bs(x) - 1) / dev_bs(x));
+        dev_count_blocks(x);
     }
     if (!b->has_block2 || !b->more) {
         x->size = (uint64_t)num * dev_bs(x) + b->len;
@@ -512,6 +630,27 @@ static int dev_busy_backoff(struct dev_dl *d, struct dev_slot *s, const struct d
     return 1;
 }
 
+/* A non-2.05 answer: mid-download 5.03 and 4.29 slow us down, a 4.02 past
+ * block 0 may be a shorter replacement package; anything else ends it. */
+static enum ota_err dev_on_error(struct dev_dl *d, struct dev_xfer *x, struct dev_result *r,
+                                 struct dev_slot *s, double now, char *msg)
+{
+    const struct dev_block *b = &d->blk;
+    if (!x->first && dev_busy_backoff(d, s, b, now))
+        return OTA_OK;
+    if (b->code == 402 && s->num > 0 && !s->probe)
+        return dev_probe(d, x, r, s->num, msg);
+    return dev_dl_fail_response(b, r, msg);
+}
+
+static const char *dev_change_reason(const struct dev_xfer *x, const struct dev_slot *s)
+{
+    if (s->probe)
+        return "4.02 past the end: the package got shorter, ETag changed during the download";
+    return x->first ? "ETag differs from the interrupted download"
+                    : "ETag or Size2 changed during the download";
+}
+
 static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct dev_journal *j,
                                   struct dev_result *r, uint32_t id, double now, char *msg)
 {
@@ -519,28 +658,42 @@ static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct d
     const struct dev_block *b = &d->blk;
     struct dev_slot *s = dev_slot_find(w, id);
     enum ota_err e;
+    int stale;
     if (!s) { /* a late copy, or an answer to an abandoned attempt */
         w->dups++;
         return OTA_OK;
     }
-    if (b->code != 205 && !x->first && dev_busy_backoff(d, s, b, now))
-        return OTA_OK;
     if (b->code != 205)
-        return dev_dl_fail_response(b, r, msg);
-    if (x->first && (e = dev_check_first_answer(b, x, s, msg)) != OTA_OK)
+        return dev_on_error(d, x, r, s, now, msg);
+    /* Which package first: nothing else of ours applies to another one. */
+    if (dev_package_changed(b, x, j))
+        return dev_restart(d, x, dev_change_reason(x, s), msg);
+    if (s->probe) { /* the same package: the 4.02 was not a replacement */
+        dev_slot_free(w, s);
+        x->probe = 0;
+        x->next = x->base;
+        return OTA_OK;
+    }
+    if ((e = dev_check_szx(d, x, b, &stale, msg)) != OTA_OK)
         return dev_proto_fail(r, e);
+    if (stale) {
+        w->dups++;
+        return OTA_OK;
+    }
     if ((e = dev_check_block(b, x, s, msg)) != OTA_OK)
         return dev_proto_fail(r, e);
-    if (dev_same_package(b, x, j))
-        return dev_restart(d, x, x->first ? "ETag differs from the interrupted download"
-                                          : "ETag or Size2 changed during the download", msg);
+    if (x->first) {
+        j->etag_len = b->etag_len;
+        memcpy(j->etag, b->etag, b->etag_len);
+    }
     if (s->tx == 1)
         dev_rtt_sample(w, now - s->sent); /* Karn: only unambiguous samples */
     log_msg(LOG_L_DEBUG, "download: block %u after %.3f s (tx %d), window %.1f, queued %.1f",
             s->num, now - s->sent, s->tx, w->cwnd, dev_queued(w));
     uint32_t num = s->num, seq = s->seq;
     dev_slot_free(w, s);
-    if (dev_is_stored(x, num)) {
+    /* (a request renumbered by a smaller block size may lie past the span) */
+    if (dev_is_stored(x, num) || num - x->base >= DEV_JOURNAL_SPAN) {
         w->dups++;
         return OTA_OK;
     }
@@ -594,8 +747,14 @@ static enum ota_err dev_fill(struct dev_dl *d, struct dev_xfer *x, double now, c
     struct dev_win *w = &d->w;
     int room = x->first || !x->nblocks ? 1 : (int)w->cwnd;
     uint32_t lim = dev_limit(x);
+    if (x->probe) {
+        struct dev_slot *s = w->inflight ? NULL : dev_slot_new(w, 0);
+        if (s)
+            s->probe = 1;
+        return s ? dev_slot_send(d, s, x->szx, now, msg) : OTA_OK;
+    }
     while (w->inflight < room) {
-        while (x->next < lim && dev_is_stored(x, x->next))
+        while (x->next < lim && (dev_is_stored(x, x->next) || dev_slot_busy(w, x->next)))
             x->next++;
         if (x->next >= lim || (x->first && w->inflight > 0))
             return OTA_OK;
@@ -666,21 +825,27 @@ static enum ota_err dev_finish(struct dev_dl *d, struct dev_xfer *x, struct dev_
 
 /* --- entry point -------------------------------------------------------- */
 
-/* Where a resume starts: the journal's prefix and bitmap, in its block
- * size when that is not larger than ours (else in ours, without bitmap).
- * Returns the bytes of download.part that must be kept. */
+/* Where a resume starts: the journal's prefix and bitmap in its block size,
+ * renumbered into ours when ours is smaller (a journal without a valid
+ * block size: its prefix in our size, no bitmap). Returns the bytes of
+ * download.part that must be kept. */
 static uint64_t dev_resume_point(struct dev_dl *d, struct dev_xfer *x, const struct dev_journal *j)
 {
     unsigned jszx;
-    if (dev_szx_from_size(j->block_size, &jszx, NULL) != OTA_OK || jszx > d->szx) {
+    x->size = j->size;
+    if (dev_szx_from_size(j->block_size, &jszx, NULL) != OTA_OK) {
         x->base = (uint32_t)(j->offset >> (d->szx + 4));
-        return (uint64_t)x->base << (d->szx + 4);
+        dev_count_blocks(x);
+    } else {
+        x->szx = jszx;
+        x->base = (uint32_t)(j->offset >> (jszx + 4));
+        x->bitmap = j->bitmap;
+        dev_count_blocks(x);
+        if (jszx > d->szx)
+            dev_resize(d, x, d->szx);
     }
-    x->szx = jszx;
-    x->base = (uint32_t)(j->offset >> (jszx + 4));
-    x->bitmap = j->bitmap;
     uint64_t top = x->bitmap ? 64 - (uint64_t)__builtin_clzll(x->bitmap) : 0;
-    uint64_t keep = ((uint64_t)x->base + top) << (jszx + 4);
+    uint64_t keep = ((uint64_t)x->base + top) << (x->szx + 4);
     return keep > j->size ? j->size : keep;
 }
 
@@ -709,15 +874,9 @@ enum ota_err dev_download(struct dev_dl *d, struct dev_journal *j, struct dev_re
         keep = dev_resume_point(d, &x, j);
     enum ota_err e = dev_part_open(d->flash, &keep, msg);
     if (keep == 0) {
-        x.resume = 0;
-        x.base = 0;
-        x.bitmap = 0;
-        x.szx = d->szx;
+        dev_xfer_fresh(d, &x);
     } else {
-        x.size = j->size;
-        x.nblocks = (uint32_t)((x.size + dev_bs(&x) - 1) / dev_bs(&x));
-        x.stored = (uint64_t)x.base * dev_bs(&x) + (uint64_t)__builtin_popcountll(x.bitmap) * dev_bs(&x);
-        x.stored = x.stored > keep ? keep : x.stored;
+        x.stored = dev_stored_bytes(&x);
         log_msg(LOG_L_INFO, "download: resuming at byte %llu of %llu (%d more blocks held)",
                 (unsigned long long)((uint64_t)x.base * dev_bs(&x)), (unsigned long long)j->size,
                 __builtin_popcountll(x.bitmap));
@@ -729,7 +888,8 @@ enum ota_err dev_download(struct dev_dl *d, struct dev_journal *j, struct dev_re
         e = dev_finish(d, &x, j, r, msg);
     /* Link trouble is not power loss: record what we have so the next run
      * resumes from here rather than from the last periodic checkpoint. */
-    if (e != OTA_OK && e != OTA_E_IO && !x.first && x.since_sync > 0) {
+    if (e != OTA_OK && e != OTA_E_IO && !x.first && x.since_sync > 0 &&
+        r->status != DEV_S_VERIFY) {
         char m[OTA_MSG_LEN];
         if (dev_checkpoint(d, &x, j, m) != OTA_OK)
             log_msg(LOG_L_WARN, "download: %s", m);

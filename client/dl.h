@@ -22,7 +22,19 @@
  * - blocks are written at their offset as they arrive, in any order; the
  *   journal records the durable contiguous prefix plus a bitmap of the
  *   DEV_JOURNAL_SPAN blocks after it, so a resume fetches only the holes.
- *   Requests never run further than that span ahead of the prefix.
+ *   Requests never run further than that span ahead of the prefix;
+ * - a smaller SZX from the server, in the first answer or any later one
+ *   (its block_size lowered by a SIGHUP), renumbers the prefix, the bitmap
+ *   and the requests in flight in the new size; nothing stored is lost
+ *   except bitmap blocks that no longer fit the span (fetched again);
+ * - the package may be replaced on the server at any instant: an answer
+ *   with another ETag or Size2 restarts from block 0 (at most
+ *   DEV_DL_RESTARTS times), and a 4.02 (Block2 past the end) for a block
+ *   inside the package we know asks block 0 alone whether the package
+ *   changed (shorter now) before anything else is concluded;
+ * - once the first head_len bytes are stored, head_check may refuse the
+ *   package from its header (unknown signing key, wrong project or core)
+ *   before the rest is fetched.
  *
  * A link only moves datagrams: it tags each request with an id chosen here
  * and hands back answers with the id of the request they answer. All state
@@ -34,6 +46,9 @@
 #include "dev.h"
 #include "flash.h"
 #include "journal.h"
+
+/* Largest package head handed to dev_dl.head_check. */
+#define DEV_HEAD_MAX 256
 
 /* One answer to a block request, as the link received it. */
 struct dev_block {
@@ -75,6 +90,7 @@ struct dev_slot {
     int later;          /* answers to requests sent after this one */
     double first, sent, due; /* first and latest transmission, next deadline */
     double rto0;        /* timeout of the first transmission */
+    int probe;          /* block 0 asked to see whether the package changed */
 };
 
 /* Window and timer state; see the top of this file. */
@@ -99,6 +115,14 @@ struct dev_dl {
     double timeout_s;  /* give up on a block after this long; 0 = DEV_NET_TIMEOUT_S */
     dev_progress_fn progress;
     void *progress_ctx;
+    /* Called once per attempt when the first head_len bytes of the package
+     * (all of it if shorter) are stored, with the announced size (0 =
+     * unknown); an error stops the download with r->status DEV_S_VERIFY.
+     * NULL = no early check. */
+    enum ota_err (*head_check)(void *ctx, const uint8_t *head, size_t len, uint64_t size,
+                               char *msg);
+    void *head_ctx;
+    size_t head_len; /* at most DEV_HEAD_MAX */
     struct dev_block blk; /* the one receive buffer */
     struct dev_win w;
 };

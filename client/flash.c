@@ -101,22 +101,35 @@ enum ota_err dev_part_open(struct dev_flash *f, uint64_t *keep, char *msg)
     return OTA_OK;
 }
 
-enum ota_err dev_part_write(struct dev_flash *f, uint64_t off, const void *buf, size_t len,
-                            char *msg)
+/* The whole range or an error: retries short transfers and EINTR. */
+static enum ota_err dev_part_io(struct dev_flash *f, uint64_t off, uint8_t *buf, size_t len,
+                                int writing, char *msg)
 {
-    const uint8_t *b = buf;
     while (len > 0) {
-        ssize_t n = pwrite(f->part_fd, b, len, (off_t)off);
+        ssize_t n = writing ? pwrite(f->part_fd, buf, len, (off_t)off)
+                            : pread(f->part_fd, buf, len, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return ota_fail(msg, OTA_E_IO, "%s: write at %llu: %s", f->path[DEV_F_PART],
-                            (unsigned long long)off, n < 0 ? strerror(errno) : "no space");
-        b += n;
+            return ota_fail(msg, OTA_E_IO, "%s: %s at %llu: %s", f->path[DEV_F_PART],
+                            writing ? "write" : "read", (unsigned long long)off,
+                            n < 0 ? strerror(errno) : writing ? "no space" : "file too short");
+        buf += n;
         off += (uint64_t)n;
         len -= (size_t)n;
     }
     return OTA_OK;
+}
+
+enum ota_err dev_part_write(struct dev_flash *f, uint64_t off, const void *buf, size_t len,
+                            char *msg)
+{
+    return dev_part_io(f, off, (uint8_t *)(uintptr_t)buf, len, 1, msg);
+}
+
+enum ota_err dev_part_read(struct dev_flash *f, uint64_t off, void *buf, size_t len, char *msg)
+{
+    return dev_part_io(f, off, buf, len, 0, msg);
 }
 
 enum ota_err dev_part_sync(struct dev_flash *f, char *msg)

@@ -58,6 +58,8 @@ const char *dev_flash_path(const struct dev_flash *f, enum dev_file which);
 enum ota_err dev_part_open(struct dev_flash *f, uint64_t *keep, char *msg);
 enum ota_err dev_part_write(struct dev_flash *f, uint64_t off, const void *buf, size_t len,
                             char *msg);
+/* Read back len bytes at off (short file = OTA_E_IO). */
+enum ota_err dev_part_read(struct dev_flash *f, uint64_t off, void *buf, size_t len, char *msg);
 /* Make everything written so far durable (before the journal claims it). */
 enum ota_err dev_part_sync(struct dev_flash *f, char *msg);
 /* fsync, close, rename download.part -> download.pkg, fsync the directory. */

@@ -31,7 +31,11 @@ static const char dev_usage[] =
     "  update     Download, verify, install and report. An interrupted download\n"
     "             resumes where it stopped if the server still offers the same\n"
     "             package (same ETag); an interrupted install is finished or\n"
-    "             rolled back on the next run of any command.\n"
+    "             rolled back on the next run of any command. A package\n"
+    "             replaced on the server mid-download (new ETag, or 4.02 past\n"
+    "             its new end) restarts the download; a smaller block size\n"
+    "             from the server is adopted without losing stored blocks.\n"
+    "             The package header is checked as soon as it arrives.\n"
     "  recover    What a boot does: finish or roll back an interrupted install\n"
     "             (no network). Afterwards core.bin and script.bin are exactly\n"
     "             the old or exactly the new images.\n"
@@ -82,7 +86,9 @@ static const char dev_usage[] =
     "  3  rejected by the server (4.00, 4.03, other 4.04 such as code 44);\n"
     "     the server's code and message are printed\n"
     "  4  package verification failed (signature, header, hashes, wrong old\n"
-    "     core); the old images are kept and the package is deleted\n"
+    "     core), or its header (block 0) names a signing key id not among\n"
+    "     the device's public keys or another project/core: then the rest\n"
+    "     is not downloaded; the old images are kept, the package deleted\n"
     "  5  network error: no answer, server unreachable, protocol violation, or\n"
     "     server busy (4.29, 5.xx); try again later\n";
 

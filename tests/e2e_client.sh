@@ -140,6 +140,32 @@ device tampered Luat_V0018_RDA8910 1.0.0 e2e-key-0001 "$OTHER"
 expect 4 tampered update
 same "$W/tampered/core.bin" "$REL/shipped/Luat_V0018_RDA8910.bin" "tampered: old core kept"
 [ ! -e "$W/tampered/download.pkg" ] && ok "tampered: package deleted" || bad "tampered: package left"
+# The key id is in the header (block 0): refused there, not after the
+# whole package (the delivered report says how many bytes were fetched).
+grep -q "not among the device's 1 public key" "$W/tampered.err" && ok "tampered: unknown key id named" \
+    || bad "tampered: $(tail -1 "$W/tampered.err")"
+TIMEI=$(sed -n 's/^imei = //p' "$W/tampered/device.ini")
+TBYTES=$(grep "\"imei\":\"$TIMEI\"" "$W/reports.jsonl" | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' | tail -1)
+[ -n "$TBYTES" ] && [ "$TBYTES" -le 1024 ] && ok "tampered: refused after $TBYTES bytes (block 0)" \
+    || bad "tampered: fetched ${TBYTES:-?} bytes before refusing"
+
+# Another ota-client holds the state directory: check must not touch
+# report.pending (neither send nor delete it).
+device locked Luat_V0017_RDA8910 1.0.0
+LIMEI=$(sed -n 's/^imei = //p' "$W/locked/device.ini")
+printf '{"imei":"%s","result":0,"bytes":1}' "$LIMEI" >"$W/locked/report.pending"
+timeout 60 flock -x "$W/locked" sleep 60 &
+LOCKPID=$!
+for _ in $(seq 100); do flock -n "$W/locked" true || break; sleep 0.05; done
+expect 1 locked check
+grep -q "in use by another ota-client" "$W/locked.err" && ok "locked: refused as in use" \
+    || bad "locked: $(tail -1 "$W/locked.err")"
+kill "$LOCKPID" 2>/dev/null; wait "$LOCKPID" 2>/dev/null
+[ -s "$W/locked/report.pending" ] && ! grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
+    ok "locked: report.pending neither sent nor deleted" || bad "locked: report.pending touched"
+expect 0 locked check
+[ ! -e "$W/locked/report.pending" ] && grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
+    ok "locked: delivered once the lock is free" || bad "locked: report not delivered afterwards"
 
 sed -n 1p "$W/reports.jsonl"
 [ -s "$W/reports.jsonl" ] && ok "server logged $(wc -l <"$W/reports.jsonl") reports" \
@@ -150,8 +176,8 @@ device gone Luat_V0017_RDA8910 1.0.0
 expect 5 gone -t 3 update
 
 # Interop: libcoap's own Block2 server (coap-server, a resource created by
-# PUT) serving 50000 random bytes with 256-byte blocks. The download must be
-# exact; verification then fails (exit 4) because it is not a package.
+# PUT) serving the 17->20 package with 256-byte blocks: the download must be
+# exact (it installs).
 CS=$(command -v coap-server-openssl || command -v coap-server-notls || true)
 CC=$(command -v coap-client-openssl || command -v coap-client-notls || true)
 if [ -n "$CS" ] && [ -n "$CC" ]; then
@@ -159,14 +185,16 @@ if [ -n "$CS" ] && [ -n "$CC" ]; then
     timeout 120 "$CS" -A 127.0.0.1 -p "$P2" -d 4 >"$W/coap-server.log" 2>&1 &
     SPID=$!
     sleep 0.3
-    head -c 50000 /dev/urandom >"$W/blob"
-    timeout 20 "$CC" -m put -f "$W/blob" "coap://127.0.0.1:$P2/fota" >/dev/null 2>&1
+    BLOB=$(ls "$W"/cache/*_0017-0020.pkg | head -1)
+    echo "interop: serving $(basename "$BLOB")"
+    BLEN=$(stat -c %s "$BLOB")
+    timeout 20 "$CC" -m put -f "$BLOB" "coap://127.0.0.1:$P2/fota" >/dev/null 2>&1
     device interop Luat_V0017_RDA8910 1.0.0 e2e-key-0001 "$PUB" 256
     sed -i "s#^server = .*#server = coap://127.0.0.1:$P2#" "$W/interop/device.ini"
-    expect 4 interop update
-    grep -q "downloaded 50000 bytes" "$W/interop.err" && ok "interop: 50000 bytes from coap-server" \
+    expect 0 interop update
+    grep -q "downloaded $BLEN bytes" "$W/interop.err" && ok "interop: $BLEN bytes from coap-server" \
         || bad "interop: download incomplete"
-    same "$W/interop/core.bin" "$REL/shipped/Luat_V0017_RDA8910.bin" "interop: old core kept"
+    same "$W/interop/core.bin" "$REL/core_Luat_V0020_RDA8910.bin" "interop: core.bin is the 0020 image"
 fi
 
 echo "$pass passed, $fail failed"

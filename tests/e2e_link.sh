@@ -6,7 +6,8 @@
 # starts ota-server on 127.0.0.1 and nbsim in front of it, then: the windowed
 # download over nb2 (and strict --window 1), nb1 and poor complete with exact
 # images; out-of-order and duplicated datagrams; the package replaced in the
-# cache mid-download (ETag change -> clean restart); the server gone
+# cache mid-download (ETag change -> clean restart); the server's block
+# size lowered by SIGHUP mid-download (smaller blocks adopted); the server gone
 # mid-download (exit 5, then resume); a result report that a power cut kept
 # from the server is delivered by the next run. Every process is bounded in
 # time and stopped by PID on exit. Prints "N passed, N failed".
@@ -158,6 +159,25 @@ wait $CPID; RC=$?
 check "replaced: update exit 0, exact images" '[ $RC = 0 ] && updated replaced'
 check "replaced: ETag change seen, clean restart" \
     'grep -q "changed during the download, restarting from 0" "$W/replaced.err"'
+nbsim_stop
+
+# 4b. The server's block_size lowered by SIGHUP mid-download (once a
+# quarter of the package is stored): the client adopts the smaller blocks
+# and keeps what it has.
+nbsim_start nb2
+device resized 17 1.0.0 1024
+run resized 200 update &
+CPID=$!
+for _ in $(seq 400); do
+    [ "$(stat -c %s "$W/resized/download.part" 2>/dev/null || echo 0)" -ge 10240 ] && break
+    sleep 0.025
+done
+echo "block_size = 256" >>"$W/ota.ini" # [server] is its last section
+kill -HUP "$SPID"
+wait $CPID; RC=$?
+check "block size lowered mid-download: update exit 0, exact images" '[ $RC = 0 ] && updated resized'
+check "block size lowered mid-download: 256-byte blocks adopted ($(grep -o 'server answers in .*' "$W/resized.err" | head -1))" \
+    'grep -q "server answers in 256-byte blocks, not 1024, from byte [1-9]" "$W/resized.err"'
 nbsim_stop
 
 # 5. The server goes away mid-download: exit 5, journal kept, resume later.

@@ -16,7 +16,10 @@
 # must hold exactly the old images or exactly the new ones, with device.ini
 # naming the same versions. Each device takes up to three cuts, then one
 # uninterrupted run must leave the new images, no package and no staging
-# files. Prints "N passed, N failed" over kill points and final checks.
+# files. Before the campaign, one targeted cut: between the rename of
+# download.part to download.pkg and the journal write after it; the next
+# run must install without downloading again. Prints "N passed, N failed"
+# over kill points and final checks.
 set -u
 . "$(dirname "$0")/lib.sh" # ota_free_port
 BUILD=${1:-${BUILD:-build/release}}
@@ -108,6 +111,33 @@ if [ -z "$STEPS" ] || [ "$(state_of "$W/ref")" != new ]; then
     echo "FAIL reference update did not complete"; cat "$W/ref.err"; exit 1
 fi
 echo "reference update: $STEPS durable steps, $MS ms; $KILLS kill points, seed $SEED"
+
+# The cut between "download.part renamed to download.pkg" and the journal
+# write that says "downloaded": the first step after which the journal
+# still says downloading (phase byte 1) and download.pkg exists. The next
+# run must install that package without fetching it again.
+renamed=
+for n in $(seq 1 "$STEPS"); do
+    device "$W/renamed"
+    (OTA_CLIENT_KILL_AT=$n timeout 120 "$CLIENT" -d "$W/renamed" update >/dev/null 2>&1
+     r=$?; exit $r) 2>/dev/null
+    if [ -e "$W/renamed/download.pkg" ] &&
+       [ "$(od -An -tu1 -j5 -N1 "$W/renamed/journal" 2>/dev/null | tr -d ' ')" = 1 ]; then
+        renamed=$n; break
+    fi
+done
+if [ -z "$renamed" ]; then
+    fail=$((fail + 1)); echo "FAIL no step leaves download.pkg with the journal downloading"
+else
+    timeout 120 "$CLIENT" -d "$W/renamed" -v update >"$W/renamed.out" 2>"$W/renamed.err"
+    rc=$?
+    if [ $rc = 0 ] && [ "$(state_of "$W/renamed")" = new ] &&
+       grep -q "download.pkg is complete" "$W/renamed.err" && ! grep -q "downloaded [0-9]* bytes" "$W/renamed.err"; then
+        pass=$((pass + 1)); echo "ok   cut at step $renamed (renamed, journal not yet written): installed without a re-download"
+    else
+        fail=$((fail + 1)); echo "FAIL cut at step $renamed (renamed, journal not yet written): exit $rc, $(grep -o 'downloaded [0-9]* bytes' "$W/renamed.err" | tail -1)"
+    fi
+fi
 
 k=0 dev=0
 while [ $k -lt "$KILLS" ]; do

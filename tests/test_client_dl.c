@@ -48,6 +48,14 @@ struct fake {
     uint64_t size2_lie; /* announce this instead of len when non-zero */
     unsigned code;      /* answer every request with this error when non-zero */
     const char *diag;
+    /* the package replaced by pkg2 for requests from swap_at on (new ETag) */
+    const uint8_t *pkg2;
+    size_t len2;
+    int swap_at;
+    /* from request szx_change_at on, blocks of at most 16 << szx_new */
+    int szx_change_at;
+    unsigned szx_new;
+    int range_error_num; /* answer 4.02 for this block number, always (-1 = never) */
     /* the link */
     double clock;               /* virtual seconds */
     struct fake_req q[512];     /* answers on their way */
@@ -66,15 +74,27 @@ static void fake_init(struct fake *f, const uint8_t *pkg, size_t len)
     memcpy(f->etag, "ETAG-001", 8);
     f->max_szx = 6;
     f->fail_from = f->etag_change_at = f->wrong_num_at = f->bad_size2_at = f->short_at = -1;
+    f->swap_at = f->szx_change_at = f->range_error_num = -1;
     f->clock = 1000.0;
     f->rng = 12345;
 }
 
-static void fake_error(const struct fake *f, struct dev_block *b)
+static void fake_error(struct dev_block *b, unsigned code, const char *diag)
 {
-    b->code = f->code;
-    b->len = strlen(f->diag);
-    memcpy(b->data, f->diag, b->len);
+    b->code = code;
+    b->len = strlen(diag);
+    memcpy(b->data, diag, b->len);
+}
+
+/* Request i is answered from the replacement package from swap_at on. */
+static void fake_maybe_swap(struct fake *f, int i)
+{
+    if (f->swap_at < 0 || i < f->swap_at || !f->pkg2)
+        return;
+    f->pkg = f->pkg2;
+    f->len = f->len2;
+    f->pkg2 = NULL;
+    memcpy(f->etag, "ETAG-SWP", 8);
 }
 
 static void fake_answer(struct fake *f, const struct fake_req *rq, struct dev_block *b)
@@ -82,13 +102,21 @@ static void fake_answer(struct fake *f, const struct fake_req *rq, struct dev_bl
     int i = rq->index;
     memset(b, 0, offsetof(struct dev_block, data));
     if (f->code) {
-        fake_error(f, b);
+        fake_error(b, f->code, f->diag);
         return;
     }
     if (i == f->etag_change_at)
         memcpy(f->etag, "ETAG-002", 8);
+    fake_maybe_swap(f, i);
+    if (f->szx_change_at >= 0 && i >= f->szx_change_at)
+        f->max_szx = f->szx_new;
     unsigned z = rq->szx < f->max_szx ? rq->szx : f->max_szx;
     uint64_t off = (uint64_t)rq->num << (rq->szx + 4), bs = 16u << z;
+    if ((off >= f->len && off > 0) || rq->num == (uint32_t)f->range_error_num) {
+        /* as ota-server: a block past the end of the package */
+        fake_error(b, 402, "{\"code\":3,\"msg\":\"Block2: past the end\"}");
+        return;
+    }
     b->code = 205;
     b->has_block2 = 1;
     b->szx = z;
@@ -154,11 +182,17 @@ static double fake_now(void *ctx)
 /* --- state directory helpers --------------------------------------------- */
 
 static char dir[64];
-static uint8_t blob[5000];
+static uint8_t blob[5000], blob2[12000]; /* a package and its replacements */
+
+/* Knobs of the flow tests, reset before every test. */
+static const uint8_t *signing_key; /* build_pkg signs with this; NULL = sec */
+static int device_block;           /* write_device's block_size; 0 = 256 */
 
 static int mkstate(void **state)
 {
     (void)state;
+    signing_key = NULL;
+    device_block = 0;
     return test_tmpdir_make(dir, sizeof dir, "test_client_dl");
 }
 
@@ -211,7 +245,25 @@ static enum dev_jphase journal_phase(void)
 
 /* --- download driver ----------------------------------------------------- */
 
+/* What the progress callback saw: it must never run ahead of the total. */
+struct dl_progress_seen {
+    uint64_t last, peak, total;
+    int ahead; /* done > total was reported */
+};
+
+static void dl_progress_cb(void *ctx, const struct dev_progress *p)
+{
+    struct dl_progress_seen *seen = ctx;
+    seen->last = p->done;
+    seen->total = p->total;
+    if (p->done > seen->peak)
+        seen->peak = p->done;
+    if (p->total && p->done > p->total)
+        seen->ahead = 1;
+}
+
 struct dl_env {
+    struct dl_progress_seen seen;
     struct dev_flash flash;
     struct dev_dl dl;
     struct dev_fetcher fetcher;
@@ -233,6 +285,8 @@ static void dl_setup(unsigned szx)
     env.dl.szx = szx;
     env.dl.window = 1; /* strict: the request sequence is exact */
     env.dl.timeout_s = 30;
+    env.dl.progress = dl_progress_cb;
+    env.dl.progress_ctx = &env.seen;
     env.r.srv_code = -1;
     dev_journal_init(&env.j);
 }
@@ -243,7 +297,15 @@ static enum ota_err dl_run(char *msg)
     env.r.srv_code = -1;
     env.fk.requests = 0;
     env.fk.nq = 0;
+    memset(&env.seen, 0, sizeof env.seen);
     return dev_download(&env.dl, &env.j, &env.r, msg);
+}
+
+static void dl_run_ok(void)
+{
+    char msg[OTA_MSG_LEN] = "";
+    if (dl_run(msg) != OTA_OK)
+        fail_msg("download: %s", msg);
 }
 
 static void dl_teardown(void)
@@ -542,9 +604,261 @@ static void dl_strict_gives_up_like_rfc7252(void **state)
     dl_teardown();
 }
 
+/* --- the package or the block size changing under a download ------------ */
+
+/* Replace the package with the first len bytes of blob2 from request at on. */
+static void dl_replace_at(int at, size_t len)
+{
+    env.fk.pkg2 = blob2;
+    env.fk.len2 = len;
+    env.fk.swap_at = at;
+}
+
+static void assert_downloaded(const uint8_t *pkg, size_t len)
+{
+    assert_true(file_equals("download.pkg", pkg, len));
+    assert_false(exists("download.part"));
+    assert_int_equal(journal_phase(), DEV_J_DOWNLOADED);
+    assert_int_equal(env.r.pkg_size, len);
+    assert_false(env.seen.ahead);
+    assert_int_equal(env.seen.last, len);
+}
+
+/* An answer from the new package is recognised by its ETag before it is
+ * checked against the old package's Size2 (here: block 7 is the new
+ * package's last block, 208 bytes, which does not fit 5000). */
+static void dl_replaced_by_smaller_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    dl_replace_at(7, 2000);
+    dl_run_ok();
+    assert_int_equal(env.fk.nums[7], 7);
+    assert_int_equal(env.fk.nums[8], 0);
+    assert_downloaded(blob2, 2000);
+    dl_teardown();
+}
+
+/* Requests in flight past the new, shorter package's end get 4.02: that is
+ * "the package changed", not "rejected": block 0 tells the new ETag. */
+static void dl_replaced_by_smaller_window_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    env.dl.window = 16;
+    dl_replace_at(10, 2000);
+    dl_run_ok();
+    assert_int_equal(env.r.status, DEV_S_LOCAL); /* nothing failed */
+    assert_downloaded(blob2, 2000);
+    dl_teardown();
+}
+
+static void dl_replaced_by_bigger_window_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    env.dl.window = 16;
+    env.fk.reorder = 1;
+    dl_replace_at(10, sizeof blob2);
+    dl_run_ok();
+    assert_downloaded(blob2, sizeof blob2);
+    dl_teardown();
+}
+
+/* On resume the journal's Size2 is the old package's: the ETag decides. */
+static void dl_resume_replaced_package_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    env.fk.fail_from = 7;
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    env.fk.fail_from = -1;
+    dl_replace_at(0, 2000); /* block 7 is now the last one, 208 bytes */
+    dl_run_ok();
+    assert_int_equal(env.fk.nums[0], 7);
+    assert_int_equal(env.fk.nums[1], 0);
+    assert_downloaded(blob2, 2000);
+    dl_teardown();
+}
+
+/* Resumed past the new package's end: 4.02 to the first request. */
+static void dl_resume_past_new_end_restarts(void **state)
+{
+    (void)state;
+    dl_setup(4);
+    env.fk.fail_from = 12;
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    env.fk.fail_from = -1;
+    dl_replace_at(0, 1000);
+    dl_run_ok();
+    assert_int_equal(env.fk.nums[0], 12);
+    assert_downloaded(blob2, 1000);
+    dl_teardown();
+}
+
+/* A server that answers 4.02 inside the package it announced, ETag
+ * unchanged: a bounded number of probes, then a network error (exit 5),
+ * the download kept for a later resume. */
+static void dl_range_error_same_package_bounded(void **state)
+{
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    dl_setup(4);
+    env.dl.window = 8;
+    env.fk.range_error_num = 9;
+    assert_int_equal(dl_run(msg), OTA_E_NET);
+    assert_int_equal(env.r.status, DEV_S_NET);
+    assert_non_null(strstr(msg, "4.02"));
+    assert_true(env.fk.requests < 60);
+    assert_int_equal(journal_phase(), DEV_J_DOWNLOADING);
+    assert_true(exists("download.part"));
+    dl_teardown();
+}
+
+/* The server lowers the block size mid-download (a SIGHUP changed its
+ * block_size): adopt it, keep what is stored, no byte fetched twice. */
+static void dl_server_lowers_block_size_midway(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.szx_change_at = 2;
+    env.fk.szx_new = 4;
+    dl_run_ok();
+    assert_int_equal(env.fk.nums[2], 2);  /* answered as block 8 of 256 */
+    assert_int_equal(env.fk.nums[3], 9);
+    assert_int_equal(env.fk.requests, 2 + (20 - 8));
+    assert_int_equal(env.r.bytes, sizeof blob);
+    assert_downloaded(blob, sizeof blob);
+    dl_teardown();
+}
+
+static void dl_server_lowers_block_size_window(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.dl.window = 16;
+    env.fk.reorder = 1;
+    env.fk.dup_every = 4;
+    env.fk.szx_change_at = 3;
+    env.fk.szx_new = 2; /* 1024 -> 64 */
+    dl_run_ok();
+    assert_int_equal(env.r.bytes, sizeof blob);
+    assert_downloaded(blob, sizeof blob);
+    dl_teardown();
+}
+
+/* Cut at 1024-byte blocks with a hole, resumed while the server answers
+ * 256: the prefix and the bitmap are converted, so only the missing bytes
+ * are fetched and the progress ends at the total, not beyond. */
+static void dl_resume_in_smaller_blocks_exact(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.dl.window = 16;
+    env.fk.lose_every = 3; /* request 2 (block 2) is lost */
+    env.fk.fail_from = 4;
+    assert_int_equal(dl_run(NULL), OTA_E_NET);
+    assert_int_equal(dev_journal_load(path_of("journal"), &env.j, NULL), OTA_OK);
+    assert_int_equal(env.j.block_size, 1024);
+    assert_int_equal(env.j.offset, 2048);
+    assert_int_equal(env.j.bitmap, 0x2); /* block 3 held */
+    env.fk.fail_from = -1;
+    env.fk.lose_every = 0;
+    env.fk.max_szx = 4;
+    dl_run_ok();
+    /* 20 blocks of 256: 0..7 and 12..15 held */
+    assert_int_equal(env.fk.requests, 20 - 12);
+    assert_int_equal(env.fk.nums[0], 2); /* still in 1024 units: answered as block 8 */
+    for (int i = 1; i < env.fk.requests; i++)
+        if (env.fk.nums[i] < 9 || (env.fk.nums[i] >= 12 && env.fk.nums[i] < 16))
+            fail_msg("request %d is for block %u, held already", i, env.fk.nums[i]);
+    assert_int_equal(env.r.bytes, sizeof blob - 3072);
+    assert_downloaded(blob, sizeof blob);
+    dl_teardown();
+}
+
+/* --- the early header check ------------------------------------------------ */
+
+struct head_seen {
+    int calls;
+    size_t len;
+    uint64_t size;
+    uint8_t head[DEV_HEAD_MAX];
+    enum ota_err answer;
+};
+
+static enum ota_err head_record(void *ctx, const uint8_t *head, size_t len, uint64_t size,
+                                char *msg)
+{
+    struct head_seen *h = ctx;
+    h->calls++;
+    h->len = len;
+    h->size = size;
+    memcpy(h->head, head, len);
+    return h->answer == OTA_OK ? OTA_OK : ota_fail(msg, h->answer, "refused by the test");
+}
+
+/* 64-byte blocks: the check runs once, when the first 256 bytes are stored. */
+static void dl_head_check_once_header_is_in(void **state)
+{
+    static struct head_seen h;
+    (void)state;
+    dl_setup(2);
+    memset(&h, 0, sizeof h);
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    assert_int_equal(dl_run(NULL), OTA_OK);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.len, 256);
+    assert_int_equal(h.size, sizeof blob);
+    assert_memory_equal(h.head, blob, 256);
+    dl_teardown();
+}
+
+static void dl_head_check_refusal_stops(void **state)
+{
+    static struct head_seen h;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    dl_setup(2);
+    memset(&h, 0, sizeof h);
+    h.answer = OTA_E_AUTH;
+    env.dl.window = 16;
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    assert_int_equal(dl_run(msg), OTA_E_AUTH);
+    assert_int_equal(env.r.status, DEV_S_VERIFY);
+    assert_non_null(strstr(msg, "refused by the test"));
+    assert_true(env.fk.requests <= 4 + 8); /* the header, and what was in flight */
+    dl_teardown();
+}
+
+/* An empty body (a Block2 server with an empty resource): the check sees
+ * the whole, empty package instead of reading past its end. */
+static void dl_head_check_empty_package(void **state)
+{
+    static struct head_seen h;
+    (void)state;
+    dl_setup(4);
+    memset(&h, 0, sizeof h);
+    env.fk.len = 0;
+    env.dl.head_check = head_record;
+    env.dl.head_ctx = &h;
+    env.dl.head_len = 256;
+    dl_run_ok();
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.len, 0);
+    dl_teardown();
+}
+
 /* --- the whole update flow ------------------------------------------------- */
 
 static uint8_t sec[CRYPTO_SEC_LEN], pub[CRYPTO_PUB_LEN];
+static uint8_t other_sec[CRYPTO_SEC_LEN], other_pub[CRYPTO_PUB_LEN];
 static uint8_t old_core[20000], new_core[22000], script[3000];
 
 struct pkgbuf {
@@ -574,7 +888,7 @@ static void build_pkg(struct pkgbuf *p, const char *project, uint32_t from, uint
         in.script = script;
         in.script_len = sizeof script;
     }
-    in.secret_key = sec;
+    in.secret_key = signing_key ? signing_key : sec;
     io_mem_writer(&w, &sink);
     char msg[OTA_MSG_LEN];
     struct pkg_header h;
@@ -591,8 +905,8 @@ static void write_device(struct cfg_device *d, const char *core, const char *sv)
     int n = snprintf(ini, sizeof ini,
                      "# test device\n[device]\nproject = MYPROJ\nproduct_key = Key123\n"
                      "imei = 860000000000001\ncore = %s\nscript_version = %s\n"
-                     "server = coap://127.0.0.1:9\npublic_key = %s\nblock_size = 256\n",
-                     core, sv, hex);
+                     "server = coap://127.0.0.1:9\npublic_key = %s\nblock_size = %d\n",
+                     core, sv, hex, device_block ? device_block : 256);
     put_bytes("device.ini", ini, (size_t)n);
     put_bytes("core.bin", old_core, sizeof old_core);
     if (cfg_device_load(path_of("device.ini"), d, msg) != OTA_OK)
@@ -619,8 +933,11 @@ static int flow_setup(void **state)
     if (crypto_init(NULL) != OTA_OK)
         return -1;
     crypto_sign_keypair(pub, sec);
+    crypto_sign_keypair(other_pub, other_sec);
     for (size_t i = 0; i < sizeof blob; i++)
         blob[i] = (uint8_t)(i * 31 + (i >> 8));
+    for (size_t i = 0; i < sizeof blob2; i++)
+        blob2[i] = (uint8_t)(i * 7 + 3);
     for (size_t i = 0; i < sizeof old_core; i++)
         old_core[i] = (uint8_t)(i ^ (i >> 7));
     for (size_t i = 0; i < sizeof new_core; i++)
@@ -754,6 +1071,124 @@ static void update_truncated_package_refused(void **state)
     assert_untouched();
 }
 
+/* A package signed by a key the device does not hold is refused once the
+ * 256-byte header is in (the key id is there), not after the whole
+ * download: exit 4, nothing kept. */
+static void update_unknown_key_stops_at_header(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "", hex[2 * CRYPTO_KEYID_LEN + 1];
+    uint8_t id[CRYPTO_KEYID_LEN];
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    signing_key = other_sec;
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    assert_int_equal(run_update(&p, &r, msg), OTA_E_AUTH);
+    assert_int_equal(r.status, DEV_S_VERIFY);
+    crypto_key_id(other_pub, id);
+    ota_hex(id, sizeof id, hex);
+    if (!strstr(msg, hex) || !strstr(msg, "not among"))
+        fail_msg("message '%s' lacks key id %s", msg, hex);
+    assert_int_equal(r.bytes, 256); /* block 0 only */
+    assert_int_equal(flow_fake.requests, 1);
+    assert_untouched();
+}
+
+/* With 64-byte blocks the header spans four blocks: still stopped there. */
+static void update_unknown_key_small_blocks(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    device_block = 64;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    signing_key = other_sec;
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    assert_int_equal(run_update(&p, &r, msg), OTA_E_AUTH);
+    assert_int_equal(r.status, DEV_S_VERIFY);
+    assert_non_null(strstr(msg, "not among"));
+    assert_true(r.bytes >= 256 && r.bytes <= 256 + 8 * 64); /* header + what was in flight */
+    assert_untouched();
+}
+
+/* Project and base core are refused from the header too. */
+static void update_wrong_header_stops_early(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_result r;
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "OTHER", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    expect_verify_failure(&p, "project OTHER");
+    assert_int_equal(flow_fake.requests, 1);
+    build_pkg(&p, "MYPROJ", 18, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    assert_int_not_equal(run_update(&p, &r, NULL), OTA_OK);
+    assert_int_equal(r.status, DEV_S_VERIFY);
+    assert_int_equal(flow_fake.requests, 1);
+    assert_untouched();
+}
+
+/* Power cut after download.part became download.pkg, before the journal
+ * said "downloaded": the next run installs it without fetching a byte. */
+static void recover_download_renamed_before_journal(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_journal j;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    put_bytes("download.pkg", p.buf, p.len);
+    dev_journal_init(&j);
+    j.phase = DEV_J_DOWNLOADING;
+    j.etag_len = 8;
+    memcpy(j.etag, "ETAG-001", 8);
+    j.block_size = 256;
+    j.offset = (p.len - 1) / 256 * 256; /* the last checkpoint before the end */
+    j.size = p.len;
+    assert_int_equal(dev_journal_save(path_of("journal"), &j, NULL), OTA_OK);
+    if (run_update(&p, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_int_equal(flow_fake.requests, 0);
+    assert_int_equal(r.bytes, 0);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+    assert_int_equal(journal_phase(), DEV_J_IDLE);
+}
+
+/* The same cut, but download.pkg is not the size the journal names (not
+ * this download's): it is not trusted, the download starts over. */
+static void recover_renamed_package_of_other_size(void **state)
+{
+    static struct pkgbuf p;
+    struct cfg_device d;
+    struct dev_journal j;
+    struct dev_result r;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
+    build_pkg(&p, "MYPROJ", 17, 20, "1.1.0", PKG_F_CORE_FULL | PKG_F_SCRIPT);
+    put_bytes("download.pkg", p.buf, p.len - 1);
+    dev_journal_init(&j);
+    j.phase = DEV_J_DOWNLOADING;
+    j.etag_len = 8;
+    memcpy(j.etag, "ETAG-001", 8);
+    j.block_size = 256;
+    j.size = p.len;
+    j.offset = 256;
+    assert_int_equal(dev_journal_save(path_of("journal"), &j, NULL), OTA_OK);
+    if (run_update(&p, &r, msg) != OTA_OK)
+        fail_msg("update: %s", msg);
+    assert_int_equal(r.bytes, p.len);
+    assert_true(file_equals("core.bin", new_core, sizeof new_core));
+}
+
 /* A crash after "committing" was recorded: the next run finishes it. */
 static void recover_finishes_commit(void **state)
 {
@@ -851,6 +1286,18 @@ int main(void)
         T(dl_window_recovers_losses),
         T(dl_window_resume_fetches_only_holes),
         T(dl_strict_gives_up_like_rfc7252),
+        T(dl_replaced_by_smaller_restarts),
+        T(dl_replaced_by_smaller_window_restarts),
+        T(dl_replaced_by_bigger_window_restarts),
+        T(dl_resume_replaced_package_restarts),
+        T(dl_resume_past_new_end_restarts),
+        T(dl_range_error_same_package_bounded),
+        T(dl_server_lowers_block_size_midway),
+        T(dl_server_lowers_block_size_window),
+        T(dl_resume_in_smaller_blocks_exact),
+        T(dl_head_check_once_header_is_in),
+        T(dl_head_check_refusal_stops),
+        T(dl_head_check_empty_package),
         T(update_installs_core_and_script),
         T(update_script_only),
         T(update_bad_signature_keeps_old),
@@ -858,6 +1305,11 @@ int main(void)
         T(update_other_base_core_refused),
         T(update_script_downgrade_refused),
         T(update_truncated_package_refused),
+        T(update_unknown_key_stops_at_header),
+        T(update_unknown_key_small_blocks),
+        T(update_wrong_header_stops_early),
+        T(recover_download_renamed_before_journal),
+        T(recover_renamed_package_of_other_size),
         T(recover_finishes_commit),
         T(recover_discards_partial_apply),
         T(corrupt_journal_starts_over),
