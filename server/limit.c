@@ -362,8 +362,10 @@ enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
 {
     int same = (s->xfer || s->done) && memcmp(s->etag, etag, SRV_LIMIT_ETAG_LEN) == 0;
     s->seen_ms = now_ms;
-    if (same && s->done)
+    if (same && s->done && !(flags & SRV_XF_FIRST))
         return SRV_V_OK; /* a resend after the last block: the finished transfer */
+    if (s->done)
+        same = 0;
     if (!same) {
         srv_xfer_end(l, s); /* a new package: the old transfer is over */
         s->done = 0;

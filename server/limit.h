@@ -12,7 +12,9 @@
  * without a request. A finished transfer keeps its ETag until the source
  * goes idle, so a block the client asks for again after the last one (an
  * answer lost in a window of requests) is part of it: served, never
- * refused, not counted again. When max_transfers are running, a block
+ * refused, not counted again. Block 0 is the exception: it starts a new
+ * transfer (a device downloading the package again, or a new device that
+ * got a recycled source port), so a recycled port gets no free pass. When max_transfers are running, a block
  * request that would start a new transfer is refused (5.03 with
  * Max-Age), while running transfers go on, so admitted devices finish.
  * Two finer caps protect the slots from one host (issue 18.2): at most
@@ -91,6 +93,7 @@ struct srv_addr_count {
 /* How srv_limit_transfer treats the source. */
 #define SRV_XF_VERIFIED 1u /* coaps://, its IMEI checked against the DTLS identity */
 #define SRV_XF_TRUSTED 2u  /* a trusted proxy: no per-address cap */
+#define SRV_XF_FIRST 4u    /* the request is for block 0 */
 
 enum srv_verdict {
     SRV_V_OK = 0,

@@ -166,6 +166,8 @@ static void srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *sr
 {
     const coap_address_t *a = coap_session_get_addr_remote(sess);
     unsigned flags = verified ? SRV_XF_VERIFIED : 0;
+    if (out->slice.blk.num == 0)
+        flags |= SRV_XF_FIRST;
     if (!src)
         return;
     if (a && srv_admin_match(&s->proxies, &a->addr.sa))

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,28 @@ static enum ota_err srv_report_open(struct srv *s, char *msg)
     return OTA_OK;
 }
 
+/* libcoap 4.3.1 sets SO_REUSEADDR on its UDP sockets, and on Linux a
+ * second such socket may bind an address in use: a second ota-server would
+ * start and take the traffic. A socket without SO_REUSEADDR cannot bind an
+ * address any socket holds, so one is bound first (dual-stack like
+ * libcoap's) and closed. Serving one port from several processes is not
+ * supported. */
+static enum ota_err srv_probe_bind(const struct addrinfo *ai, const char *spec, char *msg)
+{
+    int off = 0, fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, strerror(errno));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    int rc = bind(fd, ai->ai_addr, ai->ai_addrlen), err = errno;
+    close(fd);
+    if (rc == 0)
+        return OTA_OK;
+    return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec,
+                    err == EADDRINUSE ? "address in use (another server on this port?)"
+                                      : strerror(err));
+}
+
 static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_proto_t proto,
                                    char *msg)
 {
@@ -102,7 +125,10 @@ static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_p
     coap_address_init(&addr);
     addr.size = ai->ai_addrlen;
     memcpy(&addr.addr, ai->ai_addr, ai->ai_addrlen);
+    e = srv_probe_bind(ai, spec, msg);
     freeaddrinfo(ai);
+    if (e != OTA_OK)
+        return e;
     if (!coap_new_endpoint(ctx, &addr, proto))
         return ota_fail(msg, OTA_E_NET, "listen %s: cannot bind (address in use or not local?)",
                         spec);

@@ -24,6 +24,12 @@ struct srv_ctl {
     int log_level;           /* from the command line, -1 = from the config */
 };
 
+/* Check every file cfg names (cache directory, public key, report log
+ * writability, allowlist, psk_secret and its mode) and log one line per
+ * problem; OTA_E_INVAL if any. Run before srv_run, so a configuration
+ * problem is told apart from a runtime failure (ota-server exit 3 vs 1). */
+enum ota_err srv_preflight(const struct cfg_ota *cfg, char *msg);
+
 enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char *msg);
 
 #endif
