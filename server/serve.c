@@ -212,6 +212,7 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     in.dtls_identity = secure ? identity : NULL;
     in.fleet = &s->fleet;
     in.checks = &s->checks;
+    in.peer = src ? &src->key : NULL;
     in.now_ms = srv_now_ms();
     srv_fota_decide(&s->cfg, &s->idx, &in, &out);
     if (out.st == SRV_ST_CONTENT)
