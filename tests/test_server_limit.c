@@ -331,6 +331,13 @@ static void admin_and_stats(void **state)
     assert_true(srv_admin_match(&adm, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "::2", &a6.sin6_addr);
     assert_false(srv_admin_match(&adm, (struct sockaddr *)&a6));
+    /* an IPv4-mapped admin entry matches the IPv4 form as well */
+    snprintf(c.admin[1], CFG_ADDR_MAX, "::ffff:127.0.0.3");
+    assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_OK);
+    inet_pton(AF_INET, "127.0.0.3", &a4.sin_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a4));
+    inet_pton(AF_INET6, "::ffff:127.0.0.3", &a6.sin6_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a6));
     snprintf(c.admin[0], CFG_ADDR_MAX, "localhost");
     assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_E_INVAL);
 
@@ -419,6 +426,17 @@ static void cfg_server_keys(void **state)
     assert_int_equal(c.report_fsync, 0);
     assert_int_equal(c.nadmin, 2);
     assert_string_equal(c.admin[0], "127.0.0.1");
+    assert_int_equal(c.max_transfers_per_address, 256);
+    assert_int_equal(c.verified_reserve, 10);
+    assert_int_equal(c.ntrusted_proxies, 0);
+    assert_int_equal(load_ini(INI_HEAD "max_transfers_per_address = 0\nverified_reserve = 0\n"
+                                       "trusted_proxies = 10.0.0.5, ::1\n", &c, msg), OTA_OK);
+    assert_int_equal(c.max_transfers_per_address, 0);
+    assert_int_equal(c.ntrusted_proxies, 2);
+    assert_string_equal(c.trusted_proxies[1], "::1");
+    assert_int_equal(load_ini(INI_HEAD "trusted_proxies = nginx\n", &c, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "trusted_proxies: 'nginx' is not an IP address"));
+    assert_int_equal(load_ini(INI_HEAD "verified_reserve = 101\n", &c, msg), OTA_E_INVAL);
     assert_int_equal(load_ini(INI_HEAD "max_transfers = 5\nrate_limit = 0\nrate_burst = 9\n"
                                        "transfer_idle = 30\nretry_after = 2\nmax_sessions = 8\n"
                                        "session_timeout = 10\nlog_rate = 0\nreport_fsync = 5\n"
