@@ -6,16 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "testutil.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fleet.h"
+#include "testutil.h"
 
 #define NDEV 10000
 
@@ -146,25 +143,13 @@ static void missing_allowlist_is_an_error(void **state)
     assert_non_null(strstr(msg, "/nonexistent/allow.txt"));
 }
 
-static struct srv_peer_key peer4(const char *ip, uint16_t port)
-{
-    struct sockaddr_in a;
-    struct srv_peer_key k;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    assert_int_equal(srv_peer_key((struct sockaddr *)&a, &k), OTA_OK);
-    return k;
-}
-
 /* Issue 18.3: unverified (coap://) checks naming a device's IMEI do not
  * spend the verified device's budget, nor that of the IMEI at another
  * address. */
 static void checks_budget_per_scheme_and_address(void **state)
 {
     struct srv_checks c;
-    struct srv_peer_key attacker = peer4("127.0.0.2", 4000), victim = peer4("127.0.0.1", 5000);
+    struct srv_peer_key attacker = test_peer_key("127.0.0.2", 4000), victim = test_peer_key("127.0.0.1", 5000);
     struct srv_check_req forged = {"861234567890123", 0, &attacker};
     struct srv_check_req dtls = {"861234567890123", 1, &victim};
     struct srv_check_req plain = {"861234567890123", 0, &victim};
@@ -172,13 +157,13 @@ static void checks_budget_per_scheme_and_address(void **state)
     assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
     for (int i = 0; i < 50; i++) {
         forged.peer = &attacker;
-        attacker = peer4("127.0.0.2", (uint16_t)(4000 + i));
+        attacker = test_peer_key("127.0.0.2", (uint16_t)(4000 + i));
         srv_checks_hit(&c, &forged, 1000 + (uint64_t)i * 200);
     }
     assert_int_equal(srv_checks_hit(&c, &dtls, 12000), 0);
     assert_int_equal(srv_checks_hit(&c, &plain, 12000), 0);
     /* each budget still limits its owner */
-    struct srv_peer_key later = peer4("127.0.0.1", 5001);
+    struct srv_peer_key later = test_peer_key("127.0.0.1", 5001);
     dtls.peer = &later;
     plain.peer = &later;
     assert_int_equal(srv_checks_hit(&c, &dtls, 13000), 59);
@@ -191,7 +176,7 @@ static void checks_budget_per_scheme_and_address(void **state)
 static void checks_resend_is_not_a_check(void **state)
 {
     struct srv_checks c;
-    struct srv_peer_key p = peer4("10.0.0.1", 7000), q = peer4("10.0.0.1", 7001);
+    struct srv_peer_key p = test_peer_key("10.0.0.1", 7000), q = test_peer_key("10.0.0.1", 7001);
     struct srv_check_req r = {"861234567890123", 0, &p};
     (void)state;
     assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);

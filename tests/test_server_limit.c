@@ -26,18 +26,7 @@
 #include "report.h"
 #include "stats.h"
 #include "../cache/report.h"
-
-static struct srv_peer_key key4(const char *ip, uint16_t port)
-{
-    struct sockaddr_in a;
-    struct srv_peer_key k;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    assert_int_equal(srv_peer_key((struct sockaddr *)&a, &k), OTA_OK);
-    return k;
-}
+#include "testutil.h"
 
 static void limit_setup(struct srv_limit *l, unsigned sources, unsigned xfers, unsigned rate,
                         unsigned burst)
@@ -68,7 +57,7 @@ static void limit_rate_per_source(void **state)
     unsigned age = 0;
     (void)state;
     limit_setup(&l, 64, 0, 2, 3);
-    struct srv_peer_key a = key4("10.0.0.1", 1000), b = key4("10.0.0.1", 1001);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1000), b = test_peer_key("10.0.0.1", 1001);
     for (int i = 0; i < 3; i++)
         assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_OK);
     assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_RATE);
@@ -88,7 +77,7 @@ static void limit_transfer_cap(void **state)
     const uint8_t e1[8] = "AAAAAAA", e2[8] = "BBBBBBB";
     (void)state;
     limit_setup(&l, 64, 2, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1), c = key4("10.0.0.3", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1), c = test_peer_key("10.0.0.3", 1);
     assert_int_equal(srv_limit_request(&l, &a, 100, &s1, &age), SRV_V_OK);
     assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 0, 100, &age), SRV_V_OK);
     assert_int_equal(srv_limit_request(&l, &b, 100, &s2, &age), SRV_V_OK);
@@ -119,7 +108,7 @@ static void limit_expiry(void **state)
     const uint8_t e[8] = "AAAAAAA";
     (void)state;
     limit_setup(&l, 64, 1, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1);
     assert_int_equal(srv_limit_request(&l, &a, 1000, &s, &age), SRV_V_OK);
     assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 1000, &age), SRV_V_OK);
     srv_limit_tick(&l, 5000); /* idle 4 s of 10: kept */
@@ -146,7 +135,7 @@ static void limit_table_bounded(void **state)
     limit_setup(&l, 64, 0, 0, 1);
     assert_int_equal(l.cap, 64);
     for (int i = 0; i < 5000; i++) {
-        struct srv_peer_key k = key4("10.1.0.1", (uint16_t)(1000 + i));
+        struct srv_peer_key k = test_peer_key("10.1.0.1", (uint16_t)(1000 + i));
         assert_int_equal(srv_limit_request(&l, &k, 1000 + (uint64_t)i, &s, &age), SRV_V_OK);
     }
     assert_true(l.nsrc <= 64);
@@ -154,7 +143,7 @@ static void limit_table_bounded(void **state)
     assert_int_equal(l.nsrc, 0);
     int busy = 0, refused = 0;
     for (int i = 0; i < 200; i++) {
-        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        struct srv_peer_key k = test_peer_key("10.2.0.1", (uint16_t)(2000 + i));
         enum srv_verdict v = srv_limit_request(&l, &k, 200000, &s, &age);
         if (v == SRV_V_OK) {
             assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 200000, &age), SRV_V_OK);
@@ -169,7 +158,7 @@ static void limit_table_bounded(void **state)
     /* every admitted source is still found (same entry, no new slot) */
     size_t before = l.nsrc;
     for (int i = 0; i < 200; i++) {
-        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        struct srv_peer_key k = test_peer_key("10.2.0.1", (uint16_t)(2000 + i));
         if (srv_limit_request(&l, &k, 200001, &s, &age) == SRV_V_OK)
             assert_true(s->xfer);
     }
@@ -188,7 +177,7 @@ static void limit_resend_after_last(void **state)
     const uint8_t e[8] = "AAAAAAA";
     (void)state;
     limit_setup(&l, 64, 1, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1);
     for (int blk = 0; blk <= 40; blk++) {
         if (blk == 39)
             continue; /* its answer is lost */
@@ -218,7 +207,7 @@ static void limit_resize_keeps_transfers(void **state)
     struct srv_limit_cfg bigger = {1024, 2, 10, 0, 1, 7, 0, 0};
     (void)state;
     limit_setup(&l, 64, 2, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1), c = key4("10.0.0.3", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1), c = test_peer_key("10.0.0.3", 1);
     assert_int_equal(srv_limit_request(&l, &a, 100, &s, &age), SRV_V_OK);
     assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 100, &age), SRV_V_OK);
     assert_int_equal(srv_limit_request(&l, &b, 100, &s, &age), SRV_V_OK);
@@ -234,18 +223,6 @@ static void limit_resize_keeps_transfers(void **state)
     assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 200, &age), SRV_V_OK);
     assert_int_equal(l.started, 2);
     srv_limit_free(&l);
-}
-
-static struct srv_peer_key key6(const char *ip, uint16_t port)
-{
-    struct sockaddr_in6 a;
-    struct srv_peer_key k;
-    memset(&a, 0, sizeof a);
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(port);
-    inet_pton(AF_INET6, ip, &a.sin6_addr);
-    assert_int_equal(srv_peer_key((struct sockaddr *)&a, &k), OTA_OK);
-    return k;
 }
 
 /* Start a transfer of e from source k; the verdict. */
@@ -269,26 +246,26 @@ static void limit_per_address(void **state)
     (void)state;
     assert_int_equal(srv_limit_init(&l, &c, NULL), OTA_OK);
     for (uint16_t p = 1; p <= 3; p++)
-        assert_int_equal(start_from(&l, key4("10.0.0.1", p), 0, 100), SRV_V_OK);
-    assert_int_equal(start_from(&l, key4("10.0.0.1", 4), SRV_XF_VERIFIED, 100), SRV_V_ADDRESS);
+        assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", p), 0, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 4), SRV_XF_VERIFIED, 100), SRV_V_ADDRESS);
     /* the same address seen through a dual-stack socket is the same host */
-    assert_int_equal(start_from(&l, key6("::ffff:10.0.0.1", 5), 0, 100), SRV_V_ADDRESS);
-    assert_int_equal(start_from(&l, key4("10.0.0.2", 1), 0, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("::ffff:10.0.0.1", 5), 0, 100), SRV_V_ADDRESS);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.2", 1), 0, 100), SRV_V_OK);
     /* IPv6: the /64 counts, not the address */
     for (int i = 0; i < 3; i++) {
         char ip[64];
         snprintf(ip, sizeof ip, "2001:db8:1:2::%x", i + 1);
-        assert_int_equal(start_from(&l, key6(ip, 9), 0, 100), SRV_V_OK);
+        assert_int_equal(start_from(&l, test_peer_key(ip, 9), 0, 100), SRV_V_OK);
     }
-    assert_int_equal(start_from(&l, key6("2001:db8:1:2:ffff::1", 9), 0, 100), SRV_V_ADDRESS);
+    assert_int_equal(start_from(&l, test_peer_key("2001:db8:1:2:ffff::1", 9), 0, 100), SRV_V_ADDRESS);
     assert_int_equal(l.nxfer, 7);
     /* a trusted proxy (nginx in front) is not capped */
-    assert_int_equal(start_from(&l, key4("10.0.0.1", 6), SRV_XF_TRUSTED, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 6), SRV_XF_TRUSTED, 100), SRV_V_OK);
     /* 8 of 10 running, reserve 2: only verified newcomers now */
-    assert_int_equal(start_from(&l, key4("10.0.0.3", 1), 0, 100), SRV_V_RESERVED);
-    assert_int_equal(start_from(&l, key4("10.0.0.4", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
-    assert_int_equal(start_from(&l, key4("10.0.0.5", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
-    assert_int_equal(start_from(&l, key4("10.0.0.6", 1), SRV_XF_VERIFIED, 100),
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.3", 1), 0, 100), SRV_V_RESERVED);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.4", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.5", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.6", 1), SRV_XF_VERIFIED, 100),
                      SRV_V_TRANSFERS);
     /* a resize carries the per-address counts */
     struct srv_limit_cfg smaller = c;
@@ -296,12 +273,12 @@ static void limit_per_address(void **state)
     smaller.max_transfers = 100;
     assert_int_equal(srv_limit_reconfigure(&l, &smaller, NULL), OTA_OK);
     assert_int_equal(l.nxfer, 10);
-    assert_int_equal(start_from(&l, key4("10.0.0.1", 7), 0, 200), SRV_V_ADDRESS);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 7), 0, 200), SRV_V_ADDRESS);
     /* idle transfers expire and give the address its slots back */
     srv_limit_tick(&l, 20000);
     assert_int_equal(l.nxfer, 0);
     for (uint16_t p = 10; p < 13; p++)
-        assert_int_equal(start_from(&l, key4("10.0.0.1", p), 0, 20000), SRV_V_OK);
+        assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", p), 0, 20000), SRV_V_OK);
     srv_limit_free(&l);
 }
 
