@@ -6,9 +6,11 @@
  * loop fails. *ctl->hup (SIGHUP) reloads ctl->config_path (project, key,
  * limits, admin addresses, log level, report log, cache directory and
  * public key; listen addresses need a restart), rescans the cache and
- * reopens the report log (for log rotation); a config that fails to load
- * is logged and the running one kept. Never prints except through
- * log_msg, never exits.
+ * reopens the report log (for log rotation). A reload is all or nothing:
+ * a config that fails to load, or names a file that fails to open, is
+ * logged and the running one kept whole; running transfers survive it.
+ * A listen address in use is an error (OTA_E_NET), even though libcoap
+ * sets SO_REUSEADDR. Never prints except through log_msg, never exits.
  */
 #ifndef SRV_SERVER_H
 #define SRV_SERVER_H
