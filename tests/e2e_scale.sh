@@ -136,16 +136,21 @@ printf 'max_transfers = lots\n' >>"$INI"; hup
 check "broken ota.ini on SIGHUP: reload refused and logged" grep -q "reload failed" "$OTA_RUN/server.log"
 check "broken ota.ini on SIGHUP: still serving" alive
 
-# -- a reload that fails late (missing allowlist after a new cache dir and
-# new limits) changes nothing: all or nothing (issue 16.3)
-mkdir -p "$TMP/empty"
-sed "s#^dir = cache#dir = $TMP/empty#" "$TMP/base.ini" >"$INI"
-printf 'max_transfers = 1\n[fleet]\nallowlist = %s\n' "$TMP/missing.txt" >>"$INI"
+# -- a reload that fails late (a missing allowlist, read after the new
+# limits and a new cache dir) changes nothing: all or nothing (issue 16.3)
+set_limits "max_transfers = 1"
+printf '[fleet]\nallowlist = %s\n' "$TMP/missing.txt" >>"$INI"
 hup
 check "late reload failure: refused and logged" grep -q 'reload failed.*missing.txt' "$OTA_RUN/server.log"
-check "late reload failure: the running cache is still served" alive
 R=$(timeout 20 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" 2>&1)
 check "late reload failure: the running limits stay (no max_transfers = 1)" \
+  has "$R" "2.05 max-age=None  | 2.05 max-age=None"
+mkdir -p "$TMP/empty"
+sed "s#^dir = cache#dir = $TMP/empty#" "$TMP/base.ini" >"$INI"
+printf '[fleet]\nallowlist = %s\n' "$TMP/missing.txt" >>"$INI"
+hup
+R=$(timeout 20 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" 2>&1)
+check "late reload failure: the running cache is still served (not the empty dir)" \
   has "$R" "2.05 max-age=None  | 2.05 max-age=None"
 
 # -- hot replace: 1,000 devices while every package is replaced twice
