@@ -74,7 +74,7 @@ static int srv_key_eq(const struct srv_peer_key *a, const struct srv_peer_key *b
 }
 
 /* The per-address key of a source: no port, and an IPv6 address cut to
- * its /64, the block one subscriber gets (a host has 2^64 addresses). */
+ * its /64, the block of one subscriber: a host has 2^64 addresses. */
 static struct srv_peer_key srv_addr_key(const struct srv_peer_key *src)
 {
     struct srv_peer_key k = *src;
