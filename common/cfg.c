@@ -281,6 +281,9 @@ static const struct cfg_srv_int {
     {"session_timeout", offsetof(struct cfg_ota, session_timeout), 1, 86400, 60},
     {"log_rate", offsetof(struct cfg_ota, log_rate), 0, 1000000, 20},
     {"report_fsync", offsetof(struct cfg_ota, report_fsync), 0, 3600, 0},
+    {"max_transfers_per_address", offsetof(struct cfg_ota, max_transfers_per_address), 0,
+     1000000, 256},
+    {"verified_reserve", offsetof(struct cfg_ota, verified_reserve), 0, 100, 10},
 };
 #define CFG_SRV_NINTS (sizeof cfg_srv_ints / sizeof cfg_srv_ints[0])
 
@@ -293,22 +296,24 @@ static void cfg_ota_server_defaults(struct cfg_ota *c)
     c->nadmin = 2;
 }
 
-/* admin = comma-separated IP addresses (no ports); "none" = nobody. */
-static int cfg_ota_admin(struct cfg_ota *c, const char *value, struct cfg_ctx *x)
+/* admin, trusted_proxies = comma-separated IP addresses (no ports);
+ * "none" = nobody. */
+static int cfg_ota_addrs(char (*out)[CFG_ADDR_MAX], int *n, const char *k, const char *value,
+                         struct cfg_ctx *x)
 {
     char list[CFG_ADMIN_MAX * CFG_ADDR_MAX], *save = NULL;
     uint8_t bin[16];
     if (ota_strlcpy(list, value, sizeof list) != OTA_OK)
-        return cfg_bad(x, "admin: value too long%s%s", "", "");
-    c->nadmin = 0;
+        return cfg_bad(x, "%s: value too long%s", k, "");
+    *n = 0;
     if (!strcmp(value, "none"))
         return 1;
     for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-        if (c->nadmin == CFG_ADMIN_MAX)
-            return cfg_bad(x, "admin: more than 8 addresses%s%s", "", "");
+        if (*n == CFG_ADMIN_MAX)
+            return cfg_bad(x, "%s: more than 8 addresses%s", k, "");
         if (inet_pton(AF_INET, t, bin) != 1 && inet_pton(AF_INET6, t, bin) != 1)
-            return cfg_bad(x, "admin: '%s' is not an IP address%s", t, "");
-        ota_strlcpy(c->admin[c->nadmin++], t, CFG_ADDR_MAX);
+            return cfg_bad(x, "%s: '%s' is not an IP address", k, t);
+        ota_strlcpy(out[(*n)++], t, CFG_ADDR_MAX);
     }
     return 1;
 }
@@ -334,7 +339,9 @@ static int cfg_ota_server(struct cfg_ota *c, const char *k, const char *v, struc
     if (r >= 0)
         return r;
     if (!strcmp(k, "admin"))
-        return cfg_ota_admin(c, v, x);
+        return cfg_ota_addrs(c->admin, &c->nadmin, k, v, x);
+    if (!strcmp(k, "trusted_proxies"))
+        return cfg_ota_addrs(c->trusted_proxies, &c->ntrusted_proxies, k, v, x);
     if (!strcmp(k, "listen"))
         return cfg_ota_listen(c, v, x);
     if (!strcmp(k, "block_size"))

@@ -68,6 +68,11 @@ struct cfg_ota {
     int report_fsync;           /* 0 = fsync each report; N = at most every N s */
     char admin[CFG_ADMIN_MAX][CFG_ADDR_MAX]; /* addresses allowed GET /stats */
     int nadmin;
+    /* [server] one host's share (issue 18.2) */
+    int max_transfers_per_address; /* running transfers per address (IPv6 /64); 0 = no cap */
+    char trusted_proxies[CFG_ADMIN_MAX][CFG_ADDR_MAX]; /* exempt from that cap */
+    int ntrusted_proxies;
+    int verified_reserve;       /* % of max_transfers only coaps:// devices may start */
     /* [dtls] coaps:// with DTLS-PSK (needs [project] psk_secret) */
     char dtls_listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
     int ndtls_listen;

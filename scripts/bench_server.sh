@@ -50,10 +50,11 @@ field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1" | head -1; }
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 
 # server_with "key = value"...: (re)start ota-server with these [server] keys
+# (ota-load's devices all share 127.0.0.1: no per-address transfer cap)
 server_with() {
   ota_server_stop >/dev/null 2>&1
   cp "$TMP/base.ini" "$OTA_RUN/ota.ini"
-  printf '%s\n' "log_level = warn" "$@" >>"$OTA_RUN/ota.ini"
+  printf '%s\n' "log_level = warn" "max_transfers_per_address = 0" "$@" >>"$OTA_RUN/ota.ini"
   ota_server_start || { echo "bench_server: ota-server did not start"; exit 1; }
 }
 

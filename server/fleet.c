@@ -7,6 +7,8 @@
 
 #include "crypto.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +150,7 @@ enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *ms
 {
     c->interval_ms = (uint64_t)interval_s * 1000u;
     c->slots = NULL;
+    randombytes_buf(c->seed, sizeof c->seed);
     if (!interval_s)
         return OTA_OK;
     c->slots = calloc(SRV_CHECK_SLOTS, sizeof *c->slots);
@@ -163,23 +166,51 @@ void srv_checks_free(struct srv_checks *c)
     c->slots = NULL;
 }
 
-unsigned srv_checks_hit(struct srv_checks *c, const char *imei, uint64_t now_ms)
+static uint64_t srv_checks_hash(const struct srv_checks *c, const uint8_t *b, size_t n)
 {
-    uint64_t key = 1;
+    uint64_t h;
+    crypto_shorthash((unsigned char *)&h, b, n, c->seed);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+/* The budget: "v" + IMEI when verified, else "u" + IMEI + the source
+ * address (family and address bytes of the peer key, no port). */
+static uint64_t srv_checks_owner(const struct srv_checks *c, const struct srv_check_req *r)
+{
+    uint8_t b[1 + CFG_IMEI_MAX + SRV_PEER_KEY_MAX];
+    size_t n = strnlen(r->imei, CFG_IMEI_MAX - 1);
+    b[0] = r->verified ? 'v' : 'u';
+    memcpy(b + 1, r->imei, n);
+    n++;
+    if (!r->verified && r->peer && r->peer->len >= 3) {
+        b[n++] = r->peer->b[0];
+        memcpy(b + n, r->peer->b + 3, r->peer->len - 3u);
+        n += r->peer->len - 3u;
+    }
+    return srv_checks_hash(c, b, n);
+}
+
+unsigned srv_checks_hit(struct srv_checks *c, const struct srv_check_req *r, uint64_t now_ms)
+{
     if (!c->slots)
         return 0;
-    for (const char *p = imei; *p >= '0' && *p <= '9'; p++)
-        key = key * 10 + (uint64_t)(*p - '0');
-    size_t at = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 40) % SRV_CHECK_SLOTS;
+    uint64_t key = srv_checks_owner(c, r);
+    uint64_t endpoint = r->peer ? srv_checks_hash(c, r->peer->b, r->peer->len) : 0;
+    size_t at = (size_t)(key % SRV_CHECK_SLOTS);
     struct srv_check_slot *reuse = NULL, *oldest = NULL;
     for (unsigned i = 0; i < SRV_CHECK_PROBE; i++) {
         struct srv_check_slot *sl = &c->slots[(at + i) % SRV_CHECK_SLOTS];
         if (sl->key == key) {
             uint64_t since = now_ms - sl->last_ms;
-            if (since < c->interval_ms)
-                return (unsigned)((c->interval_ms - since + 999) / 1000);
-            sl->last_ms = now_ms;
-            return 0;
+            if (since >= c->interval_ms) {
+                reuse = sl;
+                break;
+            }
+            if (endpoint && sl->endpoint == endpoint && sl->resends < SRV_CHECK_RESENDS) {
+                sl->resends++; /* the same client asking again: not a new check */
+                return 0;
+            }
+            return (unsigned)((c->interval_ms - since + 999) / 1000);
         }
         if (!reuse && (sl->key == 0 || now_ms - sl->last_ms >= c->interval_ms))
             reuse = sl;
@@ -189,5 +220,7 @@ unsigned srv_checks_hit(struct srv_checks *c, const char *imei, uint64_t now_ms)
     struct srv_check_slot *victim = reuse ? reuse : oldest;
     victim->key = key;
     victim->last_ms = now_ms;
+    victim->endpoint = endpoint;
+    victim->resends = 0;
     return 0;
 }

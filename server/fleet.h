@@ -18,6 +18,7 @@
 #define SRV_FLEET_H
 
 #include "cfg.h"
+#include "limit.h"
 
 #ifndef SRV_ALLOWLIST_MAX
 #define SRV_ALLOWLIST_MAX 1000000 /* IMEIs; 16 bytes each */
@@ -49,29 +50,48 @@ enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg);
 uint32_t srv_fleet_bucket(const char *imei);
 enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei);
 
-/* Per-IMEI check rate: at most one update check (a request for block 0)
- * per interval from one IMEI. A fixed table of slots keyed by the IMEI's
- * number; a slot whose interval has passed is free for reuse, and when
- * all probed slots are busy the oldest is overwritten, so the table never
- * grows and a flood of IMEIs cannot lock anyone out for long. */
+/* Per-device check rate: at most one update check (a request for block 0)
+ * per interval. A fixed table of slots keyed by a keyed hash of the
+ * budget's owner; a slot whose interval has passed is free for reuse, and
+ * when all probed slots are busy the oldest is overwritten, so the table
+ * never grows and a flood of IMEIs cannot lock anyone out for long.
+ * Budgets (issue 18.3): a verified request (coaps://, its IMEI is the
+ * DTLS identity) spends the IMEI's own budget; an unverified one (coap://,
+ * anyone can write any IMEI) spends the budget of that IMEI at that
+ * source address, so coap:// traffic naming a device's IMEI cannot lock
+ * the device out. The device's own resends of block 0 (a lost first
+ * answer, a restart after an ETag change) come from the endpoint (address
+ * and port) that made the check and are not new checks, up to
+ * SRV_CHECK_RESENDS times per check. */
 #ifndef SRV_CHECK_SLOTS
-#define SRV_CHECK_SLOTS 65536u /* 16 bytes each */
+#define SRV_CHECK_SLOTS 65536u /* 32 bytes each */
 #endif
 #define SRV_CHECK_PROBE 8u
+#define SRV_CHECK_RESENDS 8u
 
 struct srv_check_slot {
-    uint64_t key; /* IMEI as a number + 1; 0 = empty */
+    uint64_t key; /* keyed hash of the budget's owner; 0 = empty */
     uint64_t last_ms;
+    uint64_t endpoint; /* keyed hash of the source address and port of the check */
+    uint32_t resends;
 };
 
 struct srv_checks {
     struct srv_check_slot *slots;
     uint64_t interval_ms; /* 0 = no limit */
+    unsigned char seed[16];
+};
+
+/* Who checks: the query's IMEI, whether it is verified, and the source. */
+struct srv_check_req {
+    const char *imei;
+    int verified;
+    const struct srv_peer_key *peer; /* NULL = unknown (never a resend) */
 };
 
 enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg);
 void srv_checks_free(struct srv_checks *c);
 /* 0 if this check is allowed (and is recorded), else the seconds to wait. */
-unsigned srv_checks_hit(struct srv_checks *c, const char *imei, uint64_t now_ms);
+unsigned srv_checks_hit(struct srv_checks *c, const struct srv_check_req *r, uint64_t now_ms);
 
 #endif

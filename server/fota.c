@@ -52,8 +52,9 @@ static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_f
                  imei);
         return SRV_ST_FORBIDDEN;
     }
+    struct srv_check_req who = {imei, in->dtls_identity != NULL, in->peer};
     if (in->checks && srv_fota_is_check(in) &&
-        (out->max_age = srv_checks_hit(in->checks, imei, in->now_ms)) != 0) {
+        (out->max_age = srv_checks_hit(in->checks, &who, in->now_ms)) != 0) {
         snprintf(out->msg, sizeof out->msg, "imei %s: checks too often, retry in %u s", imei,
                  out->max_age);
         return SRV_ST_TOO_MANY;

@@ -35,7 +35,8 @@ struct srv_fota_in {
     struct srv_memo *memo; /* remembered selections; NULL = always select */
     const char *dtls_identity;      /* PSK identity of a coaps:// session, else NULL */
     const struct srv_fleet *fleet;  /* allowlist / rollout; NULL = everyone */
-    struct srv_checks *checks;      /* per-IMEI check rate; NULL = no limit */
+    struct srv_checks *checks;      /* per-device check rate; NULL = no limit */
+    const struct srv_peer_key *peer; /* the source, for the check rate; may be NULL */
     uint64_t now_ms;
 };
 

@@ -1,8 +1,9 @@
 /* limit.c - token buckets and the bounded source table (limit.h).
  *
- * Sections: 1. token bucket, 2. source keys, 3. the table (linear
- * probing, bounded probe window, backward-shift deletion so no
- * tombstones pile up), 4. the two admission checks and the sweep.
+ * Sections: 1. token bucket, 2. source and address keys, 3. the tables
+ * (linear probing, bounded probe window, backward-shift deletion so no
+ * tombstones pile up; sources, and running transfers per address), 4. the
+ * two admission checks and the sweep.
  */
 #include "limit.h"
 
@@ -44,6 +45,7 @@ int srv_bucket_take(struct srv_bucket *b, double rate, double burst, uint64_t no
 
 enum ota_err srv_peer_key(const struct sockaddr *sa, struct srv_peer_key *k)
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memset(k, 0, sizeof *k);
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
@@ -55,10 +57,12 @@ enum ota_err srv_peer_key(const struct sockaddr *sa, struct srv_peer_key *k)
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        k->b[0] = 6;
+        const uint8_t *a = in6->sin6_addr.s6_addr;
+        int v4 = memcmp(a, mapped, sizeof mapped) == 0;
+        k->b[0] = v4 ? 4 : 6;
         memcpy(k->b + 1, &in6->sin6_port, 2);
-        memcpy(k->b + 3, &in6->sin6_addr, 16);
-        k->len = 19;
+        memcpy(k->b + 3, v4 ? a + 12 : a, v4 ? 4 : 16);
+        k->len = v4 ? 7 : 19;
         return OTA_OK;
     }
     return OTA_E_INVAL;
@@ -69,13 +73,81 @@ static int srv_key_eq(const struct srv_peer_key *a, const struct srv_peer_key *b
     return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
-/* ---- 3. table ----------------------------------------------------------- */
+/* The per-address key of a source: no port, and an IPv6 address cut to
+ * its /64, the block of one subscriber: a host has 2^64 addresses. */
+static struct srv_peer_key srv_addr_key(const struct srv_peer_key *src)
+{
+    struct srv_peer_key k = *src;
+    k.b[1] = k.b[2] = 0;
+    if (k.b[0] == 6)
+        memset(k.b + 3 + 8, 0, 8);
+    return k;
+}
+
+/* ---- 3. tables ---------------------------------------------------------- */
+
+/* Both tables are arrays of records that start with their key. */
+static struct srv_peer_key *srv_key_at(void *tab, size_t stride, size_t i)
+{
+    return (struct srv_peer_key *)(void *)((unsigned char *)tab + i * stride);
+}
 
 static size_t srv_home(const struct srv_limit *l, const struct srv_peer_key *k)
 {
     uint64_t h;
     crypto_shorthash((unsigned char *)&h, k->b, k->len, l->seed);
     return (size_t)h & (l->cap - 1);
+}
+
+/* Empty slot i of a table, shifting later members of its run back
+ * (Knuth's algorithm R for linear probing), so lookups stay correct. */
+static void srv_shift_delete(const struct srv_limit *l, void *tab, size_t stride, size_t i)
+{
+    size_t mask = l->cap - 1, j = i;
+    srv_key_at(tab, stride, i)->len = 0;
+    for (;;) {
+        j = (j + 1) & mask;
+        struct srv_peer_key *kj = srv_key_at(tab, stride, j);
+        if (kj->len == 0)
+            return;
+        size_t home = srv_home(l, kj);
+        /* Move j to i unless its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays)
+            continue;
+        memcpy(srv_key_at(tab, stride, i), kj, stride);
+        kj->len = 0;
+        i = j;
+    }
+}
+
+/* The address entry of k within the probe window, or NULL; with add, an
+ * empty slot is claimed for it (NULL if the window is full). */
+static struct srv_addr_count *srv_addr_find(struct srv_limit *l, const struct srv_peer_key *k,
+                                            int add)
+{
+    size_t i = srv_home(l, k), mask = l->cap - 1;
+    for (size_t n = 0; n < SRV_LIMIT_PROBE && n < l->cap; n++, i = (i + 1) & mask) {
+        struct srv_addr_count *a = &l->addrs[i];
+        if (a->key.len && srv_key_eq(&a->key, k))
+            return a;
+        if (!a->key.len) {
+            if (!add)
+                return NULL;
+            a->key = *k;
+            a->xfers = 0;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static void srv_addr_release(struct srv_limit *l, const struct srv_peer_key *src)
+{
+    struct srv_peer_key k = srv_addr_key(src);
+    struct srv_addr_count *a = srv_addr_find(l, &k, 0);
+    if (a && --a->xfers == 0)
+        srv_shift_delete(l, l->addrs, sizeof *l->addrs, (size_t)(a - l->addrs));
 }
 
 static uint64_t srv_idle_ms(const struct srv_limit *l)
@@ -94,29 +166,35 @@ static void srv_xfer_end(struct srv_limit *l, struct srv_src *s)
         s->xfer = 0;
         l->nxfer--;
     }
+    if (s->per_addr) {
+        s->per_addr = 0;
+        srv_addr_release(l, &s->key);
+    }
 }
 
-/* Empty slot i, shifting later members of its run back (Knuth's
- * algorithm R for linear probing), so lookups stay correct. */
+/* Count a transfer of s in its address's entry; 0 if the address is at
+ * max_per_address (or, rarely, its probe window is full). */
+static int srv_addr_take(struct srv_limit *l, struct srv_src *s, unsigned flags)
+{
+    if (!l->c.max_per_address || (flags & SRV_XF_TRUSTED))
+        return 1;
+    struct srv_peer_key k = srv_addr_key(&s->key);
+    struct srv_addr_count *a = srv_addr_find(l, &k, 1);
+    if (!a || a->xfers >= l->c.max_per_address) {
+        if (a && a->xfers == 0) /* just claimed: give the slot back */
+            srv_shift_delete(l, l->addrs, sizeof *l->addrs, (size_t)(a - l->addrs));
+        return 0;
+    }
+    a->xfers++;
+    s->per_addr = 1;
+    return 1;
+}
+
 static void srv_slot_delete(struct srv_limit *l, size_t i)
 {
-    size_t mask = l->cap - 1, j = i;
     srv_xfer_end(l, &l->tab[i]);
-    l->tab[i].key.len = 0;
+    srv_shift_delete(l, l->tab, sizeof *l->tab, i);
     l->nsrc--;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (l->tab[j].key.len == 0)
-            return;
-        size_t home = srv_home(l, &l->tab[j].key);
-        /* Move j to i unless its home lies cyclically in (i, j]. */
-        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-        if (stays)
-            continue;
-        l->tab[i] = l->tab[j];
-        l->tab[j].key.len = 0;
-        i = j;
-    }
 }
 
 static void srv_slot_fill(struct srv_limit *l, struct srv_src *s, const struct srv_peer_key *k,
@@ -169,8 +247,12 @@ enum ota_err srv_limit_init(struct srv_limit *l, const struct srv_limit_cfg *c, 
     l->c = *c;
     l->cap = srv_pow2(c->max_sources);
     l->tab = calloc(l->cap, sizeof *l->tab);
-    if (!l->tab)
-        return ota_fail(msg, OTA_E_NOMEM, "limit: cannot allocate %zu source slots", l->cap);
+    l->addrs = calloc(l->cap, sizeof *l->addrs);
+    if (!l->tab || !l->addrs) {
+        srv_limit_free(l);
+        return ota_fail(msg, OTA_E_NOMEM, "limit: cannot allocate %zu source slots",
+                        srv_pow2(c->max_sources));
+    }
     randombytes_buf(l->seed, sizeof l->seed);
     return OTA_OK;
 }
@@ -178,27 +260,65 @@ enum ota_err srv_limit_init(struct srv_limit *l, const struct srv_limit_cfg *c, 
 void srv_limit_free(struct srv_limit *l)
 {
     free(l->tab);
+    free(l->addrs);
     memset(l, 0, sizeof *l);
+}
+
+/* Re-insert old entry o into l (a fresh table): an empty slot in its probe
+ * window, else it is dropped. Its transfer and address count come along. */
+static void srv_limit_carry(struct srv_limit *l, const struct srv_src *o)
+{
+    size_t i = srv_home(l, &o->key), mask = l->cap - 1;
+    for (size_t n = 0; n < SRV_LIMIT_PROBE && n < l->cap; n++, i = (i + 1) & mask) {
+        struct srv_src *s = &l->tab[i];
+        if (s->key.len)
+            continue;
+        *s = *o;
+        s->per_addr = 0;
+        l->nsrc++;
+        if (s->xfer) {
+            l->nxfer++;
+            if (o->per_addr)
+                srv_addr_take(l, s, 0);
+        }
+        return;
+    }
+}
+
+enum ota_err srv_limit_prepare(const struct srv_limit *l, const struct srv_limit_cfg *c,
+                               struct srv_limit *out, char *msg)
+{
+    enum ota_err e = srv_limit_init(out, c, msg);
+    if (e != OTA_OK)
+        return e;
+    /* Two passes: running transfers take the slots first. */
+    for (int pass = 1; pass >= 0; pass--)
+        for (size_t i = 0; i < l->cap; i++)
+            if (l->tab[i].key.len && l->tab[i].xfer == pass)
+                srv_limit_carry(out, &l->tab[i]);
+    out->started = l->started;
+    out->last_sweep_ms = l->last_sweep_ms;
+    return OTA_OK;
 }
 
 enum ota_err srv_limit_reconfigure(struct srv_limit *l, const struct srv_limit_cfg *c,
                                    char *msg)
 {
-    if (srv_pow2(c->max_sources) == l->cap) {
-        l->c = *c;
-        return OTA_OK;
-    }
     struct srv_limit fresh;
-    enum ota_err e = srv_limit_init(&fresh, c, msg);
+    enum ota_err e = srv_limit_prepare(l, c, &fresh, msg);
     if (e != OTA_OK)
         return e;
-    fresh.started = l->started;
     srv_limit_free(l);
     *l = fresh;
     return OTA_OK;
 }
 
 /* ---- 4. admission and sweep --------------------------------------------- */
+
+static unsigned srv_retry_after(const struct srv_limit *l)
+{
+    return l->c.retry_after_s ? l->c.retry_after_s : 1;
+}
 
 static unsigned srv_secs(uint64_t ms)
 {
@@ -213,7 +333,7 @@ enum srv_verdict srv_limit_request(struct srv_limit *l, const struct srv_peer_ke
     struct srv_src *s = srv_find_or_add(l, k, now_ms);
     *src = s;
     if (!s) {
-        *max_age = l->c.retry_after_s ? l->c.retry_after_s : 1;
+        *max_age = srv_retry_after(l);
         return SRV_V_SOURCES;
     }
     s->seen_ms = now_ms;
@@ -224,25 +344,45 @@ enum srv_verdict srv_limit_request(struct srv_limit *l, const struct srv_peer_ke
     return SRV_V_OK;
 }
 
+/* May source s start a transfer now? */
+static enum srv_verdict srv_xfer_admit(struct srv_limit *l, struct srv_src *s, unsigned flags)
+{
+    unsigned cap = l->c.max_transfers;
+    if (cap && l->nxfer >= cap)
+        return SRV_V_TRANSFERS;
+    if (cap && !(flags & SRV_XF_VERIFIED) && l->c.reserve &&
+        l->nxfer + l->c.reserve >= cap)
+        return SRV_V_RESERVED;
+    return srv_addr_take(l, s, flags) ? SRV_V_OK : SRV_V_ADDRESS;
+}
+
 enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
                                     const uint8_t etag[SRV_LIMIT_ETAG_LEN], int last,
-                                    uint64_t now_ms, unsigned *max_age)
+                                    unsigned flags, uint64_t now_ms, unsigned *max_age)
 {
-    int same = s->xfer && memcmp(s->etag, etag, SRV_LIMIT_ETAG_LEN) == 0;
+    int same = (s->xfer || s->done) && memcmp(s->etag, etag, SRV_LIMIT_ETAG_LEN) == 0;
+    s->seen_ms = now_ms;
+    if (same && s->done && !(flags & SRV_XF_FIRST))
+        return SRV_V_OK; /* a resend after the last block: the finished transfer */
+    if (s->done)
+        same = 0;
     if (!same) {
         srv_xfer_end(l, s); /* a new package: the old transfer is over */
-        if (l->c.max_transfers && l->nxfer >= l->c.max_transfers) {
-            *max_age = l->c.retry_after_s ? l->c.retry_after_s : 1;
-            return SRV_V_TRANSFERS;
+        s->done = 0;
+        enum srv_verdict v = srv_xfer_admit(l, s, flags);
+        if (v != SRV_V_OK) {
+            *max_age = srv_retry_after(l);
+            return v;
         }
         s->xfer = 1;
         memcpy(s->etag, etag, SRV_LIMIT_ETAG_LEN);
         l->nxfer++;
         l->started++;
     }
-    s->seen_ms = now_ms;
-    if (last)
+    if (last) {
         srv_xfer_end(l, s);
+        s->done = 1;
+    }
     return SRV_V_OK;
 }
 

@@ -9,9 +9,19 @@
  * (rate requests/s, burst) and, while the source downloads, the ETag of
  * its package. A transfer starts with the first block a source gets of a
  * package and ends when the last block is sent or after transfer_idle_s
- * without a request; when max_transfers are running, a block request
- * that would start a new transfer is refused (5.03 with Max-Age), while
- * running transfers go on, so admitted devices finish.
+ * without a request. A finished transfer keeps its ETag until the source
+ * goes idle, so a block the client asks for again after the last one (an
+ * answer lost in a window of requests) is part of it: served, never
+ * refused, not counted again. Block 0 is the exception: it starts a new
+ * transfer (a device downloading the package again, or a new device that
+ * got a recycled source port), so a recycled port gets no free pass. When max_transfers are running, a block
+ * request that would start a new transfer is refused (5.03 with
+ * Max-Age), while running transfers go on, so admitted devices finish.
+ * Two finer caps protect the slots from one host (issue 18.2): at most
+ * max_per_address transfers per address (IPv4 address or IPv6 /64, any
+ * port; a trusted proxy is exempt), and the last `reserve` slots of
+ * max_transfers go to verified (coaps://) devices only. Running transfers
+ * per address live in a second table of the same size.
  * srv_limit_tick (about once a second) expires idle entries; a full probe
  * window evicts the least recently seen source that has no transfer,
  * so spoofed sources cannot lock out real ones for long. Lookups are
@@ -49,12 +59,15 @@ struct srv_peer_key {
     uint8_t b[SRV_PEER_KEY_MAX];
 };
 
-/* OTA_E_INVAL for an address family other than IPv4/IPv6. */
+/* OTA_E_INVAL for an address family other than IPv4/IPv6. An IPv4-mapped
+ * IPv6 address (a dual-stack listener) is keyed as the IPv4 address. */
 enum ota_err srv_peer_key(const struct sockaddr *sa, struct srv_peer_key *k);
 
 struct srv_src {
     struct srv_peer_key key;
-    uint8_t xfer; /* 1 while counted as a running transfer */
+    uint8_t xfer;     /* 1 while counted as a running transfer */
+    uint8_t done;     /* the transfer of etag sent its last block */
+    uint8_t per_addr; /* the transfer is counted in its address's entry */
     uint8_t etag[SRV_LIMIT_ETAG_LEN];
     struct srv_bucket rate;
     uint64_t seen_ms;
@@ -67,18 +80,34 @@ struct srv_limit_cfg {
     unsigned rate;          /* requests per second per source, 0 = no limit */
     unsigned burst;
     unsigned retry_after_s; /* Max-Age when the transfer cap is hit */
+    unsigned max_per_address; /* running transfers per address, 0 = no cap */
+    unsigned reserve;       /* of max_transfers, slots only verified sources take */
 };
+
+/* Running transfers of one address (IPv6: its /64), port bytes zero. */
+struct srv_addr_count {
+    struct srv_peer_key key;
+    uint32_t xfers;
+};
+
+/* How srv_limit_transfer treats the source. */
+#define SRV_XF_VERIFIED 1u /* coaps://, its IMEI checked against the DTLS identity */
+#define SRV_XF_TRUSTED 2u  /* a trusted proxy: no per-address cap */
+#define SRV_XF_FIRST 4u    /* the request is for block 0 */
 
 enum srv_verdict {
     SRV_V_OK = 0,
     SRV_V_RATE,      /* the source exceeded its request rate */
     SRV_V_TRANSFERS, /* max_transfers running, this would be a new one */
     SRV_V_SOURCES,   /* no slot for a new source (all busy with transfers) */
+    SRV_V_ADDRESS,   /* max_per_address transfers running from this address */
+    SRV_V_RESERVED,  /* the free slots are reserved for verified devices */
 };
 
 struct srv_limit {
     struct srv_limit_cfg c;
     struct srv_src *tab;
+    struct srv_addr_count *addrs; /* cap slots too */
     size_t cap;
     size_t nsrc, nxfer;
     uint64_t started; /* transfers ever started, for /stats */
@@ -89,8 +118,12 @@ struct srv_limit {
 /* Allocate the table (OTA_E_NOMEM) and pick the hash key. */
 enum ota_err srv_limit_init(struct srv_limit *l, const struct srv_limit_cfg *c, char *msg);
 void srv_limit_free(struct srv_limit *l);
-/* New parameters; the table is kept unless max_sources changed (then all
- * state is dropped: a reload is rare and the state is soft). */
+/* A new table for parameters c holding l's live entries, running
+ * transfers first (a smaller table keeps what fits); l is not changed, so
+ * a reload prepares this and then commits by swapping, or frees it. */
+enum ota_err srv_limit_prepare(const struct srv_limit *l, const struct srv_limit_cfg *c,
+                               struct srv_limit *out, char *msg);
+/* srv_limit_prepare and the swap in one step; on error l is unchanged. */
 enum ota_err srv_limit_reconfigure(struct srv_limit *l, const struct srv_limit_cfg *c,
                                    char *msg);
 
@@ -101,10 +134,10 @@ enum srv_verdict srv_limit_request(struct srv_limit *l, const struct srv_peer_ke
                                    uint64_t now_ms, struct srv_src **src, unsigned *max_age);
 
 /* Source s is about to be sent a block of the package with this ETag;
- * last = it is the package's last block. */
+ * last = it is the package's last block; flags are SRV_XF_*. */
 enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
                                     const uint8_t etag[SRV_LIMIT_ETAG_LEN], int last,
-                                    uint64_t now_ms, unsigned *max_age);
+                                    unsigned flags, uint64_t now_ms, unsigned *max_age);
 
 /* Expire idle transfers and sources; cheap to call often (sweeps at most
  * once a second). */

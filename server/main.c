@@ -2,9 +2,11 @@
  *
  * Thin by design (STYLE.md rule 10): everything worth testing is in the
  * server library (the other files of server/). Signals only set flags that srv_run polls.
- * Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure (cannot
- * listen, cache directory or key unreadable, event loop error), 2 usage or
- * configuration error.
+ * Exit codes (shared with ota-cache): 0 stopped by SIGTERM/SIGINT,
+ * 1 runtime failure (cannot listen, address in use, I/O failure while
+ * running), 2 usage error (bad command line), 3 configuration error
+ * (ota.ini invalid, or a file it names missing, unreadable or with
+ * insecure permissions; every such problem is logged before exiting).
  */
 #include "server.h"
 
@@ -18,6 +20,7 @@
 #define SRV_EXIT_OK 0
 #define SRV_EXIT_RUNTIME 1
 #define SRV_EXIT_USAGE 2
+#define SRV_EXIT_CONFIG 3
 
 static volatile sig_atomic_t srv_stop_flag, srv_hup_flag;
 
@@ -42,7 +45,9 @@ static const char srv_usage[] =
     "                        report_log, report_fsync, public_key, log_level,\n"
     "                        log_rate, admin, max_transfers, transfer_idle,\n"
     "                        retry_after, rate_limit, rate_burst, max_sources,\n"
-    "                        max_sessions, session_timeout (README.md).\n"
+    "                        max_sessions, session_timeout,\n"
+    "                        max_transfers_per_address, trusted_proxies,\n"
+    "                        verified_reserve; [dtls]; [fleet] (README.md).\n"
     "  -l, --listen ADDR     listen on ADDR instead of the config's listen= list;\n"
     "                        repeatable (up to 4). ADDR is host:port, [v6]:port or\n"
     "                        host (port 5683).\n"
@@ -62,8 +67,11 @@ static const char srv_usage[] =
     "  GET  /.well-known/core   the resource list.\n"
     "\n"
     "Overload: beyond max_transfers concurrent downloads (a new download is\n"
-    "refused, running ones go on) or rate_limit requests/s from one source\n"
-    "address and port, the answer is 5.03 with Max-Age and platform code 43.\n"
+    "refused, running ones go on), max_transfers_per_address from one address\n"
+    "(IPv6: one /64; trusted_proxies exempt), the last verified_reserve % of\n"
+    "max_transfers for coaps:// devices only, or rate_limit requests/s from one\n"
+    "source address and port, the answer is 5.03 with Max-Age and platform\n"
+    "code 43. A second server on an address in use exits 1.\n"
     "One log line per request outcome, at most log_rate lines a second.\n"
     "\n"
     "The cache directory is watched: *.pkg files added, replaced (by rename\n"
@@ -75,8 +83,14 @@ static const char srv_usage[] =
     "(all keys but listen; a file with an error is refused and the running\n"
     "config kept), rescans the cache directory and reopens the report log.\n"
     "\n"
-    "Exit status: 0 stopped by a signal, 1 runtime failure (cannot listen,\n"
-    "unreadable key or cache directory), 2 usage or configuration error.\n";
+    "Before listening, every file the config names is checked (cache dir,\n"
+    "public_key, report_log writable, allowlist, psk_secret and its mode); all\n"
+    "problems are logged, one line each, then the server exits 3.\n"
+    "\n"
+    "Exit status: 0 stopped by a signal; 1 runtime failure (cannot listen,\n"
+    "address in use, I/O failure while running); 2 usage error (bad command\n"
+    "line); 3 configuration error (ota.ini invalid, or a file it names\n"
+    "missing, unreadable or with insecure permissions).\n";
 
 struct srv_args {
     const char *config;
@@ -167,9 +181,11 @@ int main(int argc, char **argv)
         return rc;
     enum ota_err e = cfg_ota_load(args.config, &cfg, msg);
     if (e != OTA_OK)
-        return srv_fail(SRV_EXIT_USAGE, ota_strerror(e), msg);
+        return srv_fail(SRV_EXIT_CONFIG, ota_strerror(e), msg);
     if ((rc = srv_apply_args(&args, &cfg)) >= 0)
         return rc;
+    if (srv_preflight(&cfg, msg) != OTA_OK)
+        return srv_fail(SRV_EXIT_CONFIG, "configuration", msg);
     srv_signals();
     struct srv_ctl ctl = {&srv_stop_flag, &srv_hup_flag, args.config, args.log_level};
     e = srv_run(&cfg, &ctl, msg);

@@ -118,9 +118,12 @@ static enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg)
 {
     static const char *const why[] = {"", "request rate of this source over rate_limit",
                                       "max_transfers downloads running",
-                                      "no room for another source"};
+                                      "no room for another source",
+                                      "max_transfers_per_address downloads from this address",
+                                      "the free download slots are kept for coaps:// devices"};
     uint64_t *ctr[] = {NULL, &s->st.limited_rate, &s->st.limited_transfers,
-                       &s->st.limited_sources};
+                       &s->st.limited_sources, &s->st.limited_address,
+                       &s->st.limited_reserved};
     (*ctr[v])++;
     snprintf(msg, OTA_MSG_LEN, "overloaded: %s, retry later", why[v]);
     return SRV_ST_UNAVAILABLE;
@@ -156,15 +159,22 @@ static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_f
     srv_log_req(s, sess, "fota", o->st, tail);
 }
 
-/* The transfer cap, for a block about to be sent. */
-static void srv_fota_cap(struct srv *s, struct srv_src *src, struct srv_fota_out *out,
-                         unsigned *max_age)
+/* The transfer caps, for a block about to be sent; verified = coaps://
+ * and the query's IMEI is the DTLS identity (fota.c checked it). */
+static void srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *src,
+                         int verified, struct srv_fota_out *out, unsigned *max_age)
 {
+    const coap_address_t *a = coap_session_get_addr_remote(sess);
+    unsigned flags = verified ? SRV_XF_VERIFIED : 0;
+    if (out->slice.blk.num == 0)
+        flags |= SRV_XF_FIRST;
     if (!src)
         return;
+    if (a && srv_admin_match(&s->proxies, &a->addr.sa))
+        flags |= SRV_XF_TRUSTED;
     uint64_t before = s->lim.started;
     enum srv_verdict v = srv_limit_transfer(&s->lim, src, out->pkg->hash, !out->slice.blk.more,
-                                            srv_now_ms(), max_age);
+                                            flags, srv_now_ms(), max_age);
     s->st.transfers_started += s->lim.started - before;
     if (v != SRV_V_OK)
         out->st = srv_limited(s, v, out->msg);
@@ -202,10 +212,11 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     in.dtls_identity = secure ? identity : NULL;
     in.fleet = &s->fleet;
     in.checks = &s->checks;
+    in.peer = src ? &src->key : NULL;
     in.now_ms = srv_now_ms();
     srv_fota_decide(&s->cfg, &s->idx, &in, &out);
     if (out.st == SRV_ST_CONTENT)
-        srv_fota_cap(s, src, &out, &max_age);
+        srv_fota_cap(s, sess, src, secure > 0, &out, &max_age);
     if (out.st == SRV_ST_CONTENT && !srv_reply_block(sess, resp, &out)) {
         out.st = SRV_ST_INTERNAL;
         snprintf(out.msg, sizeof out.msg, "block of %zu bytes does not fit the PDU",

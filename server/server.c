@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,28 @@ static enum ota_err srv_report_open(struct srv *s, char *msg)
     return OTA_OK;
 }
 
+/* libcoap 4.3.1 sets SO_REUSEADDR on its UDP sockets, and on Linux a
+ * second such socket may bind an address in use: a second ota-server would
+ * start and take the traffic. A socket without SO_REUSEADDR cannot bind an
+ * address any socket holds, so one is bound first (dual-stack like
+ * libcoap's) and closed. Serving one port from several processes is not
+ * supported. */
+static enum ota_err srv_probe_bind(const struct addrinfo *ai, const char *spec, char *msg)
+{
+    int off = 0, fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, strerror(errno));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    int rc = bind(fd, ai->ai_addr, ai->ai_addrlen), err = errno;
+    close(fd);
+    if (rc == 0)
+        return OTA_OK;
+    return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec,
+                    err == EADDRINUSE ? "address in use (another server on this port?)"
+                                      : strerror(err));
+}
+
 static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_proto_t proto,
                                    char *msg)
 {
@@ -102,7 +125,10 @@ static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_p
     coap_address_init(&addr);
     addr.size = ai->ai_addrlen;
     memcpy(&addr.addr, ai->ai_addr, ai->ai_addrlen);
+    e = srv_probe_bind(ai, spec, msg);
     freeaddrinfo(ai);
+    if (e != OTA_OK)
+        return e;
     if (!coap_new_endpoint(ctx, &addr, proto))
         return ota_fail(msg, OTA_E_NET, "listen %s: cannot bind (address in use or not local?)",
                         spec);
@@ -118,6 +144,23 @@ static void srv_limit_cfg(const struct cfg_ota *c, struct srv_limit_cfg *l)
     l->rate = (unsigned)c->rate_limit;
     l->burst = (unsigned)c->rate_burst;
     l->retry_after_s = (unsigned)c->retry_after;
+    l->max_per_address = (unsigned)c->max_transfers_per_address;
+    /* Rounded down, so a tiny cap keeps a slot for coap:// devices; no
+     * reserve without coaps:// listeners, where it would only waste slots. */
+    l->reserve = c->ndtls_listen ? (unsigned)((long)c->max_transfers * c->verified_reserve / 100)
+                                 : 0;
+}
+
+/* admin and trusted_proxies in binary form. */
+static enum ota_err srv_addr_lists(const struct cfg_ota *c, struct srv_admin *admin,
+                                   struct srv_admin *proxies, char *msg)
+{
+    enum ota_err e = srv_admin_parse(c, admin, msg);
+    if (e == OTA_OK &&
+        (e = srv_addrs_parse((const char(*)[CFG_ADDR_MAX])c->trusted_proxies,
+                             c->ntrusted_proxies, proxies, msg)) != OTA_OK)
+        e = ota_fail(msg, e, "trusted_proxies: an entry is not an IP address");
+    return e;
 }
 
 static void srv_sessions_bound(struct srv *s)
@@ -189,7 +232,7 @@ static enum ota_err srv_start(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = crypto_load_public(s->cfg.public_key, pub, msg);
     if (e == OTA_OK)
-        e = srv_admin_parse(&s->cfg, &s->admin, msg);
+        e = srv_addr_lists(&s->cfg, &s->admin, &s->proxies, msg);
     if (e == OTA_OK)
         e = srv_limit_init(&s->lim, &lc, msg);
     if (e == OTA_OK)
@@ -229,46 +272,103 @@ static void srv_stop(struct srv *s)
 
 /* ---- 3. SIGHUP reload ----------------------------------------------------- */
 
-/* A new cache directory or public key: open a new index first, swap only
- * if it opens, so a bad reload keeps serving the old one. */
-static enum ota_err srv_reload_index(struct srv *s, const struct cfg_ota *nc, char *msg)
+/* Everything a reload replaces, built completely before any of it is
+ * used: a reload is all or nothing (issue 16.3). */
+struct srv_staged {
+    struct srv_admin admin, proxies;
+    struct srv_limit lim;    /* the running entries carried over */
+    struct srv_fleet fleet;
+    struct srv_checks checks;
+    int new_checks;          /* else the running check table is kept */
+    struct srv_index idx;
+    int new_idx;             /* else the running index is rescanned */
+    int have_lim, have_fleet;
+};
+
+static void srv_staged_free(struct srv_staged *g)
+{
+    if (g->have_lim)
+        srv_limit_free(&g->lim);
+    if (g->have_fleet)
+        srv_fleet_free(&g->fleet);
+    if (g->new_checks)
+        srv_checks_free(&g->checks);
+    if (g->new_idx)
+        srv_index_close(&g->idx);
+}
+
+/* A new cache directory or public key gets a new index; the same ones
+ * are rescanned at commit. */
+static enum ota_err srv_stage_index(const struct srv *s, const struct cfg_ota *nc,
+                                    struct srv_staged *g, char *msg)
 {
     uint8_t pub[CRYPTO_PUB_LEN];
-    struct srv_index fresh;
     if (!strcmp(nc->cache_dir, s->cfg.cache_dir) && !strcmp(nc->public_key, s->cfg.public_key))
-        return srv_index_rescan(&s->idx, msg);
+        return OTA_OK;
     enum ota_err e = crypto_load_public(nc->public_key, pub, msg);
     if (e == OTA_OK)
-        e = srv_index_open(&fresh, nc->cache_dir, pub, msg);
-    if (e != OTA_OK)
-        return e;
-    fresh.gen = s->idx.gen + 1; /* never reuse a generation the memo knows */
-    srv_index_close(&s->idx);
-    s->idx = fresh;
-    return OTA_OK;
+        e = srv_index_open(&g->idx, nc->cache_dir, pub, msg);
+    g->new_idx = e == OTA_OK;
+    return e;
+}
+
+static enum ota_err srv_stage(const struct srv *s, const struct cfg_ota *nc,
+                              struct srv_staged *g, char *msg)
+{
+    struct srv_limit_cfg lc;
+    enum ota_err e = srv_addr_lists(nc, &g->admin, &g->proxies, msg);
+    if (e == OTA_OK) {
+        e = srv_fleet_init(&g->fleet, nc->allowlist, nc->rollout_bp, msg);
+        g->have_fleet = 1; /* freed even if it failed half-way */
+    }
+    if (e == OTA_OK && nc->check_interval != s->cfg.check_interval) {
+        e = srv_checks_init(&g->checks, (unsigned)nc->check_interval, msg);
+        g->new_checks = e == OTA_OK;
+    }
+    srv_limit_cfg(nc, &lc);
+    if (e == OTA_OK) {
+        e = srv_limit_prepare(&s->lim, &lc, &g->lim, msg);
+        g->have_lim = e == OTA_OK;
+    }
+    if (e == OTA_OK)
+        e = srv_stage_index(s, nc, g, msg);
+    return e;
+}
+
+/* Swap the staged state in; nothing here can fail but the rescan of an
+ * unchanged cache directory, which keeps the previous index. */
+static void srv_commit(struct srv *s, struct srv_staged *g)
+{
+    char msg[OTA_MSG_LEN];
+    srv_limit_free(&s->lim);
+    s->lim = g->lim;
+    srv_fleet_free(&s->fleet);
+    s->fleet = g->fleet;
+    if (g->new_checks) {
+        srv_checks_free(&s->checks);
+        s->checks = g->checks;
+    }
+    if (g->new_idx) {
+        g->idx.gen = s->idx.gen + 1; /* never reuse a generation the memo knows */
+        srv_index_close(&s->idx);
+        s->idx = g->idx;
+    } else if (srv_index_rescan(&s->idx, msg) != OTA_OK) {
+        log_msg(LOG_L_WARN, "index: rescan failed, keeping the previous index: %s", msg);
+    }
+    s->admin = g->admin;
+    s->proxies = g->proxies;
 }
 
 static enum ota_err srv_reload_cfg(struct srv *s, struct cfg_ota *nc, char *msg)
 {
-    struct srv_admin adm;
-    struct srv_limit_cfg lc;
+    struct srv_staged g;
+    memset(&g, 0, sizeof g);
     enum ota_err e = cfg_ota_load(s->ctl->config_path, nc, msg);
-    if (e == OTA_OK)
-        e = srv_admin_parse(nc, &adm, msg);
-    srv_limit_cfg(nc, &lc);
-    if (e == OTA_OK)
-        e = srv_reload_index(s, nc, msg);
-    if (e == OTA_OK)
-        e = srv_limit_reconfigure(&s->lim, &lc, msg);
-    struct srv_fleet fleet;
-    struct srv_checks checks;
-    if (e == OTA_OK)
-        e = srv_fleet_open(nc, &fleet, &checks, msg);
+    if (e == OTA_OK && (e = srv_stage(s, nc, &g, msg)) != OTA_OK)
+        srv_staged_free(&g);
     if (e != OTA_OK)
         return e;
-    srv_fleet_close(s);
-    s->fleet = fleet;
-    s->checks = checks;
+    srv_commit(s, &g);
     if (nc->ndtls_listen != s->cfg.ndtls_listen || nc->dtls_only != s->cfg.dtls_only ||
         memcmp(nc->dtls_listen, s->cfg.dtls_listen, sizeof nc->dtls_listen) != 0 ||
         strcmp(nc->psk_secret, s->cfg.psk_secret) != 0)
@@ -278,7 +378,6 @@ static enum ota_err srv_reload_cfg(struct srv *s, struct cfg_ota *nc, char *msg)
         log_msg(LOG_L_WARN, "reload: listen addresses change only on restart");
     memcpy(nc->listen, s->cfg.listen, sizeof nc->listen); /* incl. -l overrides */
     nc->nlisten = s->cfg.nlisten;
-    s->admin = adm;
     s->cfg = *nc;
     srv_memo_clear(&s->memo); /* the project or key may have changed */
     srv_sessions_bound(s);

@@ -26,6 +26,7 @@ struct srv {
     struct srv_memo memo;
     struct srv_stats st;
     struct srv_admin admin;
+    struct srv_admin proxies;       /* trusted_proxies */
     struct srv_fleet fleet;
     struct srv_checks checks;
     struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */

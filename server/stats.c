@@ -52,6 +52,8 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     srv_json_put(&j, "limited_rate", s->limited_rate);
     srv_json_put(&j, "limited_transfers", s->limited_transfers);
     srv_json_put(&j, "limited_sources", s->limited_sources);
+    srv_json_put(&j, "limited_address", s->limited_address);
+    srv_json_put(&j, "limited_reserved", s->limited_reserved);
     srv_json_put(&j, "reports_stored", s->reports_stored);
     srv_json_put(&j, "reports_failed", s->reports_failed);
     srv_json_put(&j, "log_suppressed", s->log_suppressed);
@@ -76,20 +78,37 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     return j.full ? 0 : j.len;
 }
 
-enum ota_err srv_admin_parse(const struct cfg_ota *cfg, struct srv_admin *out, char *msg)
+/* An IPv4-mapped entry (::ffff:a.b.c.d) is stored as IPv4, so it matches
+ * the address whether it arrives on an IPv4 or a dual-stack socket. */
+enum ota_err srv_addrs_parse(const char (*list)[CFG_ADDR_MAX], int n, struct srv_admin *out,
+                             char *msg)
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < cfg->nadmin && i < CFG_ADMIN_MAX; i++) {
-        const char *s = cfg->admin[i];
-        if (inet_pton(AF_INET, s, out->a[out->n].addr) == 1)
+    for (int i = 0; i < n && i < CFG_ADMIN_MAX; i++) {
+        uint8_t *a = out->a[out->n].addr;
+        if (inet_pton(AF_INET, list[i], a) == 1) {
             out->a[out->n].family = AF_INET;
-        else if (inet_pton(AF_INET6, s, out->a[out->n].addr) == 1)
+        } else if (inet_pton(AF_INET6, list[i], a) == 1) {
             out->a[out->n].family = AF_INET6;
-        else
-            return ota_fail(msg, OTA_E_INVAL, "admin: '%s' is not an IP address", s);
+            if (memcmp(a, mapped, sizeof mapped) == 0) {
+                memmove(a, a + 12, 4);
+                out->a[out->n].family = AF_INET;
+            }
+        } else {
+            return ota_fail(msg, OTA_E_INVAL, "'%s' is not an IP address", list[i]);
+        }
         out->n++;
     }
     return OTA_OK;
+}
+
+enum ota_err srv_admin_parse(const struct cfg_ota *cfg, struct srv_admin *out, char *msg)
+{
+    enum ota_err e = srv_addrs_parse((const char(*)[CFG_ADDR_MAX])cfg->admin, cfg->nadmin, out,
+                                     msg);
+    return e == OTA_OK ? e : ota_fail(msg, e, "admin: '%s' is not an IP address",
+                                      cfg->admin[out->n]);
 }
 
 int srv_admin_match(const struct srv_admin *adm, const struct sockaddr *sa)

@@ -23,7 +23,7 @@ struct srv_stats {
     uint64_t by_status[SRV_ST__COUNT];
     uint64_t blocks, block_bytes;    /* 2.05 block answers */
     uint64_t transfers_started;
-    uint64_t limited_rate, limited_transfers, limited_sources;
+    uint64_t limited_rate, limited_transfers, limited_sources, limited_address, limited_reserved;
     uint64_t reports_stored, reports_failed;
     uint64_t log_suppressed;
     uint64_t rescans, reloads;
@@ -48,6 +48,10 @@ struct srv_admin {
     } a[CFG_ADMIN_MAX];
 };
 
+/* An address list (admin, trusted_proxies) in binary form; OTA_E_INVAL
+ * naming the entry if one is not a numeric IPv4/IPv6 address. */
+enum ota_err srv_addrs_parse(const char (*list)[CFG_ADDR_MAX], int n, struct srv_admin *out,
+                             char *msg);
 /* OTA_E_INVAL naming the entry if one is not a numeric IPv4/IPv6 address. */
 enum ota_err srv_admin_parse(const struct cfg_ota *cfg, struct srv_admin *out, char *msg);
 /* 1 if sa's address (any port) is an admin address; IPv4-mapped IPv6

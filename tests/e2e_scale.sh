@@ -37,9 +37,19 @@ LOAD="$BIN/ota-load"
 [ -x "$LOAD" ] || { echo "ota-load not built ($LOAD)"; exit 1; }
 CACHE=$OTA_RUN/cache INI=$OTA_RUN/ota.ini
 cp "$INI" "$TMP/base.ini"
+# ota-load's devices all share 127.0.0.1: 127.0.0.1 is a trusted proxy
+# here, exempt from max_transfers_per_address (e2e_security.sh tests the cap)
+echo "trusted_proxies = 127.0.0.1" >>"$TMP/base.ini"
 # set_limits "key = value"...: the base ini plus these [server] keys
 set_limits() { cp "$TMP/base.ini" "$INI"; printf '%s\n' "$@" >>"$INI"; }
-hup() { kill -HUP "$OTA_SERVER_PID"; sleep 0.5; }
+# hup: SIGHUP, then wait (bounded) for the server's "SIGHUP: ..." line
+reloads() { grep -c 'SIGHUP: ' "$OTA_RUN/server.log"; }
+hup() {
+  local n i; n=$(reloads)
+  kill -HUP "$OTA_SERVER_PID"
+  for i in $(seq 1 200); do [ "$(reloads)" -gt "$n" ] && return 0; sleep 0.05; done
+  echo "      no reload line within 10 s of SIGHUP" >&2; return 1
+}
 URL="coap://127.0.0.1:$OTA_PORT"
 Q=(-O 15,project_key=$OTA_PRODUCT_KEY -O 15,imei=861234567890123
    -O 15,firmware_name=DEMOPROJ_Luat_RDA8910 -O 15,core_version=17 -O 15,dfota=1 -O 15,version=1.0.0)
@@ -69,7 +79,11 @@ set_limits "max_transfers = 1" "retry_after = 1" "transfer_idle = 30"; hup
 # one raw GET of block 0 (not the last) holds the only transfer slot;
 # a second device (another source port) must then be refused
 cat >"$TMP/block0.py" <<'PY'
-import socket, struct, sys
+# block0.py PORT KEY: two sources ask for block 0 in turn.
+# block0.py PORT KEY hold PID LOG: source A gets block 0, ota-server PID
+# reloads (SIGHUP, then LOG gets one more "SIGHUP: " line; bounded wait),
+# then source B asks for block 0 and A for block 1.
+import os, signal, socket, sys, time
 port, key = int(sys.argv[1]), sys.argv[2].encode()
 def opt(delta, val):
     x = lambda v: (v, b'') if v < 13 else (13, bytes([v - 13]))
@@ -78,11 +92,8 @@ def opt(delta, val):
 q = [b'project_key=' + key, b'imei=861234567890123', b'firmware_name=DEMOPROJ_Luat_RDA8910',
      b'core_version=17', b'dfota=1', b'version=1.0.0']
 m = b'\x42\x01\x12\x34\xaa\xbb' + opt(11, b'fota') + opt(4, q[0]) + b''.join(opt(0, v) for v in q[1:])
-m += opt(8, b'\x06')  # Block2 num 0, szx 6
-out = []
-for i in range(2):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-    s.sendto(m, ('127.0.0.1', port)); r = s.recv(2048)
+def ask(s, num):
+    s.sendto(m + opt(8, bytes([num << 4 | 6])), ('127.0.0.1', port)); r = s.recv(2048)
     at, num, maxage = 6, 0, None
     while at < len(r) and r[at] != 0xff:
         d, l = r[at] >> 4, r[at] & 15; at += 1
@@ -92,8 +103,20 @@ for i in range(2):
         if num == 14: maxage = int.from_bytes(r[at:at + l], 'big')
         at += l
     payload = r[at + 1:] if at < len(r) else b''
-    out.append('%d.%02d max-age=%s %s' % (r[1] >> 5, r[1] & 31, maxage, payload[:60].decode('ascii', 'replace') if r[1] != 0x45 else ''))
-print(' | '.join(out))
+    return '%d.%02d max-age=%s %s' % (r[1] >> 5, r[1] & 31, maxage, payload[:60].decode('ascii', 'replace') if r[1] != 0x45 else '')
+def sock():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); return s
+a, b = sock(), sock()
+if len(sys.argv) < 4:
+    print(' | '.join([ask(a, 0), ask(b, 0)])); sys.exit(0)
+pid, log = int(sys.argv[4]), sys.argv[5]
+out = [ask(a, 0)]
+n = open(log, errors='replace').read().count('SIGHUP: ')
+os.kill(pid, signal.SIGHUP)
+end = time.time() + 10
+while open(log, errors='replace').read().count('SIGHUP: ') <= n and time.time() < end:
+    time.sleep(0.05)
+print(' | '.join(out + [ask(b, 0), ask(a, 1)]))
 PY
 R=$(timeout 20 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" 2>&1)
 check "first device gets block 0 (2.05)" has "$R" "2.05 max-age=None"
@@ -112,6 +135,23 @@ check "/stats counts the refusals" has "$(timeout 20 "$COAP" -B 5 -m get "$URL/s
 printf 'max_transfers = lots\n' >>"$INI"; hup
 check "broken ota.ini on SIGHUP: reload refused and logged" grep -q "reload failed" "$OTA_RUN/server.log"
 check "broken ota.ini on SIGHUP: still serving" alive
+
+# -- a reload that fails late (a missing allowlist, read after the new
+# limits and a new cache dir) changes nothing: all or nothing (issue 16.3)
+set_limits "max_transfers = 1"
+printf '[fleet]\nallowlist = %s\n' "$TMP/missing.txt" >>"$INI"
+hup
+check "late reload failure: refused and logged" grep -q 'reload failed.*missing.txt' "$OTA_RUN/server.log"
+R=$(timeout 20 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" 2>&1)
+check "late reload failure: the running limits stay (no max_transfers = 1)" \
+  has "$R" "2.05 max-age=None  | 2.05 max-age=None"
+mkdir -p "$TMP/empty"
+sed "s#^dir = cache#dir = $TMP/empty#" "$TMP/base.ini" >"$INI"
+printf '[fleet]\nallowlist = %s\n' "$TMP/missing.txt" >>"$INI"
+hup
+R=$(timeout 20 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" 2>&1)
+check "late reload failure: the running cache is still served (not the empty dir)" \
+  has "$R" "2.05 max-age=None  | 2.05 max-age=None"
 
 # -- hot replace: 1,000 devices while every package is replaced twice
 set_limits "log_rate = 50"; hup
@@ -210,6 +250,19 @@ RC=$?
 sed 's/^/      /' "$TMP/raw.out"
 check "malformed datagrams: expected answers (4.02 for critical options)" test "$RC" = 0
 check "malformed datagrams: server still serves" alive
+
+# -- a reload that resizes the source table keeps the running transfers
+# (issue 16.5): a fresh server with one transfer slot, A holds it, SIGHUP
+# with another max_sources, then newcomer B is refused and A goes on
+ota_server_stop
+set_limits "max_transfers = 1" "retry_after = 1" "transfer_idle = 30"
+ota_server_start || { echo "server failed to restart"; exit 1; }
+set_limits "max_transfers = 1" "retry_after = 1" "transfer_idle = 30" "max_sources = 1024"
+R=$(timeout 30 python3 "$TMP/block0.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" hold "$OTA_SERVER_PID" "$OTA_RUN/server.log" 2>&1)
+check "max_sources reload: reloaded" grep -q "SIGHUP: reloaded" "$OTA_RUN/server.log"
+check "max_sources reload: A had block 0" has "$R" "2.05 max-age=None  |"
+check "max_sources reload: newcomer B still refused (5.03 code 43)" has "$R" '| 5.03 max-age=1 {"code":43'
+check "max_sources reload: A's transfer goes on (block 1)" has "$R" "| 2.05 max-age=None "
 
 ota_server_stop; RC=$?
 check "SIGTERM: exit status 0" test "$RC" = 0

@@ -7,7 +7,10 @@
 # `ota-cache psk` agrees with openssl's HMAC. Phase 2, allowlist: a device
 # not listed gets 4.03 code 21, and is served once the file lists it (no
 # restart). Phase 3, check rate: a second check inside check_interval gets
-# 4.29 code 40 with Max-Age, and the limit lifts afterwards.
+# 4.29 code 40 with Max-Age, and the limit lifts afterwards. Phase 4, one
+# host (127.0.0.2, many source ports) cannot take every transfer slot
+# (max_transfers_per_address) nor a device's check budget with forged
+# coap:// checks of its IMEI.
 # Debian's coap-client-openssl is the DTLS oracle.
 # Usage: BUILD=build/release tests/e2e_security.sh   (exit 0 = all passed)
 set -u
@@ -43,7 +46,7 @@ run_client() { OUT=$(timeout 60 "$BIN/ota-client" -t 8 -d "$1" "$2" 2>"$1/client
 write_ini ""
 chmod 644 "$SECRET"
 out=$(timeout 10 "$BIN/ota-server" -c "$RUN/ota.ini" 2>&1); rc=$?
-check "world-readable psk_secret: server refuses to start" test "$rc" -ne 0
+check "world-readable psk_secret: server refuses to start (exit 3)" eq "$rc" 3
 check "world-readable psk_secret: message says how to fix it" grep -q "chmod 600" <<<"$out"
 chmod 600 "$SECRET"
 
@@ -128,6 +131,54 @@ check "client told to retry later (exit 5)" eq "$RC" 5
 sleep 3.2
 run_client "$d" update
 check "after check_interval: the update goes through (exit 0)" eq "$RC" 0
+ota_server_stop
+
+# ---- phase 4: one host cannot take the transfer slots or a device's
+# check budget (issue 18). An attacker on 127.0.0.2 opens 300 source
+# ports, asks for block 0 with 300 IMEIs (one transfer each), then 20
+# times with the victim's IMEI over coap://; the victim still updates over
+# coaps://, and another device over coap:// from 127.0.0.1 too.
+write_ini "[fleet]
+check_interval = 30"
+sed -i "s|^log_level = .*|&\nmax_transfers = 20\nmax_transfers_per_address = 4|" "$RUN/ota.ini"
+ota_server_start || { echo "server failed to start (phase 4)"; exit 1; }
+for i in $(seq 1 50); do ss -Hlun "sport = :$DPORT" | grep -q . && break; sleep 0.05; done
+VICTIM=861234567890044
+cat >"$TMP/attack.py" <<'PY'
+import socket, sys
+port, key, victim = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3].encode()
+def opt(delta, val):
+    x = lambda v: (v, b'') if v < 13 else (13, bytes([v - 13]))
+    d, de = x(delta); l, le = x(len(val))
+    return bytes([d << 4 | l]) + de + le + val
+def get(imei, mid):
+    q = [b'project_key=' + key, b'imei=' + imei, b'firmware_name=DEMOPROJ_Luat_RDA8910',
+         b'core_version=18', b'dfota=1', b'version=1.0.0']
+    return (bytes([0x42, 1, mid >> 8, mid & 255, 0xaa, 0xbb]) + opt(11, b'fota') + opt(4, q[0]) +
+            b''.join(opt(0, v) for v in q[1:]) + opt(8, b'\x06'))
+codes = {}
+socks = []
+for i in range(320):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.2', 0)); s.settimeout(2)
+    imei = victim if i >= 300 else b'8612345670%05d' % i
+    s.sendto(get(imei, i + 1), ('127.0.0.1', port)); socks.append(s)
+    try: r = s.recv(2048); c = '%d.%02d' % (r[1] >> 5, r[1] & 31)
+    except socket.timeout: c = 'none'
+    codes[c] = codes.get(c, 0) + 1
+print(' '.join('%s=%d' % kv for kv in sorted(codes.items())))
+PY
+R=$(timeout 60 python3 "$TMP/attack.py" "$OTA_PORT" "$OTA_PRODUCT_KEY" "$VICTIM" 2>&1)
+echo "      attacker from 127.0.0.2: $R"
+check "attacker: at most max_transfers_per_address (4) blocks" \
+  bash -c "! grep -Eq '2.05=([5-9]|[0-9]{2,})' <<<'$R'"
+d=$TMP/victim
+coaps_device "$d" $VICTIM "$(psk_of $VICTIM)"
+run_client "$d" update
+check "victim over coaps:// after the attack: update exits 0" eq "$RC" 0
+d=$TMP/plain
+ota_device "$d" 17 1.0.0 861234567890045
+run_client "$d" update
+check "another device over coap:// after the attack: update exits 0" eq "$RC" 0
 ota_server_stop; rc=$?
 check "server exits 0 on SIGTERM" eq "$rc" 0
 

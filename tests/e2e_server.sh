@@ -7,8 +7,10 @@
 # selection rules name; every refusal has its CoAP code and platform code;
 # /.well-known/core lists the resources (/fota, /report, /stats); POST
 # /report appends a line; the cache directory is picked up live (removal,
-# partial copy never served, corrupt file skipped, rename-in served);
-# SIGTERM exits 0. Load, overload and hot replace: e2e_scale.sh.
+# partial copy never served, corrupt file skipped, rename-in served); a
+# second server on the same port exits 1 ("address in use") while the
+# first keeps serving; exit status 2 for usage and 3 for configuration
+# errors, with every missing file listed; SIGTERM exits 0. Load, overload and hot replace: e2e_scale.sh.
 # coap-client cuts URI queries at 100 bytes, so query fields are passed
 # as explicit Uri-Query options (-O 15,...).
 # Usage: BUILD=build/release tests/e2e_server.sh   (exit 0 = all passed)
@@ -120,6 +122,31 @@ check "the bad package is logged" grep -q "skipping DEMOPROJ_1.1.0_0020-0020_scr
 cp "$TMP/script.pkg" "$S.tmp.2" && mv "$S.tmp.2" "$S"; sleep 0.6
 fetch "$TMP/s20c" 1024 "$K" "$FW" 20 1.0.0
 check "replaced by rename -> served again" cmp -s "$TMP/s20c" "$TMP/script.pkg"
+
+# -- a second server on the same address: exit 1, the first keeps serving
+out=$(timeout 10 "$BIN/ota-server" -c "$OTA_RUN/ota.ini" 2>&1); RC=$?
+check "second server on a port in use: exit 1" eq "$RC" 1
+check "second server: says 'address in use'" has "$out" "address in use"
+check "second server: never announced listening" bash -c "! grep -q 'listening on' <<<'$out'"
+fetch "$TMP/after2" 1024 "$K" "$FW" 17 1.0.0
+check "the first server still answers" cmp -s "$TMP/after2" "$CACHE/DEMOPROJ_1.1.0_0017-0020.pkg"
+
+# -- exit status: 2 usage, 3 configuration (every problem listed at once)
+"$BIN/ota-server" --no-such-option >/dev/null 2>&1; RC=$?
+check "bad option: exit 2" eq "$RC" 2
+printf '[project]\nname = P\n' >"$TMP/bad.ini"
+"$BIN/ota-server" -c "$TMP/bad.ini" >/dev/null 2>&1; RC=$?
+check "invalid ota.ini: exit 3" eq "$RC" 3
+P2=$(ota_free_port)
+sed -e "s#^dir = cache#dir = $TMP/nocache#" -e "s#^listen = .*#listen = 127.0.0.1:$P2#" \
+    -e "s#^report_log = .*#report_log = $TMP/nodir/reports.jsonl#" "$OTA_RUN/ota.ini" >"$TMP/files.ini"
+printf 'public_key = %s\n[fleet]\nallowlist = %s\n' "$TMP/no.pub" "$TMP/no-allow.txt" >>"$TMP/files.ini"
+out=$(timeout 10 "$BIN/ota-server" -c "$TMP/files.ini" 2>&1); RC=$?
+check "missing files: exit 3" eq "$RC" 3
+for w in "[cache] dir" "[server] public_key" "[server] report_log" "[fleet] allowlist"; do
+  check "missing files: '$w' reported" has "$out" "config: $w"
+done
+check "missing files: nothing listened" bash -c "! grep -q 'listening on' <<<'$out'"
 
 # -- clean stop
 ota_server_stop; RC=$?

@@ -6,14 +6,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "testutil.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fleet.h"
+#include "testutil.h"
 
 #define NDEV 10000
 
@@ -144,6 +143,53 @@ static void missing_allowlist_is_an_error(void **state)
     assert_non_null(strstr(msg, "/nonexistent/allow.txt"));
 }
 
+/* Issue 18.3: unverified (coap://) checks naming a device's IMEI do not
+ * spend the verified device's budget, nor that of the IMEI at another
+ * address. */
+static void checks_budget_per_scheme_and_address(void **state)
+{
+    struct srv_checks c;
+    struct srv_peer_key attacker = test_peer_key("127.0.0.2", 4000), victim = test_peer_key("127.0.0.1", 5000);
+    struct srv_check_req forged = {"861234567890123", 0, &attacker};
+    struct srv_check_req dtls = {"861234567890123", 1, &victim};
+    struct srv_check_req plain = {"861234567890123", 0, &victim};
+    (void)state;
+    assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
+    for (int i = 0; i < 50; i++) {
+        forged.peer = &attacker;
+        attacker = test_peer_key("127.0.0.2", (uint16_t)(4000 + i));
+        srv_checks_hit(&c, &forged, 1000 + (uint64_t)i * 200);
+    }
+    assert_int_equal(srv_checks_hit(&c, &dtls, 12000), 0);
+    assert_int_equal(srv_checks_hit(&c, &plain, 12000), 0);
+    /* each budget still limits its owner */
+    struct srv_peer_key later = test_peer_key("127.0.0.1", 5001);
+    dtls.peer = &later;
+    plain.peer = &later;
+    assert_int_equal(srv_checks_hit(&c, &dtls, 13000), 59);
+    assert_int_equal(srv_checks_hit(&c, &plain, 13000), 59);
+    srv_checks_free(&c);
+}
+
+/* The client's own resend of block 0 (same address and port) is not a new
+ * check, a bounded number of times; another port is a new check. */
+static void checks_resend_is_not_a_check(void **state)
+{
+    struct srv_checks c;
+    struct srv_peer_key p = test_peer_key("10.0.0.1", 7000), q = test_peer_key("10.0.0.1", 7001);
+    struct srv_check_req r = {"861234567890123", 0, &p};
+    (void)state;
+    assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
+    assert_int_equal(srv_checks_hit(&c, &r, 1000), 0);
+    for (unsigned i = 0; i < SRV_CHECK_RESENDS; i++)
+        assert_int_equal(srv_checks_hit(&c, &r, 2000 + i), 0);
+    assert_true(srv_checks_hit(&c, &r, 3000) > 0); /* a loop, not resends */
+    r.peer = &q;
+    assert_int_equal(srv_checks_hit(&c, &r, 3000), 58);
+    assert_int_equal(srv_checks_hit(&c, &r, 61000), 0); /* interval over */
+    srv_checks_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +198,8 @@ int main(void)
         cmocka_unit_test(allowlist_and_reload),
         cmocka_unit_test(allowlist_plus_rollout),
         cmocka_unit_test(missing_allowlist_is_an_error),
+        cmocka_unit_test(checks_budget_per_scheme_and_address),
+        cmocka_unit_test(checks_resend_is_not_a_check),
     };
     return cmocka_run_group_tests_name("fleet", tests, setup, teardown);
 }

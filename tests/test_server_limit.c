@@ -26,23 +26,12 @@
 #include "report.h"
 #include "stats.h"
 #include "../cache/report.h"
-
-static struct srv_peer_key key4(const char *ip, uint16_t port)
-{
-    struct sockaddr_in a;
-    struct srv_peer_key k;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    assert_int_equal(srv_peer_key((struct sockaddr *)&a, &k), OTA_OK);
-    return k;
-}
+#include "testutil.h"
 
 static void limit_setup(struct srv_limit *l, unsigned sources, unsigned xfers, unsigned rate,
                         unsigned burst)
 {
-    struct srv_limit_cfg c = {sources, xfers, 10, rate, burst, 7};
+    struct srv_limit_cfg c = {sources, xfers, 10, rate, burst, 7, 0, 0};
     assert_int_equal(srv_limit_init(l, &c, NULL), OTA_OK);
 }
 
@@ -68,7 +57,7 @@ static void limit_rate_per_source(void **state)
     unsigned age = 0;
     (void)state;
     limit_setup(&l, 64, 0, 2, 3);
-    struct srv_peer_key a = key4("10.0.0.1", 1000), b = key4("10.0.0.1", 1001);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1000), b = test_peer_key("10.0.0.1", 1001);
     for (int i = 0; i < 3; i++)
         assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_OK);
     assert_int_equal(srv_limit_request(&l, &a, 5000, &s, &age), SRV_V_RATE);
@@ -88,25 +77,25 @@ static void limit_transfer_cap(void **state)
     const uint8_t e1[8] = "AAAAAAA", e2[8] = "BBBBBBB";
     (void)state;
     limit_setup(&l, 64, 2, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1), c = key4("10.0.0.3", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1), c = test_peer_key("10.0.0.3", 1);
     assert_int_equal(srv_limit_request(&l, &a, 100, &s1, &age), SRV_V_OK);
-    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 0, 100, &age), SRV_V_OK);
     assert_int_equal(srv_limit_request(&l, &b, 100, &s2, &age), SRV_V_OK);
-    assert_int_equal(srv_limit_transfer(&l, s2, e1, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s2, e1, 0, 0, 100, &age), SRV_V_OK);
     assert_int_equal(l.nxfer, 2);
     /* a third device is refused with the configured retry hint... */
     assert_int_equal(srv_limit_request(&l, &c, 100, &s3, &age), SRV_V_OK);
-    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 100, &age), SRV_V_TRANSFERS);
+    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 0, 100, &age), SRV_V_TRANSFERS);
     assert_int_equal(age, 7);
     /* ...while running transfers go on */
-    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 200, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s1, e1, 0, 0, 200, &age), SRV_V_OK);
     /* a device switching package (release replaced) keeps its one slot */
-    assert_int_equal(srv_limit_transfer(&l, s1, e2, 0, 200, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s1, e2, 0, 0, 200, &age), SRV_V_OK);
     assert_int_equal(l.nxfer, 2);
     /* the last block ends a transfer and frees its slot */
-    assert_int_equal(srv_limit_transfer(&l, s1, e2, 1, 300, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s1, e2, 1, 0, 300, &age), SRV_V_OK);
     assert_int_equal(l.nxfer, 1);
-    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 300, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s3, e1, 0, 0, 300, &age), SRV_V_OK);
     assert_int_equal(l.started, 4);
     srv_limit_free(&l);
 }
@@ -119,9 +108,9 @@ static void limit_expiry(void **state)
     const uint8_t e[8] = "AAAAAAA";
     (void)state;
     limit_setup(&l, 64, 1, 0, 1);
-    struct srv_peer_key a = key4("10.0.0.1", 1), b = key4("10.0.0.2", 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1);
     assert_int_equal(srv_limit_request(&l, &a, 1000, &s, &age), SRV_V_OK);
-    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 1000, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 1000, &age), SRV_V_OK);
     srv_limit_tick(&l, 5000); /* idle 4 s of 10: kept */
     assert_int_equal(l.nsrc, 1);
     assert_int_equal(l.nxfer, 1);
@@ -129,7 +118,7 @@ static void limit_expiry(void **state)
     assert_int_equal(l.nsrc, 0);
     assert_int_equal(l.nxfer, 0);
     assert_int_equal(srv_limit_request(&l, &b, 11600, &s, &age), SRV_V_OK);
-    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 11600, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 11600, &age), SRV_V_OK);
     srv_limit_free(&l);
 }
 
@@ -146,7 +135,7 @@ static void limit_table_bounded(void **state)
     limit_setup(&l, 64, 0, 0, 1);
     assert_int_equal(l.cap, 64);
     for (int i = 0; i < 5000; i++) {
-        struct srv_peer_key k = key4("10.1.0.1", (uint16_t)(1000 + i));
+        struct srv_peer_key k = test_peer_key("10.1.0.1", (uint16_t)(1000 + i));
         assert_int_equal(srv_limit_request(&l, &k, 1000 + (uint64_t)i, &s, &age), SRV_V_OK);
     }
     assert_true(l.nsrc <= 64);
@@ -154,10 +143,10 @@ static void limit_table_bounded(void **state)
     assert_int_equal(l.nsrc, 0);
     int busy = 0, refused = 0;
     for (int i = 0; i < 200; i++) {
-        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        struct srv_peer_key k = test_peer_key("10.2.0.1", (uint16_t)(2000 + i));
         enum srv_verdict v = srv_limit_request(&l, &k, 200000, &s, &age);
         if (v == SRV_V_OK) {
-            assert_int_equal(srv_limit_transfer(&l, s, e, 0, 200000, &age), SRV_V_OK);
+            assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 200000, &age), SRV_V_OK);
             busy++;
         } else {
             assert_int_equal(v, SRV_V_SOURCES);
@@ -169,11 +158,127 @@ static void limit_table_bounded(void **state)
     /* every admitted source is still found (same entry, no new slot) */
     size_t before = l.nsrc;
     for (int i = 0; i < 200; i++) {
-        struct srv_peer_key k = key4("10.2.0.1", (uint16_t)(2000 + i));
+        struct srv_peer_key k = test_peer_key("10.2.0.1", (uint16_t)(2000 + i));
         if (srv_limit_request(&l, &k, 200001, &s, &age) == SRV_V_OK)
             assert_true(s->xfer);
     }
     assert_int_equal(l.nsrc, before);
+    srv_limit_free(&l);
+}
+
+/* Issue 16.4: a windowed client that lost an earlier answer resends it
+ * after the last block; that is the same transfer, not a new one (no 5.03
+ * with max_transfers reached, not counted twice in transfers_started). */
+static void limit_resend_after_last(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *sa, *sb;
+    unsigned age = 0;
+    const uint8_t e[8] = "AAAAAAA";
+    (void)state;
+    limit_setup(&l, 64, 1, 0, 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1);
+    for (int blk = 0; blk <= 40; blk++) {
+        if (blk == 39)
+            continue; /* its answer is lost */
+        assert_int_equal(srv_limit_request(&l, &a, 100, &sa, &age), SRV_V_OK);
+        assert_int_equal(srv_limit_transfer(&l, sa, e, blk == 40, 0, 100, &age), SRV_V_OK);
+    }
+    assert_int_equal(l.nxfer, 0);
+    assert_int_equal(srv_limit_request(&l, &b, 110, &sb, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, sb, e, 0, 0, 110, &age), SRV_V_OK); /* B's block 0 */
+    assert_int_equal(srv_limit_request(&l, &a, 120, &sa, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, sa, e, 0, 0, 120, &age), SRV_V_OK); /* A resends 39 */
+    assert_int_equal(l.started, 2);
+    assert_int_equal(l.nxfer, 1);
+    /* block 0 again is a new download (or a new device on a recycled port) */
+    assert_int_equal(srv_limit_transfer(&l, sa, e, 0, SRV_XF_FIRST, 130, &age), SRV_V_TRANSFERS);
+    srv_limit_free(&l);
+}
+
+/* Issue 16.5: a reload that resizes the source table keeps the running
+ * transfers: a newcomer is still refused and admitted devices go on. */
+static void limit_resize_keeps_transfers(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s;
+    unsigned age = 0;
+    const uint8_t e[8] = "AAAAAAA";
+    struct srv_limit_cfg bigger = {1024, 2, 10, 0, 1, 7, 0, 0};
+    (void)state;
+    limit_setup(&l, 64, 2, 0, 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1), c = test_peer_key("10.0.0.3", 1);
+    assert_int_equal(srv_limit_request(&l, &a, 100, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_request(&l, &b, 100, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_reconfigure(&l, &bigger, NULL), OTA_OK);
+    assert_int_equal(l.cap, 1024);
+    assert_int_equal(l.nxfer, 2);
+    assert_int_equal(l.nsrc, 2);
+    assert_int_equal(srv_limit_request(&l, &c, 200, &s, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 200, &age), SRV_V_TRANSFERS);
+    assert_int_equal(srv_limit_request(&l, &a, 200, &s, &age), SRV_V_OK);
+    assert_true(s->xfer);
+    assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 200, &age), SRV_V_OK);
+    assert_int_equal(l.started, 2);
+    srv_limit_free(&l);
+}
+
+/* Start a transfer of e from source k; the verdict. */
+static enum srv_verdict start_from(struct srv_limit *l, struct srv_peer_key k, unsigned flags,
+                                   uint64_t now)
+{
+    const uint8_t e[8] = "AAAAAAA";
+    struct srv_src *s;
+    unsigned age = 0;
+    assert_int_equal(srv_limit_request(l, &k, now, &s, &age), SRV_V_OK);
+    return srv_limit_transfer(l, s, e, 0, flags, now, &age);
+}
+
+/* Issue 18.2: one host changing source ports takes at most
+ * max_per_address slots (IPv6: per /64); a trusted proxy is exempt; the
+ * reserve goes to verified devices; a finished transfer frees its count. */
+static void limit_per_address(void **state)
+{
+    struct srv_limit l;
+    struct srv_limit_cfg c = {1024, 10, 10, 0, 1, 7, 3, 2};
+    (void)state;
+    assert_int_equal(srv_limit_init(&l, &c, NULL), OTA_OK);
+    for (uint16_t p = 1; p <= 3; p++)
+        assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", p), 0, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 4), SRV_XF_VERIFIED, 100), SRV_V_ADDRESS);
+    /* the same address seen through a dual-stack socket is the same host */
+    assert_int_equal(start_from(&l, test_peer_key("::ffff:10.0.0.1", 5), 0, 100), SRV_V_ADDRESS);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.2", 1), 0, 100), SRV_V_OK);
+    /* IPv6: the /64 counts, not the address */
+    for (int i = 0; i < 3; i++) {
+        char ip[64];
+        snprintf(ip, sizeof ip, "2001:db8:1:2::%x", i + 1);
+        assert_int_equal(start_from(&l, test_peer_key(ip, 9), 0, 100), SRV_V_OK);
+    }
+    assert_int_equal(start_from(&l, test_peer_key("2001:db8:1:2:ffff::1", 9), 0, 100), SRV_V_ADDRESS);
+    assert_int_equal(l.nxfer, 7);
+    /* a trusted proxy (nginx in front) is not capped */
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 6), SRV_XF_TRUSTED, 100), SRV_V_OK);
+    /* 8 of 10 running, reserve 2: only verified newcomers now */
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.3", 1), 0, 100), SRV_V_RESERVED);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.4", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.5", 1), SRV_XF_VERIFIED, 100), SRV_V_OK);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.6", 1), SRV_XF_VERIFIED, 100),
+                     SRV_V_TRANSFERS);
+    /* a resize carries the per-address counts */
+    struct srv_limit_cfg smaller = c;
+    smaller.max_sources = 256;
+    smaller.max_transfers = 100;
+    assert_int_equal(srv_limit_reconfigure(&l, &smaller, NULL), OTA_OK);
+    assert_int_equal(l.nxfer, 10);
+    assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", 7), 0, 200), SRV_V_ADDRESS);
+    /* idle transfers expire and give the address its slots back */
+    srv_limit_tick(&l, 20000);
+    assert_int_equal(l.nxfer, 0);
+    for (uint16_t p = 10; p < 13; p++)
+        assert_int_equal(start_from(&l, test_peer_key("10.0.0.1", p), 0, 20000), SRV_V_OK);
     srv_limit_free(&l);
 }
 
@@ -203,6 +308,13 @@ static void admin_and_stats(void **state)
     assert_true(srv_admin_match(&adm, (struct sockaddr *)&a6));
     inet_pton(AF_INET6, "::2", &a6.sin6_addr);
     assert_false(srv_admin_match(&adm, (struct sockaddr *)&a6));
+    /* an IPv4-mapped admin entry matches the IPv4 form as well */
+    snprintf(c.admin[1], CFG_ADDR_MAX, "::ffff:127.0.0.3");
+    assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_OK);
+    inet_pton(AF_INET, "127.0.0.3", &a4.sin_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a4));
+    inet_pton(AF_INET6, "::ffff:127.0.0.3", &a6.sin6_addr);
+    assert_true(srv_admin_match(&adm, (struct sockaddr *)&a6));
     snprintf(c.admin[0], CFG_ADDR_MAX, "localhost");
     assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_E_INVAL);
 
@@ -291,6 +403,17 @@ static void cfg_server_keys(void **state)
     assert_int_equal(c.report_fsync, 0);
     assert_int_equal(c.nadmin, 2);
     assert_string_equal(c.admin[0], "127.0.0.1");
+    assert_int_equal(c.max_transfers_per_address, 256);
+    assert_int_equal(c.verified_reserve, 10);
+    assert_int_equal(c.ntrusted_proxies, 0);
+    assert_int_equal(load_ini(INI_HEAD "max_transfers_per_address = 0\nverified_reserve = 0\n"
+                                       "trusted_proxies = 10.0.0.5, ::1\n", &c, msg), OTA_OK);
+    assert_int_equal(c.max_transfers_per_address, 0);
+    assert_int_equal(c.ntrusted_proxies, 2);
+    assert_string_equal(c.trusted_proxies[1], "::1");
+    assert_int_equal(load_ini(INI_HEAD "trusted_proxies = nginx\n", &c, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "trusted_proxies: 'nginx' is not an IP address"));
+    assert_int_equal(load_ini(INI_HEAD "verified_reserve = 101\n", &c, msg), OTA_E_INVAL);
     assert_int_equal(load_ini(INI_HEAD "max_transfers = 5\nrate_limit = 0\nrate_burst = 9\n"
                                        "transfer_idle = 30\nretry_after = 2\nmax_sessions = 8\n"
                                        "session_timeout = 10\nlog_rate = 0\nreport_fsync = 5\n"
@@ -393,6 +516,8 @@ int main(void)
         cmocka_unit_test(bucket_refill),       cmocka_unit_test(limit_rate_per_source),
         cmocka_unit_test(limit_transfer_cap),  cmocka_unit_test(limit_expiry),
         cmocka_unit_test(limit_table_bounded), cmocka_unit_test(admin_and_stats),
+        cmocka_unit_test(limit_resend_after_last), cmocka_unit_test(limit_resize_keeps_transfers),
+        cmocka_unit_test(limit_per_address),
         cmocka_unit_test(memo_matches_select), cmocka_unit_test(cfg_server_keys),
         cmocka_unit_test(report_append_modes), cmocka_unit_test(report_summary),
     };

@@ -39,4 +39,31 @@ static inline void test_tree_remove(const char *d)
     rmdir(d);
 }
 
+#ifdef SRV_LIMIT_H
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+/* The server's source key of ip (IPv4 or IPv6 text) and port; include
+ * limit.h first. */
+static inline struct srv_peer_key test_peer_key(const char *ip, uint16_t port)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct srv_peer_key k;
+    memset(&a6, 0, sizeof a6);
+    memset(&a4, 0, sizeof a4);
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(port);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(port);
+    int v4 = inet_pton(AF_INET, ip, &a4.sin_addr) == 1;
+    if (!v4)
+        assert_int_equal(inet_pton(AF_INET6, ip, &a6.sin6_addr), 1);
+    assert_int_equal(srv_peer_key(v4 ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6, &k),
+                     OTA_OK);
+    return k;
+}
+#endif
+
 #endif
