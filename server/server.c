@@ -417,6 +417,7 @@ static void srv_tick(struct srv *s)
         s->st.rescans++;
     srv_limit_tick(&s->lim, now);
     srv_report_sync(s, now, 0);
+    srv_notify_tick(&s->notify, now, s->idx.n, s->lim.nxfer);
     if (now - s->last_second_ms >= 1000) {
         char msg[OTA_MSG_LEN];
         int reloaded;
@@ -436,7 +437,9 @@ static enum ota_err srv_loop(struct srv *s, char *msg)
             return ota_fail(msg, OTA_E_NET, "coap: event loop failed: %s", strerror(errno));
         if (s->ctl->hup && *s->ctl->hup) {
             *s->ctl->hup = 0;
+            srv_notify_reloading(&s->notify);
             srv_on_hup(s);
+            srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         }
         srv_tick(s);
     }
@@ -458,7 +461,11 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
         log_msg(LOG_L_INFO, "ota-server: project %s, %zu package(s), block size %d, "
                 "max_transfers %d, rate_limit %d/s per source", cfg->project, s->idx.n,
                 cfg->block_size, cfg->max_transfers, cfg->rate_limit);
+        /* Ready only now: the cache is indexed and every socket is bound. */
+        srv_notify_init(&s->notify);
+        srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         e = srv_loop(s, msg);
+        srv_notify_stopping(&s->notify);
         log_msg(LOG_L_INFO, "ota-server: stopping");
     }
     srv_log_flush(s);

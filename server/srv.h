@@ -15,6 +15,7 @@
 #include "index.h"
 #include "limit.h"
 #include "memo.h"
+#include "notify.h"
 #include "server.h"
 #include "stats.h"
 
@@ -37,6 +38,7 @@ struct srv {
     int report_fd;                  /* -1 if report_log is empty or cannot be opened */
     int report_unsynced;            /* lines written since the last fsync */
     uint64_t last_fsync_ms, start_ms, last_second_ms;
+    struct srv_notify notify;       /* systemd: ready, reloading, watchdog */
 };
 
 uint64_t srv_now_ms(void);
