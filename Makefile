@@ -16,7 +16,7 @@
 BUILD   ?= build/release
 SAN     ?= 0
 CC      ?= cc
-PKGS    := libcoap-3-openssl zlib inih libsodium libdivsufsort
+PKGS    := libcoap-3-openssl openssl zlib inih libsodium libdivsufsort
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -111,6 +111,12 @@ device uptodate Luat_V0020_RDA8910 1.1.0
 expect 2 uptodate check
 expect 2 uptodate update
 
+# OTA_CLIENT_KILL_AT=0 is refused (it used to count steps AND update).
+device kill0 Luat_V0017_RDA8910 1.0.0
+OTA_CLIENT_KILL_AT=0 expect 1 kill0 update
+same "$W/kill0/core.bin" "$REL/shipped/Luat_V0017_RDA8910.bin" "kill0: nothing installed"
+grep -q 'OTA_CLIENT_KILL_AT must be' "$W/kill0.err" && ok "kill0: says why" || bad "kill0: $(cat "$W/kill0.err")"
+
 device small Luat_V0017_RDA8910 1.0.0 e2e-key-0001 "$PUB" 64
 expect 0 small update
 same "$W/small/core.bin" "$REL/core_Luat_V0020_RDA8910.bin" "small blocks: core.bin is the 0020 image"
@@ -147,7 +153,15 @@ sed -n 1p "$W/reports.jsonl"
 
 kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=
 device gone Luat_V0017_RDA8910 1.0.0
-expect 5 gone -t 3 update
+t0=$(date +%s%N)
+expect 5 gone -t 30 update
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# Nobody listens there: the kernel's ICMP port unreachable ends the wait
+# at once instead of after the 30 s timeout.
+[ "$ms" -lt 3000 ] && ok "gone: gave up after $ms ms (ICMP), not the 30 s timeout" \
+    || bad "gone: took $ms ms to give up"
+grep -q "server unreachable: connection refused (ICMP port unreachable)" "$W/gone.err" \
+    && ok "gone: says the port is unreachable" || bad "gone: $(cat "$W/gone.err")"
 
 # Interop: libcoap's own Block2 server (coap-server, a resource created by
 # PUT) serving 50000 random bytes with 256-byte blocks. The download must be
