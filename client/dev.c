@@ -385,7 +385,7 @@ static void dev_plan_commit(struct dev_run *run, const struct pkg_header *h)
     run->r->script_changed = (h->flags & PKG_F_SCRIPT) && ver_script_cmp(&h->script, &run->d.script);
 }
 
-static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err);
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err, const char *why);
 
 static enum ota_err dev_install(struct dev_run *run, char *msg)
 {
@@ -401,13 +401,13 @@ static enum ota_err dev_install(struct dev_run *run, char *msg)
     io_file_reader_close(&pkg);
     if (e != OTA_OK) {
         if (run->r->status == DEV_S_VERIFY)
-            dev_report_save(run, e);
+            dev_report_save(run, e, msg);
         dev_discard(run);
         return e;
     }
     dev_plan_commit(run, &h);
     /* The success report is durable before the commit can happen. */
-    if ((e = dev_report_save(run, OTA_OK)) != OTA_OK)
+    if ((e = dev_report_save(run, OTA_OK, NULL)) != OTA_OK)
         return ota_fail(msg, e, "cannot store the report");
     dev_phase(run, DEV_P_COMMIT, 0);
     if ((e = dev_save_journal(run, DEV_J_COMMITTING, msg)) == OTA_OK &&
@@ -440,10 +440,11 @@ static enum ota_err dev_link(struct dev_run *run, char *msg)
 
 /* Store the result report in report.pending (atomically); a newer report
  * replaces an undelivered older one: the server wants the latest state. */
-static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err)
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err, const char *why)
 {
     char m[OTA_MSG_LEN], body[DEV_REPORT_MAX];
     size_t len;
+    ota_strlcpy(run->r->reason, why ? why : "", sizeof run->r->reason);
     run->r->seconds = dev_elapsed(&run->t0);
     int code = err == OTA_OK ? DEV_EXIT_OK : dev_exit_code(run->r->status);
     enum ota_err e = dev_report_json(&run->d, run->r, code, body, sizeof body, &len);
