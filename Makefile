@@ -70,7 +70,7 @@ $(BUILD)/obj/empty.o:
 	echo 'typedef int ota_empty_unit;' | $(CC) -x c -c - -o $@
 $(ALLLIBS): | $(BUILD)/obj/empty.o
 
-$(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBOTA)
+$(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA)
 $(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBOTA)
 $(BUILD)/ota-client: $(call obj,client/main.c) $(LIBDEV) $(LIBOTA)
 $(BINS):
