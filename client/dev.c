@@ -538,6 +538,24 @@ enum ota_err dev_recover(const struct dev_opts *o, const struct cfg_device *d, c
     return e;
 }
 
+/* `check` names the target: block 0 starts with the package header
+ * (unverified, so only shown, never acted on); a block smaller than the
+ * header leaves the target unknown (r->target_known 0). */
+static void dev_check_target(const struct dev_block *b, struct dev_result *r)
+{
+    struct pkg_header h;
+    if (b->len < PKG_HEADER_LEN || !r->pkg_size ||
+        pkg_header_parse(b->data, PKG_HEADER_LEN, r->pkg_size, &h, NULL) != OTA_OK)
+        return;
+    r->target_known = 1;
+    if (h.flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
+        r->to_core.number = h.to_core;
+    if (h.flags & PKG_F_SCRIPT)
+        r->to_script = h.script;
+    r->core_changed = r->to_core.number != r->from_core.number;
+    r->script_changed = ver_script_cmp(&r->to_script, &r->from_script) != 0;
+}
+
 enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
                        struct dev_result *r, char *msg)
 {
@@ -564,6 +582,8 @@ enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
         dev_report_flush(&run);
     r->from_core = r->to_core = run.d.core;
     r->from_script = r->to_script = run.d.script;
+    if (r->status == DEV_S_AVAILABLE)
+        dev_check_target(&blk, r);
     dev_end(&run);
     return e;
 }

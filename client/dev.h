@@ -158,6 +158,7 @@ struct dev_result {
     double cwnd_peak;    /* largest window reached */
     unsigned long retx;  /* block requests retransmitted */
     char reason[DEV_REASON_MAX]; /* a failure's message, sent in the report */
+    int target_known;    /* check: to_core/to_script read from block 0's header */
 };
 
 /* Ask the server whether an update exists (one block request, nothing

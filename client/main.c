@@ -7,6 +7,7 @@
  */
 #include "dev.h"
 #include "log.h"
+#include "pkg.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -27,7 +28,9 @@ static const char dev_usage[] =
     "\n"
     "Commands:\n"
     "  check      Ask whether an update exists (one block request; nothing is\n"
-    "             stored). Exit 0 if one is available, 2 if not.\n"
+    "             stored) and name its target versions, read from the package\n"
+    "             header in block 0 (block_size 256 or more). Exit 0 if one is\n"
+    "             available, 2 if not.\n"
     "  update     Download, verify, install and report. An interrupted download\n"
     "             resumes where it stopped if the server still offers the same\n"
     "             package (same ETag); an interrupted install is finished or\n"
@@ -178,8 +181,15 @@ static void dev_print_result(const struct dev_result *r, const char *msg)
         printf(")\n");
         break;
     case DEV_S_AVAILABLE:
-        printf("ota-client: update available for core %s, script %s (%llu bytes)\n", core,
-               script, (unsigned long long)r->pkg_size);
+        if (r->target_known) {
+            printf("ota-client: update available:");
+            dev_print_changes(r);
+            printf(" (%llu bytes)\n", (unsigned long long)r->pkg_size);
+        } else {
+            printf("ota-client: update available for core %s, script %s (%llu bytes; target "
+                   "not shown: block_size below %d)\n", core, script,
+                   (unsigned long long)r->pkg_size, PKG_HEADER_LEN);
+        }
         break;
     case DEV_S_NO_UPDATE:
         printf("ota-client: no update available for core %s, script %s (code %d: %s)\n", core,

@@ -94,6 +94,8 @@ same() { if cmp -s "$1" "$2"; then ok "$3"; else bad "$3"; fi; }
 for c in 17 18 19; do
     device "dev$c" "Luat_V00${c}_RDA8910" 1.0.0
     expect 0 "dev$c" check
+    grep -q "update available: core Luat_V00${c}_RDA8910 -> Luat_V0020_RDA8910, script 1.0.0 -> 1.1.0" \
+        "$W/dev$c.out" && ok "dev$c: check names the target" || bad "dev$c: check: $(cat "$W/dev$c.out")"
     expect 0 "dev$c" update
     same "$W/dev$c/core.bin" "$REL/core_Luat_V0020_RDA8910.bin" "dev$c: core.bin is the 0020 image"
     same "$W/dev$c/script.bin" "$REL/script/script_1.1.0.bin" "dev$c: script.bin is 1.1.0"
