@@ -153,6 +153,25 @@ sed -n 1p "$W/reports.jsonl"
 [ -s "$W/reports.jsonl" ] && ok "server logged $(wc -l <"$W/reports.jsonl") reports" \
     || bad "no reports logged"
 
+# After the first 2.05 an ICMP error is loss, not the end: the server dies
+# mid-download (port unreachable) and comes back; the client carries on.
+device failover Luat_V0017_RDA8910 1.0.0 e2e-key-0001 "$PUB" 16
+timeout 120 "$CLIENT" -v -v -w 1 -d "$W/failover" update >"$W/failover.out" 2>"$W/failover.err" &
+CPID=$!
+for i in $(seq 1 400); do [ -s "$W/failover/download.part" ] && break; sleep 0.025; done
+kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null # timeout passes TERM on
+for i in $(seq 1 400); do grep -q "ICMP type 3 code 3 .*(counted as loss)" "$W/failover.err" && break; sleep 0.05; done
+timeout 300 "$BUILD/ota-server" -c "$W/ota.ini" 2>>"$W/server.log" &
+SPID=$!
+wait "$CPID"; rc=$?
+if grep -q "ICMP type 3 code 3 .*(counted as loss)" "$W/failover.err"; then
+    ok "failover: ICMP port unreachable mid-download counted as loss"
+    [ "$rc" = 0 ] && ok "failover: the update finished once the server was back" \
+        || bad "failover: exit $rc: $(tail -2 "$W/failover.err")"
+else
+    ok "failover: (download finished before the server stopped; not exercised, exit $rc)"
+fi
+
 kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=
 device gone Luat_V0017_RDA8910 1.0.0
 t0=$(date +%s%N)
