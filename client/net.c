@@ -313,7 +313,9 @@ static void dev_net_read_icmp(struct dev_net *n)
  * flight (epoch 0 handshake records) instead of its own Finished. The
  * handshake would only time out, so watch the records: hello records
  * after our Finished, well past a few round trips (measured from our
- * ClientHello to the server's first record), mean the key was refused. */
+ * second ClientHello, the one with the cookie, to the server's answer;
+ * the first left before this callback was set), mean the key was
+ * refused. */
 static void dev_net_on_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
                                SSL *ssl, void *arg)
 {
@@ -327,6 +329,7 @@ static void dev_net_on_tls_msg(int write_p, int version, int type, const void *b
         if (b[0] == SSL3_MT_FINISHED && n->hs_finished_at == 0)
             n->hs_finished_at = dev_now();
     } else if (!write_p && type == SSL3_RT_HEADER && len >= DTLS1_RT_HEADER_LENGTH) {
+        n->hs_heard = 1;
         if (n->hs_rtt < 0 && n->hs_hello_at > 0)
             n->hs_rtt = dev_now() - n->hs_hello_at;
         if (n->hs_finished_at > 0 && b[0] == SSL3_RT_HANDSHAKE && b[3] == 0 && b[4] == 0)
@@ -364,7 +367,7 @@ static int dev_net_fatal(struct dev_net *n)
     /* The ClientHello leaves inside session creation, before the socket
      * is watched: a session closed without one record from the server was
      * closed by libcoap on that first ICMP error. */
-    if (n->dtls_failed && n->hs_rtt < 0)
+    if (n->dtls_failed && !n->hs_heard)
         return COAP_NACK_ICMP_ISSUE + 1;
     if (n->dtls_failed || (n->secure && dev_net_psk_refused(n)))
         return COAP_NACK_TLS_FAILED + 1;

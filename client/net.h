@@ -60,6 +60,7 @@ struct dev_net {
     int icmp_errno, icmp_port; /* first ICMP error before a 2.05; port unreachable? */
     double hs_hello_at, hs_finished_at, hs_rtt; /* DTLS handshake timeline */
     int hs_refusals;         /* server hello records after our Finished */
+    int hs_heard;            /* any DTLS record came from the server */
 };
 
 /* url is coap://host[:port] or coaps://host[:port] (path empty or "/fota");
