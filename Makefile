@@ -18,7 +18,7 @@
 BUILD   ?= build/release
 SAN     ?= 0
 CC      ?= cc
-PKGS    := libcoap-3-openssl zlib inih libsodium libdivsufsort libsystemd
+PKGS    := libcoap-3-openssl openssl zlib inih libsodium libdivsufsort libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -72,7 +72,7 @@ $(BUILD)/obj/empty.o:
 	echo 'typedef int ota_empty_unit;' | $(CC) -x c -c - -o $@
 $(ALLLIBS): | $(BUILD)/obj/empty.o
 
-$(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBOTA)
+$(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA)
 $(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBOTA)
 $(BUILD)/ota-client: $(call obj,client/main.c) $(LIBDEV) $(LIBOTA)
 $(BINS):

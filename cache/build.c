@@ -136,7 +136,7 @@ static enum ota_err cache_read_release(const struct cfg_ota *c, struct cache_rel
         return ota_fail(msg, e, "signing_key: %s", detail);
     if (c->shipped_dir[0] && (e = cache_read_shipped(c, r, msg)) != OTA_OK)
         return e;
-    return io_mkdirs(c->cache_dir, 0755, msg);
+    return OTA_OK;
 }
 
 /* Is there already a package at path built from the same inputs and key? */
@@ -355,19 +355,29 @@ static enum ota_err cache_run_all(struct cache_run *run, char *msg)
 
 enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx, char *msg)
 {
+    return cache_build_checked(c, cb, ctx, NULL, msg);
+}
+
+enum ota_err cache_build_checked(const struct cfg_ota *c, cache_package_cb cb, void *ctx,
+                                 int *bad_input, char *msg)
+{
     static struct cache_release r;
     static struct cache_run run;
     memset(&r, 0, sizeof r);
     memset(&run, 0, sizeof run);
     enum ota_err e = cache_read_release(c, &r, msg);
+    if (bad_input)
+        *bad_input = e != OTA_OK;
     if (e == OTA_OK) {
         run.c = c;
         run.r = &r;
         run.cb = cb;
         run.ctx = ctx;
+        e = io_mkdirs(c->cache_dir, 0755, msg);
         pthread_mutex_init(&run.mu, NULL);
         cache_plan(&run);
-        e = cache_run_all(&run, msg);
+        if (e == OTA_OK)
+            e = cache_run_all(&run, msg);
         pthread_mutex_destroy(&run.mu);
     }
     cache_release_free(&r);

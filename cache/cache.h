@@ -22,6 +22,11 @@ typedef void (*cache_package_cb)(void *ctx, const struct pkg_header *h, const ch
  * (if full_core_fallback). All inputs are read and checked before the
  * first package is written; each package is written atomically. */
 enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx, char *msg);
+/* The same; *bad_input (may be NULL) is set when the failure is a file the
+ * configuration names (missing, unreadable, bad key), so the tool can tell
+ * a configuration error from a failed write. */
+enum ota_err cache_build_checked(const struct cfg_ota *c, cache_package_cb cb, void *ctx,
+                                 int *bad_input, char *msg);
 
 /* Check one package: header, signature (when pub is non-NULL), and the
  * script and full-core hashes by extracting them. *sig_checked tells the
@@ -40,5 +45,25 @@ struct cache_entry {
 };
 typedef void (*cache_list_cb)(void *ctx, const struct cache_entry *e);
 enum ota_err cache_list(const char *dir, cache_list_cb cb, void *ctx, char *msg);
+
+/* A public key given on the command line: a file holding 64 hex digits,
+ * or the 64 hex digits themselves (when no such file exists). */
+enum ota_err cache_public_key_arg(const char *arg, uint8_t pub[CRYPTO_PUB_LEN], char *msg);
+
+/* Write a new DTLS-PSK product secret: 32 random bytes as 64 hex digits
+ * and a newline (the loader strips one trailing newline), mode 0600,
+ * temp + fsync + rename. An existing file is kept unless force. */
+enum ota_err cache_psk_secret_create(const char *path, int force, char *msg);
+
+/* Retire old releases: every valid package in c->cache_dir whose target
+ * (project, core line, core number, script version) is not c's release is
+ * unlinked (the server's directory watcher drops it), or only reported
+ * when dry_run. Invalid files and other projects' packages are left
+ * alone and reported as kept. */
+enum cache_prune_action { CACHE_PRUNE_KEPT, CACHE_PRUNE_REMOVED, CACHE_PRUNE_WOULD_REMOVE };
+typedef void (*cache_prune_cb)(void *ctx, const struct cache_entry *e,
+                               enum cache_prune_action a);
+enum ota_err cache_prune(const struct cfg_ota *c, int dry_run, cache_prune_cb cb, void *ctx,
+                         char *msg);
 
 #endif

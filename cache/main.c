@@ -1,18 +1,23 @@
-/* main.c - ota-cache: build, sign, verify and list update packages.
+/* main.c - ota-cache: build, sign, verify, list and retire update packages.
  *
- * A thin shell over cache.h and crypto.h: parse the subcommand and its
- * arguments, call one library function, print the result, map the error
- * to an exit code (0 ok, 1 failure, 2 usage).
+ * A thin shell over cache.h, crypto.h and the server's fleet.h: parse the
+ * subcommand and its arguments, call one library function, print the
+ * result, map the error to an exit code (0 ok, 1 failure, 2 usage,
+ * 3 configuration).
  */
 #include "cache.h"
 #include "diff.h"
+#include "fleet.h"
 #include "log.h"
 #include "report.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { CACHE_EXIT_OK = 0, CACHE_EXIT_FAIL = 1, CACHE_EXIT_USAGE = 2, CACHE_EXIT_CONFIG = 3 };
 
 static const char usage_text[] =
     "Usage: ota-cache [-q] [-v] COMMAND [ARGS]\n"
@@ -21,7 +26,8 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  keygen KEYFILE           create an Ed25519 signing key: KEYFILE (secret, mode 0600)\n"
-    "                           and KEYFILE.pub (public key, hex, goes into device.ini)\n"
+    "                           and KEYFILE.pub (public key, hex, goes into device.ini);\n"
+    "                           prints the key id that packages and `list` show\n"
     "  build -c OTA_INI         build every package of the release drop that OTA_INI\n"
     "                           describes into its cache directory (atomic writes; packages\n"
     "                           already present with identical inputs are skipped)\n"
@@ -30,12 +36,25 @@ static const char usage_text[] =
     "                           BITS 9..15, default 15; smaller needs less RAM to apply)\n"
     "  patch OLD PATCH NEW      apply PATCH to OLD; OLD and the result are checked against\n"
     "                           the hashes in the patch, NEW is written atomically\n"
+    "  psk-secret [-f] FILE     create the [project] psk_secret file: 32 random bytes as\n"
+    "                           64 hex digits and a newline (one trailing newline is\n"
+    "                           stripped when the secret is read), mode 0600, written\n"
+    "                           atomically; an existing FILE is kept unless -f\n"
     "  psk -c OTA_INI IMEI      print the device's DTLS-PSK key (hex) for provisioning:\n"
     "                           HMAC-SHA256 of [project] psk_secret and the IMEI\n"
-    "  verify [-k PUB] FILE     check a package: header, signature (with -k), section hashes\n"
-    "  list DIR                 table of the packages in a cache directory\n"
-    "  report LOG               summarise ota-server's report log: successes, failures\n"
-    "                           and median update time per from-version\n"
+    "  verify [-k PUB] FILE     check a package: header, signature (with -k: a .pub file\n"
+    "                           or the 64 hex digits), section hashes; names the key id\n"
+    "  list DIR                 table of the packages in a cache directory: file, chip,\n"
+    "                           from -> to, script (empty for core-only), size, key id\n"
+    "  report LOG               summarise ota-server's report log per release and\n"
+    "                           from-version: successes, failures, median update time,\n"
+    "                           the last failure's reason\n"
+    "  rollout -c OTA_INI IMEI...\n"
+    "                           what [fleet] decides for each IMEI: its rollout bucket,\n"
+    "                           offered / held back (4.04/27) / refused (4.03/21), and why\n"
+    "  prune [-n] -c OTA_INI    remove packages of this project whose target is not the\n"
+    "                           current [release] (unlink only; a running server drops\n"
+    "                           them); -n only lists what would go\n"
     "  help                     this text\n"
     "\n"
     "Options:\n"
@@ -43,65 +62,118 @@ static const char usage_text[] =
     "  -v, --verbose            debug logging\n"
     "  -h, --help               this text\n"
     "\n"
-    "Exit status: 0 success, 1 failure (message on stderr), 2 usage error.\n"
+    "Exit status: 0 success; 1 failure (message on stderr); 2 usage error (bad\n"
+    "command line); 3 configuration error (OTA_INI invalid, or a file it names\n"
+    "missing, unreadable or with insecure permissions).\n"
     "See README.md for the ota.ini reference.\n";
 
 static int usage_error(const char *what)
 {
     fprintf(stderr, "ota-cache: error: %s\nTry 'ota-cache --help'.\n", what);
-    return 2;
+    return CACHE_EXIT_USAGE;
+}
+
+static int fail_with(int code, enum ota_err e, const char *detail)
+{
+    fprintf(stderr, "ota-cache: error: %s: %s\n", ota_strerror(e), detail);
+    return code;
 }
 
 static int fail(enum ota_err e, const char *detail)
 {
-    fprintf(stderr, "ota-cache: error: %s: %s\n", ota_strerror(e), detail);
-    return 1;
+    return fail_with(CACHE_EXIT_FAIL, e, detail);
 }
 
-static void print_header_row(const struct pkg_header *h, const char *name, uint64_t size)
+static int fail_config(enum ota_err e, const char *detail)
 {
-    char from[8], script[VER_SCRIPT_STR_MAX];
+    return fail_with(CACHE_EXIT_CONFIG, e, detail);
+}
+
+/* -c OTA_INI and, when nargs >= 0, exactly nargs operands; else 1 or more. */
+static int parse_ini_opt(int argc, char **argv, const char *opts, const char **ini, int *flag,
+                         int nargs)
+{
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, opts)) != -1) {
+        if (opt == 'c')
+            *ini = optarg;
+        else if (opt != '?' && flag)
+            *flag = 1;
+        else
+            return -1;
+    }
+    if (!*ini)
+        return -1;
+    return nargs >= 0 ? (argc - optind == nargs ? 0 : -1) : (argc - optind >= 1 ? 0 : -1);
+}
+
+static int load_ini(const char *ini, struct cfg_ota *c)
+{
+    char msg[OTA_MSG_LEN];
+    enum ota_err e = cfg_ota_load(ini, c, msg);
+    return e == OTA_OK ? CACHE_EXIT_OK : fail_config(e, msg);
+}
+
+/* ---- package rows --------------------------------------------------------- */
+
+struct row_widths {
+    int name;
+};
+
+static void print_row_header(const struct row_widths *w)
+{
+    printf("%-*s %-8s %4s    %4s  %-8s %10s  %-16s  %s\n", w->name, "FILE", "CHIP", "FROM", "TO",
+           "SCRIPT", "BYTES", "KEY", "CONTENTS");
+}
+
+static void print_header_row(const struct row_widths *w, const struct pkg_header *h,
+                             const char *name, uint64_t size)
+{
+    char from[8], script[VER_SCRIPT_STR_MAX] = "", key[2 * CRYPTO_KEYID_LEN + 1];
     if (h->from_core == PKG_FROM_ANY)
         snprintf(from, sizeof from, "any");
     else
         snprintf(from, sizeof from, "%04u", h->from_core);
-    ver_script_format(&h->script, script);
-    printf("%-40s %4s -> %04u  %-8s %10llu  %s\n", name, from, h->to_core, script,
-           (unsigned long long)size, pkg_contents_name(h->flags));
+    if (h->flags & PKG_F_SCRIPT) /* a core-only package installs no script */
+        ver_script_format(&h->script, script);
+    ota_hex(h->key_id, sizeof h->key_id, key);
+    printf("%-*s %-8s %4s -> %04u  %-8s %10llu  %-16s  %s\n", w->name, name, h->chip, from,
+           h->to_core, script, (unsigned long long)size, key, pkg_contents_name(h->flags));
 }
 
 static void on_package(void *ctx, const struct pkg_header *h, const char *path, int skipped)
 {
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    struct row_widths w = {40};
     (void)ctx;
     printf("%s ", skipped ? "unchanged" : "built    ");
-    print_header_row(h, name, pkg_total_size(h));
+    print_header_row(&w, h, name, pkg_total_size(h));
 }
+
+/* ---- commands --------------------------------------------------------------- */
 
 static int cmd_build(int argc, char **argv)
 {
     const char *ini = NULL;
     char msg[OTA_MSG_LEN];
     struct cfg_ota c;
-    int opt;
-    optind = 1;
-    while ((opt = getopt(argc, argv, "c:")) != -1) {
-        if (opt != 'c')
-            return usage_error("build: unknown option");
-        ini = optarg;
-    }
-    if (!ini || optind != argc)
+    int bad_input = 0;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
         return usage_error("build needs -c OTA_INI and nothing else");
-    enum ota_err e = cfg_ota_load(ini, &c, msg);
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = cache_build_checked(&c, on_package, NULL, &bad_input, msg);
     if (e == OTA_OK)
-        e = cache_build(&c, on_package, NULL, msg);
-    return e == OTA_OK ? 0 : fail(e, msg);
+        return CACHE_EXIT_OK;
+    return bad_input ? fail_config(e, msg) : fail(e, msg);
 }
 
 static int cmd_verify(int argc, char **argv)
 {
-    const char *pubfile = NULL;
-    char msg[OTA_MSG_LEN];
+    const char *keyarg = NULL;
+    char msg[OTA_MSG_LEN], key[2 * CRYPTO_KEYID_LEN + 1];
     uint8_t pub[CRYPTO_PUB_LEN];
     struct pkg_header h;
     int opt;
@@ -109,20 +181,24 @@ static int cmd_verify(int argc, char **argv)
     while ((opt = getopt(argc, argv, "k:")) != -1) {
         if (opt != 'k')
             return usage_error("verify: unknown option");
-        pubfile = optarg;
+        keyarg = optarg;
     }
     if (optind != argc - 1)
         return usage_error("verify needs exactly one FILE");
-    if (pubfile && (crypto_load_public(pubfile, pub, msg)) != OTA_OK)
+    if (keyarg && cache_public_key_arg(keyarg, pub, msg) != OTA_OK)
         return fail(OTA_E_INVAL, msg);
-    enum ota_err e = cache_verify(argv[optind], pubfile ? pub : NULL, &h, msg);
+    enum ota_err e = cache_verify(argv[optind], keyarg ? pub : NULL, &h, msg);
     if (e != OTA_OK)
         return fail(e, msg);
+    struct row_widths w = {(int)strlen(argv[optind])};
     printf("ok ");
-    print_header_row(&h, argv[optind], pkg_total_size(&h));
-    if (!pubfile)
-        printf("note: signature not checked (no -k PUBKEY given)\n");
-    return 0;
+    print_header_row(&w, &h, argv[optind], pkg_total_size(&h));
+    ota_hex(h.key_id, sizeof h.key_id, key);
+    if (keyarg)
+        printf("signature verified: signed by key %s\n", key);
+    else
+        printf("note: signature not checked (no -k PUB given); signed by key id %s\n", key);
+    return CACHE_EXIT_OK;
 }
 
 static int cmd_diff(int argc, char **argv)
@@ -142,7 +218,7 @@ static int cmd_diff(int argc, char **argv)
     if (optind != argc - 3)
         return usage_error("diff needs OLD NEW PATCH");
     enum ota_err e = cache_diff_files(argv[optind], argv[optind + 1], argv[optind + 2], &p, msg);
-    return e == OTA_OK ? 0 : fail(e, msg);
+    return e == OTA_OK ? CACHE_EXIT_OK : fail(e, msg);
 }
 
 static int cmd_patch(int argc, char **argv)
@@ -151,7 +227,7 @@ static int cmd_patch(int argc, char **argv)
     if (argc != 4)
         return usage_error("patch needs OLD PATCH NEW");
     enum ota_err e = cache_patch_files(argv[1], argv[2], argv[3], msg);
-    return e == OTA_OK ? 0 : fail(e, msg);
+    return e == OTA_OK ? CACHE_EXIT_OK : fail(e, msg);
 }
 
 static int cmd_psk(int argc, char **argv)
@@ -161,66 +237,109 @@ static int cmd_psk(int argc, char **argv)
     uint8_t secret[CRYPTO_PSK_SECRET_MAX], key[CRYPTO_PSK_LEN];
     size_t len;
     struct cfg_ota c;
-    int opt;
-    optind = 1;
-    while ((opt = getopt(argc, argv, "c:")) != -1) {
-        if (opt != 'c')
-            return usage_error("psk: unknown option");
-        ini = optarg;
-    }
-    if (!ini || optind != argc - 1)
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 1) != 0)
         return usage_error("psk needs -c OTA_INI and one IMEI");
-    enum ota_err e = cfg_check_imei(argv[optind], msg);
-    if (e == OTA_OK)
-        e = cfg_ota_load(ini, &c, msg);
-    if (e == OTA_OK && !c.psk_secret[0])
-        e = ota_fail(msg, OTA_E_INVAL, "%s: [project] psk_secret is not set", ini);
-    if (e == OTA_OK)
-        e = crypto_load_psk_secret(c.psk_secret, secret, &len, msg);
+    if (cfg_check_imei(argv[optind], msg) != OTA_OK)
+        return usage_error(msg);
+    const char *imei = argv[optind];
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    if (!c.psk_secret[0])
+        return fail_config(OTA_E_INVAL, "[project] psk_secret is not set (create one with "
+                                        "`ota-cache psk-secret FILE`)");
+    enum ota_err e = crypto_load_psk_secret(c.psk_secret, secret, &len, msg);
     if (e != OTA_OK)
-        return fail(e, msg);
-    crypto_psk_derive(secret, len, argv[optind], strlen(argv[optind]), key);
+        return fail_config(e, msg);
+    crypto_psk_derive(secret, len, imei, strlen(imei), key);
     ota_hex(key, sizeof key, hex);
     printf("%s\n", hex);
     sodium_memzero(secret, sizeof secret);
     sodium_memzero(key, sizeof key);
-    return 0;
+    return CACHE_EXIT_OK;
 }
+
+static int cmd_psk_secret(int argc, char **argv)
+{
+    char msg[OTA_MSG_LEN];
+    int opt, force = 0;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "f")) != -1) {
+        if (opt != 'f')
+            return usage_error("psk-secret: unknown option");
+        force = 1;
+    }
+    if (optind != argc - 1)
+        return usage_error("psk-secret needs exactly one FILE");
+    enum ota_err e = cache_psk_secret_create(argv[optind], force, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    printf("wrote %s (mode 0600); set [project] psk_secret = %s\n", argv[optind], argv[optind]);
+    return CACHE_EXIT_OK;
+}
+
+/* list: rows are collected first so the FILE column fits the longest name. */
+struct list_rows {
+    struct cache_entry *e;
+    size_t n, cap;
+    int oom;
+};
 
 static void on_entry(void *ctx, const struct cache_entry *e)
 {
-    int *bad = ctx;
-    if (e->err != OTA_OK) {
-        printf("%-40s INVALID: %s\n", e->name, e->detail);
-        ++*bad;
-        return;
+    struct list_rows *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 32;
+        struct cache_entry *p = realloc(l->e, nc * sizeof *p);
+        if (!p) {
+            l->oom = 1;
+            return;
+        }
+        l->e = p;
+        l->cap = nc;
     }
-    print_header_row(&e->h, e->name, e->size);
+    l->e[l->n++] = *e;
 }
 
 static int cmd_list(int argc, char **argv)
 {
     char msg[OTA_MSG_LEN];
+    struct list_rows l = {NULL, 0, 0, 0};
+    struct row_widths w = {4};
     int bad = 0;
     if (argc != 2)
         return usage_error("list needs exactly one DIR");
-    printf("%-40s %4s    %4s  %-8s %10s  %s\n", "FILE", "FROM", "TO", "SCRIPT", "BYTES",
-           "CONTENTS");
-    enum ota_err e = cache_list(argv[1], on_entry, &bad, msg);
-    if (e != OTA_OK)
+    enum ota_err e = cache_list(argv[1], on_entry, &l, msg);
+    if (e == OTA_OK && l.oom)
+        e = ota_fail(msg, OTA_E_NOMEM, "listing %s", argv[1]);
+    if (e != OTA_OK) {
+        free(l.e);
         return fail(e, msg);
-    return bad ? 1 : 0;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        if ((int)strlen(l.e[i].name) > w.name)
+            w.name = (int)strlen(l.e[i].name);
+    print_row_header(&w);
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.e[i].err != OTA_OK) {
+            printf("%-*s INVALID: %s\n", w.name, l.e[i].name, l.e[i].detail);
+            bad++;
+        } else {
+            print_header_row(&w, &l.e[i].h, l.e[i].name, l.e[i].size);
+        }
+    }
+    free(l.e);
+    return bad ? CACHE_EXIT_FAIL : CACHE_EXIT_OK;
 }
 
 static void on_report_row(void *ctx, const struct cache_report_row *r)
 {
+    char median[16] = "-";
     (void)ctx;
-    if (r->median_s < 0)
-        printf("%-40s %8llu %8llu %10s\n", r->from, (unsigned long long)r->ok,
-               (unsigned long long)r->failed, "-");
-    else
-        printf("%-40s %8llu %8llu %10.1f\n", r->from, (unsigned long long)r->ok,
-               (unsigned long long)r->failed, r->median_s);
+    if (r->median_s >= 0)
+        snprintf(median, sizeof median, "%.1f", r->median_s);
+    printf("%-30s %-30s %8llu %8llu %10s  %s\n", r->release, r->from, (unsigned long long)r->ok,
+           (unsigned long long)r->failed, median, r->reason[0] ? r->reason : "-");
 }
 
 static int cmd_report(int argc, char **argv)
@@ -229,7 +348,15 @@ static int cmd_report(int argc, char **argv)
     struct cache_report_totals t;
     if (argc != 2)
         return usage_error("report needs exactly one LOG");
-    printf("%-40s %8s %8s %10s\n", "FROM (core/script)", "OK", "FAILED", "MEDIAN_S");
+    /* Check the file before the table header, so an error comes alone. */
+    FILE *fp = fopen(argv[1], "r");
+    if (!fp) {
+        ota_fail(msg, OTA_E_IO, "%s: %s", argv[1], strerror(errno));
+        return fail(OTA_E_IO, msg);
+    }
+    fclose(fp);
+    printf("%-30s %-30s %8s %8s %10s  %s\n", "RELEASE (to core/script)", "FROM (core/script)",
+           "OK", "FAILED", "MEDIAN_S", "LAST FAILURE REASON");
     enum ota_err e = cache_report_summarise(argv[1], on_report_row, NULL, &t, msg);
     if (e != OTA_OK)
         return fail(e, msg);
@@ -237,13 +364,80 @@ static int cmd_report(int argc, char **argv)
     if (t.skipped)
         printf("note: %llu of %llu lines skipped (not a report)\n",
                (unsigned long long)t.skipped, (unsigned long long)t.lines);
-    return 0;
+    return CACHE_EXIT_OK;
+}
+
+static const char *verdict_name(enum srv_fleet_verdict v)
+{
+    return v == SRV_FLEET_ALLOWED   ? "offered"
+           : v == SRV_FLEET_NOT_YET ? "held back (4.04/27)"
+                                    : "refused (4.03/21)";
+}
+
+static int cmd_rollout(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN], why[OTA_MSG_LEN];
+    struct cfg_ota c;
+    struct srv_fleet f;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, -1) != 0)
+        return usage_error("rollout needs -c OTA_INI and one or more IMEIs");
+    for (int i = optind; i < argc; i++)
+        if (cfg_check_imei(argv[i], msg) != OTA_OK)
+            return usage_error(msg);
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = srv_fleet_init(&f, c.allowlist, c.rollout_bp, msg);
+    if (e != OTA_OK)
+        return fail_config(e, msg);
+    srv_fleet_describe(&f, why, sizeof why);
+    printf("fleet: %s\n", why);
+    printf("%-15s %6s  %-19s  %s\n", "IMEI", "BUCKET", "VERDICT", "WHY");
+    for (int i = optind; i < argc; i++) {
+        enum srv_fleet_verdict v = srv_fleet_explain(&f, argv[i], why, sizeof why);
+        printf("%-15s %6u  %-19s  %s\n", argv[i], (unsigned)srv_fleet_bucket(argv[i]),
+               verdict_name(v), why);
+    }
+    srv_fleet_free(&f);
+    return CACHE_EXIT_OK;
+}
+
+static void on_prune(void *ctx, const struct cache_entry *e, enum cache_prune_action a)
+{
+    int *n = ctx;
+    if (a == CACHE_PRUNE_KEPT)
+        return;
+    ++*n;
+    printf("%s %s\n", a == CACHE_PRUNE_REMOVED ? "removed" : "would remove", e->name);
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN], script[VER_SCRIPT_STR_MAX];
+    struct cfg_ota c;
+    int dry_run = 0, n = 0;
+    if (parse_ini_opt(argc, argv, "c:n", &ini, &dry_run, 0) != 0)
+        return usage_error("prune needs -c OTA_INI (and -n for a dry run)");
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = cache_prune(&c, dry_run, on_prune, &n, msg);
+    if (e != OTA_OK)
+        return e == OTA_E_INVAL ? fail_config(e, msg) : fail(e, msg);
+    ver_script_format(&c.script, script);
+    printf("%d package(s) %s; current release: core %s_V%04u_%s, script %s\n", n,
+           dry_run ? "would be removed" : "removed", c.core.name, (unsigned)c.core.number,
+           c.core.chip, script);
+    return CACHE_EXIT_OK;
 }
 
 static int cmd_keygen(int argc, char **argv)
 {
-    char msg[OTA_MSG_LEN];
+    char msg[OTA_MSG_LEN], pubpath[CFG_PATH_MAX + 8], id_hex[2 * CRYPTO_KEYID_LEN + 1];
     char dir[CFG_PATH_MAX];
+    uint8_t pub[CRYPTO_PUB_LEN], id[CRYPTO_KEYID_LEN];
     if (argc != 2)
         return usage_error("keygen needs exactly one KEYFILE");
     /* Create the key's directory (private) for convenience. */
@@ -253,10 +447,15 @@ static int cmd_keygen(int argc, char **argv)
             return fail(OTA_E_IO, msg);
     }
     enum ota_err e = crypto_keygen(argv[1], msg);
+    snprintf(pubpath, sizeof pubpath, "%s.pub", argv[1]);
+    if (e == OTA_OK)
+        e = crypto_load_public(pubpath, pub, msg);
     if (e != OTA_OK)
         return fail(e, msg);
-    printf("wrote %s (secret, mode 0600) and %s.pub\n", argv[1], argv[1]);
-    return 0;
+    crypto_key_id(pub, id);
+    ota_hex(id, sizeof id, id_hex);
+    printf("wrote %s (secret, mode 0600) and %s; key id %s\n", argv[1], pubpath, id_hex);
+    return CACHE_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -294,6 +493,12 @@ int main(int argc, char **argv)
         return cmd_build(argc, argv);
     if (!strcmp(cmd, "psk"))
         return cmd_psk(argc, argv);
+    if (!strcmp(cmd, "psk-secret"))
+        return cmd_psk_secret(argc, argv);
+    if (!strcmp(cmd, "rollout"))
+        return cmd_rollout(argc, argv);
+    if (!strcmp(cmd, "prune"))
+        return cmd_prune(argc, argv);
     if (!strcmp(cmd, "diff"))
         return cmd_diff(argc, argv);
     if (!strcmp(cmd, "patch"))

@@ -45,20 +45,24 @@ static const char *cache_json_value(const char *line, const char *key)
     return p;
 }
 
-/* A string value into out; 0 on success. */
+/* A string value into out; 0 on success. The server escapes only '"'
+ * and '\\' (in "reason"); control characters are refused. */
 static int cache_json_string(const char *line, const char *key, char *out, size_t n)
 {
     const char *p = cache_json_value(line, key);
+    size_t k = 0;
     if (!p || *p != '"')
         return -1;
-    const char *end = strchr(++p, '"');
-    if (!end || (size_t)(end - p) >= n)
-        return -1;
-    for (const char *c = p; c < end; c++)
-        if ((unsigned char)*c < 0x20 || *c == '\\')
+    for (p++; *p != '"'; p++) {
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+            p++;
+        else if ((unsigned char)*p < 0x20 || *p == '\\')
             return -1;
-    memcpy(out, p, (size_t)(end - p));
-    out[end - p] = '\0';
+        if (k + 1 >= n)
+            return -1;
+        out[k++] = *p;
+    }
+    out[k] = '\0';
     return 0;
 }
 
@@ -73,21 +77,30 @@ static int cache_json_number(const char *line, const char *key, double *out)
     return errno || (*end != ',' && *end != '}' && *end != ' ') ? -1 : 0;
 }
 
-int cache_report_parse_line(const char *line, char from[CACHE_REPORT_FROM_MAX], long *result,
-                            double *seconds)
+/* "<core>/<script>" from two fields, "-" for a missing one. */
+static void cache_pair(const char *line, const char *core_key, const char *script_key,
+                       char out[CACHE_REPORT_FROM_MAX])
 {
     char core[48], script[48];
+    if (cache_json_string(line, core_key, core, sizeof core) != 0)
+        memcpy(core, "-", 2);
+    if (cache_json_string(line, script_key, script, sizeof script) != 0)
+        memcpy(script, "-", 2);
+    snprintf(out, CACHE_REPORT_FROM_MAX, "%s/%s", core, script);
+}
+
+int cache_report_parse_line(const char *line, struct cache_report_fields *f)
+{
     double r;
     if (line[0] != '{' || cache_json_number(line, "result", &r) != 0 || r != (double)(long)r)
         return -1;
-    *result = (long)r;
-    if (cache_json_string(line, "from_core", core, sizeof core) != 0)
-        memcpy(core, "-", 2);
-    if (cache_json_string(line, "from_script", script, sizeof script) != 0)
-        memcpy(script, "-", 2);
-    snprintf(from, CACHE_REPORT_FROM_MAX, "%s/%s", core, script);
-    if (cache_json_number(line, "seconds", seconds) != 0 || *seconds < 0)
-        *seconds = -1;
+    f->result = (long)r;
+    cache_pair(line, "from_core", "from_script", f->from);
+    cache_pair(line, "to_core", "to_script", f->release);
+    if (cache_json_string(line, "reason", f->reason, sizeof f->reason) != 0)
+        f->reason[0] = '\0';
+    if (cache_json_number(line, "seconds", &f->seconds) != 0 || f->seconds < 0)
+        f->seconds = -1;
     return 0;
 }
 
@@ -107,13 +120,21 @@ static int cache_push(double **arr, size_t *n, size_t *cap, double v)
     return 0;
 }
 
-/* The group named from, inserted in sorted position if new. */
-static struct cache_group *cache_group_get(struct cache_groups *gs, const char *from)
+static int cache_group_cmp(const struct cache_report_row *a, const char *release,
+                           const char *from)
+{
+    int c = strcmp(a->release, release);
+    return c ? c : strcmp(a->from, from);
+}
+
+/* The group (release, from), inserted in sorted position if new. */
+static struct cache_group *cache_group_get(struct cache_groups *gs, const char *release,
+                                           const char *from)
 {
     size_t lo = 0, hi = gs->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(gs->g[mid].row.from, from);
+        int c = cache_group_cmp(&gs->g[mid].row, release, from);
         if (c == 0)
             return &gs->g[mid];
         if (c < 0)
@@ -123,7 +144,7 @@ static struct cache_group *cache_group_get(struct cache_groups *gs, const char *
     }
     /* The last slot is kept for "(other)". */
     if (gs->n >= CACHE_REPORT_GROUPS_MAX - 1 && strcmp(from, "(other)") != 0)
-        return cache_group_get(gs, "(other)");
+        return cache_group_get(gs, "(other)", "(other)");
     if (gs->n == gs->cap) {
         size_t nc = gs->cap ? gs->cap * 2 : 16;
         struct cache_group *p = realloc(gs->g, nc * sizeof *p);
@@ -134,30 +155,35 @@ static struct cache_group *cache_group_get(struct cache_groups *gs, const char *
     }
     memmove(&gs->g[lo + 1], &gs->g[lo], (gs->n - lo) * sizeof *gs->g);
     memset(&gs->g[lo], 0, sizeof *gs->g);
+    snprintf(gs->g[lo].row.release, CACHE_REPORT_FROM_MAX, "%s", release);
     snprintf(gs->g[lo].row.from, CACHE_REPORT_FROM_MAX, "%s", from);
     gs->n++;
     return &gs->g[lo];
 }
 
 static int cache_account(struct cache_groups *gs, struct cache_report_totals *tot,
-                         const char *from, long result, double seconds)
+                         const struct cache_report_fields *f)
 {
-    struct cache_group *g = cache_group_get(gs, from);
+    struct cache_group *g = cache_group_get(gs, f->release, f->from);
     if (!g)
         return -1;
-    if (result != 0) {
+    if (f->result != 0) {
         g->row.failed++;
         tot->all.failed++;
+        if (f->reason[0]) {
+            memcpy(g->row.reason, f->reason, sizeof g->row.reason);
+            memcpy(tot->all.reason, f->reason, sizeof tot->all.reason);
+        }
         return 0;
     }
     g->row.ok++;
     tot->all.ok++;
-    if (seconds < 0)
+    if (f->seconds < 0)
         return 0;
     g->row.timed++;
     tot->all.timed++;
-    return cache_push(&g->times, &g->ntimes, &g->cap, seconds) ||
-           cache_push(&gs->all_times, &gs->nall, &gs->capall, seconds);
+    return cache_push(&g->times, &g->ntimes, &g->cap, f->seconds) ||
+           cache_push(&gs->all_times, &gs->nall, &gs->capall, f->seconds);
 }
 
 static int cache_dbl_cmp(const void *a, const void *b)
@@ -187,9 +213,8 @@ static void cache_groups_free(struct cache_groups *gs)
 static enum ota_err cache_read(FILE *fp, struct cache_groups *gs, struct cache_report_totals *tot,
                                char *msg)
 {
-    char line[CACHE_REPORT_LINE_MAX], from[CACHE_REPORT_FROM_MAX];
-    long result;
-    double secs;
+    char line[CACHE_REPORT_LINE_MAX];
+    struct cache_report_fields f;
     while (fgets(line, sizeof line, fp)) {
         size_t n = strlen(line);
         int whole = n > 0 && line[n - 1] == '\n';
@@ -199,11 +224,11 @@ static enum ota_err cache_read(FILE *fp, struct cache_groups *gs, struct cache_r
                 ;
         }
         tot->lines++;
-        if (!whole || cache_report_parse_line(line, from, &result, &secs) != 0) {
+        if (!whole || cache_report_parse_line(line, &f) != 0) {
             tot->skipped++; /* a torn last line counts as skipped too */
             continue;
         }
-        if (cache_account(gs, tot, from, result, secs) != 0)
+        if (cache_account(gs, tot, &f) != 0)
             return ota_fail(msg, OTA_E_NOMEM, "report: out of memory at line %llu",
                             (unsigned long long)tot->lines);
     }
@@ -219,7 +244,8 @@ enum ota_err cache_report_summarise(const char *path, cache_report_cb cb, void *
     struct cache_groups gs;
     memset(&gs, 0, sizeof gs);
     memset(tot, 0, sizeof *tot);
-    snprintf(tot->all.from, sizeof tot->all.from, "total");
+    snprintf(tot->all.release, sizeof tot->all.release, "total");
+    snprintf(tot->all.from, sizeof tot->all.from, "all");
     FILE *fp = fopen(path, "r");
     if (!fp)
         return ota_fail(msg, OTA_E_IO, "%s: %s", path, strerror(errno));

@@ -4,9 +4,11 @@
  * (server/report.h is the writer and owns the format: string values
  * from_core, from_script, imei, ...; numbers result, bytes, seconds).
  * cache_report_summarise reads such a log once, groups the reports by the
- * version the device came from ("<from_core>/<from_script>"), and gives
- * per group the successes (result 0), failures (any other result) and the
- * median of "seconds" over the successful updates that carry it. Lines
+ * release they were for ("<to_core>/<to_script>") and the version the
+ * device came from ("<from_core>/<from_script>"), and gives per group the
+ * successes (result 0), failures (any other result), the median of
+ * "seconds" over the successful updates that carry it, and the "reason"
+ * of the last failure (the client's own message). Lines
  * that are not such an object (a torn last line after a crash, foreign
  * lines) are counted and skipped, never fatal.
  * Memory: one double per successful report with a time, plus one entry
@@ -26,9 +28,12 @@
 #endif
 #define CACHE_REPORT_FROM_MAX 104 /* "<from_core>/<from_script>" incl. NUL */
 #define CACHE_REPORT_LINE_MAX 4096
+#define CACHE_REPORT_REASON_MAX 121 /* as the server stores it */
 
 struct cache_report_row {
+    char release[CACHE_REPORT_FROM_MAX]; /* "<to_core>/<to_script>"; "-" for a missing field */
     char from[CACHE_REPORT_FROM_MAX]; /* "-" for a missing field */
+    char reason[CACHE_REPORT_REASON_MAX]; /* of the last failure; "" if none */
     uint64_t ok, failed;
     uint64_t timed;   /* successes with a "seconds" value */
     double median_s;  /* over those; -1 if none */
@@ -41,15 +46,19 @@ struct cache_report_totals {
 
 typedef void (*cache_report_cb)(void *ctx, const struct cache_report_row *row);
 
-/* Read path, call cb once per from-version (sorted by name), fill *tot.
+/* Read path, call cb once per (release, from-version) (sorted), fill *tot.
  * OTA_E_IO if the file cannot be read, OTA_E_NOMEM. */
 enum ota_err cache_report_summarise(const char *path, cache_report_cb cb, void *ctx,
                                     struct cache_report_totals *tot, char *msg);
 
 /* One line's fields (exposed for tests): 0 if the line is a report
- * object with a result, filling from[] and *result, *seconds (-1 if
- * absent). */
-int cache_report_parse_line(const char *line, char from[CACHE_REPORT_FROM_MAX], long *result,
-                            double *seconds);
+ * object with a result. seconds is -1 if absent, reason "" if absent. */
+struct cache_report_fields {
+    char release[CACHE_REPORT_FROM_MAX], from[CACHE_REPORT_FROM_MAX];
+    char reason[CACHE_REPORT_REASON_MAX];
+    long result;
+    double seconds;
+};
+int cache_report_parse_line(const char *line, struct cache_report_fields *f);
 
 #endif

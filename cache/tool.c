@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A writer that discards: extraction here only checks sizes and hashes. */
 static enum ota_err cache_discard(void *ctx, const void *buf, size_t len)
@@ -107,4 +109,80 @@ enum ota_err cache_list(const char *dir, cache_list_cb cb, void *ctx, char *msg)
     }
     free(list);
     return OTA_OK;
+}
+
+enum ota_err cache_public_key_arg(const char *arg, uint8_t pub[CRYPTO_PUB_LEN], char *msg)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0)
+        return crypto_load_public(arg, pub, msg);
+    if (strlen(arg) != 2 * CRYPTO_PUB_LEN || ota_unhex(arg, pub, CRYPTO_PUB_LEN) != OTA_OK)
+        return ota_fail(msg, OTA_E_INVAL, "-k %s: neither a key file nor %d hex digits", arg,
+                        2 * CRYPTO_PUB_LEN);
+    return OTA_OK;
+}
+
+enum ota_err cache_psk_secret_create(const char *path, int force, char *msg)
+{
+    uint8_t secret[32];
+    char hex[2 * sizeof secret + 2];
+    struct stat st;
+    if (!force && lstat(path, &st) == 0)
+        return ota_fail(msg, OTA_E_INVAL, "%s: already exists; devices provisioned from it "
+                        "would lose their keys (use -f to replace it)", path);
+    randombytes_buf(secret, sizeof secret);
+    ota_hex(secret, sizeof secret, hex);
+    hex[2 * sizeof secret] = '\n';
+    enum ota_err e = io_file_write_all(path, hex, 2 * sizeof secret + 1, 0600, msg);
+    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(hex, sizeof hex);
+    return e;
+}
+
+/* Is this package's target the release c describes? */
+static int cache_is_current(const struct cfg_ota *c, const struct pkg_header *h)
+{
+    return h->to_core == c->core.number && !strcmp(h->core_name, c->core.name) &&
+           !strcmp(h->chip, c->core.chip) && !ver_script_cmp(&h->script, &c->script);
+}
+
+struct cache_prune_run {
+    const struct cfg_ota *c;
+    int dry_run;
+    cache_prune_cb cb;
+    void *ctx;
+    enum ota_err err;
+    char msg[OTA_MSG_LEN];
+};
+
+static void cache_prune_one(void *ctx, const struct cache_entry *e)
+{
+    struct cache_prune_run *p = ctx;
+    char path[CFG_PATH_MAX + 256];
+    enum cache_prune_action a = CACHE_PRUNE_KEPT;
+    if (e->err == OTA_OK && !strcmp(e->h.project, p->c->project) &&
+        !cache_is_current(p->c, &e->h)) {
+        a = p->dry_run ? CACHE_PRUNE_WOULD_REMOVE : CACHE_PRUNE_REMOVED;
+        snprintf(path, sizeof path, "%s/%s", p->c->cache_dir, e->name);
+        if (!p->dry_run && unlink(path) != 0) {
+            a = CACHE_PRUNE_KEPT;
+            if (p->err == OTA_OK)
+                p->err = ota_fail(p->msg, OTA_E_IO, "%s: %s", path, strerror(errno));
+        }
+    }
+    if (p->cb)
+        p->cb(p->ctx, e, a);
+}
+
+enum ota_err cache_prune(const struct cfg_ota *c, int dry_run, cache_prune_cb cb, void *ctx,
+                         char *msg)
+{
+    struct cache_prune_run p = {c, dry_run, cb, ctx, OTA_OK, ""};
+    if (!c->has_release)
+        return ota_fail(msg, OTA_E_INVAL, "no [release] section: nothing says which release "
+                        "is current");
+    enum ota_err e = cache_list(c->cache_dir, cache_prune_one, &p, msg);
+    if (e == OTA_OK && p.err != OTA_OK)
+        e = ota_fail(msg, p.err, "%s", p.msg);
+    return e;
 }

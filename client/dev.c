@@ -448,14 +448,14 @@ static void dev_plan_commit(struct dev_run *run, const struct pkg_header *h)
     run->r->script_changed = (h->flags & PKG_F_SCRIPT) && ver_script_cmp(&h->script, &run->d.script);
 }
 
-static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err);
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err, const char *why);
 
 /* The package is not for us, or bad: old images stay, it goes, the report
  * of a verification failure is kept for the server. */
-static void dev_refuse(struct dev_run *run, enum ota_err e)
+static void dev_refuse(struct dev_run *run, enum ota_err e, const char *why)
 {
     if (run->r->status == DEV_S_VERIFY)
-        dev_report_save(run, e);
+        dev_report_save(run, e, why);
     dev_discard(run);
 }
 
@@ -472,12 +472,12 @@ static enum ota_err dev_install(struct dev_run *run, char *msg)
         e = dev_apply(run, &pkg, &h, msg);
     io_file_reader_close(&pkg);
     if (e != OTA_OK) {
-        dev_refuse(run, e);
+        dev_refuse(run, e, msg);
         return e;
     }
     dev_plan_commit(run, &h);
     /* The success report is durable before the commit can happen. */
-    if ((e = dev_report_save(run, OTA_OK)) != OTA_OK)
+    if ((e = dev_report_save(run, OTA_OK, NULL)) != OTA_OK)
         return ota_fail(msg, e, "cannot store the report");
     dev_phase(run, DEV_P_COMMIT, 0);
     if ((e = dev_save_journal(run, DEV_J_COMMITTING, msg)) == OTA_OK &&
@@ -510,10 +510,11 @@ static enum ota_err dev_link(struct dev_run *run, char *msg)
 
 /* Store the result report in report.pending (atomically); a newer report
  * replaces an undelivered older one: the server wants the latest state. */
-static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err)
+static enum ota_err dev_report_save(struct dev_run *run, enum ota_err err, const char *why)
 {
     char m[OTA_MSG_LEN], body[DEV_REPORT_MAX];
     size_t len;
+    ota_strlcpy(run->r->reason, why ? why : "", sizeof run->r->reason);
     run->r->seconds = dev_elapsed(&run->t0);
     int code = err == OTA_OK ? DEV_EXIT_OK : dev_exit_code(run->r->status);
     enum ota_err e = dev_report_json(&run->d, run->r, code, body, sizeof body, &len);
@@ -595,7 +596,7 @@ static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
             /* Keep download.part only if the journal can resume it and
              * the server still offers something. */
             if (run->r->status == DEV_S_VERIFY)
-                dev_refuse(run, e);
+                dev_refuse(run, e, msg);
             else if (run->r->status == DEV_S_NO_UPDATE || run->r->status == DEV_S_REJECTED)
                 dev_discard(run);
             else if (run->j.phase != DEV_J_DOWNLOADING)
@@ -619,6 +620,24 @@ enum ota_err dev_recover(const struct dev_opts *o, const struct cfg_device *d, c
         e = dev_recover_run(&run, msg);
     dev_end(&run);
     return e;
+}
+
+/* `check` names the target: block 0 starts with the package header
+ * (unverified, so only shown, never acted on); a block smaller than the
+ * header leaves the target unknown (r->target_known 0). */
+static void dev_check_target(const struct dev_block *b, struct dev_result *r)
+{
+    struct pkg_header h;
+    if (b->len < PKG_HEADER_LEN || !r->pkg_size ||
+        pkg_header_parse(b->data, PKG_HEADER_LEN, r->pkg_size, &h, NULL) != OTA_OK)
+        return;
+    r->target_known = 1;
+    if (h.flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
+        r->to_core.number = h.to_core;
+    if (h.flags & PKG_F_SCRIPT)
+        r->to_script = h.script;
+    r->core_changed = r->to_core.number != r->from_core.number;
+    r->script_changed = ver_script_cmp(&r->to_script, &r->from_script) != 0;
 }
 
 enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
@@ -647,6 +666,8 @@ enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
         dev_report_flush(&run);
     r->from_core = r->to_core = run.d.core;
     r->from_script = r->to_script = run.d.script;
+    if (r->status == DEV_S_AVAILABLE)
+        dev_check_target(&blk, r);
     dev_end(&run);
     return e;
 }

@@ -71,6 +71,7 @@
 #define DEV_CHECKPOINT_BYTES 16384u
 #endif
 /* Largest POST /report body. */
+#define DEV_REASON_MAX 121 /* the server keeps 120 bytes of a report's reason */
 #ifndef DEV_REPORT_MAX
 #define DEV_REPORT_MAX 512
 #endif
@@ -156,6 +157,8 @@ struct dev_result {
     int window;          /* the download's max window (1 = strict) */
     double cwnd_peak;    /* largest window reached */
     unsigned long retx;  /* block requests retransmitted */
+    char reason[DEV_REASON_MAX]; /* a failure's message, sent in the report */
+    int target_known;    /* check: to_core/to_script read from block 0's header */
 };
 
 /* Ask the server whether an update exists (one block request, nothing

@@ -7,6 +7,7 @@
  */
 #include "dev.h"
 #include "log.h"
+#include "pkg.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -27,7 +28,9 @@ static const char dev_usage[] =
     "\n"
     "Commands:\n"
     "  check      Ask whether an update exists (one block request; nothing is\n"
-    "             stored). Exit 0 if one is available, 2 if not.\n"
+    "             stored) and name its target versions, read from the package\n"
+    "             header in block 0 (block_size 256 or more). Exit 0 if one is\n"
+    "             available, 2 if not.\n"
     "  update     Download, verify, install and report. An interrupted download\n"
     "             resumes where it stopped if the server still offers the same\n"
     "             package (same ETag); an interrupted install is finished or\n"
@@ -42,10 +45,16 @@ static const char dev_usage[] =
     "\n"
     "Options:\n"
     "  -d, --state-dir STATEDIR  the device's simulated flash (required)\n"
-    "  -s, --server URL          coap://host[:port], overrides device.ini's server\n"
+    "  -s, --server URL          coap://host[:port] or coaps://host[:port] (DTLS-PSK,\n"
+    "                            needs psk in device.ini), overrides device.ini's\n"
+    "                            server; default ports 5683 and 5684\n"
     "  -t, --timeout SECONDS     give up on a block request after this long\n"
     "                            without an answer (default 93; retransmission\n"
-    "                            timers follow the measured round-trip time)\n"
+    "                            timers follow the measured round-trip time).\n"
+    "                            Before the first answer an ICMP error (port\n"
+    "                            unreachable) or a refused DTLS handshake ends\n"
+    "                            the run at once (exit 5); after it they count\n"
+    "                            as loss, so a failing-over gateway is waited for\n"
     "  -w, --window N            at most N block requests in flight (1..64); the\n"
     "                            window adapts below that (grows while answers\n"
     "                            come back, shrinks on loss). 1 = strict RFC 7252\n"
@@ -57,7 +66,9 @@ static const char dev_usage[] =
     "Files in STATEDIR:\n"
     "  device.ini     identity and state: [device] project, product_key, imei,\n"
     "                 device_key (optional serial), core (e.g. Luat_V0017_RDA8910),\n"
-    "                 script_version (x.y.z), server (coap://host:port),\n"
+    "                 script_version (x.y.z), server (coap://host:port or\n"
+    "                 coaps://host:port), psk (64 hex digits: the DTLS-PSK key\n"
+    "                 for coaps://, identity = imei; from `ota-cache psk`),\n"
     "                 public_key (hex, comma-separated for several), block_size\n"
     "                 (16..1024, default 1024), window (1..64, as -w). core\n"
     "                 and script_version are rewritten after an update.\n"
@@ -76,8 +87,10 @@ static const char dev_usage[] =
     "on a terminal, one line per phase otherwise). The result line of an\n"
     "update gives the delta decoder's peak working memory (\"apply RAM\").\n"
     "\n"
-    "Test hook: OTA_CLIENT_KILL_AT=N makes the process SIGKILL itself at its\n"
-    "N-th durable step (a power cut); N=0 prints the number of steps instead.\n"
+    "Test hook: OTA_CLIENT_KILL_AT=N (N >= 1) makes the process SIGKILL itself\n"
+    "at its N-th durable step (a power cut). OTA_CLIENT_KILL_AT=count runs\n"
+    "normally (a real update) and prints the number of durable steps on\n"
+    "stderr. Any other value is a usage error (exit 1).\n"
     "\n"
     "Exit status:\n"
     "  0  success: update installed (update) or an update is available (check)\n"
@@ -174,8 +187,15 @@ static void dev_print_result(const struct dev_result *r, const char *msg)
         printf(")\n");
         break;
     case DEV_S_AVAILABLE:
-        printf("ota-client: update available for core %s, script %s (%llu bytes)\n", core,
-               script, (unsigned long long)r->pkg_size);
+        if (r->target_known) {
+            printf("ota-client: update available:");
+            dev_print_changes(r);
+            printf(" (%llu bytes)\n", (unsigned long long)r->pkg_size);
+        } else {
+            printf("ota-client: update available for core %s, script %s (%llu bytes; target "
+                   "not shown: block_size below %d)\n", core, script,
+                   (unsigned long long)r->pkg_size, PKG_HEADER_LEN);
+        }
         break;
     case DEV_S_NO_UPDATE:
         printf("ota-client: no update available for core %s, script %s (code %d: %s)\n", core,
@@ -254,15 +274,22 @@ static void dev_kill_step(void *ctx)
     }
 }
 
-/* OTA_CLIENT_KILL_AT=N: die at the N-th durable step; 0 = count them. */
+/* OTA_CLIENT_KILL_AT=N: die at the N-th durable step; "count" = a real
+ * run that counts them (k->at 0). 0 is refused: it used to count and
+ * update at once, which read like "kill at once". 1 = hook set, 0 = not
+ * set, -1 = bad value. */
 static int dev_kill_setup(struct dev_kill *k)
 {
     const char *v = getenv("OTA_CLIENT_KILL_AT");
     char *end;
     if (!v || !*v)
         return 0;
+    if (!strcmp(v, "count")) {
+        k->at = 0;
+        return 1;
+    }
     k->at = strtol(v, &end, 10);
-    return *end == '\0' && k->at >= 0;
+    return *end == '\0' && k->at >= 1 ? 1 : -1;
 }
 
 static int dev_recover_cmd(const struct dev_opts *o, const struct cfg_device *d, char *msg)
@@ -294,7 +321,10 @@ int main(int argc, char **argv)
     }
     struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL,
                          cli.window, NULL, NULL};
-    if (dev_kill_setup(&kill)) {
+    int hook = dev_kill_setup(&kill);
+    if (hook < 0)
+        return dev_usage_error("OTA_CLIENT_KILL_AT must be a step number >= 1 or \"count\"");
+    if (hook) {
         o.step = dev_kill_step;
         o.step_ctx = &kill;
     }

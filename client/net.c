@@ -10,10 +10,16 @@
 
 #include "net.h"
 
+#include <errno.h>
+#include <linux/errqueue.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEV_REPORT_ATTEMPTS 3
 
@@ -127,6 +133,7 @@ static void dev_net_take(struct dev_net *n, const coap_pdu_t *p)
     size_t len = 0;
     memset(b, 0, offsetof(struct dev_block, data));
     b->code = dev_code_number(coap_pdu_get_code(p));
+    n->answered |= b->code == 205;
     n->parse_err = dev_net_options(p, b, n->parse_msg);
     if (coap_get_data(p, &len, &data) && len > 0) {
         b->truncated = len > DEV_BLOCK_MAX;
@@ -166,12 +173,13 @@ static coap_response_t dev_net_on_response(coap_session_t *s, const coap_pdu_t *
 }
 
 /* A failed or closed DTLS session would otherwise look like silence and
- * cost the whole block timeout; make it an immediate, sticky error. */
+ * cost the whole block timeout. Before the first 2.05 it ends the run;
+ * after it, libcoap handshakes again on the next request, so it is loss. */
 static int dev_net_on_event(coap_session_t *s, const coap_event_t ev)
 {
     struct dev_net *n = coap_get_app_data(coap_session_get_context(s));
     if (n && (ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_DTLS_CLOSED)) {
-        n->dtls_failed = 1;
+        n->dtls_failed = !n->answered;
         log_msg(LOG_L_DEBUG, "net: DTLS session %s", ev == COAP_EVENT_DTLS_ERROR ? "failed"
                                                                                  : "closed");
     }
@@ -227,18 +235,143 @@ static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned s
     return p;
 }
 
-/* libcoap 4.3.1 raises no event when a DTLS handshake is refused (wrong
- * PSK): the handshake just never completes. Say so once, so the timeout
- * that follows is not mistaken for a dead link. */
-static void dev_net_watch_dtls(struct dev_net *n, int timed_out)
+/* --- failing fast before the first answer -------------------------- */
+
+/* libcoap 4.3.1 reports an ICMP error on its connected UDP socket only in
+ * its log (and, for DTLS, by closing the session), and gives no access to
+ * the socket. So the client finds the socket by its peer address and asks
+ * the kernel to queue ICMP errors (IP_RECVERR): libcoap's recv still
+ * consumes the error, the queued copy tells us which ICMP it was. */
+static int dev_net_same_peer(const struct sockaddr_storage *a, const coap_address_t *b)
 {
-    if (!n->secure || !n->sess || n->dtls_warned || !timed_out)
-        return;
-    if (coap_session_get_state(n->sess) != COAP_SESSION_STATE_ESTABLISHED) {
-        n->dtls_warned = 1;
-        log_msg(LOG_L_WARN, "net: DTLS handshake with %s not complete yet: wrong psk for IMEI %s, "
-                "or no coaps:// there?", n->peer, n->imei);
+    const struct sockaddr *sb = &b->addr.sa;
+    if (a->ss_family != sb->sa_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)sb;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
     }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)sb;
+    return a->ss_family == AF_INET6 && x->sin6_port == y->sin6_port &&
+           !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+}
+
+static void dev_net_watch_icmp(struct dev_net *n, const coap_address_t *dst)
+{
+    int on = 1;
+    n->fd = -1;
+    for (int fd = 3; fd < DEV_NET_FD_SCAN; fd++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int type = 0;
+        socklen_t tlen = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM ||
+            getpeername(fd, (struct sockaddr *)&peer, &len) != 0 || !dev_net_same_peer(&peer, dst))
+            continue;
+        int v6 = peer.ss_family == AF_INET6;
+        if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
+                       sizeof on) == 0)
+            n->fd = fd;
+        break;
+    }
+    if (n->fd < 0)
+        log_msg(LOG_L_DEBUG, "net: socket to %s not found; ICMP errors look like loss", n->peer);
+}
+
+/* Drain the queued ICMP errors; the first one before any 2.05 is kept. */
+static void dev_net_read_icmp(struct dev_net *n)
+{
+    for (;;) {
+        char ctl[512];
+        uint8_t data[64];
+        struct iovec iov = {data, sizeof data};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                           .msg_controllen = sizeof ctl};
+        if (n->fd < 0 || recvmsg(n->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            struct sock_extended_err ee;
+            if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+                continue;
+            memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+                continue;
+            log_msg(LOG_L_DEBUG, "net: ICMP type %u code %u from %s%s", ee.ee_type, ee.ee_code,
+                    n->peer, n->answered ? " (counted as loss)" : "");
+            if (!n->answered && !n->icmp_errno) {
+                n->icmp_errno = (int)ee.ee_errno;
+                n->icmp_port = ee.ee_origin == SO_EE_ORIGIN_ICMP ? ee.ee_type == 3 && ee.ee_code == 3
+                                                                 : ee.ee_type == 1 && ee.ee_code == 4;
+            }
+        }
+    }
+}
+
+/* A wrong PSK, as 4.3.1 with OpenSSL shows it: the server silently drops
+ * our Finished (bad MAC, RFC 6347 4.1.2.7) and keeps sending its hello
+ * flight (epoch 0 handshake records) instead of its own Finished. The
+ * handshake would only time out, so watch the records: hello records
+ * after our Finished, well past a few round trips (measured from our
+ * second ClientHello, the one with the cookie, to the server's answer;
+ * the first left before this callback was set), mean the key was
+ * refused. */
+static void dev_net_on_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
+                               SSL *ssl, void *arg)
+{
+    struct dev_net *n = arg;
+    const uint8_t *b = buf;
+    (void)version;
+    (void)ssl;
+    if (write_p && type == SSL3_RT_HANDSHAKE && len > 0) {
+        if (b[0] == SSL3_MT_CLIENT_HELLO && n->hs_hello_at == 0)
+            n->hs_hello_at = dev_now();
+        if (b[0] == SSL3_MT_FINISHED && n->hs_finished_at == 0)
+            n->hs_finished_at = dev_now();
+    } else if (!write_p && type == SSL3_RT_HEADER && len >= DTLS1_RT_HEADER_LENGTH) {
+        n->hs_heard = 1;
+        if (n->hs_rtt < 0 && n->hs_hello_at > 0)
+            n->hs_rtt = dev_now() - n->hs_hello_at;
+        if (n->hs_finished_at > 0 && b[0] == SSL3_RT_HANDSHAKE && b[3] == 0 && b[4] == 0)
+            n->hs_refusals++;
+    }
+}
+
+static void dev_net_watch_dtls(struct dev_net *n)
+{
+    coap_tls_library_t lib;
+    SSL *ssl = coap_session_get_tls(n->sess, &lib);
+    n->hs_rtt = -1;
+    if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL) {
+        SSL_set_msg_callback(ssl, dev_net_on_tls_msg);
+        SSL_set_msg_callback_arg(ssl, n);
+    }
+}
+
+static int dev_net_psk_refused(const struct dev_net *n)
+{
+    if (n->answered || n->hs_finished_at <= 0 || n->hs_refusals < DEV_DTLS_REFUSALS ||
+        coap_session_get_state(n->sess) == COAP_SESSION_STATE_ESTABLISHED)
+        return 0;
+    return dev_now() - n->hs_finished_at > DEV_DTLS_GRACE_S + 4 * (n->hs_rtt > 0 ? n->hs_rtt : 0);
+}
+
+/* Sticky reasons to stop waiting before the first 2.05 (0 = none). */
+static int dev_net_fatal(struct dev_net *n)
+{
+    dev_net_read_icmp(n);
+    if (n->answered)
+        return 0;
+    if (n->icmp_errno)
+        return DEV_NET_ICMP;
+    /* The ClientHello leaves inside session creation, before the socket
+     * is watched: a session closed without one record from the server was
+     * closed by libcoap on that first ICMP error. */
+    if (n->dtls_failed && !n->hs_heard)
+        return COAP_NACK_ICMP_ISSUE + 1;
+    if (n->dtls_failed || (n->secure && dev_net_psk_refused(n)))
+        return COAP_NACK_TLS_FAILED + 1;
+    return 0;
 }
 
 /* Wait up to wait_s for one answer into out; 1 = got it, 0 = timed out,
@@ -252,30 +385,35 @@ static int dev_net_wait(struct dev_net *n, double wait_s, struct dev_block *out)
     for (;;) {
         double left = end - dev_now();
         uint32_t ms = left <= 0 ? COAP_IO_NO_WAIT : (uint32_t)(left * 1000.0) + 1;
-        if (coap_io_process(n->ctx, ms > 1000 && ms != COAP_IO_NO_WAIT ? 1000 : ms) < 0) {
+        if (coap_io_process(n->ctx, ms > 250 && ms != COAP_IO_NO_WAIT ? 250 : ms) < 0) {
             n->out = NULL;
             return -1;
         }
-        if (n->dtls_failed && !n->got)
-            n->nack = COAP_NACK_TLS_FAILED + 1;
+        if (!n->got)
+            n->nack = dev_net_fatal(n);
         if (n->got || n->nack || left <= 0)
             break;
     }
     n->out = NULL;
-    dev_net_watch_dtls(n, !n->got && !n->nack);
     return n->got ? 1 : n->nack ? -1 : 0;
 }
 
-static const char *dev_nack_text(int nack)
+static const char *dev_nack_text(const struct dev_net *n, char *buf, size_t len)
 {
-    switch (nack - 1) {
+    switch (n->nack - 1) {
     case COAP_NACK_RST:
         return "the server reset the request";
+    case DEV_NET_ICMP - 1:
+        if (n->icmp_port)
+            return "server unreachable: connection refused (ICMP port unreachable)";
+        snprintf(buf, len, "server unreachable: %s (ICMP)", strerror(n->icmp_errno));
+        return buf;
     case COAP_NACK_ICMP_ISSUE:
     case COAP_NACK_NOT_DELIVERABLE:
-        return "server unreachable";
+        return "server unreachable (ICMP error, no DTLS answer)";
     case COAP_NACK_TLS_FAILED:
-        return "DTLS handshake failed (wrong psk for this IMEI, or no coaps:// there)";
+        return "DTLS handshake failed: wrong PSK? (the server does not accept this IMEI's psk, "
+               "or has no coaps:// there)";
     default:
         return "I/O error on the socket";
     }
@@ -302,11 +440,12 @@ static enum ota_err dev_net_recv(void *ctx, double wait_s, struct dev_block *out
                                  char *msg)
 {
     struct dev_net *n = ctx;
+    char text[OTA_MSG_LEN];
     int rc = dev_net_wait(n, wait_s, out);
     if (rc == 0)
         return OTA_E_NOTFOUND;
     if (rc < 0)
-        return ota_fail(msg, OTA_E_NET, "%s: %s", n->peer, dev_nack_text(n->nack));
+        return ota_fail(msg, OTA_E_NET, "%s: %s", n->peer, dev_nack_text(n, text, sizeof text));
     *id = n->got_id;
     if (n->parse_err != OTA_OK)
         return ota_fail(msg, n->parse_err, "%s", n->parse_msg);
@@ -341,6 +480,7 @@ static coap_pdu_t *dev_net_post_report(struct dev_net *n, uint32_t id)
 static enum ota_err dev_net_report_exchange(struct dev_net *n, uint32_t id, char *msg)
 {
     uint8_t r;
+    char text[OTA_MSG_LEN];
     coap_prng(&r, 1);
     double wait_s = DEV_ACK_TIMEOUT_MS / 1000.0 * (1.0 + r / 510.0);
     for (int i = 0; i < DEV_REPORT_ATTEMPTS; i++, wait_s *= 2) {
@@ -353,7 +493,8 @@ static enum ota_err dev_net_report_exchange(struct dev_net *n, uint32_t id, char
         while (dev_now() < end) {
             int rc = dev_net_wait(n, end - dev_now(), &n->answer);
             if (rc < 0)
-                return ota_fail(msg, OTA_E_NET, "%s: report: %s", n->peer, dev_nack_text(n->nack));
+                return ota_fail(msg, OTA_E_NET, "%s: report: %s", n->peer,
+                                dev_nack_text(n, text, sizeof text));
             if (rc > 0 && n->got_id == id)
                 return OTA_OK;
         }
@@ -428,6 +569,9 @@ enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_d
         return ota_fail(msg, OTA_E_NET, "%s: cannot create a %s session", n->peer,
                         secure ? "DTLS" : "UDP");
     }
+    dev_net_watch_icmp(n, &dst);
+    if (secure)
+        dev_net_watch_dtls(n);
     return OTA_OK;
 }
 

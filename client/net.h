@@ -23,6 +23,11 @@
 #include "dl.h"
 #include "proto.h"
 
+#define DEV_NET_FD_SCAN 1024 /* descriptors searched for libcoap's socket */
+#define DEV_NET_ICMP 100     /* n->nack value: an ICMP error (beyond libcoap's reasons) */
+#define DEV_DTLS_REFUSALS 2  /* server hello records after our Finished ... */
+#define DEV_DTLS_GRACE_S 2.0 /* ... and this long + 4 round trips without its Finished */
+
 struct coap_context_t;
 struct coap_session_t;
 
@@ -45,9 +50,17 @@ struct dev_net {
     struct dev_block answer; /* the report's answer */
     unsigned report_code;    /* its code, 0 = none */
     int secure;              /* coaps:// */
-    int dtls_warned;         /* the incomplete handshake was logged */
     char imei[CFG_IMEI_MAX];
-    int dtls_failed;         /* sticky: the DTLS session failed or closed */
+    /* Failing fast: before the first 2.05 of this run (answered = 0) an
+     * ICMP error or a failed DTLS handshake ends the wait; after it they
+     * count as loss (a gateway may be failing over). */
+    int answered;            /* a 2.05 came back */
+    int dtls_failed;         /* the DTLS session failed or closed before that */
+    int fd;                  /* libcoap's socket, watched for ICMP errors; -1 = unknown */
+    int icmp_errno, icmp_port; /* first ICMP error before a 2.05; port unreachable? */
+    double hs_hello_at, hs_finished_at, hs_rtt; /* DTLS handshake timeline */
+    int hs_refusals;         /* server hello records after our Finished */
+    int hs_heard;            /* any DTLS record came from the server */
 };
 
 /* url is coap://host[:port] or coaps://host[:port] (path empty or "/fota");

@@ -251,13 +251,21 @@ enum ota_err dev_report_json(const struct cfg_device *d, const struct dev_result
     ver_script_format(&r->from_script, fs);
     ver_script_format(&r->to_script, ts);
     /* Every value is from validated config or our own formatting, so no
-     * JSON escaping is needed. */
+     * JSON escaping is needed; the reason is made so (the server's parser
+     * takes no escapes). */
+    char reason[DEV_REASON_MAX + 16] = "";
+    if (r->reason[0]) {
+        size_t k = (size_t)snprintf(reason, sizeof reason, ",\"reason\":\"");
+        for (const char *c = r->reason; *c && k < sizeof reason - 3; c++)
+            reason[k++] = *c == '"' || *c == '\\' ? '\'' : *c < 0x20 || *c > 0x7e ? '?' : *c;
+        memcpy(reason + k, "\"", 2);
+    }
     int w = snprintf(out, n,
                      "{\"imei\":\"%s\",\"project\":\"%s\",\"from_core\":\"%s\","
                      "\"to_core\":\"%s\",\"from_script\":\"%s\",\"to_script\":\"%s\","
-                     "\"result\":%d,\"bytes\":%llu,\"seconds\":%.1f,\"apply_mem\":%zu}",
+                     "\"result\":%d,\"bytes\":%llu,\"seconds\":%.1f,\"apply_mem\":%zu%s}",
                      d->imei, d->project, fc, tc, fs, ts, result_code,
-                     (unsigned long long)r->bytes, r->seconds, r->apply_mem);
+                     (unsigned long long)r->bytes, r->seconds, r->apply_mem, reason);
     if (w < 0 || (size_t)w >= n)
         return OTA_E_LIMIT;
     *len = (size_t)w;

@@ -33,6 +33,27 @@ static int cfg_bad(struct cfg_ctx *x, const char *fmt, const char *a, const char
     return 0;
 }
 
+/* "key: detail", unless the detail already starts with the key's name. */
+static int cfg_field_bad(struct cfg_ctx *x, const char *k, const char *detail)
+{
+    size_t n = strlen(k);
+    if (!strncmp(detail, k, n) && detail[n] == ':')
+        return cfg_bad(x, "%s%s", "", detail);
+    return cfg_bad(x, "%s: %s", k, detail);
+}
+
+/* A key in no section, or in a section this file does not have. */
+static int cfg_bad_section(struct cfg_ctx *x, const char *section, const char *k,
+                           const char *first)
+{
+    char what[96];
+    if (!section[0]) {
+        snprintf(what, sizeof what, "before any [section]; the file starts with %s", first);
+        return cfg_bad(x, "key '%s' %s", k, what);
+    }
+    return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
+}
+
 static enum ota_err cfg_path(const char *dir, const char *value, char *out)
 {
     int n = value[0] == '/' ? snprintf(out, CFG_PATH_MAX, "%s", value)
@@ -64,7 +85,7 @@ static int cfg_int(const char *v, long lo, long hi, int *out)
 
 enum ota_err cfg_check_product_key(const char *s, char *msg)
 {
-    return ver_ident_check("product key", s, CFG_KEY_MAX, msg) == OTA_OK ? OTA_OK
+    return ver_ident_check("product_key", s, CFG_KEY_MAX, msg) == OTA_OK ? OTA_OK
                                                                          : OTA_E_INVAL;
 }
 
@@ -74,8 +95,12 @@ enum ota_err cfg_check_imei(const char *s, char *msg)
     if (n != 15)
         return ota_fail(msg, OTA_E_INVAL, "imei: expected 15 digits, got %zu characters", n);
     for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return ota_fail(msg, OTA_E_INVAL, "imei: bad character at offset %zu", i);
+        if (!isdigit((unsigned char)s[i])) {
+            char shown[8];
+            ver_char_show(s[i], shown);
+            return ota_fail(msg, OTA_E_INVAL, "imei: bad character %s at offset %zu (digits "
+                            "0-9 only)", shown, i);
+        }
     return OTA_OK;
 }
 
@@ -192,13 +217,13 @@ static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, stru
     char detail[OTA_MSG_LEN];
     if (!strcmp(k, "name")) {
         if (ver_project_check(v, detail) != OTA_OK)
-            return cfg_bad(x, "name: %s%s", detail, "");
+            return cfg_field_bad(x, "name", detail);
         x->seen |= CFG_REQ_NAME;
         return ota_strlcpy(c->project, v, sizeof c->project) == OTA_OK;
     }
     if (!strcmp(k, "product_key")) {
         if (cfg_check_product_key(v, detail) != OTA_OK)
-            return cfg_bad(x, "product_key: %s%s", detail, "");
+            return cfg_field_bad(x, "product_key", detail);
         x->seen |= CFG_REQ_KEY;
         return ota_strlcpy(c->product_key, v, sizeof c->product_key) == OTA_OK;
     }
@@ -215,13 +240,13 @@ static int cfg_ota_release(struct cfg_ota *c, const char *k, const char *v, stru
     if (!strcmp(k, "core")) {
         x->seen |= CFG_REQ_CORE;
         if (ver_core_parse(v, &c->core, detail) != OTA_OK)
-            return cfg_bad(x, "core: %s%s", detail, "");
+            return cfg_field_bad(x, "core", detail);
         return 1;
     }
     if (!strcmp(k, "script_version")) {
         x->seen |= CFG_REQ_SCRIPT;
         if (ver_script_parse(v, &c->script, detail) != OTA_OK)
-            return cfg_bad(x, "script_version: %s%s", detail, "");
+            return cfg_field_bad(x, "script_version", detail);
         return 1;
     }
     char *path = !strcmp(k, "core_image")     ? c->core_image
@@ -377,7 +402,7 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
         return cfg_ota_dtls(c, k, v, x);
     if (!strcmp(section, "fleet"))
         return cfg_ota_fleet(c, k, v, x);
-    return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
+    return cfg_bad_section(x, section, k, "[project]");
 }
 
 /* Run inih and turn its result into "file:line: message". */
@@ -538,7 +563,7 @@ static int cfg_device_ident(struct cfg_device *d, const char *k, const char *v,
         x->seen |= CFG_DREQ_SCRIPT;
         e = ver_script_parse(v, &d->script, detail);
     }
-    return e == OTA_OK ? 1 : cfg_bad(x, "%s: %s", k, detail);
+    return e == OTA_OK ? 1 : cfg_field_bad(x, k, detail);
 }
 
 static int cfg_device_handler(void *user, const char *section, const char *k, const char *v)
@@ -546,7 +571,7 @@ static int cfg_device_handler(void *user, const char *section, const char *k, co
     struct cfg_ctx *x = user;
     struct cfg_device *d = x->out;
     if (strcmp(section, "device") != 0)
-        return cfg_bad(x, "unknown section [%s] (key '%s')", section, k);
+        return cfg_bad_section(x, section, k, "[device]");
     if (!strcmp(k, "project") || !strcmp(k, "product_key") || !strcmp(k, "device_key") ||
         !strcmp(k, "imei") || !strcmp(k, "core") || !strcmp(k, "script_version"))
         return cfg_device_ident(d, k, v, x);

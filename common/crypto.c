@@ -161,9 +161,9 @@ enum ota_err crypto_load_psk_secret(const char *path, uint8_t out[CRYPTO_PSK_SEC
         return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
                         strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return ota_fail(msg, OTA_E_AUTH, "%s: not a regular file", path);
+        return ota_fail(msg, OTA_E_INVAL, "%s: not a regular file", path);
     if (st.st_mode & (S_IRWXG | S_IRWXO))
-        return ota_fail(msg, OTA_E_AUTH, "%s: mode %03o lets other users read it; "
+        return ota_fail(msg, OTA_E_PERM, "%s: mode %03o lets other users read it; "
                         "run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
     enum ota_err e = io_file_read_all(path, CRYPTO_PSK_SECRET_MAX + 2, &buf, &n, msg);
     if (e != OTA_OK)

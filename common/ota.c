@@ -20,6 +20,7 @@ static const char *const ota_phrases[OTA_E__COUNT] = {
     [OTA_E_VERSION] = "version error",
     [OTA_E_NET] = "network error",
     [OTA_E_STATE] = "invalid state",
+    [OTA_E_PERM] = "insecure permissions",
 };
 
 const char *ota_strerror(enum ota_err e)

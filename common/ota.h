@@ -28,6 +28,7 @@ enum ota_err {
     OTA_E_VERSION,   /* version string malformed or versions incompatible */
     OTA_E_NET,       /* network or protocol failure */
     OTA_E_STATE,     /* call not valid in the current state (sticky failure) */
+    OTA_E_PERM,      /* a secret file other users may read: insecure permissions */
     OTA_E__COUNT
 };
 

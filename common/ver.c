@@ -18,6 +18,15 @@ static int ver_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+void ver_char_show(char c, char out[8])
+{
+    unsigned char u = (unsigned char)c;
+    if (u >= 0x21 && u < 0x7f && c != '\'')
+        snprintf(out, 8, "'%c'", c);
+    else
+        snprintf(out, 8, "\\x%02x", u);
+}
+
 /* 1..max-1 characters of [A-Za-z0-9], plus '_' and '-' if punct. */
 static enum ota_err ver_chars_check(const char *what, const char *s, size_t max, int punct,
                                     char *msg)
@@ -26,8 +35,12 @@ static enum ota_err ver_chars_check(const char *what, const char *s, size_t max,
     if (n == 0 || n >= max)
         return ota_fail(msg, OTA_E_VERSION, "%s: length %zu not in 1..%zu", what, n, max - 1);
     for (size_t i = 0; i < n; i++)
-        if (!ver_is_alnum(s[i]) && !(punct && (s[i] == '_' || s[i] == '-')))
-            return ota_fail(msg, OTA_E_VERSION, "%s: bad character at offset %zu", what, i);
+        if (!ver_is_alnum(s[i]) && !(punct && (s[i] == '_' || s[i] == '-'))) {
+            char shown[8];
+            ver_char_show(s[i], shown);
+            return ota_fail(msg, OTA_E_VERSION, "%s: bad character %s at offset %zu (allowed: "
+                            "A-Z a-z 0-9%s)", what, shown, i, punct ? " _ -" : "");
+        }
     return OTA_OK;
 }
 

@@ -15,6 +15,9 @@
 
 #ifndef VER_PROJECT_MAX
 #define VER_PROJECT_MAX 32 /* incl. NUL */
+/* A character for a message: 'c' if printable, else \xNN (8 bytes). */
+void ver_char_show(char c, char out[8]);
+
 #endif
 #ifndef VER_NAME_MAX
 #define VER_NAME_MAX 16 /* core name, incl. NUL */

@@ -66,6 +66,8 @@ static enum ota_err srv_fleet_parse(const char *path, char *text, size_t len,
     return OTA_OK;
 }
 
+static void srv_fleet_stamp(struct srv_fleet_stamp *t, const struct stat *st);
+
 static enum ota_err srv_fleet_load(struct srv_fleet *f, const struct stat *st, char *msg)
 {
     uint8_t *text;
@@ -81,9 +83,7 @@ static enum ota_err srv_fleet_load(struct srv_fleet *f, const struct stat *st, c
     free(f->imeis);
     f->imeis = list;
     f->n = n;
-    f->mtime = st->st_mtim;
-    f->ino = st->st_ino;
-    f->size = (uint64_t)st->st_size;
+    srv_fleet_stamp(&f->loaded, st);
     return OTA_OK;
 }
 
@@ -111,19 +111,40 @@ void srv_fleet_free(struct srv_fleet *f)
     f->n = 0;
 }
 
+static void srv_fleet_stamp(struct srv_fleet_stamp *t, const struct stat *st)
+{
+    t->mtime = st->st_mtim;
+    t->ino = st->st_ino;
+    t->size = (uint64_t)st->st_size;
+}
+
+static int srv_fleet_same(const struct srv_fleet_stamp *t, const struct stat *st)
+{
+    return st->st_ino == t->ino && (uint64_t)st->st_size == t->size &&
+           st->st_mtim.tv_sec == t->mtime.tv_sec && st->st_mtim.tv_nsec == t->mtime.tv_nsec;
+}
+
 enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg)
 {
     struct stat st;
     *reloaded = 0;
     if (!f->has_allowlist)
         return OTA_OK;
-    if (stat(f->path, &st) != 0)
+    if (stat(f->path, &st) != 0) {
+        if (f->missing_told) /* said once; said again when it is back and bad */
+            return OTA_OK;
+        f->missing_told = 1;
         return ota_fail(msg, OTA_E_NOTFOUND, "%s: %s (keeping %zu IMEIs)", f->path,
                         strerror(errno), f->n);
-    if (st.st_ino == f->ino && (uint64_t)st.st_size == f->size &&
-        st.st_mtim.tv_sec == f->mtime.tv_sec && st.st_mtim.tv_nsec == f->mtime.tv_nsec)
+    }
+    f->missing_told = 0;
+    /* The loaded file, or a bad edit already reported: nothing new to say. */
+    if (srv_fleet_same(&f->loaded, &st) || (f->has_bad && srv_fleet_same(&f->bad, &st)))
         return OTA_OK;
     enum ota_err e = srv_fleet_load(f, &st, msg);
+    f->has_bad = e != OTA_OK;
+    if (e != OTA_OK)
+        srv_fleet_stamp(&f->bad, &st);
     *reloaded = e == OTA_OK;
     return e;
 }
@@ -136,14 +157,48 @@ uint32_t srv_fleet_bucket(const char *imei)
     return v % SRV_ROLLOUT_ALL;
 }
 
+/* The allowlist is a gate, the rollout stages the release within it:
+ * both must let the device through (README, "Fleet control"). */
+enum srv_fleet_verdict srv_fleet_explain(const struct srv_fleet *f, const char *imei,
+                                         char *why, size_t n)
+{
+    uint32_t bucket = srv_fleet_bucket(imei);
+    int listed = f->has_allowlist && f->n &&
+                 bsearch(imei, f->imeis, f->n, sizeof *f->imeis, srv_fleet_cmp) != NULL;
+    if (f->has_allowlist && !listed) {
+        if (why)
+            snprintf(why, n, "not in the allowlist (%zu IMEIs)", f->n);
+        return SRV_FLEET_NOT_ALLOWED;
+    }
+    enum srv_fleet_verdict v = !f->has_rollout || bucket < f->rollout_bp ? SRV_FLEET_ALLOWED
+                                                                         : SRV_FLEET_NOT_YET;
+    if (!why)
+        return v;
+    char stage[80] = "no rollout set";
+    if (f->has_rollout)
+        snprintf(stage, sizeof stage, "%s the rollout (bucket %s %u = %u.%02u %%)",
+                 v == SRV_FLEET_ALLOWED ? "inside" : "outside",
+                 v == SRV_FLEET_ALLOWED ? "<" : ">=", (unsigned)f->rollout_bp,
+                 (unsigned)(f->rollout_bp / 100), (unsigned)(f->rollout_bp % 100));
+    snprintf(why, n, "%s%s", f->has_allowlist ? "in the allowlist, " : "", stage);
+    return v;
+}
+
 enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei)
 {
-    if (f->has_allowlist && f->n &&
-        bsearch(imei, f->imeis, f->n, sizeof *f->imeis, srv_fleet_cmp))
-        return SRV_FLEET_ALLOWED;
+    return srv_fleet_explain(f, imei, NULL, 0);
+}
+
+void srv_fleet_describe(const struct srv_fleet *f, char *out, size_t n)
+{
+    char allow[48] = "no allowlist";
+    if (f->has_allowlist)
+        snprintf(allow, sizeof allow, "allowlist %zu IMEIs", f->n);
     if (f->has_rollout)
-        return srv_fleet_bucket(imei) < f->rollout_bp ? SRV_FLEET_ALLOWED : SRV_FLEET_NOT_YET;
-    return f->has_allowlist ? SRV_FLEET_NOT_ALLOWED : SRV_FLEET_ALLOWED;
+        snprintf(out, n, "%s, rollout %u.%02u %%", allow, (unsigned)(f->rollout_bp / 100),
+                 (unsigned)(f->rollout_bp % 100));
+    else
+        snprintf(out, n, "%s, no rollout", allow);
 }
 
 enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg)

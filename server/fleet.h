@@ -5,12 +5,15 @@
  * changes) and a rollout percentage. A device is in the rollout when a
  * stable hash of its IMEI, SHA-256 -> bucket 0..9999, is below the
  * percentage in basis points, so raising the percentage only ever adds
- * devices. Verdicts:
- *   allowed      - in the allowlist, or in the rollout, or no control set
- *   not yet      - a rollout is running and this device is not in it yet
- *                  (answered 4.04 code 27: "no update", try again later)
- *   not allowed  - only an allowlist is set and this IMEI is not in it
- *                  (answered 4.03 code 21)
+ * devices. The allowlist is a gate and the rollout stages the release
+ * within it (the one table is in README.md, "Fleet control"). Verdicts:
+ *   allowed      - through the allowlist (if set) and inside the rollout
+ *                  (if set); no control set = everyone
+ *   not yet      - allowed by the allowlist (or none set) but outside the
+ *                  rollout stage: 4.04 code 27, "no update, try later",
+ *                  counted apart ("held-back") from "up to date"
+ *   not allowed  - an allowlist is set and this IMEI is not in it: 4.03
+ *                  code 21, whatever the rollout says
  * The module is pure over its struct; fota.c asks it, server.c refreshes
  * it between requests.
  */
@@ -27,6 +30,11 @@
 
 enum srv_fleet_verdict { SRV_FLEET_ALLOWED = 0, SRV_FLEET_NOT_YET, SRV_FLEET_NOT_ALLOWED };
 
+struct srv_fleet_stamp {
+    struct timespec mtime;
+    uint64_t ino, size;
+};
+
 struct srv_fleet {
     char (*imeis)[CFG_IMEI_MAX]; /* sorted */
     size_t n;
@@ -34,8 +42,9 @@ struct srv_fleet {
     uint32_t rollout_bp;         /* SRV_ROLLOUT_ALL when no rollout is set */
     int has_rollout;
     char path[CFG_PATH_MAX];
-    struct timespec mtime;       /* of the loaded allowlist */
-    uint64_t ino, size;
+    struct srv_fleet_stamp loaded; /* the file in force */
+    struct srv_fleet_stamp bad;    /* a bad edit already reported (has_bad) */
+    int has_bad, missing_told;     /* so a bad file is warned once per change */
 };
 
 /* path may be NULL or "" (no allowlist); rollout_bp > SRV_ROLLOUT_ALL means
@@ -44,11 +53,18 @@ enum ota_err srv_fleet_init(struct srv_fleet *f, const char *path, uint32_t roll
                             char *msg);
 void srv_fleet_free(struct srv_fleet *f);
 /* Reload the allowlist if the file changed; on a bad new file the old list
- * stays in force and the error is returned for the log. *reloaded tells. */
+ * stays in force and the error is returned for the log, once per change
+ * of the file (the same bad file is not reported again). *reloaded tells. */
 enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg);
 
 uint32_t srv_fleet_bucket(const char *imei);
 enum srv_fleet_verdict srv_fleet_check(const struct srv_fleet *f, const char *imei);
+/* The verdict and, in why (n bytes), the reason for an operator
+ * (`ota-cache rollout`). */
+enum srv_fleet_verdict srv_fleet_explain(const struct srv_fleet *f, const char *imei,
+                                         char *why, size_t n);
+/* "allowlist 3 IMEIs, rollout 10.00 %" / "no allowlist, no rollout". */
+void srv_fleet_describe(const struct srv_fleet *f, char *out, size_t n);
 
 /* Per-device check rate: at most one update check (a request for block 0)
  * per interval. A fixed table of slots keyed by a keyed hash of the

@@ -66,7 +66,7 @@ static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_f
     }
     if (v == SRV_FLEET_NOT_YET) {
         snprintf(out->msg, sizeof out->msg, "imei %s: not in this rollout stage yet", imei);
-        return SRV_ST_NO_UPDATE;
+        return SRV_ST_HELD_BACK;
     }
     return SRV_ST_CONTENT;
 }

@@ -168,6 +168,17 @@ static int srv_set(char *dst, size_t cap, const uint8_t *v, size_t n, size_t min
     return 1;
 }
 
+/* Free text, never refused: cut to the bound, odd bytes made '?'. */
+static int srv_reason(char *dst, const uint8_t *v, size_t n)
+{
+    if (n > SRV_REPORT_REASON_MAX - 1)
+        n = SRV_REPORT_REASON_MAX - 1;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = v[i] >= 0x20 && v[i] < 0x7f ? (char)v[i] : '?';
+    dst[n] = '\0';
+    return 1;
+}
+
 static int srv_key(const struct srv_kv *kv, const char *name)
 {
     return kv->klen == strlen(name) && memcmp(kv->k, name, kv->klen) == 0;
@@ -195,6 +206,8 @@ static int srv_field(const struct srv_kv *kv, struct srv_report *r, int *has_res
                                          "0123456789abcdefABCDEF");
     if (srv_key(kv, "detail"))
         return srv_set(r->detail, sizeof r->detail, kv->v, kv->vlen, 1, SRV_TOKEN);
+    if (srv_key(kv, "reason"))
+        return srv_reason(r->reason, kv->v, kv->vlen);
     if (srv_key(kv, "seconds"))
         return srv_is_seconds(kv->v, kv->vlen) && srv_number_ok(kv->v, kv->vlen) &&
                srv_set(r->seconds, sizeof r->seconds, kv->v, kv->vlen, 1, SRV_DIGITS ".");
@@ -259,6 +272,21 @@ static void srv_put(struct srv_out *o, const char *fmt, const char *key, const c
         o->len += (size_t)k;
 }
 
+/* ,"key":"value" with '"' and '\\' escaped (values hold printable ASCII
+ * only, see srv_reason). */
+static void srv_put_escaped(struct srv_out *o, const char *key, const char *val)
+{
+    char esc[2 * SRV_REPORT_REASON_MAX];
+    size_t k = 0;
+    for (const char *c = val; *c && k + 2 < sizeof esc; c++) {
+        if (*c == '"' || *c == '\\')
+            esc[k++] = '\\';
+        esc[k++] = *c;
+    }
+    esc[k] = '\0';
+    srv_put(o, ",\"%s\":\"%s\"", key, esc);
+}
+
 size_t srv_report_line(const struct srv_report *r, const char *peer, time_t now, char *out,
                        size_t n)
 {
@@ -281,6 +309,7 @@ size_t srv_report_line(const struct srv_report *r, const char *peer, time_t now,
     srv_put(&o, ",\"%s\":%s", "seconds", r->seconds);
     srv_put(&o, ",\"%s\":\"%s\"", "etag", r->etag);
     srv_put(&o, ",\"%s\":\"%s\"", "detail", r->detail);
+    srv_put_escaped(&o, "reason", r->reason);
     srv_put(&o, "%s%s", "}", "\n");
     return o.full ? 0 : o.len;
 }

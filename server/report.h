@@ -36,6 +36,10 @@
 #define SRV_REPORT_MAX 512
 #endif
 #define SRV_REPORT_LINE_MAX 1024
+/* "reason": free text, cut to 120 bytes, bytes outside printable ASCII
+ * stored as '?', '"' and '\\' escaped on output: at most 240 bytes of
+ * the line, so a full report still fits SRV_REPORT_LINE_MAX. */
+#define SRV_REPORT_REASON_MAX 121
 #define SRV_REPORT_VER_MAX 49
 #define SRV_REPORT_DETAIL_MAX 65
 
@@ -48,6 +52,7 @@ struct srv_report {
     char seconds[12];
     char etag[17];
     char detail[SRV_REPORT_DETAIL_MAX];
+    char reason[SRV_REPORT_REASON_MAX]; /* the device's words for a failure */
     long result;
 };
 

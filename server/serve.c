@@ -335,7 +335,8 @@ static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_p
         snprintf(msg, sizeof msg, "stats: not an admin address");
     }
     struct srv_gauges g = {(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
-                           s->idx.n, 0, 0};
+                           s->idx.n, 0, 0, s->fleet.has_allowlist, s->fleet.has_rollout,
+                           s->fleet.n, s->fleet.rollout_bp};
     srv_mem(&g.rss_kib, &g.hwm_kib);
     size_t n = st == SRV_ST_CONTENT ? srv_stats_json(&s->st, &g, json, sizeof json) : 0;
     if (st == SRV_ST_CONTENT && n == 0) {

@@ -399,9 +399,11 @@ static void srv_on_hup(struct srv *s)
         log_msg(LOG_L_ERROR, "SIGHUP: reload failed, keeping the running configuration: %s",
                 nc ? msg : "out of memory");
     } else {
+        char fleet[96];
+        srv_fleet_describe(&s->fleet, fleet, sizeof fleet);
         log_msg(LOG_L_INFO, "SIGHUP: reloaded %s: %zu package(s), max_transfers %d, "
-                "rate_limit %d/s", s->ctl->config_path, s->idx.n, s->cfg.max_transfers,
-                s->cfg.rate_limit);
+                "rate_limit %d/s, %s", s->ctl->config_path, s->idx.n, s->cfg.max_transfers,
+                s->cfg.rate_limit, fleet);
     }
     free(nc);
     if (srv_report_open(s, msg) != OTA_OK)
@@ -426,7 +428,8 @@ static void srv_tick(struct srv *s)
         if (srv_fleet_refresh(&s->fleet, &reloaded, msg) != OTA_OK)
             log_msg(LOG_L_WARN, "allowlist: %s; keeping the previous list", msg);
         else if (reloaded)
-            log_msg(LOG_L_INFO, "allowlist: reloaded, %zu IMEIs", s->fleet.n);
+            log_msg(LOG_L_INFO, "allowlist: reloaded, %zu IMEIs (rollout unchanged)",
+                    s->fleet.n);
     }
 }
 

@@ -61,6 +61,10 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     srv_json_put(&j, "reloads", s->reloads);
     srv_json_put(&j, "rss_kib", g->rss_kib);
     srv_json_put(&j, "hwm_kib", g->hwm_kib);
+    if (g->has_allowlist)
+        srv_json_put(&j, "allowlist_imeis", g->allowlist_imeis);
+    if (g->has_rollout)
+        srv_json_put(&j, "rollout_bp", g->rollout_bp);
     srv_json_raw(&j, ",\"status\":{");
     size_t mark = j.len;
     for (int st = 0; st < SRV_ST__COUNT; st++) {

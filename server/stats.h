@@ -33,6 +33,8 @@ struct srv_gauges {
     uint64_t uptime_s;
     uint64_t transfers, sources, packages;
     uint64_t rss_kib, hwm_kib;       /* 0 if unknown */
+    int has_allowlist, has_rollout; /* fleet control in force ... */
+    uint64_t allowlist_imeis, rollout_bp; /* ... and its size, percentage x 100 */
 };
 
 /* The JSON object; returns its length, 0 if it does not fit n bytes. */

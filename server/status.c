@@ -26,6 +26,7 @@ static const struct srv_status_info srv_status_table[SRV_ST__COUNT] = {
     [SRV_ST_TOO_MANY] = {429, 40, "too-many"},
     [SRV_ST_UNAVAILABLE] = {503, 43, "unavailable"},
     [SRV_ST_INTERNAL] = {500, 0, "internal"},
+    [SRV_ST_HELD_BACK] = {404, 27, "held-back"},
 };
 
 const struct srv_status_info *srv_status_info(enum srv_status st)

@@ -26,6 +26,7 @@ enum srv_status {
     SRV_ST_TOO_MANY,     /* 4.29 / 40: per-device rate limit (issue 6) */
     SRV_ST_UNAVAILABLE,  /* 5.03 / 43: overloaded or not ready (issue 4) */
     SRV_ST_INTERNAL,     /* 5.00 / 0: server-side failure (I/O on the report log) */
+    SRV_ST_HELD_BACK,    /* 4.04 / 27: outside the current rollout stage (not "up to date") */
     SRV_ST__COUNT
 };
 

@@ -94,6 +94,8 @@ same() { if cmp -s "$1" "$2"; then ok "$3"; else bad "$3"; fi; }
 for c in 17 18 19; do
     device "dev$c" "Luat_V00${c}_RDA8910" 1.0.0
     expect 0 "dev$c" check
+    grep -q "update available: core Luat_V00${c}_RDA8910 -> Luat_V0020_RDA8910, script 1.0.0 -> 1.1.0" \
+        "$W/dev$c.out" && ok "dev$c: check names the target" || bad "dev$c: check: $(cat "$W/dev$c.out")"
     expect 0 "dev$c" update
     same "$W/dev$c/core.bin" "$REL/core_Luat_V0020_RDA8910.bin" "dev$c: core.bin is the 0020 image"
     same "$W/dev$c/script.bin" "$REL/script/script_1.1.0.bin" "dev$c: script.bin is 1.1.0"
@@ -110,6 +112,12 @@ same "$W/script20/core.bin" "$REL/core_Luat_V0020_RDA8910.bin" "script20: core.b
 device uptodate Luat_V0020_RDA8910 1.1.0
 expect 2 uptodate check
 expect 2 uptodate update
+
+# OTA_CLIENT_KILL_AT=0 is refused (it used to count steps AND update).
+device kill0 Luat_V0017_RDA8910 1.0.0
+OTA_CLIENT_KILL_AT=0 expect 1 kill0 update
+same "$W/kill0/core.bin" "$REL/shipped/Luat_V0017_RDA8910.bin" "kill0: nothing installed"
+grep -q 'OTA_CLIENT_KILL_AT must be' "$W/kill0.err" && ok "kill0: says why" || bad "kill0: $(cat "$W/kill0.err")"
 
 device small Luat_V0017_RDA8910 1.0.0 e2e-key-0001 "$PUB" 64
 expect 0 small update
@@ -171,9 +179,36 @@ sed -n 1p "$W/reports.jsonl"
 [ -s "$W/reports.jsonl" ] && ok "server logged $(wc -l <"$W/reports.jsonl") reports" \
     || bad "no reports logged"
 
+# After the first 2.05 an ICMP error is loss, not the end: the server dies
+# mid-download (port unreachable) and comes back; the client carries on.
+device failover Luat_V0017_RDA8910 1.0.0 e2e-key-0001 "$PUB" 16
+timeout 120 "$CLIENT" -v -v -w 1 -d "$W/failover" update >"$W/failover.out" 2>"$W/failover.err" &
+CPID=$!
+for i in $(seq 1 400); do [ -s "$W/failover/download.part" ] && break; sleep 0.025; done
+kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null # timeout passes TERM on
+for i in $(seq 1 400); do grep -q "ICMP type 3 code 3 .*(counted as loss)" "$W/failover.err" && break; sleep 0.05; done
+timeout 300 "$BUILD/ota-server" -c "$W/ota.ini" 2>>"$W/server.log" &
+SPID=$!
+wait "$CPID"; rc=$?
+if grep -q "ICMP type 3 code 3 .*(counted as loss)" "$W/failover.err"; then
+    ok "failover: ICMP port unreachable mid-download counted as loss"
+    [ "$rc" = 0 ] && ok "failover: the update finished once the server was back" \
+        || bad "failover: exit $rc: $(tail -2 "$W/failover.err")"
+else
+    ok "failover: (download finished before the server stopped; not exercised, exit $rc)"
+fi
+
 kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=
 device gone Luat_V0017_RDA8910 1.0.0
-expect 5 gone -t 3 update
+t0=$(date +%s%N)
+expect 5 gone -t 30 update
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# Nobody listens there: the kernel's ICMP port unreachable ends the wait
+# at once instead of after the 30 s timeout.
+[ "$ms" -lt 3000 ] && ok "gone: gave up after $ms ms (ICMP), not the 30 s timeout" \
+    || bad "gone: took $ms ms to give up"
+grep -q "server unreachable: connection refused (ICMP port unreachable)" "$W/gone.err" \
+    && ok "gone: says the port is unreachable" || bad "gone: $(cat "$W/gone.err")"
 
 # Interop: libcoap's own Block2 server (coap-server, a resource created by
 # PUT) serving the 17->20 package with 256-byte blocks: the download must be

@@ -199,7 +199,7 @@ nbsim_stop
 # 6. A power cut after the commit but before the report: the next run
 # (here a check) delivers it. Step count from a dry run on a twin device.
 device twin 19 1.0.0
-OTA_CLIENT_KILL_AT=0 timeout 60 "$CLIENT" -d "$W/twin" update >/dev/null 2>"$W/twin.err"
+OTA_CLIENT_KILL_AT=count timeout 60 "$CLIENT" -d "$W/twin" update >/dev/null 2>"$W/twin.err"
 N=$(sed -n 's/.*: \([0-9]*\) durable steps/\1/p' "$W/twin.err")
 device report 19 1.0.0
 IMEI=$(sed -n 's/^imei = //p' "$W/report/device.ini")

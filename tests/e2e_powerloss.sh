@@ -103,7 +103,7 @@ state_of() {
 # Reference run: how many durable steps and how long one update takes.
 device "$W/ref"
 t0=$(date +%s%N)
-OTA_CLIENT_KILL_AT=0 timeout 120 "$CLIENT" -d "$W/ref" update >/dev/null 2>"$W/ref.err"
+OTA_CLIENT_KILL_AT=count timeout 120 "$CLIENT" -d "$W/ref" update >/dev/null 2>"$W/ref.err"
 t1=$(date +%s%N)
 STEPS=$(sed -n 's/.*: \([0-9]*\) durable steps/\1/p' "$W/ref.err")
 MS=$(( (t1 - t0) / 1000000 ))

@@ -66,9 +66,12 @@ check "coaps:// update: script is 1.1.0 byte for byte" cmp -s "$d/script.bin" "$
 d=$TMP/wrongpsk
 coaps_device "$d" 861234567890019 "$(psk_of 861234567890020)"
 cp "$d/core.bin" "$d/core.orig"
-run_client "$d" update
+t0=$(date +%s%N)
+OUT=$(timeout 60 "$BIN/ota-client" -t 40 -d "$d" update 2>"$d/client.err"); RC=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "coaps:// with a wrong PSK: network error (exit 5)" eq "$RC" 5
-check "wrong PSK: the client names the DTLS failure" grep -qi "dtls" "$d/client.err"
+check "wrong PSK: the client names the DTLS failure" grep -q "DTLS handshake failed: wrong PSK?" "$d/client.err"
+check "wrong PSK: fails fast ($ms ms), not after the 40 s timeout" test "$ms" -lt 10000
 check "wrong PSK: no package bytes were stored" \
   bash -c "! test -s '$d/download.part' && ! test -e '$d/download.pkg'"
 check "wrong PSK: core unchanged" cmp -s "$d/core.bin" "$d/core.orig"
@@ -92,6 +95,14 @@ check "right PSK, another IMEI in the query: 4.03" grep -q "4.03" <<<"$out"
 rm -f "$TMP/raw2.pkg"
 coaps -u "$raw" -k "wrong-key-$key" "${Q[@]}" -O "15,imei=$raw" -o "$TMP/raw2.pkg" >/dev/null
 check "coap-client over DTLS, wrong PSK: no data" bash -c "! test -s '$TMP/raw2.pkg'"
+d=$TMP/nodtls
+coaps_device "$d" 861234567890021 "$(psk_of 861234567890021)"
+sed -i "s|^server = .*|server = coaps://127.0.0.1:$(ota_free_port)|" "$d/device.ini"
+t0=$(date +%s%N)
+OUT=$(timeout 60 "$BIN/ota-client" -t 40 -d "$d" check 2>"$d/client.err"); RC=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "coaps:// to a closed port: exit 5 after $ms ms (ICMP), not 40 s" \
+  bash -c "[ $RC = 5 ] && [ $ms -lt 3000 ] && grep -q 'server unreachable' '$d/client.err'"
 check "plain coap:// still served alongside" \
   bash -c "timeout 20 coap-client-notls -B 5 -m get coap://127.0.0.1:$OTA_PORT/.well-known/core | grep -q fota"
 ota_server_stop

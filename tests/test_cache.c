@@ -16,6 +16,9 @@
 #include <string.h>
 
 #include "cache.h"
+#include "../cache/report.h"
+
+#include <sys/stat.h>
 
 static char dir[64];
 
@@ -204,6 +207,148 @@ static void list_reports_bad_files(void **state)
     assert_int_equal(counts[1], 1);
 }
 
+/* Build errors that come from the files ota.ini names are flagged as
+ * such (ota-cache exits 3 for them, 1 for a failed write). */
+static void build_flags_bad_input(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN];
+    int bad = 0;
+    (void)state;
+    load_cfg(&c, 1, "no-such-script.bin", "untouched");
+    assert_int_not_equal(cache_build_checked(&c, NULL, NULL, &bad, msg), OTA_OK);
+    assert_int_equal(bad, 1);
+    load_cfg(&c, 1, "script.bin", "out3");
+    assert_int_equal(cache_build_checked(&c, NULL, NULL, &bad, msg), OTA_OK);
+    assert_int_equal(bad, 0);
+}
+
+/* The psk-secret file: 0600, 64 hex digits and a newline the loader
+ * strips, never silently replaced. */
+static void psk_secret_file(void **state)
+{
+    char path[256], msg[OTA_MSG_LEN];
+    uint8_t secret[CRYPTO_PSK_SECRET_MAX], first[CRYPTO_PSK_SECRET_MAX];
+    size_t len;
+    struct stat st;
+    (void)state;
+    snprintf(path, sizeof path, "%s/psk.secret", dir);
+    assert_int_equal(cache_psk_secret_create(path, 0, msg), OTA_OK);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 65);
+    assert_int_equal(crypto_load_psk_secret(path, first, &len, msg), OTA_OK);
+    assert_int_equal(len, 64);
+    assert_int_equal(cache_psk_secret_create(path, 0, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "use -f"));
+    assert_int_equal(crypto_load_psk_secret(path, secret, &len, msg), OTA_OK);
+    assert_memory_equal(secret, first, 64); /* untouched */
+    assert_int_equal(cache_psk_secret_create(path, 1, msg), OTA_OK);
+    assert_int_equal(crypto_load_psk_secret(path, secret, &len, msg), OTA_OK);
+    assert_memory_not_equal(secret, first, 64);
+    /* A readable secret is an "insecure permissions" error, not an auth one. */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(crypto_load_psk_secret(path, secret, &len, msg), OTA_E_PERM);
+    assert_string_equal(ota_strerror(OTA_E_PERM), "insecure permissions");
+}
+
+static void public_key_as_hex_or_file(void **state)
+{
+    char path[256], hex[2 * CRYPTO_PUB_LEN + 1], msg[OTA_MSG_LEN];
+    uint8_t a[CRYPTO_PUB_LEN], b[CRYPTO_PUB_LEN];
+    (void)state;
+    snprintf(path, sizeof path, "%s/key.pub", dir);
+    assert_int_equal(cache_public_key_arg(path, a, msg), OTA_OK);
+    ota_hex(a, sizeof a, hex);
+    assert_int_equal(cache_public_key_arg(hex, b, msg), OTA_OK);
+    assert_memory_equal(a, b, sizeof a);
+    assert_int_equal(cache_public_key_arg("1234", b, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "neither a key file nor 64 hex digits"));
+}
+
+struct pruned {
+    int removed, would, kept;
+};
+
+static void on_prune(void *ctx, const struct cache_entry *e, enum cache_prune_action a)
+{
+    struct pruned *p = ctx;
+    (void)e;
+    if (a == CACHE_PRUNE_REMOVED)
+        p->removed++;
+    else if (a == CACHE_PRUNE_WOULD_REMOVE)
+        p->would++;
+    else
+        p->kept++;
+}
+
+/* prune retires what is not the current release; -n touches nothing;
+ * junk and other projects' files stay. */
+static void prune_old_release(void **state)
+{
+    struct cfg_ota c;
+    struct pruned p = {0, 0, 0};
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    load_cfg(&c, 1, "script.bin", "prune");
+    assert_int_equal(cache_build(&c, NULL, NULL, msg), OTA_OK);
+    put("prune/P_junk.pkg", (const uint8_t *)"not a package", 13);
+    assert_int_equal(cache_prune(&c, 0, on_prune, &p, msg), OTA_OK);
+    assert_int_equal(p.removed + p.would, 0); /* all current */
+    assert_int_equal(p.kept, 7);
+    assert_int_equal(ver_script_parse("2.1.0", &c.script, NULL), OTA_OK); /* a new release */
+    memset(&p, 0, sizeof p);
+    assert_int_equal(cache_prune(&c, 1, on_prune, &p, msg), OTA_OK);
+    assert_int_equal(p.would, 6);
+    assert_int_equal(count_files("prune"), 7);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(cache_prune(&c, 0, on_prune, &p, msg), OTA_OK);
+    assert_int_equal(p.removed, 6);
+    assert_int_equal(count_files("prune"), 1); /* the junk file */
+}
+
+struct report_rows {
+    struct cache_report_row r[8];
+    int n;
+};
+
+static void on_report(void *ctx, const struct cache_report_row *row)
+{
+    struct report_rows *rs = ctx;
+    if (rs->n < 8)
+        rs->r[rs->n++] = *row;
+}
+
+/* Two releases from the same old version are two rows; a failure's
+ * reason (with an escaped quote, as the server writes it) is shown. */
+static void report_by_release_with_reason(void **state)
+{
+    static const char log[] =
+        "{\"imei\":\"861234567890001\",\"from_core\":\"C_V0017_X\",\"to_core\":\"C_V0020_X\","
+        "\"from_script\":\"1.0.0\",\"to_script\":\"1.1.0\",\"result\":0,\"seconds\":10}\n"
+        "{\"imei\":\"861234567890002\",\"from_core\":\"C_V0017_X\",\"to_core\":\"C_V0021_X\","
+        "\"from_script\":\"1.0.0\",\"to_script\":\"1.2.0\",\"result\":4,\"reason\":"
+        "\"running core is 485760 bytes, the delta expects \\\"530880\\\"\"}\n"
+        "{\"imei\":\"861234567890003\",\"from_core\":\"C_V0017_X\",\"to_core\":\"C_V0021_X\","
+        "\"from_script\":\"1.0.0\",\"to_script\":\"1.2.0\",\"result\":0,\"seconds\":12}\n";
+    struct report_rows rs;
+    struct cache_report_totals t;
+    char path[256], msg[OTA_MSG_LEN];
+    (void)state;
+    memset(&rs, 0, sizeof rs);
+    put("reports.jsonl", (const uint8_t *)log, strlen(log));
+    snprintf(path, sizeof path, "%s/reports.jsonl", dir);
+    assert_int_equal(cache_report_summarise(path, on_report, &rs, &t, msg), OTA_OK);
+    assert_int_equal(rs.n, 2);
+    assert_string_equal(rs.r[0].release, "C_V0020_X/1.1.0");
+    assert_int_equal(rs.r[0].ok, 1);
+    assert_string_equal(rs.r[1].release, "C_V0021_X/1.2.0");
+    assert_string_equal(rs.r[1].from, "C_V0017_X/1.0.0");
+    assert_int_equal(rs.r[1].failed, 1);
+    assert_string_equal(rs.r[1].reason, "running core is 485760 bytes, the delta expects \"530880\"");
+    assert_int_equal(t.all.ok, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +357,11 @@ int main(void)
         cmocka_unit_test(missing_input_writes_nothing),
         cmocka_unit_test(verify_and_list),
         cmocka_unit_test(list_reports_bad_files),
+        cmocka_unit_test(build_flags_bad_input),
+        cmocka_unit_test(psk_secret_file),
+        cmocka_unit_test(public_key_as_hex_or_file),
+        cmocka_unit_test(prune_old_release),
+        cmocka_unit_test(report_by_release_with_reason),
     };
     return cmocka_run_group_tests_name("cache", tests, setup, teardown);
 }

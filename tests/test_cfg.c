@@ -91,7 +91,9 @@ static void ota_errors_name_line(void **state)
     } cases[] = {
         {"[project]\nname = P\nproduct_key = k\ncolour = red\n", ":4: unknown key 'colour'"},
         {"[project]\nname = P\n[nonsense]\nx = 1\n", ":4: unknown section [nonsense]"},
-        {"[project]\nname = P/../x\n", ":2: name: project: bad character"},
+        {"[project]\nname = P/../x\n",
+         ":2: name: project: bad character '/' at offset 1 (allowed: A-Z a-z 0-9 _ -)"},
+        {"name = P\n", ":1: key 'name' before any [section]; the file starts with [project]"},
         {"[project]\nname = P\nproduct_key = k\n[server]\nblock_size = 1000\n",
          ":5: block_size: '1000' is not a power of two"},
         {"[project]\nname = P\nproduct_key = k\n[server]\nlisten = 1.2.3.4:99999\n",
@@ -223,6 +225,30 @@ static void device_bad_values(void **state)
     }
 }
 
+/* One message per mistake: the field named once, the bad character shown
+ * with the allowed set, a missing [device] header said as such. */
+static void device_messages(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"[device]\nimei = 86123\n", ":2: imei: expected 15 digits, got 5 characters"},
+        {"[device]\nimei = 8612345x7890001\n",
+         ":2: imei: bad character 'x' at offset 7 (digits 0-9 only)"},
+        {"[device]\nproduct_key = a b\n", ":2: product_key: bad character \\x20 at offset 1"},
+        {"project = P\n", ":1: key 'project' before any [section]; the file starts with [device]"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char msg[OTA_MSG_LEN] = "";
+        struct cfg_device d;
+        const char *path = write_file("msg-device.ini", cases[i].text);
+        assert_int_equal(cfg_device_load(path, &d, msg), OTA_E_INVAL);
+        if (!strstr(msg, cases[i].want) || strstr(msg, "imei: imei"))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, msg, cases[i].want);
+    }
+}
+
 static void hostport(void **state)
 {
     char host[64];
@@ -247,7 +273,8 @@ int main(void)
         cmocka_unit_test(ota_ok),           cmocka_unit_test(ota_errors_name_line),
         cmocka_unit_test(ota_security_sections),
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
-        cmocka_unit_test(device_bad_values), cmocka_unit_test(hostport),
+        cmocka_unit_test(device_bad_values), cmocka_unit_test(device_messages),
+        cmocka_unit_test(hostport),
     };
     return cmocka_run_group_tests_name("cfg", tests, setup, teardown);
 }

@@ -242,6 +242,12 @@ static void report_body(void **state)
                              "\"from_script\":\"1.2.3\",\"to_script\":\"1.3.0\",\"result\":0,"
                              "\"bytes\":41234,\"seconds\":0.8,\"apply_mem\":0}");
     assert_int_equal(dev_report_json(&d, &r, 0, out, 40, &len), OTA_E_LIMIT);
+    /* A failure carries its reason, made safe for the server's parser. */
+    snprintf(r.reason, sizeof r.reason, "running core is 485760 bytes, \"the\" delta expects 530880");
+    assert_int_equal(dev_report_json(&d, &r, 4, out, sizeof out, &len), OTA_OK);
+    assert_non_null(strstr(out, "\"result\":4,"));
+    assert_non_null(strstr(out, ",\"reason\":\"running core is 485760 bytes, 'the' delta expects "
+                                "530880\"}"));
 }
 
 int main(void)

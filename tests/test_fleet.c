@@ -13,6 +13,7 @@
 
 #include "fleet.h"
 #include "testutil.h"
+#include "stats.h"
 
 #define NDEV 10000
 
@@ -115,23 +116,94 @@ static void allowlist_and_reload(void **state)
     srv_fleet_free(&f);
 }
 
-/* With both set, the allowlist admits its pilots and the rollout the rest. */
-static void allowlist_plus_rollout(void **state)
+/* With both set, the allowlist is the gate and the rollout stages the
+ * release within it (README "Fleet control"): a listed device inside the
+ * bucket is offered, a listed one outside is held back (4.04/27), an
+ * unlisted one is refused (4.03/21) even inside the bucket. */
+static void allowlist_gates_rollout(void **state)
 {
     struct srv_fleet f;
+    char why[OTA_MSG_LEN];
     (void)state;
-    int outside = -1;
-    for (int i = 0; i < NDEV && outside < 0; i++)
-        if (srv_fleet_bucket(imeis[i]) >= 1000)
-            outside = i;
+    int in = -1, out = -1, unlisted_in = -1;
+    for (int i = 0; i < NDEV; i++) {
+        int inside = srv_fleet_bucket(imeis[i]) < 1000;
+        if (inside && in < 0)
+            in = i;
+        else if (inside && unlisted_in < 0)
+            unlisted_in = i;
+        else if (!inside && out < 0)
+            out = i;
+    }
     char text[64];
-    snprintf(text, sizeof text, "%s\n", imeis[outside]);
+    snprintf(text, sizeof text, "%s\n%s\n", imeis[in], imeis[out]);
     const char *path = write_list(text);
     assert_int_equal(srv_fleet_init(&f, path, 1000, NULL), OTA_OK);
-    assert_int_equal(srv_fleet_check(&f, imeis[outside]), SRV_FLEET_ALLOWED);
-    int n = count_allowed(&f, NULL);
-    assert_in_range(n, 901, 1101);
+    assert_int_equal(srv_fleet_check(&f, imeis[in]), SRV_FLEET_ALLOWED);
+    assert_int_equal(srv_fleet_check(&f, imeis[out]), SRV_FLEET_NOT_YET);
+    assert_int_equal(srv_fleet_check(&f, imeis[unlisted_in]), SRV_FLEET_NOT_ALLOWED);
+    assert_int_equal(count_allowed(&f, NULL), 1);
+    assert_int_equal(srv_fleet_explain(&f, imeis[out], why, sizeof why), SRV_FLEET_NOT_YET);
+    assert_non_null(strstr(why, "in the allowlist, outside the rollout (bucket >= 1000 = 10.00 %)"));
+    assert_int_equal(srv_fleet_explain(&f, imeis[unlisted_in], why, sizeof why),
+                     SRV_FLEET_NOT_ALLOWED);
+    assert_non_null(strstr(why, "not in the allowlist (2 IMEIs)"));
+    srv_fleet_describe(&f, why, sizeof why);
+    assert_string_equal(why, "allowlist 2 IMEIs, rollout 10.00 %");
     srv_fleet_free(&f);
+    assert_int_equal(srv_fleet_init(&f, NULL, SRV_ROLLOUT_ALL + 1, NULL), OTA_OK);
+    srv_fleet_describe(&f, why, sizeof why);
+    assert_string_equal(why, "no allowlist, no rollout");
+}
+
+/* A bad edit is reported once, not at every refresh (once a second in
+ * the server); a further change is reported again. */
+static void bad_allowlist_is_reported_once(void **state)
+{
+    struct srv_fleet f;
+    char msg[OTA_MSG_LEN];
+    int reloaded;
+    (void)state;
+    const char *path = write_list("861234567890001\n");
+    assert_int_equal(srv_fleet_init(&f, path, SRV_ROLLOUT_ALL + 1, msg), OTA_OK);
+    usleep(20000);
+    write_list("861234567890001\nbad line\n");
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_E_INVAL);
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_OK);
+    assert_int_equal(reloaded, 0);
+    assert_int_equal(srv_fleet_check(&f, "861234567890001"), SRV_FLEET_ALLOWED);
+    usleep(20000);
+    write_list("861234567890001\nstill bad\n");
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_E_INVAL);
+    usleep(20000);
+    write_list("861234567890002\n");
+    assert_int_equal(srv_fleet_refresh(&f, &reloaded, msg), OTA_OK);
+    assert_int_equal(reloaded, 1);
+    srv_fleet_free(&f);
+}
+
+/* /stats shows the fleet control in force and counts "held back by the
+ * rollout" apart from "up to date" (both are 4.04/27 on the wire). */
+static void stats_show_fleet_and_held_back(void **state)
+{
+    struct srv_stats st;
+    struct srv_gauges g = {1, 0, 0, 7, 0, 0, 1, 1, 3, 2550};
+    char json[SRV_STATS_JSON_MAX];
+    (void)state;
+    memset(&st, 0, sizeof st);
+    st.by_status[SRV_ST_NO_UPDATE] = 5;
+    st.by_status[SRV_ST_HELD_BACK] = 2;
+    assert_true(srv_stats_json(&st, &g, json, sizeof json) > 0);
+    assert_non_null(strstr(json, "\"allowlist_imeis\":3"));
+    assert_non_null(strstr(json, "\"rollout_bp\":2550"));
+    assert_non_null(strstr(json, "\"no-update\":5"));
+    assert_non_null(strstr(json, "\"held-back\":2"));
+    assert_int_equal(srv_status_info(SRV_ST_HELD_BACK)->coap, 404);
+    assert_int_equal(srv_status_info(SRV_ST_HELD_BACK)->platform, 27);
+    g.has_allowlist = g.has_rollout = 0;
+    assert_true(srv_stats_json(&st, &g, json, sizeof json) > 0);
+    assert_null(strstr(json, "allowlist_imeis"));
+    assert_null(strstr(json, "rollout_bp"));
 }
 
 static void missing_allowlist_is_an_error(void **state)
@@ -196,7 +268,9 @@ int main(void)
         cmocka_unit_test(rollout_is_proportional_and_monotonic),
         cmocka_unit_test(no_control_allows_everyone),
         cmocka_unit_test(allowlist_and_reload),
-        cmocka_unit_test(allowlist_plus_rollout),
+        cmocka_unit_test(allowlist_gates_rollout),
+        cmocka_unit_test(bad_allowlist_is_reported_once),
+        cmocka_unit_test(stats_show_fleet_and_held_back),
         cmocka_unit_test(missing_allowlist_is_an_error),
         cmocka_unit_test(checks_budget_per_scheme_and_address),
         cmocka_unit_test(checks_resend_is_not_a_check),

@@ -256,6 +256,36 @@ static void report_json_and_query(void **state)
                      OTA_OK);
 }
 
+/* The device's reason is free text: kept (bounded, odd bytes as '?'),
+ * escaped on output, and the line stays one valid JSON object. */
+static void report_reason(void **state)
+{
+    struct srv_report r;
+    char line[SRV_REPORT_LINE_MAX], big[SRV_REPORT_MAX];
+    (void)state;
+    assert_int_equal(report("{\"imei\":\"861234567890123\",\"result\":4,\"reason\":\"verify: "
+                            "running core is 485760 bytes, the delta expects 530880\"}", &r),
+                     OTA_OK);
+    assert_string_equal(r.reason, "verify: running core is 485760 bytes, the delta expects 530880");
+    size_t n = srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line);
+    assert_true(n > 0);
+    assert_non_null(strstr(line, ",\"reason\":\"verify: running core is 485760 bytes, the "
+                                 "delta expects 530880\"}\n"));
+    /* query form: quotes, backslashes and control bytes cannot break the line */
+    assert_int_equal(report("imei=861234567890123&result=4&reason=a\"b\\c\x01" "d", &r), OTA_OK);
+    assert_string_equal(r.reason, "a\"b\\c?d");
+    n = srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line);
+    assert_non_null(strstr(line, ",\"reason\":\"a\\\"b\\\\c?d\"}\n"));
+    /* the longest reason, all quotes, is cut to 120 bytes and still fits */
+    int k = snprintf(big, sizeof big, "imei=861234567890123&result=4&reason=");
+    memset(big + k, '"', 300);
+    big[k + 300] = '\0';
+    assert_int_equal(report(big, &r), OTA_OK);
+    assert_int_equal(strlen(r.reason), SRV_REPORT_REASON_MAX - 1);
+    assert_true(srv_report_line(&r, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", 0, line,
+                                sizeof line) > 0);
+}
+
 static void report_bad(void **state)
 {
     static const char *const bad[] = {
@@ -319,6 +349,7 @@ int main(void)
         cmocka_unit_test(query_bad_characters),  cmocka_unit_test(query_path_tricks),
         cmocka_unit_test(query_bad_versions),    cmocka_unit_test(query_lengths),
         cmocka_unit_test(query_duplicates),      cmocka_unit_test(report_json_and_query),
+        cmocka_unit_test(report_reason),
         cmocka_unit_test(report_bad),            cmocka_unit_test(status_table),
     };
     return cmocka_run_group_tests_name("server query/report", tests, NULL, NULL);

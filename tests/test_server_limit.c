@@ -319,7 +319,7 @@ static void admin_and_stats(void **state)
     assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_E_INVAL);
 
     struct srv_stats st;
-    struct srv_gauges g = {12, 3, 4, 7, 100, 200};
+    struct srv_gauges g = {12, 3, 4, 7, 100, 200, 0, 0, 0, 0};
     memset(&st, 0, sizeof st);
     st.requests = 42;
     st.blocks = 40;

@@ -27,6 +27,7 @@
 #include "fota.h"
 #include "query.h"
 #include "report.h"
+#include "../cache/report.h"
 #include "select.h"
 #include "status.h"
 
@@ -160,9 +161,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e == OTA_OK)
         fz_select(&q);
     srv_status_json(e == OTA_OK ? SRV_ST_NO_UPDATE : SRV_ST_BAD_FIELD, msg, json, sizeof json);
-    if (srv_report_parse(data, size, &r, msg) == OTA_OK &&
-        srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line) == 0)
-        __builtin_trap(); /* a valid report must always fit a line */
+    if (srv_report_parse(data, size, &r, msg) == OTA_OK) {
+        size_t n = srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line);
+        struct cache_report_fields f;
+        if (n == 0)
+            __builtin_trap(); /* a valid report must always fit a line */
+        /* ota-cache reads the line back: the device's free-text reason
+         * survives the escaping unchanged and ends nothing early. */
+        if (cache_report_parse_line(line, &f) != 0 || f.result != r.result ||
+            strcmp(f.reason, r.reason) != 0)
+            __builtin_trap();
+    }
     if (srv_block_parse(data, size < 4 ? size : 4, &b, msg) == OTA_OK &&
         srv_block_slice(214001, &b, size & 7, &sl, msg) == OTA_OK &&
         (sl.len == 0 || sl.off + sl.len > 214001))
