@@ -306,6 +306,20 @@ static enum ota_err dev_check_old_core(struct dev_run *run, const struct pkg_hea
  * (not the running core's hash); the whole package is verified at the end
  * anyway. Without Size2 the header cannot be parsed against the total:
  * then nothing is checked early. */
+/* What a package header says it leads to (unverified: for `check`'s line
+ * and for the report of a package refused at its header, so the failure
+ * is counted under the release the device was offered). */
+static void dev_result_target(struct dev_result *r, const struct pkg_header *h)
+{
+    r->target_known = 1;
+    if (h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
+        r->to_core.number = h->to_core;
+    if (h->flags & PKG_F_SCRIPT)
+        r->to_script = h->script;
+    r->core_changed = r->to_core.number != r->from_core.number;
+    r->script_changed = ver_script_cmp(&r->to_script, &r->from_script) != 0;
+}
+
 static enum ota_err dev_head_check(void *ctx, const uint8_t *head, size_t len, uint64_t size,
                                    char *msg)
 {
@@ -314,6 +328,8 @@ static enum ota_err dev_head_check(void *ctx, const uint8_t *head, size_t len, u
     if (size == 0)
         return OTA_OK;
     enum ota_err e = pkg_header_parse(head, len, size, &h, msg);
+    if (e == OTA_OK)
+        dev_result_target(run->r, &h);
     if (e == OTA_OK && !dev_key_known(&run->d, h.key_id)) {
         char hex[2 * CRYPTO_KEYID_LEN + 1];
         ota_hex(h.key_id, CRYPTO_KEYID_LEN, hex);
@@ -631,13 +647,7 @@ static void dev_check_target(const struct dev_block *b, struct dev_result *r)
     if (b->len < PKG_HEADER_LEN || !r->pkg_size ||
         pkg_header_parse(b->data, PKG_HEADER_LEN, r->pkg_size, &h, NULL) != OTA_OK)
         return;
-    r->target_known = 1;
-    if (h.flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
-        r->to_core.number = h.to_core;
-    if (h.flags & PKG_F_SCRIPT)
-        r->to_script = h.script;
-    r->core_changed = r->to_core.number != r->from_core.number;
-    r->script_changed = ver_script_cmp(&r->to_script, &r->from_script) != 0;
+    dev_result_target(r, &h);
 }
 
 enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
