@@ -1,15 +1,28 @@
-/* dtls.c - DTLS-PSK for ota-server (see dtls.h).
+/* dtls.c - DTLS-PSK for ota-server and new-peer admission (see dtls.h).
  *
  * libcoap 4.3.1 calls srv_dtls_key_for with the client's identity during
  * every handshake; the returned key is copied into the session, so one
  * buffer in struct srv_dtls serves all handshakes (libcoap is
  * single-threaded).
+ * Sections: 1. keys, 2. handshakes in progress (session events),
+ * 3. the datagram gate in front of libcoap, 4. identity and wipe.
  */
 #include "dtls.h"
 
 #include "log.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SRV_DTLS_GATE_BURST 256 /* datagrams dropped per loop turn at most */
+#define SRV_DTLS_FD_SCAN 4096   /* descriptors looked at for the coaps:// sockets */
+
+/* ---- 1. keys ------------------------------------------------------------ */
 
 enum ota_err srv_dtls_init(struct srv_dtls *d, const char *secret_path, char *msg)
 {
@@ -27,14 +40,14 @@ static const coap_bin_const_t *srv_dtls_key_for(coap_bin_const_t *identity,
     (void)session;
     if (!identity || identity->length >= sizeof imei) {
         d->refused++;
-        log_msg(LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
+        log_kmsg(LOG_K_DTLS, LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
         return NULL;
     }
     memcpy(imei, identity->s, identity->length);
     imei[identity->length] = '\0';
     if (cfg_check_imei(imei, NULL) != OTA_OK) {
         d->refused++;
-        log_msg(LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
+        log_kmsg(LOG_K_DTLS, LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
         return NULL;
     }
     crypto_psk_derive(d->secret, d->secret_len, imei, identity->length, d->key);
@@ -44,9 +57,78 @@ static const coap_bin_const_t *srv_dtls_key_for(coap_bin_const_t *identity,
     return &d->key_bin;
 }
 
-enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, char *msg)
+/* ---- 2. handshakes in progress ------------------------------------------ */
+
+/* A session's peer key and its address-only key; 0 if not IP. */
+static int srv_dtls_keys(const coap_session_t *session, struct srv_peer_key *peer,
+                         struct srv_peer_key *host)
+{
+    const coap_address_t *a = coap_session_get_addr_remote(session);
+    if (!a || srv_peer_key(&a->addr.sa, peer) != OTA_OK)
+        return 0;
+    srv_peer_key_host(peer, host);
+    return 1;
+}
+
+/* A new session is a handshake in progress until it connects or is
+ * freed; the session's app data marks it as counted. */
+static void srv_dtls_pending_add(struct srv_dtls *d, coap_session_t *session)
+{
+    struct srv_peer_key peer, host;
+    if (!srv_dtls_keys(session, &peer, &host))
+        return;
+    uint64_t seq = d->handshakes + d->refused + d->failed + d->gated + 1; /* recency */
+    struct srv_tally_slot *p = srv_tally_get(&d->pending_peer, &peer, seq);
+    if (!p || p->n)
+        return;
+    p->n = 1;
+    struct srv_tally_slot *h = srv_tally_get(&d->pending_host, &host, seq);
+    if (h)
+        h->n++;
+    coap_session_set_app_data(session, d);
+}
+
+static void srv_dtls_pending_del(struct srv_dtls *d, coap_session_t *session)
+{
+    struct srv_peer_key peer, host;
+    if (coap_session_get_app_data(session) != d)
+        return;
+    coap_session_set_app_data(session, NULL);
+    if (!srv_dtls_keys(session, &peer, &host))
+        return;
+    struct srv_tally_slot *p = srv_tally_find(&d->pending_peer, &peer);
+    struct srv_tally_slot *h = srv_tally_find(&d->pending_host, &host);
+    if (p)
+        srv_tally_drop(p);
+    if (h && h->n > 1)
+        h->n--;
+    else if (h)
+        srv_tally_drop(h);
+}
+
+static int srv_dtls_on_event(coap_session_t *session, const coap_event_t event)
+{
+    struct srv_dtls *d = coap_get_app_data(coap_session_get_context(session));
+    if (!d || coap_session_get_proto(session) != COAP_PROTO_DTLS)
+        return 0;
+    if (event == COAP_EVENT_SERVER_SESSION_NEW) {
+        srv_dtls_pending_add(d, session);
+    } else if (event == COAP_EVENT_DTLS_CONNECTED || event == COAP_EVENT_SERVER_SESSION_DEL) {
+        srv_dtls_pending_del(d, session);
+    } else if ((event == COAP_EVENT_DTLS_ERROR || event == COAP_EVENT_DTLS_CLOSED) &&
+               coap_session_get_app_data(session) == d) {
+        d->failed++;
+        if (log_allow(LOG_K_DTLS, LOG_L_INFO))
+            log_write(LOG_L_INFO, "dtls: handshake failed: %s", coap_session_str(session));
+    }
+    return 0;
+}
+
+enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const struct cfg_ota *cfg,
+                             char *msg)
 {
     coap_dtls_spsk_t setup;
+    size_t slots = 2 * (size_t)cfg->dtls_max_handshakes;
     memset(&setup, 0, sizeof setup);
     setup.version = COAP_DTLS_SPSK_SETUP_VERSION;
     setup.validate_id_call_back = srv_dtls_key_for;
@@ -58,8 +140,118 @@ enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, char *msg)
     setup.psk_info.key.length = sizeof d->key;
     if (!coap_context_set_psk2(ctx, &setup))
         return ota_fail(msg, OTA_E_INVAL, "coap: cannot set up DTLS-PSK");
+    for (int i = 0; i < cfg->ndtls_listen && i < SRV_DTLS_SOCKETS_MAX; i++) {
+        char host[CFG_ADDR_MAX];
+        uint16_t port;
+        enum ota_err e = cfg_split_hostport(cfg->dtls_listen[i], host, sizeof host, &port, 5684,
+                                            msg);
+        if (e != OTA_OK)
+            return e;
+        d->ports[d->nports++] = htons(port);
+    }
+    enum ota_err e = srv_tally_init(&d->pending_peer, slots, msg);
+    if (e == OTA_OK)
+        e = srv_tally_init(&d->pending_host, slots, msg);
+    if (e != OTA_OK)
+        return e;
+    d->per_address = (unsigned)cfg->dtls_per_address;
+    coap_context_set_max_handshake_sessions(ctx, (unsigned)cfg->dtls_max_handshakes);
+    coap_set_app_data(ctx, d);
+    coap_register_event_handler(ctx, srv_dtls_on_event);
     return OTA_OK;
 }
+
+/* ---- 3. the datagram gate ------------------------------------------------- */
+
+int srv_dtls_is_hello(const uint8_t *p, size_t n)
+{
+    return n >= 14 && p[0] == 22 && p[13] == 1;
+}
+
+/* libcoap keeps its endpoint sockets to itself: find ours by their
+ * bound coaps:// port among this process's UDP sockets. */
+static void srv_dtls_find_sockets(struct srv_dtls *d)
+{
+    d->scanned = 1;
+    for (int fd = 0; fd < SRV_DTLS_FD_SCAN && d->nfds < SRV_DTLS_SOCKETS_MAX; fd++) {
+        struct stat sb;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode) ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+            continue;
+        uint16_t port = ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                        : ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : 0;
+        for (int i = 0; i < d->nports; i++)
+            if (port && port == d->ports[i]) {
+                d->fds[d->nfds++] = fd;
+                break;
+            }
+    }
+    if (d->nfds < d->nports)
+        log_msg(LOG_L_WARN, "dtls: %d of %d coaps:// sockets found; new-peer admission "
+                "per address is off for the others", d->nfds, d->nports);
+}
+
+/* Drop the datagram at the head of fd if it is a ClientHello of a new
+ * peer whose address has per_address handshakes in progress. 1 = one was
+ * dropped (look again), 0 = the head is libcoap's (or none). */
+static int srv_dtls_gate(struct srv_dtls *d, int fd)
+{
+    uint8_t head[14];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct srv_peer_key peer, host;
+    ssize_t n = recvfrom(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT, (struct sockaddr *)&ss,
+                         &sl);
+    if (n < 0 || !srv_dtls_is_hello(head, (size_t)n) ||
+        srv_peer_key((const struct sockaddr *)&ss, &peer) != OTA_OK ||
+        srv_tally_find(&d->pending_peer, &peer))
+        return 0;
+    srv_peer_key_host(&peer, &host);
+    const struct srv_tally_slot *h = srv_tally_find(&d->pending_host, &host);
+    if (!h || h->n < d->per_address)
+        return 0;
+    if (recv(fd, head, sizeof head, MSG_DONTWAIT) < 0)
+        return 0;
+    d->gated++;
+    if (log_allow(LOG_K_DTLS, LOG_L_INFO)) {
+        coap_address_t a;
+        unsigned char text[64] = "?";
+        coap_address_init(&a);
+        a.size = sl <= sizeof a.addr ? sl : sizeof a.addr;
+        memcpy(&a.addr, &ss, a.size);
+        coap_print_addr(&a, text, sizeof text);
+        log_write(LOG_L_INFO, "dtls: ClientHello from %s dropped: %u handshakes of this address "
+                  "in progress (handshakes_per_address)", (const char *)text, h->n);
+    }
+    return 1;
+}
+
+int srv_dtls_io(struct srv_dtls *d, coap_context_t *ctx, unsigned wait_ms)
+{
+    if (!d->scanned)
+        srv_dtls_find_sockets(d);
+    int efd = coap_context_get_coap_fd(ctx);
+    if (efd < 0 || d->nfds == 0)
+        return coap_io_process(ctx, wait_ms);
+    /* libcoap's epoll descriptor is readable when any of its sockets or
+     * its timer is; libcoap then reads one datagram per ready socket, the
+     * one the gate has just looked at. */
+    struct pollfd pf = {.fd = efd, .events = POLLIN};
+    if (poll(&pf, 1, (int)wait_ms) < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < d->nfds; i++)
+        for (int k = 0; k < SRV_DTLS_GATE_BURST && srv_dtls_gate(d, d->fds[i]); k++)
+            ;
+    return coap_io_process(ctx, COAP_IO_NO_WAIT);
+}
+
+/* ---- 4. identity and wipe --------------------------------------------------- */
 
 int srv_dtls_identity(const coap_session_t *session, char *out, size_t n)
 {
@@ -75,5 +267,7 @@ int srv_dtls_identity(const coap_session_t *session, char *out, size_t n)
 
 void srv_dtls_wipe(struct srv_dtls *d)
 {
+    srv_tally_free(&d->pending_peer);
+    srv_tally_free(&d->pending_host);
     sodium_memzero(d, sizeof *d);
 }
