@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#define LOG_OTHER_BURST 64
+
 struct log_budget {
     double tokens;
     uint64_t last_ms;
@@ -67,14 +69,19 @@ int log_allow(enum log_kind kind, enum log_level lvl)
         return 0;
     if (!log_rate)
         return 1;
-    struct log_budget *b = &log_budgets[(unsigned)kind < LOG_K__COUNT ? kind : LOG_K_OTHER];
+    if ((unsigned)kind >= LOG_K__COUNT)
+        kind = LOG_K_OTHER;
+    struct log_budget *b = &log_budgets[kind];
+    /* Operator-paced lines (start-up, reload) come in bursts of a few
+     * dozen; the rest is per request and gets exactly log_rate. */
+    double burst = log_rate + (kind == LOG_K_OTHER ? LOG_OTHER_BURST : 0);
     uint64_t now = log_now_ms();
-    if (b->last_ms == 0 || now - b->last_ms > 1000u)
-        b->tokens = log_rate; /* a quiet second refills the whole burst */
+    if (b->last_ms == 0)
+        b->tokens = burst;
     else
         b->tokens += (double)(now - b->last_ms) * log_rate / 1000.0;
-    if (b->tokens > log_rate)
-        b->tokens = log_rate;
+    if (b->tokens > burst)
+        b->tokens = burst;
     b->last_ms = now;
     if (b->tokens >= 1) {
         b->tokens -= 1;

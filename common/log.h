@@ -5,7 +5,8 @@
  * "<ISO time> <level> <message>" and never contain a newline of their own.
  *
  * Every line goes through a per-kind budget (log_set_rate: lines per
- * second per kind, 0 = unlimited, the default): a flood of one kind
+ * second per kind, burst as many, plus 64 for start-up and reload lines;
+ * 0 = unlimited, the default): a flood of one kind
  * (forged RSTs making libcoap talk, refused handshakes, reports) cannot
  * hide the others, and cannot make the log grow faster than the budget
  * whatever an attacker sends. Lines over budget are counted by kind and

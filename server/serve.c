@@ -209,7 +209,7 @@ static void srv_log_block(struct srv *s, coap_session_t *sess, const struct srv_
     srv_log_req(s, sess, LOG_K_REQ, LOG_L_DEBUG, "fota", o->st, tail);
     if (!(first || last) || !log_allow(LOG_K_DOWNLOAD, LOG_L_INFO))
         return;
-    char peer[SRV_PEER_MAX], dur[32] = "-";
+    char peer[SRV_PEER_MAX], dur[32] = "?";
     srv_peer(sess, peer);
     if (first && !last) {
         log_write(LOG_L_INFO, "download start peer=%s imei=%s from=%04u/%s pkg=%s bytes=%zu "
@@ -218,9 +218,9 @@ static void srv_log_block(struct srv *s, coap_session_t *sess, const struct srv_
         return;
     }
     if (t && t->key.len)
-        snprintf(dur, sizeof dur, "%.1fs", (double)(now - t->start_ms) / 1000.0);
+        snprintf(dur, sizeof dur, "%llu", (unsigned long long)(now - t->start_ms));
     log_write(LOG_L_INFO, "download end peer=%s imei=%s pkg=%s bytes=%zu blocks=%llu "
-              "duration=%s result=complete", peer, o->q.imei, o->pkg->name, o->pkg->len, nblk,
+              "duration_ms=%s result=complete", peer, o->q.imei, o->pkg->name, o->pkg->len, nblk,
               dur);
     if (t)
         srv_tally_drop(t);

