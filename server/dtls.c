@@ -85,6 +85,7 @@ static void srv_dtls_pending_add(struct srv_dtls *d, coap_session_t *session)
     struct srv_tally_slot *h = srv_tally_get(&d->pending_host, &host, seq);
     if (h)
         h->n++;
+    d->pending++;
     coap_session_set_app_data(session, d);
 }
 
@@ -94,6 +95,7 @@ static void srv_dtls_pending_del(struct srv_dtls *d, coap_session_t *session)
     if (coap_session_get_app_data(session) != d)
         return;
     coap_session_set_app_data(session, NULL);
+    d->pending--;
     if (!srv_dtls_keys(session, &peer, &host))
         return;
     struct srv_tally_slot *p = srv_tally_find(&d->pending_peer, &peer);
@@ -104,6 +106,21 @@ static void srv_dtls_pending_del(struct srv_dtls *d, coap_session_t *session)
         h->n--;
     else if (h)
         srv_tally_drop(h);
+}
+
+/* libcoap may signal one failure twice (error, then closed): the peer's
+ * slot remembers that it was counted (n = 2). */
+static void srv_dtls_failed(struct srv_dtls *d, coap_session_t *session)
+{
+    struct srv_peer_key peer, host;
+    struct srv_tally_slot *p = srv_dtls_keys(session, &peer, &host)
+                                   ? srv_tally_find(&d->pending_peer, &peer) : NULL;
+    if (!p || p->n != 1)
+        return;
+    p->n = 2;
+    d->failed++;
+    if (log_allow(LOG_K_DTLS, LOG_L_INFO))
+        log_write(LOG_L_INFO, "dtls: handshake failed: %s", coap_session_str(session));
 }
 
 static int srv_dtls_on_event(coap_session_t *session, const coap_event_t event)
@@ -117,9 +134,7 @@ static int srv_dtls_on_event(coap_session_t *session, const coap_event_t event)
         srv_dtls_pending_del(d, session);
     } else if ((event == COAP_EVENT_DTLS_ERROR || event == COAP_EVENT_DTLS_CLOSED) &&
                coap_session_get_app_data(session) == d) {
-        d->failed++;
-        if (log_allow(LOG_K_DTLS, LOG_L_INFO))
-            log_write(LOG_L_INFO, "dtls: handshake failed: %s", coap_session_str(session));
+        srv_dtls_failed(d, session);
     }
     return 0;
 }

@@ -45,6 +45,7 @@ struct srv_dtls {
     uint8_t key[CRYPTO_PSK_LEN]; /* last derived key, copied by libcoap */
     coap_bin_const_t key_bin;
     unsigned long handshakes, refused, failed, gated;
+    unsigned long pending;       /* handshakes in progress now */
     unsigned per_address;        /* [dtls] handshakes_per_address */
     struct srv_tally pending_peer; /* address+port -> 1 while its handshake is in progress */
     struct srv_tally pending_host; /* address -> handshakes in progress */

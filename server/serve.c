@@ -497,6 +497,7 @@ static void srv_stats_gather(struct srv *s)
         s->st.dtls_refused = s->dtls->refused;
         s->st.dtls_failed = s->dtls->failed;
         s->st.dtls_gated = s->dtls->gated;
+        s->st.dtls_pending = s->dtls->pending;
     }
 }
 
