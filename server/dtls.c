@@ -5,22 +5,15 @@
  * buffer in struct srv_dtls serves all handshakes (libcoap is
  * single-threaded).
  * Sections: 1. keys, 2. handshakes in progress (session events),
- * 3. the datagram gate in front of libcoap, 4. identity and wipe.
+ * 3. the ClientHello screen (run by gate.c before libcoap reads), 4. identity
+ * and wipe.
  */
 #include "dtls.h"
 
 #include "log.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define SRV_DTLS_GATE_BURST 256 /* datagrams dropped per loop turn at most */
-#define SRV_DTLS_FD_SCAN 4096   /* descriptors looked at for the coaps:// sockets */
 
 /* ---- 1. keys ------------------------------------------------------------ */
 
@@ -155,15 +148,6 @@ enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const stru
     setup.psk_info.key.length = sizeof d->key;
     if (!coap_context_set_psk2(ctx, &setup))
         return ota_fail(msg, OTA_E_INVAL, "coap: cannot set up DTLS-PSK");
-    for (int i = 0; i < cfg->ndtls_listen && i < SRV_DTLS_SOCKETS_MAX; i++) {
-        char host[CFG_ADDR_MAX];
-        uint16_t port;
-        enum ota_err e = cfg_split_hostport(cfg->dtls_listen[i], host, sizeof host, &port, 5684,
-                                            msg);
-        if (e != OTA_OK)
-            return e;
-        d->ports[d->nports++] = htons(port);
-    }
     enum ota_err e = srv_tally_init(&d->pending_peer, slots, msg);
     if (e == OTA_OK)
         e = srv_tally_init(&d->pending_host, slots, msg);
@@ -176,46 +160,14 @@ enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const stru
     return OTA_OK;
 }
 
-/* ---- 3. the datagram gate ------------------------------------------------- */
+/* ---- 3. the ClientHello screen ------------------------------------------------- */
 
 int srv_dtls_is_hello(const uint8_t *p, size_t n)
 {
     return n >= 14 && p[0] == 22 && p[13] == 1;
 }
 
-/* libcoap keeps its endpoint sockets to itself: find ours by their
- * bound coaps:// port among this process's UDP sockets. */
-static void srv_dtls_find_sockets(struct srv_dtls *d)
-{
-    d->scanned = 1;
-    for (int fd = 0; fd < SRV_DTLS_FD_SCAN && d->nfds < SRV_DTLS_SOCKETS_MAX; fd++) {
-        struct stat sb;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int type = 0;
-        socklen_t tl = sizeof type;
-        if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode) ||
-            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM ||
-            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-            continue;
-        uint16_t port = ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                        : ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : 0;
-        for (int i = 0; i < d->nports; i++)
-            if (port && port == d->ports[i]) {
-                d->fds[d->nfds++] = fd;
-                break;
-            }
-    }
-    if (d->nfds < d->nports)
-        log_msg(LOG_L_WARN, "dtls: %d of %d coaps:// sockets found; new-peer admission "
-                "per address is off for the others", d->nfds, d->nports);
-}
-
-/* Drop the datagram at the head of fd if it is a ClientHello of a new
- * peer whose address has per_address handshakes in progress. 1 = one was
- * dropped (look again), 0 = the head is libcoap's (or none). */
-static int srv_dtls_gate(struct srv_dtls *d, int fd)
+int srv_dtls_screen(struct srv_dtls *d, int fd)
 {
     uint8_t head[14];
     struct sockaddr_storage ss;
@@ -245,25 +197,6 @@ static int srv_dtls_gate(struct srv_dtls *d, int fd)
                   "in progress (handshakes_per_address)", (const char *)text, h->n);
     }
     return 1;
-}
-
-int srv_dtls_io(struct srv_dtls *d, coap_context_t *ctx, unsigned wait_ms)
-{
-    if (!d->scanned)
-        srv_dtls_find_sockets(d);
-    int efd = coap_context_get_coap_fd(ctx);
-    if (efd < 0 || d->nfds == 0)
-        return coap_io_process(ctx, wait_ms);
-    /* libcoap's epoll descriptor is readable when any of its sockets or
-     * its timer is; libcoap then reads one datagram per ready socket, the
-     * one the gate has just looked at. */
-    struct pollfd pf = {.fd = efd, .events = POLLIN};
-    if (poll(&pf, 1, (int)wait_ms) < 0 && errno != EINTR)
-        return -1;
-    for (int i = 0; i < d->nfds; i++)
-        for (int k = 0; k < SRV_DTLS_GATE_BURST && srv_dtls_gate(d, d->fds[i]); k++)
-            ;
-    return coap_io_process(ctx, COAP_IO_NO_WAIT);
 }
 
 /* ---- 4. identity and wipe --------------------------------------------------- */

@@ -20,7 +20,7 @@
  *  - sets libcoap's cap deliberately ([dtls] max_handshakes, default 1024);
  *  - counts handshakes in progress per source address (hello and
  *    handshaking sessions, from libcoap's session events) and reads each
- *    coaps:// datagram's first bytes before libcoap does (srv_dtls_io,
+ *    coaps:// datagram's first bytes before libcoap does (gate.h,
  *    MSG_PEEK): a ClientHello from a new peer of an address that already
  *    has handshakes_per_address (default 8) in progress is dropped, so
  *    one address cannot take more than its share of the cap and a device
@@ -37,8 +37,6 @@
 #include "cfg.h"
 #include "tally.h"
 
-#define SRV_DTLS_SOCKETS_MAX CFG_LISTEN_MAX
-
 struct srv_dtls {
     uint8_t secret[CRYPTO_PSK_SECRET_MAX];
     size_t secret_len;
@@ -49,10 +47,6 @@ struct srv_dtls {
     unsigned per_address;        /* [dtls] handshakes_per_address */
     struct srv_tally pending_peer; /* address+port -> 1 while its handshake is in progress */
     struct srv_tally pending_host; /* address -> handshakes in progress */
-    uint16_t ports[SRV_DTLS_SOCKETS_MAX]; /* coaps:// listen ports, network order */
-    int nports;
-    int fds[SRV_DTLS_SOCKETS_MAX]; /* their sockets, found at the first srv_dtls_io */
-    int nfds, scanned;
 };
 
 /* Load the product secret (refused if other users can read the file). */
@@ -61,10 +55,11 @@ enum ota_err srv_dtls_init(struct srv_dtls *d, const char *secret_path, char *ms
  * handler on ctx; endpoints of COAP_PROTO_DTLS use them. */
 enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const struct cfg_ota *cfg,
                              char *msg);
-/* One turn of the event loop instead of coap_io_process(ctx, wait_ms):
- * wait for a datagram, drop over-quota ClientHellos, let libcoap handle
- * the rest. Returns coap_io_process's result. */
-int srv_dtls_io(struct srv_dtls *d, coap_context_t *ctx, unsigned wait_ms);
+/* Look at the datagram at the head of coaps:// socket fd (MSG_PEEK) and
+ * drop it if it is a ClientHello of a new peer whose address has
+ * handshakes_per_address in progress. 1 = one was dropped (look again),
+ * 0 = the head is libcoap's (or there is none). gate.c calls it. */
+int srv_dtls_screen(struct srv_dtls *d, int fd);
 /* The PSK identity of a DTLS session as a string into out (n bytes);
  * returns 0 for a plain coap:// session, -1 if it does not fit. */
 int srv_dtls_identity(const coap_session_t *session, char *out, size_t n);

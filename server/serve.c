@@ -488,10 +488,11 @@ static void srv_mem(uint64_t *rss, uint64_t *hwm)
     fclose(fp);
 }
 
-/* Counters kept outside s->st: the logger's and the DTLS module's. */
+/* Counters kept outside s->st: the logger's, the gate's, the DTLS module's. */
 static void srv_stats_gather(struct srv *s)
 {
     s->st.log_suppressed = log_suppressed_total();
+    s->st.screened = s->gate.answered;
     if (s->dtls) {
         s->st.dtls_handshakes = s->dtls->handshakes;
         s->st.dtls_refused = s->dtls->refused;

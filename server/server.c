@@ -177,6 +177,8 @@ static enum ota_err srv_coap_start(struct srv *s, char *msg)
         e = srv_dtls_start(s, msg);
     if (e == OTA_OK)
         e = srv_resources_add(s, msg);
+    if (e == OTA_OK)
+        e = srv_gate_init(&s->gate, &s->cfg, s->dtls, msg);
     return e;
 }
 
@@ -334,9 +336,7 @@ static void srv_tick(struct srv *s)
 static enum ota_err srv_loop(struct srv *s, char *msg)
 {
     while (!*s->ctl->stop) {
-        int rc = s->dtls ? srv_dtls_io(s->dtls, s->ctx, SRV_TICK_MS)
-                         : coap_io_process(s->ctx, SRV_TICK_MS);
-        if (rc < 0 && errno != EINTR)
+        if (srv_gate_io(&s->gate, s->ctx, SRV_TICK_MS) < 0 && errno != EINTR)
             return ota_fail(msg, OTA_E_NET, "coap: event loop failed: %s", strerror(errno));
         if (s->ctl->hup && *s->ctl->hup) {
             *s->ctl->hup = 0;

@@ -12,6 +12,7 @@
 
 #include "dtls.h"
 #include "fleet.h"
+#include "gate.h"
 #include "index.h"
 #include "limit.h"
 #include "memo.h"
@@ -30,6 +31,7 @@ struct srv {
     struct srv_fleet fleet;
     struct srv_checks checks;
     struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */
+    struct srv_gate gate;           /* screens datagrams before libcoap reads them */
     struct srv_tally downloads;     /* start time of a download per source, for its end line */
     struct srv_tally report_hosts;  /* report_rate bucket per address */
     struct srv_checks report_checks; /* report_interval per IMEI */

@@ -61,6 +61,7 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     srv_json_put(&j, "dtls_failed", s->dtls_failed);
     srv_json_put(&j, "dtls_gated", s->dtls_gated);
     srv_json_put(&j, "dtls_pending", s->dtls_pending);
+    srv_json_put(&j, "screened", s->screened);
     srv_json_put(&j, "log_suppressed", s->log_suppressed);
     srv_json_put(&j, "rescans", s->rescans);
     srv_json_put(&j, "reloads", s->reloads);

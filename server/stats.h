@@ -28,6 +28,7 @@ struct srv_stats {
     uint64_t reports_limited, reports_capped; /* report_rate/interval; report_max_bytes */
     uint64_t dtls_handshakes, dtls_refused, dtls_failed, dtls_gated;
     uint64_t dtls_pending;           /* gauge: handshakes in progress */
+    uint64_t screened;               /* proxy or unknown-critical requests answered bare (gate.h) */
     uint64_t log_suppressed;
     uint64_t rescans, reloads;
 };

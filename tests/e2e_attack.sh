@@ -129,13 +129,7 @@ printf '[dtls]\nlisten = 127.0.0.1:%s\nmax_handshakes = 100\n' "$DPORT" >>"$RUN/
 : >"$RUN/server.log"
 ota_server_start || exit 1
 for i in $(seq 1 50); do ss -Hlun "sport = :$DPORT" | grep -q . && break; sleep 0.05; done
-psk_of() { "$BIN/ota-cache" psk -c "$RUN/ota.ini" "$1"; }
-for n in $(seq 100 199); do
-  raw=861234567890$n hex=$(psk_of $raw)
-  case $hex in *00*|*0a) continue ;; esac
-  [ "$(printf %s "$hex" | sed 's/../&\n/g' | grep -c '^00$')" -eq 0 ] && break
-done
-key=$(printf "$(sed 's/../\\x&/g' <<<"$hex")")
+ota_cli_psk_imei "$RUN/ota.ini"
 COAPS=$(command -v coap-client-openssl)
 post() { timeout 20 "$COAPS" -B 6 -m post -u "$raw" -k "$key" -e "$1" "coaps://127.0.0.1:$DPORT/report" 2>&1; }
 out=$(post "imei=999999999999999&result=0")

@@ -1,6 +1,7 @@
 /* test_security.c - the pieces behind issue 18: log budgets per kind
  * (common/log.c), the bounded peer tables (server/tally.c), the DTLS
- * gate's ClientHello test (server/dtls.c) and report field rules
+ * gate's ClientHello test (server/dtls.c), the coap:// screen
+ * (server/gate.c) and report field rules
  * (server/report.c).
  */
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "dtls.h"
+#include "gate.h"
 #include "log.h"
 #include "report.h"
 #include "tally.h"
@@ -114,6 +116,33 @@ static void dtls_hello_test(void **state)
     assert_false(srv_dtls_is_hello(rec, sizeof rec));
 }
 
+/* The coap:// screen: proxy and unknown critical options of requests. */
+static void gate_screen(void **state)
+{
+    (void)state;
+    /* CON GET, token 1, Uri-Path "fota" */
+    uint8_t fota[] = {0x41, 0x01, 0, 1, 0xaa, 0xb4, 'f', 'o', 't', 'a'};
+    assert_int_equal(srv_gate_screen(fota, sizeof fota), SRV_GATE_PASS);
+    /* + option 13 (unknown, critical), empty: delta 2 after 11 */
+    uint8_t crit[] = {0x41, 0x01, 0, 1, 0xaa, 0xb4, 'f', 'o', 't', 'a', 0x20};
+    assert_int_equal(srv_gate_screen(crit, sizeof crit), SRV_GATE_BAD_OPTION);
+    crit[0] = 0x51; /* NON */
+    assert_int_equal(srv_gate_screen(crit, sizeof crit), SRV_GATE_IGNORE);
+    /* CON GET with Proxy-Uri "x": delta 35 = 13 + 22 */
+    uint8_t proxy[] = {0x40, 0x01, 0, 2, 0xd1, 22, 'x'};
+    assert_int_equal(srv_gate_screen(proxy, sizeof proxy), SRV_GATE_NO_PROXY);
+    /* elective unknown (option 14): libcoap ignores it */
+    uint8_t elect[] = {0x40, 0x01, 0, 3, 0xd0, 1};
+    assert_int_equal(srv_gate_screen(elect, sizeof elect), SRV_GATE_PASS);
+    /* a response, an empty message, a cut option: not ours */
+    uint8_t resp[] = {0x60, 0x45, 0, 4, 0x20};
+    assert_int_equal(srv_gate_screen(resp, sizeof resp), SRV_GATE_PASS);
+    uint8_t ping[] = {0x40, 0x00, 0, 5};
+    assert_int_equal(srv_gate_screen(ping, sizeof ping), SRV_GATE_PASS);
+    uint8_t cut[] = {0x40, 0x01, 0, 6, 0xd1};
+    assert_int_equal(srv_gate_screen(cut, sizeof cut), SRV_GATE_PASS);
+}
+
 /* A field given twice is refused in both forms, never last-wins. */
 static void report_duplicate_field(void **state)
 {
@@ -149,7 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_budget_per_kind),   cmocka_unit_test(tally_bounded),
         cmocka_unit_test(dtls_hello_test),       cmocka_unit_test(report_duplicate_field),
-        cmocka_unit_test(report_identity_in_line),
+        cmocka_unit_test(report_identity_in_line), cmocka_unit_test(gate_screen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@
  * sliced against a fixed package size; the diagnostic encoder also runs
  * with a byte-chosen size budget (the 3x rule for unverified sources; it
  * must never write past it), and the bytes go through the DTLS gate's
- * ClientHello test. Any crash or sanitizer report is a bug; every outcome
+ * ClientHello test and the coap:// screen (gate.h). Any crash or sanitizer report is a bug; every outcome
  * must be an ota_err.
  */
 #include <stdint.h>
@@ -28,6 +28,7 @@
 
 #include "block.h"
 #include "dtls.h"
+#include "gate.h"
 #include "fota.h"
 #include "query.h"
 #include "report.h"
@@ -169,6 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (srv_status_json(SRV_ST_BAD_FIELD, (const char *)msg, json, budget) >= (budget ? budget : 1))
         __builtin_trap();
     (void)srv_dtls_is_hello(data, size);
+    if (srv_gate_screen(data, size) != SRV_GATE_PASS && (size < 4 || (data[0] & 15) > 8))
+        __builtin_trap(); /* an answer is only built for a request with a real token */
     if (srv_report_parse(data, size, &r, msg) == OTA_OK &&
         srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line) == 0)
         __builtin_trap(); /* a valid report must always fit a line */

@@ -69,6 +69,17 @@ def amp(port, src, key):
         ('get-stats-nonadmin', pdu(1, 9, ['stats'])),
         ('get-fota-bad-block', pdu(1, 10, ['fota'], q, extra=[(23, b'\x0f')])),
         ('con-ping', bytes([0x40, 0, 0, 11])),
+        ('proxy-uri', pdu(1, 12, extra=[(35, b'x')])),
+        ('proxy-scheme', pdu(1, 13, extra=[(39, b'coap')])),
+        ('unknown-critical', pdu(1, 14, ['fota'], extra=[(9, b'')])),
+        ('unknown-critical-bare', pdu(1, 15, extra=[(13, b'')])),
+        ('put-fota', pdu(3, 16, ['fota'])),
+        ('get-root', pdu(1, 17)),
+        ('unknown-critical-min', pdu(1, 18, extra=[(9, b'')])),
+        ('non-proxy-uri', pdu(1, 19, typ=1, extra=[(35, b'x')])),
+    ]
+    info = [  # exempt: a full valid query carries the product key
+        ('block0-full-query', pdu(1, 20, ['fota'], q, extra=[(23, b'\x06')])),
     ]
     worst = 0.0
     for name, m in kinds:
@@ -78,6 +89,12 @@ def amp(port, src, key):
         ratio = n / len(m)
         worst = max(worst, ratio)
         print('%s req=%d ans=%d code=%s ratio=%.2f' % (name, len(m), n, code(r), ratio))
+        s.close()
+    for name, m in info:
+        s = sock(src)
+        r = ask(s, port, m)
+        n = len(r) if r else 0
+        print('(exempt) %s req=%d ans=%d code=%s ratio=%.2f' % (name, len(m), n, code(r), n / len(m)))
         s.close()
     print('WORST %.2f' % worst)
 
