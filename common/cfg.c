@@ -289,7 +289,7 @@ static const struct cfg_srv_int {
     {"report_fsync", offsetof(struct cfg_ota, report_fsync), 0, 3600, 0},
     {"report_max_bytes", offsetof(struct cfg_ota, report_max_bytes), 0, 2147483647, 1073741824},
     {"report_interval", offsetof(struct cfg_ota, report_interval), 0, 86400, 60},
-    {"report_rate", offsetof(struct cfg_ota, report_rate), 0, 1000000, 60},
+    {"report_rate", offsetof(struct cfg_ota, report_rate), 0, 1000000, 600},
 };
 #define CFG_SRV_NINTS (sizeof cfg_srv_ints / sizeof cfg_srv_ints[0])
 

@@ -117,23 +117,25 @@ void log_write(enum log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
+static void log_vkmsg(enum log_kind kind, enum log_level lvl, const char *fmt, va_list ap)
+{
+    if (log_allow(kind, lvl))
+        log_vwrite(lvl, fmt, ap);
+}
+
 void log_kmsg(enum log_kind kind, enum log_level lvl, const char *fmt, ...)
 {
     va_list ap;
-    if (!log_allow(kind, lvl))
-        return;
     va_start(ap, fmt);
-    log_vwrite(lvl, fmt, ap);
+    log_vkmsg(kind, lvl, fmt, ap);
     va_end(ap);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
     va_list ap;
-    if (!log_allow(LOG_K_OTHER, lvl))
-        return;
     va_start(ap, fmt);
-    log_vwrite(lvl, fmt, ap);
+    log_vkmsg(LOG_K_OTHER, lvl, fmt, ap);
     va_end(ap);
 }
 

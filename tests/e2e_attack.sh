@@ -69,8 +69,8 @@ R=$($ATK report "$OTA_PORT" 127.0.0.5 50 861234567890002); echo "      same IMEI
 check "50 reports of one IMEI: 1 stored, the rest 4.29" \
   eq "$(grep -c '"imei":"861234567890002"' "$RUN/reports.jsonl")" 1
 R=$($ATK report "$OTA_PORT" 127.0.0.6 200 -); echo "      new IMEI x200: $R"
-s=$(grep -c 'flood' "$RUN/reports.jsonl")
-check "200 reports from one address with new IMEIs: at most report_rate (30) stored ($s)" le "$s" 31
+s=$(( $(grep -c 'flood' "$RUN/reports.jsonl") - 1 )) # the one of 861234567890002 above
+check "200 reports from one address with new IMEIs: at most report_rate (30) stored ($s)" le "$s" 30
 for a in 7 8 9 10 11 12 13 14 15 16; do $ATK report "$OTA_PORT" 127.0.0.$a 40 - >/dev/null; done
 sz=$(stat -c %s "$RUN/reports.jsonl")
 check "report log stops at report_max_bytes (20000; $sz)" le "$sz" 20000
