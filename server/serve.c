@@ -64,18 +64,24 @@ void srv_log_flush(struct srv *s)
 }
 
 /* "req peer=... res=... st=... code=c.dd pc=N" and the caller's tail. */
+static void srv_log_line(coap_session_t *sess, enum log_level lvl, const char *res,
+                         enum srv_status st, const char *tail)
+{
+    char peer[SRV_PEER_MAX];
+    const struct srv_status_info *info = srv_status_info(st);
+    srv_peer(sess, peer);
+    log_write(lvl, "req peer=%s res=%s st=%s code=%u.%02u pc=%d %s", peer, res, info->name,
+              info->coap / 100, info->coap % 100, info->platform, tail);
+}
+
+/* Count the outcome; write its line if the kind's budget allows. */
 static void srv_log_req(struct srv *s, coap_session_t *sess, enum log_kind kind,
                         enum log_level lvl, const char *res, enum srv_status st,
                         const char *tail)
 {
-    char peer[SRV_PEER_MAX];
-    const struct srv_status_info *info = srv_status_info(st);
     s->st.by_status[(unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL]++;
-    if (!log_allow(kind, lvl))
-        return;
-    srv_peer(sess, peer);
-    log_write(lvl, "req peer=%s res=%s st=%s code=%u.%02u pc=%d %s", peer, res, info->name,
-              info->coap / 100, info->coap % 100, info->platform, tail);
+    if (log_allow(kind, lvl))
+        srv_log_line(sess, lvl, res, st, tail);
 }
 
 /* The log kind of a refusal: overload limits apart, so a flood of 5.03
@@ -186,44 +192,59 @@ static enum srv_status srv_admit(struct srv *s, coap_session_t *sess, struct srv
     return v == SRV_V_OK ? SRV_ST_CONTENT : srv_limited(s, v, msg);
 }
 
-/* One line per download at its first and last block (a "download" is
- * many stateless requests: the start time is kept per source in a small
- * table, s->downloads, only for the end line's duration), per-block lines
- * at debug, refusals at info. */
+/* "download start" at block 0 and "download end" at the last block. A
+ * download is many stateless requests: its start time is kept per source
+ * in a small table (s->downloads) only for the end line's duration. */
+static void srv_log_download(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o,
+                             const char *from, unsigned long long nblk, unsigned bsize)
+{
+    struct srv_peer_key k;
+    struct srv_tally_slot *t = NULL;
+    uint64_t now = srv_now_ms();
+    int first = o->slice.blk.num == 0, last = !o->slice.blk.more;
+    if (srv_sess_key(sess, &k))
+        t = first ? srv_tally_get(&s->downloads, &k, now) : srv_tally_find(&s->downloads, &k);
+    if (t && first)
+        t->start_ms = now;
+    if (log_allow(LOG_K_DOWNLOAD, LOG_L_INFO)) {
+        char peer[SRV_PEER_MAX], dur[32] = "?";
+        srv_peer(sess, peer);
+        if (t)
+            snprintf(dur, sizeof dur, "%llu", (unsigned long long)(now - t->start_ms));
+        if (!last)
+            log_write(LOG_L_INFO, "download start peer=%s imei=%s from=%04u/%s pkg=%s "
+                      "bytes=%zu blocks=%llu size=%u", peer, o->q.imei,
+                      (unsigned)o->q.core.number, from, o->pkg->name, o->pkg->len, nblk, bsize);
+        else
+            log_write(LOG_L_INFO, "download end peer=%s imei=%s pkg=%s bytes=%zu blocks=%llu "
+                      "duration_ms=%s result=complete", peer, o->q.imei, o->pkg->name,
+                      o->pkg->len, nblk, dur);
+    }
+    if (t && last)
+        srv_tally_drop(t);
+}
+
+/* A block answer: counted; a debug line; the download's start or end line.
+ * Blocks in between format no text unless the level is debug. */
 static void srv_log_block(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o)
 {
     char tail[OTA_MSG_LEN + 160], from[VER_SCRIPT_STR_MAX];
-    struct srv_peer_key k;
-    uint64_t now = srv_now_ms(), bsize = 16u << o->slice.blk.szx;
+    int edge = o->slice.blk.num == 0 || !o->slice.blk.more;
+    s->st.by_status[SRV_ST_CONTENT]++;
+    int debug = log_allow(LOG_K_REQ, LOG_L_DEBUG);
+    if (!edge && !debug)
+        return;
+    unsigned bsize = 16u << o->slice.blk.szx;
     unsigned long long nblk = (unsigned long long)((o->pkg->len + bsize - 1) / bsize);
-    struct srv_tally_slot *t = NULL;
-    int first = o->slice.blk.num == 0, last = !o->slice.blk.more, have = srv_sess_key(sess, &k);
-    if (have && first)
-        t = srv_tally_get(&s->downloads, &k, now), t->start_ms = now;
-    else if (have && last)
-        t = srv_tally_find(&s->downloads, &k);
     ver_script_format(&o->q.script, from);
-    snprintf(tail, sizeof tail, "imei=%s from=%04u/%s pkg=%s block=%u/%llu size=%u", o->q.imei,
-             (unsigned)o->q.core.number, from, o->pkg->name, (unsigned)o->slice.blk.num, nblk,
-             (unsigned)bsize);
-    srv_log_req(s, sess, LOG_K_REQ, LOG_L_DEBUG, "fota", o->st, tail);
-    if (!(first || last) || !log_allow(LOG_K_DOWNLOAD, LOG_L_INFO))
-        return;
-    char peer[SRV_PEER_MAX], dur[32] = "?";
-    srv_peer(sess, peer);
-    if (first && !last) {
-        log_write(LOG_L_INFO, "download start peer=%s imei=%s from=%04u/%s pkg=%s bytes=%zu "
-                  "blocks=%llu size=%u", peer, o->q.imei, (unsigned)o->q.core.number, from,
-                  o->pkg->name, o->pkg->len, nblk, (unsigned)bsize);
-        return;
+    if (debug) {
+        snprintf(tail, sizeof tail, "imei=%s from=%04u/%s pkg=%s block=%u/%llu size=%u",
+                 o->q.imei, (unsigned)o->q.core.number, from, o->pkg->name,
+                 (unsigned)o->slice.blk.num, nblk, bsize);
+        srv_log_line(sess, LOG_L_DEBUG, "fota", SRV_ST_CONTENT, tail);
     }
-    if (t && t->key.len)
-        snprintf(dur, sizeof dur, "%llu", (unsigned long long)(now - t->start_ms));
-    log_write(LOG_L_INFO, "download end peer=%s imei=%s pkg=%s bytes=%zu blocks=%llu "
-              "duration_ms=%s result=complete", peer, o->q.imei, o->pkg->name, o->pkg->len, nblk,
-              dur);
-    if (t)
-        srv_tally_drop(t);
+    if (edge)
+        srv_log_download(s, sess, o, from, nblk, bsize);
 }
 
 static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o)
