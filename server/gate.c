@@ -168,9 +168,13 @@ static void srv_gate_find_sockets(struct srv_gate *g)
 
 int srv_gate_io(struct srv_gate *g, coap_context_t *ctx, unsigned wait_ms)
 {
-    if (!g->scanned)
-        srv_gate_find_sockets(g);
     int efd = coap_context_get_coap_fd(ctx);
+    if (!g->scanned) {
+        srv_gate_find_sockets(g);
+        if (efd < 0)
+            log_msg(LOG_L_WARN, "gate: this libcoap has no epoll descriptor; datagrams are not "
+                    "screened (amplification and ClientHello limits off)");
+    }
     if (efd < 0 || g->nfds == 0)
         return coap_io_process(ctx, wait_ms);
     /* libcoap's epoll descriptor is readable when any of its sockets or
