@@ -26,6 +26,13 @@
  *    one address cannot take more than its share of the cap and a device
  *    on another address always finds room. Datagrams of peers with a
  *    session, and everything else, go to libcoap untouched.
+ * The 30 s life of a hello session is a compile-time constant of 4.3.1
+ * (COAP_PARTIAL_SESSION_TIMEOUT_TICKS), and no public call frees a server
+ * session early (coap_session_release frees client sessions only; the
+ * idle reaper skips hello sessions), so the server bounds how many one
+ * address can hold instead of reaping them. Idle established sessions
+ * follow [server] session_timeout and max_sessions (server.c); CSM and
+ * ping timeouts are for CoAP over TCP and do not apply.
  * Failed handshakes are counted (and logged within the log budget), as are
  * the ClientHellos dropped here; /stats shows both.
  */
