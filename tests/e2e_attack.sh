@@ -163,11 +163,15 @@ echo "psk = $hex" >>"$d/device.ini"
 $ATK hello "$DPORT" 127.0.0.20 10 110 16 >"$TMP/hello.out" &
 HP=$!; OTA_PIDS+=("$HP")
 sleep 4
-t0=$(date +%s.%N)
-timeout 10 "$BIN/ota-client" -t 8 -d "$d" check >/dev/null 2>"$d/client.err"; rc=$?
-t1=$(date +%s.%N)
-echo "      legitimate check during the flood: rc=$rc in $(echo "$t1 - $t0" | bc) s"
-check "ClientHello flood (10 addresses, 110/s): a legitimate check completes within 10 s" eq "$rc" 0
+ok=0
+for i in 1 2 3; do # new handshakes each (a new client port per run)
+  t0=$(date +%s.%N)
+  timeout 10 "$BIN/ota-client" -t 8 -d "$d" check >/dev/null 2>"$d/client.err"; rc=$?
+  t1=$(date +%s.%N)
+  echo "      legitimate check $i during the flood: rc=$rc in $(echo "$t1 - $t0" | bc) s"
+  [ "$rc" = 0 ] && ok=$((ok + 1))
+done
+check "ClientHello flood (10 addresses, 110/s): 3 of 3 legitimate checks complete within 10 s" eq "$ok" 3
 ST=$(timeout 20 coap-client-notls -B 5 -m get "coap://127.0.0.1:$OTA_PORT/stats" 2>&1)
 echo "      $(grep -o '"dtls_[a-z]*":[0-9]*' <<<"$ST" | tr '\n' ' ')"
 check "during the flood: forged ClientHellos dropped, at most 8 per address in progress" \
