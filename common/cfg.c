@@ -195,6 +195,12 @@ static int cfg_ota_dtls(struct cfg_ota *c, const char *k, const char *v, struct 
     if (!strcmp(k, "only"))
         return cfg_bool(v, &c->dtls_only) == 0 ? 1 : cfg_bad(x, "only: expected yes or no, "
                                                                 "got '%s'%s", v, "");
+    if (!strcmp(k, "max_handshakes"))
+        return cfg_int(v, 1, 65536, &c->dtls_max_handshakes) == 0
+                   ? 1 : cfg_bad(x, "max_handshakes: '%.64s' not in 1..65536%s", v, "");
+    if (!strcmp(k, "handshakes_per_address"))
+        return cfg_int(v, 1, 65536, &c->dtls_per_address) == 0
+                   ? 1 : cfg_bad(x, "handshakes_per_address: '%.64s' not in 1..65536%s", v, "");
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "dtls");
 }
 
@@ -309,6 +315,9 @@ static const struct cfg_srv_int {
     {"max_transfers_per_address", offsetof(struct cfg_ota, max_transfers_per_address), 0,
      1000000, 256},
     {"verified_reserve", offsetof(struct cfg_ota, verified_reserve), 0, 100, 10},
+    {"report_max_bytes", offsetof(struct cfg_ota, report_max_bytes), 0, 2147483647, 1073741824},
+    {"report_interval", offsetof(struct cfg_ota, report_interval), 0, 86400, 60},
+    {"report_rate", offsetof(struct cfg_ota, report_rate), 0, 1000000, 600},
 };
 #define CFG_SRV_NINTS (sizeof cfg_srv_ints / sizeof cfg_srv_ints[0])
 
@@ -316,6 +325,8 @@ static void cfg_ota_server_defaults(struct cfg_ota *c)
 {
     for (size_t i = 0; i < CFG_SRV_NINTS; i++)
         *(int *)(void *)((char *)c + cfg_srv_ints[i].off) = (int)cfg_srv_ints[i].def;
+    c->dtls_max_handshakes = 1024;
+    c->dtls_per_address = 8;
     ota_strlcpy(c->admin[0], "127.0.0.1", CFG_ADDR_MAX);
     ota_strlcpy(c->admin[1], "::1", CFG_ADDR_MAX);
     c->nadmin = 2;

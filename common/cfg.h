@@ -66,6 +66,9 @@ struct cfg_ota {
     int session_timeout;        /* s before libcoap frees an idle session */
     int log_rate;               /* request log lines/s; 0 = unlimited */
     int report_fsync;           /* 0 = fsync each report; N = at most every N s */
+    int report_max_bytes;       /* report log size past which reports get 5.03; 0 = no cap */
+    int report_interval;        /* s between stored reports of one IMEI; 0 = no limit */
+    int report_rate;            /* stored reports per minute per address; 0 = no limit */
     char admin[CFG_ADMIN_MAX][CFG_ADDR_MAX]; /* addresses allowed GET /stats */
     int nadmin;
     /* [server] one host's share (issue 18.2) */
@@ -77,6 +80,8 @@ struct cfg_ota {
     char dtls_listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
     int ndtls_listen;
     int dtls_only;              /* serve coaps:// only: [server] listen is not opened */
+    int dtls_max_handshakes;    /* libcoap's cap on handshakes in progress */
+    int dtls_per_address;       /* handshakes in progress per source address */
     /* [fleet] who may update now */
     char allowlist[CFG_PATH_MAX]; /* IMEI per line, reloaded on change; "" = none */
     uint32_t rollout_bp;        /* staged rollout in basis points; > 10000 = not set */

@@ -261,7 +261,8 @@ unsigned srv_checks_hit(struct srv_checks *c, const struct srv_check_req *r, uin
                 reuse = sl;
                 break;
             }
-            if (endpoint && sl->endpoint == endpoint && sl->resends < SRV_CHECK_RESENDS) {
+            if (endpoint && !r->no_resends && sl->endpoint == endpoint &&
+                sl->resends < SRV_CHECK_RESENDS) {
                 sl->resends++; /* the same client asking again: not a new check */
                 return 0;
             }

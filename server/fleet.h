@@ -103,6 +103,7 @@ struct srv_check_req {
     const char *imei;
     int verified;
     const struct srv_peer_key *peer; /* NULL = unknown (never a resend) */
+    int no_resends; /* every request counts (reports: a resent one would be stored twice) */
 };
 
 enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg);

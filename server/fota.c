@@ -52,7 +52,7 @@ static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_f
                  imei);
         return SRV_ST_FORBIDDEN;
     }
-    struct srv_check_req who = {imei, in->dtls_identity != NULL, in->peer};
+    struct srv_check_req who = {imei, in->dtls_identity != NULL, in->peer, 0};
     if (in->checks && srv_fota_is_check(in) &&
         (out->max_age = srv_checks_hit(in->checks, &who, in->now_ms)) != 0) {
         snprintf(out->msg, sizeof out->msg, "imei %s: checks too often, retry in %u s", imei,

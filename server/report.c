@@ -223,6 +223,10 @@ static enum ota_err srv_fields(const struct srv_kvs *s, struct srv_report *r, ch
         const struct srv_kv *kv = &s->kv[i];
         if (kv->klen == 0 || kv->klen > 32 || !srv_all(kv->k, kv->klen, SRV_TOKEN))
             return ota_fail(msg, OTA_E_INVAL, "report: bad field name (field %zu)", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (s->kv[j].klen == kv->klen && memcmp(s->kv[j].k, kv->k, kv->klen) == 0)
+                return ota_fail(msg, OTA_E_INVAL, "report: duplicate field %.*s", (int)kv->klen,
+                                (const char *)kv->k);
         int ok = srv_field(kv, r, &has_result);
         if (ok < 0)
             ok = kv->vlen <= 64 && srv_all(kv->v, kv->vlen, SRV_TOKEN);
@@ -299,6 +303,7 @@ size_t srv_report_line(const struct srv_report *r, const char *peer, time_t now,
     srv_put(&o, "{\"%s\":\"%s\"", "time", stamp);
     srv_put(&o, ",\"%s\":\"%s\"", "peer", peer);
     srv_put(&o, ",\"%s\":\"%s\"", "imei", r->imei);
+    srv_put(&o, ",\"%s\":\"%s\"", "identity", r->identity);
     srv_put(&o, ",\"%s\":\"%s\"", "project", r->project);
     srv_put(&o, ",\"%s\":\"%s\"", "from_core", r->from_core);
     srv_put(&o, ",\"%s\":\"%s\"", "to_core", r->to_core);

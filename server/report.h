@@ -11,7 +11,8 @@
  * required; project, from_core, to_core, from_script, to_script
  * ([A-Za-z0-9._+-]{1,48}), bytes ([0-9]{1,12}), seconds (n[.nnn]), etag
  * (16 hex digits) and detail ([A-Za-z0-9._+-]{1,64}) are optional; unknown
- * keys are ignored after the same character checks. Every stored value has passed
+ * keys are ignored after the same character checks. A key given twice is
+ * refused (never last-wins: a second imei= must not replace the first). Every stored value has passed
  * its character set, so the JSON line written needs no escaping.
  * The line appended to the report log is one JSON object per line; each
  * append is a single write(2) on an O_APPEND descriptor, so a crash never
@@ -22,7 +23,8 @@
  * and at exit), so a power cut loses at most the last N seconds of
  * acknowledged reports, for fleets that report in bursts.
  * The line format is the contract with `ota-cache report` (cache/report.h):
- * keys time, peer, imei, project, from_core, to_core, from_script,
+ * keys time, peer, imei, identity (coaps:// only: the verified DTLS
+ * identity, always equal to imei), project, from_core, to_core, from_script,
  * to_script (strings), result, bytes, seconds (numbers), etag, detail.
  */
 #ifndef SRV_REPORT_H
@@ -45,6 +47,7 @@
 
 struct srv_report {
     char imei[CFG_IMEI_MAX];
+    char identity[CFG_IMEI_MAX + 1]; /* coaps://: the DTLS identity, set by the caller */
     char project[SRV_REPORT_VER_MAX];
     char from_core[SRV_REPORT_VER_MAX], to_core[SRV_REPORT_VER_MAX];
     char from_script[SRV_REPORT_VER_MAX], to_script[SRV_REPORT_VER_MAX];

@@ -1,5 +1,5 @@
 /* serve.c - the resource handlers of ota-server: GET /fota, POST /report,
- * GET /stats, and the one structured log line per request outcome.
+ * GET /stats, /.well-known/core, and the log lines of request outcomes.
  *
  * Sections: 1. peers and the request log, 2. rendering answers,
  * 3. GET /fota, 4. POST /report, 5. GET /stats, 6. registration.
@@ -8,8 +8,18 @@
  * for a block answer (5.03 + Max-Age) -> rendering. A block answer formats
  * no text and takes no lock or allocation beyond libcoap's PDU: the
  * package selection is remembered (memo.h) and the block is copied from
- * the package bytes in memory. Log lines go through a token bucket
- * ([server] log_rate) and are only formatted when the bucket allows.
+ * the package bytes in memory.
+ * Log lines (log.h budgets per kind, [server] log_rate): one line per
+ * download start (block 0) and end (last block), per refusal and per
+ * report at info; per-block lines at debug; lines are only formatted when
+ * the budget allows.
+ * Amplification: an answer to a source that is not verified (plain
+ * coap://; a DTLS peer proved its address in the cookie exchange) is at
+ * most 3x the request's size (RFC 7252 section 11.3, RFC 9175 section
+ * 2.4): diagnostics are cut or reduced to {"code":N}, answers above the
+ * rate limit carry none, and /.well-known/core lists bare paths. Block
+ * answers are exempt: they need a full valid query with the product key
+ * (README, "Threat model").
  */
 #include "log.h"
 
@@ -18,13 +28,17 @@
 #include "fota.h"
 #include "report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SRV_PEER_MAX 64
 #define SRV_OPT_ROOM 64 /* token and options next to a block payload, bytes */
+#define SRV_AMP_FACTOR 3 /* answer bytes per request byte for unverified sources */
+#define SRV_TALLY_SLOTS 4096
 
 /* ---- 1. peers and the request log ---------------------------------------- */
 
@@ -36,52 +50,84 @@ static void srv_peer(coap_session_t *sess, char out[SRV_PEER_MAX])
         memcpy(out, "?", 2);
 }
 
-/* 1 if a request log line may be written now; counts the ones dropped. */
-static int srv_log_allow(struct srv *s)
+/* The source's table key (address and port); 0 if it is not IP. */
+static int srv_sess_key(coap_session_t *sess, struct srv_peer_key *k)
 {
-    if (log_get_level() < LOG_L_INFO)
-        return 0;
-    double rate = s->cfg.log_rate;
-    if (rate > 0 && !srv_bucket_take(&s->log_bucket, rate, rate, srv_now_ms(), NULL)) {
-        s->st.log_suppressed++;
-        s->log_suppressed_pending++;
-        return 0;
-    }
-    return 1;
+    const coap_address_t *a = coap_session_get_addr_remote(sess);
+    return a && srv_peer_key(&a->addr.sa, k) == OTA_OK;
 }
 
 void srv_log_flush(struct srv *s)
 {
-    if (!s->log_suppressed_pending)
-        return;
-    log_msg(LOG_L_INFO, "req suppressed=%llu log_rate=%d/s",
-            (unsigned long long)s->log_suppressed_pending, s->cfg.log_rate);
-    s->log_suppressed_pending = 0;
+    log_set_rate((unsigned)s->cfg.log_rate); /* picks up a SIGHUP within a second */
+    log_flush();
 }
 
 /* "req peer=... res=... st=... code=c.dd pc=N" and the caller's tail. */
-static void srv_log_req(struct srv *s, coap_session_t *sess, const char *res, enum srv_status st,
-                        const char *tail)
+static void srv_log_line(coap_session_t *sess, enum log_level lvl, const char *res,
+                         enum srv_status st, const char *tail)
 {
     char peer[SRV_PEER_MAX];
     const struct srv_status_info *info = srv_status_info(st);
-    s->st.by_status[(unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL]++;
-    if (!srv_log_allow(s))
-        return;
     srv_peer(sess, peer);
-    log_msg(LOG_L_INFO, "req peer=%s res=%s st=%s code=%u.%02u pc=%d %s", peer, res, info->name,
-            info->coap / 100, info->coap % 100, info->platform, tail);
+    log_write(lvl, "req peer=%s res=%s st=%s code=%u.%02u pc=%d %s", peer, res, info->name,
+              info->coap / 100, info->coap % 100, info->platform, tail);
+}
+
+/* Count the outcome; write its line if the kind's budget allows. */
+static void srv_log_req(struct srv *s, coap_session_t *sess, enum log_kind kind,
+                        enum log_level lvl, const char *res, enum srv_status st,
+                        const char *tail)
+{
+    s->st.by_status[(unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL]++;
+    if (log_allow(kind, lvl))
+        srv_log_line(sess, lvl, res, st, tail);
+}
+
+/* The log kind of a refusal: overload limits apart, so a flood of 5.03
+ * cannot hide a wrong key. */
+static enum log_kind srv_refusal_kind(enum srv_status st)
+{
+    return st == SRV_ST_UNAVAILABLE || st == SRV_ST_TOO_MANY ? LOG_K_LIMIT : LOG_K_REFUSAL;
 }
 
 /* ---- 2. rendering ------------------------------------------------------- */
 
+/* The request's size on the wire: header, token, options, payload. */
+static size_t srv_req_size(const coap_pdu_t *req)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o;
+    size_t len = 0, n = 4 + coap_pdu_get_token(req).length;
+    const uint8_t *data;
+    coap_option_iterator_init(req, &it, COAP_OPT_ALL);
+    while ((o = coap_option_next(&it)) != NULL)
+        n += coap_opt_size(o);
+    if (coap_get_data(req, &len, &data) && len)
+        n += 1 + len;
+    return n;
+}
+
+/* Most bytes an answer may take: unbounded for a DTLS peer (its address
+ * is proven), SRV_AMP_FACTOR x the request otherwise. */
+static size_t srv_budget(coap_session_t *sess, const coap_pdu_t *req)
+{
+    if (coap_session_get_proto(sess) == COAP_PROTO_DTLS)
+        return (size_t)-1;
+    return SRV_AMP_FACTOR * srv_req_size(req);
+}
+
+/* Code, Max-Age if any, and the diagnostic cut to the budget. */
 static void srv_reply_diag(coap_pdu_t *resp, enum srv_status st, const char *msg,
-                           unsigned max_age)
+                           unsigned max_age, size_t budget)
 {
     uint8_t cf[4], ma[4];
     char json[256];
     const struct srv_status_info *info = srv_status_info(st);
-    size_t n = srv_status_json(st, msg, json, sizeof json);
+    /* header, token, Content-Format (2), Max-Age (at most 6), marker (1) */
+    size_t fixed = 4 + coap_pdu_get_token(resp).length + 2 + (max_age ? 6 : 0) + 1;
+    size_t room = budget > fixed ? budget - fixed : 0;
+    size_t n = srv_status_json(st, msg, json, room < sizeof json ? room : sizeof json);
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(info->coap));
     if (n)
         coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
@@ -91,6 +137,12 @@ static void srv_reply_diag(coap_pdu_t *resp, enum srv_status st, const char *msg
                         ma);
     if (n)
         coap_add_data(resp, n, (const uint8_t *)json);
+}
+
+/* Above the rate limit: 5.03 and Max-Age, nothing to amplify. */
+static void srv_reply_overload(coap_pdu_t *resp, unsigned max_age)
+{
+    srv_reply_diag(resp, SRV_ST_UNAVAILABLE, NULL, max_age, 0);
 }
 
 /* Options in ascending number: ETag 4, Content-Format 12, Block2 23,
@@ -143,20 +195,70 @@ static enum srv_status srv_admit(struct srv *s, coap_session_t *sess, struct srv
     return v == SRV_V_OK ? SRV_ST_CONTENT : srv_limited(s, v, msg);
 }
 
-static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o)
+/* "download start" at block 0 and "download end" at the last block. A
+ * download is many stateless requests: its start time is kept per source
+ * in a small table (s->downloads) only for the end line's duration. */
+static void srv_log_download(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o,
+                             const char *from, unsigned long long nblk, unsigned bsize)
+{
+    struct srv_peer_key k;
+    struct srv_tally_slot *t = NULL;
+    uint64_t now = srv_now_ms();
+    int first = o->slice.blk.num == 0, last = !o->slice.blk.more;
+    if (srv_sess_key(sess, &k))
+        t = first ? srv_tally_get(&s->downloads, &k, now) : srv_tally_find(&s->downloads, &k);
+    if (t && first)
+        t->start_ms = now;
+    if (log_allow(LOG_K_DOWNLOAD, LOG_L_INFO)) {
+        char peer[SRV_PEER_MAX], dur[32] = "?";
+        srv_peer(sess, peer);
+        if (t)
+            snprintf(dur, sizeof dur, "%llu", (unsigned long long)(now - t->start_ms));
+        if (!last)
+            log_write(LOG_L_INFO, "download start peer=%s imei=%s from=%04u/%s pkg=%s "
+                      "bytes=%zu blocks=%llu size=%u", peer, o->q.imei,
+                      (unsigned)o->q.core.number, from, o->pkg->name, o->pkg->len, nblk, bsize);
+        else
+            log_write(LOG_L_INFO, "download end peer=%s imei=%s pkg=%s bytes=%zu blocks=%llu "
+                      "duration_ms=%s result=complete", peer, o->q.imei, o->pkg->name,
+                      o->pkg->len, nblk, dur);
+    }
+    if (t && last)
+        srv_tally_drop(t);
+}
+
+/* A block answer: counted; a debug line; the download's start or end line.
+ * Blocks in between format no text unless the level is debug. */
+static void srv_log_block(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o)
 {
     char tail[OTA_MSG_LEN + 160], from[VER_SCRIPT_STR_MAX];
-    const char *imei = o->parsed ? o->q.imei : "-";
-    if (o->st != SRV_ST_CONTENT) {
-        snprintf(tail, sizeof tail, "imei=%s msg=\"%s\"", imei, o->msg);
-    } else {
-        uint64_t bsize = 16u << o->slice.blk.szx;
-        ver_script_format(&o->q.script, from);
-        snprintf(tail, sizeof tail, "imei=%s from=%04u/%s pkg=%s block=%u/%llu size=%u", imei,
-                 (unsigned)o->q.core.number, from, o->pkg->name, (unsigned)o->slice.blk.num,
-                 (unsigned long long)((o->pkg->len + bsize - 1) / bsize), (unsigned)bsize);
+    int edge = o->slice.blk.num == 0 || !o->slice.blk.more;
+    s->st.by_status[SRV_ST_CONTENT]++;
+    int debug = log_allow(LOG_K_REQ, LOG_L_DEBUG);
+    if (!edge && !debug)
+        return;
+    unsigned bsize = 16u << o->slice.blk.szx;
+    unsigned long long nblk = (unsigned long long)((o->pkg->len + bsize - 1) / bsize);
+    ver_script_format(&o->q.script, from);
+    if (debug) {
+        snprintf(tail, sizeof tail, "imei=%s from=%04u/%s pkg=%s block=%u/%llu size=%u",
+                 o->q.imei, (unsigned)o->q.core.number, from, o->pkg->name,
+                 (unsigned)o->slice.blk.num, nblk, bsize);
+        srv_log_line(sess, LOG_L_DEBUG, "fota", SRV_ST_CONTENT, tail);
     }
-    srv_log_req(s, sess, "fota", o->st, tail);
+    if (edge)
+        srv_log_download(s, sess, o, from, nblk, bsize);
+}
+
+static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_fota_out *o)
+{
+    char tail[OTA_MSG_LEN + 40];
+    if (o->st == SRV_ST_CONTENT) {
+        srv_log_block(s, sess, o);
+        return;
+    }
+    snprintf(tail, sizeof tail, "imei=%s msg=\"%s\"", o->parsed ? o->q.imei : "-", o->msg);
+    srv_log_req(s, sess, srv_refusal_kind(o->st), LOG_L_INFO, "fota", o->st, tail);
 }
 
 /* The transfer caps, for a block about to be sent; verified = coaps://
@@ -194,9 +296,9 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     char msg[OTA_MSG_LEN];
     if (srv_admit(s, sess, &src, &max_age, msg) != SRV_ST_CONTENT) {
         char tail[OTA_MSG_LEN + 16];
-        srv_reply_diag(resp, SRV_ST_UNAVAILABLE, msg, max_age);
+        srv_reply_overload(resp, max_age);
         snprintf(tail, sizeof tail, "imei=- msg=\"%s\"", msg);
-        srv_log_req(s, sess, "fota", SRV_ST_UNAVAILABLE, tail);
+        srv_log_req(s, sess, LOG_K_LIMIT, LOG_L_INFO, "fota", SRV_ST_UNAVAILABLE, tail);
         return;
     }
     coap_opt_t *b2 = coap_check_option(req, COAP_OPTION_BLOCK2, &it);
@@ -226,18 +328,117 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         s->st.blocks++;
         s->st.block_bytes += out.slice.len;
     } else {
-        srv_reply_diag(resp, out.st, out.msg, out.st == SRV_ST_UNAVAILABLE ? max_age
-                                              : out.st == SRV_ST_TOO_MANY    ? out.max_age
-                                                                             : 0);
+        srv_reply_diag(resp, out.st, out.msg,
+                       out.st == SRV_ST_UNAVAILABLE ? max_age
+                       : out.st == SRV_ST_TOO_MANY  ? out.max_age
+                                                    : 0,
+                       srv_budget(sess, req));
     }
     srv_log_fota(s, sess, &out);
 }
 
 /* ---- 4. POST /report ------------------------------------------------------ */
 
+/* A report over coaps:// must be about the session's own device: its
+ * imei is the DTLS identity (4.03 otherwise, as for GET /fota), and the
+ * stored line carries the verified identity. Plain coap:// reports are
+ * unverified (README, "Threat model"). */
+static enum srv_status srv_report_identity(struct srv *s, coap_session_t *sess,
+                                           struct srv_report *rep, char *msg)
+{
+    char id[sizeof rep->identity];
+    int secure = s->dtls ? srv_dtls_identity(sess, id, sizeof id) : 0;
+    if (secure == 0)
+        return SRV_ST_CONTENT;
+    if (secure < 0 || strcmp(id, rep->imei) != 0) {
+        snprintf(msg, OTA_MSG_LEN, "report: imei %s is not this DTLS session's identity",
+                 rep->imei);
+        return SRV_ST_FORBIDDEN;
+    }
+    memcpy(rep->identity, id, sizeof id);
+    return SRV_ST_CONTENT;
+}
+
+/* report_interval applies from the next report after a SIGHUP. */
+static struct srv_checks *srv_report_checks(struct srv *s)
+{
+    char msg[OTA_MSG_LEN];
+    if (s->report_interval_now != s->cfg.report_interval) {
+        srv_checks_free(&s->report_checks);
+        s->report_interval_now = s->cfg.report_interval;
+        if (srv_checks_init(&s->report_checks, (unsigned)s->cfg.report_interval, msg) != OTA_OK)
+            log_kmsg(LOG_K_REPORT, LOG_L_ERROR, "report_interval not enforced: %s", msg);
+    }
+    return &s->report_checks;
+}
+
+/* Reports per address (report_rate a minute) and per IMEI (one each
+ * report_interval): 4.29 with Max-Age, counted. */
+static enum srv_status srv_report_admit(struct srv *s, coap_session_t *sess,
+                                        const struct srv_report *rep, unsigned *max_age,
+                                        char *msg)
+{
+    struct srv_peer_key k, host;
+    uint64_t now = srv_now_ms(), wait_ms = 0;
+    double per_s = s->cfg.report_rate / 60.0;
+    int have_key = srv_sess_key(sess, &k);
+    if (per_s > 0 && have_key) {
+        srv_peer_key_host(&k, &host);
+        struct srv_tally_slot *t = srv_tally_get(&s->report_hosts, &host, now);
+        if (t && !srv_bucket_take(&t->bucket, per_s, s->cfg.report_rate, now, &wait_ms)) {
+            *max_age = (unsigned)((wait_ms + 999) / 1000);
+            snprintf(msg, OTA_MSG_LEN, "report: over report_rate (%d a minute) from this "
+                     "address", s->cfg.report_rate);
+            s->st.reports_limited++;
+            return SRV_ST_TOO_MANY;
+        }
+    }
+    /* The same budgets as update checks: a coap:// report naming an IMEI
+     * cannot spend the budget of the device that owns it. */
+    struct srv_check_req who = {rep->imei, rep->identity[0] != 0, have_key ? &k : NULL, 1};
+    *max_age = srv_checks_hit(srv_report_checks(s), &who, now);
+    if (*max_age) {
+        snprintf(msg, OTA_MSG_LEN, "report: imei %s reported less than report_interval (%d s) "
+                 "ago", rep->imei, s->cfg.report_interval);
+        s->st.reports_limited++;
+        return SRV_ST_TOO_MANY;
+    }
+    return SRV_ST_CONTENT;
+}
+
+/* Append the line unless the log is at report_max_bytes (logrotate
+ * renames it; the server never does) or cannot be written (disk full):
+ * both are 5.03 with Max-Age, so devices keep the report and retry. */
+static enum srv_status srv_report_write(struct srv *s, const char *line, size_t n,
+                                        unsigned *max_age, char *msg)
+{
+    struct stat sb;
+    int sync = s->cfg.report_fsync == 0;
+    if (n == 0) {
+        snprintf(msg, OTA_MSG_LEN, "report: line does not fit %d bytes", SRV_REPORT_LINE_MAX);
+        return SRV_ST_INTERNAL;
+    }
+    *max_age = (unsigned)s->cfg.retry_after;
+    if (s->cfg.report_max_bytes > 0 && fstat(s->report_fd, &sb) == 0 &&
+        (uint64_t)sb.st_size + n > (uint64_t)s->cfg.report_max_bytes) {
+        s->st.reports_capped++;
+        snprintf(msg, OTA_MSG_LEN, "report log at report_max_bytes (%d), not stored",
+                 s->cfg.report_max_bytes);
+        return SRV_ST_UNAVAILABLE;
+    }
+    if (srv_report_append(s->report_fd, line, n, sync, msg) != OTA_OK) {
+        s->st.reports_failed++;
+        return SRV_ST_UNAVAILABLE;
+    }
+    *max_age = 0;
+    s->report_unsynced = !sync;
+    s->st.reports_stored++;
+    return SRV_ST_CHANGED;
+}
+
 static enum srv_status srv_report_store(struct srv *s, coap_session_t *sess,
                                         const coap_pdu_t *req, struct srv_report *rep,
-                                        char *msg)
+                                        unsigned *max_age, char *msg)
 {
     size_t len = 0;
     const uint8_t *data = NULL;
@@ -250,18 +451,16 @@ static enum srv_status srv_report_store(struct srv *s, coap_session_t *sess,
     }
     if (srv_report_parse(data, len, rep, msg) != OTA_OK)
         return SRV_ST_BAD_FIELD;
-    srv_peer(sess, peer);
-    size_t n = srv_report_line(rep, peer, time(NULL), line, sizeof line);
+    enum srv_status st = srv_report_identity(s, sess, rep, msg);
+    if (st == SRV_ST_CONTENT)
+        st = srv_report_admit(s, sess, rep, max_age, msg);
+    if (st != SRV_ST_CONTENT)
+        return st;
     if (s->report_fd < 0)
         return SRV_ST_CHANGED; /* no report_log configured: logged only */
-    int sync = s->cfg.report_fsync == 0;
-    if (n == 0 || srv_report_append(s->report_fd, line, n, sync, msg) != OTA_OK) {
-        s->st.reports_failed++;
-        return SRV_ST_INTERNAL;
-    }
-    s->report_unsynced = !sync;
-    s->st.reports_stored++;
-    return SRV_ST_CHANGED;
+    srv_peer(sess, peer);
+    return srv_report_write(s, line, srv_report_line(rep, peer, time(NULL), line, sizeof line),
+                            max_age, msg);
 }
 
 static void srv_hnd_report(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
@@ -274,19 +473,24 @@ static void srv_hnd_report(coap_resource_t *r, coap_session_t *sess, const coap_
     unsigned max_age = 0;
     enum srv_status st = srv_admit(s, sess, &src, &max_age, msg);
     memset(&rep, 0, sizeof rep);
-    if (st == SRV_ST_CONTENT)
-        st = srv_report_store(s, sess, req, &rep, msg);
+    if (st != SRV_ST_CONTENT) {
+        srv_reply_overload(resp, max_age);
+        snprintf(tail, sizeof tail, "msg=\"%s\"", msg);
+        srv_log_req(s, sess, LOG_K_LIMIT, LOG_L_INFO, "report", st, tail);
+        return;
+    }
+    st = srv_report_store(s, sess, req, &rep, &max_age, msg);
     if (st == SRV_ST_CHANGED) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
         snprintf(tail, sizeof tail, "imei=%s from=%s/%s to=%s/%s result=%ld", rep.imei,
                  rep.from_core, rep.from_script, rep.to_core, rep.to_script, rep.result);
     } else {
-        if (st == SRV_ST_INTERNAL)
-            log_msg(LOG_L_ERROR, "report: not stored: %s", msg);
-        srv_reply_diag(resp, st, msg, st == SRV_ST_UNAVAILABLE ? max_age : 0);
-        snprintf(tail, sizeof tail, "msg=\"%s\"", msg);
+        srv_reply_diag(resp, st, msg, max_age, srv_budget(sess, req));
+        snprintf(tail, sizeof tail, "imei=%s msg=\"%s\"", rep.imei[0] ? rep.imei : "-", msg);
     }
-    srv_log_req(s, sess, "report", st, tail);
+    srv_log_req(s, sess, LOG_K_REPORT,
+                st == SRV_ST_UNAVAILABLE || st == SRV_ST_INTERNAL ? LOG_L_ERROR : LOG_L_INFO,
+                "report", st, tail);
 }
 
 void srv_report_sync(struct srv *s, uint64_t now_ms, int force)
@@ -320,6 +524,20 @@ static void srv_mem(uint64_t *rss, uint64_t *hwm)
     fclose(fp);
 }
 
+/* Counters kept outside s->st: the logger's, the gate's, the DTLS module's. */
+static void srv_stats_gather(struct srv *s)
+{
+    s->st.log_suppressed = log_suppressed_total();
+    s->st.screened = s->gate.answered;
+    if (s->dtls) {
+        s->st.dtls_handshakes = s->dtls->handshakes;
+        s->st.dtls_refused = s->dtls->refused;
+        s->st.dtls_failed = s->dtls->failed;
+        s->st.dtls_gated = s->dtls->gated;
+        s->st.dtls_pending = s->dtls->pending;
+    }
+}
+
 static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
                           const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -330,10 +548,16 @@ static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_p
     struct srv_src *src;
     unsigned max_age = 0;
     enum srv_status st = srv_admit(s, sess, &src, &max_age, msg);
-    if (st == SRV_ST_CONTENT && (!a || !srv_admin_match(&s->admin, &a->addr.sa))) {
+    if (st != SRV_ST_CONTENT) {
+        srv_reply_overload(resp, max_age);
+        srv_log_req(s, sess, LOG_K_LIMIT, LOG_L_INFO, "stats", st, msg);
+        return;
+    }
+    if (!a || !srv_admin_match(&s->admin, &a->addr.sa)) {
         st = SRV_ST_FORBIDDEN;
         snprintf(msg, sizeof msg, "stats: not an admin address");
     }
+    srv_stats_gather(s);
     struct srv_gauges g = {(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
                            s->idx.n, 0, 0, s->fleet.has_allowlist, s->fleet.has_rollout,
                            s->fleet.n, s->fleet.rollout_bp};
@@ -344,26 +568,61 @@ static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_p
         snprintf(msg, sizeof msg, "stats: do not fit one datagram");
     }
     if (st != SRV_ST_CONTENT) {
-        srv_reply_diag(resp, st, msg, st == SRV_ST_UNAVAILABLE ? max_age : 0);
+        srv_reply_diag(resp, st, msg, 0, srv_budget(sess, req));
     } else {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
         coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
                         coap_encode_var_safe(cf, sizeof cf, COAP_MEDIATYPE_APPLICATION_JSON), cf);
         coap_add_data(resp, n, (const uint8_t *)json);
     }
-    srv_log_req(s, sess, "stats", st, msg[0] ? msg : "-");
+    srv_log_req(s, sess, st == SRV_ST_CONTENT ? LOG_K_REQ : LOG_K_REFUSAL, LOG_L_INFO, "stats",
+                st, msg[0] ? msg : "-");
 }
 
 /* ---- 6. registration -------------------------------------------------------- */
 
+/* /.well-known/core: bare paths, so the answer to this 21-byte request
+ * stays within 3x (libcoap's own listing with titles is 4.9x). */
+static void srv_hnd_wkc(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
+                        const coap_string_t *query, coap_pdu_t *resp)
+{
+    static const char links[] = "</fota>,</report>,</stats>";
+    uint8_t cf[4];
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+    coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
+                    coap_encode_var_safe(cf, sizeof cf, COAP_MEDIATYPE_APPLICATION_LINK_FORMAT),
+                    cf);
+    coap_add_data(resp, sizeof links - 1, (const uint8_t *)links);
+}
+
+/* Unknown paths and methods: the bare code, no reason phrase. */
+static void srv_hnd_not_found(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
+                              const coap_string_t *query, coap_pdu_t *resp)
+{
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(404));
+}
+
+static void srv_hnd_bad_method(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
+                               const coap_string_t *query, coap_pdu_t *resp)
+{
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(405));
+}
+
+/* Every method on r: h for `method` (0 = none), other for the rest. */
+static void srv_methods(coap_resource_t *r, coap_request_t method, coap_method_handler_t h,
+                        coap_method_handler_t other)
+{
+    for (int m = COAP_REQUEST_GET; m <= COAP_REQUEST_IPATCH; m++)
+        coap_register_request_handler(r, (coap_request_t)m, m == (int)method ? h : other);
+}
+
 static enum ota_err srv_resource(struct srv *s, const char *path, coap_request_t method,
-                                 coap_method_handler_t h, const char *title, char *msg)
+                                 coap_method_handler_t h, char *msg)
 {
     coap_resource_t *r = coap_resource_init(coap_make_str_const(path), 0);
     if (!r)
         return ota_fail(msg, OTA_E_NOMEM, "coap: cannot create resource %s", path);
-    coap_register_request_handler(r, method, h);
-    coap_add_attr(r, coap_make_str_const("title"), coap_make_str_const(title), 0);
+    srv_methods(r, method, h, srv_hnd_bad_method);
     coap_resource_set_userdata(r, s);
     coap_add_resource(s->ctx, r);
     return OTA_OK;
@@ -371,13 +630,31 @@ static enum ota_err srv_resource(struct srv *s, const char *path, coap_request_t
 
 enum ota_err srv_resources_add(struct srv *s, char *msg)
 {
-    enum ota_err e = srv_resource(s, "fota", COAP_REQUEST_GET, srv_hnd_fota,
-                                  "\"firmware update\"", msg);
+    log_set_rate((unsigned)s->cfg.log_rate);
+    enum ota_err e = srv_tally_init(&s->downloads, SRV_TALLY_SLOTS, msg);
     if (e == OTA_OK)
-        e = srv_resource(s, "report", COAP_REQUEST_POST, srv_hnd_report, "\"update report\"",
-                         msg);
+        e = srv_tally_init(&s->report_hosts, SRV_TALLY_SLOTS, msg);
     if (e == OTA_OK)
-        e = srv_resource(s, "stats", COAP_REQUEST_GET, srv_hnd_stats, "\"server counters\"",
-                         msg);
+        e = srv_resource(s, "fota", COAP_REQUEST_GET, srv_hnd_fota, msg);
+    if (e == OTA_OK)
+        e = srv_resource(s, "report", COAP_REQUEST_POST, srv_hnd_report, msg);
+    if (e == OTA_OK)
+        e = srv_resource(s, "stats", COAP_REQUEST_GET, srv_hnd_stats, msg);
+    if (e == OTA_OK)
+        e = srv_resource(s, ".well-known/core", COAP_REQUEST_GET, srv_hnd_wkc, msg);
+    coap_resource_t *unknown = e == OTA_OK ? coap_resource_unknown_init(srv_hnd_not_found) : NULL;
+    if (e == OTA_OK && !unknown)
+        e = ota_fail(msg, OTA_E_NOMEM, "coap: cannot create the unknown-path resource");
+    if (unknown) {
+        srv_methods(unknown, 0, NULL, srv_hnd_not_found);
+        coap_add_resource(s->ctx, unknown);
+    }
     return e;
+}
+
+void srv_resources_free(struct srv *s)
+{
+    srv_tally_free(&s->downloads);
+    srv_tally_free(&s->report_hosts);
+    srv_checks_free(&s->report_checks);
 }

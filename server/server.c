@@ -44,7 +44,7 @@ static void srv_coap_log(coap_log_t level, const char *message)
                        : level == LOG_WARNING ? LOG_L_WARN
                        : level < LOG_DEBUG    ? LOG_L_INFO
                                               : LOG_L_DEBUG;
-    log_msg(l, "coap: %.*s", (int)n, message);
+    log_kmsg(LOG_K_COAP, l, "coap: %.*s", (int)n, message);
 }
 
 /* libcoap is quiet (errors only) unless we log at debug. */
@@ -181,7 +181,7 @@ static enum ota_err srv_dtls_start(struct srv *s, char *msg)
         return ota_fail(msg, OTA_E_NOMEM, "dtls: out of memory");
     enum ota_err e = srv_dtls_init(s->dtls, s->cfg.psk_secret, msg);
     if (e == OTA_OK)
-        e = srv_dtls_attach(s->dtls, s->ctx, msg);
+        e = srv_dtls_attach(s->dtls, s->ctx, &s->cfg, msg);
     for (int i = 0; i < s->cfg.ndtls_listen && e == OTA_OK; i++)
         e = srv_listen_one(s->ctx, s->cfg.dtls_listen[i], COAP_PROTO_DTLS, msg);
     return e;
@@ -220,6 +220,8 @@ static enum ota_err srv_coap_start(struct srv *s, char *msg)
         e = srv_dtls_start(s, msg);
     if (e == OTA_OK)
         e = srv_resources_add(s, msg);
+    if (e == OTA_OK)
+        e = srv_gate_init(&s->gate, &s->cfg, s->dtls, msg);
     return e;
 }
 
@@ -253,6 +255,7 @@ static void srv_stop(struct srv *s)
     if (s->ctx)
         coap_free_context(s->ctx);
     s->ctx = NULL;
+    srv_resources_free(s);
     if (s->coap_started)
         coap_cleanup();
     srv_index_close(&s->idx);
@@ -436,7 +439,7 @@ static void srv_tick(struct srv *s)
 static enum ota_err srv_loop(struct srv *s, char *msg)
 {
     while (!*s->ctl->stop) {
-        if (coap_io_process(s->ctx, SRV_TICK_MS) < 0 && errno != EINTR)
+        if (srv_gate_io(&s->gate, s->ctx, SRV_TICK_MS) < 0 && errno != EINTR)
             return ota_fail(msg, OTA_E_NET, "coap: event loop failed: %s", strerror(errno));
         if (s->ctl->hup && *s->ctl->hup) {
             *s->ctl->hup = 0;

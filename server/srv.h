@@ -12,12 +12,14 @@
 
 #include "dtls.h"
 #include "fleet.h"
+#include "gate.h"
 #include "index.h"
 #include "limit.h"
 #include "memo.h"
 #include "notify.h"
 #include "server.h"
 #include "stats.h"
+#include "tally.h"
 
 struct srv {
     struct cfg_ota cfg;
@@ -31,8 +33,11 @@ struct srv {
     struct srv_fleet fleet;
     struct srv_checks checks;
     struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */
-    struct srv_bucket log_bucket;   /* request log lines */
-    uint64_t log_suppressed_pending; /* reported once a second */
+    struct srv_gate gate;           /* screens datagrams before libcoap reads them */
+    struct srv_tally downloads;     /* start time of a download per source, for its end line */
+    struct srv_tally report_hosts;  /* report_rate bucket per address */
+    struct srv_checks report_checks; /* report_interval per IMEI */
+    int report_interval_now;        /* the interval report_checks was made with */
     coap_context_t *ctx;
     int coap_started;
     int report_fd;                  /* -1 if report_log is empty or cannot be opened */
@@ -43,14 +48,17 @@ struct srv {
 
 uint64_t srv_now_ms(void);
 
-/* Register /fota, /report and /stats on s->ctx. */
+/* Register /fota, /report, /stats, /.well-known/core and the unknown-path
+ * answer on s->ctx, with the handlers' tables. */
 enum ota_err srv_resources_add(struct srv *s, char *msg);
+/* The handlers' tables (after coap_free_context). */
+void srv_resources_free(struct srv *s);
 
 /* fsync the report log if lines are pending (force: regardless of the
  * report_fsync interval). */
 void srv_report_sync(struct srv *s, uint64_t now_ms, int force);
 
-/* Once a second: the count of request log lines dropped by log_rate. */
+/* Once a second: the log budget from the config and the "suppressed" line. */
 void srv_log_flush(struct srv *s);
 
 #endif

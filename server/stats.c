@@ -56,6 +56,14 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     srv_json_put(&j, "limited_reserved", s->limited_reserved);
     srv_json_put(&j, "reports_stored", s->reports_stored);
     srv_json_put(&j, "reports_failed", s->reports_failed);
+    srv_json_put(&j, "reports_limited", s->reports_limited);
+    srv_json_put(&j, "reports_capped", s->reports_capped);
+    srv_json_put(&j, "dtls_handshakes", s->dtls_handshakes);
+    srv_json_put(&j, "dtls_refused", s->dtls_refused);
+    srv_json_put(&j, "dtls_failed", s->dtls_failed);
+    srv_json_put(&j, "dtls_gated", s->dtls_gated);
+    srv_json_put(&j, "dtls_pending", s->dtls_pending);
+    srv_json_put(&j, "screened", s->screened);
     srv_json_put(&j, "log_suppressed", s->log_suppressed);
     srv_json_put(&j, "rescans", s->rescans);
     srv_json_put(&j, "reloads", s->reloads);

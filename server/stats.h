@@ -25,6 +25,10 @@ struct srv_stats {
     uint64_t transfers_started;
     uint64_t limited_rate, limited_transfers, limited_sources, limited_address, limited_reserved;
     uint64_t reports_stored, reports_failed;
+    uint64_t reports_limited, reports_capped; /* report_rate/interval; report_max_bytes */
+    uint64_t dtls_handshakes, dtls_refused, dtls_failed, dtls_gated;
+    uint64_t dtls_pending;           /* gauge: handshakes in progress */
+    uint64_t screened;               /* proxy or unknown-critical requests answered bare (gate.h) */
     uint64_t log_suppressed;
     uint64_t rescans, reloads;
 };

@@ -3,6 +3,9 @@
  * The payload must fit one CoAP datagram next to the options, so messages
  * are cut at SRV_DIAG_MSG_MAX characters; control characters and quotes
  * are escaped because a message may quote parts of a device's request.
+ * The caller's n may be a size budget (answers to unverified sources stay
+ * within 3x the request, serve.c), so the message is cut to any n and
+ * below a few characters only the code is sent.
  */
 #include "status.h"
 
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #define SRV_DIAG_MSG_MAX 160
+#define SRV_DIAG_MSG_MIN 8 /* shorter than this, a message is noise: send the code only */
 
 static const struct srv_status_info srv_status_table[SRV_ST__COUNT] = {
     [SRV_ST_CONTENT] = {205, 0, "content"},
@@ -61,10 +65,20 @@ size_t srv_status_json(enum srv_status st, const char *msg, char *out, size_t n)
 {
     const struct srv_status_info *info = srv_status_info(st);
     static const char tail[] = "\"}";
-    if (info->platform == 0 || n < 64)
+    char head[32];
+    if (info->platform == 0)
         return 0;
-    int k = snprintf(out, n, "{\"code\":%d,\"msg\":\"", info->platform);
-    size_t pos = (size_t)k;
+    int h = snprintf(head, sizeof head, "{\"code\":%d,\"msg\":\"", info->platform);
+    /* Too small for a useful message: the code alone, or nothing. */
+    if ((size_t)h + SRV_DIAG_MSG_MIN + sizeof tail > n) {
+        int k = snprintf(head, sizeof head, "{\"code\":%d}", info->platform);
+        if (k < 0 || (size_t)k >= n)
+            return 0;
+        memcpy(out, head, (size_t)k + 1);
+        return (size_t)k;
+    }
+    memcpy(out, head, (size_t)h);
+    size_t pos = (size_t)h;
     srv_json_escape(msg ? msg : "", out, n, &pos, sizeof tail);
     memcpy(out + pos, tail, sizeof tail);
     return pos + sizeof tail - 1;

@@ -40,8 +40,10 @@ struct srv_status_info {
 const struct srv_status_info *srv_status_info(enum srv_status st);
 
 /* Diagnostic payload {"code":N,"msg":"..."} into out (n bytes). The message
- * is JSON-escaped and cut to fit; returns the length written (no NUL
- * counted), 0 if the status carries no payload or n is too small. */
+ * is JSON-escaped and cut to fit; when n leaves no room for a few message
+ * characters the payload is {"code":N} alone. Returns the length written
+ * (no NUL counted), 0 if the status carries no payload or even the code
+ * does not fit. */
 size_t srv_status_json(enum srv_status st, const char *msg, char *out, size_t n);
 
 #endif

@@ -78,12 +78,7 @@ check "wrong PSK: core unchanged" cmp -s "$d/core.bin" "$d/core.orig"
 
 # Raw DTLS with Debian's client. Its -k takes the key as a string, so pick
 # an IMEI whose derived key has no NUL byte and does not end in a newline.
-for n in $(seq 100 199); do
-  raw=861234567890$n hex=$(psk_of $raw)
-  case $hex in *00*|*0a) continue ;; esac
-  [ "$(printf %s "$hex" | sed 's/../&\n/g' | grep -c '^00$')" -eq 0 ] && break
-done
-key=$(printf "$(sed 's/../\\x&/g' <<<"$hex")")
+ota_cli_psk_imei "$RUN/ota.ini"
 Q=(-O "15,project_key=$OTA_PRODUCT_KEY" -O "15,firmware_name=${OTA_PROJECT}_Luat_RDA8910"
    -O 15,dfota=1 -O 15,core_version=18 -O 15,version=1.0.0)
 coaps() { timeout 20 "$COAPS" -B 6 -m get "$@" "coaps://127.0.0.1:$DPORT/fota" 2>&1; }

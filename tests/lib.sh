@@ -144,6 +144,19 @@ ota_link_stop() {
   OTA_LINK_PID=
 }
 
+# ota_cli_psk_imei INI: Debian's coap-client takes a PSK (-k) as a string,
+# so pick an IMEI whose derived key has no NUL byte and does not end in a
+# newline; sets raw (the IMEI), hex (its key in hex) and key (the bytes).
+ota_cli_psk_imei() {
+  local n
+  for n in $(seq 100 199); do
+    raw=861234567890$n hex=$("$BIN/ota-cache" psk -c "$1" "$raw")
+    case $hex in *00*|*0a) continue ;; esac
+    [ "$(printf %s "$hex" | sed 's/../&\n/g' | grep -c '^00$')" -eq 0 ] && break
+  done
+  key=$(printf "$(sed 's/../\\x&/g' <<<"$hex")")
+}
+
 # ota_device DIR CORE_NUMBER SCRIPT_VERSION [IMEI] [key=value overrides...]
 ota_device() {
   local dir=$1 core=$2 script=$3 imei=${4:-861234567890$((RANDOM % 900 + 100))}

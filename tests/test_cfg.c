@@ -161,6 +161,40 @@ static void ota_security_sections(void **state)
     }
 }
 
+/* Issue 18: report limits and DTLS admission keys, defaults and ranges. */
+static void ota_attack_limits(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    const char *path = write_file("lim.ini", "[project]\nname = P\nproduct_key = k\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_int_equal(c.report_max_bytes, 1073741824);
+    assert_int_equal(c.report_interval, 60);
+    assert_int_equal(c.report_rate, 600);
+    assert_int_equal(c.dtls_max_handshakes, 1024);
+    assert_int_equal(c.dtls_per_address, 8);
+    path = write_file("lim.ini", "[project]\nname = P\nproduct_key = k\n[server]\n"
+                                 "report_max_bytes = 0\nreport_interval = 0\nreport_rate = 5\n"
+                                 "[dtls]\nmax_handshakes = 100\nhandshakes_per_address = 2\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_int_equal(c.report_max_bytes, 0);
+    assert_int_equal(c.report_rate, 5);
+    assert_int_equal(c.dtls_max_handshakes, 100);
+    assert_int_equal(c.dtls_per_address, 2);
+    static const char *const bad[] = {"[server]\nreport_max_bytes = -1\n",
+                                      "[server]\nreport_interval = 86401\n",
+                                      "[dtls]\nmax_handshakes = 0\n",
+                                      "[dtls]\nhandshakes_per_address = x\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[project]\nname = P\nproduct_key = k\n%s", bad[i]);
+        path = write_file("lim.ini", text);
+        assert_int_equal(cfg_ota_load(path, &c, msg), OTA_E_INVAL);
+        assert_non_null(strstr(msg, ":5:"));
+    }
+}
+
 static void ota_missing_file(void **state)
 {
     struct cfg_ota c;
@@ -272,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ota_ok),           cmocka_unit_test(ota_errors_name_line),
         cmocka_unit_test(ota_security_sections),
+        cmocka_unit_test(ota_attack_limits),
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
         cmocka_unit_test(device_bad_values), cmocka_unit_test(device_messages),
         cmocka_unit_test(hostport),

@@ -222,9 +222,9 @@ static void checks_budget_per_scheme_and_address(void **state)
 {
     struct srv_checks c;
     struct srv_peer_key attacker = test_peer_key("127.0.0.2", 4000), victim = test_peer_key("127.0.0.1", 5000);
-    struct srv_check_req forged = {"861234567890123", 0, &attacker};
-    struct srv_check_req dtls = {"861234567890123", 1, &victim};
-    struct srv_check_req plain = {"861234567890123", 0, &victim};
+    struct srv_check_req forged = {"861234567890123", 0, &attacker, 0};
+    struct srv_check_req dtls = {"861234567890123", 1, &victim, 0};
+    struct srv_check_req plain = {"861234567890123", 0, &victim, 0};
     (void)state;
     assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
     for (int i = 0; i < 50; i++) {
@@ -249,7 +249,7 @@ static void checks_resend_is_not_a_check(void **state)
 {
     struct srv_checks c;
     struct srv_peer_key p = test_peer_key("10.0.0.1", 7000), q = test_peer_key("10.0.0.1", 7001);
-    struct srv_check_req r = {"861234567890123", 0, &p};
+    struct srv_check_req r = {"861234567890123", 0, &p, 0};
     (void)state;
     assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
     assert_int_equal(srv_checks_hit(&c, &r, 1000), 0);
@@ -259,6 +259,22 @@ static void checks_resend_is_not_a_check(void **state)
     r.peer = &q;
     assert_int_equal(srv_checks_hit(&c, &r, 3000), 58);
     assert_int_equal(srv_checks_hit(&c, &r, 61000), 0); /* interval over */
+    srv_checks_free(&c);
+}
+
+/* Reports: a second one from the same endpoint is a second line, never a
+ * resend, while a coap:// report from elsewhere spends another budget. */
+static void report_budget_has_no_resends(void **state)
+{
+    struct srv_checks c;
+    struct srv_peer_key p = test_peer_key("10.0.0.1", 7000), q = test_peer_key("10.0.0.2", 7000);
+    struct srv_check_req r = {"861234567890123", 0, &p, 1};
+    (void)state;
+    assert_int_equal(srv_checks_init(&c, 60, NULL), OTA_OK);
+    assert_int_equal(srv_checks_hit(&c, &r, 1000), 0);
+    assert_int_equal(srv_checks_hit(&c, &r, 1500), 60);
+    r.peer = &q;
+    assert_int_equal(srv_checks_hit(&c, &r, 1500), 0);
     srv_checks_free(&c);
 }
 
@@ -274,6 +290,7 @@ int main(void)
         cmocka_unit_test(missing_allowlist_is_an_error),
         cmocka_unit_test(checks_budget_per_scheme_and_address),
         cmocka_unit_test(checks_resend_is_not_a_check),
+        cmocka_unit_test(report_budget_has_no_resends),
     };
     return cmocka_run_group_tests_name("fleet", tests, setup, teardown);
 }

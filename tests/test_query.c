@@ -339,6 +339,14 @@ static void status_table(void **state)
     n = srv_status_json(SRV_ST_BAD_FIELD, lng, json, 100);
     assert_true(n < 100);
     assert_string_equal(json + n - 2, "\"}");
+    /* size budgets for unverified sources (issue 18 item 7) */
+    n = srv_status_json(SRV_ST_BAD_FIELD, "imei: missing", json, 22);
+    assert_string_equal(json, "{\"code\":3}");
+    assert_int_equal(n, 10);
+    assert_int_equal(srv_status_json(SRV_ST_BAD_FIELD, "imei: missing", json, 10), 0);
+    n = srv_status_json(SRV_ST_BAD_FIELD, "imei: missing", json, 40);
+    assert_true(n > 0 && n < 40);
+    assert_string_equal(json + n - 2, "\"}");
 }
 
 int main(void)

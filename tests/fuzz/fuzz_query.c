@@ -14,8 +14,11 @@
  * through the diagnostic JSON encoder, so the path from device bytes to
  * the chosen package is covered end to end. The same bytes are also a
  * report payload and (their first 4 bytes) a Block2 option value that is
- * sliced against a fixed package size. Any crash or sanitizer report is a
- * bug; every outcome must be an ota_err.
+ * sliced against a fixed package size; the diagnostic encoder also runs
+ * with a byte-chosen size budget (the 3x rule for unverified sources; it
+ * must never write past it), and the bytes go through the DTLS gate's
+ * ClientHello test and the coap:// screen (gate.h). Any crash or sanitizer report is a bug; every outcome
+ * must be an ota_err.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,8 @@
 #include <coap3/coap.h>
 
 #include "block.h"
+#include "dtls.h"
+#include "gate.h"
 #include "fota.h"
 #include "query.h"
 #include "report.h"
@@ -161,6 +166,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e == OTA_OK)
         fz_select(&q);
     srv_status_json(e == OTA_OK ? SRV_ST_NO_UPDATE : SRV_ST_BAD_FIELD, msg, json, sizeof json);
+    /* the 3x budget for unverified sources: any n, never past it */
+    size_t budget = size ? data[0] % sizeof json : 0;
+    if (srv_status_json(SRV_ST_BAD_FIELD, (const char *)msg, json, budget) >= (budget ? budget : 1))
+        __builtin_trap();
+    (void)srv_dtls_is_hello(data, size);
+    if (srv_gate_screen(data, size) != SRV_GATE_PASS && (size < 4 || (data[0] & 15) > 8))
+        __builtin_trap(); /* an answer is only built for a request with a real token */
     if (srv_report_parse(data, size, &r, msg) == OTA_OK) {
         size_t n = srv_report_line(&r, "127.0.0.1:5683", 0, line, sizeof line);
         struct cache_report_fields f;
