@@ -7,8 +7,12 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_OTHER_BURST 64
 
@@ -20,6 +24,7 @@ struct log_budget {
 
 static enum log_level log_level_now = LOG_L_INFO;
 static FILE *log_stream;
+static int log_journal; /* stderr is the journal: <N> prefixes, no timestamp */
 static unsigned log_rate;
 static struct log_budget log_budgets[LOG_K__COUNT];
 static uint64_t log_dropped_total;
@@ -41,6 +46,19 @@ enum log_level log_get_level(void)
 void log_set_stream(FILE *fp)
 {
     log_stream = fp;
+}
+
+/* systemd sets JOURNAL_STREAM to "device:inode" of the stream it
+ * connected; it only counts while stderr is still that very stream
+ * (a child whose stderr was redirected inherits the variable too). */
+int log_detect_journal(void)
+{
+    const char *v = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    log_journal = v && sscanf(v, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    return log_journal;
 }
 
 void log_set_rate(unsigned per_s)
@@ -105,7 +123,12 @@ static void log_vwrite(enum log_level lvl, const char *fmt, va_list ap)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     FILE *fp = log_stream ? log_stream : stderr;
-    fprintf(fp, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000L, log_names[lvl], line);
+    /* sd-daemon(3) priorities: err, warning, info, debug */
+    static const char prio[] = {'3', '4', '6', '7'};
+    if (log_journal && fp == stderr)
+        fprintf(fp, "<%c>%-5s %s\n", prio[lvl], log_names[lvl], line);
+    else
+        fprintf(fp, "%s.%03ldZ %-5s %s\n", stamp, ts.tv_nsec / 1000000L, log_names[lvl], line);
     fflush(fp);
 }
 

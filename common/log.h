@@ -39,6 +39,9 @@ void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 /* NULL restores stderr. The stream is not closed by the logger. */
 void log_set_stream(FILE *fp);
+/* 1 if stderr is the systemd journal (JOURNAL_STREAM): lines then carry
+ * sd-daemon "<N>" priority prefixes instead of a timestamp. */
+int log_detect_journal(void);
 /* Parse "error|warn|info|debug"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 /* Lines per second per kind (burst as many); 0 = unlimited. */

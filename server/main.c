@@ -109,9 +109,12 @@ struct srv_args {
     int log_level; /* -1 = from the config */
 };
 
+static int srv_journal; /* stderr is the journal: "<3>" marks the error line */
+
 static int srv_fail(int code, const char *what, const char *detail)
 {
-    fprintf(stderr, "ota-server: error: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    fprintf(stderr, "%sota-server: error: %s%s%s\n", srv_journal ? "<3>" : "", what,
+            detail ? ": " : "", detail ? detail : "");
     if (code == SRV_EXIT_USAGE && !detail)
         fprintf(stderr, "Try 'ota-server --help'.\n");
     return code;
@@ -186,6 +189,7 @@ int main(int argc, char **argv)
     struct srv_args args;
     char msg[OTA_MSG_LEN] = "";
     memset(&args, 0, sizeof args);
+    srv_journal = log_detect_journal();
     int rc = srv_parse_args(argc, argv, &args);
     if (rc >= 0)
         return rc;
