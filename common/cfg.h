@@ -26,6 +26,7 @@
 #define CFG_PUBKEYS_MAX 4
 #define CFG_BLOCK_MIN 16
 #define CFG_BLOCK_MAX 1024
+#define CFG_ADMIN_PORT 9683 /* [admin] listen without a port */
 
 struct cfg_ota {
     char dir[CFG_PATH_MAX]; /* directory of the ini file */
@@ -76,6 +77,11 @@ struct cfg_ota {
     char allowlist[CFG_PATH_MAX]; /* IMEI per line, reloaded on change; "" = none */
     uint32_t rollout_bp;        /* staged rollout in basis points; > 10000 = not set */
     int check_interval;         /* s between checks from one IMEI; 0 = no limit */
+    /* [admin] HTTP listener: /metrics, /healthz, /stats (server/http.h) */
+    char admin_listen[CFG_ADDR_MAX]; /* "host:port"; "" = no listener */
+    char admin_token_file[CFG_PATH_MAX]; /* name:token lines (0600); "" = no token */
+    int admin_timeout;          /* s of silence before a connection is closed */
+    int admin_max_connections;  /* concurrent HTTP connections */
 };
 
 struct cfg_device {

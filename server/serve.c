@@ -65,7 +65,11 @@ static void srv_log_req(struct srv *s, coap_session_t *sess, const char *res, en
 {
     char peer[SRV_PEER_MAX];
     const struct srv_status_info *info = srv_status_info(st);
-    s->st.by_status[(unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL]++;
+    unsigned sti = (unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL;
+    enum srv_resource r = srv_resource_of(res);
+    s->st.by_status[sti]++;
+    if (r < SRV_RES__COUNT)
+        s->st.by_resource[r][sti]++;
     if (!srv_log_allow(s))
         return;
     srv_peer(sess, peer);
@@ -214,6 +218,8 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     if (out.st == SRV_ST_CONTENT) {
         s->st.blocks++;
         s->st.block_bytes += out.slice.len;
+        s->st.transfers_completed += !out.slice.blk.more;
+        srv_pkg_count_block(out.pkg, out.slice.len);
     } else {
         srv_reply_diag(resp, out.st, out.msg, out.st == SRV_ST_UNAVAILABLE ? max_age
                                               : out.st == SRV_ST_TOO_MANY    ? out.max_age
@@ -267,6 +273,8 @@ static void srv_hnd_report(coap_resource_t *r, coap_session_t *sess, const coap_
         st = srv_report_store(s, sess, req, &rep, msg);
     if (st == SRV_ST_CHANGED) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
+        s->st.reports_success += rep.result == 0;
+        s->st.reports_failure += rep.result != 0;
         snprintf(tail, sizeof tail, "imei=%s from=%s/%s to=%s/%s result=%ld", rep.imei,
                  rep.from_core, rep.from_script, rep.to_core, rep.to_script, rep.result);
     } else {
@@ -291,24 +299,6 @@ void srv_report_sync(struct srv *s, uint64_t now_ms, int force)
 
 /* ---- 5. GET /stats ---------------------------------------------------------- */
 
-/* VmRSS and VmHWM of this process in KiB (0 if /proc is unavailable). */
-static void srv_mem(uint64_t *rss, uint64_t *hwm)
-{
-    char line[128];
-    unsigned long long v;
-    FILE *fp = fopen("/proc/self/status", "r");
-    *rss = *hwm = 0;
-    if (!fp)
-        return;
-    while (fgets(line, sizeof line, fp)) {
-        if (sscanf(line, "VmRSS: %llu", &v) == 1)
-            *rss = v;
-        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-            *hwm = v;
-    }
-    fclose(fp);
-}
-
 static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
                           const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -325,7 +315,7 @@ static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_p
     }
     struct srv_gauges g = {(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
                            s->idx.n, 0, 0};
-    srv_mem(&g.rss_kib, &g.hwm_kib);
+    srv_stats_mem(&g.rss_kib, &g.hwm_kib);
     size_t n = st == SRV_ST_CONTENT ? srv_stats_json(&s->st, &g, json, sizeof json) : 0;
     if (st == SRV_ST_CONTENT && n == 0) {
         st = SRV_ST_INTERNAL;

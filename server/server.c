@@ -199,6 +199,8 @@ static enum ota_err srv_start(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = srv_coap_start(s, msg);
     if (e == OTA_OK)
+        e = srv_metrics_start(s, msg);
+    if (e == OTA_OK)
         e = srv_index_open(&s->idx, s->cfg.cache_dir, pub, msg);
     if (e == OTA_OK)
         e = srv_report_open(s, msg);
@@ -207,6 +209,7 @@ static enum ota_err srv_start(struct srv *s, char *msg)
 
 static void srv_stop(struct srv *s)
 {
+    srv_metrics_stop(s); /* first: its thread reads only the snapshot, but ends here */
     if (s->ctx)
         coap_free_context(s->ctx);
     s->ctx = NULL;
@@ -297,6 +300,7 @@ static void srv_on_hup(struct srv *s)
         if (srv_index_rescan(&s->idx, msg) != OTA_OK)
             log_msg(LOG_L_WARN, "index: rescan failed, keeping the previous index: %s", msg);
     } else if (!nc || srv_reload_cfg(s, nc, msg) != OTA_OK) {
+        s->st.reloads_failed++;
         log_msg(LOG_L_ERROR, "SIGHUP: reload failed, keeping the running configuration: %s",
                 nc ? msg : "out of memory");
     } else {
@@ -305,6 +309,7 @@ static void srv_on_hup(struct srv *s)
                 s->cfg.rate_limit);
     }
     free(nc);
+    srv_metrics_reload(s);
     if (srv_report_open(s, msg) != OTA_OK)
         log_msg(LOG_L_ERROR, "%s; reports are logged but not stored", msg);
 }
@@ -314,10 +319,12 @@ static void srv_on_hup(struct srv *s)
 static void srv_tick(struct srv *s)
 {
     uint64_t now = srv_now_ms();
-    if (srv_index_tick(&s->idx, now))
-        s->st.rescans++;
+    int scanned = srv_index_tick(&s->idx, now);
+    s->st.rescans += scanned != 0;
+    s->st.rescans_failed += scanned < 0;
     srv_limit_tick(&s->lim, now);
     srv_report_sync(s, now, 0);
+    srv_metrics_publish(s, now, 0);
     if (now - s->last_second_ms >= 1000) {
         char msg[OTA_MSG_LEN];
         int reloaded;
@@ -359,7 +366,9 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
         log_msg(LOG_L_INFO, "ota-server: project %s, %zu package(s), block size %d, "
                 "max_transfers %d, rate_limit %d/s per source", cfg->project, s->idx.n,
                 cfg->block_size, cfg->max_transfers, cfg->rate_limit);
+        srv_metrics_publish(s, srv_now_ms(), 1);
         e = srv_loop(s, msg);
+        srv_metrics_stopping(s);
         log_msg(LOG_L_INFO, "ota-server: stopping");
     }
     srv_log_flush(s);

@@ -15,6 +15,7 @@
 #include "index.h"
 #include "limit.h"
 #include "memo.h"
+#include "metrics.h"
 #include "server.h"
 #include "stats.h"
 
@@ -25,6 +26,7 @@ struct srv {
     struct srv_limit lim;
     struct srv_memo memo;
     struct srv_stats st;
+    struct srv_metrics metrics;     /* [admin] listener and its snapshot */
     struct srv_admin admin;
     struct srv_fleet fleet;
     struct srv_checks checks;
