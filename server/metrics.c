@@ -316,12 +316,19 @@ static uint64_t srv_open_fds(void)
     return n ? n - 1 : 0; /* the directory stream's own descriptor */
 }
 
+/* The version of the libcoap in use: "libcoap 4.3.1" -> "4.3.1". */
+static const char *srv_libcoap_version(void)
+{
+    const char *v = coap_package_version();
+    return strncmp(v, "libcoap ", 8) == 0 ? v + 8 : v;
+}
+
 static void srv_hnd_metrics(void *ctx, struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
     struct srv_metrics_snap *c = srv_metrics_copy(m);
     struct srv_metrics_proc p = {0, 0, srv_open_fds(), 0, m->start_time_s, OTA_VERSION,
-                                 coap_package_version()};
+                                 srv_libcoap_version()};
     struct rlimit rl;
     uint64_t rss, hwm;
     if (srv_reply_oom(r, c))
