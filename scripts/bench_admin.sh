@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# bench_admin.sh - cost of the [admin] HTTP listener on the CoAP path.
+#
+# Usage: scripts/bench_admin.sh [BUILD_DIR]   (default build/release; needs
+# ota-server, ota-cache and ota-load built there, and curl).
+#
+# Two ota-server processes serve the same cache: one without [admin], one
+# with [admin] listen and a token file, whose /metrics is scraped once a
+# second (curl, with the token) during its runs. The same ota-load run
+# (ADMIN_DEVICES devices, window 4, 64 requests in flight, ADMIN_REPEAT
+# downloads each of the 41 KB core 17 package) goes to each in turn, five
+# times interleaved (without, with, without, ...), so both see the same
+# machine load; the figure is the median block answers/s of each side and
+# their ratio. Target (issue 9): with/without >= 0.97.
+# Everything runs on 127.0.0.1; processes are stopped by PID on exit.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/release}
+export BUILD
+. tests/lib.sh
+DEVICES=${ADMIN_DEVICES:-100}
+REPEAT=${ADMIN_REPEAT:-40}
+RUNS=5
+
+for b in ota-server ota-cache ota-load; do
+  [ -x "$BUILD/$b" ] || { echo "bench_admin: $BUILD/$b not built (make BUILD=$BUILD all)"; exit 1; }
+done
+command -v curl >/dev/null || { echo "bench_admin: curl not installed"; exit 1; }
+
+TMP=$(mktemp -d /tmp/ota-bench-admin.XXXXXX)
+ota_setup "$TMP/run" >/dev/null || { echo "bench_admin: setup failed"; exit 1; }
+SCRAPER=""
+bench_cleanup() {
+  [ -n "$SCRAPER" ] && kill "$SCRAPER" 2>/dev/null
+  ota_cleanup
+  rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+PKG=$OTA_RUN/cache/DEMOPROJ_1.1.0_0017-0020.pkg
+TOKEN=bench-admin-token-0123456789
+printf 'bench:%s\n' "$TOKEN" >"$OTA_RUN/admin.tokens"
+chmod 600 "$OTA_RUN/admin.tokens"
+printf '%s\n' "log_level = warn" "rate_limit = 0" >>"$OTA_RUN/ota.ini"
+
+# plain server: lib.sh's, on $OTA_PORT
+ota_server_start || { echo "bench_admin: ota-server did not start"; exit 1; }
+PLAIN_PORT=$OTA_PORT PLAIN_PID=$OTA_SERVER_PID
+# admin server: same cache, its own CoAP port and an [admin] listener
+ADMIN_PORT=$(ota_free_port) HP=$(ota_free_port)
+sed "s/^listen = 127.0.0.1:$PLAIN_PORT/listen = 127.0.0.1:$ADMIN_PORT/" "$OTA_RUN/ota.ini" \
+  >"$OTA_RUN/admin.ini"
+printf '[admin]\nlisten = 127.0.0.1:%s\ntoken_file = admin.tokens\n' "$HP" >>"$OTA_RUN/admin.ini"
+"$BIN/ota-server" -c "$OTA_RUN/admin.ini" >>"$OTA_RUN/admin-server.log" 2>&1 &
+ADMIN_PID=$!; OTA_PIDS+=("$ADMIN_PID")
+for i in $(seq 1 100); do
+  [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+       "http://127.0.0.1:$HP/healthz")" = 200 ] && break
+  kill -0 "$ADMIN_PID" 2>/dev/null || { cat "$OTA_RUN/admin-server.log"; exit 1; }
+  sleep 0.05
+done
+
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1" | head -1; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# run PORT PID: one ota-load run; prints blocks/s (0 if devices failed)
+run() {
+  local r
+  r=$(timeout 300 "$OTA_ROOT/$BUILD/ota-load" -s "127.0.0.1:$1" -n "$DEVICES" -w 4 -i 64 \
+        -r "$REPEAT" -t 250 -e "$PKG" -P "$2" 2>>"$TMP/load.err" | grep '^RESULT')
+  [ "$(field "$r" failed)" = 0 ] || { echo "   run failed: $r" >&2; echo 0; return; }
+  field "$r" blocks_per_s
+}
+# scrape loop in the background, once a second, counting scrapes
+scrape_start() {
+  ( n=0; while :; do
+      curl -s -m 2 -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HP/metrics" &&
+        n=$((n + 1)) && echo "$n" >"$TMP/scrapes"
+      sleep 1
+    done ) &
+  SCRAPER=$!
+}
+scrape_stop() { kill "$SCRAPER" 2>/dev/null; wait "$SCRAPER" 2>/dev/null; SCRAPER=""; }
+
+echo "== block answers/s with /metrics scraped every second vs no admin listener"
+echo "   ota-load: $DEVICES devices x $REPEAT downloads, window 4, 64 in flight, $(stat -c %s "$PKG")-byte package, $RUNS interleaved runs"
+without=() with=() scrapes=0
+for k in $(seq 1 "$RUNS"); do
+  without+=("$(run "$PLAIN_PORT" "$PLAIN_PID")")
+  echo 0 >"$TMP/scrapes"
+  scrape_start
+  with+=("$(run "$ADMIN_PORT" "$ADMIN_PID")")
+  scrape_stop
+  scrapes=$((scrapes + $(cat "$TMP/scrapes")))
+done
+mw=$(median "${without[@]}") mm=$(median "${with[@]}")
+ratio=$(awk -v a="$mm" -v b="$mw" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+printf '   without admin listener: %7d/s (runs %s)\n' "$mw" "${without[*]}"
+printf '   with /metrics scraped:  %7d/s (runs %s), %d scrapes answered\n' "$mm" "${with[*]}" "$scrapes"
+echo
+echo "== target (issue 9)"
+printf '   with/without >= 0.97: %s (%s)\n' "$ratio" \
+  "$(awk -v r="$ratio" 'BEGIN { print (r >= 0.97 ? "met" : "NOT met") }')"
+exit 0
