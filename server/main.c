@@ -60,6 +60,8 @@ static const char srv_usage[] =
     "       report_log as one JSON line (fsync per report_fsync). 2.04 on success.\n"
     "  GET  /stats    counters as JSON; only to the addresses in admin=.\n"
     "  GET  /.well-known/core   the resource list.\n"
+    "  [admin] listen=HOST:PORT (token_file, timeout, max_connections): HTTP\n"
+    "       GET /metrics (Prometheus), /healthz, /stats; off when unset.\n"
     "\n"
     "Overload: beyond max_transfers concurrent downloads (a new download is\n"
     "refused, running ones go on) or rate_limit requests/s from one source\n"
