@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,30 @@ enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint1
     if (colon && cfg_int(colon + 1, 1, 65535, &p) != 0)
         return ota_fail(msg, OTA_E_INVAL, "address '%s': port not in 1..65535", s);
     *port = (uint16_t)p;
+    return OTA_OK;
+}
+
+enum ota_err cfg_resolve(const char *spec, uint16_t def_port, int socktype,
+                         struct sockaddr_storage *out, socklen_t *len, char *msg)
+{
+    char host[CFG_ADDR_MAX], port_s[8];
+    uint16_t port;
+    struct addrinfo hints, *ai = NULL;
+    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, def_port, msg);
+    if (e != OTA_OK)
+        return e;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    int rc = getaddrinfo(host, port_s, &hints, &ai);
+    if (rc != 0)
+        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, gai_strerror(rc));
+    memset(out, 0, sizeof *out);
+    memcpy(out, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
     return OTA_OK;
 }
 

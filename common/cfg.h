@@ -15,6 +15,7 @@
 #include "ver.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define CFG_PATH_MAX 1024
 #define CFG_KEY_MAX 65      /* product key, incl. NUL: [A-Za-z0-9_-]{1,64} */
@@ -121,5 +122,10 @@ enum ota_err cfg_check_imei(const char *s, char *msg);
 /* "host:port", "[v6addr]:port" or "host" (port defaults to def_port). */
 enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
                                 uint16_t def_port, char *msg);
+/* The same resolved for bind(): the first address getaddrinfo gives for
+ * socktype (SOCK_DGRAM, SOCK_STREAM) into *out, its length in *len;
+ * OTA_E_NET naming spec if it does not resolve. */
+enum ota_err cfg_resolve(const char *spec, uint16_t def_port, int socktype,
+                         struct sockaddr_storage *out, socklen_t *len, char *msg);
 
 #endif

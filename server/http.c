@@ -17,7 +17,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -122,19 +121,11 @@ enum ota_err srv_http_tokens_parse(const char *buf, size_t len, const char *file
 
 enum ota_err srv_http_tokens_load(const char *path, struct srv_http_tokens *out, char *msg)
 {
-    struct stat st;
     uint8_t *buf;
     size_t len;
-    if (stat(path, &st) != 0)
-        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
-                        strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return ota_fail(msg, OTA_E_AUTH, "%s: not a regular file", path);
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        return ota_fail(msg, OTA_E_AUTH, "%s: insecure permissions %03o (group or others may "
-                        "read it); run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777),
-                        path);
-    enum ota_err e = io_file_read_all(path, SRV_HTTP_TOKEN_FILE_MAX, &buf, &len, msg);
+    enum ota_err e = io_file_check_private(path, msg);
+    if (e == OTA_OK)
+        e = io_file_read_all(path, SRV_HTTP_TOKEN_FILE_MAX, &buf, &len, msg);
     if (e != OTA_OK)
         return e;
     e = srv_http_tokens_parse((const char *)buf, len, path, out, msg);
@@ -287,35 +278,13 @@ static void srv_http_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- 3. listener start and stop ---------------------------------------- */
 
-static enum ota_err srv_http_resolve(const char *spec, uint16_t def_port,
-                                     struct sockaddr_storage *ss, char *msg)
-{
-    char host[CFG_ADDR_MAX], port_s[8];
-    uint16_t port;
-    struct addrinfo hints, *ai = NULL;
-    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, def_port, msg);
-    if (e != OTA_OK)
-        return e;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
-    int rc = getaddrinfo(host, port_s, &hints, &ai);
-    if (rc != 0)
-        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, gai_strerror(rc));
-    memset(ss, 0, sizeof *ss);
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    return OTA_OK;
-}
-
 enum ota_err srv_http_start(const struct srv_http_cfg *c, struct srv_http **out, char *msg)
 {
     struct sockaddr_storage ss;
+    socklen_t sslen;
     sigset_t all, old;
     *out = NULL;
-    enum ota_err e = srv_http_resolve(c->listen, c->default_port, &ss, msg);
+    enum ota_err e = cfg_resolve(c->listen, c->default_port, SOCK_STREAM, &ss, &sslen, msg);
     if (e != OTA_OK)
         return e;
     struct srv_http *h = calloc(1, sizeof *h);

@@ -82,27 +82,16 @@ static enum ota_err srv_report_open(struct srv *s, char *msg)
 static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_proto_t proto,
                                    char *msg)
 {
-    char host[CFG_ADDR_MAX], port_s[8];
-    uint16_t port;
-    struct addrinfo hints, *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
     int secure = proto == COAP_PROTO_DTLS;
-    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, secure ? 5684 : 5683,
-                                        msg);
+    enum ota_err e = cfg_resolve(spec, secure ? 5684 : 5683, SOCK_DGRAM, &ss, &len, msg);
     if (e != OTA_OK)
         return e;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
-    int rc = getaddrinfo(host, port_s, &hints, &ai);
-    if (rc != 0)
-        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, gai_strerror(rc));
     coap_address_t addr;
     coap_address_init(&addr);
-    addr.size = ai->ai_addrlen;
-    memcpy(&addr.addr, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
+    addr.size = len;
+    memcpy(&addr.addr, &ss, len);
     if (!coap_new_endpoint(ctx, &addr, proto))
         return ota_fail(msg, OTA_E_NET, "listen %s: cannot bind (address in use or not local?)",
                         spec);
