@@ -6,7 +6,7 @@
 # size is known, refusals, a report, an ota-load run) compared exactly
 # with /metrics; `promtool check metrics` clean; bearer tokens (none,
 # wrong, right, the name logged at debug, refusals logged with the
-# address, new tokens after SIGHUP); 405 for other methods; oversized
+# address and rate-limited, new tokens after SIGHUP); 405 for other methods; oversized
 # headers and a half-sent request refused or closed within [admin]
 # timeout while CoAP keeps answering; /healthz 503 with an empty cache
 # and 200 again once packages are back; /stats equals CoAP /stats.
@@ -77,6 +77,23 @@ check "refusal logged with the client address" has "$(cat "$OTA_RUN/server.log")
   "http admin: refused peer=127.0.0.1 method=GET path=/metrics why=token"
 check "accepted request logs the token name at debug" has "$(cat "$OTA_RUN/server.log")" \
   "http admin: GET /metrics token=prometheus"
+# refusal lines are rate-limited (5/s, burst 10): 40 fast refusals log at most 20
+python3 - "$HP" <<'EOF2'
+import http.client, sys
+for i in range(40):
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+    c.request("GET", "/flood")
+    c.getresponse().read()
+    c.close()
+EOF2
+flood=$(grep -c "path=/flood why=token" "$OTA_RUN/server.log")
+check "40 refused requests: at most 20 log lines (got $flood)" [ "$flood" -le 20 ]
+for i in $(seq 1 30); do
+  hget /flood2 >/dev/null
+  grep -q "path=/flood2 why=token dropped=[1-9]" "$OTA_RUN/server.log" && break
+  sleep 0.1
+done
+check "the next refusal line counts the dropped ones" grep -q "path=/flood2 why=token dropped=[1-9]" "$OTA_RUN/server.log"
 check "POST -> 405" eq "$(hget /metrics "${AUTH[@]}" -X POST -d x=1)" 405
 check "DELETE -> 405" eq "$(hget /healthz "${AUTH[@]}" -X DELETE)" 405
 check "unknown path -> 404" eq "$(hget /admin "${AUTH[@]}")" 404
