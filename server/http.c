@@ -236,17 +236,39 @@ static const char *srv_http_auth(struct srv_http *h, struct MHD_Connection *conn
     return found >= 0 ? name : NULL;
 }
 
+/* The request announces a body (none is read: GET and HEAD only). */
+static int srv_http_has_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (cl && strcmp(cl, "0") != 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                        const char *method, const char *version,
                                        const char *upload_data, size_t *upload_data_size,
                                        void **con_cls)
 {
+    static int headers_seen;
     struct srv_http *h = cls;
     char name_buf[SRV_HTTP_NAME_MAX], realm[64];
+    /* Refusals on the first call (headers in) answer at once and close;
+     * answers wait for the second call (request complete), which is what
+     * lets libmicrohttpd keep the connection alive for the next scrape. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         srv_http_log_refusal(h, conn, method, url, "method");
         return srv_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n",
                               MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    }
+    if (*con_cls == NULL && !srv_http_has_body(conn)) {
+        *con_cls = &headers_seen;
+        return MHD_YES;
+    }
+    if (*con_cls == NULL || *upload_data_size != 0) {
+        srv_http_log_refusal(h, conn, method, url, "body");
+        return srv_http_error(conn, MHD_HTTP_BAD_REQUEST, "no body expected\n", NULL, NULL);
     }
     const char *who = srv_http_auth(h, conn, name_buf);
     if (!who) {

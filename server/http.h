@@ -11,7 +11,9 @@
  * timeout_s is closed (a half-sent request, a slow sender), at most
  * max_conns connections are open, and a request's headers must fit
  * SRV_HTTP_CONN_MEMORY bytes (else 431 or a closed connection). Only GET
- * and HEAD are served (405 otherwise); with tokens, every request must
+ * and HEAD without a body are served (405 for another method, 400 for a
+ * body, both answered as soon as the headers are in, then the connection
+ * is closed); answers keep the connection alive. With tokens, every request must
  * carry "Authorization: Bearer TOKEN" (401 otherwise), compared in
  * constant time against the SHA-256 of each token. Refusals are logged
  * with the client address, at most SRV_HTTP_LOG_RATE lines a second; an

@@ -6,7 +6,8 @@
 # size is known, refusals, a report, an ota-load run) compared exactly
 # with /metrics; `promtool check metrics` clean; bearer tokens (none,
 # wrong, right, the name logged at debug, refusals logged with the
-# address and rate-limited, new tokens after SIGHUP); 405 for other methods; oversized
+# address and rate-limited, new tokens after SIGHUP); 405 for other methods,
+# 400 for a body, keep-alive between scrapes; oversized
 # headers and a half-sent request refused or closed within [admin]
 # timeout while CoAP keeps answering; /healthz 503 with an empty cache
 # and 200 again once packages are back; /stats equals CoAP /stats.
@@ -96,6 +97,9 @@ done
 check "the next refusal line counts the dropped ones" grep -q "path=/flood2 why=token dropped=[1-9]" "$OTA_RUN/server.log"
 check "POST -> 405" eq "$(hget /metrics "${AUTH[@]}" -X POST -d x=1)" 405
 check "DELETE -> 405" eq "$(hget /healthz "${AUTH[@]}" -X DELETE)" 405
+check "GET with a body -> 400" eq "$(hget /metrics "${AUTH[@]}" -X GET -d x=1)" 400
+check "keep-alive: a second scrape reuses the connection" eq "$(curl -s -m 5 "${AUTH[@]}" \
+  -o /dev/null -o /dev/null -w '%{num_connects}' "$A/healthz" "$A/metrics")" 10
 check "unknown path -> 404" eq "$(hget /admin "${AUTH[@]}")" 404
 check "HEAD /metrics -> 200" eq "$(hget /metrics "${AUTH[@]}" -I)" 200
 
