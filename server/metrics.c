@@ -247,10 +247,12 @@ void srv_metrics_publish(struct srv *s, uint64_t now_ms, int force)
     struct srv_metrics *m = &s->metrics;
     if (!m->http || (!force && now_ms - m->last_ms < SRV_METRICS_PUBLISH_MS))
         return;
+    /* Never wait for a scrape in progress: try again on the next turn. */
+    if (force ? pthread_mutex_lock(&m->lock) != 0 : pthread_mutex_trylock(&m->lock) != 0)
+        return;
     m->last_ms = now_ms;
     size_t npkg = s->idx.n < SRV_METRICS_PKG_MAX ? s->idx.n : SRV_METRICS_PKG_MAX;
     int names = m->names_gen != s->idx.gen || m->snap.npkg != npkg;
-    pthread_mutex_lock(&m->lock);
     m->snap.st = s->st;
     m->snap.transfers = s->lim.nxfer;
     m->snap.sources = s->lim.nsrc;

@@ -7,7 +7,8 @@
  * CoAP loop publishes a copy of them, with the gauges only it can compute
  * (running transfers, tracked sources, packages), into a snapshot at most
  * every SRV_METRICS_PUBLISH_MS under a mutex that no request handler
- * takes; the HTTP thread copies the snapshot under the same mutex and
+ * takes, and only with trylock (a scrape copying the snapshot delays the
+ * publication, never the loop); the HTTP thread copies it under the same mutex and
  * renders from its copy. Figures are thus at most SRV_METRICS_PUBLISH_MS
  * old. Process figures (RSS, open fds) are read from /proc by the HTTP
  * thread. Per-package counters cover the first SRV_METRICS_PKG_MAX

@@ -3,7 +3,8 @@
  * server.c owns the lifecycle (start, loop, SIGHUP reload, stop);
  * serve.c owns the resource handlers. Both run on libcoap's one thread:
  * handlers run inside coap_io_process, everything else between two calls,
- * so nothing here is locked.
+ * so nothing here is locked. The one exception is metrics.snap, the copy
+ * of the counters that the admin HTTP thread reads (metrics.h).
  */
 #ifndef SRV_SRV_H
 #define SRV_SRV_H
