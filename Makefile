@@ -59,6 +59,7 @@ $(BUILD)/obj/%.o: %.c
 # The version in debian/changelog, reported as ota_build_info on /metrics.
 OTA_VERSION := $(shell awk 'NR == 1 { gsub(/[^0-9A-Za-z.+~-]/, "", $$2); print $$2 }' debian/changelog 2>/dev/null)
 $(BUILD)/obj/server/metrics.o: CFLAGS += -DOTA_VERSION='"$(or $(OTA_VERSION),unknown)"'
+$(BUILD)/obj/server/metrics.o: $(wildcard debian/changelog)
 
 $(LIBOTA): $(call obj,$(COMMON_SRC))
 $(LIBSRV): $(call obj,$(SERVER_SRC))
