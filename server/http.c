@@ -169,20 +169,32 @@ static uint64_t srv_http_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* A client's string for a log line: cut to n-1 bytes, bytes outside
+ * printable ASCII (terminal escapes, decoded %xx) shown as '?'. */
+static void srv_http_printable(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
+    out[i] = '\0';
+}
+
 /* "http admin: refused peer=... method=... path=... why=..." within the
  * log rate; the lines dropped meanwhile are counted in the next one. */
 static void srv_http_log_refusal(struct srv_http *h, struct MHD_Connection *conn,
                                  const char *method, const char *url, const char *why)
 {
-    char peer[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN], m[17], path[65];
     if (!srv_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
                          srv_http_now_ms(), NULL)) {
         h->log_dropped++;
         return;
     }
     srv_http_peer(conn, peer, sizeof peer);
-    log_msg(LOG_L_WARN, "http %s: refused peer=%s method=%.16s path=%.64s why=%s dropped=%llu",
-            h->name, peer, method, url, why, (unsigned long long)h->log_dropped);
+    srv_http_printable(method, m, sizeof m);
+    srv_http_printable(url, path, sizeof path);
+    log_msg(LOG_L_WARN, "http %s: refused peer=%s method=%s path=%s why=%s dropped=%llu",
+            h->name, peer, m, path, why, (unsigned long long)h->log_dropped);
     h->log_dropped = 0;
 }
 
@@ -281,7 +293,8 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
         if (strcmp(url, h->routes[i].path) != 0)
             continue;
         struct srv_http_reply r = {200, NULL, NULL, 0};
-        log_msg(LOG_L_DEBUG, "http %s: %s %.64s token=%s", h->name, method, url, who);
+        log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, h->routes[i].path,
+                who);
         h->routes[i].fn(h->ctx, &r);
         return srv_http_send(conn, &r, NULL, NULL);
     }
