@@ -6,7 +6,7 @@
 #
 # Two ota-server processes serve the same cache: one without [admin], one
 # with [admin] listen and a token file, whose /metrics is scraped once a
-# second (curl, with the token) during its runs. The same ota-load run
+# second (one keep-alive connection, with the token) during its runs. The same ota-load run
 # (ADMIN_DEVICES devices, window 4, 64 requests in flight, ADMIN_REPEAT
 # downloads each of the 41 KB core 17 package) goes to each in turn, five
 # times interleaved (without, with, without, ...), so both see the same
@@ -28,7 +28,9 @@ RUNS=5
 for b in ota-server ota-cache ota-load; do
   [ -x "$BUILD/$b" ] || { echo "bench_admin: $BUILD/$b not built (make BUILD=$BUILD all)"; exit 1; }
 done
-command -v curl >/dev/null || { echo "bench_admin: curl not installed"; exit 1; }
+for t in curl python3 taskset; do
+  command -v "$t" >/dev/null || { echo "bench_admin: $t not installed"; exit 1; }
+done
 
 TMP=$(mktemp -d /tmp/ota-bench-admin.XXXXXX)
 ota_setup "$TMP/run" >/dev/null || { echo "bench_admin: setup failed"; exit 1; }
@@ -85,13 +87,28 @@ run() {
          'BEGIN { printf "%.2f", (b > 0 ? t * 1e6 / hz / b : 0) }')
   echo "$(field "$r" blocks_per_s) $us"
 }
-# scrape loop in the background, once a second, counting scrapes
+# scraper in the background: one python3 process on one keep-alive
+# connection (as Prometheus does), a GET /metrics a second, counting the
+# 200s in $TMP/scrapes; on the load generator's CPU so its own cost does
+# not land on the server's
 scrape_start() {
-  ( n=0; while :; do
-      curl -s -m 2 -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HP/metrics" &&
-        n=$((n + 1)) && echo "$n" >"$TMP/scrapes"
-      sleep 1
-    done ) &
+  taskset -c 0 python3 - "$HP" "$TOKEN" "$TMP/scrapes" <<'EOF' &
+import http.client, sys, time
+port, token, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c, n = None, 0
+while True:
+    t0 = time.monotonic()
+    try:
+        c = c or http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/metrics", headers={"Authorization": "Bearer " + token})
+        r = c.getresponse(); r.read()
+        if r.status == 200:
+            n += 1
+            open(out, "w").write("%d\n" % n)
+    except Exception:
+        c = None
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+EOF
   SCRAPER=$!
 }
 scrape_stop() { kill "$SCRAPER" 2>/dev/null; wait "$SCRAPER" 2>/dev/null; SCRAPER=""; }
