@@ -9,7 +9,7 @@
  * only read data published for them (metrics.h explains how).
  * Hostile clients are bounded by libmicrohttpd: a connection idle for
  * timeout_s is closed (a half-sent request, a slow sender), at most
- * max_conns connections are open, and a request's headers must fit
+ * max_conns connections are open (more wait in the listen queue), and a request's headers must fit
  * SRV_HTTP_CONN_MEMORY bytes (else 431 or a closed connection). Only GET
  * and HEAD without a body are served (405 for another method, 400 for a
  * body, both answered as soon as the headers are in, then the connection

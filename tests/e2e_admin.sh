@@ -9,7 +9,8 @@
 # address and rate-limited, new tokens after SIGHUP); 405 for other methods,
 # 400 for a body, keep-alive between scrapes; oversized
 # headers and a half-sent request refused or closed within [admin]
-# timeout while CoAP keeps answering; /healthz 503 with an empty cache
+# timeout, and a connection over max_connections waits at most that long,
+# while CoAP keeps answering; /healthz 503 with an empty cache
 # and 200 again once packages are back; /stats equals CoAP /stats.
 # Usage: BUILD=build/release tests/e2e_admin.sh   (exit 0 = all passed)
 set -u
@@ -31,7 +32,7 @@ TOKEN=e2e-admin-token-0123456789
 printf '# scrapers\nprometheus:%s\n' "$TOKEN" >"$OTA_RUN/admin.tokens"
 chmod 644 "$OTA_RUN/admin.tokens"
 sed -i 's/^log_level = info/log_level = debug\nlog_rate = 0/' "$OTA_RUN/ota.ini"
-printf '[admin]\nlisten = 127.0.0.1:%s\ntoken_file = admin.tokens\ntimeout = 2\n' "$HP" \
+printf '[admin]\nlisten = 127.0.0.1:%s\ntoken_file = admin.tokens\ntimeout = 2\nmax_connections = 4\n' "$HP" \
   >>"$OTA_RUN/ota.ini"
 A="http://127.0.0.1:$HP"
 URL="coap://127.0.0.1:$OTA_PORT"
@@ -198,6 +199,39 @@ S=$(cat "$TMP/slow.out")
 secs=$(sed -n 's/closed after \([0-9.]*\) s.*/\1/p' <<<"$S")
 check "half-sent request closed within timeout (2 s) + 2 s: $S" \
   awk -v s="${secs:-99}" 'BEGIN { exit !(s <= 4.0) }'
+
+# max_connections (4) silent connections: a fifth waits in the kernel's
+# backlog (libmicrohttpd stops accepting) until they time out, then is
+# answered; CoAP answers meanwhile
+python3 - "$HP" >"$TMP/fill.out" 2>&1 <<'EOF' &
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+for s in held:
+    s.sendall(b"GET /metrics HTTP/1.1\r\n")
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+t0 = time.monotonic()
+try:
+    extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = extra.recv(4096)
+    print("fifth: %s after %.1f s" % ("closed" if not data else "answered", time.monotonic() - t0))
+except (ConnectionResetError, BrokenPipeError):
+    print("fifth: closed after %.1f s" % (time.monotonic() - t0))
+except socket.timeout:
+    print("fifth: still open")
+for s in held:
+    s.recv(1)
+EOF
+FILL=$!; OTA_PIDS+=("$FILL")
+for i in $(seq 1 50); do [ -s "$TMP/fill.out" ] && break; sleep 0.1; done
+timeout 30 "$COAP" -B 10 -m get "${Q20[@]}" -O 15,version=1.1.0 "$URL/fota" >"$TMP/mid2.out" 2>&1
+check "CoAP answers while the admin listener is full" has "$(cat "$TMP/mid2.out")" '"code":27'
+wait "$FILL"
+F=$(cat "$TMP/fill.out")
+check "connection over max_connections waits for a slot, answered within the timeout: $F" \
+  awk -v s="$(sed -n 's/fifth: answered after \([0-9.]*\) s/\1/p' <<<"$F")" 'BEGIN { exit !(s != "" && s <= 3.0) }'
+check "listener serves again after the timeout" eq "$(hget /healthz "${AUTH[@]}")" 200
 
 # -- SIGHUP: new tokens
 printf 'grafana:e2e-second-token-9876543210\n' >"$OTA_RUN/admin.tokens"
