@@ -198,7 +198,7 @@ static enum ota_err srv_start(struct srv *s, char *msg)
 
 static void srv_stop(struct srv *s)
 {
-    srv_metrics_stop(s); /* first: its thread reads only the snapshot, but ends here */
+    srv_metrics_stop(s); /* first: joins the HTTP thread before anything is freed */
     if (s->ctx)
         coap_free_context(s->ctx);
     s->ctx = NULL;

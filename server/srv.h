@@ -27,7 +27,6 @@ struct srv {
     struct srv_limit lim;
     struct srv_memo memo;
     struct srv_stats st;
-    struct srv_metrics metrics;     /* [admin] listener and its snapshot */
     struct srv_admin admin;
     struct srv_fleet fleet;
     struct srv_checks checks;
@@ -39,6 +38,8 @@ struct srv {
     int report_fd;                  /* -1 if report_log is empty or cannot be opened */
     int report_unsynced;            /* lines written since the last fsync */
     uint64_t last_fsync_ms, start_ms, last_second_ms;
+    /* last: its large snapshot stays off the cache lines of the hot fields */
+    struct srv_metrics metrics;     /* [admin] listener and its snapshot */
 };
 
 uint64_t srv_now_ms(void);
