@@ -18,7 +18,7 @@
 BUILD   ?= build/release
 SAN     ?= 0
 CC      ?= cc
-PKGS    := libcoap-3-openssl openssl zlib inih libsodium libdivsufsort libsystemd
+PKGS    := libcoap-3-openssl openssl zlib inih libsodium libdivsufsort libsystemd libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -29,7 +29,7 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
-LDLIBS  += $(PKG_LIBS) -lm
+LDLIBS  += $(PKG_LIBS) -lm -pthread
 
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
@@ -57,6 +57,11 @@ all: $(BINS) $(TOOLS) $(BUILD)/man/ota.ini.5
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The version in debian/changelog, reported as ota_build_info on /metrics.
+OTA_VERSION := $(shell awk 'NR == 1 { gsub(/[^0-9A-Za-z.+~-]/, "", $$2); print $$2 }' debian/changelog 2>/dev/null)
+$(BUILD)/obj/server/metrics.o: CFLAGS += -DOTA_VERSION='"$(or $(OTA_VERSION),unknown)"'
+$(BUILD)/obj/server/metrics.o: $(wildcard debian/changelog)
 
 $(LIBOTA): $(call obj,$(COMMON_SRC))
 $(LIBSRV): $(call obj,$(SERVER_SRC))
@@ -101,7 +106,7 @@ $(FUZZ_LIB): $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIBSRC))
 	rm -f $@
 	ar rcs $@ $^
 $(FUZZ_BUILD)/%: $(FUZZ_BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm -pthread
 fuzzers: $(FUZZERS)
 
 deps:

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,30 @@ enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint1
     return OTA_OK;
 }
 
+enum ota_err cfg_resolve(const char *spec, uint16_t def_port, int socktype,
+                         struct sockaddr_storage *out, socklen_t *len, char *msg)
+{
+    char host[CFG_ADDR_MAX], port_s[8];
+    uint16_t port;
+    struct addrinfo hints, *ai = NULL;
+    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, def_port, msg);
+    if (e != OTA_OK)
+        return e;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    int rc = getaddrinfo(host, port_s, &hints, &ai);
+    if (rc != 0)
+        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, gai_strerror(rc));
+    memset(out, 0, sizeof *out);
+    memcpy(out, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return OTA_OK;
+}
+
 /* ---- ota.ini ------------------------------------------------------------ */
 
 enum {
@@ -216,6 +241,30 @@ static int cfg_ota_fleet(struct cfg_ota *c, const char *k, const char *v, struct
         return cfg_int(v, 0, 86400, &c->check_interval) == 0
                    ? 1 : cfg_bad(x, "check_interval: '%s' not in 0..86400 seconds%s", v, "");
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "fleet");
+}
+
+/* [admin] listen is one address: a second listener would be another section. */
+static int cfg_ota_admin_http(struct cfg_ota *c, const char *k, const char *v,
+                              struct cfg_ctx *x)
+{
+    char host[CFG_ADDR_MAX], detail[OTA_MSG_LEN];
+    uint16_t port;
+    if (!strcmp(k, "listen")) {
+        if (cfg_split_hostport(v, host, sizeof host, &port, CFG_ADMIN_PORT, detail) != OTA_OK)
+            return cfg_bad(x, "listen: %s%s", detail, "");
+        return ota_strlcpy(c->admin_listen, v, sizeof c->admin_listen) == OTA_OK
+                   ? 1 : cfg_bad(x, "listen: address too long%s%s", "", "");
+    }
+    if (!strcmp(k, "token_file"))
+        return cfg_path(x->dir, v, c->admin_token_file) == OTA_OK
+                   ? 1 : cfg_bad(x, "token_file: path too long%s%s", "", "");
+    if (!strcmp(k, "timeout"))
+        return cfg_int(v, 1, 300, &c->admin_timeout) == 0
+                   ? 1 : cfg_bad(x, "timeout: '%s' not in 1..300 seconds%s", v, "");
+    if (!strcmp(k, "max_connections"))
+        return cfg_int(v, 1, 1024, &c->admin_max_connections) == 0
+                   ? 1 : cfg_bad(x, "max_connections: '%s' not in 1..1024%s", v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "admin");
 }
 
 static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
@@ -413,6 +462,8 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
         return cfg_ota_dtls(c, k, v, x);
     if (!strcmp(section, "fleet"))
         return cfg_ota_fleet(c, k, v, x);
+    if (!strcmp(section, "admin"))
+        return cfg_ota_admin_http(c, k, v, x);
     return cfg_bad_section(x, section, k, "[project]");
 }
 
@@ -492,6 +543,8 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     c->block_size = 1024;
     c->log_level = 2; /* info */
     c->rollout_bp = 10001;    /* no rollout set */
+    c->admin_timeout = 10;
+    c->admin_max_connections = 16;
     cfg_ota_server_defaults(c);
     ota_strlcpy(c->listen[0], "127.0.0.1:5683", CFG_ADDR_MAX);
     c->nlisten = 1;

@@ -15,6 +15,7 @@
 #include "ver.h"
 
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define CFG_PATH_MAX 1024
 #define CFG_KEY_MAX 65      /* product key, incl. NUL: [A-Za-z0-9_-]{1,64} */
@@ -26,6 +27,7 @@
 #define CFG_PUBKEYS_MAX 4
 #define CFG_BLOCK_MIN 16
 #define CFG_BLOCK_MAX 1024
+#define CFG_ADMIN_PORT 9683 /* [admin] listen without a port */
 
 struct cfg_ota {
     char dir[CFG_PATH_MAX]; /* directory of the ini file */
@@ -86,6 +88,11 @@ struct cfg_ota {
     char allowlist[CFG_PATH_MAX]; /* IMEI per line, reloaded on change; "" = none */
     uint32_t rollout_bp;        /* staged rollout in basis points; > 10000 = not set */
     int check_interval;         /* s between checks from one IMEI; 0 = no limit */
+    /* [admin] HTTP listener: /metrics, /healthz, /stats (server/http.h) */
+    char admin_listen[CFG_ADDR_MAX]; /* "host:port"; "" = no listener */
+    char admin_token_file[CFG_PATH_MAX]; /* name:token lines (0600); "" = no token */
+    int admin_timeout;          /* s of silence before a connection is closed */
+    int admin_max_connections;  /* concurrent HTTP connections */
 };
 
 struct cfg_device {
@@ -125,5 +132,10 @@ enum ota_err cfg_check_imei(const char *s, char *msg);
 /* "host:port", "[v6addr]:port" or "host" (port defaults to def_port). */
 enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
                                 uint16_t def_port, char *msg);
+/* The same resolved for bind(): the first address getaddrinfo gives for
+ * socktype (SOCK_DGRAM, SOCK_STREAM) into *out, its length in *len;
+ * OTA_E_NET naming spec if it does not resolve. */
+enum ota_err cfg_resolve(const char *spec, uint16_t def_port, int socktype,
+                         struct sockaddr_storage *out, socklen_t *len, char *msg);
 
 #endif

@@ -154,18 +154,12 @@ void crypto_psk_derive(const uint8_t *secret, size_t secret_len, const char *ide
 enum ota_err crypto_load_psk_secret(const char *path, uint8_t out[CRYPTO_PSK_SECRET_MAX],
                                     size_t *len, char *msg)
 {
-    struct stat st;
     uint8_t *buf;
     size_t n;
-    if (stat(path, &st) != 0)
-        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
-                        strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return ota_fail(msg, OTA_E_INVAL, "%s: not a regular file", path);
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        return ota_fail(msg, OTA_E_PERM, "%s: mode %03o lets other users read it; "
-                        "run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
-    enum ota_err e = io_file_read_all(path, CRYPTO_PSK_SECRET_MAX + 2, &buf, &n, msg);
+    enum ota_err e = io_file_check_private(path, msg);
+    if (e != OTA_OK)
+        return e;
+    e = io_file_read_all(path, CRYPTO_PSK_SECRET_MAX + 2, &buf, &n, msg);
     if (e != OTA_OK)
         return e;
     if (n > 0 && buf[n - 1] == '\n')

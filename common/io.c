@@ -186,6 +186,21 @@ enum ota_err io_file_write_all(const char *path, const void *buf, size_t len, in
     return io_atomic_commit(&a, msg);
 }
 
+enum ota_err io_file_check_private(const char *path, char *msg)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO, "%s: %s", path,
+                        strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return ota_fail(msg, OTA_E_INVAL, "%s: not a regular file", path);
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return ota_fail(msg, OTA_E_PERM, "%s: mode %03o lets other "
+                        "users read it; run: chmod 600 %s", path,
+                        (unsigned)(st.st_mode & 0777), path);
+    return OTA_OK;
+}
+
 enum ota_err io_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, char *msg)
 {
     struct io_reader r;

@@ -65,6 +65,12 @@ void io_atomic_abort(struct io_atomic *a);
 enum ota_err io_file_write_all(const char *path, const void *buf, size_t len, int mode, char *msg);
 enum ota_err io_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, char *msg);
 
+/* A secret file (PSK secret, admin tokens) is a regular file that neither
+ * group nor others may access: OTA_E_NOTFOUND/OTA_E_IO if it cannot be
+ * stat'ed, else OTA_E_AUTH ("insecure permissions", with the chmod that
+ * fixes it). */
+enum ota_err io_file_check_private(const char *path, char *msg);
+
 /* mkdir -p: create dir and any missing parents with mode. */
 enum ota_err io_mkdirs(const char *dir, int mode, char *msg);
 

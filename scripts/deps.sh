@@ -13,6 +13,7 @@ PKGS=(
   bsdiff                        # size/speed reference for the delta engine
   iproute2 procps openssl       # ss, ps, and openssl as an HMAC/DTLS oracle in tests
   python3                       # raw-datagram senders in the server tests
+  curl                          # admin HTTP listener tests (e2e_admin.sh)
   libsystemd-dev                # sd_notify: Type=notify, watchdog
   libmicrohttpd-dev             # admin HTTP listener (metrics, health)
   systemd                       # systemd-analyze verify on the installed units

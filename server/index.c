@@ -24,6 +24,13 @@
 
 /* ---- 1. one package ------------------------------------------------------ */
 
+void srv_pkg_count_block(const struct srv_pkg *p, size_t len)
+{
+    struct srv_pkg *w = (struct srv_pkg *)(uintptr_t)p;
+    w->sent_blocks++;
+    w->sent_bytes += len;
+}
+
 void srv_pkg_ref(struct srv_pkg *p)
 {
     p->refs++;
@@ -220,6 +227,10 @@ static enum ota_err srv_entry(struct srv_index *x, int dfd, const char *name,
         return OTA_OK;
     }
     *out = srv_pkg_load(dfd, name, &st, x->pub);
+    if (*out && old) {
+        (*out)->sent_blocks = old->sent_blocks;
+        (*out)->sent_bytes = old->sent_bytes;
+    }
     return *out ? OTA_OK : OTA_E_NOMEM;
 }
 
@@ -378,7 +389,9 @@ int srv_index_tick(struct srv_index *x, uint64_t now_ms)
         return 0;
     x->dirty = 0;
     x->last_scan_ms = now_ms;
-    if (srv_index_rescan(x, msg) != OTA_OK)
+    if (srv_index_rescan(x, msg) != OTA_OK) {
         log_msg(LOG_L_WARN, "index: rescan failed, keeping the previous index: %s", msg);
+        return -1;
+    }
     return 1;
 }

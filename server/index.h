@@ -50,6 +50,9 @@ struct srv_pkg {
     size_t len;
     struct pkg_header h;
     uint8_t hash[CRYPTO_HASH_LEN]; /* SHA-256 of the whole file */
+    /* block answers and their payload bytes (metrics.h); a file replaced
+     * under the same name carries them over */
+    uint64_t sent_blocks, sent_bytes;
 };
 
 struct srv_index {
@@ -76,10 +79,15 @@ enum ota_err srv_index_rescan(struct srv_index *x, char *msg);
 
 /* Called from the server loop with a monotonic clock: drains inotify and
  * rescans when the directory changed (after SRV_INDEX_SETTLE_MS of quiet)
- * or SRV_INDEX_PERIOD_MS passed. Returns 1 if it rescanned. */
+ * or SRV_INDEX_PERIOD_MS passed. Returns 1 if it rescanned, -1 if a
+ * rescan failed (the previous index stays), 0 if none was due. */
 #define SRV_INDEX_SETTLE_MS 100
 #define SRV_INDEX_PERIOD_MS 5000
 int srv_index_tick(struct srv_index *x, uint64_t now_ms);
+
+/* Count one block answer of len bytes. The counters are the only part of
+ * a served package that changes, and only on the CoAP thread. */
+void srv_pkg_count_block(const struct srv_pkg *p, size_t len);
 
 void srv_pkg_ref(struct srv_pkg *p);
 void srv_pkg_unref(struct srv_pkg *p);

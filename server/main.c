@@ -70,6 +70,8 @@ static const char srv_usage[] =
     "       the log is at report_max_bytes or cannot be written.\n"
     "  GET  /stats    counters as JSON; only to the addresses in admin=.\n"
     "  GET  /.well-known/core   the resource list.\n"
+    "  [admin] listen=HOST:PORT (token_file, timeout, max_connections): HTTP\n"
+    "       GET /metrics (Prometheus), /healthz, /stats; off when unset.\n"
     "\n"
     "Overload: beyond max_transfers concurrent downloads (a new download is\n"
     "refused, running ones go on), max_transfers_per_address from one address\n"

@@ -79,7 +79,11 @@ static void srv_log_req(struct srv *s, coap_session_t *sess, enum log_kind kind,
                         enum log_level lvl, const char *res, enum srv_status st,
                         const char *tail)
 {
-    s->st.by_status[(unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL]++;
+    unsigned sti = (unsigned)st < SRV_ST__COUNT ? st : SRV_ST_INTERNAL;
+    enum srv_resource r = srv_resource_of(res);
+    s->st.by_status[sti]++;
+    if (r < SRV_RES__COUNT)
+        s->st.by_resource[r][sti]++;
     if (log_allow(kind, lvl))
         srv_log_line(sess, lvl, res, st, tail);
 }
@@ -234,6 +238,7 @@ static void srv_log_block(struct srv *s, coap_session_t *sess, const struct srv_
     char tail[OTA_MSG_LEN + 160], from[VER_SCRIPT_STR_MAX];
     int edge = o->slice.blk.num == 0 || !o->slice.blk.more;
     s->st.by_status[SRV_ST_CONTENT]++;
+    s->st.by_resource[SRV_RES_FOTA][SRV_ST_CONTENT]++;
     int debug = log_allow(LOG_K_REQ, LOG_L_DEBUG);
     if (!edge && !debug)
         return;
@@ -327,6 +332,8 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     if (out.st == SRV_ST_CONTENT) {
         s->st.blocks++;
         s->st.block_bytes += out.slice.len;
+        s->st.transfers_completed += !out.slice.blk.more;
+        srv_pkg_count_block(out.pkg, out.slice.len);
     } else {
         srv_reply_diag(resp, out.st, out.msg,
                        out.st == SRV_ST_UNAVAILABLE ? max_age
@@ -482,6 +489,8 @@ static void srv_hnd_report(coap_resource_t *r, coap_session_t *sess, const coap_
     st = srv_report_store(s, sess, req, &rep, &max_age, msg);
     if (st == SRV_ST_CHANGED) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
+        s->st.reports_success += rep.result == 0;
+        s->st.reports_failure += rep.result != 0;
         snprintf(tail, sizeof tail, "imei=%s from=%s/%s to=%s/%s result=%ld", rep.imei,
                  rep.from_core, rep.from_script, rep.to_core, rep.to_script, rep.result);
     } else {
@@ -506,26 +515,11 @@ void srv_report_sync(struct srv *s, uint64_t now_ms, int force)
 
 /* ---- 5. GET /stats ---------------------------------------------------------- */
 
-/* VmRSS and VmHWM of this process in KiB (0 if /proc is unavailable). */
-static void srv_mem(uint64_t *rss, uint64_t *hwm)
-{
-    char line[128];
-    unsigned long long v;
-    FILE *fp = fopen("/proc/self/status", "r");
-    *rss = *hwm = 0;
-    if (!fp)
-        return;
-    while (fgets(line, sizeof line, fp)) {
-        if (sscanf(line, "VmRSS: %llu", &v) == 1)
-            *rss = v;
-        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-            *hwm = v;
-    }
-    fclose(fp);
-}
-
-/* Counters kept outside s->st: the logger's, the gate's, the DTLS module's. */
-static void srv_stats_gather(struct srv *s)
+/* Counters kept outside s->st (the logger's, the gate's, the DTLS
+ * module's) copied in, and the gauges only this thread can compute; memory
+ * is left to the caller. CoAP /stats and the admin snapshot share it, so
+ * the two JSON answers are the same. */
+void srv_stats_gather(struct srv *s, struct srv_gauges *g)
 {
     s->st.log_suppressed = log_suppressed_total();
     s->st.screened = s->gate.answered;
@@ -536,6 +530,9 @@ static void srv_stats_gather(struct srv *s)
         s->st.dtls_gated = s->dtls->gated;
         s->st.dtls_pending = s->dtls->pending;
     }
+    *g = (struct srv_gauges){(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
+                             s->idx.n, 0, 0, s->fleet.has_allowlist, s->fleet.has_rollout,
+                             s->fleet.n, s->fleet.rollout_bp};
 }
 
 static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
@@ -557,11 +554,9 @@ static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_p
         st = SRV_ST_FORBIDDEN;
         snprintf(msg, sizeof msg, "stats: not an admin address");
     }
-    srv_stats_gather(s);
-    struct srv_gauges g = {(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
-                           s->idx.n, 0, 0, s->fleet.has_allowlist, s->fleet.has_rollout,
-                           s->fleet.n, s->fleet.rollout_bp};
-    srv_mem(&g.rss_kib, &g.hwm_kib);
+    struct srv_gauges g;
+    srv_stats_gather(s, &g);
+    srv_stats_mem(&g.rss_kib, &g.hwm_kib);
     size_t n = st == SRV_ST_CONTENT ? srv_stats_json(&s->st, &g, json, sizeof json) : 0;
     if (st == SRV_ST_CONTENT && n == 0) {
         st = SRV_ST_INTERNAL;

@@ -86,14 +86,15 @@ static enum ota_err srv_report_open(struct srv *s, char *msg)
  * address any socket holds, so one is bound first (dual-stack like
  * libcoap's) and closed. Serving one port from several processes is not
  * supported. */
-static enum ota_err srv_probe_bind(const struct addrinfo *ai, const char *spec, char *msg)
+static enum ota_err srv_probe_bind(const struct sockaddr *sa, socklen_t len, const char *spec,
+                                   char *msg)
 {
-    int off = 0, fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int off = 0, fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, strerror(errno));
-    if (ai->ai_family == AF_INET6)
+    if (sa->sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-    int rc = bind(fd, ai->ai_addr, ai->ai_addrlen), err = errno;
+    int rc = bind(fd, sa, len), err = errno;
     close(fd);
     if (rc == 0)
         return OTA_OK;
@@ -105,29 +106,17 @@ static enum ota_err srv_probe_bind(const struct addrinfo *ai, const char *spec, 
 static enum ota_err srv_listen_one(coap_context_t *ctx, const char *spec, coap_proto_t proto,
                                    char *msg)
 {
-    char host[CFG_ADDR_MAX], port_s[8];
-    uint16_t port;
-    struct addrinfo hints, *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
     int secure = proto == COAP_PROTO_DTLS;
-    enum ota_err e = cfg_split_hostport(spec, host, sizeof host, &port, secure ? 5684 : 5683,
-                                        msg);
+    enum ota_err e = cfg_resolve(spec, secure ? 5684 : 5683, SOCK_DGRAM, &ss, &len, msg);
     if (e != OTA_OK)
         return e;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
-    int rc = getaddrinfo(host, port_s, &hints, &ai);
-    if (rc != 0)
-        return ota_fail(msg, OTA_E_NET, "listen %s: %s", spec, gai_strerror(rc));
     coap_address_t addr;
     coap_address_init(&addr);
-    addr.size = ai->ai_addrlen;
-    memcpy(&addr.addr, ai->ai_addr, ai->ai_addrlen);
-    e = srv_probe_bind(ai, spec, msg);
-    freeaddrinfo(ai);
-    if (e != OTA_OK)
+    addr.size = len;
+    memcpy(&addr.addr, &ss, len);
+    if ((e = srv_probe_bind((const struct sockaddr *)&ss, len, spec, msg)) != OTA_OK)
         return e;
     if (!coap_new_endpoint(ctx, &addr, proto))
         return ota_fail(msg, OTA_E_NET, "listen %s: cannot bind (address in use or not local?)",
@@ -244,6 +233,8 @@ static enum ota_err srv_start(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = srv_coap_start(s, msg);
     if (e == OTA_OK)
+        e = srv_metrics_start(s, msg);
+    if (e == OTA_OK)
         e = srv_index_open(&s->idx, s->cfg.cache_dir, pub, msg);
     if (e == OTA_OK)
         e = srv_report_open(s, msg);
@@ -252,6 +243,7 @@ static enum ota_err srv_start(struct srv *s, char *msg)
 
 static void srv_stop(struct srv *s)
 {
+    srv_metrics_stop(s); /* first: joins the HTTP thread before anything is freed */
     if (s->ctx)
         coap_free_context(s->ctx);
     s->ctx = NULL;
@@ -399,6 +391,7 @@ static void srv_on_hup(struct srv *s)
         if (srv_index_rescan(&s->idx, msg) != OTA_OK)
             log_msg(LOG_L_WARN, "index: rescan failed, keeping the previous index: %s", msg);
     } else if (!nc || srv_reload_cfg(s, nc, msg) != OTA_OK) {
+        s->st.reloads_failed++;
         log_msg(LOG_L_ERROR, "SIGHUP: reload failed, keeping the running configuration: %s",
                 nc ? msg : "out of memory");
     } else {
@@ -409,6 +402,7 @@ static void srv_on_hup(struct srv *s)
                 s->cfg.rate_limit, fleet);
     }
     free(nc);
+    srv_metrics_reload(s);
     if (srv_report_open(s, msg) != OTA_OK)
         log_msg(LOG_L_ERROR, "%s; reports are logged but not stored", msg);
 }
@@ -418,11 +412,13 @@ static void srv_on_hup(struct srv *s)
 static void srv_tick(struct srv *s)
 {
     uint64_t now = srv_now_ms();
-    if (srv_index_tick(&s->idx, now))
-        s->st.rescans++;
+    int scanned = srv_index_tick(&s->idx, now);
+    s->st.rescans += scanned != 0;
+    s->st.rescans_failed += scanned < 0;
     srv_limit_tick(&s->lim, now);
     srv_report_sync(s, now, 0);
     srv_notify_tick(&s->notify, now, s->idx.n, s->lim.nxfer);
+    srv_metrics_publish(s, now, 0);
     if (now - s->last_second_ms >= 1000) {
         char msg[OTA_MSG_LEN];
         int reloaded;
@@ -468,10 +464,12 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
                 "max_transfers %d, rate_limit %d/s per source", cfg->project, s->idx.n,
                 cfg->block_size, cfg->max_transfers, cfg->rate_limit);
         /* Ready only now: the cache is indexed and every socket is bound. */
+        srv_metrics_publish(s, srv_now_ms(), 1);
         srv_notify_init(&s->notify);
         srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         e = srv_loop(s, msg);
         srv_notify_stopping(&s->notify);
+        srv_metrics_stopping(s);
         log_msg(LOG_L_INFO, "ota-server: stopping");
     }
     srv_log_flush(s);

@@ -3,7 +3,8 @@
  * server.c owns the lifecycle (start, loop, SIGHUP reload, stop);
  * serve.c owns the resource handlers. Both run on libcoap's one thread:
  * handlers run inside coap_io_process, everything else between two calls,
- * so nothing here is locked.
+ * so nothing here is locked. The one exception is metrics.snap, the copy
+ * of the counters that the admin HTTP thread reads (metrics.h).
  */
 #ifndef SRV_SRV_H
 #define SRV_SRV_H
@@ -17,6 +18,7 @@
 #include "limit.h"
 #include "memo.h"
 #include "notify.h"
+#include "metrics.h"
 #include "server.h"
 #include "stats.h"
 #include "tally.h"
@@ -44,6 +46,8 @@ struct srv {
     int report_unsynced;            /* lines written since the last fsync */
     uint64_t last_fsync_ms, start_ms, last_second_ms;
     struct srv_notify notify;       /* systemd: ready, reloading, watchdog */
+    /* last: its large snapshot stays off the cache lines of the hot fields */
+    struct srv_metrics metrics;     /* [admin] listener and its snapshot */
 };
 
 uint64_t srv_now_ms(void);
@@ -57,6 +61,9 @@ void srv_resources_free(struct srv *s);
 /* fsync the report log if lines are pending (force: regardless of the
  * report_fsync interval). */
 void srv_report_sync(struct srv *s, uint64_t now_ms, int force);
+
+/* Outside counters into s->st, and the gauges (not memory) into g. */
+void srv_stats_gather(struct srv *s, struct srv_gauges *g);
 
 /* Once a second: the log budget from the config and the "suppressed" line. */
 void srv_log_flush(struct srv *s);

@@ -8,6 +8,38 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *const srv_resource_names[SRV_RES__COUNT] = {"fota", "report", "stats"};
+
+const char *srv_resource_name(enum srv_resource r)
+{
+    return (unsigned)r < SRV_RES__COUNT ? srv_resource_names[r] : NULL;
+}
+
+enum srv_resource srv_resource_of(const char *res)
+{
+    for (int r = 0; r < SRV_RES__COUNT; r++)
+        if (!strcmp(res, srv_resource_names[r]))
+            return (enum srv_resource)r;
+    return SRV_RES__COUNT;
+}
+
+void srv_stats_mem(uint64_t *rss, uint64_t *hwm)
+{
+    char line[128];
+    unsigned long long v;
+    FILE *fp = fopen("/proc/self/status", "re");
+    *rss = *hwm = 0;
+    if (!fp)
+        return;
+    while (fgets(line, sizeof line, fp)) {
+        if (sscanf(line, "VmRSS: %llu", &v) == 1)
+            *rss = v;
+        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
+            *hwm = v;
+    }
+    fclose(fp);
+}
+
 struct srv_json {
     char *p;
     size_t n, len;

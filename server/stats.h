@@ -18,6 +18,9 @@
 
 #define SRV_STATS_JSON_MAX 1024
 
+/* CoAP resources, for requests counted by resource and outcome. */
+enum srv_resource { SRV_RES_FOTA = 0, SRV_RES_REPORT, SRV_RES_STATS, SRV_RES__COUNT };
+
 struct srv_stats {
     uint64_t requests;               /* every request that reached a handler */
     uint64_t by_status[SRV_ST__COUNT];
@@ -31,6 +34,11 @@ struct srv_stats {
     uint64_t screened;               /* proxy or unknown-critical requests answered bare (gate.h) */
     uint64_t log_suppressed;
     uint64_t rescans, reloads;
+    /* read by the admin listener through a snapshot (metrics.h) */
+    uint64_t by_resource[SRV_RES__COUNT][SRV_ST__COUNT];
+    uint64_t transfers_completed;     /* last block of a package answered */
+    uint64_t reports_success, reports_failure; /* accepted reports by device result */
+    uint64_t rescans_failed, reloads_failed;
 };
 
 struct srv_gauges {
@@ -40,6 +48,14 @@ struct srv_gauges {
     int has_allowlist, has_rollout; /* fleet control in force ... */
     uint64_t allowlist_imeis, rollout_bp; /* ... and its size, percentage x 100 */
 };
+
+/* "fota", "report", "stats"; NULL for an unknown resource. */
+const char *srv_resource_name(enum srv_resource r);
+/* The resource named res; SRV_RES__COUNT if none. */
+enum srv_resource srv_resource_of(const char *res);
+
+/* VmRSS and VmHWM of this process in KiB (0 if /proc is unavailable). */
+void srv_stats_mem(uint64_t *rss_kib, uint64_t *hwm_kib);
 
 /* The JSON object; returns its length, 0 if it does not fit n bytes. */
 size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out,

@@ -195,6 +195,39 @@ static void ota_attack_limits(void **state)
     }
 }
 
+/* [admin]: off by default, defaults for timeout and connections, port
+ * 9683 when omitted, bad values named with their line. */
+static void ota_admin_section(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    const char *path = write_file("adm.ini", "[project]\nname = P\nproduct_key = k\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_string_equal(c.admin_listen, "");
+    assert_string_equal(c.admin_token_file, "");
+    assert_int_equal(c.admin_timeout, 10);
+    assert_int_equal(c.admin_max_connections, 16);
+    path = write_file("adm.ini", "[project]\nname = P\nproduct_key = k\n[admin]\n"
+                                 "listen = [::1]\ntoken_file = keys/admin.tokens\n"
+                                 "timeout = 3\nmax_connections = 4\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_string_equal(c.admin_listen, "[::1]");
+    assert_non_null(strstr(c.admin_token_file, "/keys/admin.tokens"));
+    assert_int_equal(c.admin_timeout, 3);
+    assert_int_equal(c.admin_max_connections, 4);
+    static const char *const bad[] = {"listen = 1.2.3.4:0", "listen = ::1:80", "timeout = 0",
+                                      "timeout = 301", "max_connections = 0", "color = red"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[project]\nname = P\nproduct_key = k\n[admin]\n%s\n",
+                 bad[i]);
+        path = write_file("adm.ini", text);
+        assert_int_equal(cfg_ota_load(path, &c, msg), OTA_E_INVAL);
+        assert_non_null(strstr(msg, ":5:"));
+    }
+}
+
 static void ota_missing_file(void **state)
 {
     struct cfg_ota c;
@@ -307,6 +340,7 @@ int main(void)
         cmocka_unit_test(ota_ok),           cmocka_unit_test(ota_errors_name_line),
         cmocka_unit_test(ota_security_sections),
         cmocka_unit_test(ota_attack_limits),
+        cmocka_unit_test(ota_admin_section),
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
         cmocka_unit_test(device_bad_values), cmocka_unit_test(device_messages),
         cmocka_unit_test(hostport),

@@ -1,17 +1,21 @@
-/* fuzz_cfg.c - libFuzzer target: arbitrary bytes as ota.ini and device.ini.
+/* fuzz_cfg.c - libFuzzer target: arbitrary bytes as ota.ini, device.ini
+ * and an [admin] token file.
  *
- * Both loaders must turn any text into either a validated struct or an
- * error naming file:line, without crashing or overrunning a field.
+ * Each loader must turn any text into either a validated struct or an
+ * error naming file:line, without crashing or overrunning a field; a
+ * token set that parses is matched against the whole input.
  */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "cfg.h"
+#include "http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cfg_ota c;
     struct cfg_device d;
+    struct srv_http_tokens t;
     char msg[OTA_MSG_LEN];
     if (size == 0)
         return 0;
@@ -22,5 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rewind(fp);
     (void)cfg_device_load_stream(fp, "/fuzz/device.ini", &d, msg);
     fclose(fp);
+    if (srv_http_tokens_parse((const char *)data, size, "/fuzz/tokens", &t, msg) == OTA_OK)
+        (void)srv_http_tokens_match(&t, (const char *)data, size);
     return 0;
 }

@@ -1,0 +1,95 @@
+/* http.h - ota-server's HTTP listeners over libmicrohttpd (DESIGN.md 10).
+ *
+ * One listener = one address, one route table, an optional set of bearer
+ * tokens. The [admin] listener (metrics.h: /metrics, /healthz, /stats) is
+ * the first user; the device API ([http]) is meant to be a second
+ * srv_http_start with its own routes, so nothing here knows about routes'
+ * meaning. Each listener runs libmicrohttpd's internal polling thread
+ * (epoll), never the CoAP thread: handlers run on that thread and must
+ * only read data published for them (metrics.h explains how).
+ * Hostile clients are bounded by libmicrohttpd: a connection idle for
+ * timeout_s is closed (a half-sent request, a slow sender), at most
+ * max_conns connections are open (more wait in the listen queue), and a request's headers must fit
+ * SRV_HTTP_CONN_MEMORY bytes (else 431 or a closed connection). Only GET
+ * and HEAD without a body are served (405 for another method, 400 for a
+ * body, both answered as soon as the headers are in, then the connection
+ * is closed); answers keep the connection alive. With tokens, every request must
+ * carry "Authorization: Bearer TOKEN" (401 otherwise), compared in
+ * constant time against the SHA-256 of each token. Refusals are logged
+ * with the client address, at most SRV_HTTP_LOG_RATE lines a second; an
+ * accepted request logs the token's name at debug.
+ */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include "ota.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_HTTP_TOKENS_MAX 16
+#define SRV_HTTP_NAME_MAX 33       /* token name [A-Za-z0-9_.-]{1,32}, incl. NUL */
+#define SRV_HTTP_TOKEN_MIN 16      /* a token is 16..256 visible ASCII characters */
+#define SRV_HTTP_TOKEN_MAX 256
+#define SRV_HTTP_TOKEN_FILE_MAX 65536
+#define SRV_HTTP_CONN_MEMORY 8192  /* per-connection buffer: bounds request headers */
+#define SRV_HTTP_LOG_RATE 5        /* refusal log lines per second (burst 10) */
+
+/* The tokens of a token file: only names and SHA-256 digests are kept. */
+struct srv_http_tokens {
+    int n;
+    struct {
+        char name[SRV_HTTP_NAME_MAX];
+        uint8_t digest[32];
+    } t[SRV_HTTP_TOKENS_MAX];
+};
+
+/* Parse "name:token" lines ('#' comments and blank lines skipped; CR LF
+ * accepted). OTA_E_INVAL naming "file:line" for a bad name or token, a
+ * duplicate name, more than SRV_HTTP_TOKENS_MAX tokens, or none at all. */
+enum ota_err srv_http_tokens_parse(const char *buf, size_t len, const char *file,
+                                   struct srv_http_tokens *out, char *msg);
+/* Read and parse path; OTA_E_AUTH ("insecure permissions") unless it is a
+ * regular file that neither group nor others may access (chmod 600). */
+enum ota_err srv_http_tokens_load(const char *path, struct srv_http_tokens *out, char *msg);
+/* Index of the token equal to tok[0..len-1], -1 if none. Every token is
+ * compared, in constant time, whatever matches. */
+int srv_http_tokens_match(const struct srv_http_tokens *t, const char *tok, size_t len);
+
+/* A handler fills status (200 unless set), content type and a malloc'd
+ * body that the listener frees; body NULL = empty. */
+struct srv_http_reply {
+    unsigned status;
+    const char *content_type;
+    char *body;
+    size_t len;
+};
+typedef void (*srv_http_handler)(void *ctx, struct srv_http_reply *r);
+
+struct srv_http_route {
+    const char *path; /* exact match, no query */
+    srv_http_handler fn;
+};
+
+struct srv_http_cfg {
+    const char *name;                    /* "admin": log prefix, realm */
+    const char *listen;                  /* host:port or [v6]:port */
+    uint16_t default_port;
+    unsigned timeout_s, max_conns;
+    const struct srv_http_route *routes; /* kept by reference: static tables */
+    size_t nroutes;
+    void *ctx;                           /* passed to every handler */
+    const struct srv_http_tokens *tokens; /* copied; NULL or none = no token needed */
+};
+
+struct srv_http;
+
+/* Bind and start the listener's thread; OTA_E_NET if the address cannot
+ * be bound. Signals stay with the calling thread. */
+enum ota_err srv_http_start(const struct srv_http_cfg *c, struct srv_http **out, char *msg);
+/* Swap the tokens (SIGHUP); requests in progress finish with the old set. */
+void srv_http_set_tokens(struct srv_http *h, const struct srv_http_tokens *t);
+/* Close the socket, end every connection, join the thread; NULL is a no-op. */
+void srv_http_stop(struct srv_http *h);
+
+#endif
