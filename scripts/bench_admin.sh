@@ -15,6 +15,7 @@
 # side and their ratio, and the median of the per-pair ratios. Target (issue 9): with/without >= 0.97. The server's CPU
 # time per block answer (all threads, from /proc/PID/stat) is printed too:
 # it is less sensitive than the rate to other processes on the machine.
+# Last, the server CPU time of one scrape is measured on the idle server.
 # Everything runs on 127.0.0.1; processes are stopped by PID on exit.
 set -u
 cd "$(dirname "$0")/.."
@@ -87,42 +88,43 @@ run() {
          'BEGIN { printf "%.2f", (b > 0 ? t * 1e6 / hz / b : 0) }')
   echo "$(field "$r" blocks_per_s) $us"
 }
-# scraper in the background: one python3 process on one keep-alive
-# connection (as Prometheus does), a GET /metrics a second, counting the
-# 200s in $TMP/scrapes; on the load generator's CPU so its own cost does
-# not land on the server's
-scrape_start() {
-  taskset -c 0 python3 - "$HP" "$TOKEN" "$TMP/scrapes" <<'EOF' &
-import http.client, sys, time
-port, token, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# scraper: one python3 process for the whole benchmark (its start-up would
+# otherwise weigh on short runs), on one keep-alive connection as Prometheus
+# does; while $TMP/scrape.on exists it GETs /metrics once a second and
+# counts the 200s in $TMP/scrapes, else it only checks the flag. On the
+# load generator's CPU, so its own cost does not land on the server's.
+taskset -c 0 python3 - "$HP" "$TOKEN" "$TMP" <<'EOF' &
+import http.client, os, sys, time
+port, token, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 c, n = None, 0
 while True:
     t0 = time.monotonic()
-    try:
-        c = c or http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        c.request("GET", "/metrics", headers={"Authorization": "Bearer " + token})
-        r = c.getresponse(); r.read()
-        if r.status == 200:
-            n += 1
-            open(out, "w").write("%d\n" % n)
-    except Exception:
-        c = None
+    if os.path.exists(tmp + "/scrape.on"):
+        try:
+            c = c or http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/metrics", headers={"Authorization": "Bearer " + token})
+            r = c.getresponse(); r.read()
+            if r.status == 200:
+                n += 1
+                open(tmp + "/scrapes", "w").write("%d\n" % n)
+        except Exception:
+            c = None
     time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
 EOF
-  SCRAPER=$!
-}
-scrape_stop() { kill "$SCRAPER" 2>/dev/null; wait "$SCRAPER" 2>/dev/null; SCRAPER=""; }
+SCRAPER=$!
+sleep 1   # python's start-up done before the first run
+scrape_start() { touch "$TMP/scrape.on"; }
+scrape_stop() { rm -f "$TMP/scrape.on"; }
 
 echo "== block answers/s with /metrics scraped every second vs no admin listener"
 echo "   ota-load: $DEVICES devices x $REPEAT downloads, window 4, 64 in flight, $(stat -c %s "$PKG")-byte package, $RUNS interleaved runs"
-without=() with=() cpu_without=() cpu_with=() pair=() scrapes=0
+without=() with=() cpu_without=() cpu_with=() pair=()
+echo 0 >"$TMP/scrapes"
 run_without() { set -- $(run "$PLAIN_PORT" "$PLAIN_PID"); without+=("$1"); cpu_without+=("$2"); }
 run_with() {
-  echo 0 >"$TMP/scrapes"
   scrape_start
   set -- $(run "$ADMIN_PORT" "$ADMIN_PID"); with+=("$1"); cpu_with+=("$2")
   scrape_stop
-  scrapes=$((scrapes + $(cat "$TMP/scrapes")))
 }
 # pairs in ABBA order, so a drift of the machine's load hits both sides
 for k in $(seq 1 "$RUNS"); do
@@ -134,7 +136,19 @@ ratio=$(awk -v a="$mm" -v b="$mw" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'
 printf '   without admin listener: %7d/s (runs %s), server CPU %s us/block (runs %s)\n' "$mw" \
   "${without[*]}" "$(median "${cpu_without[@]}")" "${cpu_without[*]}"
 printf '   with /metrics scraped:  %7d/s (runs %s), server CPU %s us/block (runs %s), %d scrapes answered\n' \
-  "$mm" "${with[*]}" "$(median "${cpu_with[@]}")" "${cpu_with[*]}" "$scrapes"
+  "$mm" "${with[*]}" "$(median "${cpu_with[@]}")" "${cpu_with[*]}" "$(cat "$TMP/scrapes")"
+# the cost of a scrape itself, on an idle server: CPU of 500 scrapes
+c0=$(cpu "$ADMIN_PID")
+taskset -c 0 python3 - "$HP" "$TOKEN" <<'EOF'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+for _ in range(500):
+    c.request("GET", "/metrics", headers={"Authorization": "Bearer " + sys.argv[2]})
+    c.getresponse().read()
+EOF
+c1=$(cpu "$ADMIN_PID")
+printf '   one /metrics scrape costs the server %s us of CPU (500 scrapes on an idle server)\n' \
+  "$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t * 1e6 / hz / 500 }')"
 printf '   with/without per back-to-back pair: median %s (pairs %s)\n' "$(median "${pair[@]}")" "${pair[*]}"
 echo
 echo "== target (issue 9)"
