@@ -24,11 +24,13 @@
 
 /* ---- 1. one package ------------------------------------------------------ */
 
-void srv_pkg_count_block(const struct srv_pkg *p, size_t len)
+void srv_pkg_count_block(const struct srv_pkg *p, size_t len, int started, int last)
 {
     struct srv_pkg *w = (struct srv_pkg *)(uintptr_t)p;
     w->sent_blocks++;
     w->sent_bytes += len;
+    w->downloads_started += started != 0;
+    w->downloads_completed += last != 0;
 }
 
 void srv_pkg_ref(struct srv_pkg *p)
@@ -230,6 +232,8 @@ static enum ota_err srv_entry(struct srv_index *x, int dfd, const char *name,
     if (*out && old) {
         (*out)->sent_blocks = old->sent_blocks;
         (*out)->sent_bytes = old->sent_bytes;
+        (*out)->downloads_started = old->downloads_started;
+        (*out)->downloads_completed = old->downloads_completed;
     }
     return *out ? OTA_OK : OTA_E_NOMEM;
 }

@@ -53,6 +53,7 @@ struct srv_pkg {
     /* block answers and their payload bytes (metrics.h); a file replaced
      * under the same name carries them over */
     uint64_t sent_blocks, sent_bytes;
+    uint64_t downloads_started, downloads_completed; /* transfers begun, last blocks sent */
 };
 
 struct srv_index {
@@ -87,7 +88,9 @@ int srv_index_tick(struct srv_index *x, uint64_t now_ms);
 
 /* Count one block answer of len bytes. The counters are the only part of
  * a served package that changes, and only on the CoAP thread. */
-void srv_pkg_count_block(const struct srv_pkg *p, size_t len);
+/* One block answer of p: len payload bytes; started = it began a transfer,
+ * last = it is the package's last block. */
+void srv_pkg_count_block(const struct srv_pkg *p, size_t len, int started, int last);
 
 void srv_pkg_ref(struct srv_pkg *p);
 void srv_pkg_unref(struct srv_pkg *p);

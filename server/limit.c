@@ -166,6 +166,10 @@ static void srv_xfer_end(struct srv_limit *l, struct srv_src *s)
         s->xfer = 0;
         l->nxfer--;
     }
+    if (s->moving) {
+        s->moving = 0;
+        l->nmoving--;
+    }
     if (s->per_addr) {
         s->per_addr = 0;
         srv_addr_release(l, &s->key);
@@ -276,6 +280,7 @@ static void srv_limit_carry(struct srv_limit *l, const struct srv_src *o)
         *s = *o;
         s->per_addr = 0;
         l->nsrc++;
+        l->nmoving += s->moving;
         if (s->xfer) {
             l->nxfer++;
             if (o->per_addr)
@@ -378,6 +383,10 @@ enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
         memcpy(s->etag, etag, SRV_LIMIT_ETAG_LEN);
         l->nxfer++;
         l->started++;
+    }
+    if (!(flags & SRV_XF_FIRST) && !s->moving) {
+        s->moving = 1;
+        l->nmoving++;
     }
     if (last) {
         srv_xfer_end(l, s);

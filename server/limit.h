@@ -68,6 +68,7 @@ struct srv_src {
     uint8_t xfer;     /* 1 while counted as a running transfer */
     uint8_t done;     /* the transfer of etag sent its last block */
     uint8_t per_addr; /* the transfer is counted in its address's entry */
+    uint8_t moving;   /* the transfer got a block other than 0: a download, not a check */
     uint8_t etag[SRV_LIMIT_ETAG_LEN];
     struct srv_bucket rate;
     uint64_t seen_ms;
@@ -110,6 +111,8 @@ struct srv_limit {
     struct srv_addr_count *addrs; /* cap slots too */
     size_t cap;
     size_t nsrc, nxfer;
+    size_t nmoving; /* of nxfer, those past block 0 (an update check holds a
+                     * slot until transfer_idle; it is not a running download) */
     uint64_t started; /* transfers ever started, for /stats */
     uint64_t last_sweep_ms;
     unsigned char seed[crypto_shorthash_KEYBYTES];

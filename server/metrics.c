@@ -106,17 +106,22 @@ static void srv_render_requests(struct srv_text *t, const struct srv_stats *st)
 
 static void srv_render_packages(struct srv_text *t, const struct srv_metrics_snap *m)
 {
-    static const char *const fam[2][2] = {
+    static const char *const fam[4][2] = {
         {"ota_package_block_answers_total", "Block answers (2.05) by package file."},
         {"ota_package_block_answer_bytes_total", "Payload bytes of block answers by package "
-                                                 "file."}};
-    for (int f = 0; f < 2; f++) {
+                                                 "file."},
+        {"ota_package_downloads_started_total", "Transfers started (block 0 admitted) by "
+                                                "package file."},
+        {"ota_package_downloads_completed_total", "Last blocks answered by package file."}};
+    for (int f = 0; f < 4; f++) {
         srv_text_family(t, fam[f][0], "counter", fam[f][1]);
         for (size_t i = 0; i < m->npkg; i++) {
+            const struct srv_metrics_pkg *p = &m->pkg[i];
+            uint64_t v = f == 0 ? p->blocks : f == 1 ? p->bytes : f == 2 ? p->started
+                                                                         : p->completed;
             srv_text_add(t, "%s{package=\"", fam[f][0]);
-            srv_text_label(t, m->pkg[i].name);
-            srv_text_add(t, "\"} %llu\n",
-                         (unsigned long long)(f ? m->pkg[i].bytes : m->pkg[i].blocks));
+            srv_text_label(t, p->name);
+            srv_text_add(t, "\"} %llu\n", (unsigned long long)v);
         }
     }
 }
@@ -161,7 +166,11 @@ static void srv_render_coap(struct srv_text *t, const struct srv_metrics_snap *m
     srv_text_one(t, "ota_block_answer_bytes_total", "counter",
                  "Payload bytes of block answers, all packages.", st->block_bytes);
     srv_render_packages(t, m);
-    srv_text_one(t, "ota_transfers_running", "gauge", "Downloads in progress.", m->transfers);
+    srv_text_one(t, "ota_transfers_running", "gauge",
+                 "Downloads in progress (past block 0, last block not yet sent).", m->transfers);
+    srv_text_one(t, "ota_transfer_slots", "gauge",
+                 "Transfer slots held (max_transfers counts these; an update check holds one "
+                 "until transfer_idle).", m->slots);
     srv_text_one(t, "ota_transfers_started_total", "counter", "Downloads started.",
                  st->transfers_started);
     srv_text_one(t, "ota_transfers_completed_total", "counter",
@@ -182,7 +191,7 @@ static void srv_render_coap(struct srv_text *t, const struct srv_metrics_snap *m
                   "Device reports accepted, by the device's result (0 = success).", "result",
                   "success", st->reports_success, "failure", st->reports_failure);
     srv_text_one(t, "ota_report_store_failures_total", "counter",
-                 "Reports that could not be written to the report log.", st->reports_failed);
+                 "Reports that could not be written to the report log.", st->reports_not_stored);
 }
 
 static void srv_render_server(struct srv_text *t, const struct srv_metrics_snap *m)
@@ -269,7 +278,8 @@ void srv_metrics_publish(struct srv *s, uint64_t now_ms, int force)
     int names = m->names_gen != s->idx.gen || m->snap.npkg != npkg;
     srv_stats_gather(s, &m->snap.g);
     m->snap.st = s->st;
-    m->snap.transfers = s->lim.nxfer;
+    m->snap.transfers = s->lim.nmoving;
+    m->snap.slots = s->lim.nxfer;
     m->snap.sources = s->lim.nsrc;
     m->snap.packages = s->idx.n;
     m->snap.rejected = s->idx.nall - s->idx.n;
@@ -278,6 +288,8 @@ void srv_metrics_publish(struct srv *s, uint64_t now_ms, int force)
             memcpy(m->snap.pkg[i].name, s->idx.pkgs[i]->name, SRV_NAME_MAX);
         m->snap.pkg[i].blocks = s->idx.pkgs[i]->sent_blocks;
         m->snap.pkg[i].bytes = s->idx.pkgs[i]->sent_bytes;
+        m->snap.pkg[i].started = s->idx.pkgs[i]->downloads_started;
+        m->snap.pkg[i].completed = s->idx.pkgs[i]->downloads_completed;
     }
     m->snap.npkg = npkg;
     m->snap.published_ms = now_ms;
@@ -384,9 +396,9 @@ static void srv_hnd_stats_json(void *ctx, struct srv_http_reply *r)
     struct srv_gauges g = c->g;
     g.uptime_s = (srv_now_ms() - m->start_ms) / 1000u;
     srv_stats_mem(&g.rss_kib, &g.hwm_kib);
-    r->body = malloc(SRV_STATS_JSON_MAX);
+    r->body = malloc(SRV_STATS_HTTP_MAX);
     if (!srv_reply_oom(r, r->body)) {
-        r->len = srv_stats_json(&c->st, &g, r->body, SRV_STATS_JSON_MAX);
+        r->len = srv_stats_json(&c->st, &g, r->body, SRV_STATS_HTTP_MAX);
         r->content_type = "application/json";
         r->status = r->len ? 200 : 500;
     }

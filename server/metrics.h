@@ -34,7 +34,7 @@
 
 struct srv_metrics_pkg {
     char name[SRV_NAME_MAX];
-    uint64_t blocks, bytes;
+    uint64_t blocks, bytes, started, completed;
 };
 
 /* What the CoAP loop publishes. */
@@ -44,7 +44,7 @@ struct srv_metrics_snap {
     int stopping;          /* the CoAP loop has ended */
     struct srv_stats st;
     struct srv_gauges g;   /* as CoAP /stats has them; memory filled by the reader */
-    uint64_t transfers, sources, packages, rejected;
+    uint64_t transfers, slots, sources, packages, rejected;
     size_t npkg;
     struct srv_metrics_pkg pkg[SRV_METRICS_PKG_MAX];
 };

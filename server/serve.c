@@ -267,16 +267,17 @@ static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_f
 }
 
 /* The transfer caps, for a block about to be sent; verified = coaps://
- * and the query's IMEI is the DTLS identity (fota.c checked it). */
-static void srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *src,
-                         int verified, struct srv_fota_out *out, unsigned *max_age)
+ * and the query's IMEI is the DTLS identity (fota.c checked it). 1 if the
+ * block starts a transfer (counted per package). */
+static int srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *src,
+                        int verified, struct srv_fota_out *out, unsigned *max_age)
 {
     const coap_address_t *a = coap_session_get_addr_remote(sess);
     unsigned flags = verified ? SRV_XF_VERIFIED : 0;
     if (out->slice.blk.num == 0)
         flags |= SRV_XF_FIRST;
     if (!src)
-        return;
+        return 0;
     if (a && srv_admin_match(&s->proxies, &a->addr.sa))
         flags |= SRV_XF_TRUSTED;
     uint64_t before = s->lim.started;
@@ -285,6 +286,7 @@ static void srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *sr
     s->st.transfers_started += s->lim.started - before;
     if (v != SRV_V_OK)
         out->st = srv_limited(s, v, out->msg);
+    return s->lim.started != before;
 }
 
 static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
@@ -322,8 +324,9 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     in.peer = src ? &src->key : NULL;
     in.now_ms = srv_now_ms();
     srv_fota_decide(&s->cfg, &s->idx, &in, &out);
+    int started = 0;
     if (out.st == SRV_ST_CONTENT)
-        srv_fota_cap(s, sess, src, secure > 0, &out, &max_age);
+        started = srv_fota_cap(s, sess, src, secure > 0, &out, &max_age);
     if (out.st == SRV_ST_CONTENT && !srv_reply_block(sess, resp, &out)) {
         out.st = SRV_ST_INTERNAL;
         snprintf(out.msg, sizeof out.msg, "block of %zu bytes does not fit the PDU",
@@ -333,7 +336,7 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         s->st.blocks++;
         s->st.block_bytes += out.slice.len;
         s->st.transfers_completed += !out.slice.blk.more;
-        srv_pkg_count_block(out.pkg, out.slice.len);
+        srv_pkg_count_block(out.pkg, out.slice.len, started, !out.slice.blk.more);
     } else {
         srv_reply_diag(resp, out.st, out.msg,
                        out.st == SRV_ST_UNAVAILABLE ? max_age
@@ -434,7 +437,7 @@ static enum srv_status srv_report_write(struct srv *s, const char *line, size_t 
         return SRV_ST_UNAVAILABLE;
     }
     if (srv_report_append(s->report_fd, line, n, sync, msg) != OTA_OK) {
-        s->st.reports_failed++;
+        s->st.reports_not_stored++;
         return SRV_ST_UNAVAILABLE;
     }
     *max_age = 0;
@@ -530,9 +533,16 @@ void srv_stats_gather(struct srv *s, struct srv_gauges *g)
         s->st.dtls_gated = s->dtls->gated;
         s->st.dtls_pending = s->dtls->pending;
     }
-    *g = (struct srv_gauges){(srv_now_ms() - s->start_ms) / 1000u, s->lim.nxfer, s->lim.nsrc,
-                             s->idx.n, 0, 0, s->fleet.has_allowlist, s->fleet.has_rollout,
-                             s->fleet.n, s->fleet.rollout_bp};
+    *g = (struct srv_gauges){.uptime_s = (srv_now_ms() - s->start_ms) / 1000u,
+                             .transfers = s->lim.nmoving,
+                             .transfer_slots = s->lim.nxfer,
+                             .sources = s->lim.nsrc,
+                             .packages = s->idx.n,
+                             .packages_rejected = s->idx.nall - s->idx.n,
+                             .has_allowlist = s->fleet.has_allowlist,
+                             .has_rollout = s->fleet.has_rollout,
+                             .allowlist_imeis = s->fleet.n,
+                             .rollout_bp = s->fleet.rollout_bp};
 }
 
 static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,

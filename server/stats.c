@@ -44,11 +44,12 @@ struct srv_json {
     char *p;
     size_t n, len;
     int full;
+    int skip_zero; /* the compact form: counters at 0 left out */
 };
 
 static void srv_json_put(struct srv_json *j, const char *key, uint64_t v)
 {
-    if (j->full)
+    if (j->full || (j->skip_zero && v == 0))
         return;
     int k = snprintf(j->p + j->len, j->n - j->len, "%s\"%s\":%" PRIu64, j->len > 1 ? "," : "",
                      key, v);
@@ -69,25 +70,31 @@ static void srv_json_raw(struct srv_json *j, const char *s)
     j->len += k;
 }
 
-size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out, size_t n)
+static size_t srv_stats_json_form(const struct srv_stats *s, const struct srv_gauges *g,
+                                  char *out, size_t n, int skip_zero)
 {
-    struct srv_json j = {out, n, 0, n == 0};
+    struct srv_json j = {out, n, 0, n == 0, skip_zero};
     srv_json_raw(&j, "{");
     srv_json_put(&j, "uptime_s", g->uptime_s);
     srv_json_put(&j, "requests", s->requests);
     srv_json_put(&j, "blocks", s->blocks);
     srv_json_put(&j, "block_bytes", s->block_bytes);
     srv_json_put(&j, "transfers_started", s->transfers_started);
+    srv_json_put(&j, "transfers_completed", s->transfers_completed);
     srv_json_put(&j, "transfers_running", g->transfers);
+    srv_json_put(&j, "transfer_slots", g->transfer_slots);
     srv_json_put(&j, "sources_tracked", g->sources);
     srv_json_put(&j, "packages", g->packages);
+    srv_json_put(&j, "packages_rejected", g->packages_rejected);
     srv_json_put(&j, "limited_rate", s->limited_rate);
     srv_json_put(&j, "limited_transfers", s->limited_transfers);
     srv_json_put(&j, "limited_sources", s->limited_sources);
     srv_json_put(&j, "limited_address", s->limited_address);
     srv_json_put(&j, "limited_reserved", s->limited_reserved);
     srv_json_put(&j, "reports_stored", s->reports_stored);
-    srv_json_put(&j, "reports_failed", s->reports_failed);
+    srv_json_put(&j, "reports_success", s->reports_success);
+    srv_json_put(&j, "reports_failure", s->reports_failure);
+    srv_json_put(&j, "reports_not_stored", s->reports_not_stored);
     srv_json_put(&j, "reports_limited", s->reports_limited);
     srv_json_put(&j, "reports_capped", s->reports_capped);
     srv_json_put(&j, "dtls_handshakes", s->dtls_handshakes);
@@ -98,7 +105,8 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     srv_json_put(&j, "screened", s->screened);
     srv_json_put(&j, "log_suppressed", s->log_suppressed);
     srv_json_put(&j, "rescans", s->rescans);
-    srv_json_put(&j, "reloads", s->reloads);
+    srv_json_put(&j, "reloads_ok", s->reloads - s->reloads_failed);
+    srv_json_put(&j, "reloads_failed", s->reloads_failed);
     srv_json_put(&j, "rss_kib", g->rss_kib);
     srv_json_put(&j, "hwm_kib", g->hwm_kib);
     if (g->has_allowlist)
@@ -120,6 +128,14 @@ size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, cha
     }
     srv_json_raw(&j, "}}");
     return j.full ? 0 : j.len;
+}
+
+/* The full object; if it does not fit (a long-running server's counters
+ * in one CoAP datagram), the compact one without the zero counters. */
+size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out, size_t n)
+{
+    size_t len = srv_stats_json_form(s, g, out, n, 0);
+    return len ? len : srv_stats_json_form(s, g, out, n, 1);
 }
 
 /* An IPv4-mapped entry (::ffff:a.b.c.d) is stored as IPv4, so it matches

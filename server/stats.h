@@ -16,7 +16,8 @@
 
 #include <sys/socket.h>
 
-#define SRV_STATS_JSON_MAX 1024
+#define SRV_STATS_JSON_MAX 1024   /* CoAP: one datagram */
+#define SRV_STATS_HTTP_MAX 4096   /* the admin listener: always the full form */
 
 /* CoAP resources, for requests counted by resource and outcome. */
 enum srv_resource { SRV_RES_FOTA = 0, SRV_RES_REPORT, SRV_RES_STATS, SRV_RES__COUNT };
@@ -27,7 +28,7 @@ struct srv_stats {
     uint64_t blocks, block_bytes;    /* 2.05 block answers */
     uint64_t transfers_started;
     uint64_t limited_rate, limited_transfers, limited_sources, limited_address, limited_reserved;
-    uint64_t reports_stored, reports_failed;
+    uint64_t reports_stored, reports_not_stored;
     uint64_t reports_limited, reports_capped; /* report_rate/interval; report_max_bytes */
     uint64_t dtls_handshakes, dtls_refused, dtls_failed, dtls_gated;
     uint64_t dtls_pending;           /* gauge: handshakes in progress */
@@ -43,7 +44,10 @@ struct srv_stats {
 
 struct srv_gauges {
     uint64_t uptime_s;
-    uint64_t transfers, sources, packages;
+    uint64_t transfers;              /* downloads past block 0, not finished */
+    uint64_t transfer_slots;         /* what max_transfers counts: also update
+                                      * checks (block 0), until transfer_idle */
+    uint64_t sources, packages, packages_rejected;
     uint64_t rss_kib, hwm_kib;       /* 0 if unknown */
     int has_allowlist, has_rollout; /* fleet control in force ... */
     uint64_t allowlist_imeis, rollout_bp; /* ... and its size, percentage x 100 */
@@ -57,7 +61,8 @@ enum srv_resource srv_resource_of(const char *res);
 /* VmRSS and VmHWM of this process in KiB (0 if /proc is unavailable). */
 void srv_stats_mem(uint64_t *rss_kib, uint64_t *hwm_kib);
 
-/* The JSON object; returns its length, 0 if it does not fit n bytes. */
+/* The JSON object; returns its length, 0 if it does not fit n bytes even
+ * without its zero counters (the compact form it falls back to). */
 size_t srv_stats_json(const struct srv_stats *s, const struct srv_gauges *g, char *out,
                       size_t n);
 

@@ -100,6 +100,15 @@ stats=$(timeout 20 coap-client-notls -B 5 -m get "coap://127.0.0.1:$OTA_PORT/sta
 check "/stats: allowlist size" grep -q '"allowlist_imeis":2' <<<"$stats"
 check "/stats: rollout percentage (basis points)" grep -q '"rollout_bp":5000' <<<"$stats"
 check "/stats: held back counted apart from up to date" grep -q '"held-back":1' <<<"$stats"
+# An update check holds a transfer slot (until transfer_idle) but is not a
+# running download; the finished download is not running either.
+ota_device "$TMP/checker" 17 1.0.0 "$IN1"
+check "a device that only checks: update available (exit 0)" eq "$(client "$TMP/checker" check)" 0
+stats=$(timeout 20 coap-client-notls -B 5 -m get "coap://127.0.0.1:$OTA_PORT/stats" 2>/dev/null)
+check "/stats: no download running after a finished one and a check" \
+  grep -q '"transfers_running":0,' <<<"$stats"
+check "/stats: the check holds one transfer slot" grep -q '"transfer_slots":1,' <<<"$stats"
+check "/stats: one transfer completed" grep -q '"transfers_completed":1,' <<<"$stats"
 kill -HUP "$OTA_SERVER_PID"
 for i in $(seq 1 100); do grep -q "SIGHUP: reloaded" "$RUN/server.log" && break; sleep 0.05; done
 check "reload line names the allowlist size and rollout" \

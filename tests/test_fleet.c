@@ -187,7 +187,8 @@ static void bad_allowlist_is_reported_once(void **state)
 static void stats_show_fleet_and_held_back(void **state)
 {
     struct srv_stats st;
-    struct srv_gauges g = {1, 0, 0, 7, 0, 0, 1, 1, 3, 2550};
+    struct srv_gauges g = {.uptime_s = 1, .packages = 7, .has_allowlist = 1, .has_rollout = 1,
+                           .allowlist_imeis = 3, .rollout_bp = 2550};
     char json[SRV_STATS_JSON_MAX];
     (void)state;
     memset(&st, 0, sizeof st);

@@ -131,7 +131,7 @@ static void render_families(void **state)
         assert_non_null(strstr(t, help));
         types++;
     }
-    assert_int_equal(types, 25);
+    assert_int_equal(types, 28);
     free(t);
     free(m);
 }

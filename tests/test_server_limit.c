@@ -196,6 +196,41 @@ static void limit_resend_after_last(void **state)
     srv_limit_free(&l);
 }
 
+/* Issue 17.6: an update check (block 0 only) holds a slot until
+ * transfer_idle but is not a running download; a download is one from its
+ * second block until its last, also across a table resize. */
+static void limit_checks_are_not_running(void **state)
+{
+    struct srv_limit l, big;
+    struct srv_src *sa, *sb;
+    unsigned age = 0;
+    const uint8_t e[8] = "AAAAAAA";
+    (void)state;
+    limit_setup(&l, 64, 10, 0, 1);
+    struct srv_peer_key a = test_peer_key("10.0.0.1", 1), b = test_peer_key("10.0.0.2", 1);
+    assert_int_equal(srv_limit_request(&l, &a, 100, &sa, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, sa, e, 0, SRV_XF_FIRST, 100, &age), SRV_V_OK);
+    assert_int_equal(l.nxfer, 1);
+    assert_int_equal(l.nmoving, 0); /* a check so far */
+    assert_int_equal(srv_limit_request(&l, &b, 100, &sb, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, sb, e, 0, SRV_XF_FIRST, 100, &age), SRV_V_OK);
+    assert_int_equal(srv_limit_transfer(&l, sb, e, 0, 0, 110, &age), SRV_V_OK);
+    assert_int_equal(l.nxfer, 2);
+    assert_int_equal(l.nmoving, 1);
+    struct srv_limit_cfg c = l.c;
+    c.max_sources = 256;
+    assert_int_equal(srv_limit_prepare(&l, &c, &big, NULL), OTA_OK);
+    assert_int_equal(big.nxfer, 2);
+    assert_int_equal(big.nmoving, 1);
+    srv_limit_free(&big);
+    assert_int_equal(srv_limit_transfer(&l, sb, e, 1, 0, 120, &age), SRV_V_OK); /* last */
+    assert_int_equal(l.nxfer, 1);
+    assert_int_equal(l.nmoving, 0);
+    srv_limit_tick(&l, 100000); /* transfer_idle (10 s) passes */
+    assert_int_equal(l.nxfer, 0);
+    srv_limit_free(&l);
+}
+
 /* Issue 16.5: a reload that resizes the source table keeps the running
  * transfers: a newcomer is still refused and admitted devices go on. */
 static void limit_resize_keeps_transfers(void **state)
@@ -319,7 +354,8 @@ static void admin_and_stats(void **state)
     assert_int_equal(srv_admin_parse(&c, &adm, NULL), OTA_E_INVAL);
 
     struct srv_stats st;
-    struct srv_gauges g = {12, 3, 4, 7, 100, 200, 0, 0, 0, 0};
+    struct srv_gauges g = {.uptime_s = 12, .transfers = 3, .transfer_slots = 5, .sources = 4,
+                           .packages = 7, .rss_kib = 100, .hwm_kib = 200};
     memset(&st, 0, sizeof st);
     st.requests = 42;
     st.blocks = 40;
@@ -329,9 +365,27 @@ static void admin_and_stats(void **state)
     assert_true(n > 0 && n == strlen(json));
     assert_non_null(strstr(json, "\"requests\":42"));
     assert_non_null(strstr(json, "\"transfers_running\":3"));
+    assert_non_null(strstr(json, "\"transfer_slots\":5"));
     assert_non_null(strstr(json, "\"status\":{\"content\":40,\"unavailable\":2}}"));
     assert_int_equal(json[0], '{');
     assert_int_equal(srv_stats_json(&st, &g, json, 40), 0); /* too small: nothing */
+    /* A long-running server: with many counters at 9 digits the full form
+     * does not fit one datagram; the admin listener's buffer holds it, CoAP
+     * gets the compact form without the zero counters. */
+    char big[SRV_STATS_HTTP_MAX];
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < SRV_ST__COUNT; i++)
+        st.by_status[i] = 999999999;
+    st.requests = st.blocks = st.block_bytes = st.transfers_started = 999999999;
+    st.transfers_completed = st.reports_stored = st.reports_success = 999999999;
+    st.rescans = st.log_suppressed = st.screened = st.reports_limited = 999999999;
+    n = srv_stats_json(&st, &g, big, sizeof big);
+    assert_true(n > SRV_STATS_JSON_MAX);
+    assert_non_null(strstr(big, "\"dtls_failed\":0"));
+    n = srv_stats_json(&st, &g, json, SRV_STATS_JSON_MAX);
+    assert_true(n > 0 && n < SRV_STATS_JSON_MAX);
+    assert_null(strstr(json, "\"dtls_failed\""));
+    assert_non_null(strstr(json, "\"log_suppressed\":999999999"));
 }
 
 static struct pkg_header mhdr(uint32_t flags, uint32_t from, uint32_t minor)
@@ -516,7 +570,8 @@ int main(void)
         cmocka_unit_test(bucket_refill),       cmocka_unit_test(limit_rate_per_source),
         cmocka_unit_test(limit_transfer_cap),  cmocka_unit_test(limit_expiry),
         cmocka_unit_test(limit_table_bounded), cmocka_unit_test(admin_and_stats),
-        cmocka_unit_test(limit_resend_after_last), cmocka_unit_test(limit_resize_keeps_transfers),
+        cmocka_unit_test(limit_resend_after_last),
+        cmocka_unit_test(limit_checks_are_not_running), cmocka_unit_test(limit_resize_keeps_transfers),
         cmocka_unit_test(limit_per_address),
         cmocka_unit_test(memo_matches_select), cmocka_unit_test(cfg_server_keys),
         cmocka_unit_test(report_append_modes), cmocka_unit_test(report_summary),
