@@ -5,6 +5,7 @@
  * the logger is used from one thread (libcoap's), so nothing is locked.
  */
 #include "log.h"
+#include "ota.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +18,7 @@
 #define LOG_OTHER_BURST 64
 
 struct log_budget {
-    double tokens;
-    uint64_t last_ms;
+    struct ota_bucket bucket;
     uint64_t dropped; /* since the last summary */
 };
 
@@ -93,18 +93,8 @@ int log_allow(enum log_kind kind, enum log_level lvl)
     /* Operator-paced lines (start-up, reload) come in bursts of a few
      * dozen; the rest is per request and gets exactly log_rate. */
     double burst = log_rate + (kind == LOG_K_OTHER ? LOG_OTHER_BURST : 0);
-    uint64_t now = log_now_ms();
-    if (b->last_ms == 0)
-        b->tokens = burst;
-    else
-        b->tokens += (double)(now - b->last_ms) * log_rate / 1000.0;
-    if (b->tokens > burst)
-        b->tokens = burst;
-    b->last_ms = now;
-    if (b->tokens >= 1) {
-        b->tokens -= 1;
+    if (ota_bucket_take(&b->bucket, log_rate, burst, log_now_ms(), NULL))
         return 1;
-    }
     b->dropped++;
     log_dropped_total++;
     return 0;

@@ -90,3 +90,28 @@ enum ota_err ota_strlcpy(char *dst, const char *src, size_t n)
     memcpy(dst, src, len + 1);
     return OTA_OK;
 }
+
+int ota_bucket_take(struct ota_bucket *b, double rate, double burst, uint64_t now_ms,
+                    uint64_t *wait_ms)
+{
+    if (rate <= 0)
+        return 1;
+    if (burst < 1)
+        burst = 1;
+    if (!b->primed) {
+        b->primed = 1;
+        b->tokens = burst;
+    } else if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+        if (b->tokens > burst)
+            b->tokens = burst;
+    }
+    b->last_ms = now_ms;
+    if (b->tokens >= 1) {
+        b->tokens -= 1;
+        return 1;
+    }
+    if (wait_ms)
+        *wait_ms = (uint64_t)((1 - b->tokens) * 1000.0 / rate) + 1;
+    return 0;
+}

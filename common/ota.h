@@ -45,6 +45,19 @@ void ota_hex(const uint8_t *in, size_t len, char *out);
 /* Parse exactly 2*len hex digits; OTA_E_INVAL otherwise. */
 enum ota_err ota_unhex(const char *in, uint8_t *out, size_t len);
 
+/* A token bucket: rate tokens per second, at most burst; full at its
+ * first use. Per-source request rates, report rates and log budgets. */
+struct ota_bucket {
+    double tokens;
+    uint64_t last_ms;
+    int primed;
+};
+
+/* 1 and one token taken, or 0 and (if wait_ms) the milliseconds until the
+ * next token. A rate of 0 means no limit. */
+int ota_bucket_take(struct ota_bucket *b, double rate, double burst, uint64_t now_ms,
+                    uint64_t *wait_ms);
+
 /* Copy a NUL-terminated string into dst of size n; returns OTA_E_LIMIT if it
  * does not fit (dst then holds an empty string). */
 enum ota_err ota_strlcpy(char *dst, const char *src, size_t n);

@@ -38,7 +38,7 @@ struct srv_http {
     void *ctx;
     pthread_mutex_t tokens_lock;
     struct srv_http_tokens tokens;
-    struct srv_bucket log_bucket; /* refusal log lines; listener thread only */
+    struct ota_bucket log_bucket; /* refusal log lines; listener thread only */
     uint64_t log_dropped;
 };
 
@@ -185,7 +185,7 @@ static void srv_http_log_refusal(struct srv_http *h, struct MHD_Connection *conn
                                  const char *method, const char *url, const char *why)
 {
     char peer[INET6_ADDRSTRLEN], m[17], path[65];
-    if (!srv_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
+    if (!ota_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
                          srv_http_now_ms(), NULL)) {
         h->log_dropped++;
         return;

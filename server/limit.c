@@ -14,33 +14,6 @@
 #define SRV_LIMIT_SWEEP_MS 1000
 #define SRV_LIMIT_SOURCES_MIN 64
 
-/* ---- 1. token bucket ---------------------------------------------------- */
-
-int srv_bucket_take(struct srv_bucket *b, double rate, double burst, uint64_t now_ms,
-                    uint64_t *wait_ms)
-{
-    if (rate <= 0)
-        return 1;
-    if (burst < 1)
-        burst = 1;
-    if (!b->primed) {
-        b->primed = 1;
-        b->tokens = burst;
-    } else if (now_ms > b->last_ms) {
-        b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
-        if (b->tokens > burst)
-            b->tokens = burst;
-    }
-    b->last_ms = now_ms;
-    if (b->tokens >= 1) {
-        b->tokens -= 1;
-        return 1;
-    }
-    if (wait_ms)
-        *wait_ms = (uint64_t)((1 - b->tokens) * 1000.0 / rate) + 1;
-    return 0;
-}
-
 /* ---- 2. keys ------------------------------------------------------------ */
 
 enum ota_err srv_peer_key(const struct sockaddr *sa, struct srv_peer_key *k)
@@ -342,7 +315,7 @@ enum srv_verdict srv_limit_request(struct srv_limit *l, const struct srv_peer_ke
         return SRV_V_SOURCES;
     }
     s->seen_ms = now_ms;
-    if (!srv_bucket_take(&s->rate, l->c.rate, l->c.burst, now_ms, &wait)) {
+    if (!ota_bucket_take(&s->rate, l->c.rate, l->c.burst, now_ms, &wait)) {
         *max_age = srv_secs(wait);
         return SRV_V_RATE;
     }

@@ -41,18 +41,6 @@
 #define SRV_PEER_KEY_MAX 19 /* family, port, IPv6 address */
 #define SRV_LIMIT_ETAG_LEN 8
 
-/* A token bucket: rate tokens per second, at most burst. */
-struct srv_bucket {
-    double tokens;
-    uint64_t last_ms;
-    int primed;
-};
-
-/* 1 and one token taken, or 0 and *wait_ms until the next token. A rate
- * of 0 means no limit. */
-int srv_bucket_take(struct srv_bucket *b, double rate, double burst, uint64_t now_ms,
-                    uint64_t *wait_ms);
-
 /* Address and port of a source as a short byte string. */
 struct srv_peer_key {
     uint8_t len; /* 0 = empty slot */
@@ -70,7 +58,7 @@ struct srv_src {
     uint8_t per_addr; /* the transfer is counted in its address's entry */
     uint8_t moving;   /* the transfer got a block other than 0: a download, not a check */
     uint8_t etag[SRV_LIMIT_ETAG_LEN];
-    struct srv_bucket rate;
+    struct ota_bucket rate;
     uint64_t seen_ms;
 };
 

@@ -395,7 +395,7 @@ static enum srv_status srv_report_admit(struct srv *s, coap_session_t *sess,
     if (per_s > 0 && have_key) {
         srv_peer_key_host(&k, &host);
         struct srv_tally_slot *t = srv_tally_get(&s->report_hosts, &host, now);
-        if (t && !srv_bucket_take(&t->bucket, per_s, s->cfg.report_rate, now, &wait_ms)) {
+        if (t && !ota_bucket_take(&t->bucket, per_s, s->cfg.report_rate, now, &wait_ms)) {
             *max_age = (unsigned)((wait_ms + 999) / 1000);
             snprintf(msg, OTA_MSG_LEN, "report: over report_rate (%d a minute) from this "
                      "address", s->cfg.report_rate);

@@ -23,11 +23,15 @@ enum srv_resource srv_resource_of(const char *res)
     return SRV_RES__COUNT;
 }
 
-void srv_stats_mem(uint64_t *rss, uint64_t *hwm)
+void srv_stats_mem_of(long pid, uint64_t *rss, uint64_t *hwm)
 {
-    char line[128];
+    char path[64], line[128];
     unsigned long long v;
-    FILE *fp = fopen("/proc/self/status", "re");
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    FILE *fp = fopen(path, "re");
     *rss = *hwm = 0;
     if (!fp)
         return;
@@ -38,6 +42,11 @@ void srv_stats_mem(uint64_t *rss, uint64_t *hwm)
             *hwm = v;
     }
     fclose(fp);
+}
+
+void srv_stats_mem(uint64_t *rss, uint64_t *hwm)
+{
+    srv_stats_mem_of(0, rss, hwm);
 }
 
 struct srv_json {

@@ -60,6 +60,8 @@ enum srv_resource srv_resource_of(const char *res);
 
 /* VmRSS and VmHWM of this process in KiB (0 if /proc is unavailable). */
 void srv_stats_mem(uint64_t *rss_kib, uint64_t *hwm_kib);
+/* The same for process pid (ota-load watches the server); 0 = this one. */
+void srv_stats_mem_of(long pid, uint64_t *rss_kib, uint64_t *hwm_kib);
 
 /* The JSON object; returns its length, 0 if it does not fit n bytes even
  * without its zero counters (the compact form it falls back to). */

@@ -24,7 +24,7 @@ struct srv_tally_slot {
     uint32_t n;              /* a count the user keeps */
     uint64_t seen_ms;        /* last srv_tally_get */
     uint64_t start_ms;       /* when the slot was taken */
-    struct srv_bucket bucket;
+    struct ota_bucket bucket;
 };
 
 struct srv_tally {

@@ -61,20 +61,7 @@ check "state and log folders belong to ota" \
 check "service left disabled" test ! -e /etc/systemd/system/multi-user.target.wants/ota-server.service
 
 R="$W/release"; mkdir -p "$R"
-cat >"$R/ota.ini" <<INI
-[project]
-name = $OTA_PROJECT
-product_key = $OTA_PRODUCT_KEY
-[release]
-core = Luat_V0020_RDA8910
-core_image = $OTA_REL/core_Luat_V0020_RDA8910.bin
-script_version = 1.1.0
-script_image = $OTA_REL/script/script_1.1.0.bin
-shipped_dir = $OTA_REL/shipped
-[cache]
-dir = cache
-signing_key = keys/ota.key
-INI
+ota_write_ini "$R" 5683   # the sample release; only ota-cache reads it here
 check "ota-cache keygen from PATH" sh -c "cd '$R' && ota-cache -q keygen keys/ota.key >/dev/null"
 check "ota-cache build from PATH" sh -c "ota-cache -q build -c '$R/ota.ini' >/dev/null"
 check "packages built" test "$(ls "$R"/cache/*.pkg | wc -l)" -gt 0

@@ -37,17 +37,17 @@ static void limit_setup(struct srv_limit *l, unsigned sources, unsigned xfers, u
 
 static void bucket_refill(void **state)
 {
-    struct srv_bucket b;
+    struct ota_bucket b;
     uint64_t wait = 0;
     (void)state;
     memset(&b, 0, sizeof b);
     for (int i = 0; i < 5; i++)
-        assert_true(srv_bucket_take(&b, 10, 5, 1000, &wait)); /* the burst */
-    assert_false(srv_bucket_take(&b, 10, 5, 1000, &wait));
+        assert_true(ota_bucket_take(&b, 10, 5, 1000, &wait)); /* the burst */
+    assert_false(ota_bucket_take(&b, 10, 5, 1000, &wait));
     assert_true(wait >= 100 && wait <= 101); /* 10/s: next token in 100 ms */
-    assert_false(srv_bucket_take(&b, 10, 5, 1050, &wait));
-    assert_true(srv_bucket_take(&b, 10, 5, 1150, &wait));
-    assert_true(srv_bucket_take(&b, 0, 0, 1150, &wait)); /* rate 0 = unlimited */
+    assert_false(ota_bucket_take(&b, 10, 5, 1050, &wait));
+    assert_true(ota_bucket_take(&b, 10, 5, 1150, &wait));
+    assert_true(ota_bucket_take(&b, 0, 0, 1150, &wait)); /* rate 0 = unlimited */
 }
 
 static void limit_rate_per_source(void **state)

@@ -27,6 +27,7 @@
  * correct image, 1 otherwise, 2 on usage errors.
  */
 #include "crypto.h"
+#include "stats.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -685,22 +686,11 @@ static double load_pct(double p)
 
 static void load_server_mem(long pid, unsigned long long *rss, unsigned long long *hwm)
 {
-    char path[64], line[128];
-    unsigned long long v;
-    *rss = *hwm = 0;
-    if (pid <= 0)
-        return;
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return;
-    while (fgets(line, sizeof line, fp)) {
-        if (sscanf(line, "VmRSS: %llu", &v) == 1)
-            *rss = v;
-        else if (sscanf(line, "VmHWM: %llu", &v) == 1)
-            *hwm = v;
-    }
-    fclose(fp);
+    uint64_t r = 0, h = 0;
+    if (pid > 0)
+        srv_stats_mem_of(pid, &r, &h);
+    *rss = r;
+    *hwm = h;
 }
 
 static void load_print(double secs)
