@@ -128,7 +128,7 @@ sed -i "s|^product_key = .*|&\npsk_secret = $SECRET|" "$RUN/ota.ini"
 printf '[dtls]\nlisten = 127.0.0.1:%s\nmax_handshakes = 100\n' "$DPORT" >>"$RUN/ota.ini"
 : >"$RUN/server.log"
 ota_server_start || exit 1
-for i in $(seq 1 50); do ss -Hlun "sport = :$DPORT" | grep -q . && break; sleep 0.05; done
+for i in $(seq 1 50); do ota_port_served "$DPORT" && break; sleep 0.05; done
 ota_cli_psk_imei "$RUN/ota.ini"
 COAPS=$(command -v coap-client-openssl)
 post() { timeout 20 "$COAPS" -B 6 -m post -u "$raw" -k "$key" -e "$1" "coaps://127.0.0.1:$DPORT/report" 2>&1; }

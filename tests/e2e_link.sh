@@ -61,7 +61,7 @@ server_start() {
     timeout 280 "$BUILD/ota-server" -c "$W/ota.ini" 2>>"$W/server.log" &
     SPID=$!
     for _ in $(seq 100); do
-        ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q . && return 0
+        ota_port_served "$PORT" && return 0
         sleep 0.05
     done
     echo "server did not start"; exit 1

@@ -68,7 +68,11 @@ timeout 120 "$BUILD/ota-cache" -q build -c "$W/ota.ini" || { echo "cache build f
 PUB=$(cat "$W/ota.key.pub")
 timeout 290 "$BUILD/ota-server" -c "$W/ota.ini" 2>"$W/server.log" &
 SPID=$!
-for _ in $(seq 100); do ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q . && break; sleep 0.05; done
+for _ in $(seq 100); do
+  kill -0 "$SPID" 2>/dev/null || { cat "$W/server.log"; echo "ota-server did not start"; exit 1; }
+  ota_port_served "$PORT" && break
+  sleep 0.05
+done
 
 device() { # device DIR
     rm -rf "$1" && mkdir -p "$1"

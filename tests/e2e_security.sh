@@ -54,7 +54,7 @@ IMEI=861234567890018
 check "ota-cache psk equals HMAC-SHA256(secret, IMEI) from openssl" eq "$(psk_of $IMEI)" \
   "$(printf %s $IMEI | openssl dgst -sha256 -hmac "$(head -c -1 "$SECRET")" | sed 's/.*= //')"
 ota_server_start || { echo "server failed to start"; exit 1; }
-for i in $(seq 1 50); do ss -Hlun "sport = :$DPORT" | grep -q . && break; sleep 0.05; done
+for i in $(seq 1 50); do ota_port_served "$DPORT" && break; sleep 0.05; done
 
 d=$TMP/good
 coaps_device "$d" $IMEI "$(psk_of $IMEI)"
@@ -148,7 +148,7 @@ write_ini "[fleet]
 check_interval = 30"
 sed -i "s|^log_level = .*|&\nmax_transfers = 20\nmax_transfers_per_address = 4|" "$RUN/ota.ini"
 ota_server_start || { echo "server failed to start (phase 4)"; exit 1; }
-for i in $(seq 1 50); do ss -Hlun "sport = :$DPORT" | grep -q . && break; sleep 0.05; done
+for i in $(seq 1 50); do ota_port_served "$DPORT" && break; sleep 0.05; done
 VICTIM=861234567890044
 cat >"$TMP/attack.py" <<'PY'
 import socket, sys

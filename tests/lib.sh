@@ -84,14 +84,26 @@ ota_setup() {
   "$BIN/ota-cache" -q build -c "$OTA_RUN/ota.ini" >"$OTA_RUN/build.log" || return 1
 }
 
-# A UDP port on 127.0.0.1 nobody listens on (checked with ss).
+# A port on 127.0.0.1 no socket uses (checked with ss, UDP and TCP), below
+# the kernel's ephemeral range: clients (ota-client, ota-load, nbsim, curl)
+# get their ports from that range at any moment, and a server port taken
+# by one of them is "address in use" (ota-server no longer shares a port).
 ota_free_port() {
-  local i port
+  local i port lo=32768 hi base=10000 span
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  span=$((lo - base))
+  [ "$span" -ge 2000 ] || { base=1024; span=$((lo - base)); }
   for i in $(seq 1 50); do
-    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    ss -Hlun "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return 0; }
+    port=$((base + (RANDOM * 32768 + RANDOM) % span))
+    ss -Hna "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return 0; }
   done
   return 1
+}
+
+# ota_port_served PORT: an ota-server process has a UDP socket bound there
+# (not just anyone: a client's socket on that port would fool a plain check).
+ota_port_served() {
+  ss -Hlunp "sport = :$1" 2>/dev/null | grep -q '"ota-server"'
 }
 
 # Start ota-server in the background on $OTA_PORT; wait until it listens.
@@ -101,7 +113,7 @@ ota_server_start() {
   OTA_PIDS+=("$OTA_SERVER_PID")
   local i
   for i in $(seq 1 100); do
-    ss -Hlun "sport = :$OTA_PORT" 2>/dev/null | grep -q . && return 0
+    ota_port_served "$OTA_PORT" && return 0
     kill -0 "$OTA_SERVER_PID" 2>/dev/null || { cat "$OTA_RUN/server.log" >&2; return 1; }
     sleep 0.05
   done
