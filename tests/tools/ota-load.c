@@ -76,6 +76,7 @@ struct load_dev {
     unsigned szx;
     uint64_t wake_us;
     unsigned restarts;
+    uint64_t last_us; /* last answer (or first request): stalls are measured from it */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
     crypto_hash_sha256_state sha;
@@ -97,6 +98,7 @@ struct load_totals {
     uint64_t done, failed, wrong, timeouts, images;
     uint64_t hist[LOAD_HIST_US / 10 + 1]; /* 10 us buckets */
     uint64_t lat_max_us, lat_n;
+    uint64_t stall_max_us; /* longest time a device waited between two answers */
     unsigned codes[256];
 };
 
@@ -418,6 +420,8 @@ static void load_issue(struct load_dev *d, uint64_t now)
     s->num = d->next_req++;
     s->token = ++d->token_seq;
     s->tries = 1;
+    if (!d->last_us)
+        d->last_us = now;
     inflight++;
     load_send(d, s, now);
 }
@@ -544,6 +548,9 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     }
     tot.answers++;
     tot.codes[r.code]++;
+    if (now - d->last_us > tot.stall_max_us)
+        tot.stall_max_us = now - d->last_us;
+    d->last_us = now;
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
         load_block(d, idx, s, &r);
@@ -711,20 +718,22 @@ static void load_print(double secs)
            (unsigned long long)tot.answers, (unsigned long long)tot.blocks,
            (double)tot.blocks / s, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts);
-    printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n", load_pct(0.50),
-           load_pct(0.90), load_pct(0.99), (double)tot.lat_max_us / 1000.0);
+    printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; longest stall of a "
+           "device %.0f ms\n", load_pct(0.50), load_pct(0.90), load_pct(0.99),
+           (double)tot.lat_max_us / 1000.0, (double)tot.stall_max_us / 1000.0);
     if (o.server_pid > 0)
         printf("ota-load: server pid %ld RSS %llu KiB, peak RSS (VmHWM) %llu KiB\n", o.server_pid,
                rss, hwm);
     printf("RESULT images=%llu ", (unsigned long long)tot.images);
     printf("devices=%d done=%llu failed=%llu wrong=%llu busy=%llu restarts=%llu "
            "requests=%llu blocks=%llu seconds=%.3f blocks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
-           "rss_kib=%llu hwm_kib=%llu\n",
+           "rss_kib=%llu hwm_kib=%llu retransmits=%llu stall_max_ms=%.0f\n",
            o.ndev, (unsigned long long)tot.done, (unsigned long long)tot.failed,
            (unsigned long long)tot.wrong, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts, (unsigned long long)tot.sent,
            (unsigned long long)tot.blocks, secs, (double)tot.blocks / s, load_pct(0.5),
-           load_pct(0.99), rss, hwm);
+           load_pct(0.99), rss, hwm, (unsigned long long)tot.retrans,
+           (double)tot.stall_max_us / 1000.0);
 }
 
 /* ---- command line ------------------------------------------------------------------ */
