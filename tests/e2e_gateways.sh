@@ -231,14 +231,21 @@ check "4. the three gateways hold the new release" \
 
 # 5. and 6.: ota-client through nginx, its gateway killed mid-download
 NEW_CORE=$OTA_REL/core_Luat_V0020_RDA8910.bin
-# busy_gw: the gateway with a running transfer (0 if none yet)
+# busy_gw: the gateway that started a transfer since client_through (0
+# if none yet); transfers_running would also count transfers that earlier
+# runs abandoned
 busy_gw() {
   local i
-  for i in 1 2 3; do [ "$(gw_stat "$i" transfers_running)" -gt 0 ] && { echo "$i"; return; }; done
+  for i in 1 2 3; do
+    [ "$(gw_stat "$i" transfers_started)" -gt "${TS0[$i]}" ] && { echo "$i"; return; }
+  done
   echo 0
 }
 # client_through NAME URL: run ota-client in the background on device NAME
+declare -a TS0
 client_through() {
+  local i
+  for i in 1 2 3; do TS0[$i]=$(gw_stat "$i" transfers_started); done
   timeout -s KILL 170 "$BIN/ota-client" -d "$W/$1" -s "$2" -v update >"$W/$1.out" 2>"$W/$1.err" &
   CPID=$!; OTA_PIDS+=("$CPID")
 }
@@ -290,5 +297,6 @@ wait "$CPID"; RC=$?
 check "6. nb2 link through nginx, gateway $KILLED killed mid-download: update exit 0, exact core" \
   eval '[ "$KILLED" != 0 ] && [ $RC = 0 ] && cmp -s "$W/nb2/core.bin" "$NEW_CORE"'
 echo "      client log: $(grep -E 'downloaded|resent' "$W/nb2.err" | cut -c1-160 | tr '\n' '|')"
+check "6. the client's log counts the requests the kill lost" grep -Eq '[1-9][0-9]* resent' "$W/nb2.err"
 ota_link_stop
 ota_summary
