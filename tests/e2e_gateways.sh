@@ -162,7 +162,7 @@ gw_bench() {
     d+=("$(field blocks_per_s)")
   done
   md=$(median3 "${d[@]}") mp=$(median3 "${p[@]}")
-  echo "== 1. block answers/s, $N devices: one gateway direct $md/s (runs ${d[*]}), through nginx to three $mp/s (runs ${p[*]}), nginx/direct $(awk -v a="$mp" -v b="$md" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+  echo "== 1. block answers/s, $N devices: one gateway direct $md/s (runs ${d[*]}), through nginx to three $mp/s (runs ${p[*]}), nginx/direct $(awk -v a="$mp" -v b="$md" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
   kill_at_third
   echo "== 2. gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms, blocks asked again $(field retransmits)"
   echo "== 3. coaps:// at 1,000 devices: not measured (ota-load has no DTLS mode yet; see bench_dtls.sh)"

@@ -21,8 +21,10 @@
  * buffer is not flooded by a burst of thousands of datagrams.
  * Bounded: -n devices, -t seconds overall; retransmits -R times with
  * doubling timeouts from -T ms, then the device counts as failed.
- * Prints requests/s, block answers/s, latency percentiles, failures and
- * the server's peak RSS (VmHWM of -P PID), then one RESULT line of
+ * Prints requests/s, block answers/s, latency percentiles, failures, the
+ * longest time a device waited between two answers (stall_max_ms: a
+ * failover's cost), retransmissions and the server's peak RSS (VmHWM of
+ * -P PID), then one RESULT line of
  * key=value pairs for scripts. Exit 0 if every device finished with a
  * correct image, 1 otherwise, 2 on usage errors.
  */
