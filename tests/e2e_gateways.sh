@@ -17,18 +17,19 @@
 #   3. restart it: it takes traffic again, 0 wrong.
 #   4. a new release synced to the three caches one after another during an
 #      N-device run: 0 wrong (devices see the ETag change and restart).
-#   5. ota-client over coaps:// through nginx, its gateway killed
+#   5. NS coaps:// devices (ota-load -S: DTLS-PSK per device) through nginx:
+#      0 failed; ota-client over coaps:// through nginx, its gateway killed
 #      mid-download: the update completes after one new handshake.
 #   6. ota-client through nginx over the nb2 link simulator, its gateway
 #      killed mid-download: the update completes and its log says so.
-# N = 1000 in the release build; 300 under ASan (the sanitized server and
+# N = 1000, NS = 200 in the release build; 300 and 100 under ASan (the sanitized server and
 # load generator are several times slower; the script stays well within
 # run.sh's 300 s). Every process is bounded and stopped by PID on exit.
 set -u
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-${BUILD:-build/release}}
 export BUILD
-case $BUILD in *asan*) N=300 ;; *) N=1000 ;; esac
+case $BUILD in *asan*) N=300 NS=100 ;; *) N=1000 NS=200 ;; esac
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 NGX_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
 if [ ! -x "$NGINX" ] || [ ! -f "$NGX_MOD" ] || ! command -v rsync >/dev/null; then
@@ -60,6 +61,7 @@ gw_ini() { # gw_ini I: the gateway's ota.ini (absolute paths, nginx trusted)
 trusted_proxies = 127.0.0.1
 max_transfers = 4000
 rate_limit = 0
+max_sessions = 4000
 [dtls]
 listen = 127.0.0.1:${GW_DPORT[$1]}
 handshakes_per_address = 1024
@@ -165,7 +167,8 @@ gw_bench() {
   echo "== 1. block answers/s, $N devices: one gateway direct $md/s (runs ${d[*]}), through nginx to three $mp/s (runs ${p[*]}), nginx/direct $(awk -v a="$mp" -v b="$md" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
   kill_at_third
   echo "== 2. gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms, blocks asked again $(field retransmits)"
-  echo "== 3. coaps:// at 1,000 devices: not measured (ota-load has no DTLS mode yet; see bench_dtls.sh)"
+  load_at "127.0.0.1:$NPS" -S "$W/run/keys/psk.secret" -n "$N" -k "$W/run/cache"
+  echo "== 3. coaps:// through nginx, $N devices: DTLS handshakes $(field handshakes_per_s)/s, block answers $(field blocks_per_s)/s, failed $(field failed), wrong $(field wrong)"
   exit 0
 }
 
@@ -268,6 +271,11 @@ kill_its_gateway() {
   gw_kill "$KILLED"
 }
 restart_killed() { [ "$KILLED" != 0 ] && gw_start "$KILLED"; }
+
+# 5. coaps:// devices through nginx, keys derived from the product secret
+load_at "127.0.0.1:$NPS" -S "$W/run/keys/psk.secret" -n "$NS" -k "$W/old" -k "$W/rel2"
+check "5. $NS coaps:// devices through nginx: 0 wrong, 0 failed ($(field handshakes) handshakes, $(field handshakes_per_s)/s)" \
+  clean "$R" "$NS"
 
 # the release of scenario 4 is now served: both candidates are right
 ota_cli_psk_imei "$W/run/ota.ini"
