@@ -9,10 +9,10 @@
 #    3 each; the proxy's cost as the ratio of the two (same run). On 2
 #    shared cores nginx, three servers and the load generator compete for
 #    the same CPUs: this measures the proxy's overhead, not scale-out.
-# 2. Failover: one gateway killed (-9) at a third of a 1,000-device run:
-#    longest stall of a device, blocks asked again, failures.
-# 3. coaps:// through nginx, 1,000 devices with ota-load -S (DTLS-PSK per
+# 2. coaps:// through nginx, 1,000 devices with ota-load -S (DTLS-PSK per
 #    device): handshakes/s and block answers/s.
+# 3. Failover: one gateway killed (-9) at a third of a 1,000-device run:
+#    longest stall of a device, blocks asked again, failures.
 # The gateways, nginx and the load run as in tests/e2e_gateways.sh, which
 # this script reuses (GW_BENCH=1 makes it print figures and skip checks it
 # does not need). Every process is stopped by PID on exit.

@@ -165,10 +165,10 @@ gw_bench() {
   done
   md=$(median3 "${d[@]}") mp=$(median3 "${p[@]}")
   echo "== 1. block answers/s, $N devices: one gateway direct $md/s (runs ${d[*]}), through nginx to three $mp/s (runs ${p[*]}), nginx/direct $(awk -v a="$mp" -v b="$md" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  kill_at_third
-  echo "== 2. gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms, blocks asked again $(field retransmits)"
   load_at "127.0.0.1:$NPS" -S "$W/run/keys/psk.secret" -n "$N" -k "$W/run/cache"
-  echo "== 3. coaps:// through nginx, $N devices: DTLS handshakes $(field handshakes_per_s)/s, block answers $(field blocks_per_s)/s, failed $(field failed), wrong $(field wrong)"
+  echo "== 2. coaps:// through nginx, $N devices: DTLS handshakes $(field handshakes_per_s)/s, block answers $(field blocks_per_s)/s, failed $(field failed), wrong $(field wrong)"
+  kill_at_third
+  echo "== 3. gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms, blocks asked again $(field retransmits)"
   exit 0
 }
 
