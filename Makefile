@@ -142,7 +142,8 @@ fuzz: deps
 # ---- install ---------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=] puts ota-cache and ota-client
 # in bin/, ota-server in sbin/, man pages, both systemd units (the template
-# unit derived from the plain one), the logrotate file and, only if none
+# unit derived from the plain one), the logrotate file, the nginx example
+# (share/doc/ota-server/examples) and, only if none
 # exists yet, a commented $(SYSCONFDIR)/ota/ota.ini with absolute paths.
 # /etc stays /etc whatever the prefix, as for Debian's own daemons.
 PREFIX        ?= /usr/local
@@ -151,6 +152,7 @@ LOCALSTATEDIR ?= /var
 BINDIR  = $(PREFIX)/bin
 SBINDIR = $(PREFIX)/sbin
 MANDIR  = $(PREFIX)/share/man
+EXAMPLEDIR = $(PREFIX)/share/doc/ota-server/examples
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
            -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g'
@@ -166,7 +168,7 @@ man: $(BUILD)/man/ota.ini.5
 install: $(BINS) $(BUILD)/man/ota.ini.5
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	  $(DESTDIR)$(SYSCONFDIR)/ota $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	  $(DESTDIR)$(SYSCONFDIR)/ota $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(EXAMPLEDIR)
 	install -m 0755 $(BUILD)/ota-cache $(BUILD)/ota-client $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/ota-server $(DESTDIR)$(SBINDIR)/
 	install -m 0644 man/ota-cache.1 man/ota-client.1 $(DESTDIR)$(MANDIR)/man1/
@@ -177,6 +179,7 @@ install: $(BINS) $(BUILD)/man/ota.ini.5
 	  >$(DESTDIR)$(UNITDIR)/ota-server@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/ota-server.service $(DESTDIR)$(UNITDIR)/ota-server@.service
 	install -m 0644 deploy/logrotate/ota-server $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
+	install -m 0644 deploy/nginx/ota-stream.conf $(DESTDIR)$(EXAMPLEDIR)/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini ]; then \
 	  echo "kept existing $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini"; \
 	else install -m 0644 deploy/ota.ini $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini; fi
@@ -187,7 +190,8 @@ uninstall:
 	  $(DESTDIR)$(SBINDIR)/ota-server $(DESTDIR)$(MANDIR)/man1/ota-cache.1 \
 	  $(DESTDIR)$(MANDIR)/man1/ota-client.1 $(DESTDIR)$(MANDIR)/man5/ota.ini.5 \
 	  $(DESTDIR)$(MANDIR)/man8/ota-server.8 $(DESTDIR)$(UNITDIR)/ota-server.service \
-	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
+	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server \
+	  $(DESTDIR)$(EXAMPLEDIR)/ota-stream.conf
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/ota/ (configuration) and $(LOCALSTATEDIR)/lib/ota, $(LOCALSTATEDIR)/log/ota"
 
 clean:

@@ -66,4 +66,12 @@ typedef void (*cache_prune_cb)(void *ctx, const struct cache_entry *e,
 enum ota_err cache_prune(const struct cfg_ota *c, int dry_run, cache_prune_cb cb, void *ctx,
                          char *msg);
 
+/* Copy the *.pkg files of dir to every destination (rsync: a local path
+ * or HOST:PATH over ssh), each file switching atomically; cb gets each
+ * destination and rsync's exit status (0 ok, -1 could not run). OTA_E_IO
+ * if any destination failed (the others are still done). */
+typedef void (*cache_sync_cb)(void *ctx, const char *dest, int status);
+enum ota_err cache_sync(const char *dir, const char *const *dests, int ndest,
+                        cache_sync_cb cb, void *ctx, char *msg);
+
 #endif

@@ -55,6 +55,10 @@ static const char usage_text[] =
     "  prune [-n] -c OTA_INI    remove packages of this project whose target is not the\n"
     "                           current [release] (unlink only; a running server drops\n"
     "                           them); -n only lists what would go\n"
+    "  sync -c OTA_INI DEST...  copy the cache's packages to every gateway with rsync\n"
+    "                           (DEST: a directory, or HOST:DIR over ssh), one after the\n"
+    "                           other; each package switches atomically, packages no\n"
+    "                           longer in the cache are removed after the copy\n"
     "  help                     this text\n"
     "\n"
     "Options:\n"
@@ -433,6 +437,32 @@ static int cmd_prune(int argc, char **argv)
     return CACHE_EXIT_OK;
 }
 
+static void on_sync(void *ctx, const char *dest, int status)
+{
+    (void)ctx;
+    if (status == 0)
+        log_msg(LOG_L_INFO, "sync: %s up to date", dest);
+    else if (status < 0)
+        log_msg(LOG_L_ERROR, "sync: %s: cannot run rsync", dest);
+    else
+        log_msg(LOG_L_ERROR, "sync: %s: rsync exit status %d", dest, status);
+}
+
+static int cmd_sync(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN];
+    struct cfg_ota c;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, -1) != 0)
+        return usage_error("sync needs -c OTA_INI and one or more DEST");
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = cache_sync(c.cache_dir, (const char *const *)argv + optind, argc - optind,
+                                on_sync, NULL, msg);
+    return e == OTA_OK ? CACHE_EXIT_OK : fail(e, msg);
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
     char msg[OTA_MSG_LEN], pubpath[CFG_PATH_MAX + 8], id_hex[2 * CRYPTO_KEYID_LEN + 1];
@@ -497,6 +527,8 @@ int main(int argc, char **argv)
         return cmd_psk_secret(argc, argv);
     if (!strcmp(cmd, "rollout"))
         return cmd_rollout(argc, argv);
+    if (!strcmp(cmd, "sync"))
+        return cmd_sync(argc, argv);
     if (!strcmp(cmd, "prune"))
         return cmd_prune(argc, argv);
     if (!strcmp(cmd, "diff"))

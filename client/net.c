@@ -134,6 +134,7 @@ static void dev_net_take(struct dev_net *n, const coap_pdu_t *p)
     memset(b, 0, offsetof(struct dev_block, data));
     b->code = dev_code_number(coap_pdu_get_code(p));
     n->answered |= b->code == 205;
+    n->last_answer_at = dev_now();
     n->parse_err = dev_net_options(p, b, n->parse_msg);
     if (coap_get_data(p, &len, &data) && len > 0) {
         b->truncated = len > DEV_BLOCK_MAX;
@@ -436,12 +437,41 @@ static enum ota_err dev_net_send(void *ctx, uint32_t num, unsigned szx, uint32_t
     return OTA_OK;
 }
 
+static coap_session_t *dev_net_psk_session(struct dev_net *n, const coap_address_t *dst,
+                                           const struct cfg_device *d);
+
+/* After DEV_DTLS_SILENT_S of silence on an established coaps:// session
+ * (a 2.05 came before), replace it: the fetcher's resends then go out in
+ * the new session once it is up. Plain coap:// needs nothing of this: any
+ * gateway answers any block. */
+static void dev_net_rehandshake(struct dev_net *n)
+{
+    double rtt = n->hs_rtt > 0 ? n->hs_rtt : 0;
+    if (!n->secure || !n->answered || !n->dev ||
+        dev_now() - n->last_answer_at < DEV_DTLS_SILENT_S + 4 * rtt)
+        return;
+    coap_address_t dst = *coap_session_get_addr_remote(n->sess);
+    coap_session_t *fresh = dev_net_psk_session(n, &dst, n->dev);
+    if (!fresh)
+        return;
+    coap_session_release(n->sess);
+    n->sess = fresh;
+    n->rehandshakes++;
+    n->last_answer_at = dev_now();
+    log_msg(LOG_L_INFO, "net: %s silent for %.1f s: new DTLS session (%u), the gateway may have "
+            "failed over", n->peer, DEV_DTLS_SILENT_S + 4 * rtt, n->rehandshakes);
+    dev_net_watch_icmp(n, &dst);
+    dev_net_watch_dtls(n);
+}
+
 static enum ota_err dev_net_recv(void *ctx, double wait_s, struct dev_block *out, uint32_t *id,
                                  char *msg)
 {
     struct dev_net *n = ctx;
     char text[OTA_MSG_LEN];
     int rc = dev_net_wait(n, wait_s, out);
+    if (rc == 0)
+        dev_net_rehandshake(n);
     if (rc == 0)
         return OTA_E_NOTFOUND;
     if (rc < 0)
@@ -561,6 +591,7 @@ enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_d
     coap_register_nack_handler(n->ctx, dev_net_on_nack);
     coap_register_event_handler(n->ctx, dev_net_on_event);
     n->secure = secure;
+    n->dev = d;
     ota_strlcpy(n->imei, d->imei, sizeof n->imei);
     n->sess = secure ? dev_net_psk_session(n, &dst, d)
                      : coap_new_client_session(n->ctx, NULL, &dst, COAP_PROTO_UDP);

@@ -27,6 +27,10 @@
 #define DEV_NET_ICMP 100     /* n->nack value: an ICMP error (beyond libcoap's reasons) */
 #define DEV_DTLS_REFUSALS 2  /* server hello records after our Finished ... */
 #define DEV_DTLS_GRACE_S 2.0 /* ... and this long + 4 round trips without its Finished */
+/* An established coaps:// session silent this long + 4 handshake round
+ * trips is presumed lost (its gateway died and a load balancer moved the
+ * device to another one, which has no such session): handshake again. */
+#define DEV_DTLS_SILENT_S 3.0
 
 struct coap_context_t;
 struct coap_session_t;
@@ -61,6 +65,9 @@ struct dev_net {
     double hs_hello_at, hs_finished_at, hs_rtt; /* DTLS handshake timeline */
     int hs_refusals;         /* server hello records after our Finished */
     int hs_heard;            /* any DTLS record came from the server */
+    double last_answer_at;   /* for DEV_DTLS_SILENT_S; also the last new session */
+    const struct cfg_device *dev; /* identity and key for a new DTLS session */
+    unsigned rehandshakes;   /* new DTLS sessions after silence */
 };
 
 /* url is coap://host[:port] or coaps://host[:port] (path empty or "/fota");

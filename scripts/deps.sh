@@ -20,6 +20,7 @@ PKGS=(
   mandoc                        # man page lint
   debhelper dpkg-dev fakeroot lintian   # Debian packages and their lint
   prometheus                    # promtool check metrics
+  nginx libnginx-mod-stream rsync   # many gateways: UDP load balancer, ota-cache sync (e2e_gateways.sh)
 )
 
 missing=()

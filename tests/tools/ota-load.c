@@ -21,8 +21,10 @@
  * buffer is not flooded by a burst of thousands of datagrams.
  * Bounded: -n devices, -t seconds overall; retransmits -R times with
  * doubling timeouts from -T ms, then the device counts as failed.
- * Prints requests/s, block answers/s, latency percentiles, failures and
- * the server's peak RSS (VmHWM of -P PID), then one RESULT line of
+ * Prints requests/s, block answers/s, latency percentiles, failures, the
+ * longest time a device waited between two answers (stall_max_ms: a
+ * failover's cost), retransmissions and the server's peak RSS (VmHWM of
+ * -P PID), then one RESULT line of
  * key=value pairs for scripts. Exit 0 if every device finished with a
  * correct image, 1 otherwise, 2 on usage errors.
  */
@@ -34,6 +36,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +54,10 @@
 #define LOAD_PDU_MAX 1400
 #define LOAD_HIST_US 1000000 /* latency histogram: 1 us buckets up to 1 s */
 #define LOAD_SCAN_US 20000   /* timer scan period */
+#define LOAD_HS_MAX 64       /* coaps://: DTLS handshakes in progress at once */
+#define LOAD_HS_SECONDS 30   /* a handshake older than this fails the device */
 
-enum load_state { LOAD_NEW, LOAD_RUN, LOAD_WAIT, LOAD_DONE, LOAD_FAIL };
+enum load_state { LOAD_NEW, LOAD_HS, LOAD_RUN, LOAD_WAIT, LOAD_DONE, LOAD_FAIL };
 
 struct load_slot {
     int used, got;
@@ -76,10 +82,13 @@ struct load_dev {
     unsigned szx;
     uint64_t wake_us;
     unsigned restarts;
+    uint64_t last_us; /* last answer (or first request): stalls are measured from it */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
     crypto_hash_sha256_state sha;
     char imei[16];
+    SSL *ssl;        /* coaps:// (-S): this device's DTLS session */
+    uint64_t hs_us;  /* its handshake's start */
 };
 
 struct load_opts {
@@ -90,6 +99,8 @@ struct load_opts {
     long server_pid;
     uint8_t expect[LOAD_EXPECT_MAX][32];
     int nexpect;
+    uint8_t psk_secret[CRYPTO_PSK_SECRET_MAX]; /* -S: coaps:// with keys derived from it */
+    size_t psk_secret_len;
 };
 
 struct load_totals {
@@ -97,6 +108,9 @@ struct load_totals {
     uint64_t done, failed, wrong, timeouts, images;
     uint64_t hist[LOAD_HIST_US / 10 + 1]; /* 10 us buckets */
     uint64_t lat_max_us, lat_n;
+    uint64_t stall_max_us; /* longest time a device waited between two answers */
+    uint64_t handshakes, hs_failed, hs_first_us, hs_last_us;
+    int hs_running, hs_next;
     unsigned codes[256];
 };
 
@@ -379,8 +393,13 @@ static void load_send(struct load_dev *d, struct load_slot *s, uint64_t now)
 {
     uint8_t pkt[LOAD_PDU_MAX];
     size_t n = load_request(d, s->num, s->token, pkt);
-    if (send(d->fd, pkt, n, 0) < 0 && errno != EAGAIN && errno != ECONNREFUSED)
+    if (d->ssl) {
+        ERR_clear_error();
+        if (SSL_write(d->ssl, pkt, (int)n) <= 0)
+            return;
+    } else if (send(d->fd, pkt, n, 0) < 0 && errno != EAGAIN && errno != ECONNREFUSED) {
         return;
+    }
     s->sent_us = now;
     tot.sent++;
 }
@@ -418,6 +437,8 @@ static void load_issue(struct load_dev *d, uint64_t now)
     s->num = d->next_req++;
     s->token = ++d->token_seq;
     s->tries = 1;
+    if (!d->last_us)
+        d->last_us = now;
     inflight++;
     load_send(d, s, now);
 }
@@ -544,6 +565,9 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     }
     tot.answers++;
     tot.codes[r.code]++;
+    if (now - d->last_us > tot.stall_max_us)
+        tot.stall_max_us = now - d->last_us;
+    d->last_us = now;
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
         load_block(d, idx, s, &r);
@@ -569,9 +593,96 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
         load_enqueue(idx);
 }
 
+/* ---- coaps:// (-S) ------------------------------------------------------------ */
+
+/* identity = the device's IMEI, key = HMAC-SHA256(product secret, IMEI):
+ * what ota-server derives (ota-cache psk). */
+static unsigned load_psk_cb(SSL *ssl, const char *hint, char *identity, unsigned max_identity,
+                            unsigned char *psk, unsigned max_psk)
+{
+    const struct load_dev *d = SSL_get_app_data(ssl);
+    (void)hint;
+    if (!d || strlen(d->imei) >= max_identity || max_psk < CRYPTO_PSK_LEN)
+        return 0;
+    memcpy(identity, d->imei, strlen(d->imei) + 1);
+    crypto_psk_derive(o.psk_secret, o.psk_secret_len, d->imei, strlen(d->imei), psk);
+    return CRYPTO_PSK_LEN;
+}
+
+static SSL_CTX *load_ssl_ctx;
+
+static int load_dtls_init(void)
+{
+    load_ssl_ctx = SSL_CTX_new(DTLS_client_method());
+    if (!load_ssl_ctx || !SSL_CTX_set_cipher_list(load_ssl_ctx, "PSK") ||
+        !SSL_CTX_set_max_proto_version(load_ssl_ctx, DTLS1_2_VERSION))
+        return -1;
+    SSL_CTX_set_psk_client_callback(load_ssl_ctx, load_psk_cb);
+    return 0;
+}
+
+/* Drive device i's handshake; once it is up the device starts downloading. */
+static void load_hs_step(int i, uint64_t now)
+{
+    struct load_dev *d = &devs[i];
+    ERR_clear_error();
+    int r = SSL_do_handshake(d->ssl);
+    if (r == 1) {
+        d->st = LOAD_RUN;
+        tot.handshakes++;
+        tot.hs_last_us = now;
+        tot.hs_running--;
+        load_enqueue(i);
+        return;
+    }
+    int e = SSL_get_error(d->ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        tot.hs_failed++;
+        tot.hs_running--;
+        load_fail(d, "DTLS handshake failed", i);
+    }
+}
+
+/* Start handshakes up to LOAD_HS_MAX in progress; time out stuck ones. */
+static void load_hs_scan(uint64_t now)
+{
+    while (o.psk_secret_len && tot.hs_running < LOAD_HS_MAX && tot.hs_next < o.ndev) {
+        struct load_dev *d = &devs[tot.hs_next];
+        d->ssl = SSL_new(load_ssl_ctx);
+        BIO *bio = d->ssl ? BIO_new_dgram(d->fd, BIO_NOCLOSE) : NULL;
+        if (!bio) {
+            load_fail(d, "cannot create a DTLS session", tot.hs_next++);
+            continue;
+        }
+        BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &o.server);
+        SSL_set_bio(d->ssl, bio, bio);
+        SSL_set_app_data(d->ssl, d);
+        SSL_set_connect_state(d->ssl);
+        d->st = LOAD_HS;
+        d->hs_us = now;
+        if (!tot.hs_first_us)
+            tot.hs_first_us = now;
+        tot.hs_running++;
+        load_hs_step(tot.hs_next++, now);
+    }
+    for (int i = 0; i < tot.hs_next; i++) {
+        struct load_dev *d = &devs[i];
+        if (d->st != LOAD_HS)
+            continue;
+        if (now - d->hs_us > (uint64_t)LOAD_HS_SECONDS * 1000000u) {
+            tot.hs_failed++;
+            tot.hs_running--;
+            load_fail(d, "DTLS handshake timed out", i);
+        } else if (DTLSv1_handle_timeout(d->ssl) < 0) {
+            load_hs_step(i, now);
+        }
+    }
+}
+
 /* Retransmit timed-out requests, wake waiting devices, fail the hopeless. */
 static void load_scan(uint64_t now)
 {
+    load_hs_scan(now);
     for (int i = 0; i < o.ndev; i++) {
         struct load_dev *d = &devs[i];
         if (d->st == LOAD_WAIT && now >= d->wake_us) {
@@ -617,14 +728,15 @@ static int load_open_devices(int ep)
         if (epoll_ctl(ep, EPOLL_CTL_ADD, d->fd, &ev) != 0)
             return -1;
         d->szx = o.szx;
-        d->st = LOAD_RUN;
+        d->st = o.psk_secret_len ? LOAD_NEW : LOAD_RUN;
         d->token_seq = (uint32_t)i << 20;
         snprintf(d->imei, sizeof d->imei, "86%013d", 1000000 + i);
         for (int k = 0; k < o.window; k++)
             if (!(d->slot[k].data = malloc(16u << o.szx)))
                 return -1;
         crypto_hash_sha256_init(&d->sha);
-        load_enqueue(i);
+        if (!o.psk_secret_len)
+            load_enqueue(i);
     }
     return 0;
 }
@@ -637,8 +749,27 @@ static int load_finished(void)
 static void load_drain(int fd_idx, uint64_t now)
 {
     uint8_t buf[2048];
+    struct load_dev *d = &devs[fd_idx];
     for (int k = 0; k < 64; k++) {
-        ssize_t n = recv(devs[fd_idx].fd, buf, sizeof buf, 0);
+        if (d->st == LOAD_HS) {
+            load_hs_step(fd_idx, now);
+            if (d->st == LOAD_HS)
+                return;
+            continue;
+        }
+        ssize_t n;
+        if (d->ssl) {
+            ERR_clear_error();
+            int r = d->st == LOAD_NEW ? -1 : SSL_read(d->ssl, buf, sizeof buf);
+            if (r <= 0) {
+                if (d->st != LOAD_NEW && SSL_get_error(d->ssl, r) != SSL_ERROR_WANT_READ)
+                    (void)recv(d->fd, buf, sizeof buf, 0); /* drop what OpenSSL refused */
+                return;
+            }
+            n = r;
+        } else {
+            n = recv(d->fd, buf, sizeof buf, 0);
+        }
         if (n < 0)
             return;
         load_answer(fd_idx, buf, (size_t)n, now);
@@ -650,6 +781,7 @@ static double load_loop(int ep)
     struct epoll_event evs[256];
     uint64_t t0 = load_now_us(), last_scan = t0, t_end = t0;
     uint64_t deadline = t0 + (uint64_t)o.seconds * 1000000u;
+    load_hs_scan(t0);
     load_pump(t0);
     while (!load_finished()) {
         int n = epoll_wait(ep, evs, 256, 10);
@@ -664,7 +796,8 @@ static double load_loop(int ep)
         t_end = now;
         if (now >= deadline) {
             for (int i = 0; i < o.ndev; i++)
-                if (devs[i].st == LOAD_RUN || devs[i].st == LOAD_WAIT) {
+                if (devs[i].st == LOAD_RUN || devs[i].st == LOAD_WAIT ||
+                    devs[i].st == LOAD_HS || devs[i].st == LOAD_NEW) {
                     tot.timeouts++;
                     load_fail(&devs[i], "time limit reached", i);
                 }
@@ -711,20 +844,29 @@ static void load_print(double secs)
            (unsigned long long)tot.answers, (unsigned long long)tot.blocks,
            (double)tot.blocks / s, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts);
-    printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n", load_pct(0.50),
-           load_pct(0.90), load_pct(0.99), (double)tot.lat_max_us / 1000.0);
+    printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; longest stall of a "
+           "device %.0f ms\n", load_pct(0.50), load_pct(0.90), load_pct(0.99),
+           (double)tot.lat_max_us / 1000.0, (double)tot.stall_max_us / 1000.0);
+    double hs_s = (double)(tot.hs_last_us - tot.hs_first_us) / 1e6;
+    if (o.psk_secret_len)
+        printf("ota-load: DTLS handshakes %llu (%.0f/s), failed %llu\n",
+               (unsigned long long)tot.handshakes,
+               hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0, (unsigned long long)tot.hs_failed);
     if (o.server_pid > 0)
         printf("ota-load: server pid %ld RSS %llu KiB, peak RSS (VmHWM) %llu KiB\n", o.server_pid,
                rss, hwm);
     printf("RESULT images=%llu ", (unsigned long long)tot.images);
     printf("devices=%d done=%llu failed=%llu wrong=%llu busy=%llu restarts=%llu "
            "requests=%llu blocks=%llu seconds=%.3f blocks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
-           "rss_kib=%llu hwm_kib=%llu\n",
+           "rss_kib=%llu hwm_kib=%llu retransmits=%llu stall_max_ms=%.0f handshakes=%llu "
+           "handshakes_per_s=%.0f\n",
            o.ndev, (unsigned long long)tot.done, (unsigned long long)tot.failed,
            (unsigned long long)tot.wrong, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts, (unsigned long long)tot.sent,
            (unsigned long long)tot.blocks, secs, (double)tot.blocks / s, load_pct(0.5),
-           load_pct(0.99), rss, hwm);
+           load_pct(0.99), rss, hwm, (unsigned long long)tot.retrans,
+           (double)tot.stall_max_us / 1000.0, (unsigned long long)tot.handshakes,
+           hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0);
 }
 
 /* ---- command line ------------------------------------------------------------------ */
@@ -749,6 +891,9 @@ static const char load_usage[] =
     "  -r N           downloads per device, one after the other (default 1)\n"
     "  -x SECONDS     longest 5.03 Max-Age honoured (default 30)\n"
     "  -c             confirmable requests (default non-confirmable, as devices send)\n"
+    "  -S FILE        coaps://: DTLS-PSK per device (identity = its IMEI, key =\n"
+    "                 HMAC-SHA256 of the product secret FILE and the IMEI, as the server\n"
+    "                 derives it); at most 64 handshakes in progress at once\n"
     "Exit status: 0 all devices verified, 1 a device failed, 2 usage error.\n";
 
 static int load_usage_error(const char *what)
@@ -783,6 +928,16 @@ static int load_server_addr(const char *s)
     return inet_pton(AF_INET, host, &o.server.sin_addr) == 1 ? 0 : -1;
 }
 
+static int load_psk_secret(const char *path)
+{
+    char msg[OTA_MSG_LEN];
+    if (crypto_load_psk_secret(path, o.psk_secret, &o.psk_secret_len, msg) != OTA_OK) {
+        fprintf(stderr, "ota-load: error: %s\n", msg);
+        return -2;
+    }
+    return 0;
+}
+
 static int load_args(int argc, char **argv)
 {
     int c, bs = 1024, rc = 0;
@@ -798,7 +953,7 @@ static int load_args(int argc, char **argv)
     o.query = "project_key=demo-product-key-0001&imei=@&firmware_name=DEMOPROJ_Luat_RDA8910"
               "&core_version=17&dfota=1&version=1.0.0";
     load_server_addr("127.0.0.1:5683");
-    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:r:x:ch")) != -1 && rc == 0) {
+    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:r:x:cS:h")) != -1 && rc == 0) {
         switch (c) {
         case 's': rc = load_server_addr(optarg); break;
         case 'n': rc = load_int(optarg, 1, LOAD_DEVICES_MAX, &o.ndev); break;
@@ -816,6 +971,7 @@ static int load_args(int argc, char **argv)
         case 'r': rc = load_int(optarg, 1, 1000000, &o.repeat); break;
         case 'x': rc = load_int(optarg, 0, 3600, &o.max_wait_s); break;
         case 'c': o.con = 1; break;
+        case 'S': rc = load_psk_secret(optarg); break;
         case 'h': fputs(load_usage, stdout); return 0;
         default: return 2;
         }
@@ -852,17 +1008,20 @@ int main(int argc, char **argv)
     devs = calloc((size_t)o.ndev, sizeof *devs);
     fifo = calloc((size_t)o.ndev, sizeof *fifo);
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!devs || !fifo || ep < 0 || load_open_devices(ep) != 0)
+    if (!devs || !fifo || ep < 0 || load_open_devices(ep) != 0 ||
+        (o.psk_secret_len && load_dtls_init() != 0))
         return 1;
     double secs = load_loop(ep);
     load_print(secs);
     for (int i = 0; i < o.ndev; i++) {
+        SSL_free(devs[i].ssl);
         close(devs[i].fd);
         for (int k = 0; k < o.window; k++)
             free(devs[i].slot[k].data);
     }
     free(devs);
     free(fifo);
+    SSL_CTX_free(load_ssl_ctx);
     close(ep);
     return tot.failed == 0 && tot.done == (uint64_t)o.ndev ? 0 : 1;
 }
