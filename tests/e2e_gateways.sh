@@ -73,7 +73,7 @@ gw_start() { # gw_start I: start gateway I, wait until both ports listen
   GW_PID[$i]=$!
   OTA_PIDS+=("${GW_PID[$i]}")
   for k in $(seq 1 200); do
-    ss -Hlun "sport = :${GW_PORT[$i]}" | grep -q . && ss -Hlun "sport = :${GW_DPORT[$i]}" | grep -q . &&
+    ota_port_served "${GW_PORT[$i]}" && ota_port_served "${GW_DPORT[$i]}" &&
       return 0
     kill -0 "${GW_PID[$i]}" 2>/dev/null || break
     sleep 0.05
