@@ -120,8 +120,25 @@ static enum ota_err cache_read_shipped(const struct cfg_ota *c, struct cache_rel
     return e;
 }
 
-static enum ota_err cache_read_release(const struct cfg_ota *c, struct cache_release *r,
-                                       char *msg)
+/* The old cores a caller names (the archive) instead of c->shipped_dir. */
+static enum ota_err cache_read_old(const struct cache_build_set *set, struct cache_release *r,
+                                   char *msg)
+{
+    if (set->nold > CACHE_SHIPPED_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "%d old cores, at most %d", set->nold,
+                        CACHE_SHIPPED_MAX);
+    for (int i = 0; i < set->nold; i++) {
+        struct cache_image img;
+        enum ota_err e = cache_read_image("old core", set->old[i].path, &img, msg);
+        if (e != OTA_OK)
+            return e;
+        cache_shipped_insert(r, set->old[i].number, img);
+    }
+    return OTA_OK;
+}
+
+static enum ota_err cache_read_release(const struct cfg_ota *c, const struct cache_build_set *set,
+                                       struct cache_release *r, char *msg)
 {
     char detail[OTA_MSG_LEN];
     enum ota_err e;
@@ -134,6 +151,8 @@ static enum ota_err cache_read_release(const struct cfg_ota *c, struct cache_rel
         return e;
     if ((e = crypto_load_secret(c->signing_key, r->sec, detail)) != OTA_OK)
         return ota_fail(msg, e, "signing_key: %s", detail);
+    if (set)
+        return cache_read_old(set, r, msg);
     if (c->shipped_dir[0] && (e = cache_read_shipped(c, r, msg)) != OTA_OK)
         return e;
     return OTA_OK;
@@ -306,7 +325,7 @@ static void *cache_worker(void *arg)
     }
 }
 
-static void cache_plan(struct cache_run *run)
+static void cache_plan(struct cache_run *run, int old_only)
 {
     const struct cfg_ota *c = run->c;
     const struct cache_release *r = run->r;
@@ -318,6 +337,8 @@ static void cache_plan(struct cache_run *run)
         if (c->core_only)
             cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_CORE_DELTA, r->shipped_num[i]);
     }
+    if (old_only)
+        return;
     if (c->script_only) {
         struct cache_job *j = &run->jobs[run->njobs++];
         cache_template(c, &j->tmpl[j->ntmpl++], PKG_F_SCRIPT, c->core.number);
@@ -361,11 +382,17 @@ enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx
 enum ota_err cache_build_checked(const struct cfg_ota *c, cache_package_cb cb, void *ctx,
                                  int *bad_input, char *msg)
 {
+    return cache_build_set(c, NULL, cb, ctx, bad_input, msg);
+}
+
+enum ota_err cache_build_set(const struct cfg_ota *c, const struct cache_build_set *set,
+                             cache_package_cb cb, void *ctx, int *bad_input, char *msg)
+{
     static struct cache_release r;
     static struct cache_run run;
     memset(&r, 0, sizeof r);
     memset(&run, 0, sizeof run);
-    enum ota_err e = cache_read_release(c, &r, msg);
+    enum ota_err e = cache_read_release(c, set, &r, msg);
     if (bad_input)
         *bad_input = e != OTA_OK;
     if (e == OTA_OK) {
@@ -375,7 +402,7 @@ enum ota_err cache_build_checked(const struct cfg_ota *c, cache_package_cb cb, v
         run.ctx = ctx;
         e = io_mkdirs(c->cache_dir, 0755, msg);
         pthread_mutex_init(&run.mu, NULL);
-        cache_plan(&run);
+        cache_plan(&run, set && set->old_only);
         if (e == OTA_OK)
             e = cache_run_all(&run, msg);
         pthread_mutex_destroy(&run.mu);

@@ -28,6 +28,23 @@ enum ota_err cache_build(const struct cfg_ota *c, cache_package_cb cb, void *ctx
 enum ota_err cache_build_checked(const struct cfg_ota *c, cache_package_cb cb, void *ctx,
                                  int *bad_input, char *msg);
 
+/* The same for a release whose old cores come from the archive (drop.h):
+ * set (may be NULL = c->shipped_dir) names each old core's file and number;
+ * old_only builds only the packages from those cores (an on-demand build),
+ * not the script-only and full-core ones. Not thread-safe (one build at a
+ * time per process, as before). */
+struct cache_old_core {
+    const char *path;
+    uint32_t number;
+};
+struct cache_build_set {
+    const struct cache_old_core *old;
+    int nold;
+    int old_only;
+};
+enum ota_err cache_build_set(const struct cfg_ota *c, const struct cache_build_set *set,
+                             cache_package_cb cb, void *ctx, int *bad_input, char *msg);
+
 /* Check one package: header, signature (when pub is non-NULL), and the
  * script and full-core hashes by extracting them. *sig_checked tells the
  * caller whether the signature was part of the check. */

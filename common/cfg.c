@@ -329,10 +329,21 @@ static int cfg_ota_release(struct cfg_ota *c, const char *k, const char *v, stru
 
 static int cfg_ota_cache(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
 {
-    char *path = !strcmp(k, "dir") ? c->cache_dir : !strcmp(k, "signing_key") ? c->signing_key
-                                                                               : NULL;
+    char *path = !strcmp(k, "dir")           ? c->cache_dir
+                 : !strcmp(k, "signing_key") ? c->signing_key
+                 : !strcmp(k, "archive_dir") ? c->archive_dir
+                 : !strcmp(k, "drop_dir")    ? c->drop_dir
+                 : !strcmp(k, "spool_dir")   ? c->spool_dir
+                                             : NULL;
+    if (!strcmp(k, "drop_settle"))
+        return cfg_int(v, 0, 3600, &c->drop_settle) == 0
+                   ? 1 : cfg_bad(x, "drop_settle: '%s' not in 0..3600%s", v, "");
     if (!path)
         return cfg_bad(x, "unknown key '%s' in [%s]", k, "cache");
+    if (path == c->drop_dir && !v[0]) {
+        c->drop_dir[0] = '\0'; /* empty: no watched folder */
+        return 1;
+    }
     return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
 }
 
@@ -549,6 +560,9 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     ota_strlcpy(c->listen[0], "127.0.0.1:5683", CFG_ADDR_MAX);
     c->nlisten = 1;
     cfg_path(c->dir, "cache", c->cache_dir);
+    cfg_path(c->dir, "archive", c->archive_dir);
+    cfg_path(c->dir, "spool", c->spool_dir);
+    c->drop_settle = 5;
     cfg_path(c->dir, "reports.jsonl", c->report_log);
     enum ota_err e = cfg_parse(fp, path, cfg_ota_handler, &x, msg);
     if (e != OTA_OK)

@@ -50,6 +50,10 @@ struct cfg_ota {
     /* [cache] */
     char cache_dir[CFG_PATH_MAX];
     char signing_key[CFG_PATH_MAX];
+    char archive_dir[CFG_PATH_MAX]; /* released images, <archive_dir>/<project>/ */
+    char drop_dir[CFG_PATH_MAX];    /* watched release drops; "" = none */
+    char spool_dir[CFG_PATH_MAX];   /* on-demand build requests from ota-server */
+    int drop_settle;                /* s a drop stays unchanged before it is published */
     /* [server] */
     char listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
     int nlisten;
