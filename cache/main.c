@@ -7,17 +7,20 @@
  */
 #include "cache.h"
 #include "diff.h"
+#include "drop.h"
 #include "fleet.h"
 #include "log.h"
 #include "report.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { CACHE_EXIT_OK = 0, CACHE_EXIT_FAIL = 1, CACHE_EXIT_USAGE = 2, CACHE_EXIT_CONFIG = 3 };
+enum { CACHE_EXIT_OK = 0, CACHE_EXIT_FAIL = 1, CACHE_EXIT_USAGE = 2, CACHE_EXIT_CONFIG = 3,
+       CACHE_EXIT_REFUSED = 4 };
 
 static const char usage_text[] =
     "Usage: ota-cache [-q] [-v] COMMAND [ARGS]\n"
@@ -59,6 +62,16 @@ static const char usage_text[] =
     "                           (DEST: a directory, or HOST:DIR over ssh), one after the\n"
     "                           other; each package switches atomically, packages no\n"
     "                           longer in the cache are removed after the copy\n"
+    "  publish -c OTA_INI DROPDIR\n"
+    "                           check a release drop (release.ini or the platform's file\n"
+    "                           names), archive it, build and sign its packages from every\n"
+    "                           archived core, make it the current release, retire the\n"
+    "                           previous one; a bad drop is refused (exit 4), nothing\n"
+    "                           half-published\n"
+    "  watch -c OTA_INI         service: publish drops settling in [cache] drop_dir (moved\n"
+    "                           to .done/ or .rejected/ with REASON) and build the packages\n"
+    "                           ota-server requests in [cache] spool_dir\n"
+    "  build-pending -c OTA_INI build every request in [cache] spool_dir once (cron, tests)\n"
     "  help                     this text\n"
     "\n"
     "Options:\n"
@@ -68,7 +81,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 failure (message on stderr); 2 usage error (bad\n"
     "command line); 3 configuration error (OTA_INI invalid, or a file it names\n"
-    "missing, unreadable or with insecure permissions).\n"
+    "missing, unreadable or with insecure permissions); 4 release drop refused.\n"
     "See README.md for the ota.ini reference.\n";
 
 static int usage_error(const char *what)
@@ -463,6 +476,77 @@ static int cmd_sync(int argc, char **argv)
     return e == OTA_OK ? CACHE_EXIT_OK : fail(e, msg);
 }
 
+static int cmd_publish(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN], core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX];
+    struct cfg_ota c;
+    struct drop_result res;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 1) != 0)
+        return usage_error("publish needs -c OTA_INI and one DROPDIR");
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = drop_publish(&c, argv[optind], &res, msg);
+    if (e != OTA_OK) {
+        log_msg(LOG_L_ERROR, "publish: drop %s %s: %s", argv[optind],
+                res.refused ? "refused" : "not published", msg);
+        return fail_with(res.refused ? CACHE_EXIT_REFUSED : CACHE_EXIT_FAIL, e, msg);
+    }
+    ver_core_format(&res.rel.core, core);
+    ver_script_format(&res.rel.script, script);
+    printf("published %s core %s script %s: %d built, %d unchanged, %d vendor, %d pruned\n",
+           res.rel.project, core, script, res.built, res.unchanged, res.vendor, res.pruned);
+    return CACHE_EXIT_OK;
+}
+
+static volatile int watch_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN];
+    struct cfg_ota c;
+    struct sigaction sa;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
+        return usage_error("watch needs -c OTA_INI and nothing else");
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns at once */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    enum ota_err e = drop_watch(&c, &watch_stop, 30, msg);
+    if (e != OTA_OK)
+        return e == OTA_E_INVAL ? fail_config(e, msg) : fail(e, msg);
+    return CACHE_EXIT_OK;
+}
+
+static int cmd_build_pending(int argc, char **argv)
+{
+    const char *ini = NULL;
+    char msg[OTA_MSG_LEN];
+    struct cfg_ota c;
+    int done, failed;
+    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
+        return usage_error("build-pending needs -c OTA_INI and nothing else");
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = drop_spool_run(&c, &done, &failed, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    printf("%d request(s) built, %d failed\n", done, failed);
+    return failed ? CACHE_EXIT_FAIL : CACHE_EXIT_OK;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
     char msg[OTA_MSG_LEN], pubpath[CFG_PATH_MAX + 8], id_hex[2 * CRYPTO_KEYID_LEN + 1];
@@ -541,5 +625,11 @@ int main(int argc, char **argv)
         return cmd_list(argc, argv);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc, argv);
+    if (!strcmp(cmd, "publish"))
+        return cmd_publish(argc, argv);
+    if (!strcmp(cmd, "watch"))
+        return cmd_watch(argc, argv);
+    if (!strcmp(cmd, "build-pending"))
+        return cmd_build_pending(argc, argv);
     return usage_error("unknown command");
 }
