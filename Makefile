@@ -141,8 +141,8 @@ fuzz: deps
 
 # ---- install ---------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=] puts ota-cache and ota-client
-# in bin/, ota-server in sbin/, man pages, both systemd units (the template
-# unit derived from the plain one), the logrotate file, the nginx example
+# in bin/, ota-server in sbin/, man pages, the systemd units (the template
+# unit derived from the plain one, and ota-cache-watch.service), the logrotate file, the nginx example
 # (share/doc/ota-server/examples) and, only if none
 # exists yet, a commented $(SYSCONFDIR)/ota/ota.ini with absolute paths.
 # /etc stays /etc whatever the prefix, as for Debian's own daemons.
@@ -154,7 +154,7 @@ SBINDIR = $(PREFIX)/sbin
 MANDIR  = $(PREFIX)/share/man
 EXAMPLEDIR = $(PREFIX)/share/doc/ota-server/examples
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+UNIT_SED = -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
            -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g'
 TEMPLATE_SED = -e '1s|.*|\# ota-server@.service - one ota-server per $(SYSCONFDIR)/ota/NAME.ini (ota-server@NAME).|' \
            -e 's|^Description=.*|Description=ota firmware-update server (CoAP) for %i|' \
@@ -177,7 +177,10 @@ install: $(BINS) $(BUILD)/man/ota.ini.5
 	sed $(UNIT_SED) deploy/systemd/ota-server.service.in >$(DESTDIR)$(UNITDIR)/ota-server.service
 	sed $(UNIT_SED) $(TEMPLATE_SED) deploy/systemd/ota-server.service.in \
 	  >$(DESTDIR)$(UNITDIR)/ota-server@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/ota-server.service $(DESTDIR)$(UNITDIR)/ota-server@.service
+	sed $(UNIT_SED) deploy/systemd/ota-cache-watch.service.in \
+	  >$(DESTDIR)$(UNITDIR)/ota-cache-watch.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ota-server.service $(DESTDIR)$(UNITDIR)/ota-server@.service \
+	  $(DESTDIR)$(UNITDIR)/ota-cache-watch.service
 	install -m 0644 deploy/logrotate/ota-server $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
 	install -m 0644 deploy/nginx/ota-stream.conf $(DESTDIR)$(EXAMPLEDIR)/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini ]; then \
@@ -190,7 +193,8 @@ uninstall:
 	  $(DESTDIR)$(SBINDIR)/ota-server $(DESTDIR)$(MANDIR)/man1/ota-cache.1 \
 	  $(DESTDIR)$(MANDIR)/man1/ota-client.1 $(DESTDIR)$(MANDIR)/man5/ota.ini.5 \
 	  $(DESTDIR)$(MANDIR)/man8/ota-server.8 $(DESTDIR)$(UNITDIR)/ota-server.service \
-	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server \
+	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(UNITDIR)/ota-cache-watch.service \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server \
 	  $(DESTDIR)$(EXAMPLEDIR)/ota-stream.conf
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/ota/ (configuration) and $(LOCALSTATEDIR)/lib/ota, $(LOCALSTATEDIR)/log/ota"
 

@@ -26,7 +26,8 @@ check "ota-server and ota-tools packages built" test -n "$srv" -a -n "$tools"
 
 has() { dpkg-deb -c "$1" | awk '{print $6}' | grep -qx "./$2"; }
 for f in usr/sbin/ota-server lib/systemd/system/ota-server.service \
-         lib/systemd/system/ota-server@.service etc/ota/ota.ini etc/logrotate.d/ota-server \
+         lib/systemd/system/ota-server@.service lib/systemd/system/ota-cache-watch.service \
+         etc/ota/ota.ini etc/logrotate.d/ota-server \
          usr/share/man/man8/ota-server.8.gz usr/share/man/man5/ota.ini.5.gz; do
   check "ota-server contains /$f" has "$srv" "$f"
 done

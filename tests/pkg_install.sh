@@ -39,6 +39,8 @@ check "ota-server@.service reads /etc/ota/%i.ini" \
   grep -qx "ExecStart=$P/sbin/ota-server -c /etc/ota/%i.ini" "$unit/ota-server@.service"
 check "unit does not restart on usage/config errors" \
   grep -qx "RestartPreventExitStatus=2 3" "$unit/ota-server.service"
+check "ota-cache-watch.service runs the installed ota-cache" \
+  grep -qx "ExecStart=$P/bin/ota-cache watch -c /etc/ota/ota.ini" "$unit/ota-cache-watch.service"
 
 # systemd-analyze resolves default dependencies and executables inside
 # --root: give it the base targets and kill(1), as any real root has.
@@ -46,10 +48,10 @@ mkdir -p "$ROOT/lib/systemd/system" "$ROOT/bin"
 cp -a /lib/systemd/system/*.target /lib/systemd/system/*.slice "$ROOT/lib/systemd/system/" 2>/dev/null
 cp /bin/kill "$ROOT/bin/"
 out=$(systemd-analyze verify --man=no --root="$ROOT" "$unit/ota-server.service" \
-        "$unit/ota-server@.service" 2>&1)
+        "$unit/ota-server@.service" "$unit/ota-cache-watch.service" 2>&1)
 rc=$?
 echo "$out"
-check "systemd-analyze verify passes on both units" eq "$rc/$out" "0/"
+check "systemd-analyze verify passes on the units" eq "$rc/$out" "0/"
 
 # The installed packaged ota.ini parses (ota-cache reads it; the cache/key
 # paths it names need not exist for `psk`-less commands).
