@@ -146,15 +146,8 @@ enum ota_err drop_archive_old_cores(const struct cfg_ota *c, const struct ver_co
     if (!(*block = calloc((size_t)max, slot)))
         e = ota_fail(msg, OTA_E_NOMEM, "old core list");
     while (e == OTA_OK && (de = readdir(d)) != NULL) {
-        char stem[VER_CORE_STR_MAX];
         struct ver_core v;
-        size_t len = strlen(de->d_name);
-        if (len < 22 || len - 21 >= sizeof stem || strcmp(de->d_name + len - 4, ".bin") != 0)
-            continue;
-        memcpy(stem, de->d_name, len - 21);
-        stem[len - 21] = '\0';
-        if (ver_core_parse(stem, &v, NULL) != OTA_OK || !ver_core_same_line(&v, core) ||
-            v.number >= core->number || !drop_core_in_field(c, &v))
+        if (!drop_older_core_file(de->d_name, 17, core, &v) || !drop_core_in_field(c, &v))
             continue;
         if (*n == max) {
             e = ota_fail(msg, OTA_E_LIMIT, "%s: more than %d old cores", dir, max);

@@ -213,14 +213,9 @@ static void drop_migrate(const struct cfg_ota *c)
     DIR *d = c->shipped_dir[0] ? opendir(c->shipped_dir) : NULL;
     while (d && (de = readdir(d)) != NULL) {
         struct ver_core v;
-        size_t n = strlen(de->d_name);
-        if (n < 5 || n - 4 >= sizeof core || strcmp(de->d_name + n - 4, ".bin") != 0)
+        if (!drop_older_core_file(de->d_name, 0, &c->core, &v))
             continue;
-        memcpy(core, de->d_name, n - 4);
-        core[n - 4] = '\0';
-        if (ver_core_parse(core, &v, NULL) != OTA_OK || !ver_core_same_line(&v, &c->core) ||
-            v.number >= c->core.number)
-            continue;
+        ver_core_format(&v, core);
         snprintf(path, sizeof path, "%s/%s", c->shipped_dir, de->d_name);
         drop_import_file(c, "core", core, path);
     }

@@ -20,6 +20,19 @@ int drop_core_equal(const struct ver_core *a, const struct ver_core *b)
     return ver_core_same_line(a, b) && a->number == b->number;
 }
 
+int drop_older_core_file(const char *name, size_t tail_len, const struct ver_core *line,
+                         struct ver_core *v)
+{
+    char stem[VER_CORE_STR_MAX];
+    size_t n = strlen(name);
+    if (n < tail_len + 5 || n - tail_len - 4 >= sizeof stem || strcmp(name + n - 4, ".bin") != 0)
+        return 0;
+    memcpy(stem, name, n - tail_len - 4);
+    stem[n - tail_len - 4] = '\0';
+    return ver_core_parse(stem, v, NULL) == OTA_OK && ver_core_same_line(v, line) &&
+           v->number < line->number;
+}
+
 /* Next line of text (no newline, trailing CR and surrounding blanks
  * removed) into line; 0 at the end, -1 if too long or holding a NUL. */
 static int drop_next_line(const char *text, size_t len, size_t *pos, char *line)

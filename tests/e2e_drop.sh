@@ -121,13 +121,24 @@ fresh 23 1.3.0; drop_ini "$TMP/b" Luat_V0021_RDA8910 1.3.0; broken "archived cor
 check "archive: core 21 kept byte for byte" eq "$(sha "$arch21")" "$sum21"
 check "archive: nothing new archived by refused drops" eq "$(ls "$ARCH/core" | wc -l) $(ls "$ARCH/script" | wc -l)" "5 2"
 
-# -- platform names, script-only-release in the same form is a script file alone
+# -- platform names, with a vendor package; a bad vendor sha256 refuses it all
 D=$TMP/plat; mkdir -p "$D"
 make_core 22 "$D/DEMOPROJ_1.3.0_Luat_V0022_RDA8910.bin"; make_script 1.3.0 "$D/DEMOPROJ_1.3.0_script.bin"
+head -c 5000 /dev/urandom >"$D/up21.dfota.bin"
+echo "up21.dfota.bin DEMOPROJ Luat_V0021_RDA8910 Luat_V0022_RDA8910 1.3.0 $(printf '%064d' 0)" \
+  >"$D/vendor.manifest"
+before=$(state); publish "$D"
+check "vendor: a wrong SHA-256 refuses the drop (exit 4)" eq "$RC" 4
+check "vendor: nothing published" eq "$(state)" "$before"
+check "vendor: the reason names the SHA-256" grep -q 'SHA-256 differs from vendor.manifest' "$TMP/pub.out"
+echo "up21.dfota.bin DEMOPROJ Luat_V0021_RDA8910 Luat_V0022_RDA8910 1.3.0 $(sha "$D/up21.dfota.bin")" \
+  >"$D/vendor.manifest"
 publish "$D"
 check "platform names: publish exits 0" eq "$RC" 0
 check "platform names: release is core 22 / 1.3.0" eq "$(cur_core)" Luat_V0022_RDA8910
 check "platform names: package from 0021" test -s "$CACHE/DEMOPROJ_1.3.0_0021-0022.pkg"
+check "vendor: bytes copied unchanged" cmp -s "$CACHE/DEMOPROJ_1.3.0_0021-0022.vendor" "$D/up21.dfota.bin"
+check "vendor: manifest written" grep -qx "sha256 = $(sha "$D/up21.dfota.bin")" "$CACHE/DEMOPROJ_1.3.0_0021-0022.vendor.ini"
 
 # -- the spool: request -> package, unknown core -> .failed
 mkdir -p "$RUN/spool"
@@ -169,6 +180,8 @@ check "watch: release is core 23 / 1.4.0" eq "$(cur_core)" Luat_V0023_RDA8910
 check "watch: archived core 23 is the whole image" \
   cmp -s "$(ls "$ARCH"/core/Luat_V0023_RDA8910-*.bin)" "$TMP/core23.bin"
 check "watch: package from 0022" test -s "$CACHE/DEMOPROJ_1.4.0_0022-0023.pkg"
+check "watch: the previous release's vendor package is retired" \
+  eq "$(ls "$CACHE" | grep -c vendor)" 0
 # a broken drop: moved to .rejected with the reason
 before=$(state)
 B=$RUN/drops/bad; mkdir -p "$B.tmp"; make_core 24 "$B.tmp/core.bin"; make_script 1.0.0 "$B.tmp/script.bin"
