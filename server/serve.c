@@ -529,6 +529,10 @@ void srv_stats_gather(struct srv *s, struct srv_gauges *g)
 {
     s->st.log_suppressed = log_suppressed_total();
     s->st.screened = s->gate.answered;
+    s->st.census_pairs = s->census.n;
+    s->st.census_dropped = s->census.dropped;
+    s->st.build_requests = s->ondemand.requests;
+    s->st.build_waits = s->ondemand.waits;
     if (s->dtls) {
         s->st.dtls_handshakes = s->dtls->handshakes;
         s->st.dtls_refused = s->dtls->refused;
