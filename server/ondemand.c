@@ -47,9 +47,7 @@ static int srv_core_cmp(const void *a, const void *b)
     return c ? c : (x->number > y->number) - (x->number < y->number);
 }
 
-/* "<CoreName_Vnnnn_Chip>-<16 hex>.bin" -> the core; 0 if the name is not
- * an archived core image. */
-static int srv_archive_name(const char *name, struct ver_core *core)
+int srv_ondemand_archive_name(const char *name, struct ver_core *core)
 {
     char head[VER_CORE_STR_MAX];
     size_t len = strlen(name);
@@ -72,7 +70,7 @@ static void srv_archive_read(struct srv_archive *a, const char *dir)
     a->n = 0;
     while (d && (de = readdir(d)) != NULL && a->n < SRV_ARCHIVE_CORES_MAX) {
         struct ver_core core;
-        if (!srv_archive_name(de->d_name, &core))
+        if (!srv_ondemand_archive_name(de->d_name, &core))
             continue;
         if (a->n == cap) {
             size_t ncap = cap ? cap * 2 : 16;

@@ -86,6 +86,10 @@ int srv_ondemand_ask(struct srv_ondemand *od, struct srv_census_pair *p,
                      const struct census_entry *who, uint32_t target_core,
                      const struct ver_script *target_script, uint64_t now_ms, char *why);
 
+/* "<CoreName_Vnnnn_Chip>-<16 hex>.bin" -> 1 and the core; 0 if name is
+ * not an archived core image. */
+int srv_ondemand_archive_name(const char *name, struct ver_core *core);
+
 /* "SPOOL/<PROJECT>+<core>+<script>" + suffix into out (CFG_PATH_MAX). */
 enum ota_err srv_ondemand_request_path(const char *spool_dir, const struct census_entry *who,
                                        const char *suffix, char *out);
