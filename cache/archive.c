@@ -8,6 +8,7 @@
  * is refused. release.ini names the current release. ota-server decides
  * "is this core archived" from the same directory listing.
  */
+#include "census.h"
 #include "drop.h"
 
 #include "log.h"
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum ota_err drop_archive_dir(const struct cfg_ota *c, char out[CFG_PATH_MAX], char *msg)
@@ -117,14 +120,19 @@ static void drop_old_insert(struct cache_old_core *out, int n, uint32_t num, con
     out[i].path = path;
 }
 
-/* A core "in the field": TODO(census): census_core_in_field() from
- * common/census.h (reported within keep_days, or archived less than
- * keep_days ago) once it lands; until then every archived core counts. */
-static int drop_core_in_field(const struct cfg_ota *c, const struct ver_core *v)
+/* A core "in the field" still gets packages: reported within keep_days,
+ * or archived (the file's mtime: archive files are never rewritten) less
+ * than keep_days ago. Without a readable census every archived core
+ * counts: building a package nobody needs costs less than a device left
+ * without one. */
+static int drop_core_in_field(const struct cfg_ota *c, const struct census_entry *ce, size_t nce,
+                              int have_census, const char *path, const struct ver_core *v)
 {
-    (void)c;
-    (void)v;
-    return 1;
+    struct stat st;
+    if (!have_census || stat(path, &st) != 0)
+        return 1;
+    return census_core_in_field(ce, nce, c->project, v, (int64_t)time(NULL),
+                                c->census_keep_days, (int64_t)st.st_mtime);
 }
 
 enum ota_err drop_archive_old_cores(const struct cfg_ota *c, const struct ver_core *core,
@@ -143,11 +151,17 @@ enum ota_err drop_archive_old_cores(const struct cfg_ota *c, const struct ver_co
     if (!d)
         return errno == ENOENT ? OTA_OK : ota_fail(msg, OTA_E_IO, "%s: %s", dir, strerror(errno));
     size_t slot = strlen(dir) + 300;
+    struct census_entry *ce = NULL;
+    size_t nce = 0;
+    char cmsg[OTA_MSG_LEN];
+    int have_census = c->census_file[0] && census_load(c->census_file, &ce, &nce, cmsg) == OTA_OK;
+    if (c->census_file[0] && !have_census)
+        log_msg(LOG_L_WARN, "%s; every archived core gets packages", cmsg);
     if (!(*block = calloc((size_t)max, slot)))
         e = ota_fail(msg, OTA_E_NOMEM, "old core list");
     while (e == OTA_OK && (de = readdir(d)) != NULL) {
         struct ver_core v;
-        if (!drop_older_core_file(de->d_name, 17, core, &v) || !drop_core_in_field(c, &v))
+        if (!drop_older_core_file(de->d_name, 17, core, &v))
             continue;
         if (*n == max) {
             e = ota_fail(msg, OTA_E_LIMIT, "%s: more than %d old cores", dir, max);
@@ -155,8 +169,14 @@ enum ota_err drop_archive_old_cores(const struct cfg_ota *c, const struct ver_co
         }
         char *path = *block + (size_t)*n * slot;
         snprintf(path, slot, "%s/%s", dir, de->d_name);
+        if (!drop_core_in_field(c, ce, nce, have_census, path, &v)) {
+            log_msg(LOG_L_INFO, "%s: core %s_V%04u_%s not reported for %d days: no package built",
+                    c->project, v.name, (unsigned)v.number, v.chip, c->census_keep_days);
+            continue;
+        }
         drop_old_insert(out, (*n)++, v.number, path);
     }
+    census_free(ce);
     closedir(d);
     return e;
 }

@@ -6,6 +6,7 @@
  * 3 configuration).
  */
 #include "cache.h"
+#include "census_report.h"
 #include "diff.h"
 #include "drop.h"
 #include "fleet.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { CACHE_EXIT_OK = 0, CACHE_EXIT_FAIL = 1, CACHE_EXIT_USAGE = 2, CACHE_EXIT_CONFIG = 3,
        CACHE_EXIT_REFUSED = 4 };
@@ -72,6 +74,12 @@ static const char usage_text[] =
     "                           to .done/ or .rejected/ with REASON) and build the packages\n"
     "                           ota-server requests in [cache] spool_dir\n"
     "  build-pending -c OTA_INI build every request in [cache] spool_dir once (cron, tests)\n"
+    "  census [--json] [-p PROJECT] -c OTA_INI\n"
+    "                           the server's census ([census] file): per project, core\n"
+    "                           and script the checks counted, first and last seen (UTC),\n"
+    "                           whether the core is archived, whether the cache holds the\n"
+    "                           package such a device is sent, and whether the core is in\n"
+    "                           the precompute set (reported or archived within keep_days)\n"
     "  help                     this text\n"
     "\n"
     "Options:\n"
@@ -420,6 +428,76 @@ static int cmd_rollout(int argc, char **argv)
     return CACHE_EXIT_OK;
 }
 
+/* ---- census ---------------------------------------------------------------- */
+
+static void census_time(int64_t t, char out[24])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, 24, "%Y-%m-%dT%H:%MZ", &tm))
+        snprintf(out, 24, "%lld", (long long)t);
+}
+
+static void on_census_row(void *ctx, const struct cache_census_row *r)
+{
+    const int *json = ctx;
+    char core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX], first[24], last[24];
+    static int rows;
+    ver_core_format(&r->e.core, core);
+    ver_script_format(&r->e.script, script);
+    if (*json) {
+        printf("%s{\"project\":\"%s\",\"core\":\"%s\",\"script\":\"%s\",\"count\":%llu,"
+               "\"first_seen\":%lld,\"last_seen\":%lld,\"archived\":%s,\"package\":%s,"
+               "\"in_field\":%s}", rows++ ? ",\n " : "", r->e.project, core, script,
+               (unsigned long long)r->e.count, (long long)r->e.first_seen,
+               (long long)r->e.last_seen, r->archived ? "true" : "false",
+               r->packaged ? "true" : "false", r->in_field ? "true" : "false");
+        return;
+    }
+    census_time(r->e.first_seen, first);
+    census_time(r->e.last_seen, last);
+    printf("%-16s %-24s %-8s %10llu  %-17s  %-17s  %-8s %-7s %s\n", r->e.project, core, script,
+           (unsigned long long)r->e.count, first, last, r->archived ? "yes" : "no",
+           r->packaged ? "yes" : "no", r->in_field ? "yes" : "no");
+}
+
+static int cmd_census(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {NULL, 0, NULL, 0}};
+    const char *ini = NULL, *project = NULL;
+    char msg[OTA_MSG_LEN];
+    struct cfg_ota c;
+    int json = 0, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:p:", longopts, NULL)) != -1) {
+        if (opt == 'c')
+            ini = optarg;
+        else if (opt == 'p')
+            project = optarg;
+        else if (opt == 'j')
+            json = 1;
+        else
+            return usage_error("census takes [--json] [-p PROJECT] -c OTA_INI");
+    }
+    if (!ini || optind != argc)
+        return usage_error("census takes [--json] [-p PROJECT] -c OTA_INI");
+    if (project && ver_project_check(project, msg) != OTA_OK)
+        return usage_error(msg);
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    if (json)
+        printf("[");
+    else
+        printf("%-16s %-24s %-8s %10s  %-17s  %-17s  %-8s %-7s %s\n", "PROJECT", "CORE", "SCRIPT",
+               "COUNT", "FIRST_SEEN", "LAST_SEEN", "ARCHIVED", "PACKAGE", "IN_FIELD");
+    enum ota_err e = cache_census(&c, project, (int64_t)time(NULL), on_census_row, &json, msg);
+    if (json)
+        printf("]\n");
+    return e == OTA_OK ? CACHE_EXIT_OK : fail_with(CACHE_EXIT_FAIL, e, msg);
+}
+
 static void on_prune(void *ctx, const struct cache_entry *e, enum cache_prune_action a)
 {
     int *n = ctx;
@@ -613,6 +691,8 @@ int main(int argc, char **argv)
         return cmd_rollout(argc, argv);
     if (!strcmp(cmd, "sync"))
         return cmd_sync(argc, argv);
+    if (!strcmp(cmd, "census"))
+        return cmd_census(argc, argv);
     if (!strcmp(cmd, "prune"))
         return cmd_prune(argc, argv);
     if (!strcmp(cmd, "diff"))

@@ -602,6 +602,7 @@ static enum ota_err dev_fetch_and_install(struct dev_run *run, char *msg)
         dl->flash = &run->flash;
         dl->window = dev_window(run);
         dl->timeout_s = run->o->timeout_s;
+        dl->max_wait_s = run->o->max_wait_s;
         dl->progress = run->o->progress;
         dl->progress_ctx = run->o->progress_ctx;
         dl->head_check = dev_head_check;
@@ -665,7 +666,7 @@ enum ota_err dev_check(const struct dev_opts *o, const struct cfg_device *d,
         e = dev_link(&run, msg);
     if (e == OTA_OK) {
         dev_phase(&run, DEV_P_CHECK, 0);
-        e = dev_fetch_one(&run.fetcher, 0, szx, o->timeout_s, &blk, msg);
+        e = dev_fetch_first(&run.fetcher, szx, o->timeout_s, o->max_wait_s, &blk, msg);
         if (e != OTA_OK)
             r->status = DEV_S_NET;
         else if ((e = dev_dl_check_first(&blk, r, msg)) == OTA_OK)

@@ -70,6 +70,17 @@
 #ifndef DEV_CHECKPOINT_BYTES
 #define DEV_CHECKPOINT_BYTES 16384u
 #endif
+/* A 5.03 to the first request of a check or a download (the server is
+ * making this core's package: platform code 43, Max-Age 30; or it is
+ * overloaded) is waited out: Max-Age seconds (1 if absent), at most
+ * DEV_BUSY_WAIT_MAX_S (or --max-wait), then asked again, at most
+ * DEV_BUSY_RETRIES times; after that the run ends with exit 5. */
+#ifndef DEV_BUSY_WAIT_MAX_S
+#define DEV_BUSY_WAIT_MAX_S 300.0
+#endif
+#ifndef DEV_BUSY_RETRIES
+#define DEV_BUSY_RETRIES 20
+#endif
 /* Largest POST /report body. */
 #define DEV_REASON_MAX 121 /* the server keeps 120 bytes of a report's reason */
 #ifndef DEV_REPORT_MAX
@@ -140,6 +151,7 @@ struct dev_opts {
      * cut the power here. NULL = none. */
     void (*step)(void *ctx);
     void *step_ctx;
+    double max_wait_s; /* cap on one 5.03 wait at the first request; 0 = DEV_BUSY_WAIT_MAX_S */
 };
 
 struct dev_result {

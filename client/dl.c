@@ -47,6 +47,7 @@ struct dev_xfer {
     int probe;           /* after a 4.02: only block 0 is asked, for its ETag */
     int head_done;       /* head_check ran in this attempt */
     int restarts, probes;
+    int busy_waits;      /* 5.03 waits at the first request (dev_busy_wait) */
     uint64_t stored, since_sync; /* bytes on the flash; since the last checkpoint */
     double t0;
 };
@@ -148,6 +149,34 @@ enum ota_err dev_fetch_one(const struct dev_fetcher *f, uint32_t num, unsigned s
     }
     return ota_fail(msg, OTA_E_NET, "no answer to block %u after %.0f s", num,
                     f->now(f->ctx) - start);
+}
+
+/* Let wait_s pass on the link's clock; answers arriving meanwhile (late
+ * copies of the one just answered) are dropped. */
+static enum ota_err dev_idle(const struct dev_fetcher *f, double wait_s, struct dev_block *scratch,
+                             char *msg)
+{
+    uint32_t id;
+    double end = f->now(f->ctx) + wait_s;
+    for (double now = f->now(f->ctx); now < end; now = f->now(f->ctx)) {
+        enum ota_err e = f->recv(f->ctx, end - now, scratch, &id, msg);
+        if (e != OTA_OK && e != OTA_E_NOTFOUND)
+            return e;
+    }
+    return OTA_OK;
+}
+
+enum ota_err dev_fetch_first(const struct dev_fetcher *f, unsigned szx, double timeout_s,
+                             double max_wait_s, struct dev_block *out, char *msg)
+{
+    for (int waits = 0;; waits++) {
+        enum ota_err e = dev_fetch_one(f, 0, szx, timeout_s, out, msg);
+        double wait = e == OTA_OK ? dev_busy_wait(out, max_wait_s, waits) : 0;
+        if (wait <= 0)
+            return e;
+        if ((e = dev_idle(f, wait, out, msg)) != OTA_OK)
+            return e;
+    }
 }
 
 /* --- the window: timers and congestion --------------------------------- */
@@ -630,13 +659,42 @@ static int dev_busy_backoff(struct dev_dl *d, struct dev_slot *s, const struct d
     return 1;
 }
 
-/* A non-2.05 answer: mid-download 5.03 and 4.29 slow us down, a 4.02 past
- * block 0 may be a shorter replacement package; anything else ends it. */
+double dev_busy_wait(const struct dev_block *b, double max_wait_s, int waits)
+{
+    double cap = max_wait_s > 0 ? max_wait_s : DEV_BUSY_WAIT_MAX_S;
+    double wait = b->max_age ? (double)b->max_age : 1.0;
+    if (b->code != 503 || waits >= DEV_BUSY_RETRIES)
+        return 0;
+    wait = wait < cap ? wait : cap;
+    log_msg(LOG_L_INFO, "server busy at the first request (5.03%s), asking again in %.1f s "
+            "(%d/%d)", b->max_age == 30 ? ", the package may be being made" : "",
+            wait, waits + 1, DEV_BUSY_RETRIES);
+    return wait;
+}
+
+/* A 5.03 to the first request: ask again after the wait, as a new request
+ * (its give-up time starts when it is sent). */
+static int dev_first_busy(struct dev_dl *d, struct dev_xfer *x, struct dev_slot *s,
+                          const struct dev_block *b, double now)
+{
+    double wait = dev_busy_wait(b, d->max_wait_s, x->busy_waits);
+    if (wait <= 0)
+        return 0;
+    x->busy_waits++;
+    d->w.busy++;
+    s->tx = 0;
+    s->due = s->first = now + wait;
+    return 1;
+}
+
+/* A non-2.05 answer: 5.03 and 4.29 slow us down (a 5.03 before the first
+ * block is waited out), a 4.02 past block 0 may be a shorter replacement
+ * package; anything else ends it. */
 static enum ota_err dev_on_error(struct dev_dl *d, struct dev_xfer *x, struct dev_result *r,
                                  struct dev_slot *s, double now, char *msg)
 {
     const struct dev_block *b = &d->blk;
-    if (!x->first && dev_busy_backoff(d, s, b, now))
+    if (x->first ? dev_first_busy(d, x, s, b, now) : dev_busy_backoff(d, s, b, now))
         return OTA_OK;
     if (b->code == 402 && s->num > 0 && !s->probe)
         return dev_probe(d, x, r, s->num, msg);

@@ -113,6 +113,7 @@ struct dev_dl {
     unsigned szx;      /* the device's preferred block size */
     int window;        /* max blocks in flight; 1 = strict NSTART=1 */
     double timeout_s;  /* give up on a block after this long; 0 = DEV_NET_TIMEOUT_S */
+    double max_wait_s; /* cap on a 5.03 wait at the first request; 0 = DEV_BUSY_WAIT_MAX_S */
     dev_progress_fn progress;
     void *progress_ctx;
     /* Called once per attempt when the first head_len bytes of the package
@@ -134,10 +135,20 @@ enum ota_err dev_dl_fail_response(const struct dev_block *b, struct dev_result *
 /* Check a first answer: 2.05 with Block2 (or a whole body), sane Size2. */
 enum ota_err dev_dl_check_first(const struct dev_block *b, struct dev_result *r, char *msg);
 
-/* One request, RFC 7252 retransmissions, until an answer or timeout_s:
- * what `check` uses. OTA_E_NET when nothing came back. */
+/* One request, RFC 7252 retransmissions, until an answer or timeout_s.
+ * OTA_E_NET when nothing came back. */
 enum ota_err dev_fetch_one(const struct dev_fetcher *f, uint32_t num, unsigned szx,
                            double timeout_s, struct dev_block *out, char *msg);
+
+/* What `check` uses: dev_fetch_one of block 0, waiting out a 5.03 as
+ * dev.h says (DEV_BUSY_RETRIES, Max-Age capped at max_wait_s). */
+enum ota_err dev_fetch_first(const struct dev_fetcher *f, unsigned szx, double timeout_s,
+                             double max_wait_s, struct dev_block *out, char *msg);
+
+/* Seconds to wait after a 5.03 answer b at the first request (Max-Age, 1
+ * if absent, capped at max_wait_s or DEV_BUSY_WAIT_MAX_S); 0 if b is not
+ * a 5.03 or waits (those already made) reached DEV_BUSY_RETRIES. */
+double dev_busy_wait(const struct dev_block *b, double max_wait_s, int waits);
 
 /* Download into download.pkg, resuming from *j when it says downloading
  * and the server's ETag is unchanged. On success j is "downloaded" and

@@ -60,6 +60,11 @@ static const char dev_usage[] =
     "                            come back, shrinks on loss). 1 = strict RFC 7252\n"
     "                            NSTART=1 with its fixed 2 s timers. Default:\n"
     "                            device.ini's window, else 32\n"
+    "  -m, --max-wait SECONDS    longest wait for one 5.03 to the first request\n"
+    "                            (the server is making this core's package: code\n"
+    "                            43, Max-Age 30; or overloaded): Max-Age is waited\n"
+    "                            out up to this (default 300), then asked again,\n"
+    "                            at most 20 times; then exit 5\n"
     "  -v, --verbose             more log output on stderr (repeat for debug)\n"
     "  -h, --help                this text\n"
     "\n"
@@ -107,7 +112,7 @@ static const char dev_usage[] =
 
 struct dev_cli {
     const char *dir, *server, *cmd;
-    double timeout_s;
+    double timeout_s, max_wait_s;
     int verbose, window;
 };
 
@@ -223,12 +228,12 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
         {"state-dir", required_argument, NULL, 'd'}, {"server", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},   {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {"window", required_argument, NULL, 'w'},
-        {NULL, 0, NULL, 0},
+        {"max-wait", required_argument, NULL, 'm'},  {NULL, 0, NULL, 0},
     };
     long w;
     char *end;
     int ch;
-    while ((ch = getopt_long(argc, argv, "d:s:t:w:vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "d:s:t:w:m:vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'd': c->dir = optarg; break;
         case 's': c->server = optarg; break;
@@ -236,6 +241,11 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
             c->timeout_s = strtod(optarg, &end);
             if (*end || !(c->timeout_s > 0 && c->timeout_s <= 3600))
                 return dev_usage_error("-t wants seconds in (0, 3600]");
+            break;
+        case 'm':
+            c->max_wait_s = strtod(optarg, &end);
+            if (*end || !(c->max_wait_s > 0 && c->max_wait_s <= 3600))
+                return dev_usage_error("-m wants seconds in (0, 3600]");
             break;
         case 'w':
             w = strtol(optarg, &end, 10);
@@ -320,7 +330,7 @@ int main(int argc, char **argv)
         return DEV_EXIT_LOCAL;
     }
     struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL,
-                         cli.window, NULL, NULL};
+                         cli.window, NULL, NULL, cli.max_wait_s};
     int hook = dev_kill_setup(&kill);
     if (hook < 0)
         return dev_usage_error("OTA_CLIENT_KILL_AT must be a step number >= 1 or \"count\"");

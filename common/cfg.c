@@ -340,10 +340,9 @@ static int cfg_ota_cache(struct cfg_ota *c, const char *k, const char *v, struct
                    ? 1 : cfg_bad(x, "drop_settle: '%s' not in 0..3600%s", v, "");
     if (!path)
         return cfg_bad(x, "unknown key '%s' in [%s]", k, "cache");
-    if (path == c->drop_dir && !v[0]) {
-        c->drop_dir[0] = '\0'; /* empty: no watched folder */
+    path[0] = '\0'; /* drop_dir: no watched folder; archive_dir, spool_dir: on-demand builds off */
+    if (!v[0] && path != c->cache_dir && path != c->signing_key)
         return 1;
-    }
     return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
 }
 
@@ -457,6 +456,36 @@ static int cfg_ota_server(struct cfg_ota *c, const char *k, const char *v, struc
     return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
 }
 
+/* [census]: file (empty = not saved) and three integers. */
+static int cfg_ota_census(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        long lo, hi;
+    } ints[] = {
+        {"max_pairs", offsetof(struct cfg_ota, census_max_pairs), 16, 1000000},
+        {"save_interval", offsetof(struct cfg_ota, census_save_interval), 1, 86400},
+        {"keep_days", offsetof(struct cfg_ota, census_keep_days), 0, 36500},
+    };
+    if (!strcmp(k, "file")) {
+        c->census_file[0] = '\0';
+        return !v[0] || cfg_path(x->dir, v, c->census_file) == OTA_OK
+                   ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (strcmp(k, ints[i].key) != 0)
+            continue;
+        if (cfg_int(v, ints[i].lo, ints[i].hi, (int *)(void *)((char *)c + ints[i].off)) == 0)
+            return 1;
+        char detail[OTA_MSG_LEN];
+        snprintf(detail, sizeof detail, "%s: '%.64s' not in %ld..%ld", k, v, ints[i].lo,
+                 ints[i].hi);
+        return cfg_bad(x, "%s%s", detail, "");
+    }
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "census");
+}
+
 static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
 {
     struct cfg_ctx *x = user;
@@ -475,6 +504,8 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
         return cfg_ota_fleet(c, k, v, x);
     if (!strcmp(section, "admin"))
         return cfg_ota_admin_http(c, k, v, x);
+    if (!strcmp(section, "census"))
+        return cfg_ota_census(c, k, v, x);
     return cfg_bad_section(x, section, k, "[project]");
 }
 
@@ -564,6 +595,10 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     cfg_path(c->dir, "spool", c->spool_dir);
     c->drop_settle = 5;
     cfg_path(c->dir, "reports.jsonl", c->report_log);
+    cfg_path(c->dir, "census.txt", c->census_file);
+    c->census_max_pairs = 4096;
+    c->census_save_interval = 60;
+    c->census_keep_days = 30;
     enum ota_err e = cfg_parse(fp, path, cfg_ota_handler, &x, msg);
     if (e != OTA_OK)
         return e;

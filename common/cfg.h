@@ -50,10 +50,15 @@ struct cfg_ota {
     /* [cache] */
     char cache_dir[CFG_PATH_MAX];
     char signing_key[CFG_PATH_MAX];
-    char archive_dir[CFG_PATH_MAX]; /* released images, <archive_dir>/<project>/ */
+    char archive_dir[CFG_PATH_MAX]; /* ARCHIVE/<PROJECT>/core/<core>-<hash>.bin (issue 11) */
     char drop_dir[CFG_PATH_MAX];    /* watched release drops; "" = none */
-    char spool_dir[CFG_PATH_MAX];   /* on-demand build requests from ota-server */
+    char spool_dir[CFG_PATH_MAX];   /* build requests of ota-server for ota-cache watch */
     int drop_settle;                /* s a drop stays unchanged before it is published */
+    /* [census] (issue 11; README "Census and on-demand builds") */
+    char census_file[CFG_PATH_MAX]; /* "" = census kept in memory only, never saved */
+    int census_max_pairs;           /* (project, core, script) pairs in the table */
+    int census_save_interval;       /* s between saves of a changed census */
+    int census_keep_days;           /* a core unreported this long leaves the precompute set */
     /* [server] */
     char listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
     int nlisten;

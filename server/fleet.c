@@ -280,3 +280,21 @@ unsigned srv_checks_hit(struct srv_checks *c, const struct srv_check_req *r, uin
     victim->resends = 0;
     return 0;
 }
+
+void srv_checks_refund(struct srv_checks *c, const struct srv_check_req *r, uint64_t now_ms)
+{
+    if (!c->slots)
+        return;
+    uint64_t key = srv_checks_owner(c, r);
+    size_t at = (size_t)(key % SRV_CHECK_SLOTS);
+    for (unsigned i = 0; i < SRV_CHECK_PROBE; i++) {
+        struct srv_check_slot *sl = &c->slots[(at + i) % SRV_CHECK_SLOTS];
+        if (sl->key != key)
+            continue;
+        if (sl->resends > 0)
+            sl->resends--; /* it was counted as a resend */
+        else if (sl->last_ms == now_ms)
+            sl->key = 0; /* it was recorded as a new check */
+        return;
+    }
+}

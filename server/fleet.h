@@ -110,5 +110,9 @@ enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *ms
 void srv_checks_free(struct srv_checks *c);
 /* 0 if this check is allowed (and is recorded), else the seconds to wait. */
 unsigned srv_checks_hit(struct srv_checks *c, const struct srv_check_req *r, uint64_t now_ms);
+/* Undo the srv_checks_hit that allowed r at the same now_ms: the check
+ * was answered "retry in Max-Age" (a package being built, issue 11.3) and
+ * must not count toward check_interval. */
+void srv_checks_refund(struct srv_checks *c, const struct srv_check_req *r, uint64_t now_ms);
 
 #endif

@@ -44,6 +44,12 @@ static int srv_fota_is_check(const struct srv_fota_in *in)
            b.num == 0;
 }
 
+static struct srv_check_req srv_fota_checker(const struct srv_fota_in *in,
+                                             const struct srv_fota_out *out)
+{
+    return (struct srv_check_req){out->q.imei, in->dtls_identity != NULL, in->peer, 0};
+}
+
 static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_fota_out *out)
 {
     const char *imei = out->q.imei;
@@ -52,7 +58,7 @@ static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_f
                  imei);
         return SRV_ST_FORBIDDEN;
     }
-    struct srv_check_req who = {imei, in->dtls_identity != NULL, in->peer, 0};
+    struct srv_check_req who = srv_fota_checker(in, out);
     if (in->checks && srv_fota_is_check(in) &&
         (out->max_age = srv_checks_hit(in->checks, &who, in->now_ms)) != 0) {
         snprintf(out->msg, sizeof out->msg, "imei %s: checks too often, retry in %u s", imei,
@@ -125,15 +131,53 @@ static enum srv_status srv_fota_block(const struct cfg_ota *cfg, const struct sr
     return SRV_ST_CONTENT;
 }
 
+/* The device's pair, as the census and the build request name it. */
+static void srv_fota_pair(const struct srv_fota_out *out, struct census_entry *who)
+{
+    memset(who, 0, sizeof *who);
+    memcpy(who->project, out->q.project, sizeof who->project);
+    who->core = out->q.core;
+    who->script = out->q.script;
+}
+
+/* No package for the core: if it is archived, 5.03 code 43 while it is
+ * built, and the check is given back to check_interval (the device is
+ * told to come back in Max-Age; that must not cost it its next check). */
+static enum srv_status srv_fota_ondemand(const struct srv_fota_in *in,
+                                         struct srv_census_pair *pair, struct srv_fota_out *out)
+{
+    struct census_entry who;
+    char why[OTA_MSG_LEN];
+    srv_fota_pair(out, &who);
+    if (!srv_ondemand_ask(in->ondemand, pair, &who, out->sel.target_core,
+                          &out->sel.target_script, in->now_ms, why))
+        return SRV_ST_NO_BASE;
+    out->building = 1;
+    out->max_age = SRV_ONDEMAND_MAX_AGE;
+    memcpy(out->msg, why, sizeof out->msg);
+    if (in->checks) {
+        struct srv_check_req who_checks = srv_fota_checker(in, out);
+        srv_checks_refund(in->checks, &who_checks, in->now_ms);
+    }
+    return SRV_ST_UNAVAILABLE;
+}
+
 void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
                      const struct srv_fota_in *in, struct srv_fota_out *out)
 {
+    struct srv_census_pair *pair = NULL;
     memset(out, 0, sizeof *out);
     out->st = srv_fota_query(cfg, in, out);
+    int check = out->st == SRV_ST_CONTENT && srv_fota_is_check(in);
+    if (check && in->census)
+        pair = srv_census_count(in->census, out->q.project, &out->q.core, &out->q.script,
+                                in->now_s);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_fleet(in, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_pick(idx, in, out);
+    if (out->st == SRV_ST_NO_BASE && check && in->ondemand)
+        out->st = srv_fota_ondemand(in, pair, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_block(cfg, in, out);
     if (out->st != SRV_ST_CONTENT)

@@ -14,6 +14,13 @@
  * 21) in between the key check and selection.
  * in->memo (optional) remembers selections per device tuple and index
  * generation (memo.h), so block requests skip the header scan.
+ * Issue 11.3: every check (block 0 or no Block2) that passed the product
+ * key counts once in in->census, whatever the later answer; a device whose
+ * core has no package but is archived gets SRV_ST_UNAVAILABLE (5.03 code
+ * 43) with max_age SRV_ONDEMAND_MAX_AGE and out->building set, while a
+ * build is requested (ondemand.h); such a check is not charged to
+ * check_interval. An HTTP front end renders the same outcome as 503 +
+ * Retry-After: max_age.
  */
 #ifndef SRV_FOTA_H
 #define SRV_FOTA_H
@@ -22,6 +29,7 @@
 #include "fleet.h"
 #include "index.h"
 #include "memo.h"
+#include "ondemand.h"
 #include "query.h"
 #include "select.h"
 #include "status.h"
@@ -38,6 +46,10 @@ struct srv_fota_in {
     struct srv_checks *checks;      /* per-device check rate; NULL = no limit */
     const struct srv_peer_key *peer; /* the source, for the check rate; may be NULL */
     uint64_t now_ms;
+    /* issue 11.3: census and on-demand builds (census_table.h, ondemand.h) */
+    struct srv_census *census;       /* counts checks; NULL = no census */
+    struct srv_ondemand *ondemand;   /* 43 + build request for archived cores; NULL = off */
+    int64_t now_s;                   /* wall clock (unix s) for the census */
 };
 
 struct srv_fota_out {
@@ -48,7 +60,8 @@ struct srv_fota_out {
     struct srv_selection sel;
     const struct srv_pkg *pkg; /* SRV_ST_CONTENT only */
     struct srv_slice slice;    /* SRV_ST_CONTENT only */
-    unsigned max_age;          /* SRV_ST_TOO_MANY: seconds until the next check */
+    unsigned max_age;          /* SRV_ST_TOO_MANY / SRV_ST_UNAVAILABLE: seconds to wait */
+    int building;              /* SRV_ST_UNAVAILABLE: the package is being made (code 43) */
 };
 
 /* project and product_key and block_size of cfg are used. */

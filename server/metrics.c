@@ -206,6 +206,16 @@ static void srv_render_server(struct srv_text *t, const struct srv_metrics_snap 
                   st->reloads_failed);
     srv_text_one(t, "ota_log_lines_suppressed_total", "counter",
                  "Request log lines dropped by log_rate.", st->log_suppressed);
+    srv_text_one(t, "ota_census_pairs", "gauge",
+                 "(project, core, script) pairs in the census table.", st->census_pairs);
+    srv_text_one(t, "ota_census_dropped_total", "counter",
+                 "Checks of new pairs not counted: the census table was full (max_pairs).",
+                 st->census_dropped);
+    srv_text_one(t, "ota_build_requests_total", "counter",
+                 "On-demand build requests written to spool_dir.", st->build_requests);
+    srv_text_one(t, "ota_build_wait_responses_total", "counter",
+                 "5.03 code 43 answers: the package for an archived core is being made.",
+                 st->build_waits);
 }
 
 static void srv_render_process(struct srv_text *t, const struct srv_metrics_proc *p)

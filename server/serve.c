@@ -323,6 +323,9 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
     in.checks = &s->checks;
     in.peer = src ? &src->key : NULL;
     in.now_ms = srv_now_ms();
+    in.census = &s->census;
+    in.ondemand = &s->ondemand;
+    in.now_s = (int64_t)time(NULL);
     srv_fota_decide(&s->cfg, &s->idx, &in, &out);
     int started = 0;
     if (out.st == SRV_ST_CONTENT)
@@ -339,7 +342,7 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         srv_pkg_count_block(out.pkg, out.slice.len, started, !out.slice.blk.more);
     } else {
         srv_reply_diag(resp, out.st, out.msg,
-                       out.st == SRV_ST_UNAVAILABLE ? max_age
+                       out.st == SRV_ST_UNAVAILABLE ? (out.building ? out.max_age : max_age)
                        : out.st == SRV_ST_TOO_MANY  ? out.max_age
                                                     : 0,
                        srv_budget(sess, req));
@@ -526,6 +529,10 @@ void srv_stats_gather(struct srv *s, struct srv_gauges *g)
 {
     s->st.log_suppressed = log_suppressed_total();
     s->st.screened = s->gate.answered;
+    s->st.census_pairs = s->census.n;
+    s->st.census_dropped = s->census.dropped;
+    s->st.build_requests = s->ondemand.requests;
+    s->st.build_waits = s->ondemand.waits;
     if (s->dtls) {
         s->st.dtls_handshakes = s->dtls->handshakes;
         s->st.dtls_refused = s->dtls->refused;

@@ -238,6 +238,9 @@ static enum ota_err srv_start(struct srv *s, char *msg)
         e = srv_index_open(&s->idx, s->cfg.cache_dir, pub, msg);
     if (e == OTA_OK)
         e = srv_report_open(s, msg);
+    if (e == OTA_OK)
+        e = srv_census_open(&s->census, &s->cfg, msg);
+    srv_ondemand_configure(&s->ondemand, &s->cfg);
     return e;
 }
 
@@ -251,6 +254,9 @@ static void srv_stop(struct srv *s)
     if (s->coap_started)
         coap_cleanup();
     srv_index_close(&s->idx);
+    srv_census_flush(&s->census, &s->cfg, srv_now_ms(), 1);
+    srv_census_free(&s->census);
+    srv_ondemand_free(&s->ondemand);
     srv_limit_free(&s->lim);
     srv_fleet_close(s);
     if (s->dtls) {
@@ -402,6 +408,11 @@ static void srv_on_hup(struct srv *s)
                 s->cfg.rate_limit, fleet);
     }
     free(nc);
+    /* The census is saved at every SIGHUP (operators and tests read it
+     * then); builds are asked again (the operator may have fixed one). */
+    srv_census_flush(&s->census, &s->cfg, srv_now_ms(), 1);
+    srv_census_builds_reset(&s->census);
+    srv_ondemand_configure(&s->ondemand, &s->cfg);
     srv_metrics_reload(s);
     if (srv_report_open(s, msg) != OTA_OK)
         log_msg(LOG_L_ERROR, "%s; reports are logged but not stored", msg);
@@ -424,6 +435,7 @@ static void srv_tick(struct srv *s)
         int reloaded;
         s->last_second_ms = now;
         srv_log_flush(s);
+        srv_census_flush(&s->census, &s->cfg, now, 0);
         if (srv_fleet_refresh(&s->fleet, &reloaded, msg) != OTA_OK)
             log_msg(LOG_L_WARN, "allowlist: %s; keeping the previous list", msg);
         else if (reloaded)

@@ -11,6 +11,7 @@
 
 #include <coap3/coap.h>
 
+#include "census_table.h"
 #include "dtls.h"
 #include "fleet.h"
 #include "gate.h"
@@ -18,6 +19,7 @@
 #include "limit.h"
 #include "memo.h"
 #include "notify.h"
+#include "ondemand.h"
 #include "metrics.h"
 #include "server.h"
 #include "stats.h"
@@ -46,6 +48,8 @@ struct srv {
     int report_unsynced;            /* lines written since the last fsync */
     uint64_t last_fsync_ms, start_ms, last_second_ms;
     struct srv_notify notify;       /* systemd: ready, reloading, watchdog */
+    struct srv_census census;       /* (project, core, script) of every check (issue 11.3) */
+    struct srv_ondemand ondemand;   /* archive listing, build requests */
     /* last: its large snapshot stays off the cache lines of the hot fields */
     struct srv_metrics metrics;     /* [admin] listener and its snapshot */
 };

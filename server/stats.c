@@ -116,6 +116,10 @@ static size_t srv_stats_json_form(const struct srv_stats *s, const struct srv_ga
     srv_json_put(&j, "rescans", s->rescans);
     srv_json_put(&j, "reloads_ok", s->reloads - s->reloads_failed);
     srv_json_put(&j, "reloads_failed", s->reloads_failed);
+    srv_json_put(&j, "census_pairs", s->census_pairs);
+    srv_json_put(&j, "census_dropped", s->census_dropped);
+    srv_json_put(&j, "build_requests", s->build_requests);
+    srv_json_put(&j, "build_waits", s->build_waits);
     srv_json_put(&j, "rss_kib", g->rss_kib);
     srv_json_put(&j, "hwm_kib", g->hwm_kib);
     if (g->has_allowlist)

@@ -40,6 +40,11 @@ struct srv_stats {
     uint64_t transfers_completed;     /* last block of a package answered */
     uint64_t reports_success, reports_failure; /* accepted reports by device result */
     uint64_t rescans_failed, reloads_failed;
+    /* issue 11.3, copied in by srv_stats_gather */
+    uint64_t census_pairs;           /* gauge: pairs in the census table */
+    uint64_t census_dropped;         /* checks of new pairs that found the table full */
+    uint64_t build_requests;         /* request files written to spool_dir */
+    uint64_t build_waits;            /* 5.03 code 43 answers: a package being made */
 };
 
 struct srv_gauges {

@@ -228,6 +228,41 @@ static void ota_admin_section(void **state)
     }
 }
 
+static void ota_census_section(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    const char *path = write_file("cen.ini", "[project]\nname = P\nproduct_key = k\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_non_null(strstr(c.census_file, "/census.txt"));
+    assert_non_null(strstr(c.archive_dir, "/archive"));
+    assert_non_null(strstr(c.spool_dir, "/spool"));
+    assert_int_equal(c.census_max_pairs, 4096);
+    assert_int_equal(c.census_save_interval, 60);
+    assert_int_equal(c.census_keep_days, 30);
+    path = write_file("cen.ini", "[project]\nname = P\nproduct_key = k\n[census]\nfile =\n"
+                                 "max_pairs = 16\nsave_interval = 5\nkeep_days = 0\n"
+                                 "[cache]\narchive_dir =\nspool_dir = sp\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_string_equal(c.census_file, "");
+    assert_string_equal(c.archive_dir, "");
+    assert_non_null(strstr(c.spool_dir, "/sp"));
+    assert_int_equal(c.census_max_pairs, 16);
+    assert_int_equal(c.census_save_interval, 5);
+    assert_int_equal(c.census_keep_days, 0);
+    static const char *const bad[] = {"max_pairs = 15", "save_interval = 0", "keep_days = -1",
+                                      "colour = 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[project]\nname = P\nproduct_key = k\n[census]\n%s\n",
+                 bad[i]);
+        path = write_file("cen.ini", text);
+        assert_int_equal(cfg_ota_load(path, &c, msg), OTA_E_INVAL);
+        assert_non_null(strstr(msg, ":5:"));
+    }
+}
+
 static void ota_missing_file(void **state)
 {
     struct cfg_ota c;
@@ -341,6 +376,7 @@ int main(void)
         cmocka_unit_test(ota_security_sections),
         cmocka_unit_test(ota_attack_limits),
         cmocka_unit_test(ota_admin_section),
+        cmocka_unit_test(ota_census_section),
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
         cmocka_unit_test(device_bad_values), cmocka_unit_test(device_messages),
         cmocka_unit_test(hostport),

@@ -56,6 +56,8 @@ struct fake {
     int szx_change_at;
     unsigned szx_new;
     int range_error_num; /* answer 4.02 for this block number, always (-1 = never) */
+    int busy_first;      /* answer the first n requests 5.03 code 43 ... */
+    unsigned busy_max_age; /* ... with this Max-Age (0 = none) */
     /* the link */
     double clock;               /* virtual seconds */
     struct fake_req q[512];     /* answers on their way */
@@ -103,6 +105,11 @@ static void fake_answer(struct fake *f, const struct fake_req *rq, struct dev_bl
     memset(b, 0, offsetof(struct dev_block, data));
     if (f->code) {
         fake_error(b, f->code, f->diag);
+        return;
+    }
+    if (i < f->busy_first) {
+        fake_error(b, 503, "{\"code\":43,\"msg\":\"making your package\"}");
+        b->max_age = f->busy_max_age;
         return;
     }
     if (i == f->etag_change_at)
@@ -451,6 +458,55 @@ static void dl_busy_is_network(void **state)
     env.fk.diag = "{\"code\":43,\"msg\":\"building\"}";
     assert_int_equal(dl_run(NULL), OTA_E_NET);
     assert_int_equal(env.r.status, DEV_S_NET);
+    /* waited out DEV_BUSY_RETRIES times (1 s each, no Max-Age), then given up */
+    assert_int_equal(env.fk.requests, DEV_BUSY_RETRIES + 1);
+    assert_int_equal(env.r.coap_code, 503);
+    assert_int_equal(env.r.srv_code, 43);
+    dl_teardown();
+}
+
+/* 5.03 code 43 + Max-Age 30 at block 0 (the server is making the package):
+ * wait Max-Age, ask again, then download as usual. */
+static void dl_waits_out_build(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.busy_first = 3;
+    env.fk.busy_max_age = 30;
+    double t0 = env.fk.clock;
+    dl_run_ok();
+    assert_int_equal(env.dl.w.busy, 3);
+    assert_true(env.fk.clock - t0 >= 90.0);
+    dl_teardown();
+}
+
+/* --max-wait caps each wait. */
+static void dl_build_wait_capped(void **state)
+{
+    (void)state;
+    dl_setup(6);
+    env.fk.busy_first = 3;
+    env.fk.busy_max_age = 30;
+    env.dl.max_wait_s = 0.5;
+    double t0 = env.fk.clock;
+    dl_run_ok();
+    assert_true(env.fk.clock - t0 >= 1.5 && env.fk.clock - t0 < 30.0);
+    dl_teardown();
+}
+
+/* `check` waits the same way (dev_fetch_first). */
+static void fetch_first_waits_out_build(void **state)
+{
+    char msg[OTA_MSG_LEN];
+    struct dev_block *b = calloc(1, sizeof *b);
+    (void)state;
+    dl_setup(6);
+    env.fk.busy_first = 2;
+    env.fk.busy_max_age = 30;
+    assert_int_equal(dev_fetch_first(&env.fetcher, 6, 0, 0, b, msg), OTA_OK);
+    assert_int_equal(b->code, 205);
+    assert_int_equal(env.fk.requests, 3);
+    free(b);
     dl_teardown();
 }
 
@@ -920,7 +976,7 @@ static enum ota_err run_update(const struct pkgbuf *p, struct dev_result *r, cha
 {
     struct cfg_device d;
     char m[OTA_MSG_LEN];
-    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL};
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL, 0};
     if (cfg_device_load(path_of("device.ini"), &d, m) != OTA_OK)
         fail_msg("device.ini: %s", m);
     fake_init(&flow_fake, p->buf, p->len);
@@ -1194,7 +1250,7 @@ static void recover_finishes_commit(void **state)
 {
     struct cfg_device d;
     struct dev_journal j;
-    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL};
+    struct dev_opts o = {dir, NULL, 0, NULL, NULL, &flow_fetcher, 0, NULL, NULL, 0};
     (void)state;
     write_device(&d, "Luat_V0017_RDA8910", "1.0.0");
     put_bytes("core.new", new_core, sizeof new_core);
@@ -1276,6 +1332,9 @@ int main(void)
         T(dl_rejected),
         T(dl_rejected_plain_text),
         T(dl_busy_is_network),
+        T(dl_waits_out_build),
+        T(dl_build_wait_capped),
+        T(fetch_first_waits_out_build),
         T(dl_wrong_block_number),
         T(dl_size2_changes),
         T(dl_short_block_with_more),

@@ -65,6 +65,10 @@ static void render_values(void **state)
     m->st.reloads = 2;
     m->st.reloads_failed = 2;
     m->st.reports_success = 6;
+    m->st.census_pairs = 11;
+    m->st.census_dropped = 12;
+    m->st.build_requests = 13;
+    m->st.build_waits = 14;
     m->transfers = 1;
     m->sources = 7;
     m->packages = 2;
@@ -105,6 +109,10 @@ static void render_values(void **state)
     assert_line(t, "ota_build_info{version=\"0.2.0\",libcoap=\"4.3.1\"} 1");
     assert_line(t, "process_resident_memory_bytes 10485760");
     assert_line(t, "process_open_fds 12");
+    assert_line(t, "ota_census_pairs 11");
+    assert_line(t, "ota_census_dropped_total 12");
+    assert_line(t, "ota_build_requests_total 13");
+    assert_line(t, "ota_build_wait_responses_total 14");
     assert_line(t, "process_start_time_seconds 1700000000.500");
     assert_line(t, "# TYPE ota_requests_total counter");
     assert_int_equal(t[len - 1], '\n');
@@ -131,7 +139,7 @@ static void render_families(void **state)
         assert_non_null(strstr(t, help));
         types++;
     }
-    assert_int_equal(types, 28);
+    assert_int_equal(types, 32);
     free(t);
     free(m);
 }
