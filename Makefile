@@ -78,7 +78,7 @@ $(BUILD)/obj/empty.o:
 $(ALLLIBS): | $(BUILD)/obj/empty.o
 
 $(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA)
-$(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBOTA)
+$(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBCACHE) $(LIBOTA)
 $(BUILD)/ota-client: $(call obj,client/main.c) $(LIBDEV) $(LIBOTA)
 $(BINS):
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

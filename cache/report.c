@@ -47,7 +47,7 @@ static const char *cache_json_value(const char *line, const char *key)
 
 /* A string value into out; 0 on success. The server escapes only '"'
  * and '\\' (in "reason"); control characters are refused. */
-static int cache_json_string(const char *line, const char *key, char *out, size_t n)
+int cache_report_json_string(const char *line, const char *key, char *out, size_t n)
 {
     const char *p = cache_json_value(line, key);
     size_t k = 0;
@@ -66,7 +66,7 @@ static int cache_json_string(const char *line, const char *key, char *out, size_
     return 0;
 }
 
-static int cache_json_number(const char *line, const char *key, double *out)
+int cache_report_json_number(const char *line, const char *key, double *out)
 {
     const char *p = cache_json_value(line, key);
     char *end;
@@ -82,9 +82,9 @@ static void cache_pair(const char *line, const char *core_key, const char *scrip
                        char out[CACHE_REPORT_FROM_MAX])
 {
     char core[48], script[48];
-    if (cache_json_string(line, core_key, core, sizeof core) != 0)
+    if (cache_report_json_string(line, core_key, core, sizeof core) != 0)
         memcpy(core, "-", 2);
-    if (cache_json_string(line, script_key, script, sizeof script) != 0)
+    if (cache_report_json_string(line, script_key, script, sizeof script) != 0)
         memcpy(script, "-", 2);
     snprintf(out, CACHE_REPORT_FROM_MAX, "%s/%s", core, script);
 }
@@ -92,14 +92,15 @@ static void cache_pair(const char *line, const char *core_key, const char *scrip
 int cache_report_parse_line(const char *line, struct cache_report_fields *f)
 {
     double r;
-    if (line[0] != '{' || cache_json_number(line, "result", &r) != 0 || r != (double)(long)r)
+    if (line[0] != '{' || cache_report_json_number(line, "result", &r) != 0 ||
+        r != (double)(long)r)
         return -1;
     f->result = (long)r;
     cache_pair(line, "from_core", "from_script", f->from);
     cache_pair(line, "to_core", "to_script", f->release);
-    if (cache_json_string(line, "reason", f->reason, sizeof f->reason) != 0)
+    if (cache_report_json_string(line, "reason", f->reason, sizeof f->reason) != 0)
         f->reason[0] = '\0';
-    if (cache_json_number(line, "seconds", &f->seconds) != 0 || f->seconds < 0)
+    if (cache_report_json_number(line, "seconds", &f->seconds) != 0 || f->seconds < 0)
         f->seconds = -1;
     return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "ota.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifndef CACHE_REPORT_GROUPS_MAX
@@ -60,5 +61,9 @@ struct cache_report_fields {
     double seconds;
 };
 int cache_report_parse_line(const char *line, struct cache_report_fields *f);
+/* One field of a report line: a string into out (n bytes) or a number;
+ * 0 if found and well-formed (also used by ota-server's console). */
+int cache_report_json_string(const char *line, const char *key, char *out, size_t n);
+int cache_report_json_number(const char *line, const char *key, double *out);
 
 #endif

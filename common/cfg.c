@@ -196,7 +196,7 @@ static int cfg_ota_listen(struct cfg_ota *c, const char *value, struct cfg_ctx *
 }
 
 /* "12.5" -> 1250 basis points; 0..100 with at most two decimals. */
-static int cfg_percent_bp(const char *v, uint32_t *out)
+int cfg_percent_bp(const char *v, uint32_t *out)
 {
     uint32_t whole = 0, frac = 0, digits = 0;
     const char *p = v;
@@ -229,6 +229,14 @@ static int cfg_ota_dtls(struct cfg_ota *c, const char *k, const char *v, struct 
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "dtls");
 }
 
+/* A path key whose empty value turns the feature off. */
+static int cfg_path_or_none(struct cfg_ctx *x, const char *k, const char *v, char *out)
+{
+    out[0] = '\0';
+    return !v[0] || cfg_path(x->dir, v, out) == OTA_OK
+               ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
+}
+
 static int cfg_ota_fleet(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
 {
     if (!strcmp(k, "allowlist"))
@@ -240,6 +248,8 @@ static int cfg_ota_fleet(struct cfg_ota *c, const char *k, const char *v, struct
     if (!strcmp(k, "check_interval"))
         return cfg_int(v, 0, 86400, &c->check_interval) == 0
                    ? 1 : cfg_bad(x, "check_interval: '%s' not in 0..86400 seconds%s", v, "");
+    if (!strcmp(k, "rollout_file"))
+        return cfg_path_or_none(x, k, v, c->rollout_file);
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "fleet");
 }
 
@@ -264,6 +274,12 @@ static int cfg_ota_admin_http(struct cfg_ota *c, const char *k, const char *v,
     if (!strcmp(k, "max_connections"))
         return cfg_int(v, 1, 1024, &c->admin_max_connections) == 0
                    ? 1 : cfg_bad(x, "max_connections: '%s' not in 1..1024%s", v, "");
+    if (!strcmp(k, "audit_log"))
+        return cfg_path_or_none(x, k, v, c->admin_audit_log);
+    if (!strcmp(k, "console_dir"))
+        return cfg_path_or_none(x, k, v, c->admin_console_dir);
+    if (!strcmp(k, "javascript_dir"))
+        return cfg_path_or_none(x, k, v, c->admin_javascript_dir);
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "admin");
 }
 
@@ -596,6 +612,10 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     c->drop_settle = 5;
     cfg_path(c->dir, "reports.jsonl", c->report_log);
     cfg_path(c->dir, "census.txt", c->census_file);
+    cfg_path(c->dir, "rollout.state", c->rollout_file);
+    cfg_path(c->dir, "audit.log", c->admin_audit_log);
+    cfg_path(c->dir, "/usr/share/ota/console", c->admin_console_dir);
+    cfg_path(c->dir, "/usr/share/javascript", c->admin_javascript_dir);
     c->census_max_pairs = 4096;
     c->census_save_interval = 60;
     c->census_keep_days = 30;

@@ -97,11 +97,15 @@ struct cfg_ota {
     char allowlist[CFG_PATH_MAX]; /* IMEI per line, reloaded on change; "" = none */
     uint32_t rollout_bp;        /* staged rollout in basis points; > 10000 = not set */
     int check_interval;         /* s between checks from one IMEI; 0 = no limit */
+    char rollout_file[CFG_PATH_MAX]; /* console's rollout state (server/rollout.h); "" = none */
     /* [admin] HTTP listener: /metrics, /healthz, /stats (server/http.h) */
     char admin_listen[CFG_ADDR_MAX]; /* "host:port"; "" = no listener */
     char admin_token_file[CFG_PATH_MAX]; /* name:token lines (0600); "" = no token */
     int admin_timeout;          /* s of silence before a connection is closed */
     int admin_max_connections;  /* concurrent HTTP connections */
+    char admin_audit_log[CFG_PATH_MAX];  /* console changes, JSON lines; "" = not kept */
+    char admin_console_dir[CFG_PATH_MAX]; /* the console's page, script, style, icon */
+    char admin_javascript_dir[CFG_PATH_MAX]; /* Debian's libjs-* (chart.js) */
 };
 
 struct cfg_device {
@@ -138,6 +142,8 @@ enum ota_err cfg_device_save_versions(const char *path, const struct ver_core *c
 /* Value checks shared with the server's query parser. */
 enum ota_err cfg_check_product_key(const char *s, char *msg);
 enum ota_err cfg_check_imei(const char *s, char *msg);
+/* "12.5" -> 1250 basis points; 0..100 with at most two decimals; 0 or -1. */
+int cfg_percent_bp(const char *v, uint32_t *out);
 /* "host:port", "[v6addr]:port" or "host" (port defaults to def_port). */
 enum ota_err cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port,
                                 uint16_t def_port, char *msg);

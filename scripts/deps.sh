@@ -21,6 +21,8 @@ PKGS=(
   debhelper dpkg-dev fakeroot lintian   # Debian packages and their lint
   prometheus                    # promtool check metrics
   nginx libnginx-mod-stream rsync   # many gateways: UDP load balancer, ota-cache sync (e2e_gateways.sh)
+  libjs-chart.js                # the operator console's charts (served from /usr/share/javascript)
+  chromium chromium-driver python3-selenium   # the console tested in a real browser (e2e_console.sh)
 )
 
 missing=()

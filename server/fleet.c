@@ -199,6 +199,8 @@ void srv_fleet_describe(const struct srv_fleet *f, char *out, size_t n)
                  (unsigned)(f->rollout_bp % 100));
     else
         snprintf(out, n, "%s, no rollout", allow);
+    if (f->paused)
+        snprintf(out + strlen(out), n - strlen(out), ", paused");
 }
 
 enum ota_err srv_checks_init(struct srv_checks *c, unsigned interval_s, char *msg)

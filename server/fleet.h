@@ -41,6 +41,7 @@ struct srv_fleet {
     int has_allowlist;
     uint32_t rollout_bp;         /* SRV_ROLLOUT_ALL when no rollout is set */
     int has_rollout;
+    int paused;                  /* rollout file: no new offers (rollout.h) */
     char path[CFG_PATH_MAX];
     struct srv_fleet_stamp loaded; /* the file in force */
     struct srv_fleet_stamp bad;    /* a bad edit already reported (has_bad) */

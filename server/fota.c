@@ -66,6 +66,11 @@ static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_f
         return SRV_ST_TOO_MANY;
     }
     enum srv_fleet_verdict v = in->fleet ? srv_fleet_check(in->fleet, imei) : SRV_FLEET_ALLOWED;
+    /* Paused: no new offers; a download past block 0 finishes. */
+    if (v == SRV_FLEET_ALLOWED && in->fleet && in->fleet->paused && srv_fota_is_check(in)) {
+        snprintf(out->msg, sizeof out->msg, "imei %s: rollout paused", imei);
+        return SRV_ST_HELD_BACK;
+    }
     if (v == SRV_FLEET_NOT_ALLOWED) {
         snprintf(out->msg, sizeof out->msg, "imei %s: not in the allowlist", imei);
         return SRV_ST_REFUSED;
@@ -169,6 +174,7 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
     memset(out, 0, sizeof *out);
     out->st = srv_fota_query(cfg, in, out);
     int check = out->st == SRV_ST_CONTENT && srv_fota_is_check(in);
+    out->check = check;
     if (check && in->census)
         pair = srv_census_count(in->census, out->q.project, &out->q.core, &out->q.script,
                                 in->now_s);

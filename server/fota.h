@@ -62,6 +62,7 @@ struct srv_fota_out {
     struct srv_slice slice;    /* SRV_ST_CONTENT only */
     unsigned max_age;          /* SRV_ST_TOO_MANY / SRV_ST_UNAVAILABLE: seconds to wait */
     int building;              /* SRV_ST_UNAVAILABLE: the package is being made (code 43) */
+    int check;                 /* an update check (block 0) of a parsed query */
 };
 
 /* project and product_key and block_size of cfg are used. */

@@ -227,14 +227,17 @@ static enum MHD_Result srv_http_error(struct MHD_Connection *conn, unsigned stat
     return srv_http_send(conn, &r, hdr, hdr_value);
 }
 
-/* Name of the token presented, "-" if none is configured, NULL if refused. */
-static const char *srv_http_auth(struct srv_http *h, struct MHD_Connection *conn, char *name)
+/* Name of the token presented, "-" if none is configured, NULL if refused.
+ * *configured tells whether the listener has tokens at all. */
+static const char *srv_http_auth(struct srv_http *h, struct MHD_Connection *conn, char *name,
+                                 int *configured)
 {
     static const char scheme[] = "Bearer ";
     const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     int found = -1;
     pthread_mutex_lock(&h->tokens_lock);
+    *configured = h->tokens.n > 0;
     if (h->tokens.n == 0) {
         pthread_mutex_unlock(&h->tokens_lock);
         return "-";
@@ -248,14 +251,166 @@ static const char *srv_http_auth(struct srv_http *h, struct MHD_Connection *conn
     return found >= 0 ? name : NULL;
 }
 
+static const char *srv_http_header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
 /* The request announces a body (none is read: GET and HEAD only). */
 static int srv_http_has_body(struct MHD_Connection *conn)
 {
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = srv_http_header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return (cl && strcmp(cl, "0") != 0) ||
-           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+           srv_http_header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+const char *srv_http_req_header(const struct srv_http_req *q, const char *name)
+{
+    return srv_http_header(q->conn, name);
+}
+
+const char *srv_http_req_arg(const struct srv_http_req *q, const char *name)
+{
+    return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* One request between its first call (headers in) and its end. */
+struct srv_http_call {
+    const struct srv_http_route *route; /* NULL: unknown path */
+    size_t len, cap;
+    int too_big;
+    char body[]; /* Content-Length + 1 bytes for POST routes */
+};
+
+/* The route of path and method (a path may have a GET and a POST route);
+ * else any route of the path (answered 405), else NULL. */
+static const struct srv_http_route *srv_http_find(const struct srv_http *h, const char *url,
+                                                  const char *method)
+{
+    const struct srv_http_route *any = NULL;
+    int post = !strcmp(method, MHD_HTTP_METHOD_POST);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        if (strcmp(url, h->routes[i].path) != 0)
+            continue;
+        if (!(h->routes[i].flags & SRV_HTTP_POST) == !post)
+            return &h->routes[i];
+        any = any ? any : &h->routes[i];
+    }
+    return any;
+}
+
+/* Why a write (POST route) is refused before its body is read, with the
+ * HTTP status in *status; NULL if it may go on. */
+static const char *srv_http_write_refusal(struct MHD_Connection *conn, unsigned *status,
+                                          size_t *len)
+{
+    const char *cl = srv_http_header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *ct = srv_http_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *site = srv_http_header(conn, "Sec-Fetch-Site");
+    const char *origin = srv_http_header(conn, "Origin");
+    const char *host = srv_http_header(conn, MHD_HTTP_HEADER_HOST);
+    char *end;
+    *status = MHD_HTTP_FORBIDDEN;
+    if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
+        return "cross-site request refused (Sec-Fetch-Site)\n";
+    if (origin && (!host || strncmp(origin, "http://", 7) != 0 || strcmp(origin + 7, host) != 0))
+        return "cross-site request refused (Origin is not this host)\n";
+    *status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+        return "Content-Type must be application/json\n";
+    *status = MHD_HTTP_LENGTH_REQUIRED;
+    if (!cl || srv_http_header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return "Content-Length required\n";
+    *status = MHD_HTTP_CONTENT_TOO_LARGE;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno || *end || end == cl || n > SRV_HTTP_BODY_MAX)
+        return "body too large\n";
+    *len = (size_t)n;
+    return NULL;
+}
+
+/* The headers are in: refuse at once (and close) or start the call. */
+static enum MHD_Result srv_http_begin(struct srv_http *h, struct MHD_Connection *conn,
+                                      const char *url, const char *method, void **con_cls)
+{
+    const struct srv_http_route *rt = srv_http_find(h, url, method);
+    int post = rt && (rt->flags & SRV_HTTP_POST);
+    int get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+    unsigned status;
+    size_t cap = 0;
+    if (post ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !get) {
+        srv_http_log_refusal(h, conn, method, url, "method");
+        return srv_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              post ? "only POST\n" : "only GET and HEAD\n",
+                              MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD");
+    }
+    if (!post && srv_http_has_body(conn)) {
+        srv_http_log_refusal(h, conn, method, url, "body");
+        return srv_http_error(conn, MHD_HTTP_BAD_REQUEST, "no body expected\n", NULL, NULL);
+    }
+    const char *why = post ? srv_http_write_refusal(conn, &status, &cap) : NULL;
+    if (why) {
+        srv_http_log_refusal(h, conn, method, url, "write");
+        return srv_http_error(conn, status, why, NULL, NULL);
+    }
+    struct srv_http_call *c = malloc(sizeof *c + cap + 1);
+    if (!c)
+        return MHD_NO;
+    c->route = rt;
+    c->len = 0;
+    c->cap = cap;
+    c->too_big = 0;
+    *con_cls = c;
+    return MHD_YES;
+}
+
+static void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result srv_http_answer(struct srv_http *h, struct MHD_Connection *conn,
+                                       const char *method, const char *url,
+                                       struct srv_http_call *c)
+{
+    char name_buf[SRV_HTTP_NAME_MAX], realm[64];
+    int configured = 0;
+    const struct srv_http_route *rt = c->route;
+    const char *who = "-";
+    if (!rt || !(rt->flags & SRV_HTTP_PUBLIC))
+        who = srv_http_auth(h, conn, name_buf, &configured);
+    if (!who) {
+        srv_http_log_refusal(h, conn, method, url, "token");
+        snprintf(realm, sizeof realm, "Bearer realm=\"ota-%s\"", h->name);
+        return srv_http_error(conn, MHD_HTTP_UNAUTHORIZED, "bearer token required\n",
+                              MHD_HTTP_HEADER_WWW_AUTHENTICATE, realm);
+    }
+    if (!rt) {
+        srv_http_log_refusal(h, conn, method, url, "path");
+        return srv_http_error(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL, NULL);
+    }
+    if ((rt->flags & SRV_HTTP_POST) && !configured) {
+        srv_http_log_refusal(h, conn, method, url, "write");
+        return srv_http_error(conn, MHD_HTTP_FORBIDDEN, "write endpoints are off: no [admin] "
+                              "token_file\n", NULL, NULL);
+    }
+    if (c->too_big)
+        return srv_http_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", NULL, NULL);
+    struct srv_http_reply r = {200, NULL, NULL, 0};
+    log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, rt->path, who);
+    if (rt->fn_req) {
+        c->body[c->len] = '\0';
+        struct srv_http_req q = {method, "", 0, NULL, conn, c->body, c->len,
+                                 configured ? who : NULL};
+        rt->fn_req(h->ctx, &q, &r);
+    } else {
+        rt->fn(h->ctx, &r);
+    }
+    return srv_http_send(conn, &r, NULL, NULL);
 }
 
 static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -263,43 +418,25 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
                                        const char *upload_data, size_t *upload_data_size,
                                        void **con_cls)
 {
-    static int headers_seen;
     struct srv_http *h = cls;
-    char name_buf[SRV_HTTP_NAME_MAX], realm[64];
+    struct srv_http_call *c = *con_cls;
     /* Refusals on the first call (headers in) answer at once and close;
-     * answers wait for the second call (request complete), which is what
+     * answers wait for the last call (request complete), which is what
      * lets libmicrohttpd keep the connection alive for the next scrape. */
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        srv_http_log_refusal(h, conn, method, url, "method");
-        return srv_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n",
-                              MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-    }
-    if (*con_cls == NULL && !srv_http_has_body(conn)) {
-        *con_cls = &headers_seen;
+    if (!c)
+        return srv_http_begin(h, conn, url, method, con_cls);
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+        if (n > c->cap - c->len) {
+            c->too_big = 1; /* a body longer than its Content-Length: not kept */
+            n = c->cap - c->len;
+        }
+        memcpy(c->body + c->len, upload_data, n);
+        c->len += n;
+        *upload_data_size = 0;
         return MHD_YES;
     }
-    if (*con_cls == NULL || *upload_data_size != 0) {
-        srv_http_log_refusal(h, conn, method, url, "body");
-        return srv_http_error(conn, MHD_HTTP_BAD_REQUEST, "no body expected\n", NULL, NULL);
-    }
-    const char *who = srv_http_auth(h, conn, name_buf);
-    if (!who) {
-        srv_http_log_refusal(h, conn, method, url, "token");
-        snprintf(realm, sizeof realm, "Bearer realm=\"ota-%s\"", h->name);
-        return srv_http_error(conn, MHD_HTTP_UNAUTHORIZED, "bearer token required\n",
-                              MHD_HTTP_HEADER_WWW_AUTHENTICATE, realm);
-    }
-    for (size_t i = 0; i < h->nroutes; i++) {
-        if (strcmp(url, h->routes[i].path) != 0)
-            continue;
-        struct srv_http_reply r = {200, NULL, NULL, 0};
-        log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, h->routes[i].path,
-                who);
-        h->routes[i].fn(h->ctx, &r);
-        return srv_http_send(conn, &r, NULL, NULL);
-    }
-    srv_http_log_refusal(h, conn, method, url, "path");
-    return srv_http_error(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL, NULL);
+    return srv_http_answer(h, conn, method, url, c);
 }
 
 /* libmicrohttpd's own messages (malformed requests, limits) at debug. */
@@ -345,6 +482,7 @@ enum ota_err srv_http_start(const struct srv_http_cfg *c, struct srv_http **out,
                             MHD_OPTION_CONNECTION_LIMIT, c->max_conns,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_HTTP_CONN_MEMORY,
                             MHD_OPTION_EXTERNAL_LOGGER, srv_http_mhd_log, h,
+                            MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, h,
                             MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {

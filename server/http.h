@@ -18,6 +18,8 @@
  * constant time against the SHA-256 of each token. Refusals are logged
  * with the client address, at most SRV_HTTP_LOG_RATE lines a second; an
  * accepted request logs the token's name at debug.
+ * Routes may be public (no token) or writes (POST, JSON body, refused
+ * cross-site and without a token file): see SRV_HTTP_POST below.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
@@ -66,9 +68,43 @@ struct srv_http_reply {
 };
 typedef void (*srv_http_handler)(void *ctx, struct srv_http_reply *r);
 
+/* What a request handler (fn_req) sees of a request. */
+struct srv_http_req {
+    const char *method;
+    const char *query;   /* not kept: "" (use srv_http_req_arg) */
+    size_t query_len;
+    const void *peer;    /* unused here: NULL */
+    void *conn;          /* libmicrohttpd's connection */
+    const char *body;    /* SRV_HTTP_POST routes: the body, NUL-terminated */
+    size_t body_len;
+    const char *token;   /* the token's name; NULL when no token file is set */
+};
+typedef void (*srv_http_req_handler)(void *ctx, const struct srv_http_req *q,
+                                     struct srv_http_reply *r);
+/* A request header's value (name case-insensitive), NULL if absent. */
+const char *srv_http_req_header(const struct srv_http_req *q, const char *name);
+/* A query argument, URL-decoded by libmicrohttpd; NULL if absent. */
+const char *srv_http_req_arg(const struct srv_http_req *q, const char *name);
+
+/* Route flags. PUBLIC: served without a token (the console's page, its
+ * script and icon: no data in them). POST: the route takes POST (only)
+ * with a body of at most SRV_HTTP_BODY_MAX bytes, and is a write:
+ *  - refused with 403 unless the listener has tokens (writes are off
+ *    without a token file: every change must have a name in the audit);
+ *  - Content-Type must be application/json (415): a cross-site form
+ *    cannot send it without a CORS preflight, which is never answered;
+ *  - Sec-Fetch-Site, when the browser sends it, must be same-origin or
+ *    none, and Origin, when sent, must be http://<Host> (403);
+ *  - Content-Length is required (411) and bounded (413). */
+#define SRV_HTTP_PUBLIC 1u
+#define SRV_HTTP_POST 2u
+#define SRV_HTTP_BODY_MAX (256u * 1024u)
+
 struct srv_http_route {
     const char *path; /* exact match, no query */
     srv_http_handler fn;
+    srv_http_req_handler fn_req; /* instead of fn: the handler reads the request */
+    unsigned flags;
 };
 
 struct srv_http_cfg {

@@ -9,6 +9,7 @@
  */
 #include "metrics.h"
 
+#include "console.h"
 #include "log.h"
 #include "srv.h"
 
@@ -26,16 +27,7 @@
 
 /* ---- 1. rendering --------------------------------------------------------- */
 
-struct srv_text {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void srv_text_add(struct srv_text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void srv_text_add(struct srv_text *t, const char *fmt, ...)
+void srv_text_add(struct srv_text *t, const char *fmt, ...)
 {
     va_list ap;
     for (int tries = 0; tries < 2 && !t->oom; tries++) {
@@ -381,14 +373,20 @@ static void srv_hnd_metrics(void *ctx, struct srv_http_reply *r)
     free(c);
 }
 
+void srv_metrics_head(struct srv_metrics *m, struct srv_metrics_snap *head)
+{
+    pthread_mutex_lock(&m->lock);
+    memcpy(head, &m->snap, offsetof(struct srv_metrics_snap, pkg));
+    pthread_mutex_unlock(&m->lock);
+    head->npkg = 0;
+}
+
 static void srv_hnd_healthz(void *ctx, struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
     uint64_t now = srv_now_ms();
-    pthread_mutex_lock(&m->lock);
     struct srv_metrics_snap head;
-    memcpy(&head, &m->snap, offsetof(struct srv_metrics_snap, pkg));
-    pthread_mutex_unlock(&m->lock);
+    srv_metrics_head(m, &head);
     r->body = malloc(160);
     if (srv_reply_oom(r, r->body))
         return;
@@ -415,11 +413,15 @@ static void srv_hnd_stats_json(void *ctx, struct srv_http_reply *r)
     free(c);
 }
 
-static const struct srv_http_route srv_admin_routes[] = {
-    {"/metrics", srv_hnd_metrics},
-    {"/healthz", srv_hnd_healthz},
-    {"/stats", srv_hnd_stats_json},
+static const struct srv_http_route srv_metrics_routes[] = {
+    {"/metrics", srv_hnd_metrics, NULL, 0},
+    {"/healthz", srv_hnd_healthz, NULL, 0},
+    {"/stats", srv_hnd_stats_json, NULL, 0},
 };
+#define SRV_METRICS_NROUTES (sizeof srv_metrics_routes / sizeof srv_metrics_routes[0])
+/* These and the console's (console.h), filled at start: one listener per
+ * process, and the table is only read once the listener runs. */
+static struct srv_http_route srv_admin_routes[SRV_METRICS_NROUTES + 32];
 
 /* ---- 4. start and stop ------------------------------------------------------ */
 
@@ -436,6 +438,15 @@ enum ota_err srv_metrics_start(struct srv *s, char *msg)
         if (e != OTA_OK)
             return e;
     }
+    size_t nroutes = SRV_METRICS_NROUTES + srv_console_nroutes;
+    if (nroutes > sizeof srv_admin_routes / sizeof srv_admin_routes[0])
+        return ota_fail(msg, OTA_E_LIMIT, "admin: too many routes");
+    memcpy(srv_admin_routes, srv_metrics_routes, sizeof srv_metrics_routes);
+    memcpy(srv_admin_routes + SRV_METRICS_NROUTES, srv_console_routes,
+           srv_console_nroutes * sizeof srv_console_routes[0]);
+    enum ota_err ce = srv_console_init(&m->console, msg);
+    if (ce != OTA_OK)
+        return ce;
     pthread_mutex_init(&m->lock, NULL);
     m->lock_ready = 1;
     m->start_ms = s->start_ms;
@@ -445,9 +456,10 @@ enum ota_err srv_metrics_start(struct srv *s, char *msg)
     struct srv_http_cfg hc = {"admin", s->cfg.admin_listen, CFG_ADMIN_PORT,
                               (unsigned)s->cfg.admin_timeout,
                               (unsigned)s->cfg.admin_max_connections, srv_admin_routes,
-                              sizeof srv_admin_routes / sizeof srv_admin_routes[0], m,
-                              &tokens};
+                              nroutes, m, &tokens};
     ota_strlcpy(m->listen, s->cfg.admin_listen, sizeof m->listen);
+    /* The console has its paths before the first request. */
+    srv_console_publish(s, 1);
     enum ota_err e = srv_http_start(&hc, &m->http, msg);
     sodium_memzero(&tokens, sizeof tokens);
     return e;
@@ -481,6 +493,8 @@ void srv_metrics_stop(struct srv *s)
     struct srv_metrics *m = &s->metrics;
     srv_http_stop(m->http);
     m->http = NULL;
+    srv_console_free(m->console);
+    m->console = NULL;
     if (m->lock_ready)
         pthread_mutex_destroy(&m->lock);
     m->lock_ready = 0;

@@ -37,6 +37,14 @@ struct srv_metrics_pkg {
     uint64_t blocks, bytes, started, completed;
 };
 
+/* A growing text (NUL-terminated) for the renderers; oom is sticky. */
+struct srv_text {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+void srv_text_add(struct srv_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* What the CoAP loop publishes. */
 struct srv_metrics_snap {
     uint64_t seq;          /* publications so far; 0 = none yet */
@@ -66,6 +74,7 @@ unsigned srv_metrics_health(const struct srv_metrics_snap *m, uint64_t now_ms, c
                             size_t n);
 
 struct srv;
+struct srv_console;
 
 struct srv_metrics {
     pthread_mutex_t lock;        /* guards snap */
@@ -77,7 +86,11 @@ struct srv_metrics {
     double start_time_s;
     char listen[CFG_ADDR_MAX];   /* as bound: a reload does not move it */
     struct srv_http *http;       /* NULL unless [admin] listen is set */
+    struct srv_console *console; /* the operator console's state (console.h) */
 };
+
+/* The snapshot without its per-package part (HTTP thread). */
+void srv_metrics_head(struct srv_metrics *m, struct srv_metrics_snap *head);
 
 /* With [admin] listen: load the token file (refused unless 0600), bind
  * (OTA_E_NET if it cannot) and start the listener thread. No-op without. */

@@ -347,6 +347,8 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
                                                     : 0,
                        srv_budget(sess, req));
     }
+    if (out.check)
+        srv_console_seen_check(s, &out);
     srv_log_fota(s, sess, &out);
 }
 

@@ -187,6 +187,21 @@ static enum ota_err srv_fleet_open(const struct cfg_ota *c, struct srv_fleet *f,
     return e;
 }
 
+/* Apply the console's rollout file if it changed (start: always). */
+static void srv_rollout_follow(struct srv *s, int start)
+{
+    char msg[OTA_MSG_LEN], fleet[96];
+    int changed;
+    if (start)
+        srv_rollout_watch_init(&s->rollout, s->cfg.rollout_file, s->cfg.rollout_bp);
+    if (srv_rollout_refresh(&s->rollout, &s->fleet, &changed, msg) != OTA_OK) {
+        log_msg(LOG_L_WARN, "rollout: %s; keeping the rollout in force", msg);
+    } else if (changed) {
+        srv_fleet_describe(&s->fleet, fleet, sizeof fleet);
+        log_msg(LOG_L_INFO, "rollout: %s applied: %s", s->rollout.path, fleet);
+    }
+}
+
 static void srv_fleet_close(struct srv *s)
 {
     srv_fleet_free(&s->fleet);
@@ -228,6 +243,8 @@ static enum ota_err srv_start(struct srv *s, char *msg)
         e = srv_limit_init(&s->lim, &lc, msg);
     if (e == OTA_OK)
         e = srv_fleet_open(&s->cfg, &s->fleet, &s->checks, msg);
+    if (e == OTA_OK)
+        srv_rollout_follow(s, 1);
     /* Bind before the (slower) first scan so a busy port fails at once;
      * no request is handled before the loop starts. */
     if (e == OTA_OK)
@@ -402,6 +419,7 @@ static void srv_on_hup(struct srv *s)
                 nc ? msg : "out of memory");
     } else {
         char fleet[96];
+        srv_rollout_follow(s, 1);
         srv_fleet_describe(&s->fleet, fleet, sizeof fleet);
         log_msg(LOG_L_INFO, "SIGHUP: reloaded %s: %zu package(s), max_transfers %d, "
                 "rate_limit %d/s, %s", s->ctl->config_path, s->idx.n, s->cfg.max_transfers,
@@ -441,6 +459,8 @@ static void srv_tick(struct srv *s)
         else if (reloaded)
             log_msg(LOG_L_INFO, "allowlist: reloaded, %zu IMEIs (rollout unchanged)",
                     s->fleet.n);
+        srv_rollout_follow(s, 0);
+        srv_console_publish(s, 0);
     }
 }
 
@@ -477,6 +497,7 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
                 cfg->block_size, cfg->max_transfers, cfg->rate_limit);
         /* Ready only now: the cache is indexed and every socket is bound. */
         srv_metrics_publish(s, srv_now_ms(), 1);
+        srv_console_publish(s, 1);
         srv_notify_init(&s->notify);
         srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         e = srv_loop(s, msg);

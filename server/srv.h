@@ -12,6 +12,7 @@
 #include <coap3/coap.h>
 
 #include "census_table.h"
+#include "console.h"
 #include "dtls.h"
 #include "fleet.h"
 #include "gate.h"
@@ -20,6 +21,7 @@
 #include "memo.h"
 #include "notify.h"
 #include "ondemand.h"
+#include "rollout.h"
 #include "metrics.h"
 #include "server.h"
 #include "stats.h"
@@ -35,6 +37,7 @@ struct srv {
     struct srv_admin admin;
     struct srv_admin proxies;       /* trusted_proxies */
     struct srv_fleet fleet;
+    struct srv_rollout_watch rollout; /* [fleet] rollout_file, written by the console */
     struct srv_checks checks;
     struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */
     struct srv_gate gate;           /* screens datagrams before libcoap reads them */
