@@ -1182,6 +1182,16 @@ static void srv_hnd_allowlist_set(void *ctx, const struct srv_http_req *q,
     free(ed.del);
 }
 
+/* Public: does the page need a token, and is the one sent good? (Lets
+ * the page ask for a token without provoking a 401.) */
+static void srv_hnd_hello(void *ctx, const struct srv_http_req *q, struct srv_http_reply *r)
+{
+    struct srv_text t = {NULL, 0, 0, 0};
+    srv_text_add(&t, "{\"token_required\":%s,\"token_ok\":%s}\n",
+                 q->tokens_set ? "true" : "false", q->token ? "true" : "false");
+    srv_json_reply(r, &t, 200);
+}
+
 /* ---- 6. routes ------------------------------------------------------------- */
 
 const struct srv_http_route srv_console_routes[] = {
@@ -1191,6 +1201,7 @@ const struct srv_http_route srv_console_routes[] = {
     {"/favicon.svg", srv_hnd_icon, NULL, SRV_HTTP_PUBLIC},
     {"/favicon.ico", srv_hnd_icon, NULL, SRV_HTTP_PUBLIC},
     {"/js/chart.min.js", srv_hnd_chartjs, NULL, SRV_HTTP_PUBLIC},
+    {"/api/hello", NULL, srv_hnd_hello, SRV_HTTP_PUBLIC},
     {"/api/fleet", srv_hnd_fleet, NULL, 0},
     {"/api/releases", srv_hnd_releases, NULL, 0},
     {"/api/rollout", NULL, srv_hnd_rollout_get, 0},

@@ -380,10 +380,8 @@ static enum MHD_Result srv_http_answer(struct srv_http *h, struct MHD_Connection
     char name_buf[SRV_HTTP_NAME_MAX], realm[64];
     int configured = 0;
     const struct srv_http_route *rt = c->route;
-    const char *who = "-";
-    if (!rt || !(rt->flags & SRV_HTTP_PUBLIC))
-        who = srv_http_auth(h, conn, name_buf, &configured);
-    if (!who) {
+    const char *who = srv_http_auth(h, conn, name_buf, &configured);
+    if (!who && (!rt || !(rt->flags & SRV_HTTP_PUBLIC))) {
         srv_http_log_refusal(h, conn, method, url, "token");
         snprintf(realm, sizeof realm, "Bearer realm=\"ota-%s\"", h->name);
         return srv_http_error(conn, MHD_HTTP_UNAUTHORIZED, "bearer token required\n",
@@ -401,11 +399,11 @@ static enum MHD_Result srv_http_answer(struct srv_http *h, struct MHD_Connection
     if (c->too_big)
         return srv_http_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", NULL, NULL);
     struct srv_http_reply r = {200, NULL, NULL, 0};
-    log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, rt->path, who);
+    log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, rt->path, who ? who : "none");
     if (rt->fn_req) {
         c->body[c->len] = '\0';
         struct srv_http_req q = {method, "", 0, NULL, conn, c->body, c->len,
-                                 configured ? who : NULL};
+                                 configured ? who : NULL, configured};
         rt->fn_req(h->ctx, &q, &r);
     } else {
         rt->fn(h->ctx, &r);

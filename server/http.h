@@ -77,7 +77,9 @@ struct srv_http_req {
     void *conn;          /* libmicrohttpd's connection */
     const char *body;    /* SRV_HTTP_POST routes: the body, NUL-terminated */
     size_t body_len;
-    const char *token;   /* the token's name; NULL when no token file is set */
+    const char *token;   /* the token's name; NULL when no token file is set, or
+                            when a public route was asked without a valid token */
+    int tokens_set;      /* the listener has a token file */
 };
 typedef void (*srv_http_req_handler)(void *ctx, const struct srv_http_req *q,
                                      struct srv_http_reply *r);
