@@ -22,6 +22,7 @@
 #include "fleet.h"
 #include "index.h"
 #include "memo.h"
+#include "project.h"
 #include "query.h"
 #include "select.h"
 #include "status.h"
@@ -38,6 +39,10 @@ struct srv_fota_in {
     struct srv_checks *checks;      /* per-device check rate; NULL = no limit */
     const struct srv_peer_key *peer; /* the source, for the check rate; may be NULL */
     uint64_t now_ms;
+    /* The gateway's projects: the query's firmware_name picks one, whose
+     * product key, package_format, fleet and check table then apply (fleet
+     * and checks above are ignored). NULL = cfg's own project only. */
+    const struct srv_projects *projects;
 };
 
 struct srv_fota_out {
@@ -49,9 +54,12 @@ struct srv_fota_out {
     const struct srv_pkg *pkg; /* SRV_ST_CONTENT only */
     struct srv_slice slice;    /* SRV_ST_CONTENT only */
     unsigned max_age;          /* SRV_ST_TOO_MANY: seconds until the next check */
+    const struct cfg_ota *project; /* the device's project once known, else NULL */
 };
 
-/* project and product_key and block_size of cfg are used. */
+/* project, product_key, package_format and block_size of cfg are used
+ * (of the device's project when in->projects is set). The DTLS identity
+ * is an IMEI or PROJECT/IMEI (both parts must then match the query). */
 void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
                      const struct srv_fota_in *in, struct srv_fota_out *out);
 
