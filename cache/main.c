@@ -140,8 +140,10 @@ static int load_ini(const char *ini, struct cfg_ota *c)
     enum ota_err e = cfg_ota_load(ini, c, msg);
     if (e != OTA_OK)
         return fail_config(e, msg);
-    if (cfg_ota_pick(c, cache_project, msg) != OTA_OK)
+    if (cfg_ota_pick(c, cache_project, msg) != OTA_OK) {
+        cfg_ota_free(c);
         return usage_error(msg);
+    }
     return CACHE_EXIT_OK;
 }
 
@@ -299,8 +301,10 @@ static int cmd_psk(int argc, char **argv)
     if (le != OTA_OK)
         return fail_config(le, msg);
     int several_psk = cfg_psk_project_count(&c) > 1;
-    if (cfg_ota_pick(&c, cache_project, msg) != OTA_OK)
+    if (cfg_ota_pick(&c, cache_project, msg) != OTA_OK) {
+        cfg_ota_free(&c);
         return usage_error(msg);
+    }
     if (!c.psk_secret[0])
         return fail_config(OTA_E_INVAL, "[project] psk_secret is not set (create one with "
                                         "`ota-cache psk-secret FILE`)");
