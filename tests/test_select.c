@@ -530,6 +530,36 @@ static void fota_projects(void **state)
                      SRV_ST_NO_UPDATE);
 }
 
+
+/* Two projects on one core line: the selection memo keys on the project
+ * (and the package kind), so neither gets the other's package. */
+static void memo_per_project(void **state)
+{
+    static struct srv_memo m;
+    struct pkg_header h[2] = {hdr("P", "RDA8910", D | S, 17, 20, "1.1.0", 1000, 100),
+                              hdr("Q", "RDA8910", D | S, 17, 20, "1.1.0", 1000, 100)};
+    const struct pkg_header *p[2] = {&h[0], &h[1]};
+    struct srv_device d;
+    struct srv_selection s;
+    (void)state;
+    srv_memo_clear(&m);
+    memset(&d, 0, sizeof d);
+    snprintf(d.core.name, sizeof d.core.name, "Luat");
+    snprintf(d.core.chip, sizeof d.core.chip, "RDA8910");
+    d.core.number = 17;
+    ver_script_parse("1.0.0", &d.script, NULL);
+    d.allow_delta = 1;
+    d.project = "P";
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_pick(s, 0);
+    d.project = "Q";
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_pick(s, 1);
+    d.vendor = 1;
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_int_equal(s.pick, SRV_PICK_NO_RELEASE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +572,7 @@ int main(void)
         cmocka_unit_test(fota_dtls_identity),     cmocka_unit_test(fota_check_interval),
         cmocka_unit_test(fota_allowlist_and_rollout),
         cmocka_unit_test(select_vendor_format),   cmocka_unit_test(fota_projects),
+        cmocka_unit_test(memo_per_project),
     };
     return cmocka_run_group_tests_name("server select/block/fota", tests, NULL, NULL);
 }
