@@ -452,22 +452,32 @@ static int cfg_ota_server(struct cfg_ota *c, const char *k, const char *v, struc
     return cfg_path(x->dir, v, path) == OTA_OK ? 1 : cfg_bad(x, "%s: path too long%s", k, "");
 }
 
-static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
+/* The sections a project file may have too; -1 for any other section. */
+static int cfg_project_section(struct cfg_ota *c, const char *section, const char *k,
+                               const char *v, struct cfg_ctx *x)
 {
-    struct cfg_ctx *x = user;
-    struct cfg_ota *c = x->out;
     if (!strcmp(section, "project"))
         return cfg_ota_project(c, k, v, x);
     if (!strcmp(section, "release"))
         return cfg_ota_release(c, k, v, x);
+    if (!strcmp(section, "fleet"))
+        return cfg_ota_fleet(c, k, v, x);
+    return -1;
+}
+
+static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
+{
+    struct cfg_ctx *x = user;
+    struct cfg_ota *c = x->out;
+    int r = cfg_project_section(c, section, k, v, x);
+    if (r >= 0)
+        return r;
     if (!strcmp(section, "cache"))
         return cfg_ota_cache(c, k, v, x);
     if (!strcmp(section, "server"))
         return cfg_ota_server(c, k, v, x);
     if (!strcmp(section, "dtls"))
         return cfg_ota_dtls(c, k, v, x);
-    if (!strcmp(section, "fleet"))
-        return cfg_ota_fleet(c, k, v, x);
     if (!strcmp(section, "admin"))
         return cfg_ota_admin_http(c, k, v, x);
     if (!strcmp(section, "projects"))
@@ -593,13 +603,9 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
 static int cfg_project_handler(void *user, const char *section, const char *k, const char *v)
 {
     struct cfg_ctx *x = user;
-    struct cfg_ota *c = x->out;
-    if (!strcmp(section, "project"))
-        return cfg_ota_project(c, k, v, x);
-    if (!strcmp(section, "release"))
-        return cfg_ota_release(c, k, v, x);
-    if (!strcmp(section, "fleet"))
-        return cfg_ota_fleet(c, k, v, x);
+    int r = cfg_project_section(x->out, section, k, v, x);
+    if (r >= 0)
+        return r;
     if (!section[0])
         return cfg_bad_section(x, section, k, "[project]");
     return cfg_bad(x, "[%s] (key '%s') belongs in ota.ini: a project file has only [project], "
