@@ -10,6 +10,7 @@
 
 #include "cfg.h"
 #include "pkg.h"
+#include "vendor.h"
 
 /* Called once per package: built, or skipped because an identical package
  * (same inputs, same key) is already in the cache. */
@@ -51,7 +52,25 @@ enum ota_err cache_build_set(const struct cfg_ota *c, const struct cache_build_s
 enum ota_err cache_verify(const char *path, const uint8_t *pub, struct pkg_header *h,
                           char *msg);
 
-/* One row per *.pkg in dir, sorted by name; bad files come back with
+/* Vendor packages (vendor.h). Publish data as NAME.vendor and then its
+ * manifest NAME.vendor.ini into cache_dir, each atomically (temp, fsync,
+ * rename): the manifest, written last, makes the package live. name NULL
+ * = vendor_stem(m). m's project, cores and script are the caller's; its
+ * size and sha256 are set from data, and when m->size is non-zero on
+ * entry (a drop's manifest) size and SHA-256 must match data first.
+ * out_path (CFG_PATH_MAX + 256 bytes, may be NULL) gets the manifest's path. */
+enum ota_err cache_vendor_publish(const char *cache_dir, const char *name, const uint8_t *data,
+                                  size_t len, struct vendor_manifest *m, char *out_path,
+                                  char *msg);
+/* ota-cache vendor-add: FILE's bytes published for c's project. */
+enum ota_err cache_vendor_add(const struct cfg_ota *c, const char *file, const char *name,
+                              struct vendor_manifest *m, char *out_path, char *msg);
+/* A manifest path NAME.vendor.ini: parsed into m, and NAME.vendor's size
+ * and SHA-256 checked against it (OTA_E_CORRUPT). */
+enum ota_err cache_vendor_check(const char *manifest, struct vendor_manifest *m, char *msg);
+
+/* One row per *.pkg and *.vendor.ini in dir, sorted by name (a vendor
+ * package's header is vendor_header's, flag PKG_F_VENDOR); bad files come back with
  * err != OTA_OK and the reason in detail. */
 struct cache_entry {
     char name[256];

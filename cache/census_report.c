@@ -66,9 +66,12 @@ static int64_t cache_census_archived_at(const struct cfg_ota *c, const struct ce
     return at;
 }
 
-static int cache_census_packaged(const struct cache_census_pkgs *p, const struct census_entry *e)
+static int cache_census_packaged(const struct cfg_ota *c, const struct cache_census_pkgs *p,
+                                 const struct census_entry *e)
 {
-    struct srv_device dev = {e->project, e->core, e->script, 1};
+    const struct cfg_ota *pc = cfg_project_find(c, e->project);
+    struct srv_device dev = {e->project, e->core, e->script, 1,
+                             pc && pc->package_format == CFG_FORMAT_VENDOR};
     struct srv_selection sel;
     srv_select(p->ptr, p->n, &dev, &sel);
     return sel.pick == SRV_PICK_PACKAGE;
@@ -98,7 +101,7 @@ enum ota_err cache_census(const struct cfg_ota *c, const char *project, int64_t 
         struct cache_census_row r = {.e = e[i]};
         int64_t at = cache_census_archived_at(c, &e[i]);
         r.archived = at != 0;
-        r.packaged = cache_census_packaged(&p, &e[i]);
+        r.packaged = cache_census_packaged(c, &p, &e[i]);
         r.in_field = census_core_in_field(e, n, e[i].project, &e[i].core, now,
                                           c->census_keep_days, at);
         cb(ctx, &r);

@@ -296,6 +296,13 @@ static enum ota_err drop_check(struct drop_job *j, char *msg)
     enum ota_err e = drop_describe(j->dir, &j->d, msg);
     if (e != OTA_OK)
         return e;
+    /* From here on, the drop's project (with several projects configured,
+     * the drop names which one it belongs to). */
+    const struct cfg_ota *pc = cfg_project_find(j->c, j->d.project);
+    if (!pc)
+        return ota_fail(msg, OTA_E_INVAL, "project %s is not configured in %s", j->d.project,
+                        j->c->source[0] ? j->c->source : "ota.ini");
+    j->c = pc;
     if ((e = drop_archive_release(j->c, &j->cur, &j->has_cur, msg)) != OTA_OK)
         return e;
     if (!j->has_cur)
@@ -387,8 +394,8 @@ enum ota_err drop_publish(const struct cfg_ota *c, const char *dir, struct drop_
     }
     if (e == OTA_OK) {
         int archived = 0;
-        if (drop_archive_release(c, &j.cur, &archived, NULL) == OTA_OK && !archived)
-            drop_migrate(c);
+        if (drop_archive_release(j.c, &j.cur, &archived, NULL) == OTA_OK && !archived)
+            drop_migrate(j.c);
         e = drop_commit(&j, &w, &res->refused, msg);
         if (e != OTA_OK)
             drop_written_remove(&w);
@@ -398,7 +405,7 @@ enum ota_err drop_publish(const struct cfg_ota *c, const char *dir, struct drop_
         res->built = w.n - 2 * j.nvendor;
         res->vendor = j.nvendor;
         res->unchanged = w.unchanged;
-        res->pruned = drop_prune(c, &j.d);
+        res->pruned = drop_prune(j.c, &j.d);
     }
     free(w.path);
     free(j.core.data);

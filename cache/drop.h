@@ -81,11 +81,6 @@ struct drop_vendor_item {
 enum ota_err drop_vendor_manifest_parse(const char *text, size_t len, struct drop_vendor_item *out,
                                         int max, int *n, char *msg);
 
-/* The target of a cache NAME.vendor.ini (project, to_core, script_version;
- * other keys skipped). */
-enum ota_err drop_vendor_ini_target(const char *text, size_t len, char project[VER_PROJECT_MAX],
-                                    struct ver_core *to, struct ver_script *script, char *msg);
-
 /* A build request "<PROJECT>+<Core>+<x.y.z>.req" and its content
  * (project=, core=, script= lines), which must agree. */
 struct drop_request {

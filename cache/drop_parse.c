@@ -363,30 +363,3 @@ enum ota_err drop_request_parse(const char *name, const char *text, size_t len,
         return ota_fail(msg, OTA_E_INVAL, "request %.60s: content names %s", name, want);
     return OTA_OK;
 }
-
-enum ota_err drop_vendor_ini_target(const char *text, size_t len, char project[VER_PROJECT_MAX],
-                                    struct ver_core *to, struct ver_script *script, char *msg)
-{
-    char line[DROP_LINE_MAX];
-    size_t pos = 0;
-    unsigned seen = 0;
-    int got;
-    if (len > DROP_INI_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "vendor.ini: %zu bytes", len);
-    while ((got = drop_next_line(text, len, &pos, line)) > 0) {
-        char *k, *v;
-        if (!line[0] || line[0] == ';' || line[0] == '#' || line[0] == '[' ||
-            drop_split_kv(line, &k, &v) != 0)
-            continue;
-        if (!strcmp(k, "project") && ver_project_check(v, NULL) == OTA_OK)
-            seen |= 1u * (ota_strlcpy(project, v, VER_PROJECT_MAX) == OTA_OK);
-        else if (!strcmp(k, "to_core") && ver_core_parse(v, to, NULL) == OTA_OK)
-            seen |= 2;
-        else if (!strcmp(k, "script_version") && ver_script_parse(v, script, NULL) == OTA_OK)
-            seen |= 4;
-    }
-    if (got < 0 || seen != 7)
-        return ota_fail(msg, OTA_E_CORRUPT, "vendor.ini: no valid project, to_core, "
-                        "script_version");
-    return OTA_OK;
-}

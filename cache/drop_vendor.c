@@ -8,11 +8,13 @@
  * to_core, script_version, sha256, size), bytes first and the manifest
  * last, each temp + fsync + rename: the manifest's presence makes the
  * package live for ota-server, which checks size and SHA-256 at load.
- * NAME is "<PROJECT>_<x.y.z>_<from nnnn|any>-<to nnnn>", like a .pkg.
- * TODO(merge): the projects side may bring cache/vendor.c with a
- * vendor_publish(); this writer is then replaced by it.
+ * NAME is vendor_stem(): "<PROJECT>_<x.y.z>_<from nnnn|any>-<to nnnn>",
+ * like a .pkg. The writing and the manifest format are cache/vendor.c's
+ * and common/vendor.c's, shared with `ota-cache vendor-add`.
  */
+#include "cache.h"
 #include "drop.h"
+#include "vendor.h"
 
 #include "log.h"
 
@@ -24,15 +26,16 @@
 
 #define DROP_VENDOR_BYTES_MAX ((size_t)PKG_IMAGE_MAX * 2)
 
-static void drop_vendor_name(const struct drop_vendor_item *it, char *out, size_t n)
+/* The cache manifest of a drop's item (size 0: set from the bytes). */
+static void drop_vendor_manifest(const struct drop_vendor_item *it, struct vendor_manifest *m)
 {
-    char script[VER_SCRIPT_STR_MAX], from[8];
-    ver_script_format(&it->script, script);
-    if (it->from_any)
-        snprintf(from, sizeof from, "any");
-    else
-        snprintf(from, sizeof from, "%04u", (unsigned)it->from.number);
-    snprintf(out, n, "%s_%s_%s-%04u", it->project, script, from, (unsigned)it->to.number);
+    memset(m, 0, sizeof *m);
+    ota_strlcpy(m->project, it->project, sizeof m->project);
+    m->from_any = it->from_any;
+    if (!it->from_any)
+        m->from_core = it->from;
+    m->to_core = it->to;
+    m->script = it->script;
 }
 
 static enum ota_err drop_vendor_read(const char *dir, const struct drop_vendor_item *it,
@@ -72,44 +75,29 @@ enum ota_err drop_vendor_check(const char *dir, const struct drop_release *rel,
     return OTA_OK;
 }
 
-static void drop_vendor_ini(const struct drop_vendor_item *it, size_t len, char *out, size_t n)
-{
-    char from[VER_CORE_STR_MAX] = "any", to[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX],
-        hex[2 * CRYPTO_HASH_LEN + 1];
-    if (!it->from_any)
-        ver_core_format(&it->from, from);
-    ver_core_format(&it->to, to);
-    ver_script_format(&it->script, script);
-    ota_hex(it->sha256, CRYPTO_HASH_LEN, hex);
-    snprintf(out, n, "; vendor package copied by ota-cache publish from %s\nproject = %s\n"
-             "from_core = %s\nto_core = %s\nscript_version = %s\nsha256 = %s\nsize = %zu\n",
-             it->file, it->project, from, to, script, hex, len);
-}
-
 static enum ota_err drop_vendor_write_one(const struct cfg_ota *c, const char *dir,
                                           const struct drop_vendor_item *it,
                                           char written[][CFG_PATH_MAX], int *nwritten, char *msg)
 {
-    char name[128], text[DROP_INI_MAX];
+    char name[128];
+    struct vendor_manifest m;
     uint8_t *data;
     size_t len;
     enum ota_err e = drop_vendor_read(dir, it, &data, &len, msg);
     if (e != OTA_OK)
         return e;
-    drop_vendor_name(it, name, sizeof name);
-    snprintf(written[*nwritten], CFG_PATH_MAX, "%s/%s.vendor", c->cache_dir, name);
-    e = io_file_write_all(written[*nwritten], data, len, 0644, msg);
+    drop_vendor_manifest(it, &m);
+    vendor_stem(&m, name, sizeof name);
+    /* both names first: a failure between the two files is rolled back */
+    snprintf(written[*nwritten], CFG_PATH_MAX, "%s/%s" VENDOR_SUFFIX, c->cache_dir, name);
+    snprintf(written[*nwritten + 1], CFG_PATH_MAX, "%s/%s" VENDOR_MANIFEST_SUFFIX, c->cache_dir,
+             name);
+    *nwritten += 2;
+    e = cache_vendor_publish(c->cache_dir, name, data, len, &m, NULL, msg);
     free(data);
-    if (e != OTA_OK)
-        return e;
-    ++*nwritten;
-    drop_vendor_ini(it, len, text, sizeof text);
-    snprintf(written[*nwritten], CFG_PATH_MAX, "%s/%s.vendor.ini", c->cache_dir, name);
-    if ((e = io_file_write_all(written[*nwritten], text, strlen(text), 0644, msg)) != OTA_OK)
-        return e;
-    ++*nwritten;
-    log_msg(LOG_L_INFO, "publish: vendor package %s -> %s.vendor", it->file, name);
-    return OTA_OK;
+    if (e == OTA_OK)
+        log_msg(LOG_L_INFO, "publish: vendor package %s -> %s" VENDOR_SUFFIX, it->file, name);
+    return e;
 }
 
 enum ota_err drop_vendor_write(const struct cfg_ota *c, const char *dir,
@@ -127,17 +115,16 @@ enum ota_err drop_vendor_write(const struct cfg_ota *c, const char *dir,
 static int drop_vendor_stale(const struct cfg_ota *c, const char *path,
                              const struct drop_release *rel)
 {
-    char project[VER_PROJECT_MAX];
-    struct ver_core to;
-    struct ver_script script;
+    struct vendor_manifest m;
     uint8_t *text;
     size_t len;
-    if (io_file_read_all(path, DROP_INI_MAX, &text, &len, NULL) != OTA_OK)
+    char msg[OTA_MSG_LEN];
+    if (io_file_read_all(path, VENDOR_MANIFEST_MAX, &text, &len, NULL) != OTA_OK)
         return 0;
-    enum ota_err e = drop_vendor_ini_target((const char *)text, len, project, &to, &script, NULL);
+    enum ota_err e = vendor_manifest_parse((const char *)text, len, path, &m, msg);
     free(text);
-    return e == OTA_OK && !strcmp(project, c->project) &&
-           (!drop_core_equal(&to, &rel->core) || ver_script_cmp(&script, &rel->script));
+    return e == OTA_OK && !strcmp(m.project, c->project) &&
+           (!drop_core_equal(&m.to_core, &rel->core) || ver_script_cmp(&m.script, &rel->script));
 }
 
 int drop_vendor_prune(const struct cfg_ota *c, const struct drop_release *rel)

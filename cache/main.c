@@ -33,7 +33,8 @@ static const char usage_text[] =
     "  keygen KEYFILE           create an Ed25519 signing key: KEYFILE (secret, mode 0600)\n"
     "                           and KEYFILE.pub (public key, hex, goes into device.ini);\n"
     "                           prints the key id that packages and `list` show\n"
-    "  build -c OTA_INI         build every package of the release drop that OTA_INI\n"
+    "  build -c OTA_INI [-p PROJECT]\n"
+    "                           build every package of the release drop that OTA_INI\n"
     "                           describes into its cache directory (atomic writes; packages\n"
     "                           already present with identical inputs are skipped)\n"
     "  diff [-w BITS] OLD NEW PATCH\n"
@@ -45,19 +46,29 @@ static const char usage_text[] =
     "                           64 hex digits and a newline (one trailing newline is\n"
     "                           stripped when the secret is read), mode 0600, written\n"
     "                           atomically; an existing FILE is kept unless -f\n"
-    "  psk -c OTA_INI IMEI      print the device's DTLS-PSK key (hex) for provisioning:\n"
-    "                           HMAC-SHA256 of [project] psk_secret and the IMEI\n"
+    "  psk -c OTA_INI [-p PROJECT] IMEI\n"
+    "                           print the device's DTLS-PSK key (hex) for provisioning:\n"
+    "                           HMAC-SHA256 of [project] psk_secret and the IMEI (with\n"
+    "                           several psk projects the identity is PROJECT/IMEI)\n"
     "  verify [-k PUB] FILE     check a package: header, signature (with -k: a .pub file\n"
-    "                           or the 64 hex digits), section hashes; names the key id\n"
-    "  list DIR                 table of the packages in a cache directory: file, chip,\n"
+    "                           or the 64 hex digits), section hashes; names the key id;\n"
+    "                           a NAME.vendor.ini: NAME.vendor's size and SHA-256\n"
+    "  vendor-add -c OTA_INI [-p PROJECT] --from CORE|any --to CORE --script X.Y.Z\n"
+    "             [--name NAME] FILE\n"
+    "                           publish FILE unchanged as a vendor package (NAME.vendor\n"
+    "                           and its manifest NAME.vendor.ini, atomically) for devices\n"
+    "                           of a package_format = vendor project\n"
+    "  list [-p PROJECT] DIR    table of the packages in a cache directory: file, chip,\n"
     "                           from -> to, script (empty for core-only), size, key id\n"
+    "                           (\"vendor\" for vendor packages); -p: one project's only\n"
     "  report LOG               summarise ota-server's report log per release and\n"
     "                           from-version: successes, failures, median update time,\n"
     "                           the last failure's reason\n"
-    "  rollout -c OTA_INI IMEI...\n"
+    "  rollout -c OTA_INI [-p PROJECT] IMEI...\n"
     "                           what [fleet] decides for each IMEI: its rollout bucket,\n"
     "                           offered / held back (4.04/27) / refused (4.03/21), and why\n"
-    "  prune [-n] -c OTA_INI    remove packages of this project whose target is not the\n"
+    "  prune [-n] -c OTA_INI [-p PROJECT]\n"
+    "                           remove packages of this project whose target is not the\n"
     "                           current [release] (unlink only; a running server drops\n"
     "                           them); -n only lists what would go\n"
     "  sync -c OTA_INI DEST...  copy the cache's packages to every gateway with rsync\n"
@@ -87,6 +98,9 @@ static const char usage_text[] =
     "  -v, --verbose            debug logging\n"
     "  -h, --help               this text\n"
     "\n"
+    "Commands about one project take -p PROJECT when OTA_INI has several ([projects]\n"
+    "dir); without -p they stop and list the project names.\n"
+    "\n"
     "Exit status: 0 success; 1 failure (message on stderr); 2 usage error (bad\n"
     "command line); 3 configuration error (OTA_INI invalid, or a file it names\n"
     "missing, unreadable or with insecure permissions); 4 release drop refused.\n"
@@ -114,15 +128,21 @@ static int fail_config(enum ota_err e, const char *detail)
     return fail_with(CACHE_EXIT_CONFIG, e, detail);
 }
 
+/* -p PROJECT of the command being run (NULL: the only project). */
+static const char *cache_project;
+
 /* -c OTA_INI and, when nargs >= 0, exactly nargs operands; else 1 or more. */
 static int parse_ini_opt(int argc, char **argv, const char *opts, const char **ini, int *flag,
                          int nargs)
 {
     int opt;
     optind = 1;
+    cache_project = NULL;
     while ((opt = getopt(argc, argv, opts)) != -1) {
         if (opt == 'c')
             *ini = optarg;
+        else if (opt == 'p')
+            cache_project = optarg;
         else if (opt != '?' && flag)
             *flag = 1;
         else
@@ -133,11 +153,35 @@ static int parse_ini_opt(int argc, char **argv, const char *opts, const char **i
     return nargs >= 0 ? (argc - optind == nargs ? 0 : -1) : (argc - optind >= 1 ? 0 : -1);
 }
 
+/* The configuration narrowed to the -p project (the only one without -p;
+ * several and no -p is a usage error listing them). */
 static int load_ini(const char *ini, struct cfg_ota *c)
 {
     char msg[OTA_MSG_LEN];
     enum ota_err e = cfg_ota_load(ini, c, msg);
-    return e == OTA_OK ? CACHE_EXIT_OK : fail_config(e, msg);
+    if (e != OTA_OK)
+        return fail_config(e, msg);
+    if (cfg_ota_pick(c, cache_project, msg) != OTA_OK) {
+        cfg_ota_free(c);
+        return usage_error(msg);
+    }
+    return CACHE_EXIT_OK;
+}
+
+/* The whole configuration, every project (publish, watch, build-pending
+ * and census pick the project from the drop, the request or the census
+ * line); -p narrows it to one as for the other commands. */
+static int load_ini_all(const char *ini, struct cfg_ota *c)
+{
+    char msg[OTA_MSG_LEN];
+    enum ota_err e = cfg_ota_load(ini, c, msg);
+    if (e != OTA_OK)
+        return fail_config(e, msg);
+    if (cache_project && cfg_ota_pick(c, cache_project, msg) != OTA_OK) {
+        cfg_ota_free(c);
+        return usage_error(msg);
+    }
+    return CACHE_EXIT_OK;
 }
 
 /* ---- package rows --------------------------------------------------------- */
@@ -163,8 +207,11 @@ static void print_header_row(const struct row_widths *w, const struct pkg_header
     if (h->flags & PKG_F_SCRIPT) /* a core-only package installs no script */
         ver_script_format(&h->script, script);
     ota_hex(h->key_id, sizeof h->key_id, key);
-    printf("%-*s %-8s %4s -> %04u  %-8s %10llu  %-16s  %s\n", w->name, name, h->chip, from,
-           h->to_core, script, (unsigned long long)size, key, pkg_contents_name(h->flags));
+    if (h->flags & PKG_F_VENDOR) /* opaque bytes checked by their manifest, no key of ours */
+        snprintf(key, sizeof key, "-");
+    printf("%-*s %-8s %4s -> %04u  %-8s %10llu  %-16s  %s%s\n", w->name, name, h->chip, from,
+           h->to_core, script, (unsigned long long)size, key,
+           h->flags & PKG_F_VENDOR ? "vendor " : "", pkg_contents_name(h->flags));
 }
 
 static void on_package(void *ctx, const struct pkg_header *h, const char *path, int skipped)
@@ -184,8 +231,8 @@ static int cmd_build(int argc, char **argv)
     char msg[OTA_MSG_LEN];
     struct cfg_ota c;
     int bad_input = 0;
-    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
-        return usage_error("build needs -c OTA_INI and nothing else");
+    if (parse_ini_opt(argc, argv, "c:p:", &ini, NULL, 0) != 0)
+        return usage_error("build needs -c OTA_INI [-p PROJECT] and nothing else");
     int rc = load_ini(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
@@ -193,6 +240,23 @@ static int cmd_build(int argc, char **argv)
     if (e == OTA_OK)
         return CACHE_EXIT_OK;
     return bad_input ? fail_config(e, msg) : fail(e, msg);
+}
+
+/* A vendor package: its manifest, and the bytes' size and SHA-256. */
+static int verify_vendor(const char *manifest)
+{
+    char msg[OTA_MSG_LEN];
+    struct vendor_manifest m;
+    struct pkg_header h;
+    enum ota_err e = cache_vendor_check(manifest, &m, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    struct row_widths w = {(int)strlen(manifest)};
+    vendor_header(&m, &h);
+    printf("ok ");
+    print_header_row(&w, &h, manifest, m.size);
+    printf("vendor package: size and SHA-256 match the manifest (no signature of ours)\n");
+    return CACHE_EXIT_OK;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -212,6 +276,9 @@ static int cmd_verify(int argc, char **argv)
         return usage_error("verify needs exactly one FILE");
     if (keyarg && cache_public_key_arg(keyarg, pub, msg) != OTA_OK)
         return fail(OTA_E_INVAL, msg);
+    size_t alen = strlen(argv[optind]), vlen = strlen(VENDOR_MANIFEST_SUFFIX);
+    if (alen > vlen && !strcmp(argv[optind] + alen - vlen, VENDOR_MANIFEST_SUFFIX))
+        return verify_vendor(argv[optind]);
     enum ota_err e = cache_verify(argv[optind], keyarg ? pub : NULL, &h, msg);
     if (e != OTA_OK)
         return fail(e, msg);
@@ -262,14 +329,19 @@ static int cmd_psk(int argc, char **argv)
     uint8_t secret[CRYPTO_PSK_SECRET_MAX], key[CRYPTO_PSK_LEN];
     size_t len;
     struct cfg_ota c;
-    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 1) != 0)
-        return usage_error("psk needs -c OTA_INI and one IMEI");
+    if (parse_ini_opt(argc, argv, "c:p:", &ini, NULL, 1) != 0)
+        return usage_error("psk needs -c OTA_INI [-p PROJECT] and one IMEI");
     if (cfg_check_imei(argv[optind], msg) != OTA_OK)
         return usage_error(msg);
     const char *imei = argv[optind];
-    int rc = load_ini(ini, &c);
-    if (rc != CACHE_EXIT_OK)
-        return rc;
+    enum ota_err le = cfg_ota_load(ini, &c, msg);
+    if (le != OTA_OK)
+        return fail_config(le, msg);
+    int several_psk = cfg_psk_project_count(&c) > 1;
+    if (cfg_ota_pick(&c, cache_project, msg) != OTA_OK) {
+        cfg_ota_free(&c);
+        return usage_error(msg);
+    }
     if (!c.psk_secret[0])
         return fail_config(OTA_E_INVAL, "[project] psk_secret is not set (create one with "
                                         "`ota-cache psk-secret FILE`)");
@@ -279,6 +351,9 @@ static int cmd_psk(int argc, char **argv)
     crypto_psk_derive(secret, len, imei, strlen(imei), key);
     ota_hex(key, sizeof key, hex);
     printf("%s\n", hex);
+    if (several_psk)
+        fprintf(stderr, "ota-cache: identity %s/%s: several projects have psk_secret, so set "
+                "psk_identity = project in device.ini\n", c.project, imei);
     sodium_memzero(secret, sizeof secret);
     sodium_memzero(key, sizeof key);
     return CACHE_EXIT_OK;
@@ -332,8 +407,17 @@ static int cmd_list(int argc, char **argv)
     struct list_rows l = {NULL, 0, 0, 0};
     struct row_widths w = {4};
     int bad = 0;
-    if (argc != 2)
-        return usage_error("list needs exactly one DIR");
+    int opt;
+    const char *only = NULL;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "p:")) != -1) {
+        if (opt != 'p')
+            return usage_error("list: unknown option");
+        only = optarg;
+    }
+    if (optind != argc - 1)
+        return usage_error("list needs [-p PROJECT] and exactly one DIR");
+    argv += optind - 1;
     enum ota_err e = cache_list(argv[1], on_entry, &l, msg);
     if (e == OTA_OK && l.oom)
         e = ota_fail(msg, OTA_E_NOMEM, "listing %s", argv[1]);
@@ -346,6 +430,8 @@ static int cmd_list(int argc, char **argv)
             w.name = (int)strlen(l.e[i].name);
     print_row_header(&w);
     for (size_t i = 0; i < l.n; i++) {
+        if (only && (l.e[i].err != OTA_OK || strcmp(l.e[i].h.project, only) != 0))
+            continue; /* -p: that project's valid packages */
         if (l.e[i].err != OTA_OK) {
             printf("%-*s INVALID: %s\n", w.name, l.e[i].name, l.e[i].detail);
             bad++;
@@ -405,8 +491,8 @@ static int cmd_rollout(int argc, char **argv)
     char msg[OTA_MSG_LEN], why[OTA_MSG_LEN];
     struct cfg_ota c;
     struct srv_fleet f;
-    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, -1) != 0)
-        return usage_error("rollout needs -c OTA_INI and one or more IMEIs");
+    if (parse_ini_opt(argc, argv, "c:p:", &ini, NULL, -1) != 0)
+        return usage_error("rollout needs -c OTA_INI [-p PROJECT] and one or more IMEIs");
     for (int i = optind; i < argc; i++)
         if (cfg_check_imei(argv[i], msg) != OTA_OK)
             return usage_error(msg);
@@ -484,7 +570,8 @@ static int cmd_census(int argc, char **argv)
         return usage_error("census takes [--json] [-p PROJECT] -c OTA_INI");
     if (project && ver_project_check(project, msg) != OTA_OK)
         return usage_error(msg);
-    int rc = load_ini(ini, &c);
+    cache_project = NULL; /* -p filters the census lines, every project stays */
+    int rc = load_ini_all(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
     if (json)
@@ -493,6 +580,7 @@ static int cmd_census(int argc, char **argv)
         printf("%-16s %-24s %-8s %10s  %-17s  %-17s  %-8s %-7s %s\n", "PROJECT", "CORE", "SCRIPT",
                "COUNT", "FIRST_SEEN", "LAST_SEEN", "ARCHIVED", "PACKAGE", "IN_FIELD");
     enum ota_err e = cache_census(&c, project, (int64_t)time(NULL), on_census_row, &json, msg);
+    cfg_ota_free(&c);
     if (json)
         printf("]\n");
     return e == OTA_OK ? CACHE_EXIT_OK : fail_with(CACHE_EXIT_FAIL, e, msg);
@@ -513,8 +601,8 @@ static int cmd_prune(int argc, char **argv)
     char msg[OTA_MSG_LEN], script[VER_SCRIPT_STR_MAX];
     struct cfg_ota c;
     int dry_run = 0, n = 0;
-    if (parse_ini_opt(argc, argv, "c:n", &ini, &dry_run, 0) != 0)
-        return usage_error("prune needs -c OTA_INI (and -n for a dry run)");
+    if (parse_ini_opt(argc, argv, "c:np:", &ini, &dry_run, 0) != 0)
+        return usage_error("prune needs -c OTA_INI [-p PROJECT] (and -n for a dry run)");
     int rc = load_ini(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
@@ -546,9 +634,10 @@ static int cmd_sync(int argc, char **argv)
     struct cfg_ota c;
     if (parse_ini_opt(argc, argv, "c:", &ini, NULL, -1) != 0)
         return usage_error("sync needs -c OTA_INI and one or more DEST");
-    int rc = load_ini(ini, &c);
-    if (rc != CACHE_EXIT_OK)
-        return rc;
+    enum ota_err le = cfg_ota_load(ini, &c, msg);
+    if (le != OTA_OK)
+        return fail_config(le, msg);
+    cfg_ota_free(&c); /* the cache is shared by every project */
     enum ota_err e = cache_sync(c.cache_dir, (const char *const *)argv + optind, argc - optind,
                                 on_sync, NULL, msg);
     return e == OTA_OK ? CACHE_EXIT_OK : fail(e, msg);
@@ -560,12 +649,13 @@ static int cmd_publish(int argc, char **argv)
     char msg[OTA_MSG_LEN], core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX];
     struct cfg_ota c;
     struct drop_result res;
-    if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 1) != 0)
-        return usage_error("publish needs -c OTA_INI and one DROPDIR");
-    int rc = load_ini(ini, &c);
+    if (parse_ini_opt(argc, argv, "c:p:", &ini, NULL, 1) != 0)
+        return usage_error("publish needs -c OTA_INI [-p PROJECT] and one DROPDIR");
+    int rc = load_ini_all(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
     enum ota_err e = drop_publish(&c, argv[optind], &res, msg);
+    cfg_ota_free(&c);
     if (e != OTA_OK) {
         log_msg(LOG_L_ERROR, "publish: drop %s %s: %s", argv[optind],
                 res.refused ? "refused" : "not published", msg);
@@ -594,7 +684,7 @@ static int cmd_watch(int argc, char **argv)
     struct sigaction sa;
     if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
         return usage_error("watch needs -c OTA_INI and nothing else");
-    int rc = load_ini(ini, &c);
+    int rc = load_ini_all(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
     memset(&sa, 0, sizeof sa);
@@ -602,6 +692,7 @@ static int cmd_watch(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     enum ota_err e = drop_watch(&c, &watch_stop, 30, msg);
+    cfg_ota_free(&c);
     if (e != OTA_OK)
         return e == OTA_E_INVAL ? fail_config(e, msg) : fail(e, msg);
     return CACHE_EXIT_OK;
@@ -615,14 +706,77 @@ static int cmd_build_pending(int argc, char **argv)
     int done, failed;
     if (parse_ini_opt(argc, argv, "c:", &ini, NULL, 0) != 0)
         return usage_error("build-pending needs -c OTA_INI and nothing else");
-    int rc = load_ini(ini, &c);
+    int rc = load_ini_all(ini, &c);
     if (rc != CACHE_EXIT_OK)
         return rc;
     enum ota_err e = drop_spool_run(&c, &done, &failed, msg);
+    cfg_ota_free(&c);
     if (e != OTA_OK)
         return fail(e, msg);
     printf("%d request(s) built, %d failed\n", done, failed);
     return failed ? CACHE_EXIT_FAIL : CACHE_EXIT_OK;
+}
+
+/* vendor-add options: the manifest's cores and script, an optional name. */
+static int vendor_add_opts(int argc, char **argv, const char **ini, const char **name,
+                           struct vendor_manifest *m, char *msg)
+{
+    static const struct option lo[] = {{"from", required_argument, NULL, 'f'},
+                                       {"to", required_argument, NULL, 't'},
+                                       {"script", required_argument, NULL, 's'},
+                                       {"name", required_argument, NULL, 'n'},
+                                       {NULL, 0, NULL, 0}};
+    int opt, seen = 0;
+    enum ota_err e = OTA_OK;
+    optind = 1;
+    cache_project = NULL;
+    while (e == OTA_OK && (opt = getopt_long(argc, argv, "c:p:f:t:s:n:", lo, NULL)) != -1) {
+        if (opt == 'c')
+            *ini = optarg;
+        else if (opt == 'p')
+            cache_project = optarg;
+        else if (opt == 'n')
+            *name = optarg;
+        else if (opt == 'f' && !strcmp(optarg, "any"))
+            m->from_any = 1, seen |= 1;
+        else if (opt == 'f')
+            e = ver_core_parse(optarg, &m->from_core, msg), seen |= 1;
+        else if (opt == 't')
+            e = ver_core_parse(optarg, &m->to_core, msg), seen |= 2;
+        else if (opt == 's')
+            e = ver_script_parse(optarg, &m->script, msg), seen |= 4;
+        else
+            return ota_fail(msg, OTA_E_INVAL, "vendor-add: unknown option"), -1;
+    }
+    if (e != OTA_OK)
+        return -1;
+    if (!*ini || seen != 7 || optind != argc - 1)
+        return ota_fail(msg, OTA_E_INVAL, "vendor-add needs -c OTA_INI [-p PROJECT] --from "
+                        "CORE|any --to CORE --script X.Y.Z [--name NAME] FILE"), -1;
+    if (!m->from_any && !ver_core_same_line(&m->from_core, &m->to_core))
+        return ota_fail(msg, OTA_E_INVAL, "vendor-add: --from and --to are not one core line"),
+               -1;
+    return 0;
+}
+
+static int cmd_vendor_add(int argc, char **argv)
+{
+    const char *ini = NULL, *name = NULL;
+    char msg[OTA_MSG_LEN], path[CFG_PATH_MAX + 256];
+    struct vendor_manifest m;
+    struct cfg_ota c;
+    memset(&m, 0, sizeof m);
+    if (vendor_add_opts(argc, argv, &ini, &name, &m, msg) != 0)
+        return usage_error(msg);
+    int rc = load_ini(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
+    enum ota_err e = cache_vendor_add(&c, argv[optind], name, &m, path, msg);
+    if (e != OTA_OK)
+        return fail(e, msg);
+    printf("published %s (%llu bytes) for project %s\n", path, (unsigned long long)m.size,
+           m.project);
+    return CACHE_EXIT_OK;
 }
 
 static int cmd_keygen(int argc, char **argv)
@@ -703,6 +857,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc, argv);
     if (!strcmp(cmd, "list"))
         return cmd_list(argc, argv);
+    if (!strcmp(cmd, "vendor-add"))
+        return cmd_vendor_add(argc, argv);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc, argv);
     if (!strcmp(cmd, "publish"))

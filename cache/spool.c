@@ -36,16 +36,17 @@ static void drop_spool_on_package(void *ctx, const struct pkg_header *h, const c
 }
 
 /* Build what request q needs from the current release. */
-static enum ota_err drop_spool_build(const struct cfg_ota *c, const struct drop_request *q,
+static enum ota_err drop_spool_build(const struct cfg_ota *all, const struct drop_request *q,
                                      char *msg)
 {
+    const struct cfg_ota *c = cfg_project_find(all, q->project);
     static struct cfg_ota nc;
     struct drop_release cur;
     struct cache_old_core old;
     char path[CFG_PATH_MAX], core[VER_CORE_STR_MAX];
     int found, built = 0;
     ver_core_format(&q->core, core);
-    if (strcmp(q->project, c->project) != 0)
+    if (!c)
         return ota_fail(msg, OTA_E_INVAL, "project %s is not configured", q->project);
     enum ota_err e = drop_archive_release(c, &cur, &found, msg);
     if (e == OTA_OK && !found)

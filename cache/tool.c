@@ -60,12 +60,27 @@ static int cache_name_cmp(const void *a, const void *b)
     return strcmp(((const struct cache_entry *)a)->name, ((const struct cache_entry *)b)->name);
 }
 
+static int cache_is_vendor_name(const char *name)
+{
+    size_t n = strlen(name), k = strlen(VENDOR_MANIFEST_SUFFIX);
+    return n > k && !strcmp(name + n - k, VENDOR_MANIFEST_SUFFIX);
+}
+
 static void cache_entry_load(const char *dir, struct cache_entry *ce)
 {
     char path[CFG_PATH_MAX + 256];
     struct io_reader r;
     uint8_t buf[PKG_HEADER_LEN];
     snprintf(path, sizeof path, "%s/%s", dir, ce->name);
+    if (cache_is_vendor_name(ce->name)) {
+        struct vendor_manifest m;
+        ce->err = cache_vendor_check(path, &m, ce->detail);
+        if (ce->err == OTA_OK) {
+            vendor_header(&m, &ce->h);
+            ce->size = m.size;
+        }
+        return;
+    }
     ce->err = io_file_reader_open(&r, path, ce->detail);
     if (ce->err != OTA_OK)
         return;
@@ -87,7 +102,8 @@ enum ota_err cache_list(const char *dir, cache_list_cb cb, void *ctx, char *msg)
         return ota_fail(msg, OTA_E_NOTFOUND, "%s: %s", dir, strerror(errno));
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
-        if (len < 5 || len >= sizeof list->name || strcmp(de->d_name + len - 4, ".pkg"))
+        if (len < 5 || len >= sizeof list->name || de->d_name[0] == '.' ||
+            (strcmp(de->d_name + len - 4, ".pkg") && !cache_is_vendor_name(de->d_name)))
             continue;
         if (n == cap) {
             struct cache_entry *bigger = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof *list);
@@ -155,6 +171,16 @@ struct cache_prune_run {
     char msg[OTA_MSG_LEN];
 };
 
+/* NAME.vendor of a manifest path; a failure leaves only unreferenced bytes. */
+static void cache_vendor_unlink_bytes(const char *manifest)
+{
+    char data[CFG_PATH_MAX + 256];
+    size_t n = strlen(manifest) - 4;
+    memcpy(data, manifest, n);
+    data[n] = '\0';
+    unlink(data);
+}
+
 static void cache_prune_one(void *ctx, const struct cache_entry *e)
 {
     struct cache_prune_run *p = ctx;
@@ -168,6 +194,8 @@ static void cache_prune_one(void *ctx, const struct cache_entry *e)
             a = CACHE_PRUNE_KEPT;
             if (p->err == OTA_OK)
                 p->err = ota_fail(p->msg, OTA_E_IO, "%s: %s", path, strerror(errno));
+        } else if (!p->dry_run && cache_is_vendor_name(e->name)) {
+            cache_vendor_unlink_bytes(path); /* after its manifest: never live without bytes */
         }
     }
     if (p->cb)

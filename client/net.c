@@ -546,7 +546,9 @@ enum ota_err dev_net_report(struct dev_net *n, const char *json, size_t len, cha
     return e;
 }
 
-/* DTLS-PSK: identity = IMEI, key = HMAC-SHA256(product secret, IMEI) as
+/* DTLS-PSK: identity = IMEI, or PROJECT/IMEI with psk_identity = project
+ * (a gateway serving several projects with psk secrets needs it to pick
+ * the secret); key = HMAC-SHA256(product secret, IMEI) either way, as
  * provisioned into device.ini by `ota-cache psk`. */
 static coap_session_t *dev_net_psk_session(struct dev_net *n, const coap_address_t *dst,
                                            const struct cfg_device *d)
@@ -554,8 +556,12 @@ static coap_session_t *dev_net_psk_session(struct dev_net *n, const coap_address
     coap_dtls_cpsk_t setup;
     memset(&setup, 0, sizeof setup);
     setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
-    setup.psk_info.identity.s = (const uint8_t *)d->imei;
-    setup.psk_info.identity.length = strlen(d->imei);
+    if (d->psk_identity_project)
+        snprintf(n->psk_identity, sizeof n->psk_identity, "%s/%s", d->project, d->imei);
+    else
+        snprintf(n->psk_identity, sizeof n->psk_identity, "%s", d->imei);
+    setup.psk_info.identity.s = (const uint8_t *)n->psk_identity;
+    setup.psk_info.identity.length = strlen(n->psk_identity);
     setup.psk_info.key.s = d->psk;
     setup.psk_info.key.length = sizeof d->psk;
     return coap_new_client_session_psk2(n->ctx, NULL, dst, COAP_PROTO_DTLS, &setup);

@@ -68,10 +68,12 @@ struct dev_net {
     double last_answer_at;   /* for DEV_DTLS_SILENT_S; also the last new session */
     const struct cfg_device *dev; /* identity and key for a new DTLS session */
     unsigned rehandshakes;   /* new DTLS sessions after silence */
+    char psk_identity[VER_PROJECT_MAX + CFG_IMEI_MAX]; /* IMEI or PROJECT/IMEI */
 };
 
 /* url is coap://host[:port] or coaps://host[:port] (path empty or "/fota");
- * coaps:// uses DTLS-PSK with identity = IMEI and device.ini's psk as key;
+ * coaps:// uses DTLS-PSK with identity = IMEI (PROJECT/IMEI when device.ini
+ * says psk_identity = project) and device.ini's psk as key;
  * supported. The query is built from d. */
 enum ota_err dev_net_open(struct dev_net *n, const char *url, const struct cfg_device *d,
                           char *msg);

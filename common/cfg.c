@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
@@ -301,6 +302,11 @@ static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, stru
     if (!strcmp(k, "psk_secret"))
         return cfg_path(x->dir, v, c->psk_secret) == OTA_OK
                    ? 1 : cfg_bad(x, "psk_secret: path too long%s%s", "", "");
+    if (!strcmp(k, "package_format")) {
+        c->package_format = !strcmp(v, "vendor") ? CFG_FORMAT_VENDOR : CFG_FORMAT_OTA;
+        return !strcmp(v, "ota") || !strcmp(v, "vendor")
+                   ? 1 : cfg_bad(x, "package_format: '%.64s' is not ota or vendor%s", v, "");
+    }
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "project");
 }
 
@@ -502,26 +508,40 @@ static int cfg_ota_census(struct cfg_ota *c, const char *k, const char *v, struc
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "census");
 }
 
-static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
+/* The sections a project file may have too; -1 for any other section. */
+static int cfg_project_section(struct cfg_ota *c, const char *section, const char *k,
+                               const char *v, struct cfg_ctx *x)
 {
-    struct cfg_ctx *x = user;
-    struct cfg_ota *c = x->out;
     if (!strcmp(section, "project"))
         return cfg_ota_project(c, k, v, x);
     if (!strcmp(section, "release"))
         return cfg_ota_release(c, k, v, x);
+    if (!strcmp(section, "fleet"))
+        return cfg_ota_fleet(c, k, v, x);
+    return -1;
+}
+
+static int cfg_ota_handler(void *user, const char *section, const char *k, const char *v)
+{
+    struct cfg_ctx *x = user;
+    struct cfg_ota *c = x->out;
+    int r = cfg_project_section(c, section, k, v, x);
+    if (r >= 0)
+        return r;
     if (!strcmp(section, "cache"))
         return cfg_ota_cache(c, k, v, x);
     if (!strcmp(section, "server"))
         return cfg_ota_server(c, k, v, x);
     if (!strcmp(section, "dtls"))
         return cfg_ota_dtls(c, k, v, x);
-    if (!strcmp(section, "fleet"))
-        return cfg_ota_fleet(c, k, v, x);
     if (!strcmp(section, "admin"))
         return cfg_ota_admin_http(c, k, v, x);
     if (!strcmp(section, "census"))
         return cfg_ota_census(c, k, v, x);
+    if (!strcmp(section, "projects"))
+        return strcmp(k, "dir") ? cfg_bad(x, "unknown key '%s' in [%s]", k, "projects")
+               : cfg_path(x->dir, v, c->projects_dir) == OTA_OK
+                   ? 1 : cfg_bad(x, "dir: path too long%s%s", "", "");
     return cfg_bad_section(x, section, k, "[project]");
 }
 
@@ -565,6 +585,8 @@ static enum ota_err cfg_open(const char *path, FILE **fp, char *msg)
     return OTA_OK;
 }
 
+static enum ota_err cfg_projects_load(struct cfg_ota *c, char *msg);
+
 enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg)
 {
     FILE *fp;
@@ -573,6 +595,8 @@ enum ota_err cfg_ota_load(const char *path, struct cfg_ota *c, char *msg)
         return e;
     e = cfg_ota_load_stream(fp, path, c, msg);
     fclose(fp);
+    if (e == OTA_OK && c->projects_dir[0])
+        e = cfg_projects_load(c, msg);
     return e;
 }
 
@@ -587,11 +611,19 @@ enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg)
     return e;
 }
 
+static const char *const cfg_ota_req_names[] = {
+    "[project] name", "[project] product_key", "[release] core", "[release] core_image",
+    "[release] script_version", "[release] script_image", "[server] public_key", NULL};
+
+static unsigned cfg_release_need(const struct cfg_ota *c)
+{
+    return c->has_release
+               ? CFG_REQ_CORE | CFG_REQ_CORE_IMAGE | CFG_REQ_SCRIPT | CFG_REQ_SCRIPT_IMAGE : 0;
+}
+
 enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, char *msg)
 {
-    static const char *const names[] = {
-        "[project] name", "[project] product_key", "[release] core", "[release] core_image",
-        "[release] script_version", "[release] script_image", "[server] public_key", NULL};
+    const char *const *names = cfg_ota_req_names;
     struct cfg_ctx x = {.out = c};
     memset(c, 0, sizeof *c);
     cfg_dir_of(path, c->dir);
@@ -619,18 +651,303 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     c->census_max_pairs = 4096;
     c->census_save_interval = 60;
     c->census_keep_days = 30;
+    ota_strlcpy(c->source, path, sizeof c->source);
     enum ota_err e = cfg_parse(fp, path, cfg_ota_handler, &x, msg);
     if (e != OTA_OK)
         return e;
-    unsigned need = CFG_REQ_NAME | CFG_REQ_KEY;
-    if (c->has_release)
-        need |= CFG_REQ_CORE | CFG_REQ_CORE_IMAGE | CFG_REQ_SCRIPT | CFG_REQ_SCRIPT_IMAGE;
+    /* With a [projects] dir, ota.ini may hold no project of its own. */
+    unsigned need = c->projects_dir[0] && !(x.seen & (CFG_REQ_NAME | CFG_REQ_KEY))
+                        ? 0 : CFG_REQ_NAME | CFG_REQ_KEY;
+    need |= cfg_release_need(c);
     if ((e = cfg_missing(path, x.seen, need, names, msg)) != OTA_OK)
         return e;
     if (!(x.seen & CFG_REQ_PUBKEY) && c->signing_key[0] &&
         snprintf(c->public_key, CFG_PATH_MAX, "%s.pub", c->signing_key) >= CFG_PATH_MAX)
         return ota_fail(msg, OTA_E_LIMIT, "%s: signing_key path too long", path);
     return OTA_OK;
+}
+
+/* ---- [projects] dir: one ini per project ------------------------------------ */
+
+static int cfg_project_handler(void *user, const char *section, const char *k, const char *v)
+{
+    struct cfg_ctx *x = user;
+    int r = cfg_project_section(x->out, section, k, v, x);
+    if (r >= 0)
+        return r;
+    if (!section[0])
+        return cfg_bad_section(x, section, k, "[project]");
+    return cfg_bad(x, "[%s] (key '%s') belongs in ota.ini: a project file has only [project], "
+                   "[release] and [fleet]", section, k);
+}
+
+/* base's server settings with the project's own fields at their defaults. */
+#define CFG_UNSET "\001"
+
+/* A project file without [fleet] rollout_file gets rollout-<PROJECT>.state
+ * next to ota.ini's rollout file (the service's state folder); none if
+ * ota.ini's project has none. */
+static void cfg_project_rollout_file(struct cfg_ota *out, const struct cfg_ota *base)
+{
+    if (strcmp(out->rollout_file, CFG_UNSET) != 0)
+        return;
+    const char *slash = strrchr(base->rollout_file, '/');
+    int n = slash ? (int)(slash - base->rollout_file) : 0;
+    if (!base->rollout_file[0] ||
+        snprintf(out->rollout_file, sizeof out->rollout_file, "%.*s/rollout-%s.state", n,
+                 base->rollout_file, out->project) >= (int)sizeof out->rollout_file)
+        out->rollout_file[0] = '\0';
+}
+
+static void cfg_project_reset(struct cfg_ota *out, const struct cfg_ota *base)
+{
+    *out = *base;
+    out->project[0] = out->product_key[0] = out->psk_secret[0] = '\0';
+    out->package_format = CFG_FORMAT_OTA;
+    memset(&out->core, 0, sizeof out->core);
+    memset(&out->script, 0, sizeof out->script);
+    out->core_image[0] = out->script_image[0] = out->shipped_dir[0] = '\0';
+    out->full_core_fallback = out->jobs = out->has_release = 0;
+    out->core_only = out->script_only = 1;
+    out->window_bits = 15;
+    out->allowlist[0] = '\0';
+    out->rollout_bp = 10001;
+    out->check_interval = 0;
+    memcpy(out->rollout_file, CFG_UNSET, sizeof CFG_UNSET); /* default after parsing */
+    out->projects_dir[0] = '\0';
+    out->projects = NULL;
+    out->nprojects = 0;
+}
+
+enum ota_err cfg_project_load_stream(FILE *fp, const char *name, const struct cfg_ota *base,
+                                     struct cfg_ota *out, char *msg)
+{
+    struct cfg_ctx x = {.out = out};
+    cfg_project_reset(out, base);
+    cfg_dir_of(name, out->dir);
+    x.dir = out->dir;
+    ota_strlcpy(out->source, name, sizeof out->source);
+    enum ota_err e = cfg_parse(fp, name, cfg_project_handler, &x, msg);
+    if (e != OTA_OK)
+        return e;
+    cfg_project_rollout_file(out, base);
+    return cfg_missing(name, x.seen, CFG_REQ_NAME | CFG_REQ_KEY | cfg_release_need(out),
+                       cfg_ota_req_names, msg);
+}
+
+static int cfg_project_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cfg_ota *)a)->project, ((const struct cfg_ota *)b)->project);
+}
+
+static int cfg_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cfg_project_file(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] != '.' && l > 4 && !strcmp(n + l - 4, ".ini") && !strstr(n, ".tmp.");
+}
+
+/* Sorted names of the *.ini files in dir (hidden and temporary ones skipped). */
+static enum ota_err cfg_project_names(const char *dir, char ***out, size_t *n, char *msg)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **names = calloc(CFG_PROJECTS_MAX, sizeof *names);
+    enum ota_err e = OTA_OK;
+    *n = 0;
+    if (!d || !names) {
+        free(names);
+        if (d)
+            closedir(d);
+        return d ? ota_fail(msg, OTA_E_NOMEM, "[projects] dir: out of memory")
+                 : ota_fail(msg, errno == ENOENT ? OTA_E_NOTFOUND : OTA_E_IO,
+                            "[projects] dir %s: %s", dir, strerror(errno));
+    }
+    while (e == OTA_OK && (de = readdir(d)) != NULL) {
+        if (!cfg_project_file(de->d_name))
+            continue;
+        if (*n == CFG_PROJECTS_MAX)
+            e = ota_fail(msg, OTA_E_LIMIT, "[projects] dir %s: more than %d projects", dir,
+                         CFG_PROJECTS_MAX);
+        else if (!(names[*n] = strdup(de->d_name)))
+            e = ota_fail(msg, OTA_E_NOMEM, "[projects] dir: out of memory");
+        else
+            ++*n;
+    }
+    closedir(d);
+    qsort(names, *n, sizeof *names, cfg_str_cmp);
+    *out = names;
+    return e;
+}
+
+static void cfg_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static enum ota_err cfg_project_file_load(const char *dir, const char *name,
+                                          const struct cfg_ota *base, struct cfg_ota *out,
+                                          char *msg)
+{
+    char path[CFG_PATH_MAX];
+    FILE *fp;
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return ota_fail(msg, OTA_E_LIMIT, "%s/%s: path too long", dir, name);
+    enum ota_err e = cfg_open(path, &fp, msg);
+    if (e != OTA_OK)
+        return e;
+    e = cfg_project_load_stream(fp, path, base, out, msg);
+    fclose(fp);
+    return e;
+}
+
+/* Names are sorted: a duplicate is a neighbour. Product keys: each
+ * project has its own (a copied key would let one product's devices pass
+ * another's key check), compared pairwise once at load. */
+static enum ota_err cfg_projects_check(const struct cfg_ota *p, size_t n, char *msg)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!strcmp(p[i].project, p[i + 1].project))
+            return ota_fail(msg, OTA_E_INVAL, "project %s is defined twice: %s and %s",
+                            p[i].project, p[i].source, p[i + 1].source);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp(p[i].product_key, p[j].product_key))
+                return ota_fail(msg, OTA_E_INVAL, "%s: project %s has the product_key of "
+                                "project %s (%s); each project needs its own", p[j].source,
+                                p[j].project, p[i].project, p[i].source);
+    return OTA_OK;
+}
+
+static enum ota_err cfg_projects_load(struct cfg_ota *c, char *msg)
+{
+    char **names = NULL;
+    size_t nnames = 0, n = 0;
+    int own = c->project[0] != '\0';
+    enum ota_err e = cfg_project_names(c->projects_dir, &names, &nnames, msg);
+    struct cfg_ota *all = e == OTA_OK ? calloc(nnames + (size_t)own + 1, sizeof *all) : NULL;
+    if (e == OTA_OK && !all)
+        e = ota_fail(msg, OTA_E_NOMEM, "[projects] dir: out of memory");
+    if (all && own) {
+        all[n] = *c;
+        all[n++].projects_dir[0] = '\0';
+    }
+    for (size_t i = 0; e == OTA_OK && i < nnames; i++)
+        if ((e = cfg_project_file_load(c->projects_dir, names[i], c, &all[n], msg)) == OTA_OK)
+            n++;
+    cfg_names_free(names, nnames);
+    if (e == OTA_OK && n == 0)
+        e = ota_fail(msg, OTA_E_INVAL, "%s: no [project] and no *.ini in [projects] dir %s",
+                     c->source, c->projects_dir);
+    if (e == OTA_OK) {
+        qsort(all, n, sizeof *all, cfg_project_cmp);
+        e = cfg_projects_check(all, n, msg);
+    }
+    if (e != OTA_OK) {
+        free(all);
+        return e;
+    }
+    if (!own) { /* ota.ini's own fields become the first project's */
+        char dir[CFG_PATH_MAX];
+        memcpy(dir, c->projects_dir, sizeof dir);
+        *c = all[0];
+        memcpy(c->projects_dir, dir, sizeof dir);
+    }
+    c->projects = all;
+    c->nprojects = n;
+    return OTA_OK;
+}
+
+size_t cfg_project_count(const struct cfg_ota *c)
+{
+    return c->projects ? c->nprojects : 1;
+}
+
+const struct cfg_ota *cfg_project_at(const struct cfg_ota *c, size_t i)
+{
+    return c->projects ? &c->projects[i] : c;
+}
+
+static int cfg_project_key_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct cfg_ota *)elem)->project);
+}
+
+const struct cfg_ota *cfg_project_find(const struct cfg_ota *c, const char *name)
+{
+    if (!c->projects)
+        return strcmp(c->project, name) == 0 ? c : NULL;
+    return bsearch(name, c->projects, c->nprojects, sizeof *c->projects, cfg_project_key_cmp);
+}
+
+size_t cfg_psk_project_count(const struct cfg_ota *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg_project_count(c); i++)
+        n += cfg_project_at(c, i)->psk_secret[0] != '\0';
+    return n;
+}
+
+/* "A, B, C" (cut to fit). */
+static void cfg_project_names_list(const struct cfg_ota *c, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg_project_count(c) && used < n; i++) {
+        int k = snprintf(out + used, n - used, "%s%s", i ? ", " : "",
+                         cfg_project_at(c, i)->project);
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
+enum ota_err cfg_ota_pick(struct cfg_ota *c, const char *name, char *msg)
+{
+    char list[OTA_MSG_LEN / 2];
+    const struct cfg_ota *p = name ? cfg_project_find(c, name)
+                              : cfg_project_count(c) == 1 ? cfg_project_at(c, 0) : NULL;
+    if (!p) {
+        cfg_project_names_list(c, list, sizeof list);
+        if (name)
+            return ota_fail(msg, OTA_E_INVAL, "project %s is not configured (projects: %s)",
+                            name, list);
+        return ota_fail(msg, OTA_E_INVAL, "%zu projects configured (%s): choose one with -p "
+                        "PROJECT", cfg_project_count(c), list);
+    }
+    struct cfg_ota *all = c->projects;
+    if (p != c)
+        *c = *p;
+    free(all);
+    c->projects = NULL;
+    c->nprojects = 0;
+    return OTA_OK;
+}
+
+enum ota_err cfg_ota_own(struct cfg_ota *c, char *msg)
+{
+    if (!c->projects)
+        return OTA_OK;
+    struct cfg_ota *copy = malloc(c->nprojects * sizeof *copy);
+    if (!copy) {
+        c->projects = NULL;
+        c->nprojects = 0;
+        return ota_fail(msg, OTA_E_NOMEM, "configuration: out of memory");
+    }
+    memcpy(copy, c->projects, c->nprojects * sizeof *copy);
+    c->projects = copy;
+    return OTA_OK;
+}
+
+void cfg_ota_free(struct cfg_ota *c)
+{
+    free(c->projects);
+    c->projects = NULL;
+    c->nprojects = 0;
 }
 
 /* ---- device.ini --------------------------------------------------------- */
@@ -722,6 +1039,11 @@ static int cfg_device_handler(void *user, const char *section, const char *k, co
     if (!strcmp(k, "psk")) {
         d->has_psk = ota_unhex(v, d->psk, sizeof d->psk) == OTA_OK;
         return d->has_psk ? 1 : cfg_bad(x, "psk: expected %s hex digits%s", "64", "");
+    }
+    if (!strcmp(k, "psk_identity")) {
+        d->psk_identity_project = !strcmp(v, "project");
+        return !strcmp(v, "imei") || !strcmp(v, "project")
+                   ? 1 : cfg_bad(x, "psk_identity: '%.64s' is not imei or project%s", v, "");
     }
     if (!strcmp(k, "window"))
         return cfg_int(v, 1, 64, &d->window) == 0 ? 1 : cfg_bad(x, "window: '%s' not in 1..64%s",

@@ -28,6 +28,10 @@
 #define CFG_BLOCK_MIN 16
 #define CFG_BLOCK_MAX 1024
 #define CFG_ADMIN_PORT 9683 /* [admin] listen without a port */
+#define CFG_PROJECTS_MAX 1024 /* projects in one configuration */
+
+/* [project] package_format: which update engine the project's devices run. */
+enum cfg_format { CFG_FORMAT_OTA = 0, CFG_FORMAT_VENDOR = 1 };
 
 struct cfg_ota {
     char dir[CFG_PATH_MAX]; /* directory of the ini file */
@@ -106,6 +110,15 @@ struct cfg_ota {
     char admin_audit_log[CFG_PATH_MAX];  /* console changes, JSON lines; "" = not kept */
     char admin_console_dir[CFG_PATH_MAX]; /* the console's page, script, style, icon */
     char admin_javascript_dir[CFG_PATH_MAX]; /* Debian's libjs-* (chart.js) */
+    /* Many projects (README "Two projects on one gateway"). Every project is
+     * a whole cfg_ota: the server settings of ota.ini with its own
+     * [project], [release] and [fleet], so code written for one project
+     * works when handed a project's entry. */
+    int package_format;         /* [project] package_format, enum cfg_format */
+    char projects_dir[CFG_PATH_MAX]; /* [projects] dir; "" = ota.ini's project only */
+    char source[CFG_PATH_MAX];  /* the file that defined this project */
+    struct cfg_ota *projects;   /* every project sorted by name (owned); NULL = this one */
+    size_t nprojects;
 };
 
 struct cfg_device {
@@ -122,6 +135,7 @@ struct cfg_device {
     int has_psk;
     int block_size;
     int window;                   /* max blocks in flight, 1 = strict NSTART=1, 0 = client default */
+    int psk_identity_project;     /* psk_identity = project: DTLS identity PROJECT/IMEI */
 };
 
 /* Defaults first, then the file. Errors name "file:line". */
@@ -133,6 +147,29 @@ enum ota_err cfg_device_load(const char *path, struct cfg_device *d, char *msg);
 enum ota_err cfg_ota_load_stream(FILE *fp, const char *name, struct cfg_ota *c, char *msg);
 enum ota_err cfg_device_load_stream(FILE *fp, const char *name, struct cfg_device *d,
                                     char *msg);
+
+/* Projects of a loaded ota.ini: count, i-th (sorted by name), by name
+ * (binary search; NULL if unknown). With no [projects] dir the one
+ * project is c itself. */
+size_t cfg_project_count(const struct cfg_ota *c);
+const struct cfg_ota *cfg_project_at(const struct cfg_ota *c, size_t i);
+const struct cfg_ota *cfg_project_find(const struct cfg_ota *c, const char *name);
+/* Projects with a psk_secret; the DTLS identity is PROJECT/IMEI when
+ * there are several, and may be the bare IMEI when there is one. */
+size_t cfg_psk_project_count(const struct cfg_ota *c);
+/* Narrow c to one project for a command about one project (`ota-cache
+ * -p`): name NULL is allowed only when there is a single project; else
+ * OTA_E_INVAL with the names in msg. c's project table is freed. */
+enum ota_err cfg_ota_pick(struct cfg_ota *c, const char *name, char *msg);
+/* Give c its own copy of the project table (after a struct copy). */
+enum ota_err cfg_ota_own(struct cfg_ota *c, char *msg);
+/* Free the project table (c stays a valid one-project configuration). */
+void cfg_ota_free(struct cfg_ota *c);
+/* One project file of a [projects] dir read from a stream over base (the
+ * parsed ota.ini): only [project], [release] and [fleet] are allowed;
+ * paths are relative to the file's directory. For fuzzers and tests. */
+enum ota_err cfg_project_load_stream(FILE *fp, const char *name, const struct cfg_ota *base,
+                                     struct cfg_ota *out, char *msg);
 
 /* Rewrite the core = and script_version = lines of device.ini in place
  * (other lines and comments kept), atomically. */

@@ -27,6 +27,9 @@
 #define PKG_F_CORE_FULL 0x2u  /* core section is the full new core */
 #define PKG_F_SCRIPT 0x4u     /* script section present */
 #define PKG_F_KNOWN (PKG_F_CORE_DELTA | PKG_F_CORE_FULL | PKG_F_SCRIPT)
+/* Never in a file: marks the header the server builds for a vendor
+ * package (common/vendor.h) so selection keeps the two kinds apart. */
+#define PKG_F_VENDOR 0x100u
 
 /* from_core of a full-core package usable from any older core. */
 #define PKG_FROM_ANY 0xFFFFFFFFu

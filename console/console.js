@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const charts = {};
   let token = sessionStorage.getItem('ota-token') || '';
+  let project = sessionStorage.getItem('ota-project') || '';
 
   function say(text, bad) {
     const s = $('status');
@@ -17,6 +18,7 @@
     const headers = { 'Accept': 'application/json' };
     if (token) headers['Authorization'] = 'Bearer ' + token;
     const init = { headers: headers, cache: 'no-store' };
+    if (project) path += (path.includes('?') ? '&' : '?') + 'project=' + encodeURIComponent(project);
     if (body !== undefined) {
       init.method = 'POST';
       headers['Content-Type'] = 'application/json';
@@ -100,6 +102,12 @@
   let writes = false;
   async function loadRollout() {
     const r = await api('/api/rollout');
+    const sel = $('project-select');
+    if (sel.options.length !== r.projects.length) {
+      sel.replaceChildren();
+      for (const name of r.projects) { const o = add(sel, 'option', name); o.value = name; }
+    }
+    sel.value = r.project;
     const f = r.in_force;
     writes = r.writes;
     text($('rollout-state'), (f.percent === 'none' ? 'No staged rollout (everyone)' : 'Rollout ' + f.percent + ' %') +
@@ -189,6 +197,11 @@
     $('allow-form').addEventListener('submit', (ev) => { ev.preventDefault(); change('/api/allowlist', { add: imeis() }, 'allowlist add'); });
     $('allow-remove').addEventListener('click', () => change('/api/allowlist', { remove: imeis() }, 'allowlist remove'));
     $('device-form').addEventListener('submit', lookup);
+    $('project-select').addEventListener('change', (ev) => {
+      project = ev.target.value;
+      sessionStorage.setItem('ota-project', project);
+      refresh();
+    });
     refresh();
     setInterval(() => loadLive().catch(() => {}), 2000);
   }

@@ -130,9 +130,6 @@ void srv_console_free(struct srv_console *c)
 
 static void srv_console_paths(struct srv_console_snap *p, const struct cfg_ota *cfg)
 {
-    ota_strlcpy(p->project, cfg->project, sizeof p->project);
-    ota_strlcpy(p->allowlist, cfg->allowlist, sizeof p->allowlist);
-    ota_strlcpy(p->rollout_file, cfg->rollout_file, sizeof p->rollout_file);
     ota_strlcpy(p->audit_log, cfg->admin_audit_log, sizeof p->audit_log);
     ota_strlcpy(p->census_file, cfg->census_file, sizeof p->census_file);
     ota_strlcpy(p->report_log, cfg->report_log, sizeof p->report_log);
@@ -175,6 +172,23 @@ static void srv_console_pkgs(struct srv_console_snap *p, const struct srv_index 
     p->npkg = n;
 }
 
+static void srv_console_projects(struct srv_console_snap *p, const struct srv_projects *v)
+{
+    p->nprojects = v->n < SRV_CONSOLE_PROJECTS_MAX ? v->n : SRV_CONSOLE_PROJECTS_MAX;
+    for (size_t i = 0; i < p->nprojects; i++) {
+        const struct srv_project *pr = &v->v[i];
+        struct srv_console_project *o = &p->projects[i];
+        ota_strlcpy(o->name, pr->cfg->project, sizeof o->name);
+        ota_strlcpy(o->allowlist, pr->cfg->allowlist, sizeof o->allowlist);
+        ota_strlcpy(o->rollout_file, pr->cfg->rollout_file, sizeof o->rollout_file);
+        o->has_allowlist = pr->fleet.has_allowlist;
+        o->allowlist_n = pr->fleet.n;
+        o->has_rollout = pr->fleet.has_rollout;
+        o->rollout_bp = pr->fleet.rollout_bp;
+        o->paused = pr->fleet.paused;
+    }
+}
+
 void srv_console_publish(struct srv *s, int all)
 {
     struct srv_console *c = s->metrics.console;
@@ -183,11 +197,7 @@ void srv_console_publish(struct srv *s, int all)
     pthread_mutex_lock(&c->lock);
     struct srv_console_snap *p = &c->snap;
     srv_console_paths(p, &s->cfg);
-    p->has_allowlist = s->fleet.has_allowlist;
-    p->allowlist_n = s->fleet.n;
-    p->has_rollout = s->fleet.has_rollout;
-    p->rollout_bp = s->fleet.rollout_bp;
-    p->paused = s->fleet.paused;
+    srv_console_projects(p, &s->projects);
     srv_console_days(p, s->st.transfers_started, (int64_t)time(NULL));
     if (all || c->pkg_gen != s->idx.gen) {
         srv_console_pkgs(p, &s->idx);
@@ -236,6 +246,34 @@ static struct srv_console_snap *srv_console_copy(struct srv_console *c,
     if (p->seq == 0) {
         free(p);
         srv_json_error(r, 503, "starting");
+        return NULL;
+    }
+    return p;
+}
+
+/* The project a request names (?project=), or the first one (a gateway
+ * with one project needs no argument); NULL and a 404 if unknown. */
+static const struct srv_console_project *srv_console_pick(const struct srv_console_snap *p,
+                                                          const struct srv_http_req *q,
+                                                          struct srv_http_reply *r)
+{
+    const char *name = srv_http_req_arg(q, "project");
+    for (size_t i = 0; i < p->nprojects; i++)
+        if (!name || !strcmp(name, p->projects[i].name))
+            return &p->projects[i];
+    srv_json_error(r, 404, "project: %s is not served here", name ? name : "(none)");
+    return NULL;
+}
+
+/* The snapshot and the request's project, or NULL with the reply set. */
+static struct srv_console_snap *srv_console_for(struct srv_console *c,
+                                                const struct srv_http_req *q,
+                                                struct srv_http_reply *r,
+                                                const struct srv_console_project **pj)
+{
+    struct srv_console_snap *p = srv_console_copy(c, r);
+    if (p && !(*pj = srv_console_pick(p, q, r))) {
+        free(p);
         return NULL;
     }
     return p;
@@ -374,13 +412,13 @@ static int srv_report_day_cmp(const void *a, const void *b)
 }
 
 /* The newest release of the project among the loaded packages. */
-static int srv_console_target(const struct srv_console_snap *p, struct ver_core *core,
-                              struct ver_script *script)
+static int srv_console_target(const struct srv_console_snap *p, const char *project,
+                              struct ver_core *core, struct ver_script *script)
 {
     int found = 0;
     for (size_t i = 0; i < p->npkg; i++) {
         const struct pkg_header *h = &p->pkg[i].h;
-        if (!p->pkg[i].ok || strcmp(h->project, p->project) != 0)
+        if (!p->pkg[i].ok || strcmp(h->project, project) != 0)
             continue;
         if (!found || h->to_core > core->number ||
             (h->to_core == core->number && ver_script_cmp(&h->script, script) > 0)) {
@@ -394,7 +432,7 @@ static int srv_console_target(const struct srv_console_snap *p, struct ver_core 
     return found;
 }
 
-static void srv_fleet_pairs(struct srv_text *t, const struct srv_console_snap *p,
+static void srv_fleet_pairs(struct srv_text *t, const char *project,
                             const struct census_entry *e, size_t n, const struct ver_core *core,
                             const struct ver_script *script, int has_target)
 {
@@ -402,7 +440,7 @@ static void srv_fleet_pairs(struct srv_text *t, const struct srv_console_snap *p
     uint64_t on = 0, all = 0;
     srv_text_add(t, ",\"pairs\":[");
     for (size_t i = 0, k = 0; i < n; i++) {
-        if (strcmp(e[i].project, p->project) != 0)
+        if (strcmp(e[i].project, project) != 0)
             continue;
         int at = has_target && ver_core_same_line(&e[i].core, core) &&
                  e[i].core.number == core->number &&
@@ -444,10 +482,11 @@ static void srv_fleet_days(struct srv_text *t, const struct srv_console_snap *p,
     srv_text_add(t, "]");
 }
 
-static void srv_hnd_fleet(void *ctx, struct srv_http_reply *r)
+static void srv_hnd_fleet(void *ctx, const struct srv_http_req *q, struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     struct census_entry *e = NULL;
     struct srv_report_days *a = calloc(1, sizeof *a);
     struct srv_text t = {NULL, 0, 0, 0};
@@ -466,9 +505,9 @@ static void srv_hnd_fleet(void *ctx, struct srv_http_reply *r)
         log_msg(LOG_L_WARN, "console: %s", msg);
     struct ver_core core;
     struct ver_script script;
-    int has_target = srv_console_target(p, &core, &script);
+    int has_target = srv_console_target(p, pj->name, &core, &script);
     srv_text_add(&t, "{");
-    srv_json_kv(&t, 1, "project", p->project);
+    srv_json_kv(&t, 1, "project", pj->name);
     srv_json_kv(&t, 0, "census_error", msg);
     if (has_target) {
         ver_core_format(&core, cs);
@@ -480,8 +519,8 @@ static void srv_hnd_fleet(void *ctx, struct srv_http_reply *r)
     } else {
         srv_text_add(&t, ",\"target\":null");
     }
-    srv_fleet_pairs(&t, p, e, n, &core, &script, has_target);
-    a->project = p->project;
+    srv_fleet_pairs(&t, pj->name, e, n, &core, &script, has_target);
+    a->project = pj->name;
     srv_console_tail(p->report_log, SRV_CONSOLE_REPORT_SCAN, srv_report_day_line, a, &scanned,
                      &cut);
     srv_fleet_days(&t, p, a);
@@ -596,18 +635,22 @@ static void srv_release_drops(struct srv_text *t, const char *drop_dir)
     free(d);
 }
 
-static void srv_hnd_releases(void *ctx, struct srv_http_reply *r)
+static void srv_hnd_releases(void *ctx, const struct srv_http_req *q,
+                             struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     struct srv_text t = {NULL, 0, 0, 0};
     if (!p)
         return;
     srv_text_add(&t, "{");
-    srv_json_kv(&t, 1, "project", p->project);
+    srv_json_kv(&t, 1, "project", pj->name);
     srv_text_add(&t, ",\"packages\":[");
-    for (size_t i = 0; i < p->npkg; i++)
-        srv_release_pkg(&t, &p->pkg[i], i == 0);
+    /* the project's packages, and the rejected ones (no project known) */
+    for (size_t i = 0, k = 0; i < p->npkg; i++)
+        if (!p->pkg[i].ok || !strcmp(p->pkg[i].h.project, pj->name))
+            srv_release_pkg(&t, &p->pkg[i], k++ == 0);
     srv_text_add(&t, "]");
     srv_release_drops(&t, p->drop_dir);
     srv_text_add(&t, "}\n");
@@ -628,25 +671,32 @@ static void srv_hnd_rollout_get(void *ctx, const struct srv_http_req *q,
                                 struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     struct srv_text t = {NULL, 0, 0, 0};
     struct srv_rollout_state file;
     char msg[OTA_MSG_LEN];
     if (!p)
         return;
     srv_text_add(&t, "{");
-    srv_json_kv(&t, 1, "project", p->project);
-    srv_rollout_json(&t, "in_force", p->has_rollout, p->rollout_bp, p->paused);
-    srv_json_kv(&t, 0, "rollout_file", p->rollout_file);
-    enum ota_err e = p->rollout_file[0] ? srv_rollout_load(p->rollout_file, &file, msg)
+    srv_json_kv(&t, 1, "project", pj->name);
+    srv_text_add(&t, ",\"projects\":[");
+    for (size_t i = 0; i < p->nprojects; i++) {
+        srv_text_add(&t, "%s", i ? "," : "");
+        srv_json_str(&t, p->projects[i].name);
+    }
+    srv_text_add(&t, "]");
+    srv_rollout_json(&t, "in_force", pj->has_rollout, pj->rollout_bp, pj->paused);
+    srv_json_kv(&t, 0, "rollout_file", pj->rollout_file);
+    enum ota_err e = pj->rollout_file[0] ? srv_rollout_load(pj->rollout_file, &file, msg)
                                         : OTA_E_NOTFOUND;
     if (e == OTA_OK)
         srv_rollout_json(&t, "file", file.bp <= SRV_ROLLOUT_ALL, file.bp, file.paused);
     else
         srv_json_kv(&t, 0, "file_error", e == OTA_E_NOTFOUND ? "" : msg);
-    srv_text_add(&t, ",\"allowlist\":{\"set\":%s,\"count\":%zu", p->has_allowlist ? "true" : "false",
-                 p->allowlist_n);
-    srv_json_kv(&t, 0, "path", p->allowlist);
+    srv_text_add(&t, ",\"allowlist\":{\"set\":%s,\"count\":%zu",
+                 pj->has_allowlist ? "true" : "false", pj->allowlist_n);
+    srv_json_kv(&t, 0, "path", pj->allowlist);
     srv_text_add(&t, "},\"writes\":%s", q->token ? "true" : "false");
     srv_json_kv(&t, 0, "token", q->token ? q->token : "");
     srv_text_add(&t, "}\n");
@@ -662,23 +712,26 @@ static enum ota_err srv_console_allowlist(const char *path, struct srv_fleet *f,
     return srv_fleet_init(f, path, SRV_ROLLOUT_NONE, msg);
 }
 
-static void srv_hnd_allowlist_get(void *ctx, struct srv_http_reply *r)
+static void srv_hnd_allowlist_get(void *ctx, const struct srv_http_req *q,
+                                  struct srv_http_reply *r)
 {
     struct srv_metrics *m = ctx;
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     struct srv_fleet f;
     struct srv_text t = {NULL, 0, 0, 0};
     char msg[OTA_MSG_LEN];
     if (!p)
         return;
-    enum ota_err e = srv_console_allowlist(p->allowlist, &f, msg);
+    enum ota_err e = srv_console_allowlist(pj->allowlist, &f, msg);
     if (e != OTA_OK) {
         srv_json_error(r, e == OTA_E_STATE ? 409 : 500, "%s", msg);
         free(p);
         return;
     }
     srv_text_add(&t, "{");
-    srv_json_kv(&t, 1, "path", p->allowlist);
+    srv_json_kv(&t, 1, "project", pj->name);
+    srv_json_kv(&t, 0, "path", pj->allowlist);
     srv_text_add(&t, ",\"count\":%zu,\"imeis\":[", f.n);
     for (size_t i = 0; i < f.n && i < SRV_CONSOLE_ALLOWLIST_SHOW; i++)
         srv_text_add(&t, "%s\"%s\"", i ? "," : "", f.imeis[i]);
@@ -768,30 +821,32 @@ static void srv_hnd_device(void *ctx, const struct srv_http_req *q, struct srv_h
         srv_json_error(r, 400, "imei: expected ?imei= and 15 digits");
         return;
     }
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     if (!p)
         return;
-    enum ota_err e = p->has_allowlist ? srv_console_allowlist(p->allowlist, &f, msg)
+    enum ota_err e = pj->has_allowlist ? srv_console_allowlist(pj->allowlist, &f, msg)
                                       : srv_fleet_init(&f, NULL, SRV_ROLLOUT_NONE, msg);
     if (e != OTA_OK) {
         srv_json_error(r, 500, "%s", msg);
         free(p);
         return;
     }
-    f.has_rollout = p->has_rollout;
-    f.rollout_bp = p->rollout_bp;
+    f.has_rollout = pj->has_rollout;
+    f.rollout_bp = pj->rollout_bp;
     enum srv_fleet_verdict v = srv_fleet_explain(&f, imei, why, sizeof why);
     uint32_t bucket = srv_fleet_bucket(imei);
     int listed = v != SRV_FLEET_NOT_ALLOWED && f.has_allowlist;
     struct srv_text t = {NULL, 0, 0, 0};
     srv_text_add(&t, "{");
     srv_json_kv(&t, 1, "imei", imei);
+    srv_json_kv(&t, 0, "project", pj->name);
     srv_text_add(&t, ",\"bucket\":%u,\"bucket_percent\":\"%u.%02u\"", bucket, bucket / 100,
                  bucket % 100);
     srv_text_add(&t, ",\"allowlist\":{\"set\":%s,\"listed\":%s}", f.has_allowlist ? "true"
                  : "false", listed ? "true" : "false");
-    srv_rollout_json(&t, "rollout", p->has_rollout, p->rollout_bp, p->paused);
-    srv_json_kv(&t, 0, "verdict", v == SRV_FLEET_ALLOWED ? (p->paused ? "paused" : "offered")
+    srv_rollout_json(&t, "rollout", pj->has_rollout, pj->rollout_bp, pj->paused);
+    srv_json_kv(&t, 0, "verdict", v == SRV_FLEET_ALLOWED ? (pj->paused ? "paused" : "offered")
                                   : v == SRV_FLEET_NOT_YET ? "not yet" : "not allowed");
     srv_json_kv(&t, 0, "why", why);
     srv_device_check(&t, m->console, imei);
@@ -974,28 +1029,31 @@ static void srv_hnd_rollout_set(void *ctx, const struct srv_http_req *q,
     int fd;
     if (srv_jbody_parse(q->body, q->body_len, &j, msg) != OTA_OK)
         return srv_json_error(r, 400, "%s", msg);
-    struct srv_console_snap *p = srv_console_copy(m->console, r);
+    const struct srv_console_project *pj = NULL;
+    struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
     if (!p)
         return;
-    struct srv_rollout_state old = {p->has_rollout ? p->rollout_bp : SRV_ROLLOUT_NONE, p->paused};
+    struct srv_rollout_state old = {pj->has_rollout ? pj->rollout_bp : SRV_ROLLOUT_NONE,
+                                    pj->paused};
     pthread_mutex_lock(&m->console->write_lock);
-    if (p->rollout_file[0] && srv_rollout_load(p->rollout_file, &old, msg) != OTA_OK)
-        old = (struct srv_rollout_state){p->has_rollout ? p->rollout_bp : SRV_ROLLOUT_NONE,
-                                         p->paused}; /* missing or hand-broken: from in force */
+    if (pj->rollout_file[0] && srv_rollout_load(pj->rollout_file, &old, msg) != OTA_OK)
+        old = (struct srv_rollout_state){pj->has_rollout ? pj->rollout_bp : SRV_ROLLOUT_NONE,
+                                         pj->paused}; /* missing or hand-broken: in force */
     struct srv_rollout_state s = old;
-    if (!p->rollout_file[0])
+    if (!pj->rollout_file[0])
         srv_json_error(r, 409, "no [fleet] rollout_file is configured");
     else if (srv_rollout_request(&j, &s, msg, sizeof msg) != 0)
         srv_json_error(r, 400, "%s", msg);
     else if (srv_audit_open(p->audit_log, &fd, msg) != 0)
         srv_json_error(r, 500, "%s; nothing changed", msg);
-    else if (srv_rollout_save(p->rollout_file, &s, msg) != OTA_OK)
+    else if (srv_rollout_save(pj->rollout_file, &s, msg) != OTA_OK)
         srv_json_error(r, 500, "%s", msg), close(fd);
     else {
         struct srv_text t = {NULL, 0, 0, 0};
         srv_rollout_text(&old, before, sizeof before);
         srv_rollout_text(&s, after, sizeof after);
-        snprintf(what, sizeof what, "\"before\":%s,\"after\":%s", before, after);
+        snprintf(what, sizeof what, "\"project\":\"%s\",\"before\":%s,\"after\":%s",
+                 pj->name, before, after);
         srv_audit_write(fd, q->token, "rollout", what);
         srv_text_add(&t, "{\"ok\":true,%s,\"applies_within_s\":1}\n", what);
         srv_json_reply(r, &t, 200);
@@ -1123,13 +1181,14 @@ static enum ota_err srv_allow_save(const char *path, const srv_imei_t *l, size_t
 }
 
 static void srv_allow_commit(struct srv_http_reply *r, const struct srv_console_snap *p,
+                             const struct srv_console_project *pj,
                              const struct srv_allow_edit *ed, const char *token)
 {
     struct srv_fleet old;
     char msg[OTA_MSG_LEN], what[160];
     size_t n = 0;
     int fd;
-    enum ota_err e = srv_console_allowlist(p->allowlist, &old, msg);
+    enum ota_err e = srv_console_allowlist(pj->allowlist, &old, msg);
     if (e == OTA_E_STATE)
         return srv_json_error(r, 409, "%s", msg);
     if (e != OTA_OK && !ed->replace)
@@ -1142,12 +1201,12 @@ static void srv_allow_commit(struct srv_http_reply *r, const struct srv_console_
         srv_json_error(r, 500, "out of memory");
     else if (srv_audit_open(p->audit_log, &fd, msg) != 0)
         srv_json_error(r, 500, "%s; nothing changed", msg);
-    else if (srv_allow_save(p->allowlist, l, n, token, msg) != OTA_OK)
+    else if (srv_allow_save(pj->allowlist, l, n, token, msg) != OTA_OK)
         srv_json_error(r, 500, "%s", msg), close(fd);
     else {
         struct srv_text t = {NULL, 0, 0, 0};
-        snprintf(what, sizeof what, "\"added\":%zu,\"removed\":%zu,\"count\":%zu",
-                 srv_imeis_minus(l, n, (const srv_imei_t *)old.imeis, old.n),
+        snprintf(what, sizeof what, "\"project\":\"%s\",\"added\":%zu,\"removed\":%zu,"
+                 "\"count\":%zu", pj->name, srv_imeis_minus(l, n, (const srv_imei_t *)old.imeis, old.n),
                  srv_imeis_minus((const srv_imei_t *)old.imeis, old.n, l, n), n);
         srv_audit_write(fd, token, ed->replace ? "allowlist replace" : "allowlist edit", what);
         srv_text_add(&t, "{\"ok\":true,%s,\"applies_within_s\":1}\n", what);
@@ -1170,10 +1229,11 @@ static void srv_hnd_allowlist_set(void *ctx, const struct srv_http_req *q,
     else if (srv_allow_request(&j, &ed, msg, sizeof msg) != 0)
         srv_json_error(r, 400, "%s", msg);
     else {
-        struct srv_console_snap *p = srv_console_copy(m->console, r);
+        const struct srv_console_project *pj = NULL;
+        struct srv_console_snap *p = srv_console_for(m->console, q, r, &pj);
         if (p) {
             pthread_mutex_lock(&m->console->write_lock);
-            srv_allow_commit(r, p, &ed, q->token);
+            srv_allow_commit(r, p, pj, &ed, q->token);
             pthread_mutex_unlock(&m->console->write_lock);
         }
         free(p);
@@ -1202,11 +1262,11 @@ const struct srv_http_route srv_console_routes[] = {
     {"/favicon.ico", srv_hnd_icon, NULL, SRV_HTTP_PUBLIC},
     {"/js/chart.min.js", srv_hnd_chartjs, NULL, SRV_HTTP_PUBLIC},
     {"/api/hello", NULL, srv_hnd_hello, SRV_HTTP_PUBLIC},
-    {"/api/fleet", srv_hnd_fleet, NULL, 0},
-    {"/api/releases", srv_hnd_releases, NULL, 0},
+    {"/api/fleet", NULL, srv_hnd_fleet, 0},
+    {"/api/releases", NULL, srv_hnd_releases, 0},
     {"/api/rollout", NULL, srv_hnd_rollout_get, 0},
     {"/api/rollout", NULL, srv_hnd_rollout_set, SRV_HTTP_POST},
-    {"/api/allowlist", srv_hnd_allowlist_get, NULL, 0},
+    {"/api/allowlist", NULL, srv_hnd_allowlist_get, 0},
     {"/api/allowlist", NULL, srv_hnd_allowlist_set, SRV_HTTP_POST},
     {"/api/device", NULL, srv_hnd_device, 0},
     {"/api/live", srv_hnd_live, NULL, 0},

@@ -33,6 +33,7 @@
 #include <pthread.h>
 
 #define SRV_CONSOLE_PKG_MAX 512
+#define SRV_CONSOLE_PROJECTS_MAX 64
 #define SRV_CONSOLE_DAYS 30           /* downloads started per day, kept in memory */
 #define SRV_CONSOLE_SEEN_SLOTS 16384  /* last checks remembered (by IMEI hash) */
 #define SRV_CONSOLE_REPORT_SCAN (32u << 20) /* bytes of the report log's tail read */
@@ -53,15 +54,22 @@ struct srv_console_day {
     uint64_t started;     /* downloads started that day (since the server started) */
 };
 
-struct srv_console_snap {
-    uint64_t seq;         /* 0 = nothing published yet */
-    char project[VER_PROJECT_MAX];
-    char allowlist[CFG_PATH_MAX], rollout_file[CFG_PATH_MAX], audit_log[CFG_PATH_MAX];
-    char census_file[CFG_PATH_MAX], report_log[CFG_PATH_MAX], drop_dir[CFG_PATH_MAX];
-    char console_dir[CFG_PATH_MAX], javascript_dir[CFG_PATH_MAX];
+/* One project's fleet control in force and its files. */
+struct srv_console_project {
+    char name[VER_PROJECT_MAX];
+    char allowlist[CFG_PATH_MAX], rollout_file[CFG_PATH_MAX];
     int has_allowlist, has_rollout, paused;
     size_t allowlist_n;
     uint32_t rollout_bp;
+};
+
+struct srv_console_snap {
+    uint64_t seq;         /* 0 = nothing published yet */
+    char audit_log[CFG_PATH_MAX];
+    char census_file[CFG_PATH_MAX], report_log[CFG_PATH_MAX], drop_dir[CFG_PATH_MAX];
+    char console_dir[CFG_PATH_MAX], javascript_dir[CFG_PATH_MAX];
+    size_t nprojects;     /* the first SRV_CONSOLE_PROJECTS_MAX, sorted by name */
+    struct srv_console_project projects[SRV_CONSOLE_PROJECTS_MAX];
     uint64_t started_base; /* transfers_started when days[ndays-1] began */
     size_t ndays;
     struct srv_console_day days[SRV_CONSOLE_DAYS];

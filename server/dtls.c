@@ -12,38 +12,124 @@
 
 #include "log.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 /* ---- 1. keys ------------------------------------------------------------ */
 
-enum ota_err srv_dtls_init(struct srv_dtls *d, const char *secret_path, char *msg)
+static void srv_dtls_secrets_free(struct srv_dtls_secret *v, size_t n)
+{
+    if (v)
+        sodium_memzero(v, n * sizeof *v);
+    free(v);
+}
+
+static enum ota_err srv_dtls_secrets_load(const struct cfg_ota *cfg, struct srv_dtls_secret **out,
+                                          size_t *nout, char *msg)
+{
+    size_t n = 0, want = cfg_psk_project_count(cfg);
+    struct srv_dtls_secret *v = want ? calloc(want, sizeof *v) : NULL;
+    enum ota_err e = OTA_OK;
+    if (!want)
+        return ota_fail(msg, OTA_E_INVAL, "[dtls] listen needs a [project] psk_secret");
+    if (!v)
+        return ota_fail(msg, OTA_E_NOMEM, "dtls: out of memory");
+    for (size_t i = 0; i < cfg_project_count(cfg) && e == OTA_OK; i++) {
+        const struct cfg_ota *p = cfg_project_at(cfg, i);
+        if (!p->psk_secret[0])
+            continue;
+        ota_strlcpy(v[n].project, p->project, sizeof v[n].project);
+        e = crypto_load_psk_secret(p->psk_secret, v[n].secret, &v[n].len, msg);
+        n++;
+    }
+    if (e != OTA_OK) {
+        srv_dtls_secrets_free(v, want);
+        return e;
+    }
+    *out = v; /* in cfg's order: sorted by project */
+    *nout = n;
+    return OTA_OK;
+}
+
+enum ota_err srv_dtls_init(struct srv_dtls *d, const struct cfg_ota *cfg, char *msg)
 {
     memset(d, 0, sizeof *d);
     if (!coap_dtls_is_supported())
         return ota_fail(msg, OTA_E_INVAL, "this libcoap has no DTLS support");
-    return crypto_load_psk_secret(secret_path, d->secret, &d->secret_len, msg);
+    return srv_dtls_secrets_load(cfg, &d->secrets, &d->nsecrets, msg);
+}
+
+enum ota_err srv_dtls_reload(struct srv_dtls *d, const struct cfg_ota *cfg, char *msg)
+{
+    struct srv_dtls_secret *v;
+    size_t n;
+    enum ota_err e = srv_dtls_secrets_load(cfg, &v, &n, msg);
+    if (e != OTA_OK)
+        return e;
+    if ((n > 1) != (d->nsecrets > 1))
+        log_msg(LOG_L_WARN, "dtls: %zu project(s) with psk_secret now: the identity is %s", n,
+                n > 1 ? "PROJECT/IMEI (a bare IMEI is refused)" : "IMEI or PROJECT/IMEI");
+    srv_dtls_secrets_free(d->secrets, d->nsecrets);
+    d->secrets = v;
+    d->nsecrets = n;
+    return OTA_OK;
+}
+
+static int srv_dtls_secret_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct srv_dtls_secret *)elem)->project);
+}
+
+/* The secret for an identity and the IMEI in it; NULL if none. */
+static const struct srv_dtls_secret *srv_dtls_secret_of(const struct srv_dtls *d, const char *id,
+                                                        const char **imei)
+{
+    char project[VER_PROJECT_MAX];
+    const char *slash = strchr(id, '/');
+    *imei = slash ? slash + 1 : id;
+    if (!slash)
+        return d->nsecrets == 1 ? &d->secrets[0] : NULL;
+    size_t n = (size_t)(slash - id);
+    if (n >= sizeof project)
+        return NULL;
+    memcpy(project, id, n);
+    project[n] = '\0';
+    return bsearch(project, d->secrets, d->nsecrets, sizeof *d->secrets, srv_dtls_secret_cmp);
+}
+
+int srv_dtls_full_identity(const struct srv_dtls *d, const char *id, char *out, size_t n)
+{
+    const char *imei;
+    const struct srv_dtls_secret *sec = srv_dtls_secret_of(d, id, &imei);
+    if (!sec)
+        return 0;
+    int k = snprintf(out, n, "%s/%s", sec->project, imei);
+    return k > 0 && (size_t)k < n;
 }
 
 static const coap_bin_const_t *srv_dtls_key_for(coap_bin_const_t *identity,
                                                 coap_session_t *session, void *arg)
 {
     struct srv_dtls *d = arg;
-    char imei[CFG_IMEI_MAX];
+    char id[VER_PROJECT_MAX + CFG_IMEI_MAX];
+    const char *imei = NULL;
+    const struct srv_dtls_secret *sec = NULL;
     (void)session;
-    if (!identity || identity->length >= sizeof imei) {
+    if (identity && identity->length < sizeof id) {
+        memcpy(id, identity->s, identity->length);
+        id[identity->length] = '\0';
+        sec = srv_dtls_secret_of(d, id, &imei);
+    }
+    if (!sec || cfg_check_imei(imei, NULL) != OTA_OK) {
         d->refused++;
-        log_kmsg(LOG_K_DTLS, LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
+        log_kmsg(LOG_K_DTLS, LOG_L_INFO, "dtls: refused handshake: identity is not %s",
+                 d->nsecrets > 1 ? "PROJECT/IMEI of a project with psk_secret"
+                                 : "an IMEI (or PROJECT/IMEI)");
         return NULL;
     }
-    memcpy(imei, identity->s, identity->length);
-    imei[identity->length] = '\0';
-    if (cfg_check_imei(imei, NULL) != OTA_OK) {
-        d->refused++;
-        log_kmsg(LOG_K_DTLS, LOG_L_INFO, "dtls: refused handshake: identity is not an IMEI");
-        return NULL;
-    }
-    crypto_psk_derive(d->secret, d->secret_len, imei, identity->length, d->key);
+    crypto_psk_derive(sec->secret, sec->len, imei, strlen(imei), d->key);
     d->key_bin.s = d->key;
     d->key_bin.length = sizeof d->key;
     d->handshakes++;
@@ -143,7 +229,7 @@ enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const stru
     setup.id_call_back_arg = d;
     /* A default key is required by the API; an unguessable one that no
      * identity maps to means "no callback key, no session". */
-    crypto_psk_derive(d->secret, d->secret_len, "", 0, d->key);
+    crypto_psk_derive(d->secrets[0].secret, d->secrets[0].len, "", 0, d->key);
     setup.psk_info.key.s = d->key;
     setup.psk_info.key.length = sizeof d->key;
     if (!coap_context_set_psk2(ctx, &setup))
@@ -217,5 +303,6 @@ void srv_dtls_wipe(struct srv_dtls *d)
 {
     srv_tally_free(&d->pending_peer);
     srv_tally_free(&d->pending_host);
+    srv_dtls_secrets_free(d->secrets, d->nsecrets);
     sodium_memzero(d, sizeof *d);
 }

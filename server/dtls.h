@@ -44,9 +44,16 @@
 #include "cfg.h"
 #include "tally.h"
 
-struct srv_dtls {
+/* One project's product secret. */
+struct srv_dtls_secret {
+    char project[VER_PROJECT_MAX];
     uint8_t secret[CRYPTO_PSK_SECRET_MAX];
-    size_t secret_len;
+    size_t len;
+};
+
+struct srv_dtls {
+    struct srv_dtls_secret *secrets; /* the projects with psk_secret, sorted by name */
+    size_t nsecrets;
     uint8_t key[CRYPTO_PSK_LEN]; /* last derived key, copied by libcoap */
     coap_bin_const_t key_bin;
     unsigned long handshakes, refused, failed, gated;
@@ -57,7 +64,17 @@ struct srv_dtls {
 };
 
 /* Load the product secret (refused if other users can read the file). */
-enum ota_err srv_dtls_init(struct srv_dtls *d, const char *secret_path, char *msg);
+/* Every project's psk_secret of cfg (at least one). The identity a
+ * device sends is PROJECT/IMEI, which picks the project's secret, or a
+ * bare IMEI, accepted only while exactly one project has a secret (a
+ * one-project gateway keeps working as before); the key is
+ * HMAC-SHA256(secret, IMEI) either way. */
+enum ota_err srv_dtls_init(struct srv_dtls *d, const struct cfg_ota *cfg, char *msg);
+/* SIGHUP: load cfg's secrets (all or nothing) and swap them in. */
+enum ota_err srv_dtls_reload(struct srv_dtls *d, const struct cfg_ota *cfg, char *msg);
+/* A session identity as PROJECT/IMEI (a bare IMEI gets the one project
+ * with a secret); 0 if it names no project with a secret. */
+int srv_dtls_full_identity(const struct srv_dtls *d, const char *id, char *out, size_t n);
 /* Install the PSK callback, the handshake bounds and the session event
  * handler on ctx; endpoints of COAP_PROTO_DTLS use them. */
 enum ota_err srv_dtls_attach(struct srv_dtls *d, coap_context_t *ctx, const struct cfg_ota *cfg,

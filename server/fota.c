@@ -16,23 +16,44 @@ static int srv_key_equal(const char *configured, const char *given)
     return sodium_memcmp(a, b, sizeof a) == 0;
 }
 
+/* The device's project (by firmware_name) and its product key. An
+ * unknown project is refused like a wrong one (4.03). */
 static enum srv_status srv_fota_query(const struct cfg_ota *cfg, const struct srv_fota_in *in,
-                                      struct srv_fota_out *out)
+                                      struct srv_fota_out *out, struct srv_project **pr)
 {
     enum ota_err e = srv_query_parse(in->query, in->query_len, &out->q, out->msg);
     if (e != OTA_OK)
         return e == OTA_E_VERSION ? SRV_ST_BAD_VERSION : SRV_ST_BAD_FIELD;
     out->parsed = 1;
-    if (!srv_key_equal(cfg->product_key, out->q.project_key)) {
-        snprintf(out->msg, sizeof out->msg, "project_key: wrong product key");
-        return SRV_ST_FORBIDDEN;
-    }
-    if (strcmp(cfg->project, out->q.project) != 0) {
+    *pr = in->projects ? srv_projects_find(in->projects, out->q.project) : NULL;
+    const struct cfg_ota *c = *pr ? (*pr)->cfg : cfg;
+    if (in->projects && !*pr) {
         snprintf(out->msg, sizeof out->msg, "firmware_name: project %s is not served here",
                  out->q.project);
         return SRV_ST_FORBIDDEN;
     }
+    if (!srv_key_equal(c->product_key, out->q.project_key)) {
+        snprintf(out->msg, sizeof out->msg, "project_key: wrong product key");
+        return SRV_ST_FORBIDDEN;
+    }
+    if (strcmp(c->project, out->q.project) != 0) {
+        snprintf(out->msg, sizeof out->msg, "firmware_name: project %s is not served here",
+                 out->q.project);
+        return SRV_ST_FORBIDDEN;
+    }
+    out->project = c;
     return SRV_ST_CONTENT;
+}
+
+/* An identity IMEI, or PROJECT/IMEI naming the query's project. */
+static int srv_fota_identity_ok(const char *id, const struct srv_query *q)
+{
+    const char *slash = strchr(id, '/');
+    if (!slash)
+        return strcmp(id, q->imei) == 0;
+    size_t n = (size_t)(slash - id);
+    return strlen(q->project) == n && memcmp(id, q->project, n) == 0 &&
+           strcmp(slash + 1, q->imei) == 0;
 }
 
 /* Is this request an update check (the first block, or no Block2)? A
@@ -50,24 +71,25 @@ static struct srv_check_req srv_fota_checker(const struct srv_fota_in *in,
     return (struct srv_check_req){out->q.imei, in->dtls_identity != NULL, in->peer, 0};
 }
 
-static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, struct srv_fota_out *out)
+static enum srv_status srv_fota_fleet(const struct srv_fota_in *in, const struct srv_fleet *fleet,
+                                      struct srv_checks *checks, struct srv_fota_out *out)
 {
     const char *imei = out->q.imei;
-    if (in->dtls_identity && strcmp(in->dtls_identity, imei) != 0) {
+    if (in->dtls_identity && !srv_fota_identity_ok(in->dtls_identity, &out->q)) {
         snprintf(out->msg, sizeof out->msg, "imei: %s is not this DTLS session's identity",
                  imei);
         return SRV_ST_FORBIDDEN;
     }
     struct srv_check_req who = srv_fota_checker(in, out);
-    if (in->checks && srv_fota_is_check(in) &&
-        (out->max_age = srv_checks_hit(in->checks, &who, in->now_ms)) != 0) {
+    if (checks && srv_fota_is_check(in) &&
+        (out->max_age = srv_checks_hit(checks, &who, in->now_ms)) != 0) {
         snprintf(out->msg, sizeof out->msg, "imei %s: checks too often, retry in %u s", imei,
                  out->max_age);
         return SRV_ST_TOO_MANY;
     }
-    enum srv_fleet_verdict v = in->fleet ? srv_fleet_check(in->fleet, imei) : SRV_FLEET_ALLOWED;
+    enum srv_fleet_verdict v = fleet ? srv_fleet_check(fleet, imei) : SRV_FLEET_ALLOWED;
     /* Paused: no new offers; a download past block 0 finishes. */
-    if (v == SRV_FLEET_ALLOWED && in->fleet && in->fleet->paused && srv_fota_is_check(in)) {
+    if (v == SRV_FLEET_ALLOWED && fleet && fleet->paused && srv_fota_is_check(in)) {
         snprintf(out->msg, sizeof out->msg, "imei %s: rollout paused", imei);
         return SRV_ST_HELD_BACK;
     }
@@ -88,7 +110,8 @@ static enum srv_status srv_fota_pick(const struct srv_index *idx, const struct s
                                      struct srv_fota_out *out)
 {
     char tv[VER_SCRIPT_STR_MAX];
-    struct srv_device d = {out->q.project, out->q.core, out->q.script, out->q.dfota};
+    struct srv_device d = {out->q.project, out->q.core, out->q.script, out->q.dfota,
+                           out->project->package_format == CFG_FORMAT_VENDOR};
     if (in->memo)
         srv_memo_select(in->memo, idx->gen, idx->hdrs, idx->n, &d, &out->sel);
     else
@@ -149,7 +172,8 @@ static void srv_fota_pair(const struct srv_fota_out *out, struct census_entry *w
  * built, and the check is given back to check_interval (the device is
  * told to come back in Max-Age; that must not cost it its next check). */
 static enum srv_status srv_fota_ondemand(const struct srv_fota_in *in,
-                                         struct srv_census_pair *pair, struct srv_fota_out *out)
+                                         struct srv_census_pair *pair, struct srv_checks *checks,
+                                         struct srv_fota_out *out)
 {
     struct census_entry who;
     char why[OTA_MSG_LEN];
@@ -160,9 +184,9 @@ static enum srv_status srv_fota_ondemand(const struct srv_fota_in *in,
     out->building = 1;
     out->max_age = SRV_ONDEMAND_MAX_AGE;
     memcpy(out->msg, why, sizeof out->msg);
-    if (in->checks) {
+    if (checks) {
         struct srv_check_req who_checks = srv_fota_checker(in, out);
-        srv_checks_refund(in->checks, &who_checks, in->now_ms);
+        srv_checks_refund(checks, &who_checks, in->now_ms);
     }
     return SRV_ST_UNAVAILABLE;
 }
@@ -171,19 +195,21 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
                      const struct srv_fota_in *in, struct srv_fota_out *out)
 {
     struct srv_census_pair *pair = NULL;
+    struct srv_project *pr = NULL;
     memset(out, 0, sizeof *out);
-    out->st = srv_fota_query(cfg, in, out);
+    out->st = srv_fota_query(cfg, in, out, &pr);
+    struct srv_checks *checks = pr ? &pr->checks : in->checks;
     int check = out->st == SRV_ST_CONTENT && srv_fota_is_check(in);
     out->check = check;
     if (check && in->census)
         pair = srv_census_count(in->census, out->q.project, &out->q.core, &out->q.script,
                                 in->now_s);
     if (out->st == SRV_ST_CONTENT)
-        out->st = srv_fota_fleet(in, out);
+        out->st = srv_fota_fleet(in, pr ? &pr->fleet : in->fleet, checks, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_pick(idx, in, out);
     if (out->st == SRV_ST_NO_BASE && check && in->ondemand)
-        out->st = srv_fota_ondemand(in, pair, out);
+        out->st = srv_fota_ondemand(in, pair, checks, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_block(cfg, in, out);
     if (out->st != SRV_ST_CONTENT)

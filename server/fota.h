@@ -30,6 +30,7 @@
 #include "index.h"
 #include "memo.h"
 #include "ondemand.h"
+#include "project.h"
 #include "query.h"
 #include "select.h"
 #include "status.h"
@@ -50,6 +51,10 @@ struct srv_fota_in {
     struct srv_census *census;       /* counts checks; NULL = no census */
     struct srv_ondemand *ondemand;   /* 43 + build request for archived cores; NULL = off */
     int64_t now_s;                   /* wall clock (unix s) for the census */
+    /* The gateway's projects: the query's firmware_name picks one, whose
+     * product key, package_format, fleet and check table then apply (fleet
+     * and checks above are ignored). NULL = cfg's own project only. */
+    const struct srv_projects *projects;
 };
 
 struct srv_fota_out {
@@ -63,9 +68,12 @@ struct srv_fota_out {
     unsigned max_age;          /* SRV_ST_TOO_MANY / SRV_ST_UNAVAILABLE: seconds to wait */
     int building;              /* SRV_ST_UNAVAILABLE: the package is being made (code 43) */
     int check;                 /* an update check (block 0) of a parsed query */
+    const struct cfg_ota *project; /* the device's project once known, else NULL */
 };
 
-/* project and product_key and block_size of cfg are used. */
+/* project, product_key, package_format and block_size of cfg are used
+ * (of the device's project when in->projects is set). The DTLS identity
+ * is an IMEI or PROJECT/IMEI (both parts must then match the query). */
 void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
                      const struct srv_fota_in *in, struct srv_fota_out *out);
 

@@ -9,6 +9,7 @@
 #include "index.h"
 
 #include "log.h"
+#include "vendor.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,12 @@
 #define SRV_PKG_SIZE_MAX ((uint64_t)PKG_IMAGE_MAX * 2 + (1u << 20))
 
 /* ---- 1. one package ------------------------------------------------------ */
+
+static int srv_name_is_vendor(const char *name)
+{
+    size_t n = strlen(name), k = strlen(VENDOR_MANIFEST_SUFFIX);
+    return n > k && strcmp(name + n - k, VENDOR_MANIFEST_SUFFIX) == 0;
+}
 
 void srv_pkg_count_block(const struct srv_pkg *p, size_t len, int started, int last)
 {
@@ -52,15 +59,16 @@ static int srv_same_file(const struct srv_pkg *p, const struct stat *st)
            p->mtime.tv_sec == st->st_mtim.tv_sec && p->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Read p's whole file into memory with pread (a short read is an error). */
-static enum ota_err srv_pkg_read(struct srv_pkg *p, int fd, char *msg)
+/* Read size bytes of fd into a new buffer with pread (a short read is an
+ * error). */
+static enum ota_err srv_fd_read(int fd, size_t size, uint8_t **out, char *msg)
 {
-    uint8_t *buf = malloc((size_t)p->size);
+    uint8_t *buf = malloc(size ? size : 1);
     size_t got = 0;
     if (!buf)
-        return ota_fail(msg, OTA_E_NOMEM, "%lld bytes: out of memory", (long long)p->size);
-    while (got < (size_t)p->size) {
-        ssize_t k = pread(fd, buf + got, (size_t)p->size - got, (off_t)got);
+        return ota_fail(msg, OTA_E_NOMEM, "%zu bytes: out of memory", size);
+    while (got < size) {
+        ssize_t k = pread(fd, buf + got, size - got, (off_t)got);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
@@ -70,8 +78,98 @@ static enum ota_err srv_pkg_read(struct srv_pkg *p, int fd, char *msg)
         }
         got += (size_t)k;
     }
+    *out = buf;
+    return OTA_OK;
+}
+
+static enum ota_err srv_pkg_read(struct srv_pkg *p, int fd, char *msg)
+{
+    uint8_t *buf;
+    enum ota_err e = srv_fd_read(fd, (size_t)p->size, &buf, msg);
+    if (e != OTA_OK)
+        return e;
     p->map = buf;
-    p->len = got;
+    p->len = (size_t)p->size;
+    return OTA_OK;
+}
+
+/* NAME.vendor for the manifest NAME.vendor.ini. */
+static void srv_vendor_data_name(const char *manifest, char *out)
+{
+    size_t n = strlen(manifest) - 4; /* ".ini" */
+    memcpy(out, manifest, n);
+    out[n] = '\0';
+}
+
+static void srv_pkg_data_identity(struct srv_pkg *p, const struct stat *st)
+{
+    p->data_dev = st->st_dev;
+    p->data_ino = st->st_ino;
+    p->data_size = st->st_size;
+    p->data_mtime = st->st_mtim;
+}
+
+/* Is the vendor package's NAME.vendor the file that was loaded? */
+static int srv_same_data(const struct srv_pkg *p, int dfd)
+{
+    char data[SRV_NAME_MAX];
+    struct stat st;
+    srv_vendor_data_name(p->name, data);
+    return fstatat(dfd, data, &st, 0) == 0 && p->data_dev == st.st_dev &&
+           p->data_ino == st.st_ino && p->data_size == st.st_size &&
+           p->data_mtime.tv_sec == st.st_mtim.tv_sec &&
+           p->data_mtime.tv_nsec == st.st_mtim.tv_nsec;
+}
+
+/* The bytes of NAME.vendor, which must have the manifest's size and hash. */
+static enum ota_err srv_vendor_data(struct srv_pkg *p, int dfd, const struct vendor_manifest *m,
+                                    char *msg)
+{
+    char data[SRV_NAME_MAX];
+    struct stat st;
+    uint8_t *buf = NULL;
+    srv_vendor_data_name(p->name, data);
+    int fd = openat(dfd, data, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    enum ota_err e = OTA_OK;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        e = ota_fail(msg, OTA_E_IO, "%s: %s", data, strerror(errno));
+    else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->size)
+        e = ota_fail(msg, OTA_E_CORRUPT, "%s: %lld bytes, the manifest says %llu", data,
+                     (long long)st.st_size, (unsigned long long)m->size);
+    else if ((e = srv_fd_read(fd, (size_t)m->size, &buf, msg)) == OTA_OK)
+        crypto_sha256(buf, (size_t)m->size, p->hash);
+    if (fd >= 0)
+        close(fd);
+    if (e == OTA_OK && memcmp(p->hash, m->sha256, CRYPTO_HASH_LEN) != 0)
+        e = ota_fail(msg, OTA_E_CORRUPT, "%s: SHA-256 differs from the manifest's", data);
+    if (e != OTA_OK) {
+        free(buf);
+        return e;
+    }
+    srv_pkg_data_identity(p, &st);
+    p->map = buf;
+    p->len = (size_t)m->size;
+    return OTA_OK;
+}
+
+/* A vendor manifest (fd) and the bytes it describes. */
+static enum ota_err srv_vendor_verify(struct srv_pkg *p, int fd, int dfd, char *msg)
+{
+    struct vendor_manifest m;
+    uint8_t *text;
+    if (p->size > VENDOR_MANIFEST_MAX)
+        return ota_fail(msg, OTA_E_LIMIT, "manifest over %d bytes", VENDOR_MANIFEST_MAX);
+    enum ota_err e = srv_fd_read(fd, (size_t)p->size, &text, msg);
+    if (e != OTA_OK)
+        return e;
+    e = vendor_manifest_parse((const char *)text, (size_t)p->size, p->name, &m, msg);
+    free(text);
+    if (e == OTA_OK)
+        e = srv_vendor_data(p, dfd, &m, msg);
+    if (e != OTA_OK)
+        return e;
+    vendor_header(&m, &p->h);
+    p->ok = 1;
     return OTA_OK;
 }
 
@@ -122,6 +220,7 @@ static struct srv_pkg *srv_pkg_load(int dfd, const char *name, const struct stat
         return NULL;
     p->refs = 1;
     memcpy(p->name, name, strlen(name) + 1);
+    p->vendor = srv_name_is_vendor(name);
     srv_pkg_identity(p, dst);
     int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     enum ota_err e = OTA_E_IO;
@@ -131,7 +230,7 @@ static struct srv_pkg *srv_pkg_load(int dfd, const char *name, const struct stat
         ota_fail(msg, OTA_E_INVAL, "not a regular file");
     } else {
         srv_pkg_identity(p, &st);
-        e = srv_pkg_verify(p, fd, pub, msg);
+        e = p->vendor ? srv_vendor_verify(p, fd, dfd, msg) : srv_pkg_verify(p, fd, pub, msg);
     }
     if (fd >= 0)
         close(fd);
@@ -153,7 +252,7 @@ static int srv_name_wanted(const char *name)
 {
     size_t n = strlen(name);
     return name[0] != '.' && n > 4 && n < SRV_NAME_MAX && !strstr(name, ".tmp.") &&
-           strcmp(name + n - 4, ".pkg") == 0;
+           (strcmp(name + n - 4, ".pkg") == 0 || srv_name_is_vendor(name));
 }
 
 static int srv_name_cmp(const void *a, const void *b)
@@ -223,7 +322,7 @@ static enum ota_err srv_entry(struct srv_index *x, int dfd, const char *name,
     *out = NULL;
     if (fstatat(dfd, name, &st, 0) != 0)
         return OTA_OK;
-    if (old && srv_same_file(old, &st)) {
+    if (old && srv_same_file(old, &st) && (!old->vendor || !old->ok || srv_same_data(old, dfd))) {
         srv_pkg_ref(old);
         *out = old;
         return OTA_OK;

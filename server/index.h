@@ -22,6 +22,12 @@
  * is a new package with a new ETag, and a device that was mid-download
  * sees the ETag change on its next block and restarts. The memory cost
  * is the size of the served packages (the cache holds one release).
+ * Vendor packages (vendor.h) are indexed by their manifest NAME.vendor.ini:
+ * NAME.vendor is read, its size and SHA-256 checked against the manifest
+ * (no signature), and a header equivalent flagged PKG_F_VENDOR is built,
+ * so selection and Block2 serving treat it like a package; a change of
+ * either file reloads it, a mismatch is logged and skipped like a bad
+ * package.
  * Single-threaded: call rescan only between requests.
  */
 #ifndef SRV_INDEX_H
@@ -45,7 +51,12 @@ struct srv_pkg {
     ino_t ino;
     off_t size;
     struct timespec mtime;
-    int ok;                /* header and signature verified */
+    int ok;                /* header and signature verified (vendor: size and hash) */
+    int vendor;            /* a vendor package: name is its manifest NAME.vendor.ini */
+    dev_t data_dev;        /* vendor: identity of NAME.vendor, the bytes served */
+    ino_t data_ino;
+    off_t data_size;
+    struct timespec data_mtime;
     const uint8_t *map;    /* whole file (private copy); NULL unless ok */
     size_t len;
     struct pkg_header h;

@@ -26,6 +26,8 @@ struct srv_memo_ent {
     struct ver_core core;
     struct ver_script script;
     int allow_delta;
+    int vendor;
+    char project[VER_PROJECT_MAX]; /* several projects may share a core line */
     struct srv_selection sel;
 };
 

@@ -70,10 +70,13 @@ static int srv_check_keys(const struct cfg_ota *cfg)
     int n = 0;
     if (crypto_load_public(cfg->public_key, pub, msg) != OTA_OK)
         n += srv_problem("[server] public_key", msg);
-    if (cfg->ndtls_listen && !cfg->psk_secret[0])
+    if (cfg->ndtls_listen && !cfg_psk_project_count(cfg))
         n += srv_problem("[dtls] listen", "needs [project] psk_secret");
-    if (cfg->psk_secret[0] && crypto_load_psk_secret(cfg->psk_secret, secret, &len, msg) != OTA_OK)
-        n += srv_problem("[project] psk_secret", msg);
+    for (size_t i = 0; i < cfg_project_count(cfg); i++) {
+        const struct cfg_ota *p = cfg_project_at(cfg, i);
+        if (p->psk_secret[0] && crypto_load_psk_secret(p->psk_secret, secret, &len, msg) != OTA_OK)
+            n += srv_problem("[project] psk_secret", msg);
+    }
     sodium_memzero(secret, sizeof secret);
     return n;
 }
@@ -82,11 +85,16 @@ static int srv_check_allowlist(const struct cfg_ota *cfg)
 {
     char msg[OTA_MSG_LEN];
     struct srv_fleet f;
-    if (!cfg->allowlist[0])
-        return 0;
-    enum ota_err e = srv_fleet_init(&f, cfg->allowlist, cfg->rollout_bp, msg);
-    srv_fleet_free(&f);
-    return e == OTA_OK ? 0 : srv_problem("[fleet] allowlist", msg);
+    int n = 0;
+    for (size_t i = 0; i < cfg_project_count(cfg); i++) {
+        const struct cfg_ota *p = cfg_project_at(cfg, i);
+        if (!p->allowlist[0])
+            continue;
+        enum ota_err e = srv_fleet_init(&f, p->allowlist, p->rollout_bp, msg);
+        srv_fleet_free(&f);
+        n += e == OTA_OK ? 0 : srv_problem("[fleet] allowlist", msg);
+    }
+    return n;
 }
 
 enum ota_err srv_preflight(const struct cfg_ota *cfg, char *msg)

@@ -9,9 +9,15 @@
 
 #include <string.h>
 
+static int srv_same_kind(const struct pkg_header *h, const struct srv_device *d)
+{
+    return ((h->flags & PKG_F_VENDOR) != 0) == (d->vendor != 0);
+}
+
 static int srv_same_line(const struct pkg_header *h, const struct srv_device *d)
 {
-    return strcmp(h->project, d->project) == 0 && strcmp(h->core_name, d->core.name) == 0 &&
+    return srv_same_kind(h, d) && strcmp(h->project, d->project) == 0 &&
+           strcmp(h->core_name, d->core.name) == 0 &&
            strcmp(h->chip, d->core.chip) == 0;
 }
 
@@ -111,10 +117,11 @@ static enum srv_pick srv_why_none(const struct pkg_header *const *pkgs, size_t n
     return SRV_PICK_NO_BASE;
 }
 
-static int srv_project_known(const struct pkg_header *const *pkgs, size_t n, const char *project)
+static int srv_project_known(const struct pkg_header *const *pkgs, size_t n,
+                             const struct srv_device *d)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(pkgs[i]->project, project) == 0)
+        if (srv_same_kind(pkgs[i], d) && strcmp(pkgs[i]->project, d->project) == 0)
             return 1;
     return 0;
 }
@@ -124,7 +131,7 @@ void srv_select(const struct pkg_header *const *pkgs, size_t n, const struct srv
 {
     memset(out, 0, sizeof *out);
     if (!srv_find_release(pkgs, n, d, out)) {
-        out->pick = srv_project_known(pkgs, n, d->project) ? SRV_PICK_OTHER_LINE
+        out->pick = srv_project_known(pkgs, n, d) ? SRV_PICK_OTHER_LINE
                                                            : SRV_PICK_NO_RELEASE;
         return;
     }

@@ -3,7 +3,9 @@
  * Pure function over an array of validated package headers (the index
  * keeps one per package in the cache); only header fields count, never
  * file names. The device runs core C (name, chip, number) and script S.
- * Packages of other projects are ignored. Among the packages whose
+ * Packages of other projects are ignored, and so are packages of the
+ * other kind: a vendor device (package_format = vendor) sees only vendor
+ * packages (PKG_F_VENDOR, index.h), an ota device only signed ones. Among the packages whose
  * project, core name and chip equal the device's:
  *   T = the highest to_core, V = the highest script version among the
  *   packages that reach T (the current release).
@@ -34,6 +36,7 @@ struct srv_device {
     struct ver_core core;
     struct ver_script script;
     int allow_delta;
+    int vendor;          /* the project's package_format is vendor */
 };
 
 enum srv_pick {

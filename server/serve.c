@@ -39,6 +39,7 @@
 #define SRV_OPT_ROOM 64 /* token and options next to a block payload, bytes */
 #define SRV_AMP_FACTOR 3 /* answer bytes per request byte for unverified sources */
 #define SRV_TALLY_SLOTS 4096
+#define SRV_IDENTITY_MAX (VER_PROJECT_MAX + CFG_IMEI_MAX) /* PROJECT/IMEI */
 
 /* ---- 1. peers and the request log ---------------------------------------- */
 
@@ -289,6 +290,19 @@ static int srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *src
     return s->lim.started != before;
 }
 
+/* A coaps:// session's identity as PROJECT/IMEI (dtls.h); "-" (matches no
+ * query) when it is not one. 0 for plain coap://, else 1 (secure). */
+static int srv_session_identity(struct srv *s, coap_session_t *sess, char *out, size_t n)
+{
+    char raw[SRV_IDENTITY_MAX];
+    int secure = s->dtls ? srv_dtls_identity(sess, raw, sizeof raw) : 0;
+    if (secure == 0)
+        return 0;
+    if (secure < 0 || !srv_dtls_full_identity(s->dtls, raw, out, n))
+        snprintf(out, n, "-");
+    return 1;
+}
+
 static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
                          const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -314,13 +328,10 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
         in.block2 = coap_opt_value(b2);
         in.block2_len = coap_opt_length(b2);
     }
-    char identity[CFG_IMEI_MAX + 1];
-    int secure = s->dtls ? srv_dtls_identity(sess, identity, sizeof identity) : 0;
-    if (secure < 0)
-        snprintf(identity, sizeof identity, "-"); /* not an IMEI: never matches */
+    char identity[SRV_IDENTITY_MAX];
+    int secure = srv_session_identity(s, sess, identity, sizeof identity);
     in.dtls_identity = secure ? identity : NULL;
-    in.fleet = &s->fleet;
-    in.checks = &s->checks;
+    in.projects = &s->projects;
     in.peer = src ? &src->key : NULL;
     in.now_ms = srv_now_ms();
     in.census = &s->census;
@@ -361,16 +372,20 @@ static void srv_hnd_fota(coap_resource_t *r, coap_session_t *sess, const coap_pd
 static enum srv_status srv_report_identity(struct srv *s, coap_session_t *sess,
                                            struct srv_report *rep, char *msg)
 {
-    char id[sizeof rep->identity];
-    int secure = s->dtls ? srv_dtls_identity(sess, id, sizeof id) : 0;
-    if (secure == 0)
+    char id[SRV_IDENTITY_MAX];
+    if (!srv_session_identity(s, sess, id, sizeof id))
         return SRV_ST_CONTENT;
-    if (secure < 0 || strcmp(id, rep->imei) != 0) {
+    /* PROJECT/IMEI: the IMEI must be the report's, and so must the
+     * project when the report names one. */
+    const char *slash = strchr(id, '/');
+    size_t pl = slash ? (size_t)(slash - id) : 0;
+    if (!slash || strcmp(slash + 1, rep->imei) != 0 ||
+        (rep->project[0] && (strlen(rep->project) != pl || memcmp(id, rep->project, pl)))) {
         snprintf(msg, OTA_MSG_LEN, "report: imei %s is not this DTLS session's identity",
                  rep->imei);
         return SRV_ST_FORBIDDEN;
     }
-    memcpy(rep->identity, id, sizeof id);
+    ota_strlcpy(rep->identity, slash + 1, sizeof rep->identity);
     return SRV_ST_CONTENT;
 }
 
@@ -548,10 +563,12 @@ void srv_stats_gather(struct srv *s, struct srv_gauges *g)
                              .sources = s->lim.nsrc,
                              .packages = s->idx.n,
                              .packages_rejected = s->idx.nall - s->idx.n,
-                             .has_allowlist = s->fleet.has_allowlist,
-                             .has_rollout = s->fleet.has_rollout,
-                             .allowlist_imeis = s->fleet.n,
-                             .rollout_bp = s->fleet.rollout_bp};
+};
+    size_t imeis;
+    uint32_t bp;
+    srv_projects_fleet_gauges(&s->projects, &g->has_allowlist, &g->has_rollout, &imeis, &bp);
+    g->allowlist_imeis = imeis;
+    g->rollout_bp = bp;
 }
 
 static void srv_hnd_stats(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,

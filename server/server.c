@@ -163,49 +163,15 @@ static void srv_sessions_bound(struct srv *s)
  * before anything listens. */
 static enum ota_err srv_dtls_start(struct srv *s, char *msg)
 {
-    if (!s->cfg.psk_secret[0])
-        return ota_fail(msg, OTA_E_INVAL, "[dtls] listen needs [project] psk_secret");
     s->dtls = calloc(1, sizeof *s->dtls);
     if (!s->dtls)
         return ota_fail(msg, OTA_E_NOMEM, "dtls: out of memory");
-    enum ota_err e = srv_dtls_init(s->dtls, s->cfg.psk_secret, msg);
+    enum ota_err e = srv_dtls_init(s->dtls, &s->cfg, msg);
     if (e == OTA_OK)
         e = srv_dtls_attach(s->dtls, s->ctx, &s->cfg, msg);
     for (int i = 0; i < s->cfg.ndtls_listen && e == OTA_OK; i++)
         e = srv_listen_one(s->ctx, s->cfg.dtls_listen[i], COAP_PROTO_DTLS, msg);
     return e;
-}
-
-/* Allowlist, rollout and check rate from the config; on reload the new
- * state replaces the old only if it loads. */
-static enum ota_err srv_fleet_open(const struct cfg_ota *c, struct srv_fleet *f,
-                                   struct srv_checks *k, char *msg)
-{
-    enum ota_err e = srv_fleet_init(f, c->allowlist, c->rollout_bp, msg);
-    if (e == OTA_OK && (e = srv_checks_init(k, (unsigned)c->check_interval, msg)) != OTA_OK)
-        srv_fleet_free(f);
-    return e;
-}
-
-/* Apply the console's rollout file if it changed (start: always). */
-static void srv_rollout_follow(struct srv *s, int start)
-{
-    char msg[OTA_MSG_LEN], fleet[96];
-    int changed;
-    if (start)
-        srv_rollout_watch_init(&s->rollout, s->cfg.rollout_file, s->cfg.rollout_bp);
-    if (srv_rollout_refresh(&s->rollout, &s->fleet, &changed, msg) != OTA_OK) {
-        log_msg(LOG_L_WARN, "rollout: %s; keeping the rollout in force", msg);
-    } else if (changed) {
-        srv_fleet_describe(&s->fleet, fleet, sizeof fleet);
-        log_msg(LOG_L_INFO, "rollout: %s applied: %s", s->rollout.path, fleet);
-    }
-}
-
-static void srv_fleet_close(struct srv *s)
-{
-    srv_fleet_free(&s->fleet);
-    srv_checks_free(&s->checks);
 }
 
 static enum ota_err srv_coap_start(struct srv *s, char *msg)
@@ -242,9 +208,7 @@ static enum ota_err srv_start(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = srv_limit_init(&s->lim, &lc, msg);
     if (e == OTA_OK)
-        e = srv_fleet_open(&s->cfg, &s->fleet, &s->checks, msg);
-    if (e == OTA_OK)
-        srv_rollout_follow(s, 1);
+        e = srv_projects_stage(&s->projects, &s->cfg, NULL, msg);
     /* Bind before the (slower) first scan so a busy port fails at once;
      * no request is handled before the loop starts. */
     if (e == OTA_OK)
@@ -275,7 +239,7 @@ static void srv_stop(struct srv *s)
     srv_census_free(&s->census);
     srv_ondemand_free(&s->ondemand);
     srv_limit_free(&s->lim);
-    srv_fleet_close(s);
+    srv_projects_close(&s->projects);
     if (s->dtls) {
         srv_dtls_wipe(s->dtls);
         free(s->dtls);
@@ -295,22 +259,18 @@ static void srv_stop(struct srv *s)
 struct srv_staged {
     struct srv_admin admin, proxies;
     struct srv_limit lim;    /* the running entries carried over */
-    struct srv_fleet fleet;
-    struct srv_checks checks;
-    int new_checks;          /* else the running check table is kept */
+    struct srv_projects projects; /* fleets and check tables (unchanged ones carried) */
     struct srv_index idx;
     int new_idx;             /* else the running index is rescanned */
-    int have_lim, have_fleet;
+    int have_lim, have_projects;
 };
 
 static void srv_staged_free(struct srv_staged *g)
 {
     if (g->have_lim)
         srv_limit_free(&g->lim);
-    if (g->have_fleet)
-        srv_fleet_free(&g->fleet);
-    if (g->new_checks)
-        srv_checks_free(&g->checks);
+    if (g->have_projects)
+        srv_projects_close(&g->projects);
     if (g->new_idx)
         srv_index_close(&g->idx);
 }
@@ -336,12 +296,8 @@ static enum ota_err srv_stage(const struct srv *s, const struct cfg_ota *nc,
     struct srv_limit_cfg lc;
     enum ota_err e = srv_addr_lists(nc, &g->admin, &g->proxies, msg);
     if (e == OTA_OK) {
-        e = srv_fleet_init(&g->fleet, nc->allowlist, nc->rollout_bp, msg);
-        g->have_fleet = 1; /* freed even if it failed half-way */
-    }
-    if (e == OTA_OK && nc->check_interval != s->cfg.check_interval) {
-        e = srv_checks_init(&g->checks, (unsigned)nc->check_interval, msg);
-        g->new_checks = e == OTA_OK;
+        e = srv_projects_stage(&g->projects, nc, &s->projects, msg);
+        g->have_projects = e == OTA_OK;
     }
     srv_limit_cfg(nc, &lc);
     if (e == OTA_OK) {
@@ -360,12 +316,7 @@ static void srv_commit(struct srv *s, struct srv_staged *g)
     char msg[OTA_MSG_LEN];
     srv_limit_free(&s->lim);
     s->lim = g->lim;
-    srv_fleet_free(&s->fleet);
-    s->fleet = g->fleet;
-    if (g->new_checks) {
-        srv_checks_free(&s->checks);
-        s->checks = g->checks;
-    }
+    srv_projects_commit(&g->projects, &s->projects);
     if (g->new_idx) {
         g->idx.gen = s->idx.gen + 1; /* never reuse a generation the memo knows */
         srv_index_close(&s->idx);
@@ -384,19 +335,24 @@ static enum ota_err srv_reload_cfg(struct srv *s, struct cfg_ota *nc, char *msg)
     enum ota_err e = cfg_ota_load(s->ctl->config_path, nc, msg);
     if (e == OTA_OK && (e = srv_stage(s, nc, &g, msg)) != OTA_OK)
         srv_staged_free(&g);
+    /* Last of the stage: the secrets swap in at once, so nothing may fail after. */
+    if (e == OTA_OK && s->dtls && (e = srv_dtls_reload(s->dtls, nc, msg)) != OTA_OK)
+        srv_staged_free(&g);
     if (e != OTA_OK)
         return e;
     srv_commit(s, &g);
     if (nc->ndtls_listen != s->cfg.ndtls_listen || nc->dtls_only != s->cfg.dtls_only ||
-        memcmp(nc->dtls_listen, s->cfg.dtls_listen, sizeof nc->dtls_listen) != 0 ||
-        strcmp(nc->psk_secret, s->cfg.psk_secret) != 0)
-        log_msg(LOG_L_WARN, "reload: [dtls] and psk_secret change only on restart");
+        memcmp(nc->dtls_listen, s->cfg.dtls_listen, sizeof nc->dtls_listen) != 0)
+        log_msg(LOG_L_WARN, "reload: [dtls] listen and only change only on restart");
     if (nc->nlisten != s->cfg.nlisten ||
         memcmp(nc->listen, s->cfg.listen, sizeof nc->listen) != 0)
         log_msg(LOG_L_WARN, "reload: listen addresses change only on restart");
     memcpy(nc->listen, s->cfg.listen, sizeof nc->listen); /* incl. -l overrides */
     nc->nlisten = s->cfg.nlisten;
-    s->cfg = *nc;
+    cfg_ota_free(&s->cfg);
+    s->cfg = *nc; /* the project table moves with it */
+    nc->projects = NULL;
+    srv_projects_bind(&s->projects, &s->cfg);
     srv_memo_clear(&s->memo); /* the project or key may have changed */
     srv_sessions_bound(s);
     log_set_level((enum log_level)(s->ctl->log_level >= 0 ? s->ctl->log_level
@@ -414,16 +370,18 @@ static void srv_on_hup(struct srv *s)
         if (srv_index_rescan(&s->idx, msg) != OTA_OK)
             log_msg(LOG_L_WARN, "index: rescan failed, keeping the previous index: %s", msg);
     } else if (!nc || srv_reload_cfg(s, nc, msg) != OTA_OK) {
+        if (nc)
+            cfg_ota_free(nc);
         s->st.reloads_failed++;
         log_msg(LOG_L_ERROR, "SIGHUP: reload failed, keeping the running configuration: %s",
                 nc ? msg : "out of memory");
     } else {
         char fleet[96];
-        srv_rollout_follow(s, 1);
-        srv_fleet_describe(&s->fleet, fleet, sizeof fleet);
-        log_msg(LOG_L_INFO, "SIGHUP: reloaded %s: %zu package(s), max_transfers %d, "
-                "rate_limit %d/s, %s", s->ctl->config_path, s->idx.n, s->cfg.max_transfers,
-                s->cfg.rate_limit, fleet);
+        srv_fleet_describe(&s->projects.v[0].fleet, fleet, sizeof fleet);
+        log_msg(LOG_L_INFO, "SIGHUP: reloaded %s: %zu project(s), %zu package(s), "
+                "max_transfers %d, rate_limit %d/s, %s%s", s->ctl->config_path, s->projects.n,
+                s->idx.n, s->cfg.max_transfers, s->cfg.rate_limit,
+                s->projects.n > 1 ? "first project: " : "", fleet);
     }
     free(nc);
     /* The census is saved at every SIGHUP (operators and tests read it
@@ -449,17 +407,10 @@ static void srv_tick(struct srv *s)
     srv_notify_tick(&s->notify, now, s->idx.n, s->lim.nxfer);
     srv_metrics_publish(s, now, 0);
     if (now - s->last_second_ms >= 1000) {
-        char msg[OTA_MSG_LEN];
-        int reloaded;
         s->last_second_ms = now;
         srv_log_flush(s);
         srv_census_flush(&s->census, &s->cfg, now, 0);
-        if (srv_fleet_refresh(&s->fleet, &reloaded, msg) != OTA_OK)
-            log_msg(LOG_L_WARN, "allowlist: %s; keeping the previous list", msg);
-        else if (reloaded)
-            log_msg(LOG_L_INFO, "allowlist: reloaded, %zu IMEIs (rollout unchanged)",
-                    s->fleet.n);
-        srv_rollout_follow(s, 0);
+        srv_projects_refresh(&s->projects);
         srv_console_publish(s, 0);
     }
 }
@@ -487,14 +438,23 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
         return ota_fail(msg, OTA_E_NOMEM, "server: out of memory");
     s->cfg = *cfg;
     s->ctl = ctl;
+    if (cfg_ota_own(&s->cfg, msg) != OTA_OK) { /* reloads replace it; the caller keeps cfg */
+        free(s);
+        return OTA_E_NOMEM;
+    }
     s->report_fd = -1;
     s->idx.inotify_fd = -1; /* srv_stop may run before srv_index_open */
     s->start_ms = srv_now_ms();
     enum ota_err e = srv_start(s, msg);
     if (e == OTA_OK) {
-        log_msg(LOG_L_INFO, "ota-server: project %s, %zu package(s), block size %d, "
-                "max_transfers %d, rate_limit %d/s per source", cfg->project, s->idx.n,
-                cfg->block_size, cfg->max_transfers, cfg->rate_limit);
+        char who[VER_PROJECT_MAX + 16];
+        if (s->projects.n > 1)
+            snprintf(who, sizeof who, "%zu projects", s->projects.n);
+        else
+            snprintf(who, sizeof who, "project %s", cfg->project);
+        log_msg(LOG_L_INFO, "ota-server: %s, %zu package(s), block size %d, "
+                "max_transfers %d, rate_limit %d/s per source", who, s->idx.n, cfg->block_size,
+                cfg->max_transfers, cfg->rate_limit);
         /* Ready only now: the cache is indexed and every socket is bound. */
         srv_metrics_publish(s, srv_now_ms(), 1);
         srv_console_publish(s, 1);
@@ -507,6 +467,7 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
     }
     srv_log_flush(s);
     srv_stop(s);
+    cfg_ota_free(&s->cfg);
     free(s);
     return e;
 }

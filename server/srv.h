@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "ondemand.h"
 #include "rollout.h"
+#include "project.h"
 #include "metrics.h"
 #include "server.h"
 #include "stats.h"
@@ -36,9 +37,7 @@ struct srv {
     struct srv_stats st;
     struct srv_admin admin;
     struct srv_admin proxies;       /* trusted_proxies */
-    struct srv_fleet fleet;
-    struct srv_rollout_watch rollout; /* [fleet] rollout_file, written by the console */
-    struct srv_checks checks;
+    struct srv_projects projects;   /* per project: fleet and check table (project.h) */
     struct srv_dtls *dtls;          /* NULL unless [dtls] listen is set */
     struct srv_gate gate;           /* screens datagrams before libcoap reads them */
     struct srv_tally downloads;     /* start time of a download per source, for its end line */

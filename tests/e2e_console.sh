@@ -198,8 +198,8 @@ check "rollout file written by the console" grep -q '^percent = 20.00$' "$OTA_RU
 check "  ... resumed" grep -q '^paused = no$' "$OTA_RUN/rollout.state"
 check "allowlist file has the new IMEI" grep -qx "$ADD" "$OTA_RUN/allow.txt"
 check "no temporary files left" [ -z "$(ls "$OTA_RUN" | grep '\.tmp\.')" ]
-check "audit log: rollout by the token's name" grep -q '"token":"operator-anna","action":"rollout","before":{"percent":"10.00","paused":false},"after":{"percent":"20.00","paused":false}' "$OTA_RUN/audit.log"
-check "audit log: the allowlist edit" grep -q '"action":"allowlist edit","added":1,"removed":0,"count":4' "$OTA_RUN/audit.log"
+check "audit log: rollout by the token's name" grep -q '"token":"operator-anna","action":"rollout","project":"DEMOPROJ","before":{"percent":"10.00","paused":false},"after":{"percent":"20.00","paused":false}' "$OTA_RUN/audit.log"
+check "audit log: the allowlist edit" grep -q '"action":"allowlist edit","project":"DEMOPROJ","added":1,"removed":0,"count":4' "$OTA_RUN/audit.log"
 check "ota.ini untouched" grep -q '^rollout_percent = 10$' "$OTA_RUN/ota.ini"
 
 # -- curl writes: remove, no staged rollout; then writes off without a token file

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -369,6 +370,137 @@ static void hostport(void **state)
     assert_int_equal(cfg_split_hostport("h:0", host, sizeof host, &port, 1, NULL), OTA_E_INVAL);
 }
 
+
+/* ---- many projects ([projects] dir) ---------------------------------------- */
+
+static const char *proj_ini(const char *dir)
+{
+    static char text[512];
+    snprintf(text, sizeof text, "[project]\nname = A\nproduct_key = key-a\n[cache]\ndir = c\n"
+             "[server]\nlisten = 127.0.0.1:7000\n[projects]\ndir = %s\n", dir);
+    return write_file("proj.ini", text);
+}
+
+static void mk(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+}
+
+static void projects_ok(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN], want[512];
+    (void)state;
+    mk("pd");
+    write_file("pd/b.ini", "[project]\nname = B\nproduct_key = key-b\npsk_secret = b.secret\n"
+                           "package_format = vendor\n[fleet]\nrollout_percent = 5\n");
+    write_file("pd/.hidden.ini", "garbage");
+    write_file("pd/notes.txt", "garbage");
+    assert_int_equal(cfg_ota_load(proj_ini("pd"), &c, msg), OTA_OK);
+    assert_int_equal(cfg_project_count(&c), 2);
+    assert_string_equal(cfg_project_at(&c, 0)->project, "A");
+    const struct cfg_ota *b = cfg_project_find(&c, "B");
+    assert_non_null(b);
+    assert_ptr_equal(b, cfg_project_at(&c, 1));
+    assert_null(cfg_project_find(&c, "C"));
+    assert_string_equal(b->listen[0], "127.0.0.1:7000"); /* server settings of ota.ini */
+    assert_string_equal(b->product_key, "key-b");
+    assert_int_equal(b->package_format, CFG_FORMAT_VENDOR);
+    assert_int_equal(b->rollout_bp, 500);
+    assert_int_equal(cfg_project_at(&c, 0)->rollout_bp, 10001);
+    snprintf(want, sizeof want, "%s/pd/b.secret", tmpdir); /* relative to the project file */
+    assert_string_equal(b->psk_secret, want);
+    assert_int_equal(cfg_psk_project_count(&c), 1);
+    /* a command about one project: -p needed, the names listed */
+    struct cfg_ota copy = c;
+    assert_int_equal(cfg_ota_own(&copy, msg), OTA_OK);
+    assert_int_equal(cfg_ota_pick(&copy, NULL, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "A, B"));
+    assert_int_equal(cfg_ota_pick(&copy, "Z", msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "project Z is not configured"));
+    assert_int_equal(cfg_ota_pick(&copy, "B", msg), OTA_OK);
+    assert_string_equal(copy.project, "B");
+    assert_int_equal(cfg_project_count(&copy), 1);
+    cfg_ota_free(&copy);
+    cfg_ota_free(&c);
+}
+
+static void projects_errors(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN];
+    static const struct {
+        const char *file, *text, *want;
+    } cases[] = {
+        {"pe1/a.ini", "[project]\nname = A\nproduct_key = other\n", "project A is defined twice"},
+        {"pe2/b.ini", "[project]\nname = B\nproduct_key = key-a\n", "has the product_key of"},
+        {"pe3/b.ini", "[project]\nname = B\n", "missing required key [project] product_key"},
+        {"pe4/b.ini", "[project]\nname = B\nproduct_key = k\n[server]\nlisten = x:1\n",
+         "belongs in ota.ini"},
+        {"pe5/b.ini", "[project]\nname = B\nproduct_key = k\npackage_format = dfota\n",
+         "is not ota or vendor"},
+        {"pe6/b.ini", "[project]\nname = B\nproduct_key = k\n[release]\ncore = x\n", "b.ini:5: core"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[8];
+        memcpy(dir, cases[i].file, 3);
+        dir[3] = '\0';
+        mk(dir);
+        write_file(cases[i].file, cases[i].text);
+        assert_int_equal(cfg_ota_load(proj_ini(dir), &c, msg), OTA_E_INVAL);
+        if (!strstr(msg, cases[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, msg, cases[i].want);
+        assert_null(c.projects);
+    }
+    assert_int_equal(cfg_ota_load(proj_ini("no-such-dir"), &c, msg), OTA_E_NOTFOUND);
+    assert_non_null(strstr(msg, "[projects] dir"));
+    /* no [project] in ota.ini and none in the folder */
+    mk("empty");
+    const char *path = write_file("none.ini", "[projects]\ndir = empty\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "no [project]"));
+}
+
+/* ota.ini without a project of its own: its fields are the first project's. */
+static void projects_only_in_dir(void **state)
+{
+    struct cfg_ota c;
+    char msg[OTA_MSG_LEN];
+    (void)state;
+    mk("po");
+    write_file("po/z.ini", "[project]\nname = Z\nproduct_key = key-z\n");
+    write_file("po/m.ini", "[project]\nname = M\nproduct_key = key-m\n");
+    const char *path = write_file("only.ini", "[projects]\ndir = po\n");
+    assert_int_equal(cfg_ota_load(path, &c, msg), OTA_OK);
+    assert_int_equal(cfg_project_count(&c), 2);
+    assert_string_equal(c.project, "M");
+    assert_string_equal(cfg_project_at(&c, 1)->project, "Z");
+    cfg_ota_free(&c);
+    /* one project stays a project-table-free configuration */
+    assert_int_equal(cfg_ota_load(write_file("one.ini", "[project]\nname = O\nproduct_key = o\n"),
+                                  &c, msg), OTA_OK);
+    assert_null(c.projects);
+    assert_int_equal(cfg_project_count(&c), 1);
+    assert_ptr_equal(cfg_project_find(&c, "O"), &c);
+    assert_int_equal(cfg_ota_pick(&c, NULL, msg), OTA_OK);
+}
+
+static void device_psk_identity(void **state)
+{
+    struct cfg_device d;
+    char msg[OTA_MSG_LEN], text[sizeof good_device + 64];
+    (void)state;
+    snprintf(text, sizeof text, "%spsk_identity = project\n", good_device);
+    assert_int_equal(cfg_device_load(write_file("d1.ini", text), &d, msg), OTA_OK);
+    assert_int_equal(d.psk_identity_project, 1);
+    snprintf(text, sizeof text, "%spsk_identity = serial\n", good_device);
+    assert_int_equal(cfg_device_load(write_file("d2.ini", text), &d, msg), OTA_E_INVAL);
+    assert_non_null(strstr(msg, "psk_identity"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +512,9 @@ int main(void)
         cmocka_unit_test(ota_missing_file), cmocka_unit_test(device_ok_and_save),
         cmocka_unit_test(device_bad_values), cmocka_unit_test(device_messages),
         cmocka_unit_test(hostport),
+        cmocka_unit_test(projects_ok),      cmocka_unit_test(projects_errors),
+        cmocka_unit_test(projects_only_in_dir),
+        cmocka_unit_test(device_psk_identity),
     };
     return cmocka_run_group_tests_name("cfg", tests, setup, teardown);
 }

@@ -277,6 +277,36 @@ static void block_slice(void **state)
     assert_true(s.off == (uint64_t)0xFFFFF << 10 && !s.blk.more);
 }
 
+
+/* package_format: a device sees only packages of its kind, whatever their
+ * size (the vendor one here is the smallest). */
+static void select_vendor_format(void **state)
+{
+    struct pkg_header h[2] = {hdr("P", "RDA8910", D | S, 17, 20, "1.1.0", 1000, 100),
+                              hdr("P", "RDA8910", PKG_F_VENDOR | D | S, 17, 20, "1.1.0", 10, 0)};
+    const struct pkg_header *p[2] = {&h[0], &h[1]};
+    struct srv_device d;
+    struct srv_selection s;
+    (void)state;
+    memset(&d, 0, sizeof d);
+    d.project = "P";
+    snprintf(d.core.name, sizeof d.core.name, "Luat");
+    snprintf(d.core.chip, sizeof d.core.chip, "RDA8910");
+    d.core.number = 17;
+    ver_script_parse("1.0.0", &d.script, NULL);
+    d.allow_delta = 1;
+    srv_select(p, 2, &d, &s);
+    assert_pick(s, 0);
+    d.vendor = 1;
+    srv_select(p, 2, &d, &s);
+    assert_pick(s, 1);
+    srv_select(p, 1, &d, &s); /* only a signed package: nothing for a vendor device */
+    assert_int_equal(s.pick, SRV_PICK_NO_RELEASE);
+    d.vendor = 0;
+    srv_select(p + 1, 1, &d, &s); /* only a vendor package: nothing for an ota device */
+    assert_int_equal(s.pick, SRV_PICK_NO_RELEASE);
+}
+
 /* ---- the whole decision ------------------------------------------------- */
 
 static uint8_t fake_map[8192];
@@ -456,6 +486,80 @@ static void fota_allowlist_and_rollout(void **state)
     unlink(path);
 }
 
+
+/* Several projects: firmware_name picks the project, whose key applies;
+ * an unknown project is a 4.03; PROJECT/IMEI identities name the project. */
+static void fota_projects(void **state)
+{
+    struct cfg_ota cp, cq;
+    struct srv_project v[2];
+    struct srv_projects all = {v, 2};
+    struct srv_fota_out o;
+    (void)state;
+    cfg_init(&cp);
+    cfg_init(&cq);
+    snprintf(cq.project, sizeof cq.project, "Q");
+    snprintf(cq.product_key, sizeof cq.product_key, "key-000Q");
+    memset(v, 0, sizeof v);
+    v[0].cfg = &cp;
+    v[1].cfg = &cq;
+    fleet_in.projects = &all;
+    assert_int_equal(decide(Q("key-000Q", "Q_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_CONTENT);
+    assert_string_equal(o.pkg->name, "pkg7.pkg"); /* Q's own package */
+    assert_ptr_equal(o.project, &cq);
+    fleet_in.projects = &all;
+    assert_int_equal(decide(Q("key-0001", "Q_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_FORBIDDEN); /* P's key for a Q device */
+    fleet_in.projects = &all;
+    assert_int_equal(decide(Q("key-0001", "R_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_FORBIDDEN);
+    assert_int_equal(srv_status_info(o.st)->platform, 25);
+    fleet_in.projects = &all;
+    fleet_in.dtls_identity = "Q/861234567890123";
+    assert_int_equal(decide(Q("key-000Q", "Q_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_CONTENT);
+    fleet_in.projects = &all;
+    fleet_in.dtls_identity = "P/861234567890123";
+    assert_int_equal(decide(Q("key-000Q", "Q_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_FORBIDDEN);
+    /* a vendor project's device is not offered signed packages */
+    cq.package_format = CFG_FORMAT_VENDOR;
+    fleet_in.projects = &all;
+    assert_int_equal(decide(Q("key-000Q", "Q_Luat_RDA8910", "17", "1.0.0"), NULL, 0, &o),
+                     SRV_ST_NO_UPDATE);
+}
+
+
+/* Two projects on one core line: the selection memo keys on the project
+ * (and the package kind), so neither gets the other's package. */
+static void memo_per_project(void **state)
+{
+    static struct srv_memo m;
+    struct pkg_header h[2] = {hdr("P", "RDA8910", D | S, 17, 20, "1.1.0", 1000, 100),
+                              hdr("Q", "RDA8910", D | S, 17, 20, "1.1.0", 1000, 100)};
+    const struct pkg_header *p[2] = {&h[0], &h[1]};
+    struct srv_device d;
+    struct srv_selection s;
+    (void)state;
+    srv_memo_clear(&m);
+    memset(&d, 0, sizeof d);
+    snprintf(d.core.name, sizeof d.core.name, "Luat");
+    snprintf(d.core.chip, sizeof d.core.chip, "RDA8910");
+    d.core.number = 17;
+    ver_script_parse("1.0.0", &d.script, NULL);
+    d.allow_delta = 1;
+    d.project = "P";
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_pick(s, 0);
+    d.project = "Q";
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_pick(s, 1);
+    d.vendor = 1;
+    srv_memo_select(&m, 1, p, 2, &d, &s);
+    assert_int_equal(s.pick, SRV_PICK_NO_RELEASE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +571,8 @@ int main(void)
         cmocka_unit_test(fota_decide),            cmocka_unit_test(fota_refusals),
         cmocka_unit_test(fota_dtls_identity),     cmocka_unit_test(fota_check_interval),
         cmocka_unit_test(fota_allowlist_and_rollout),
+        cmocka_unit_test(select_vendor_format),   cmocka_unit_test(fota_projects),
+        cmocka_unit_test(memo_per_project),
     };
     return cmocka_run_group_tests_name("server select/block/fota", tests, NULL, NULL);
 }

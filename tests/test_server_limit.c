@@ -412,7 +412,7 @@ static void memo_matches_select(void **state)
                               mhdr(PKG_F_CORE_DELTA | PKG_F_SCRIPT, 18, 1),
                               mhdr(PKG_F_CORE_DELTA | PKG_F_SCRIPT, 18, 2)};
     const struct pkg_header *p[3] = {&h[0], &h[1], &h[2]};
-    struct srv_device d = {"P", {"Luat", "RDA8910", 17}, {1, 0, 0}, 1};
+    struct srv_device d = {"P", {"Luat", "RDA8910", 17}, {1, 0, 0}, 1, 0};
     struct srv_selection a, b;
     (void)state;
     srv_memo_clear(&m);

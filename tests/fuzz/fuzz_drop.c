@@ -29,15 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct drop_release r;
     struct drop_request q;
     struct drop_platform_name p;
-    struct ver_core to;
-    struct ver_script script;
-    char msg[OTA_MSG_LEN], name[DROP_NAME_MAX], project[VER_PROJECT_MAX];
+    char msg[OTA_MSG_LEN], name[DROP_NAME_MAX];
     int n;
     const char *text = (const char *)data;
     if (drop_release_parse(text, size, &r, msg) == OTA_OK)
         fuzz_release_roundtrip(&r);
     (void)drop_vendor_manifest_parse(text, size, items, DROP_VENDOR_MAX, &n, msg);
-    (void)drop_vendor_ini_target(text, size, project, &to, &script, msg);
     (void)drop_request_parse("P+Luat_V0017_RDA8910+1.0.0.req", text, size, &q, msg);
     size_t len = 0;
     while (len < size && len < sizeof name - 1 && data[len] != '\n' && data[len] != '\0')
