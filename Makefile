@@ -183,6 +183,9 @@ install: $(BINS) $(BUILD)/man/ota.ini.5
 	  $(DESTDIR)$(UNITDIR)/ota-cache-watch.service
 	install -m 0644 deploy/logrotate/ota-server $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server
 	install -m 0644 deploy/nginx/ota-stream.conf $(DESTDIR)$(EXAMPLEDIR)/
+	install -d $(DESTDIR)$(PREFIX)/share/ota/console
+	install -m 0644 console/index.html console/console.js console/console.css \
+	  console/favicon.svg $(DESTDIR)$(PREFIX)/share/ota/console/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini ]; then \
 	  echo "kept existing $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini"; \
 	else install -m 0644 deploy/ota.ini $(DESTDIR)$(SYSCONFDIR)/ota/ota.ini; fi
@@ -196,6 +199,7 @@ uninstall:
 	  $(DESTDIR)$(UNITDIR)/ota-server@.service $(DESTDIR)$(UNITDIR)/ota-cache-watch.service \
 	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ota-server \
 	  $(DESTDIR)$(EXAMPLEDIR)/ota-stream.conf
+	rm -rf $(DESTDIR)$(PREFIX)/share/ota/console
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/ota/ (configuration) and $(LOCALSTATEDIR)/lib/ota, $(LOCALSTATEDIR)/log/ota"
 
 clean:
