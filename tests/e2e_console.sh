@@ -215,6 +215,7 @@ check "  ... in force: none" in_force percent none
 check "  ... OUT is offered now" eq "$(dcheck OUT)" 0
 check "audit lines: 6 changes" eq "$(wc -l <"$OTA_RUN/audit.log")" 6
 ota_server_stop
+check "no sanitizer report in the server log" bash -c "! grep -q Sanitizer '$OTA_RUN/server.log'"
 sed -i '/^token_file = admin.tokens$/d' "$OTA_RUN/ota.ini"
 ota_server_start || { echo "server failed to restart"; exit 1; }
 for i in $(seq 1 50); do [ "$(hreq /healthz)" = 200 ] && break; sleep 0.1; done
