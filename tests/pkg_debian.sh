@@ -28,7 +28,8 @@ has() { dpkg-deb -c "$1" | awk '{print $6}' | grep -qx "./$2"; }
 for f in usr/sbin/ota-server lib/systemd/system/ota-server.service \
          lib/systemd/system/ota-server@.service lib/systemd/system/ota-cache-watch.service \
          etc/ota/ota.ini etc/logrotate.d/ota-server \
-         usr/share/man/man8/ota-server.8.gz usr/share/man/man5/ota.ini.5.gz; do
+         usr/share/man/man8/ota-server.8.gz usr/share/man/man5/ota.ini.5.gz \
+         usr/share/ota/console/index.html usr/share/ota/console/console.js; do
   check "ota-server contains /$f" has "$srv" "$f"
 done
 for f in usr/bin/ota-cache usr/bin/ota-client usr/share/man/man1/ota-cache.1.gz \
