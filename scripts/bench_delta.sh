@@ -59,7 +59,7 @@ bsdiff_time() { # best of three wall-clock seconds
 xdelta_size() { [ -n "$have_xd" ] || { echo 0; return; }
   xdelta3 -e -9 -S djw -f -s "$1" "$2" "$TMP/p.xd3" && stat -c %s "$TMP/p.xd3"; }
 zstd_size() { [ -n "$have_zs" ] || { echo 0; return; }
-  zstd -q -f -19 --long=27 --patch-from="$1" "$2" -o "$TMP/p.zst" && stat -c %s "$TMP/p.zst"; }
+  zstd -q -f -19 --long=27 --patch-from="$1" "$2" -o "$TMP/p.zst" 2>/dev/null && stat -c %s "$TMP/p.zst"; }
 
 printf '%-34s %9s %8s %8s %8s %8s %8s %6s %6s %7s %7s %6s %7s %8s %6s\n' pair new ours v1 \
   bsdiff xdelta3 zstd ratio v1_rat enc_s bsd_s t_rat dec_mem dec_MB/s w${WMIN}_rat
