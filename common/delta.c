@@ -14,6 +14,7 @@ void delta_params_default(struct delta_params *p)
 {
     p->window_bits = DELTA_WINDOW_BITS_DEFAULT;
     p->level = 9;
+    p->xf = DELTA_XF_AUTO;
 }
 
 size_t delta_dec_arena_size(int window_bits)
@@ -35,8 +36,9 @@ void delta_header_encode(const struct delta_info *info, const uint8_t old_hash[C
 {
     memset(out, 0, DELTA_HEADER_LEN);
     memcpy(out, DELTA_MAGIC, 4);
-    out[4] = DELTA_FORMAT_VERSION;
+    out[4] = (uint8_t)(info->version ? info->version : DELTA_FORMAT_VERSION);
     out[5] = (uint8_t)info->window_bits;
+    out[6] = (uint8_t)info->xf;
     cur_put_be64(out + 8, info->old_size);
     cur_put_be64(out + 16, info->new_size);
     memcpy(out + 24, old_hash, CRYPTO_HASH_LEN);
@@ -58,13 +60,15 @@ enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info 
                         DELTA_HEADER_LEN);
     if (memcmp(magic, DELTA_MAGIC, 4) != 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: bad magic at offset 0");
-    if (version != DELTA_FORMAT_VERSION)
-        return ota_fail(msg, OTA_E_VERSION, "delta header: format version %u, expected %d",
-                        version, DELTA_FORMAT_VERSION);
+    if (version != DELTA_FORMAT_VERSION && version != DELTA_FORMAT_VERSION_XF)
+        return ota_fail(msg, OTA_E_VERSION, "delta header: format version %u, expected %d or %d",
+                        version, DELTA_FORMAT_VERSION, DELTA_FORMAT_VERSION_XF);
     if (wbits < DELTA_WINDOW_BITS_MIN || wbits > DELTA_WINDOW_BITS_MAX)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: window bits %u out of %d..%d", wbits,
                         DELTA_WINDOW_BITS_MIN, DELTA_WINDOW_BITS_MAX);
-    if (flags != 0 || rsv != 0)
+    /* version 2 keeps its transform kind in the flags byte */
+    unsigned xf = version == DELTA_FORMAT_VERSION_XF ? flags : 0;
+    if (xf >= DELTA_XF_COUNT || flags != xf || rsv != 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: unknown flags 0x%02x%02x at offset 6",
                         flags, rsv);
     if (old_size > DELTA_IMAGE_MAX || new_size > DELTA_IMAGE_MAX)
@@ -75,6 +79,8 @@ enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info 
     info->new_size = new_size;
     info->window_bits = (int)wbits;
     info->mem = delta_dec_mem((int)wbits);
+    info->version = (int)version;
+    info->xf = (int)xf;
     if (old_hash)
         memcpy(old_hash, hashes[0], CRYPTO_HASH_LEN);
     if (new_hash)

@@ -29,7 +29,8 @@
 #include <zlib.h>
 
 #define DELTA_MAGIC "ODL1"
-#define DELTA_FORMAT_VERSION 1
+#define DELTA_FORMAT_VERSION 1    /* records without address transforms */
+#define DELTA_FORMAT_VERSION_XF 2 /* header names a transform, records opt in */
 #define DELTA_HEADER_LEN 88
 
 #define DELTA_WINDOW_BITS_MIN 9
@@ -49,6 +50,8 @@
 #define DELTA_DEC_BUF 1024
 #endif
 
+#define DELTA_DEC_HEAD 8
+
 /* zlib's inflate state without its window (sizeof(struct inflate_state),
  * about 7.1 KB on 64-bit zlib 1.2.x) plus alignment slack; the arena must
  * hold this plus the 1 << window_bits window. */
@@ -66,9 +69,36 @@
 #define DELTA_RUN_BITS 2
 #define DELTA_RUN_MAX ((1u << DELTA_RUN_BITS) - 1)
 
+/* Executable address transforms (format v2, common/delta_xf.c): relative
+ * branch targets made absolute before matching, undone by the decoder. The
+ * kind is part of the stream header; records opt in one by one. */
+enum delta_xf {
+    DELTA_XF_NONE,
+    DELTA_XF_X86,   /* E8/E9 rel32 */
+    DELTA_XF_ARM,   /* A32 BL */
+    DELTA_XF_THUMB, /* Thumb-2 BL */
+    DELTA_XF_ARM64, /* AArch64 BL, ADRP */
+    DELTA_XF_COUNT
+};
+
+/* Transform (undo = 0) or restore (undo = 1) buf[0..n), whose first byte
+ * sits at image offset pos, in one forward pass. Returns how many leading
+ * bytes are settled: all n when final (a unit that does not fit before n is
+ * left alone), else up to the first unit that might run past n; the caller
+ * resumes there with more bytes. */
+size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, int undo,
+                    int final);
+/* Longest unit of a kind (bytes a caller may have to hold back). */
+unsigned delta_xf_unit_len(enum delta_xf kind);
+#define DELTA_XF_UNIT_MAX 5
+
+#define DELTA_XF_AUTO (-1)
+
 struct delta_params {
     int window_bits; /* zlib window of the stream, 9..15 */
     int level;       /* zlib level 0..9 */
+    int xf;          /* DELTA_XF_AUTO (the kind that saves most, or none: a
+                      * version 1 stream), DELTA_XF_NONE, or a kind to use */
 };
 void delta_params_default(struct delta_params *p);
 
@@ -77,6 +107,8 @@ struct delta_info {
     uint64_t old_size, new_size;
     int window_bits;
     uint32_t mem; /* decoder working memory in bytes for this stream */
+    int version;  /* format version, 1 or 2 */
+    int xf;       /* enum delta_xf named by a version 2 header, else 0 */
 };
 
 /* Encode: *out is malloc'd, caller frees. info (may be NULL) describes the
@@ -127,11 +159,18 @@ struct delta_dec {
     uint64_t old_pos, new_pos;
     uint64_t diff_left, extra_left, zero_left, lit_left;
     unsigned width, carry; /* word width of the record's diff, carry between bytes */
+    int rec_xf;            /* the record's diff bytes are transformed */
+    uint64_t old_end;      /* end of the record's old span */
+    uint8_t xo_tail[DELTA_XF_UNIT_MAX]; /* old bytes already transformed */
+    uint8_t xn_hold[DELTA_XF_UNIT_MAX]; /* output not yet restored */
+    unsigned xo_tail_len, xn_hold_len;
     uint64_t ctrl[3]; /* varints of the record being read */
     int ctrl_idx, ctrl_shift;
     struct crypto_sha256 hash;
-    uint8_t buf[DELTA_DEC_BUF];
-    uint8_t oldbuf[DELTA_DEC_BUF];
+    /* DELTA_DEC_HEAD spare bytes in front of each buffer take back output
+     * held for an unfinished transform unit; oldbuf also reads ahead */
+    uint8_t buf[DELTA_DEC_HEAD + DELTA_DEC_BUF];
+    uint8_t oldbuf[DELTA_DEC_HEAD + DELTA_DEC_BUF + DELTA_DEC_HEAD];
 };
 
 /* Start a decode. old is the old image (its size and SHA-256 are checked

@@ -55,7 +55,8 @@ static enum ota_err dec_check_old(struct delta_dec *d, const uint8_t *want, char
                         (unsigned long long)d->old.size, (unsigned long long)d->info.old_size);
     crypto_sha256_begin(&h);
     for (uint64_t off = 0; off < d->old.size;) {
-        size_t n = d->old.size - off < DELTA_DEC_BUF ? (size_t)(d->old.size - off) : DELTA_DEC_BUF;
+        size_t n = d->old.size - off < sizeof d->oldbuf ? (size_t)(d->old.size - off)
+                                                        : sizeof d->oldbuf;
         enum ota_err e = io_read_at(&d->old, off, d->oldbuf, n);
         if (e != OTA_OK)
             return ota_fail(msg, e, "delta: reading old image at %llu", (unsigned long long)off);
@@ -112,11 +113,17 @@ static enum ota_err dec_emit(struct delta_dec *d, const uint8_t *p, size_t n, ch
  * record ends within the declared new size. */
 static enum ota_err dec_record_start(struct delta_dec *d, char *msg)
 {
-    uint64_t diff = d->ctrl[0] >> 2, extra = d->ctrl[1], z = d->ctrl[2];
+    /* version 2 adds the record's transform bit above the width code */
+    unsigned mode_bits = d->info.version == DELTA_FORMAT_VERSION_XF ? 3 : 2;
+    uint64_t diff = d->ctrl[0] >> mode_bits, extra = d->ctrl[1], z = d->ctrl[2];
+    int rec_xf = mode_bits == 3 && (d->ctrl[0] & 4);
     uint64_t room = d->info.new_size - d->new_pos, mag = (z >> 1) + (z & 1);
     if (diff == 0 && extra == 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta: empty record at new offset %llu",
                         (unsigned long long)d->new_pos);
+    if (rec_xf && (d->info.xf == DELTA_XF_NONE || diff == 0))
+        return ota_fail(msg, OTA_E_CORRUPT, "delta: record at new offset %llu asks for a "
+                        "transform the stream has not got", (unsigned long long)d->new_pos);
     if (diff > room || extra > room - diff)
         return ota_fail(msg, OTA_E_CORRUPT, "delta: record of %llu+%llu bytes at %llu passes "
                         "new size %llu", (unsigned long long)diff, (unsigned long long)extra,
@@ -131,6 +138,9 @@ static enum ota_err dec_record_start(struct delta_dec *d, char *msg)
                         "old size %llu", (unsigned long long)diff, (unsigned long long)at,
                         (unsigned long long)d->info.old_size);
     d->old_pos = at;
+    d->old_end = at + diff;
+    d->rec_xf = rec_xf;
+    d->xo_tail_len = d->xn_hold_len = 0;
     d->diff_left = diff;
     d->extra_left = extra;
     d->width = 1u << (d->ctrl[0] & 3);
@@ -191,24 +201,68 @@ static enum ota_err dec_varint_byte(struct delta_dec *d, uint8_t b, char *msg)
     return e;
 }
 
+/* The next n old bytes of the record into oldbuf + DELTA_DEC_HEAD, in the
+ * transformed domain when the record asks: a unit that starts before n is
+ * transformed whole (reading ahead up to its end), and its bytes past n are
+ * kept in xo_tail for the next call, which resumes the pass after them. */
+static enum ota_err dec_old_read(struct delta_dec *d, size_t n, char *msg)
+{
+    uint8_t *o = d->oldbuf + DELTA_DEC_HEAD;
+    uint64_t left = d->old_end - d->old_pos;
+    size_t ext = n;
+    if (d->rec_xf) {
+        size_t ahead = delta_xf_unit_len(d->info.xf) - 1;
+        ext = left - n < ahead ? (size_t)left : n + ahead;
+    }
+    enum ota_err e = io_read_at(&d->old, d->old_pos, o, ext);
+    if (e != OTA_OK)
+        return ota_fail(msg, e, "delta: reading old image at %llu",
+                        (unsigned long long)d->old_pos);
+    if (!d->rec_xf)
+        return OTA_OK;
+    size_t t = d->xo_tail_len;
+    memcpy(o, d->xo_tail, t);
+    size_t s = t + delta_xf_run(d->info.xf, o + t, ext - t, d->old_pos + t, 0, ext == left);
+    d->xo_tail_len = (unsigned)(s - n);
+    memcpy(d->xo_tail, o + n, s - n);
+    return OTA_OK;
+}
+
+/* Output n bytes of the record's diff span from p (which has DELTA_DEC_HEAD
+ * spare bytes in front): restored from the transformed domain when the
+ * record asks, holding back a unit that may continue in the next call. */
+static enum ota_err dec_emit_diff(struct delta_dec *d, uint8_t *p, size_t n, char *msg)
+{
+    if (!d->rec_xf)
+        return dec_emit(d, p, n, msg);
+    p -= d->xn_hold_len;
+    memcpy(p, d->xn_hold, d->xn_hold_len);
+    n += d->xn_hold_len;
+    size_t s = delta_xf_run(d->info.xf, p, n, d->new_pos, 1, d->diff_left == 0);
+    d->xn_hold_len = (unsigned)(n - s);
+    memcpy(d->xn_hold, p + s, n - s);
+    return dec_emit(d, p, s, msg);
+}
+
 /* dst = old + diff (diff NULL: zeros) over n old bytes, with the carry of
  * little-endian words of d->width bytes aligned on the new offset. */
 static enum ota_err dec_old_plus(struct delta_dec *d, uint8_t *dst, const uint8_t *diff, size_t n,
                                  char *msg)
 {
-    enum ota_err e = io_read_at(&d->old, d->old_pos, d->oldbuf, n);
+    const uint8_t *o = d->oldbuf + DELTA_DEC_HEAD;
+    enum ota_err e = dec_old_read(d, n, msg);
     if (e != OTA_OK)
-        return ota_fail(msg, e, "delta: reading old image at %llu",
-                        (unsigned long long)d->old_pos);
+        return e;
     if (d->width == 1) {
-        for (size_t i = 0; diff && i < n; i++)
-            dst[i] = (uint8_t)(d->oldbuf[i] + diff[i]);
+        for (size_t i = 0; diff && i < n; i++) /* zeros: dst is o already */
+            dst[i] = (uint8_t)(o[i] + diff[i]);
     } else {
         unsigned c = d->carry, mask = d->width - 1;
+        uint64_t at = d->new_pos + d->xn_hold_len;
         for (size_t i = 0; i < n; i++) {
-            if (((d->new_pos + i) & mask) == 0)
+            if (((at + i) & mask) == 0)
                 c = 0;
-            unsigned sum = d->oldbuf[i] + (diff ? diff[i] : 0u) + c;
+            unsigned sum = o[i] + (diff ? diff[i] : 0u) + c;
             dst[i] = (uint8_t)sum;
             c = sum >> 8;
         }
@@ -216,14 +270,14 @@ static enum ota_err dec_old_plus(struct delta_dec *d, uint8_t *dst, const uint8_
     }
     d->old_pos += n;
     d->diff_left -= n;
-    return dec_emit(d, dst, n, msg);
+    return dec_emit_diff(d, dst, n, msg);
 }
 
 static enum ota_err dec_zero(struct delta_dec *d, char *msg)
 {
     size_t k = d->zero_left < DELTA_DEC_BUF ? (size_t)d->zero_left : DELTA_DEC_BUF;
     d->zero_left -= k;
-    return dec_old_plus(d, d->oldbuf, NULL, k, msg);
+    return dec_old_plus(d, d->oldbuf + DELTA_DEC_HEAD, NULL, k, msg);
 }
 
 static void dec_record_step(struct delta_dec *d)
@@ -274,7 +328,7 @@ static enum ota_err dec_consume(struct delta_dec *d, uint8_t *p, size_t n, char 
 static enum ota_err dec_inflate(struct delta_dec *d, char *msg)
 {
     for (;;) {
-        d->zs.next_out = d->buf;
+        d->zs.next_out = d->buf + DELTA_DEC_HEAD;
         d->zs.avail_out = DELTA_DEC_BUF;
         int zr = inflate(&d->zs, Z_NO_FLUSH);
         size_t got = DELTA_DEC_BUF - d->zs.avail_out;
@@ -282,7 +336,7 @@ static enum ota_err dec_inflate(struct delta_dec *d, char *msg)
             return ota_fail(msg, zr == Z_MEM_ERROR ? OTA_E_NOMEM : OTA_E_CORRUPT,
                             "delta: zlib: %s after %lu stream bytes",
                             d->zs.msg ? d->zs.msg : "error", d->zs.total_in);
-        enum ota_err e = dec_consume(d, d->buf, got, msg);
+        enum ota_err e = dec_consume(d, d->buf + DELTA_DEC_HEAD, got, msg);
         if (e != OTA_OK)
             return e;
         if (zr == Z_STREAM_END) {

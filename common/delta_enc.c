@@ -75,7 +75,8 @@ struct enc_ctx {
     size_t nrec, caprec;
     unsigned width;  /* diff word width for this payload */
     size_t old_cur;  /* the decoder's old position after the records so far */
-    struct enc_buf pay, tmp;
+    enum delta_xf xf; /* address transform of the stream (format v2), or none */
+    struct enc_buf pay, tmp, tmp2, xa, xb;
 };
 
 static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -110,17 +111,40 @@ static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
 /* Diff bytes of one record: new minus old as little-endian words of
  * c->width bytes aligned on the new offset (the borrow runs inside a word),
  * so a pointer moved by a constant gives the same bytes wherever it sits. */
-static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, size_t old_off,
+static void diff_words(const uint8_t *nw, const uint8_t *old, unsigned width, size_t new_off,
                        size_t n, uint8_t *o)
 {
     unsigned borrow = 0, mask = width - 1;
     for (size_t i = 0; i < n; i++) {
         if (((new_off + i) & mask) == 0)
             borrow = 0;
-        unsigned a = c->nw[new_off + i], b = c->old[old_off + i] + borrow;
+        unsigned a = nw[i], b = old[i] + borrow;
         o[i] = (uint8_t)(a - b);
         borrow = a < b;
     }
+}
+
+static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, size_t old_off,
+                       size_t n, uint8_t *o)
+{
+    diff_words(c->nw + new_off, c->old + old_off, width, new_off, n, o);
+}
+
+/* Diff bytes of a record whose spans go through the address transform
+ * `kind` first, each side from its own start, as the decoder does. */
+static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
+                         const struct enc_rec *r, uint8_t *o)
+{
+    size_t n = r->diff_len;
+    c->xa.len = c->xb.len = 0;
+    if (!buf_reserve(&c->xa, n) || !buf_reserve(&c->xb, n))
+        return 0;
+    memcpy(c->xa.p, c->nw + r->new_off, n);
+    memcpy(c->xb.p, c->old + r->old_off, n);
+    delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
+    delta_xf_run(kind, c->xb.p, n, r->old_off, 0, 1);
+    diff_words(c->xa.p, c->xb.p, width, r->new_off, n, o);
+    return 1;
 }
 
 /* Diff bytes as (zero run, literal run, literal bytes) triples: deflate
@@ -182,18 +206,26 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
     int64_t seek = r->diff_len ? (int64_t)r->old_off - (int64_t)c->old_cur : 0;
     uint64_t z = seek < 0 ? ((uint64_t)(-(seek + 1)) << 1) | 1 : (uint64_t)seek << 1;
     unsigned width = c->width ? c->width : pick_width(c, r);
-    unsigned wcode = (unsigned)__builtin_ctz(width);
-    if (r->diff_len)
-        c->old_cur = r->old_off + r->diff_len;
-    buf_varint(&c->pay, (uint64_t)r->diff_len << 2 | wcode);
-    buf_varint(&c->pay, r->extra_len);
-    buf_varint(&c->pay, z);
+    unsigned mode = (unsigned)__builtin_ctz(width), mode_bits = c->xf ? 3 : 2;
+    const uint8_t *diff = NULL;
     if (r->diff_len) {
-        if (!buf_reserve(&c->tmp, r->diff_len))
+        c->old_cur = r->old_off + r->diff_len;
+        if (!buf_reserve(&c->tmp, r->diff_len) || !buf_reserve(&c->tmp2, r->diff_len))
             return;
         diff_bytes(c, width, r->new_off, r->old_off, r->diff_len, c->tmp.p);
-        emit_runs(c, c->tmp.p, r->diff_len);
+        diff = c->tmp.p;
+        /* the transform where it makes the differences sparser */
+        if (c->xf && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p) &&
+            runs_cost(c->tmp2.p, r->diff_len) < runs_cost(c->tmp.p, r->diff_len)) {
+            diff = c->tmp2.p;
+            mode |= 4;
+        }
     }
+    buf_varint(&c->pay, (uint64_t)r->diff_len << mode_bits | mode);
+    buf_varint(&c->pay, r->extra_len);
+    buf_varint(&c->pay, z);
+    if (diff)
+        emit_runs(c, diff, r->diff_len);
     if (!buf_reserve(&c->pay, r->extra_len))
         return;
     memcpy(c->pay.p + c->pay.len, c->nw + r->new_off + r->diff_len, r->extra_len);
@@ -348,6 +380,9 @@ static enum ota_err enc_check(size_t old_len, size_t new_len, const struct delta
     if (p->window_bits < DELTA_WINDOW_BITS_MIN || p->window_bits > DELTA_WINDOW_BITS_MAX)
         return ota_fail(msg, OTA_E_INVAL, "delta: window bits %d out of %d..%d", p->window_bits,
                         DELTA_WINDOW_BITS_MIN, DELTA_WINDOW_BITS_MAX);
+    if (p->xf < DELTA_XF_AUTO || p->xf >= DELTA_XF_COUNT)
+        return ota_fail(msg, OTA_E_INVAL, "delta: transform %d out of %d..%d", p->xf,
+                        DELTA_XF_AUTO, DELTA_XF_COUNT - 1);
     if (p->level < 0 || p->level > 9)
         return ota_fail(msg, OTA_E_INVAL, "delta: zlib level %d out of 0..9", p->level);
     if (old_len > DELTA_IMAGE_MAX || new_len > DELTA_IMAGE_MAX || new_len > (uInt)-1 / 2)
@@ -371,6 +406,33 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
     return OTA_OK;
 }
 
+/* The address transform whose per-record use saves most run cost, or none
+ * (then the stream stays format version 1, for decoders without v2). */
+static enum delta_xf enc_pick_xf(struct enc_ctx *c)
+{
+    enum delta_xf best = DELTA_XF_NONE;
+    size_t best_gain = 0;
+    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
+        size_t gain = 0;
+        for (size_t i = 0; i < c->nrec; i++) {
+            const struct enc_rec *r = &c->rec[i];
+            if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
+                !buf_reserve(&c->tmp2, r->diff_len))
+                continue;
+            diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+            if (!diff_bytes_xf(c, (enum delta_xf)k, 1, r, c->tmp2.p))
+                continue;
+            size_t plain = runs_cost(c->tmp.p, r->diff_len), xf = runs_cost(c->tmp2.p, r->diff_len);
+            gain += plain > xf ? plain - xf : 0;
+        }
+        if (gain > best_gain) {
+            best_gain = gain;
+            best = (enum delta_xf)k;
+        }
+    }
+    return best;
+}
+
 /* Serialise the records with diff words of `width` bytes and deflate them
  * after the header into out (reset to the header first). */
 static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
@@ -381,33 +443,45 @@ static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struc
     c->pay.len = 0;
     for (size_t i = 0; i < c->nrec; i++)
         emit_record(c, &c->rec[i]);
-    if (c->pay.oom || c->tmp.oom)
+    if (c->pay.oom || c->tmp.oom || c->tmp2.oom || c->xa.oom || c->xb.oom)
         return ota_fail(msg, OTA_E_NOMEM, "delta: record payload");
     out->len = DELTA_HEADER_LEN;
     return enc_deflate(&c->pay, p, out, msg);
 }
 
 /* Pick the diff word width that deflates smallest: bytes suit code whose
- * changes are not aligned, 4-byte words pointer tables moved by a constant. */
+ * changes are not aligned, 4-byte words pointer tables moved by a constant.
+ * With a transform picked, the best width is tried once more without it
+ * (run cost is only a proxy), so a version 2 stream is never the larger. */
 static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
     static const unsigned widths[] = {1, 2, 4, 0};
+    const size_t nw = sizeof widths / sizeof widths[0];
     struct enc_buf cur = {0};
     enum ota_err e = OTA_OK;
-    for (size_t i = 0; e == OTA_OK && i < sizeof widths / sizeof widths[0]; i++) {
+    enum delta_xf xf = c->xf, best_xf = xf;
+    unsigned best_width = widths[0];
+    for (size_t i = 0; e == OTA_OK && i < nw + (xf != DELTA_XF_NONE); i++) {
         struct enc_buf *dst = best->len == 0 ? best : &cur;
         if (!buf_reserve(dst, DELTA_HEADER_LEN)) {
             e = ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
             break;
         }
-        e = enc_try_width(c, widths[i], p, dst, msg);
+        unsigned width = i < nw ? widths[i] : best_width;
+        c->xf = i < nw ? xf : DELTA_XF_NONE;
+        e = enc_try_width(c, width, p, dst, msg);
+        if (e == OTA_OK && (dst == best || cur.len < best->len)) {
+            best_width = width;
+            best_xf = c->xf;
+        }
         if (e == OTA_OK && dst == &cur && cur.len < best->len) {
             struct enc_buf t = *best;
             *best = cur;
             cur = t;
         }
     }
+    c->xf = best_xf;
     free(cur.p);
     return e;
 }
@@ -430,15 +504,21 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         e = enc_match(&c, msg);
     free(c.sa);
     if (e == OTA_OK)
+        c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c) : (enum delta_xf)p->xf;
+    if (e == OTA_OK)
         e = enc_streams(&c, p, &res, msg);
     free(c.rec);
     free(c.pay.p);
     free(c.tmp.p);
+    free(c.tmp2.p);
+    free(c.xa.p);
+    free(c.xb.p);
     if (e != OTA_OK) {
         free(res.p);
         return e;
     }
-    inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits)};
+    inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits),
+                              c.xf ? DELTA_FORMAT_VERSION_XF : DELTA_FORMAT_VERSION, (int)c.xf};
     crypto_sha256(old, old_len, oh);
     crypto_sha256(new_, new_len, nh);
     delta_header_encode(&inf, oh, nh, res.p);

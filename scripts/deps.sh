@@ -10,7 +10,7 @@ PKGS=(
   libssl-dev                    # libcoap-3-openssl's pkg-config pulls it in
   zlib1g-dev libinih-dev libdivsufsort-dev libsodium-dev libcmocka-dev
   clang libclang-rt-14-dev      # libFuzzer targets and sanitizers
-  bsdiff                        # size/speed reference for the delta engine
+  bsdiff xdelta3 zstd           # size/speed references for the delta engine (make bench)
   iproute2 procps openssl       # ss, ps, and openssl as an HMAC/DTLS oracle in tests
   python3                       # raw-datagram senders in the server tests
   curl                          # admin HTTP listener tests (e2e_admin.sh)

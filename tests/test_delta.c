@@ -25,8 +25,8 @@
 #include "diff.h"
 
 #define FW "tests/data/firmware/"
-#define MEM_DEFAULT_MAX (64u * 1024)
-#define MEM_SMALL_MAX (16u * 1024)
+#define MEM_DEFAULT_MAX (44u * 1024) /* device library budget, issue 14 */
+#define MEM_SMALL_MAX (12u * 1024)
 
 /* ---- helpers ---- */
 
@@ -96,6 +96,8 @@ static struct run decode(const uint8_t *old, size_t old_len, const uint8_t *delt
     return res;
 }
 
+static int force_xf = DELTA_XF_AUTO; /* transform the round trips ask for */
+
 static size_t round_trip_w(const uint8_t *old, size_t old_len, const uint8_t *nw, size_t new_len,
                            int wbits, size_t chunk, size_t *mem)
 {
@@ -106,6 +108,7 @@ static size_t round_trip_w(const uint8_t *old, size_t old_len, const uint8_t *nw
     char msg[OTA_MSG_LEN] = "";
     delta_params_default(&p);
     p.window_bits = wbits;
+    p.xf = force_xf;
     assert_int_equal(delta_encode(old, old_len, nw, new_len, &p, &delta, &dlen, &info, msg),
                      OTA_OK);
     assert_int_equal(info.old_size, old_len);
@@ -171,6 +174,64 @@ static void firmware_pairs(void **state)
         round_trip_w(n, nl, o, ol, DELTA_WINDOW_BITS_DEFAULT, 4096, NULL);
         free(o);
         free(n);
+    }
+}
+
+/* Format v2: every transform kind, forced, on the firmware pairs and their
+ * reverse, fed in random and tiny chunks (units straddle every boundary);
+ * a forced kind may still lose to version 1, so both versions show up. */
+static void transform_round_trips(void **state)
+{
+    int seen[3] = {0};
+    (void)state;
+    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
+        force_xf = k;
+        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i += 2) {
+            size_t ol, nl;
+            uint8_t *o = load(pairs[i].old, &ol), *n = load(pairs[i].nw, &nl), *delta;
+            size_t dlen;
+            struct delta_params p;
+            struct delta_info info;
+            char msg[OTA_MSG_LEN] = "";
+            round_trip_w(o, ol, n, nl, DELTA_WINDOW_BITS_DEFAULT, 0, NULL);
+            round_trip_w(n, nl, o, ol, DELTA_WINDOW_BITS_MIN, 7, NULL);
+            delta_params_default(&p);
+            p.xf = k;
+            assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &dlen, &info, msg), OTA_OK);
+            assert_true(info.version == 1 || (info.version == 2 && info.xf == k));
+            seen[info.version]++;
+            free(delta);
+            free(o);
+            free(n);
+        }
+    }
+    force_xf = DELTA_XF_AUTO;
+    assert_true(seen[2] > 0);
+}
+
+/* The transforms are exact inverses on any bytes, whole or in pieces. */
+static void transform_inverts(void **state)
+{
+    enum { N = 4099 };
+    static uint8_t a[N], b[N + DELTA_XF_UNIT_MAX];
+    (void)state;
+    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
+        for (size_t i = 0; i < N; i++) /* dense candidates: E8, EB, F0/F8, 0x94 */
+            a[i] = (uint8_t)(rnd() % 3 ? rnd() : (uint8_t[]){0xE8, 0xEB, 0xF0, 0xF8, 0x94, 0x00,
+                                                             0xFF, 0x90}[rnd() % 8]);
+        memcpy(b, a, N);
+        delta_xf_run((enum delta_xf)k, b, N, 1001, 0, 1);
+        assert_memory_not_equal(a, b, N);
+        /* undo in random pieces, resuming where each call stopped */
+        size_t done = 0;
+        while (done < N) {
+            size_t n = 1 + rnd() % 9;
+            int final = done + n >= N;
+            if (final)
+                n = N - done;
+            done += delta_xf_run((enum delta_xf)k, b + done, n, 1001 + done, 1, final);
+        }
+        assert_memory_equal(a, b, N);
     }
 }
 
@@ -328,10 +389,12 @@ static void bit_flips_rejected(void **state)
 
 /* Build a stream around a hand-written payload: header with the given sizes
  * and hashes, then the payload deflated. */
+static int forge_version = 1, forge_xf; /* header of forged streams */
+
 static size_t forge(const uint8_t *pay, size_t n, const uint8_t *old, size_t old_len,
                     const uint8_t *nw, size_t new_len, uint8_t *out, size_t cap)
 {
-    struct delta_info info = {old_len, new_len, 15, 0};
+    struct delta_info info = {old_len, new_len, 15, 0, forge_version, forge_xf};
     uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN];
     uLongf zlen = cap - DELTA_HEADER_LEN;
     crypto_sha256(old, old_len, oh);
@@ -394,6 +457,31 @@ static void forged_records(void **state)
     /* output differs from the header's hash */
     static const uint8_t wrong[] = {5 << 2, 3, 0, 5 << 2, 'x', 'y', 'Z'};
     assert_int_equal(run_forged(wrong, sizeof wrong, nw, 8), OTA_E_AUTH);
+}
+
+/* Version 2 records: three mode bits; the transform bit needs a kind in
+ * the header and a diff span. */
+static void forged_v2_records(void **state)
+{
+    static const uint8_t nw[8] = "01234xyz";
+    static const uint8_t ok[] = {5 << 3, 3, 0, 5 << 2, 'x', 'y', 'z'};
+    static const uint8_t xf_ok[] = {5 << 3 | 4, 3, 0, 5 << 2, 'x', 'y', 'z'};
+    static const uint8_t xf_extra_only[] = {0 << 3 | 4, 8, 0, '0', '1', '2', '3', '4', 'x', 'y', 'z'};
+    (void)state;
+    forge_version = 2;
+    forge_xf = DELTA_XF_THUMB;
+    assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_OK);
+    assert_int_equal(run_forged(xf_ok, sizeof xf_ok, nw, 8), OTA_OK);
+    assert_int_equal(run_forged(xf_extra_only, sizeof xf_extra_only, nw, 8), OTA_E_CORRUPT);
+    forge_xf = DELTA_XF_NONE;
+    assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_OK);
+    assert_int_equal(run_forged(xf_ok, sizeof xf_ok, nw, 8), OTA_E_CORRUPT);
+    forge_xf = DELTA_XF_COUNT; /* unknown kind: the header is refused */
+    assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_CORRUPT);
+    forge_version = 3;
+    forge_xf = 0;
+    assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_VERSION);
+    forge_version = 1;
 }
 
 static void trailing_and_wrong_old(void **state)
@@ -499,7 +587,7 @@ static void sticky_failure_and_api(void **state)
     assert_int_equal(delta_info_parse(delta, DELTA_HEADER_LEN - 1, &info, NULL, NULL, msg),
                      OTA_E_CORRUPT);
     memcpy(hdr, delta, sizeof hdr);
-    hdr[4] = 2;
+    hdr[4] = 3; /* 1 and 2 are known */
     assert_int_equal(delta_info_parse(hdr, sizeof hdr, &info, NULL, NULL, msg), OTA_E_VERSION);
     /* bad parameters */
     delta_params_default(&p);
@@ -559,6 +647,9 @@ int main(void)
         cmocka_unit_test(truncated_rejected),
         cmocka_unit_test(bit_flips_rejected),
         cmocka_unit_test(forged_records),
+        cmocka_unit_test(forged_v2_records),
+        cmocka_unit_test(transform_round_trips),
+        cmocka_unit_test(transform_inverts),
         cmocka_unit_test(trailing_and_wrong_old),
         cmocka_unit_test(faults_give_errors),
         cmocka_unit_test(sticky_failure_and_api),

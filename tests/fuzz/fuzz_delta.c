@@ -7,6 +7,9 @@
  *           matches the fixed old image, so records are reached;
  *   mode 2: the body is the uncompressed record payload; the harness
  *           deflates it too, so the fuzzer works on records directly.
+ * In modes 1 and 2, byte 0 / 3 % 5 picks the header's format: 0 version 1,
+ * k = 1..4 version 2 with address transform k (common/delta_xf.c), so
+ * both formats' records and the transforms' hold-back paths are reached.
  * The decoder runs through the io.h callbacks with a bounded output sink;
  * any outcome but a crash or sanitizer report is fine. Seeds live in
  * tests/fuzz/corpus/fuzz_delta/.
@@ -44,7 +47,9 @@ static size_t fz_build(const uint8_t *data, size_t size, uint8_t *out, size_t ca
         memcpy(out, body, n);
         return n;
     }
-    struct delta_info info = {FZ_OLD_LEN, new_size, 15, 0};
+    int xf = data[0] / 3 % DELTA_XF_COUNT;
+    struct delta_info info = {FZ_OLD_LEN, new_size, 15, 0,
+                              xf ? DELTA_FORMAT_VERSION_XF : DELTA_FORMAT_VERSION, xf};
     uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN] = {0};
     crypto_sha256(fz_old, FZ_OLD_LEN, oh);
     delta_header_encode(&info, oh, nh, out);

@@ -3,10 +3,13 @@
  * Used by scripts/bench_delta.sh. Encodes, decodes through the streaming
  * decoder (chunks of 1 KiB, as a device would get them from flash), checks
  * the output, and prints one line of key=value fields:
- *   new=B delta=B enc_s=S dec_mem=B dec_mbps=X wbits=N
+ *   new=B delta=B enc_s=S dec_mem=B dec_mbps=X wbits=N version=V xf=K
  * dec_mem is sizeof(struct delta_dec) plus the arena bytes zlib really used;
  * enc_s is the best of three encodes.
- * Usage: delta-bench OLD NEW [WINDOW_BITS [PATCH_OUT]]
+ * Usage: delta-bench [--xf=K] OLD NEW [WINDOW_BITS [PATCH_OUT]]
+ * --xf=K forces the address transform (-1 auto, the default; 0 none, which
+ * gives a format version 1 stream; 1..4 a kind of enum delta_xf), so the
+ * bench can show what the transforms contribute.
  */
 #include "delta.h"
 
@@ -57,11 +60,16 @@ int main(int argc, char **argv)
     struct delta_params p;
     struct delta_info info;
     enum ota_err e;
+    delta_params_default(&p);
+    if (argc > 1 && strncmp(argv[1], "--xf=", 5) == 0) {
+        p.xf = (int)strtol(argv[1] + 5, NULL, 10);
+        argv++;
+        argc--;
+    }
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: delta-bench OLD NEW [WINDOW_BITS [PATCH_OUT]]\n");
+        fprintf(stderr, "usage: delta-bench [--xf=K] OLD NEW [WINDOW_BITS [PATCH_OUT]]\n");
         return 2;
     }
-    delta_params_default(&p);
     if (argc >= 4)
         p.window_bits = (int)strtol(argv[3], NULL, 10);
     if ((e = io_file_read_all(argv[1], 1u << 30, &old, &old_len, msg)) != OTA_OK ||
@@ -92,9 +100,10 @@ int main(int argc, char **argv)
     double dec_s = (now() - t0) / runs;
     if (memcmp(out, nw, new_len) != 0)
         return fail("verify", OTA_E_AUTH, "output differs");
-    printf("new=%zu delta=%zu enc_s=%.3f dec_mem=%zu dec_mbps=%.1f wbits=%d\n", new_len,
-           delta_len, enc_s, sizeof(struct delta_dec) + peak,
-           (double)new_len / 1e6 / (dec_s > 0 ? dec_s : 1e-9), info.window_bits);
+    printf("new=%zu delta=%zu enc_s=%.3f dec_mem=%zu dec_mbps=%.1f wbits=%d version=%d xf=%d\n",
+           new_len, delta_len, enc_s, sizeof(struct delta_dec) + peak,
+           (double)new_len / 1e6 / (dec_s > 0 ? dec_s : 1e-9), info.window_bits, info.version,
+           info.xf);
     free(old);
     free(nw);
     free(delta);
