@@ -216,11 +216,21 @@ check "  ... OUT is offered now" eq "$(dcheck OUT)" 0
 check "audit lines: 6 changes" eq "$(wc -l <"$OTA_RUN/audit.log")" 6
 ota_server_stop
 check "no sanitizer report in the server log" bash -c "! grep -q Sanitizer '$OTA_RUN/server.log'"
+# a second project, without a token file: each project has its own rollout file
 sed -i '/^token_file = admin.tokens$/d' "$OTA_RUN/ota.ini"
+mkdir -p "$OTA_RUN/projects.d"
+printf '[project]\nname = BETA\nproduct_key = beta-product-key-0001\n[fleet]\nrollout_percent = 5\n' \
+  >"$OTA_RUN/projects.d/beta.ini"
+printf '[projects]\ndir = projects.d\n' >>"$OTA_RUN/ota.ini"
 ota_server_start || { echo "server failed to restart"; exit 1; }
 for i in $(seq 1 50); do [ "$(hreq /healthz)" = 200 ] && break; sleep 0.1; done
 check "no token file: reads open" eq "$(hreq /api/rollout)" 200
 check "  ... writes shown off" has '"writes":false'
 check "no token file: write -> 403" eq "$(post /api/rollout '{"percent":5}' "${J[@]}")" 403
 check "  ... says why" has "token_file"
+check "?project=BETA -> 200" eq "$(hreq '/api/rollout?project=BETA')" 200
+check "  ... its own rollout and file" has '"project":"BETA","projects":\["BETA","DEMOPROJ"\],"in_force":{"percent":"5.00","paused":false},"rollout_file":"[^"]*/rollout-BETA.state"'
+check "?project=DEMOPROJ keeps its rollout file" eq "$(hreq '/api/rollout?project=DEMOPROJ')" 200
+check "  ... (no staged rollout, as set above)" has '"in_force":{"percent":"none"'
+check "unknown project -> 404" eq "$(hreq '/api/fleet?project=NOPE')" 404
 ota_summary
