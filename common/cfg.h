@@ -28,6 +28,7 @@
 #define CFG_BLOCK_MIN 16
 #define CFG_BLOCK_MAX 1024
 #define CFG_ADMIN_PORT 9683 /* [admin] listen without a port */
+#define CFG_HTTP_PORT 8080  /* [http] listen without a port */
 
 struct cfg_ota {
     char dir[CFG_PATH_MAX]; /* directory of the ini file */
@@ -93,6 +94,12 @@ struct cfg_ota {
     char admin_token_file[CFG_PATH_MAX]; /* name:token lines (0600); "" = no token */
     int admin_timeout;          /* s of silence before a connection is closed */
     int admin_max_connections;  /* concurrent HTTP connections */
+    /* [http] the module platform's device API (server/devhttp.h) */
+    char http_listen[CFG_ADDR_MAX]; /* "host:port"; "" = no listener */
+    int http_timeout;           /* s of silence before a device connection is closed */
+    int http_max_connections;   /* concurrent device connections */
+    int http_threads;           /* libmicrohttpd threads, each with its own epoll */
+    char http_redirect_base[CFG_URL_MAX]; /* need_oss_url=1 -> 302 to base/NAME; "" = off */
 };
 
 struct cfg_device {

@@ -40,6 +40,8 @@ static enum srv_status srv_fota_query(const struct cfg_ota *cfg, const struct sr
 static int srv_fota_is_check(const struct srv_fota_in *in)
 {
     struct srv_block b;
+    if (in->resume)
+        return 0;
     return !in->has_block2 || srv_block_parse(in->block2, in->block2_len, &b, NULL) != OTA_OK ||
            b.num == 0;
 }
@@ -134,7 +136,7 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
         out->st = srv_fota_fleet(in, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_pick(idx, in, out);
-    if (out->st == SRV_ST_CONTENT)
+    if (out->st == SRV_ST_CONTENT && !in->no_slice)
         out->st = srv_fota_block(cfg, in, out);
     if (out->st != SRV_ST_CONTENT)
         out->pkg = NULL;

@@ -14,6 +14,8 @@
  * 21) in between the key check and selection.
  * in->memo (optional) remembers selections per device tuple and index
  * generation (memo.h), so block requests skip the header scan.
+ * The device HTTP API (devhttp.h) makes the same decision without Block2
+ * (no_slice): its Range is applied by the caller to the chosen package.
  */
 #ifndef SRV_FOTA_H
 #define SRV_FOTA_H
@@ -38,6 +40,8 @@ struct srv_fota_in {
     struct srv_checks *checks;      /* per-device check rate; NULL = no limit */
     const struct srv_peer_key *peer; /* the source, for the check rate; may be NULL */
     uint64_t now_ms;
+    int no_slice;  /* HTTP: the answer is a byte range (range.h), not a Block2 slice */
+    int resume;    /* HTTP: the Range starts past byte 0, a download going on: not a check */
 };
 
 struct srv_fota_out {

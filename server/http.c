@@ -5,7 +5,11 @@
  * libmicrohttpd calls srv_http_access on the listener's own thread; the
  * only state shared with the thread that started the listener is the
  * token set (swapped on SIGHUP under tokens_lock) and the route table
- * (static). The refusal log bucket is used by the listener thread alone.
+ * (static). The refusal log bucket is shared by a pool's threads, under
+ * tokens_lock too. Each request carries a srv_http_call from the moment
+ * its request line is read (the URI callback keeps the raw query, which
+ * libmicrohttpd would otherwise only hand out decoded) to the moment it
+ * ends (the completion callback runs the handler's done and frees it).
  */
 #include "http.h"
 
@@ -185,32 +189,48 @@ static void srv_http_log_refusal(struct srv_http *h, struct MHD_Connection *conn
                                  const char *method, const char *url, const char *why)
 {
     char peer[INET6_ADDRSTRLEN], m[17], path[65];
-    if (!ota_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
-                         srv_http_now_ms(), NULL)) {
-        h->log_dropped++;
+    unsigned long long dropped;
+    pthread_mutex_lock(&h->tokens_lock); /* a pool's threads share the bucket */
+    int ok = ota_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
+                             srv_http_now_ms(), NULL);
+    dropped = h->log_dropped;
+    h->log_dropped = ok ? 0 : h->log_dropped + 1;
+    pthread_mutex_unlock(&h->tokens_lock);
+    if (!ok)
         return;
-    }
     srv_http_peer(conn, peer, sizeof peer);
     srv_http_printable(method, m, sizeof m);
     srv_http_printable(url, path, sizeof path);
     log_msg(LOG_L_WARN, "http %s: refused peer=%s method=%s path=%s why=%s dropped=%llu",
-            h->name, peer, m, path, why, (unsigned long long)h->log_dropped);
-    h->log_dropped = 0;
+            h->name, peer, m, path, why, dropped);
+}
+
+static struct MHD_Response *srv_http_response(struct srv_http_reply *r)
+{
+    if (r->ref)
+        return MHD_create_response_from_buffer_with_free_callback_cls(
+            r->len, (void *)(uintptr_t)r->ref, r->release, r->release_ctx);
+    return MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                           r->body ? MHD_RESPMEM_MUST_FREE
+                                                   : MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result srv_http_send(struct MHD_Connection *conn, struct srv_http_reply *r,
                                      const char *hdr, const char *hdr_value)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = srv_http_response(r);
     if (!resp) {
-        free(r->body);
+        if (r->ref && r->release)
+            r->release(r->release_ctx);
+        else
+            free(r->body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "text/plain; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    for (int i = 0; i < r->nhdrs; i++)
+        MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     if (hdr)
         MHD_add_response_header(resp, hdr, hdr_value);
     enum MHD_Result ret = MHD_queue_response(conn, r->status ? r->status : 200, resp);
@@ -218,10 +238,33 @@ static enum MHD_Result srv_http_send(struct MHD_Connection *conn, struct srv_htt
     return ret;
 }
 
+const char *srv_http_req_header(const struct srv_http_req *q, const char *name)
+{
+    return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+}
+
+int srv_http_reply_header(struct srv_http_reply *r, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    if (r->nhdrs >= SRV_HTTP_HDRS_MAX)
+        return 0;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->hdrs[r->nhdrs].value, sizeof r->hdrs[r->nhdrs].value, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof r->hdrs[r->nhdrs].value)
+        return 0;
+    r->hdrs[r->nhdrs++].name = name;
+    return 1;
+}
+
 static enum MHD_Result srv_http_error(struct MHD_Connection *conn, unsigned status,
                                       const char *text, const char *hdr, const char *hdr_value)
 {
-    struct srv_http_reply r = {status, NULL, strdup(text), strlen(text)};
+    struct srv_http_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.body = strdup(text);
+    r.len = strlen(text);
     if (!r.body)
         return MHD_NO;
     return srv_http_send(conn, &r, hdr, hdr_value);
@@ -258,13 +301,71 @@ static int srv_http_has_body(struct MHD_Connection *conn)
                                        MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/* One request, from its request line to its end. */
+struct srv_http_call {
+    int headers_seen;
+    void (*done)(void *ctx, int complete);
+    void *done_ctx;
+    size_t query_len;
+    char query[]; /* raw, NUL-terminated */
+};
+
+/* The request line is in: keep the raw query (NULL = out of memory, the
+ * connection is closed). */
+static void *srv_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const char *q = strchr(uri, '?');
+    size_t n = q ? strlen(q + 1) : 0;
+    struct srv_http_call *c = calloc(1, sizeof *c + n + 1);
+    if (c && n)
+        memcpy(c->query, q + 1, n);
+    if (c)
+        c->query_len = n;
+    return c;
+}
+
+static void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    struct srv_http_call *c = *con_cls;
+    if (!c)
+        return;
+    if (c->done)
+        c->done(c->done_ctx, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    free(c);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result srv_http_route_call(struct srv_http *h, struct MHD_Connection *conn,
+                                           const struct srv_http_route *rt, const char *method,
+                                           struct srv_http_call *call)
+{
+    struct srv_http_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = 200;
+    if (rt->fn_req) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        struct srv_http_req q = {method, call->query, call->query_len,
+                                 ci ? ci->client_addr : NULL, conn};
+        rt->fn_req(h->ctx, &q, &r);
+    } else {
+        rt->fn(h->ctx, &r);
+    }
+    call->done = r.done;
+    call->done_ctx = r.done_ctx;
+    return srv_http_send(conn, &r, NULL, NULL);
+}
+
 static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                        const char *method, const char *version,
                                        const char *upload_data, size_t *upload_data_size,
                                        void **con_cls)
 {
-    static int headers_seen;
     struct srv_http *h = cls;
+    struct srv_http_call *call = *con_cls;
+    if (!call)
+        return MHD_NO;
     char name_buf[SRV_HTTP_NAME_MAX], realm[64];
     /* Refusals on the first call (headers in) answer at once and close;
      * answers wait for the second call (request complete), which is what
@@ -274,11 +375,11 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
         return srv_http_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n",
                               MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
-    if (*con_cls == NULL && !srv_http_has_body(conn)) {
-        *con_cls = &headers_seen;
+    if (!call->headers_seen && !srv_http_has_body(conn)) {
+        call->headers_seen = 1;
         return MHD_YES;
     }
-    if (*con_cls == NULL || *upload_data_size != 0) {
+    if (!call->headers_seen || *upload_data_size != 0) {
         srv_http_log_refusal(h, conn, method, url, "body");
         return srv_http_error(conn, MHD_HTTP_BAD_REQUEST, "no body expected\n", NULL, NULL);
     }
@@ -292,11 +393,9 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
     for (size_t i = 0; i < h->nroutes; i++) {
         if (strcmp(url, h->routes[i].path) != 0)
             continue;
-        struct srv_http_reply r = {200, NULL, NULL, 0};
         log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, h->routes[i].path,
                 who);
-        h->routes[i].fn(h->ctx, &r);
-        return srv_http_send(conn, &r, NULL, NULL);
+        return srv_http_route_call(h, conn, &h->routes[i], method, call);
     }
     srv_http_log_refusal(h, conn, method, url, "path");
     return srv_http_error(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL, NULL);
@@ -345,6 +444,9 @@ enum ota_err srv_http_start(const struct srv_http_cfg *c, struct srv_http **out,
                             MHD_OPTION_CONNECTION_LIMIT, c->max_conns,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_HTTP_CONN_MEMORY,
                             MHD_OPTION_EXTERNAL_LOGGER, srv_http_mhd_log, h,
+                            MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri, h,
+                            MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, h,
+                            MHD_OPTION_THREAD_POOL_SIZE, c->threads > 1 ? c->threads : 0u,
                             MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {

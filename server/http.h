@@ -18,6 +18,9 @@
  * constant time against the SHA-256 of each token. Refusals are logged
  * with the client address, at most SRV_HTTP_LOG_RATE lines a second; an
  * accepted request logs the token's name at debug.
+ * The device API ([http], devhttp.h) is the second listener: a pool of
+ * threads, request handlers that read the raw query and headers, and
+ * package bodies sent by reference.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
@@ -26,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define SRV_HTTP_TOKENS_MAX 16
 #define SRV_HTTP_NAME_MAX 33       /* token name [A-Za-z0-9_.-]{1,32}, incl. NUL */
@@ -57,18 +61,51 @@ enum ota_err srv_http_tokens_load(const char *path, struct srv_http_tokens *out,
 int srv_http_tokens_match(const struct srv_http_tokens *t, const char *tok, size_t len);
 
 /* A handler fills status (200 unless set), content type and a malloc'd
- * body that the listener frees; body NULL = empty. */
+ * body that the listener frees; body NULL = empty. Or, instead of body,
+ * ref: len bytes the handler keeps alive until release(release_ctx) runs,
+ * sent without a copy. hdrs are added to the answer; done(done_ctx,
+ * complete) runs once the request is over (complete = the answer went
+ * out in full), on the listener's thread. */
+#define SRV_HTTP_HDRS_MAX 6
+#define SRV_HTTP_HDR_VALUE_MAX 600
 struct srv_http_reply {
     unsigned status;
     const char *content_type;
     char *body;
     size_t len;
+    const void *ref;
+    void (*release)(void *ctx);
+    void *release_ctx;
+    void (*done)(void *ctx, int complete);
+    void *done_ctx;
+    int nhdrs;
+    struct {
+        const char *name;
+        char value[SRV_HTTP_HDR_VALUE_MAX];
+    } hdrs[SRV_HTTP_HDRS_MAX];
 };
 typedef void (*srv_http_handler)(void *ctx, struct srv_http_reply *r);
+
+/* What a request handler sees of a request. */
+struct srv_http_req {
+    const char *method;
+    const char *query;  /* raw, after '?', not URL-decoded; "" if none */
+    size_t query_len;
+    const struct sockaddr *peer; /* NULL if unknown */
+    void *conn;         /* libmicrohttpd's connection, for srv_http_req_header */
+};
+typedef void (*srv_http_req_handler)(void *ctx, const struct srv_http_req *q,
+                                     struct srv_http_reply *r);
+/* A request header's value (name case-insensitive), NULL if absent. */
+const char *srv_http_req_header(const struct srv_http_req *q, const char *name);
+/* Append a header to r; 0 if r has no room for it. */
+int srv_http_reply_header(struct srv_http_reply *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 struct srv_http_route {
     const char *path; /* exact match, no query */
     srv_http_handler fn;
+    srv_http_req_handler fn_req; /* instead of fn: the handler reads the request */
 };
 
 struct srv_http_cfg {
@@ -80,6 +117,7 @@ struct srv_http_cfg {
     size_t nroutes;
     void *ctx;                           /* passed to every handler */
     const struct srv_http_tokens *tokens; /* copied; NULL or none = no token needed */
+    unsigned threads;                    /* 0 or 1: one thread; more: a pool, each with its epoll */
 };
 
 struct srv_http;

@@ -406,9 +406,9 @@ static void srv_hnd_stats_json(void *ctx, struct srv_http_reply *r)
 }
 
 static const struct srv_http_route srv_admin_routes[] = {
-    {"/metrics", srv_hnd_metrics},
-    {"/healthz", srv_hnd_healthz},
-    {"/stats", srv_hnd_stats_json},
+    {"/metrics", srv_hnd_metrics, NULL},
+    {"/healthz", srv_hnd_healthz, NULL},
+    {"/stats", srv_hnd_stats_json, NULL},
 };
 
 /* ---- 4. start and stop ------------------------------------------------------ */
@@ -436,7 +436,7 @@ enum ota_err srv_metrics_start(struct srv *s, char *msg)
                               (unsigned)s->cfg.admin_timeout,
                               (unsigned)s->cfg.admin_max_connections, srv_admin_routes,
                               sizeof srv_admin_routes / sizeof srv_admin_routes[0], m,
-                              &tokens};
+                              &tokens, 1};
     ota_strlcpy(m->listen, s->cfg.admin_listen, sizeof m->listen);
     enum ota_err e = srv_http_start(&hc, &m->http, msg);
     sodium_memzero(&tokens, sizeof tokens);
