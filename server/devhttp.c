@@ -244,7 +244,7 @@ static void srv_devhttp_log(const struct srv_fota_out *o, const struct srv_devht
 static void srv_devhttp_decide(struct srv *s, const struct srv_http_req *q, const char *peer,
                                struct srv_devhttp_ans *a)
 {
-    struct srv_peer_key key;
+    struct srv_peer_key key, host;
     struct srv_src *src = NULL;
     struct srv_fota_out out;
     int has_key = q->peer && srv_peer_key(q->peer, &key) == OTA_OK;
@@ -256,9 +256,12 @@ static void srv_devhttp_decide(struct srv *s, const struct srv_http_req *q, cons
     if (v != SRV_V_OK) {
         a->st = srv_limited(s, v, a->msg);
     } else {
+        /* check_interval per IMEI and address: a TCP peer's address is
+         * proven, and a module's every connection has a new port. */
+        srv_peer_key_host(&key, &host);
         struct srv_fota_in in = {.query = (const uint8_t *)q->query, .query_len = q->query_len,
                                  .memo = &s->memo, .fleet = &s->fleet, .checks = &s->checks,
-                                 .peer = src ? &src->key : NULL, .now_ms = now,
+                                 .peer = has_key ? &host : NULL, .now_ms = now,
                                  .no_slice = 1, .resume = srv_devhttp_resumes(q)};
         srv_fota_decide(&s->cfg, &s->idx, &in, &out);
         a->st = out.st;
