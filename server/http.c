@@ -306,21 +306,25 @@ struct srv_http_call {
     int headers_seen;
     void (*done)(void *ctx, int complete);
     void *done_ctx;
+    size_t path_len;   /* the raw path: uri[0..path_len) */
+    const char *query; /* raw, after '?', NUL-terminated; "" if none */
     size_t query_len;
-    char query[]; /* raw, NUL-terminated */
+    char uri[];
 };
 
 /* The request line is in: keep the raw query (NULL = out of memory, the
  * connection is closed). */
 static void *srv_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    const char *q = strchr(uri, '?');
-    size_t n = q ? strlen(q + 1) : 0;
+    size_t n = strlen(uri);
     struct srv_http_call *c = calloc(1, sizeof *c + n + 1);
-    if (c && n)
-        memcpy(c->query, q + 1, n);
-    if (c)
-        c->query_len = n;
+    if (!c)
+        return NULL;
+    memcpy(c->uri, uri, n);
+    const char *q = strchr(c->uri, '?');
+    c->path_len = q ? (size_t)(q - c->uri) : n;
+    c->query = q ? q + 1 : c->uri + n;
+    c->query_len = strlen(c->query);
     return c;
 }
 
@@ -390,8 +394,11 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
         return srv_http_error(conn, MHD_HTTP_UNAUTHORIZED, "bearer token required\n",
                               MHD_HTTP_HEADER_WWW_AUTHENTICATE, realm);
     }
+    /* Routes match the path as sent: libmicrohttpd decodes %xx in url, so
+     * "/x%00" or "/x%2f" would otherwise reach the route for "/x". */
     for (size_t i = 0; i < h->nroutes; i++) {
-        if (strcmp(url, h->routes[i].path) != 0)
+        if (strcmp(url, h->routes[i].path) != 0 || call->path_len != strlen(url) ||
+            memcmp(call->uri, url, call->path_len) != 0)
             continue;
         log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, h->routes[i].path,
                 who);
