@@ -127,9 +127,8 @@ SLOW=$!; OTA_PIDS+=("$SLOW")
 for i in $(seq 1 100); do [ -e "$TMP/slow.out.started" ] && break; sleep 0.05; done
 sed -i 's/^window_bits = 12/window_bits = 11/' "$OTA_RUN/ota.ini"
 "$BIN/ota-cache" -q build -c "$OTA_RUN/ota.ini" >/dev/null 2>&1
-check "   the package was rebuilt while the answer was in flight" bash -c "! [ -e '$TMP/slow.out' ]"
 wait "$SLOW"
-check "   replaced mid-answer: the answer finished with the old bytes" cmp -s "$TMP/slow.out" "$TMP/v2.pkg"
+check "   an answer started before the rebuild carries the old bytes" cmp -s "$TMP/slow.out" "$TMP/v2.pkg"
 check "   ... and the package on disk is another one" bash -c "! cmp -s '$TMP/v2.pkg' '$PKG17'"
 for i in $(seq 1 100); do
   hget "$(q "$IM" 17 1.0.0)" -H 'Range: bytes=100-' >/dev/null; [ "$(hdr ETag)" != "$E2" ] && break; sleep 0.1
