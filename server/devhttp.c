@@ -12,7 +12,6 @@
 #include "log.h"
 #include "range.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +31,6 @@ struct srv_devhttp_dl {
     char imei[CFG_IMEI_MAX];
     char peer[SRV_DEVHTTP_PEER_MAX];
 };
-
-static void srv_devhttp_peer(const struct sockaddr *sa, char *out, size_t n)
-{
-    snprintf(out, n, "?");
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)n);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)n);
-}
 
 /* libmicrohttpd no longer needs the body bytes. */
 static void srv_devhttp_release(void *ctx)
@@ -332,7 +320,7 @@ static void srv_devhttp_fota(void *ctx, const struct srv_http_req *q, struct srv
     struct srv_devhttp_ans a;
     char peer[SRV_DEVHTTP_PEER_MAX];
     memset(&a, 0, sizeof a);
-    srv_devhttp_peer(q->peer, peer, sizeof peer);
+    srv_http_addr_str(q->peer, peer, sizeof peer);
     pthread_mutex_lock(&s->lock);
     srv_devhttp_decide(s, q, peer, &a);
     pthread_mutex_unlock(&s->lock);

@@ -152,11 +152,8 @@ int srv_http_tokens_match(const struct srv_http_tokens *t, const char *tok, size
 
 /* ---- 2. the request path ---------------------------------------------- */
 
-static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
+void srv_http_addr_str(const struct sockaddr *sa, char *out, size_t n)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     snprintf(out, n, "?");
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
@@ -164,6 +161,13 @@ static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)n);
+}
+
+static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    srv_http_addr_str(ci ? ci->client_addr : NULL, out, n);
 }
 
 static uint64_t srv_http_now_ms(void)

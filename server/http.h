@@ -96,6 +96,8 @@ struct srv_http_req {
 };
 typedef void (*srv_http_req_handler)(void *ctx, const struct srv_http_req *q,
                                      struct srv_http_reply *r);
+/* A client address without its port, "?" if not IPv4/IPv6. */
+void srv_http_addr_str(const struct sockaddr *sa, char *out, size_t n);
 /* A request header's value (name case-insensitive), NULL if absent. */
 const char *srv_http_req_header(const struct srv_http_req *q, const char *name);
 /* Append a header to r; 0 if r has no room for it. */

@@ -315,7 +315,7 @@ static int mod_json(const char *j, int *code, char *msg, size_t n)
 {
     const char *c = strstr(j, "\"code\":"), *m = strstr(j, "\"msg\":\"");
     size_t o = 0;
-    *code = c ? atoi(c + 7) : -1;
+    *code = c ? (int)strtol(c + 7, NULL, 10) : -1;
     msg[0] = '\0';
     if (!c || j[0] != '{')
         return -1;
@@ -623,13 +623,13 @@ static int mod_args(int argc, char **argv, struct mod_opts *o)
             if (o->ncut < MOD_CUTS_MAX)
                 o->cut[o->ncut++] = strtoull(optarg, NULL, 10);
             break;
-        case 'K': o->nrandom = atoi(optarg); break;
+        case 'K': o->nrandom = (int)strtol(optarg, NULL, 10); break;
         case 'S': o->seed = strtoull(optarg, NULL, 10); break;
-        case 'T': o->retries = atoi(optarg); break;
-        case 'W': o->waits = atoi(optarg); break;
+        case 'T': o->retries = (int)strtol(optarg, NULL, 10); break;
+        case 'W': o->waits = (int)strtol(optarg, NULL, 10); break;
         case 'F': o->wait_scale = atof(optarg); break;
-        case 'O': o->timeout_s = atoi(optarg); break;
-        case 'P': o->repeat = atoi(optarg); break;
+        case 'O': o->timeout_s = (int)strtol(optarg, NULL, 10); break;
+        case 'P': o->repeat = (int)strtol(optarg, NULL, 10); break;
         case 'h': fputs(mod_usage, stdout); exit(0);
         default: return -1;
         }
