@@ -284,6 +284,46 @@ static int cfg_ota_admin_http(struct cfg_ota *c, const char *k, const char *v,
     return cfg_bad(x, "unknown key '%s' in [%s]", k, "admin");
 }
 
+/* redirect_base: an absolute http(s) URL that a Location header can carry
+ * as is (no space, quote, control character or non-ASCII byte). */
+static int cfg_url_ok(const char *v)
+{
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return 0;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '"' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+/* [http] the device API: one address, like [admin]. */
+static int cfg_ota_http(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
+{
+    char host[CFG_ADDR_MAX], detail[OTA_MSG_LEN];
+    uint16_t port;
+    if (!strcmp(k, "listen")) {
+        if (cfg_split_hostport(v, host, sizeof host, &port, CFG_HTTP_PORT, detail) != OTA_OK)
+            return cfg_bad(x, "listen: %s%s", detail, "");
+        return ota_strlcpy(c->http_listen, v, sizeof c->http_listen) == OTA_OK
+                   ? 1 : cfg_bad(x, "listen: address too long%s%s", "", "");
+    }
+    if (!strcmp(k, "timeout"))
+        return cfg_int(v, 1, 300, &c->http_timeout) == 0
+                   ? 1 : cfg_bad(x, "timeout: '%s' not in 1..300 seconds%s", v, "");
+    if (!strcmp(k, "max_connections"))
+        return cfg_int(v, 1, 65536, &c->http_max_connections) == 0
+                   ? 1 : cfg_bad(x, "max_connections: '%s' not in 1..65536%s", v, "");
+    if (!strcmp(k, "threads"))
+        return cfg_int(v, 1, 16, &c->http_threads) == 0
+                   ? 1 : cfg_bad(x, "threads: '%s' not in 1..16%s", v, "");
+    if (!strcmp(k, "redirect_base"))
+        return cfg_url_ok(v) && ota_strlcpy(c->http_redirect_base, v,
+                                            sizeof c->http_redirect_base) == OTA_OK
+                   ? 1 : cfg_bad(x, "redirect_base: '%s' not an http(s):// URL of at most "
+                                 "255 visible ASCII characters%s", v, "");
+    return cfg_bad(x, "unknown key '%s' in [%s]", k, "http");
+}
+
 static int cfg_ota_project(struct cfg_ota *c, const char *k, const char *v, struct cfg_ctx *x)
 {
     char detail[OTA_MSG_LEN];
@@ -542,6 +582,8 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
         return strcmp(k, "dir") ? cfg_bad(x, "unknown key '%s' in [%s]", k, "projects")
                : cfg_path(x->dir, v, c->projects_dir) == OTA_OK
                    ? 1 : cfg_bad(x, "dir: path too long%s%s", "", "");
+    if (!strcmp(section, "http"))
+        return cfg_ota_http(c, k, v, x);
     return cfg_bad_section(x, section, k, "[project]");
 }
 
@@ -635,6 +677,9 @@ enum ota_err cfg_ota_load_stream(FILE *fp, const char *path, struct cfg_ota *c, 
     c->rollout_bp = 10001;    /* no rollout set */
     c->admin_timeout = 10;
     c->admin_max_connections = 16;
+    c->http_timeout = 30;
+    c->http_max_connections = 1024;
+    c->http_threads = 2;
     cfg_ota_server_defaults(c);
     ota_strlcpy(c->listen[0], "127.0.0.1:5683", CFG_ADDR_MAX);
     c->nlisten = 1;

@@ -32,6 +32,7 @@
 
 /* [project] package_format: which update engine the project's devices run. */
 enum cfg_format { CFG_FORMAT_OTA = 0, CFG_FORMAT_VENDOR = 1 };
+#define CFG_HTTP_PORT 8080  /* [http] listen without a port */
 
 struct cfg_ota {
     char dir[CFG_PATH_MAX]; /* directory of the ini file */
@@ -119,6 +120,12 @@ struct cfg_ota {
     char source[CFG_PATH_MAX];  /* the file that defined this project */
     struct cfg_ota *projects;   /* every project sorted by name (owned); NULL = this one */
     size_t nprojects;
+    /* [http] the module platform's device API (server/devhttp.h) */
+    char http_listen[CFG_ADDR_MAX]; /* "host:port"; "" = no listener */
+    int http_timeout;           /* s of silence before a device connection is closed */
+    int http_max_connections;   /* concurrent device connections */
+    int http_threads;           /* libmicrohttpd threads, each with its own epoll */
+    char http_redirect_base[CFG_URL_MAX]; /* need_oss_url=1 -> 302 to base/NAME; "" = off */
 };
 
 struct cfg_device {

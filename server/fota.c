@@ -61,6 +61,8 @@ static int srv_fota_identity_ok(const char *id, const struct srv_query *q)
 static int srv_fota_is_check(const struct srv_fota_in *in)
 {
     struct srv_block b;
+    if (in->resume)
+        return 0;
     return !in->has_block2 || srv_block_parse(in->block2, in->block2_len, &b, NULL) != OTA_OK ||
            b.num == 0;
 }
@@ -210,7 +212,7 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
         out->st = srv_fota_pick(idx, in, out);
     if (out->st == SRV_ST_NO_BASE && check && in->ondemand)
         out->st = srv_fota_ondemand(in, pair, checks, out);
-    if (out->st == SRV_ST_CONTENT)
+    if (out->st == SRV_ST_CONTENT && !in->no_slice)
         out->st = srv_fota_block(cfg, in, out);
     if (out->st != SRV_ST_CONTENT)
         out->pkg = NULL;

@@ -21,6 +21,8 @@
  * build is requested (ondemand.h); such a check is not charged to
  * check_interval. An HTTP front end renders the same outcome as 503 +
  * Retry-After: max_age.
+ * The device HTTP API (devhttp.h) makes the same decision without Block2
+ * (no_slice): its Range is applied by the caller to the chosen package.
  */
 #ifndef SRV_FOTA_H
 #define SRV_FOTA_H
@@ -55,6 +57,8 @@ struct srv_fota_in {
      * product key, package_format, fleet and check table then apply (fleet
      * and checks above are ignored). NULL = cfg's own project only. */
     const struct srv_projects *projects;
+    int no_slice;  /* HTTP: the answer is a byte range (range.h), not a Block2 slice */
+    int resume;    /* HTTP: the Range starts past byte 0, a download going on: not a check */
 };
 
 struct srv_fota_out {

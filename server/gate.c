@@ -166,6 +166,18 @@ static void srv_gate_find_sockets(struct srv_gate *g)
                 "screened", g->nfds, g->nports);
 }
 
+/* libcoap's turn under g->lock: its handlers share the server's state with
+ * the device HTTP threads (srv.h). */
+static int srv_gate_process(struct srv_gate *g, coap_context_t *ctx, unsigned wait_ms)
+{
+    if (g->lock)
+        pthread_mutex_lock(g->lock);
+    int rc = coap_io_process(ctx, wait_ms);
+    if (g->lock)
+        pthread_mutex_unlock(g->lock);
+    return rc;
+}
+
 int srv_gate_io(struct srv_gate *g, coap_context_t *ctx, unsigned wait_ms)
 {
     int efd = coap_context_get_coap_fd(ctx);
@@ -175,8 +187,10 @@ int srv_gate_io(struct srv_gate *g, coap_context_t *ctx, unsigned wait_ms)
             log_msg(LOG_L_WARN, "gate: this libcoap has no epoll descriptor; datagrams are not "
                     "screened (amplification and ClientHello limits off)");
     }
+    /* Without an epoll descriptor to wait on, libcoap waits with the lock
+     * held: device HTTP decisions then wait up to wait_ms (logged above). */
     if (efd < 0 || g->nfds == 0)
-        return coap_io_process(ctx, wait_ms);
+        return srv_gate_process(g, ctx, wait_ms);
     /* libcoap's epoll descriptor is readable when any of its sockets or
      * its timer is; libcoap then reads one datagram per ready socket: the
      * one screened here. */
@@ -188,5 +202,5 @@ int srv_gate_io(struct srv_gate *g, coap_context_t *ctx, unsigned wait_ms)
             if (!(g->fd_secure[i] ? srv_dtls_screen(g->dtls, g->fds[i])
                                   : srv_gate_plain(g, g->fds[i])))
                 break;
-    return coap_io_process(ctx, COAP_IO_NO_WAIT);
+    return srv_gate_process(g, ctx, COAP_IO_NO_WAIT);
 }

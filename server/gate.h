@@ -20,6 +20,8 @@
 #ifndef SRV_GATE_H
 #define SRV_GATE_H
 
+#include <pthread.h>
+
 #include <coap3/coap.h>
 
 #include "cfg.h"
@@ -36,6 +38,7 @@ struct srv_gate {
     int fd_secure[SRV_GATE_SOCKETS_MAX];
     int nfds, scanned;
     uint64_t answered; /* requests answered or ignored here */
+    pthread_mutex_t *lock; /* held around coap_io_process (its handlers); NULL = none */
 };
 
 /* The listen ports of cfg (coap:// unless dtls_only, and coaps://). */

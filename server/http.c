@@ -5,7 +5,11 @@
  * libmicrohttpd calls srv_http_access on the listener's own thread; the
  * only state shared with the thread that started the listener is the
  * token set (swapped on SIGHUP under tokens_lock) and the route table
- * (static). The refusal log bucket is used by the listener thread alone.
+ * (static). The refusal log bucket is shared by a pool's threads, under
+ * tokens_lock too. Each request carries a srv_http_call from the moment
+ * its request line is read (the URI callback keeps the raw query, which
+ * libmicrohttpd would otherwise only hand out decoded) to the moment it
+ * ends (the completion callback runs the handler's done and frees it).
  */
 #include "http.h"
 
@@ -148,11 +152,8 @@ int srv_http_tokens_match(const struct srv_http_tokens *t, const char *tok, size
 
 /* ---- 2. the request path ---------------------------------------------- */
 
-static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
+void srv_http_addr_str(const struct sockaddr *sa, char *out, size_t n)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     snprintf(out, n, "?");
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
@@ -160,6 +161,13 @@ static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)n);
+}
+
+static void srv_http_peer(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    srv_http_addr_str(ci ? ci->client_addr : NULL, out, n);
 }
 
 static uint64_t srv_http_now_ms(void)
@@ -185,32 +193,48 @@ static void srv_http_log_refusal(struct srv_http *h, struct MHD_Connection *conn
                                  const char *method, const char *url, const char *why)
 {
     char peer[INET6_ADDRSTRLEN], m[17], path[65];
-    if (!ota_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
-                         srv_http_now_ms(), NULL)) {
-        h->log_dropped++;
+    unsigned long long dropped;
+    pthread_mutex_lock(&h->tokens_lock); /* a pool's threads share the bucket */
+    int ok = ota_bucket_take(&h->log_bucket, SRV_HTTP_LOG_RATE, 2 * SRV_HTTP_LOG_RATE,
+                             srv_http_now_ms(), NULL);
+    dropped = h->log_dropped;
+    h->log_dropped = ok ? 0 : h->log_dropped + 1;
+    pthread_mutex_unlock(&h->tokens_lock);
+    if (!ok)
         return;
-    }
     srv_http_peer(conn, peer, sizeof peer);
     srv_http_printable(method, m, sizeof m);
     srv_http_printable(url, path, sizeof path);
     log_msg(LOG_L_WARN, "http %s: refused peer=%s method=%s path=%s why=%s dropped=%llu",
-            h->name, peer, m, path, why, (unsigned long long)h->log_dropped);
-    h->log_dropped = 0;
+            h->name, peer, m, path, why, dropped);
+}
+
+static struct MHD_Response *srv_http_response(struct srv_http_reply *r)
+{
+    if (r->ref)
+        return MHD_create_response_from_buffer_with_free_callback_cls(
+            r->len, (void *)(uintptr_t)r->ref, r->release, r->release_ctx);
+    return MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                           r->body ? MHD_RESPMEM_MUST_FREE
+                                                   : MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result srv_http_send(struct MHD_Connection *conn, struct srv_http_reply *r,
                                      const char *hdr, const char *hdr_value)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE
-                                                        : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = srv_http_response(r);
     if (!resp) {
-        free(r->body);
+        if (r->ref && r->release)
+            r->release(r->release_ctx);
+        else
+            free(r->body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "text/plain; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    for (int i = 0; i < r->nhdrs; i++)
+        MHD_add_response_header(resp, r->hdrs[i].name, r->hdrs[i].value);
     if (hdr)
         MHD_add_response_header(resp, hdr, hdr_value);
     enum MHD_Result ret = MHD_queue_response(conn, r->status ? r->status : 200, resp);
@@ -218,10 +242,28 @@ static enum MHD_Result srv_http_send(struct MHD_Connection *conn, struct srv_htt
     return ret;
 }
 
+int srv_http_reply_header(struct srv_http_reply *r, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    if (r->nhdrs >= SRV_HTTP_HDRS_MAX)
+        return 0;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->hdrs[r->nhdrs].value, sizeof r->hdrs[r->nhdrs].value, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof r->hdrs[r->nhdrs].value)
+        return 0;
+    r->hdrs[r->nhdrs++].name = name;
+    return 1;
+}
+
 static enum MHD_Result srv_http_error(struct MHD_Connection *conn, unsigned status,
                                       const char *text, const char *hdr, const char *hdr_value)
 {
-    struct srv_http_reply r = {status, NULL, strdup(text), strlen(text)};
+    struct srv_http_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.body = strdup(text);
+    r.len = strlen(text);
     if (!r.body)
         return MHD_NO;
     return srv_http_send(conn, &r, hdr, hdr_value);
@@ -274,21 +316,62 @@ const char *srv_http_req_arg(const struct srv_http_req *q, const char *name)
     return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* One request between its first call (headers in) and its end. */
+/* One request, from its request line to its end. */
 struct srv_http_call {
+    int headers_seen;
     const struct srv_http_route *route; /* NULL: unknown path */
+    char *body;        /* POST routes: Content-Length + 1 bytes; else 1 */
     size_t len, cap;
     int too_big;
-    char body[]; /* Content-Length + 1 bytes for POST routes */
+    void (*done)(void *ctx, int complete);
+    void *done_ctx;
+    size_t path_len;   /* the raw path: uri[0..path_len) */
+    const char *query; /* raw, after '?', NUL-terminated; "" if none */
+    size_t query_len;
+    char uri[];
 };
 
+/* The request line is in: keep the raw query (NULL = out of memory, the
+ * connection is closed). */
+static void *srv_http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    size_t n = strlen(uri);
+    struct srv_http_call *c = calloc(1, sizeof *c + n + 1);
+    if (!c)
+        return NULL;
+    memcpy(c->uri, uri, n);
+    const char *q = strchr(c->uri, '?');
+    c->path_len = q ? (size_t)(q - c->uri) : n;
+    c->query = q ? q + 1 : c->uri + n;
+    c->query_len = strlen(c->query);
+    return c;
+}
+
+static void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    struct srv_http_call *c = *con_cls;
+    if (!c)
+        return;
+    if (c->done)
+        c->done(c->done_ctx, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    free(c->body);
+    free(c);
+    *con_cls = NULL;
+}
+
 /* The route of path and method (a path may have a GET and a POST route);
- * else any route of the path (answered 405), else NULL. */
+ * else any route of the path (answered 405), else NULL. Routes match the
+ * path as sent: libmicrohttpd decodes %xx in url, so "/x%00" or "/x%2f"
+ * would otherwise reach the route for "/x". */
 static const struct srv_http_route *srv_http_find(const struct srv_http *h, const char *url,
-                                                  const char *method)
+                                                  const char *method,
+                                                  const struct srv_http_call *c)
 {
     const struct srv_http_route *any = NULL;
     int post = !strcmp(method, MHD_HTTP_METHOD_POST);
+    if (c->path_len != strlen(url) || memcmp(c->uri, url, c->path_len) != 0)
+        return NULL;
     for (size_t i = 0; i < h->nroutes; i++) {
         if (strcmp(url, h->routes[i].path) != 0)
             continue;
@@ -331,11 +414,12 @@ static const char *srv_http_write_refusal(struct MHD_Connection *conn, unsigned 
     return NULL;
 }
 
-/* The headers are in: refuse at once (and close) or start the call. */
+/* The headers are in: refuse at once (and close) or prepare the call. */
 static enum MHD_Result srv_http_begin(struct srv_http *h, struct MHD_Connection *conn,
-                                      const char *url, const char *method, void **con_cls)
+                                      const char *url, const char *method,
+                                      struct srv_http_call *c)
 {
-    const struct srv_http_route *rt = srv_http_find(h, url, method);
+    const struct srv_http_route *rt = srv_http_find(h, url, method, c);
     int post = rt && (rt->flags & SRV_HTTP_POST);
     int get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
     unsigned status;
@@ -355,22 +439,11 @@ static enum MHD_Result srv_http_begin(struct srv_http *h, struct MHD_Connection 
         srv_http_log_refusal(h, conn, method, url, "write");
         return srv_http_error(conn, status, why, NULL, NULL);
     }
-    struct srv_http_call *c = malloc(sizeof *c + cap + 1);
-    if (!c)
+    if (!(c->body = malloc(cap + 1)))
         return MHD_NO;
     c->route = rt;
-    c->len = 0;
     c->cap = cap;
-    c->too_big = 0;
-    *con_cls = c;
     return MHD_YES;
-}
-
-static void srv_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                               enum MHD_RequestTerminationCode toe)
-{
-    free(*con_cls);
-    *con_cls = NULL;
 }
 
 static enum MHD_Result srv_http_answer(struct srv_http *h, struct MHD_Connection *conn,
@@ -398,16 +471,22 @@ static enum MHD_Result srv_http_answer(struct srv_http *h, struct MHD_Connection
     }
     if (c->too_big)
         return srv_http_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", NULL, NULL);
-    struct srv_http_reply r = {200, NULL, NULL, 0};
+    struct srv_http_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = 200;
     log_msg(LOG_L_DEBUG, "http %s: %s %s token=%s", h->name, method, rt->path, who ? who : "none");
     if (rt->fn_req) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         c->body[c->len] = '\0';
-        struct srv_http_req q = {method, "", 0, NULL, conn, c->body, c->len,
-                                 configured ? who : NULL, configured};
+        struct srv_http_req q = {method, c->query, c->query_len, ci ? ci->client_addr : NULL,
+                                 conn, c->body, c->len, configured ? who : NULL, configured};
         rt->fn_req(h->ctx, &q, &r);
     } else {
         rt->fn(h->ctx, &r);
     }
+    c->done = r.done;
+    c->done_ctx = r.done_ctx;
     return srv_http_send(conn, &r, NULL, NULL);
 }
 
@@ -418,11 +497,15 @@ static enum MHD_Result srv_http_access(void *cls, struct MHD_Connection *conn, c
 {
     struct srv_http *h = cls;
     struct srv_http_call *c = *con_cls;
+    if (!c)
+        return MHD_NO;
     /* Refusals on the first call (headers in) answer at once and close;
      * answers wait for the last call (request complete), which is what
      * lets libmicrohttpd keep the connection alive for the next scrape. */
-    if (!c)
-        return srv_http_begin(h, conn, url, method, con_cls);
+    if (!c->headers_seen) {
+        c->headers_seen = 1;
+        return srv_http_begin(h, conn, url, method, c);
+    }
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         if (n > c->cap - c->len) {
@@ -480,7 +563,9 @@ enum ota_err srv_http_start(const struct srv_http_cfg *c, struct srv_http **out,
                             MHD_OPTION_CONNECTION_LIMIT, c->max_conns,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_HTTP_CONN_MEMORY,
                             MHD_OPTION_EXTERNAL_LOGGER, srv_http_mhd_log, h,
+                            MHD_OPTION_URI_LOG_CALLBACK, srv_http_uri, h,
                             MHD_OPTION_NOTIFY_COMPLETED, srv_http_completed, h,
+                            MHD_OPTION_THREAD_POOL_SIZE, c->threads > 1 ? c->threads : 0u,
                             MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->d) {

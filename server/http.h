@@ -20,6 +20,9 @@
  * accepted request logs the token's name at debug.
  * Routes may be public (no token) or writes (POST, JSON body, refused
  * cross-site and without a token file): see SRV_HTTP_POST below.
+ * The device API ([http], devhttp.h) is the second listener: a pool of
+ * threads, request handlers that read the raw query and headers, and
+ * package bodies sent by reference.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
@@ -28,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define SRV_HTTP_TOKENS_MAX 16
 #define SRV_HTTP_NAME_MAX 33       /* token name [A-Za-z0-9_.-]{1,32}, incl. NUL */
@@ -59,34 +63,55 @@ enum ota_err srv_http_tokens_load(const char *path, struct srv_http_tokens *out,
 int srv_http_tokens_match(const struct srv_http_tokens *t, const char *tok, size_t len);
 
 /* A handler fills status (200 unless set), content type and a malloc'd
- * body that the listener frees; body NULL = empty. */
+ * body that the listener frees; body NULL = empty. Or, instead of body,
+ * ref: len bytes the handler keeps alive until release(release_ctx) runs,
+ * sent without a copy. hdrs are added to the answer; done(done_ctx,
+ * complete) runs once the request is over (complete = the answer went
+ * out in full), on the listener's thread. */
+#define SRV_HTTP_HDRS_MAX 6
+#define SRV_HTTP_HDR_VALUE_MAX 600
 struct srv_http_reply {
     unsigned status;
     const char *content_type;
     char *body;
     size_t len;
+    const void *ref;
+    void (*release)(void *ctx);
+    void *release_ctx;
+    void (*done)(void *ctx, int complete);
+    void *done_ctx;
+    int nhdrs;
+    struct {
+        const char *name;
+        char value[SRV_HTTP_HDR_VALUE_MAX];
+    } hdrs[SRV_HTTP_HDRS_MAX];
 };
 typedef void (*srv_http_handler)(void *ctx, struct srv_http_reply *r);
 
 /* What a request handler (fn_req) sees of a request. */
 struct srv_http_req {
     const char *method;
-    const char *query;   /* not kept: "" (use srv_http_req_arg) */
+    const char *query;  /* raw, after '?', not URL-decoded; "" if none */
     size_t query_len;
-    const void *peer;    /* unused here: NULL */
-    void *conn;          /* libmicrohttpd's connection */
-    const char *body;    /* SRV_HTTP_POST routes: the body, NUL-terminated */
+    const struct sockaddr *peer; /* NULL if unknown */
+    void *conn;         /* libmicrohttpd's connection, for srv_http_req_header */
+    const char *body;   /* SRV_HTTP_POST routes: the body, NUL-terminated; else "" */
     size_t body_len;
-    const char *token;   /* the token's name; NULL when no token file is set, or
-                            when a public route was asked without a valid token */
-    int tokens_set;      /* the listener has a token file */
+    const char *token;  /* the token's name; NULL when no token file is set, or
+                           when a public route was asked without a valid token */
+    int tokens_set;     /* the listener has a token file */
 };
 typedef void (*srv_http_req_handler)(void *ctx, const struct srv_http_req *q,
                                      struct srv_http_reply *r);
+/* A client address without its port, "?" if not IPv4/IPv6. */
+void srv_http_addr_str(const struct sockaddr *sa, char *out, size_t n);
 /* A request header's value (name case-insensitive), NULL if absent. */
 const char *srv_http_req_header(const struct srv_http_req *q, const char *name);
 /* A query argument, URL-decoded by libmicrohttpd; NULL if absent. */
 const char *srv_http_req_arg(const struct srv_http_req *q, const char *name);
+/* Append a header to r; 0 if r has no room for it. */
+int srv_http_reply_header(struct srv_http_reply *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Route flags. PUBLIC: served without a token (the console's page, its
  * script and icon: no data in them). POST: the route takes POST (only)
@@ -118,6 +143,7 @@ struct srv_http_cfg {
     size_t nroutes;
     void *ctx;                           /* passed to every handler */
     const struct srv_http_tokens *tokens; /* copied; NULL or none = no token needed */
+    unsigned threads;                    /* 0 or 1: one thread; more: a pool, each with its epoll */
 };
 
 struct srv_http;

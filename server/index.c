@@ -40,14 +40,16 @@ void srv_pkg_count_block(const struct srv_pkg *p, size_t len, int started, int l
     w->downloads_completed += last != 0;
 }
 
+/* Atomic: the device HTTP thread drops its reference when an answer that
+ * streamed the package ends, while the CoAP thread may rescan. */
 void srv_pkg_ref(struct srv_pkg *p)
 {
-    p->refs++;
+    __atomic_fetch_add(&p->refs, 1u, __ATOMIC_RELAXED);
 }
 
 void srv_pkg_unref(struct srv_pkg *p)
 {
-    if (!p || --p->refs > 0)
+    if (!p || __atomic_sub_fetch(&p->refs, 1u, __ATOMIC_ACQ_REL) > 0)
         return;
     free((void *)(uintptr_t)p->map);
     free(p);

@@ -13,9 +13,10 @@
  * mtime keep their bytes, hash and verdict), so it is cheap enough to run
  * on every inotify event and every few seconds as a backstop.
  * Packages are reference-counted: the index holds one reference; a user
- * that keeps a package past the current request (none today: blocks are
- * copied out while the request is handled) takes its own, and the bytes
- * are freed when the last reference goes. Each package's bytes are a
+ * that keeps a package past the current request (the device HTTP API,
+ * whose answer streams from the bytes after the request is decided) takes
+ * its own, and the bytes are freed when the last reference goes; the
+ * count is atomic, the HTTP thread drops its references. Each package's bytes are a
  * private copy read at load time (not a shared mapping), so the bytes
  * served under an ETag are exactly the bytes hashed for it even if the
  * file is rewritten or truncated in place (cp over it): a replaced file

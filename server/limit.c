@@ -379,3 +379,22 @@ void srv_limit_tick(struct srv_limit *l, uint64_t now_ms)
             srv_slot_delete(l, i);
     }
 }
+
+void srv_limit_end(struct srv_limit *l, const struct srv_peer_key *k,
+                   const uint8_t etag[SRV_LIMIT_ETAG_LEN], uint64_t now_ms)
+{
+    size_t i = srv_home(l, k), mask = l->cap - 1;
+    for (size_t n = 0; n < SRV_LIMIT_PROBE && n < l->cap; n++, i = (i + 1) & mask) {
+        struct srv_src *s = &l->tab[i];
+        if (s->key.len == 0)
+            return; /* expired and swept meanwhile */
+        if (!srv_key_eq(&s->key, k))
+            continue;
+        if (s->xfer && memcmp(s->etag, etag, SRV_LIMIT_ETAG_LEN) == 0) {
+            srv_xfer_end(l, s);
+            s->done = 0; /* the source's next request starts a new transfer */
+            s->seen_ms = now_ms;
+        }
+        return;
+    }
+}

@@ -130,6 +130,13 @@ enum srv_verdict srv_limit_transfer(struct srv_limit *l, struct srv_src *s,
                                     const uint8_t etag[SRV_LIMIT_ETAG_LEN], int last,
                                     unsigned flags, uint64_t now_ms, unsigned *max_age);
 
+/* The transfer of source k with this ETag is over (an HTTP answer that
+ * streamed the package ended, in full or not): its slot is free, and the
+ * source's next request starts a new transfer. No-op if k has no such
+ * transfer (it went idle and was swept meanwhile). */
+void srv_limit_end(struct srv_limit *l, const struct srv_peer_key *k,
+                   const uint8_t etag[SRV_LIMIT_ETAG_LEN], uint64_t now_ms);
+
 /* Expire idle transfers and sources; cheap to call often (sweeps at most
  * once a second). */
 void srv_limit_tick(struct srv_limit *l, uint64_t now_ms);

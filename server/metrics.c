@@ -456,7 +456,7 @@ enum ota_err srv_metrics_start(struct srv *s, char *msg)
     struct srv_http_cfg hc = {"admin", s->cfg.admin_listen, CFG_ADMIN_PORT,
                               (unsigned)s->cfg.admin_timeout,
                               (unsigned)s->cfg.admin_max_connections, srv_admin_routes,
-                              nroutes, m, &tokens};
+                              nroutes, m, &tokens, 1};
     ota_strlcpy(m->listen, s->cfg.admin_listen, sizeof m->listen);
     /* The console has its paths before the first request. */
     srv_console_publish(s, 1);

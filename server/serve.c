@@ -171,7 +171,7 @@ static int srv_reply_block(coap_session_t *sess, coap_pdu_t *resp, const struct 
 
 /* ---- 3. GET /fota --------------------------------------------------------- */
 
-static enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg)
+enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg)
 {
     static const char *const why[] = {"", "request rate of this source over rate_limit",
                                       "max_transfers downloads running",

@@ -19,6 +19,7 @@
 
 #include "srv.h"
 
+#include "devhttp.h"
 #include "report.h"
 
 #include <errno.h>
@@ -222,12 +223,17 @@ static enum ota_err srv_start(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = srv_census_open(&s->census, &s->cfg, msg);
     srv_ondemand_configure(&s->ondemand, &s->cfg);
+    s->gate.lock = &s->lock;
+    /* Last: its threads decide from the index as soon as it listens. */
+    if (e == OTA_OK)
+        e = srv_devhttp_start(s, msg);
     return e;
 }
 
 static void srv_stop(struct srv *s)
 {
-    srv_metrics_stop(s); /* first: joins the HTTP thread before anything is freed */
+    srv_devhttp_stop(s); /* first: join the HTTP threads before anything is freed */
+    srv_metrics_stop(s);
     if (s->ctx)
         coap_free_context(s->ctx);
     s->ctx = NULL;
@@ -390,6 +396,7 @@ static void srv_on_hup(struct srv *s)
     srv_census_builds_reset(&s->census);
     srv_ondemand_configure(&s->ondemand, &s->cfg);
     srv_metrics_reload(s);
+    srv_devhttp_reload(s);
     if (srv_report_open(s, msg) != OTA_OK)
         log_msg(LOG_L_ERROR, "%s; reports are logged but not stored", msg);
 }
@@ -420,6 +427,7 @@ static enum ota_err srv_loop(struct srv *s, char *msg)
     while (!*s->ctl->stop) {
         if (srv_gate_io(&s->gate, s->ctx, SRV_TICK_MS) < 0 && errno != EINTR)
             return ota_fail(msg, OTA_E_NET, "coap: event loop failed: %s", strerror(errno));
+        pthread_mutex_lock(&s->lock);
         if (s->ctl->hup && *s->ctl->hup) {
             *s->ctl->hup = 0;
             srv_notify_reloading(&s->notify);
@@ -427,6 +435,7 @@ static enum ota_err srv_loop(struct srv *s, char *msg)
             srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         }
         srv_tick(s);
+        pthread_mutex_unlock(&s->lock);
     }
     return OTA_OK;
 }
@@ -445,6 +454,7 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
     s->report_fd = -1;
     s->idx.inotify_fd = -1; /* srv_stop may run before srv_index_open */
     s->start_ms = srv_now_ms();
+    pthread_mutex_init(&s->lock, NULL);
     enum ota_err e = srv_start(s, msg);
     if (e == OTA_OK) {
         char who[VER_PROJECT_MAX + 16];
@@ -456,8 +466,10 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
                 "max_transfers %d, rate_limit %d/s per source", who, s->idx.n, cfg->block_size,
                 cfg->max_transfers, cfg->rate_limit);
         /* Ready only now: the cache is indexed and every socket is bound. */
+        pthread_mutex_lock(&s->lock);
         srv_metrics_publish(s, srv_now_ms(), 1);
         srv_console_publish(s, 1);
+        pthread_mutex_unlock(&s->lock);
         srv_notify_init(&s->notify);
         srv_notify_ready(&s->notify, s->idx.n, s->lim.nxfer);
         e = srv_loop(s, msg);
@@ -468,6 +480,7 @@ enum ota_err srv_run(const struct cfg_ota *cfg, const struct srv_ctl *ctl, char 
     srv_log_flush(s);
     srv_stop(s);
     cfg_ota_free(&s->cfg);
+    pthread_mutex_destroy(&s->lock);
     free(s);
     return e;
 }

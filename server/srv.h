@@ -5,11 +5,15 @@
  * handlers run inside coap_io_process, everything else between two calls,
  * so nothing here is locked. The one exception is metrics.snap, the copy
  * of the counters that the admin HTTP thread reads (metrics.h).
+ * With [http] listen, the device HTTP API (devhttp.h) decides on its own
+ * threads: lock is held by them around a decision and by the CoAP thread
+ * around coap_io_process (gate.c), its ticks and reloads.
  */
 #ifndef SRV_SRV_H
 #define SRV_SRV_H
 
 #include <coap3/coap.h>
+#include <pthread.h>
 
 #include "census_table.h"
 #include "console.h"
@@ -52,11 +56,17 @@ struct srv {
     struct srv_notify notify;       /* systemd: ready, reloading, watchdog */
     struct srv_census census;       /* (project, core, script) of every check (issue 11.3) */
     struct srv_ondemand ondemand;   /* archive listing, build requests */
+    pthread_mutex_t lock;           /* see above: the device HTTP threads vs the CoAP thread */
+    struct srv_http *devhttp;       /* NULL unless [http] listen is set */
+    char devhttp_listen[CFG_ADDR_MAX]; /* as bound: a reload does not move it */
     /* last: its large snapshot stays off the cache lines of the hot fields */
     struct srv_metrics metrics;     /* [admin] listener and its snapshot */
 };
 
 uint64_t srv_now_ms(void);
+
+/* Count an overload verdict and say why in msg: 5.03 / HTTP 503, code 43. */
+enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg);
 
 /* Register /fota, /report, /stats, /.well-known/core and the unknown-path
  * answer on s->ctx, with the handlers' tables. */

@@ -12,7 +12,8 @@
 #    appears in the spool. A device asking twice from two source ports is
 #    not charged check_interval (3600 s here) for an answer 43.
 #    `ota-cache build-pending` (the ota-cache-watch service's builder)
-#    makes the packages and removes the request; every device ends with
+#    makes the packages and removes the request; a module over HTTP
+#    (tests/tools/ota-module) waits out 503 code 43 the same way; every device ends with
 #    the right image (ota-load: SHA-256 vs ETag; ota-client: the flash core
 #    and script slots equal the release images).
 # Usage: BUILD=build/release tests/e2e_census.sh   (exit 0 = all passed)
@@ -26,11 +27,14 @@ COAP=$(command -v coap-client-notls || command -v coap-client-openssl) ||
 ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
 trap 'ota_cleanup; rm -rf "$TMP"' EXIT
 RUN=$OTA_RUN K=$OTA_PRODUCT_KEY
+HPORT=$(ota_free_port) || { echo "no free port"; exit 1; }
 cat >>"$RUN/ota.ini" <<EOF
 [fleet]
 check_interval = 3600
 [census]
 save_interval = 3600
+[http]
+listen = 127.0.0.1:$HPORT
 EOF
 # Core 0019 was archived 40 days ago (keep_days is 30) and nobody reported
 # it since: the publish in part 2 leaves it out of the precompute set.
@@ -91,6 +95,11 @@ for i in 1 2 3; do
   timeout 150 "$BIN/ota-client" -d "$TMP/dev$i" -m 1 update >"$TMP/dev$i.out" 2>&1 &
   CLIENTS+=($!); OTA_PIDS+=($!)
 done
+# and a module over HTTP (503 code 43 + Retry-After, waited out scaled down)
+timeout 150 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$K" -i 861234567890777 \
+  -f DEMOPROJ_Luat_RDA8910 -c 19 -v 1.0.0 -o "$TMP/area.bin" --wait-scale 0.05 \
+  >"$TMP/module.out" 2>&1 &
+MODULE=$!; OTA_PIDS+=("$MODULE")
 req_count() { find "$RUN/spool" -maxdepth 1 -name '*.req' 2>/dev/null | wc -l; }
 check "a build request appears" wait_for 30 test -e "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req"
 check "its content" eq "$(cat "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req")" \
@@ -116,6 +125,11 @@ check "packages from core 0019 now" ls "$RUN"/cache/DEMOPROJ_1.2.0_0019-0020*.pk
 wait "$LOAD_PID"; LRC=$?
 check "200 devices end with the right package (ota-load)" eq "$LRC" 0
 grep -h RESULT "$TMP/l3.out" | sed 's/^/      /'
+wait "$MODULE"; rc=$?
+check "HTTP module: updated after waiting out code 43" eq "$rc" 0
+check "HTTP module: its FOTA area = the package built on demand" \
+  cmp -s "$TMP/area.bin" "$RUN/cache/DEMOPROJ_1.2.0_0019-0020.pkg"
+check "the module was told 503 code 43 over HTTP" grep -q '43' "$TMP/module.out"
 for i in 1 2 3; do
   wait "${CLIENTS[$((i - 1))]}"; rc=$?
   check "ota-client $i: updated" eq "$rc" 0
