@@ -8,7 +8,7 @@
 # unknown project gets 4.03; `ota-cache` needs -p with several projects.
 # coaps:// with two psk secrets: PROJECT/IMEI identities update, a bare
 # IMEI is refused. Vendor packages (ota-cache vendor-add) are served byte
-# for byte over CoAP, never to an ota-format device (nor signed packages
+# for byte over CoAP and HTTP, never to an ota-format device (nor signed packages
 # to a vendor device), and a tampered one is not served. SIGHUP adds a
 # third project; a broken project file is refused and the running
 # configuration kept. A release drop names its project (publish and
@@ -30,14 +30,15 @@ has() { case $1 in *"$2"*) return 0 ;; esac; echo "      '$1' lacks '$2'" >&2; r
 ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
 trap 'ota_cleanup; rm -rf "$TMP"' EXIT
 RUN=$OTA_RUN CACHE=$OTA_RUN/cache
-DPORT=$(ota_free_port)
+DPORT=$(ota_free_port) HPORT=$(ota_free_port)
 mkdir -p "$RUN/projects.d"
 for p in demo beta; do
   printf 'secret-of-%s-%s\n' "$p" "$RANDOM$RANDOM" >"$RUN/keys/$p.secret"
   chmod 600 "$RUN/keys/$p.secret"
 done
 sed -i "s|^product_key = .*|&\npsk_secret = keys/demo.secret|" "$RUN/ota.ini"
-printf '[projects]\ndir = projects.d\n[dtls]\nlisten = 127.0.0.1:%s\n' "$DPORT" >>"$RUN/ota.ini"
+printf '[projects]\ndir = projects.d\n[dtls]\nlisten = 127.0.0.1:%s\n[http]\nlisten = 127.0.0.1:%s\n' \
+  "$DPORT" "$HPORT" >>"$RUN/ota.ini"
 
 # project_ini NAME KEY [EXTRA project lines]: a project file with the sample release
 project_ini() {
@@ -110,6 +111,15 @@ check "unknown project: 4.03 code 25" has "$(ask "$DK" NOPE_Luat_RDA8910 18 1.0.
 # ---- vendor packages
 fetch "$TMP/v18" "$VK" VEND_Luat_RDA8910 18 1.0.0
 check "vendor package bytes served unchanged over CoAP" cmp -s "$TMP/v18" "$TMP/vend.bin"
+timeout 60 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$VK" -i 861234567890124 \
+  -f VEND_Luat_RDA8910 -c 18 -v 1.0.0 -o "$TMP/v18h" >/dev/null 2>&1
+check "... and over HTTP (a module's download)" cmp -s "$TMP/v18h" "$TMP/vend.bin"
+timeout 60 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$BK" -i 861234567890125 \
+  -f BETA_Luat_RDA8910 -c 18 -v 1.0.0 -o "$TMP/b18h" >/dev/null 2>&1
+check "a BETA module over HTTP gets BETA's package" cmp -s "$TMP/b18h" "$CACHE/BETA_1.1.0_0018-0020.pkg"
+timeout 60 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$DK" -i 861234567890126 \
+  -f BETA_Luat_RDA8910 -c 18 -v 1.0.0 -o "$TMP/x18h" >/dev/null 2>&1
+check "a BETA module with DEMOPROJ's key over HTTP: refused (exit 2)" eq "$?" 2
 check "vendor device with no vendor package for its core: no signed package (4.04)" \
   has "$(ask "$VK" VEND_Luat_RDA8910 17 1.0.0)" "4.04"
 fetch "$TMP/d17" "$DK" DEMOPROJ_Luat_RDA8910 17 1.0.0
