@@ -210,7 +210,10 @@ void srv_fota_decide(const struct cfg_ota *cfg, const struct srv_index *idx,
         out->st = srv_fota_fleet(in, pr ? &pr->fleet : in->fleet, checks, out);
     if (out->st == SRV_ST_CONTENT)
         out->st = srv_fota_pick(idx, in, out);
-    if (out->st == SRV_ST_NO_BASE && check && in->ondemand)
+    /* we build only our own packages: a vendor project's devices wait for
+     * the vendor's files, not for a build */
+    if (out->st == SRV_ST_NO_BASE && check && in->ondemand &&
+        !(out->project && out->project->package_format == CFG_FORMAT_VENDOR))
         out->st = srv_fota_ondemand(in, pair, checks, out);
     if (out->st == SRV_ST_CONTENT && !in->no_slice)
         out->st = srv_fota_block(cfg, in, out);

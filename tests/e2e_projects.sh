@@ -81,6 +81,10 @@ check "vendor-add for DEMOPROJ (an ota project)" quiet "$BIN/ota-cache" vendor-a
   -c "$RUN/ota.ini" -p DEMOPROJ --from Luat_V0017_RDA8910 --to Luat_V0020_RDA8910 \
   --script 1.1.0 --name demo-tiny "$TMP/tiny.bin"
 VEND=$CACHE/VEND_1.1.0_0018-0020.vendor
+# VEND's core 0017 is archived: an ota project would build its package on
+# demand (5.03 code 43); a vendor project cannot, its devices get 44
+mkdir -p "$RUN/archive/VEND/core"
+cp "$OTA_REL/shipped/Luat_V0017_RDA8910.bin" "$RUN/archive/VEND/core/Luat_V0017_RDA8910-0123456789abcdef.bin"
 check "vendor-add wrote NAME.vendor and NAME.vendor.ini" test -f "$VEND" -a -f "$VEND.ini"
 check "list marks vendor packages" grep -q "VEND_1.1.0_0018-0020.vendor.ini .* vendor delta+script" \
   <("$BIN/ota-cache" list "$CACHE")
@@ -120,8 +124,9 @@ check "a BETA module over HTTP gets BETA's package" cmp -s "$TMP/b18h" "$CACHE/B
 timeout 60 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$DK" -i 861234567890126 \
   -f BETA_Luat_RDA8910 -c 18 -v 1.0.0 -o "$TMP/x18h" >/dev/null 2>&1
 check "a BETA module with DEMOPROJ's key over HTTP: refused (exit 2)" eq "$?" 2
-check "vendor device with no vendor package for its core: no signed package (4.04)" \
-  has "$(ask "$VK" VEND_Luat_RDA8910 17 1.0.0)" "4.04"
+check "vendor device with no vendor package for its core: no signed package, no build (4.04 code 44)" \
+  has "$(ask "$VK" VEND_Luat_RDA8910 17 1.0.0)" '"code":44'
+check "... and no build request for it" not_ok ls "$RUN"/spool/VEND+*
 fetch "$TMP/d17" "$DK" DEMOPROJ_Luat_RDA8910 17 1.0.0
 check "ota device never gets the (smaller) vendor package" \
   cmp -s "$TMP/d17" "$CACHE/DEMOPROJ_1.1.0_0017-0020.pkg"
