@@ -73,7 +73,7 @@ check "ota-cache census prints the pairs" \
 check "ota-cache census --json" grep -q '"count":300' <("$BIN/ota-cache" census --json -c "$RUN/ota.ini")
 ota_server_stop
 ota_server_start || { echo "server failed to restart"; exit 1; }
-check "a restart loads the census" grep -q "census: 2 pair(s)" "$RUN/server.log"
+check "a restart loads the census" wait_for 10 grep -q "census: 2 pair(s)" "$RUN/server.log"
 
 # ---- 2. on demand: 200 devices on an archived core without packages -------------
 # A new release (script 1.2.0 on core 0020) is published: packages for the
