@@ -7,6 +7,7 @@
  */
 #include "cfg.h"
 
+#include "kv.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -591,13 +592,7 @@ static int cfg_ota_handler(void *user, const char *section, const char *k, const
 static enum ota_err cfg_parse(FILE *fp, const char *path, ini_handler h, struct cfg_ctx *x,
                               char *msg)
 {
-    int line = ini_parse_file(fp, h, x);
-    if (line > 0)
-        return ota_fail(msg, OTA_E_INVAL, "%s:%d: %s", path, line,
-                        x->err[0] ? x->err : "syntax error");
-    if (line < 0)
-        return ota_fail(msg, OTA_E_NOMEM, "%s: parser out of memory", path);
-    return OTA_OK;
+    return kv_result(ini_parse_file(fp, h, x), path, x->err, msg);
 }
 
 static void cfg_dir_of(const char *path, char *dir)
