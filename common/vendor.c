@@ -1,41 +1,18 @@
 /* vendor.c - vendor package manifests (vendor.h).
  *
- * The manifest is bounded (VENDOR_MANIFEST_MAX) and parsed by inih from
- * a NUL-terminated copy: "key = value", ';' or '#' comments, blank lines,
+ * The manifest is bounded (VENDOR_MANIFEST_MAX) and read by kv_parse
+ * (inih, kv.h): "key = value", ';' or '#' comments, blank lines,
  * optionally under [vendor]. Each key at most once; all six required.
  */
 #include "vendor.h"
 
-#include <ini.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "kv.h"
 
-enum {
-    VENDOR_K_PROJECT = 1 << 0,
-    VENDOR_K_FROM = 1 << 1,
-    VENDOR_K_TO = 1 << 2,
-    VENDOR_K_SCRIPT = 1 << 3,
-    VENDOR_K_SHA = 1 << 4,
-    VENDOR_K_SIZE = 1 << 5,
-    VENDOR_K_ALL = (1 << 6) - 1,
-};
+#include <stdio.h>
+#include <string.h>
 
 static const char *const vendor_keys[] = {"project", "from_core", "to_core", "script_version",
                                           "sha256", "size", NULL};
-
-struct vendor_ctx {
-    struct vendor_manifest *m;
-    unsigned seen;
-    char err[OTA_MSG_LEN];
-};
-
-static int vendor_bad(struct vendor_ctx *x, const char *k, const char *detail)
-{
-    if (!x->err[0])
-        snprintf(x->err, sizeof x->err, "%s: %s", k, detail);
-    return 0;
-}
 
 static enum ota_err vendor_size_parse(const char *v, uint64_t *out, char *msg)
 {
@@ -54,8 +31,9 @@ static enum ota_err vendor_size_parse(const char *v, uint64_t *out, char *msg)
     return OTA_OK;
 }
 
-static enum ota_err vendor_value(struct vendor_manifest *m, int k, const char *v, char *d)
+static enum ota_err vendor_value(void *user, int k, const char *v, char *d)
 {
+    struct vendor_manifest *m = user;
     switch (k) {
     case 0:
         return ver_project_check(v, d) == OTA_OK
@@ -75,29 +53,8 @@ static enum ota_err vendor_value(struct vendor_manifest *m, int k, const char *v
     }
 }
 
-static int vendor_handler(void *user, const char *section, const char *k, const char *v)
+static enum ota_err vendor_check(const struct vendor_manifest *m, const char *name, char *msg)
 {
-    struct vendor_ctx *x = user;
-    char detail[OTA_MSG_LEN] = "bad value";
-    if (section[0] && strcmp(section, "vendor") != 0)
-        return vendor_bad(x, section, "unknown section (a manifest has keys only)");
-    for (int i = 0; vendor_keys[i]; i++) {
-        if (strcmp(k, vendor_keys[i]) != 0)
-            continue;
-        if (x->seen & (1u << i))
-            return vendor_bad(x, k, "given twice");
-        x->seen |= 1u << i;
-        return vendor_value(x->m, i, v, detail) == OTA_OK ? 1 : vendor_bad(x, k, detail);
-    }
-    return vendor_bad(x, k, "unknown key");
-}
-
-static enum ota_err vendor_check(const struct vendor_manifest *m, unsigned seen, const char *name,
-                                 char *msg)
-{
-    for (int i = 0; vendor_keys[i]; i++)
-        if (!(seen & (1u << i)))
-            return ota_fail(msg, OTA_E_INVAL, "%s: missing key %s", name, vendor_keys[i]);
     if (!m->from_any && !ver_core_same_line(&m->from_core, &m->to_core))
         return ota_fail(msg, OTA_E_INVAL, "%s: from_core and to_core are not one core line",
                         name);
@@ -109,24 +66,12 @@ static enum ota_err vendor_check(const struct vendor_manifest *m, unsigned seen,
 enum ota_err vendor_manifest_parse(const char *text, size_t len, const char *name,
                                    struct vendor_manifest *m, char *msg)
 {
-    struct vendor_ctx x = {.m = m};
+    const struct kv_spec spec = {.name = name, .max = VENDOR_MANIFEST_MAX, .section = "vendor",
+                                 .section_optional = 1, .keys = vendor_keys,
+                                 .required = (1u << 6) - 1, .syntax = "syntax error"};
     memset(m, 0, sizeof *m);
-    if (len > VENDOR_MANIFEST_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "%s: manifest over %d bytes", name,
-                        VENDOR_MANIFEST_MAX);
-    if (memchr(text, '\0', len))
-        return ota_fail(msg, OTA_E_INVAL, "%s: NUL byte in the manifest", name);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return ota_fail(msg, OTA_E_NOMEM, "%s: out of memory", name);
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    int line = ini_parse_string(copy, vendor_handler, &x);
-    free(copy);
-    if (line != 0)
-        return ota_fail(msg, line < 0 ? OTA_E_NOMEM : OTA_E_INVAL, "%s:%d: %s", name, line,
-                        x.err[0] ? x.err : "syntax error");
-    return vendor_check(m, x.seen, name, msg);
+    enum ota_err e = kv_parse(text, len, &spec, vendor_value, m, msg);
+    return e != OTA_OK ? e : vendor_check(m, name, msg);
 }
 
 size_t vendor_manifest_format(const struct vendor_manifest *m, char *out, size_t n)
