@@ -9,6 +9,8 @@
  */
 #include "drop.h"
 
+#include "kv.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,30 +57,6 @@ static int drop_next_line(const char *text, size_t len, size_t *pos, char *line)
     return 1;
 }
 
-/* "key = value ; comment" split in place; -1 without '='. */
-static int drop_split_kv(char *line, char **k, char **v)
-{
-    char *eq = strchr(line, '='), *p;
-    if (!eq)
-        return -1;
-    *eq = '\0';
-    for (p = eq; p > line && isspace((unsigned char)p[-1]); p--)
-        p[-1] = '\0';
-    for (p = eq + 1; isspace((unsigned char)*p); p++)
-        ;
-    for (char *c = p; *c; c++)
-        if (*c == ';' && c > p && isspace((unsigned char)c[-1])) {
-            *c = '\0';
-            break;
-        }
-    size_t n = strlen(p);
-    while (n && isspace((unsigned char)p[n - 1]))
-        p[--n] = '\0';
-    *k = line;
-    *v = p;
-    return 0;
-}
-
 /* An image path: 1-2 components of [A-Za-z0-9._-], none starting with '.'
  * (so never "..", never a hidden temp file), no leading '/'. */
 static enum ota_err drop_image_path_check(const char *what, const char *s, char *msg)
@@ -112,23 +90,15 @@ static enum ota_err drop_sha_parse(const char *what, const char *v, uint8_t out[
     return OTA_OK;
 }
 
-enum { DROP_K_PROJECT = 1, DROP_K_CORE = 2, DROP_K_SCRIPT = 4, DROP_K_SCRIPT_IMAGE = 8,
-       DROP_K_CORE_IMAGE = 16, DROP_K_CORE_SHA = 32, DROP_K_SCRIPT_SHA = 64 };
+static const char *const drop_release_keys[] = {"project", "core", "script_version",
+                                                "script_image", "core_image", "core_sha256",
+                                                "script_sha256", NULL};
 
-static enum ota_err drop_release_key(struct drop_release *r, const char *k, const char *v,
-                                     unsigned *seen, char *msg)
+static enum ota_err drop_release_key(void *user, int key, const char *v, char *msg)
 {
-    static const char *const keys[] = {"project", "core", "script_version", "script_image",
-                                       "core_image", "core_sha256", "script_sha256", NULL};
-    int i = 0;
-    while (keys[i] && strcmp(keys[i], k) != 0)
-        i++;
-    if (!keys[i])
-        return ota_fail(msg, OTA_E_INVAL, "unknown key '%.40s' in [release]", k);
-    if (*seen & (1u << i))
-        return ota_fail(msg, OTA_E_INVAL, "%s given twice", k);
-    *seen |= 1u << i;
-    switch (i) {
+    struct drop_release *r = user;
+    const char *k = drop_release_keys[key];
+    switch (key) {
     case 0:
         if (ver_project_check(v, msg) != OTA_OK)
             return OTA_E_INVAL;
@@ -150,42 +120,15 @@ static enum ota_err drop_release_key(struct drop_release *r, const char *k, cons
 
 enum ota_err drop_release_parse(const char *text, size_t len, struct drop_release *r, char *msg)
 {
-    char line[DROP_LINE_MAX], detail[OTA_MSG_LEN];
-    size_t pos = 0;
-    unsigned seen = 0;
-    int lineno = 0, in_release = 0, got;
+    static const struct kv_spec spec = {
+        .name = "release.ini", .max = DROP_INI_MAX, .section = "release",
+        .keys = drop_release_keys, .required = 0xf, /* project to script_image */
+        .syntax = "expected key = value in [release]"};
     memset(r, 0, sizeof *r);
-    if (len > DROP_INI_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "release.ini: %zu bytes, at most %d", len,
-                        DROP_INI_MAX);
-    while ((got = drop_next_line(text, len, &pos, line)) != 0) {
-        char *k, *v;
-        lineno++;
-        if (got < 0)
-            return ota_fail(msg, OTA_E_INVAL, "release.ini:%d: line too long or holds a NUL",
-                            lineno);
-        if (!line[0] || line[0] == ';' || line[0] == '#')
-            continue;
-        if (line[0] == '[') {
-            if (strcmp(line, "[release]") != 0 || in_release)
-                return ota_fail(msg, OTA_E_INVAL, "release.ini:%d: expected one [release] "
-                                "section, got %.40s", lineno, line);
-            in_release = 1;
-            continue;
-        }
-        if (!in_release || drop_split_kv(line, &k, &v) != 0)
-            return ota_fail(msg, OTA_E_INVAL, "release.ini:%d: expected key = value in "
-                            "[release]", lineno);
-        if (drop_release_key(r, k, v, &seen, detail) != OTA_OK)
-            return ota_fail(msg, OTA_E_INVAL, "release.ini:%d: %s", lineno, detail);
-    }
-    unsigned need = DROP_K_PROJECT | DROP_K_CORE | DROP_K_SCRIPT | DROP_K_SCRIPT_IMAGE;
-    if ((seen & need) != need)
-        return ota_fail(msg, OTA_E_INVAL, "release.ini: needs project, core, script_version "
-                        "and script_image");
-    if (r->has_core_sha256 && !r->core_image[0])
+    enum ota_err e = kv_parse(text, len, &spec, drop_release_key, r, msg);
+    if (e == OTA_OK && r->has_core_sha256 && !r->core_image[0])
         return ota_fail(msg, OTA_E_INVAL, "release.ini: core_sha256 without core_image");
-    return OTA_OK;
+    return e;
 }
 
 void drop_release_format(const struct drop_release *r, char *out, size_t n)
@@ -320,16 +263,14 @@ enum ota_err drop_vendor_manifest_parse(const char *text, size_t len, struct dro
     return OTA_OK;
 }
 
-static enum ota_err drop_request_key(struct drop_request *r, const char *k, const char *v,
-                                     unsigned *seen, char *msg)
+static const char *const drop_request_keys[] = {"project", "core", "script", NULL};
+
+static enum ota_err drop_request_key(void *user, int key, const char *v, char *msg)
 {
-    int bit = !strcmp(k, "project") ? 1 : !strcmp(k, "core") ? 2 : !strcmp(k, "script") ? 4 : 0;
-    if (!bit || (*seen & (unsigned)bit))
-        return ota_fail(msg, OTA_E_INVAL, "unknown or repeated key '%.40s'", k);
-    *seen |= (unsigned)bit;
-    if (bit == 1)
+    struct drop_request *r = user;
+    if (key == 0)
         return ver_project_check(v, msg) ?: ota_strlcpy(r->project, v, sizeof r->project);
-    if (bit == 2)
+    if (key == 1)
         return ver_core_parse(v, &r->core, msg);
     return ver_script_parse(v, &r->script, msg);
 }
@@ -337,25 +278,16 @@ static enum ota_err drop_request_key(struct drop_request *r, const char *k, cons
 enum ota_err drop_request_parse(const char *name, const char *text, size_t len,
                                 struct drop_request *out, char *msg)
 {
-    char line[DROP_LINE_MAX], detail[OTA_MSG_LEN], want[DROP_NAME_MAX],
-        core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX];
-    size_t pos = 0;
-    unsigned seen = 0;
-    int lineno = 0, got;
+    /* "error=" is the reason ota-cache appends to a .failed request */
+    static const char *const ignore[] = {"error", NULL};
+    static const struct kv_spec spec = {.name = "request", .max = DROP_INI_MAX,
+                                        .keys = drop_request_keys, .required = 7,
+                                        .ignore = ignore, .syntax = "expected key=value"};
+    char want[DROP_NAME_MAX], core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX];
     memset(out, 0, sizeof *out);
-    if (len > DROP_INI_MAX)
-        return ota_fail(msg, OTA_E_LIMIT, "request: %zu bytes, at most %d", len, DROP_INI_MAX);
-    while ((got = drop_next_line(text, len, &pos, line)) != 0) {
-        char *k, *v;
-        lineno++;
-        if (got < 0 || (line[0] && line[0] != '#' && drop_split_kv(line, &k, &v) != 0))
-            return ota_fail(msg, OTA_E_INVAL, "request:%d: expected key=value", lineno);
-        if (line[0] && line[0] != '#' && strcmp(k, "error") != 0 &&
-            drop_request_key(out, k, v, &seen, detail) != OTA_OK)
-            return ota_fail(msg, OTA_E_INVAL, "request:%d: %s", lineno, detail);
-    }
-    if (seen != 7)
-        return ota_fail(msg, OTA_E_INVAL, "request: needs project=, core= and script=");
+    enum ota_err e = kv_parse(text, len, &spec, drop_request_key, out, msg);
+    if (e != OTA_OK)
+        return e;
     ver_core_format(&out->core, core);
     ver_script_format(&out->script, script);
     snprintf(want, sizeof want, "%s+%s+%s.req", out->project, core, script);
