@@ -3,6 +3,7 @@
 #include "rollout.h"
 
 #include "io.h"
+#include "kv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,80 +11,31 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* One "key = value" line, trimmed; 1 if it was one, 0 if blank/comment,
- * -1 if malformed. */
-static int srv_rollout_line(const char *p, size_t n, char *key, size_t kn, char *val,
-                            size_t vn)
-{
-    while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-        n--;
-    while (n && (*p == ' ' || *p == '\t'))
-        p++, n--;
-    if (n == 0 || *p == '#')
-        return 0;
-    const char *eq = memchr(p, '=', n);
-    if (!eq)
-        return -1;
-    size_t k = (size_t)(eq - p), v0 = k + 1;
-    while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
-        k--;
-    while (v0 < n && (p[v0] == ' ' || p[v0] == '\t'))
-        v0++;
-    if (k == 0 || k >= kn || n - v0 >= vn)
-        return -1;
-    memcpy(key, p, k);
-    key[k] = '\0';
-    memcpy(val, p + v0, n - v0);
-    val[n - v0] = '\0';
-    return 1;
-}
+static const char *const srv_rollout_keys[] = {"percent", "paused", NULL};
 
-static int srv_rollout_value(const char *key, const char *val, struct srv_rollout_state *s)
+static enum ota_err srv_rollout_value(void *user, int key, const char *val, char *msg)
 {
-    if (!strcmp(key, "percent")) {
-        if (!strcmp(val, "none")) {
-            s->bp = SRV_ROLLOUT_NONE;
-            return 0;
-        }
-        return cfg_percent_bp(val, &s->bp);
+    struct srv_rollout_state *s = user;
+    if (key == 0 && !strcmp(val, "none")) {
+        s->bp = SRV_ROLLOUT_NONE;
+        return OTA_OK;
     }
-    if (!strcmp(key, "paused")) {
-        s->paused = !strcmp(val, "yes") ? 1 : !strcmp(val, "no") ? 0 : -1;
-        return s->paused < 0 ? -1 : 0;
-    }
-    return -1;
+    if (key == 0)
+        return cfg_percent_bp(val, &s->bp) == 0
+                   ? OTA_OK : ota_fail(msg, OTA_E_INVAL, "expected 0..100 (2 decimals) or none");
+    s->paused = !strcmp(val, "yes") ? 1 : !strcmp(val, "no") ? 0 : -1;
+    return s->paused >= 0 ? OTA_OK : ota_fail(msg, OTA_E_INVAL, "expected yes or no");
 }
 
 enum ota_err srv_rollout_parse(const char *buf, size_t len, const char *name,
                                struct srv_rollout_state *out, char *msg)
 {
-    char key[16], val[32];
-    int seen_percent = 0, seen_paused = 0, line = 0;
-    size_t pos = 0;
+    const struct kv_spec spec = {
+        .name = name, .max = SRV_ROLLOUT_FILE_MAX, .keys = srv_rollout_keys, .required = 1,
+        .syntax = "expected 'percent = 0..100|none' or 'paused = yes|no'"};
     out->bp = SRV_ROLLOUT_NONE;
     out->paused = 0;
-    if (memchr(buf, '\0', len))
-        return ota_fail(msg, OTA_E_INVAL, "%s: NUL byte", name);
-    while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-        line++;
-        int k = srv_rollout_line(buf + pos, n, key, sizeof key, val, sizeof val);
-        pos += n + 1;
-        if (k == 0)
-            continue;
-        int *seen = k > 0 && !strcmp(key, "percent") ? &seen_percent
-                    : k > 0 && !strcmp(key, "paused") ? &seen_paused
-                                                       : NULL;
-        if (!seen || *seen || srv_rollout_value(key, val, out) != 0)
-            return ota_fail(msg, OTA_E_INVAL, "%s:%d: %s", name, line,
-                            !seen ? "expected 'percent = 0..100|none' or 'paused = yes|no'"
-                            : *seen ? "key given twice" : "bad value");
-        *seen = 1;
-    }
-    if (!seen_percent)
-        return ota_fail(msg, OTA_E_INVAL, "%s: no 'percent =' line", name);
-    return OTA_OK;
+    return kv_parse(buf, len, &spec, srv_rollout_value, out, msg);
 }
 
 size_t srv_rollout_format(const struct srv_rollout_state *s, char *out, size_t n)
