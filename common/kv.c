@@ -1,9 +1,10 @@
 /* kv.c - small "key = value" files read with inih (kv.h).
  *
  * inih reads lines through kv_reader, which serves them from the caller's
- * buffer (no copy, no NUL terminator needed), drops leading blanks, counts
- * lines, refuses over-long lines and "[...]" lines in a file without
- * sections, and ends the input at the first error so inih stops there.
+ * buffer (no NUL terminator needed), drops leading blanks, counts lines,
+ * refuses over-long lines, "[...]" lines in a file without sections and
+ * text after a header's "]", and ends the input at the first error so
+ * inih stops there.
  * kv_on_key checks section, key and repetition before the caller's
  * handler sees the value. The first error and its line are kept; an error
  * inih finds itself (a line with no '=', ':' or ']') has no message of
@@ -38,6 +39,18 @@ __attribute__((format(printf, 2, 3))) static void kv_fail(struct kv_ctx *x, cons
     va_end(ap);
 }
 
+/* inih ignores what follows "]" on a header line: allow only blanks and
+ * a comment there, so "[release] core_image = x" is not silently lost. */
+static int kv_header_tail_ok(const char *p, size_t n)
+{
+    const char *close = memchr(p, ']', n), *end = p + n;
+    if (!close)
+        return 1; /* inih reports the line */
+    for (p = close + 1; p < end && (*p == ' ' || *p == '\t'); p++)
+        ;
+    return p == end || *p == ';' || *p == '#';
+}
+
 /* inih's fgets: the next line of the buffer with its "\n", blanks before
  * it removed; NULL at the end, after an error, or for a refused line. */
 static char *kv_reader(char *str, int num, void *stream)
@@ -57,8 +70,9 @@ static char *kv_reader(char *str, int num, void *stream)
     }
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
-    if (n && *p == '[' && !x->spec->section) {
-        kv_fail(x, "a [section] line in a file without sections");
+    if (n && *p == '[' && (!x->spec->section || !kv_header_tail_ok(p, n))) {
+        kv_fail(x, x->spec->section ? "text after the [section] header"
+                                    : "a [section] line in a file without sections");
         return NULL;
     }
     memcpy(str, p, n);

@@ -16,7 +16,10 @@
  *    " ;" (inih's rule); "key: value" is read like "key = value";
  *  - sections: spec->section NULL means none (a "[...]" line is refused);
  *    otherwise keys must sit under [section], or may also come before any
- *    header if spec->section_optional; any other section is refused;
+ *    header if spec->section_optional; a key in any other section is
+ *    refused, and so is text after a header's "]" but a comment (inih
+ *    would drop it); a header repeated, or with no key under it, is
+ *    harmless and passes (inih does not report headers);
  *  - each key of spec->keys at most once, those in spec->required present,
  *    keys in spec->ignore skipped (any number of times), others refused.
  * Parsing stops at the first error. No allocation; inih's line buffer is
