@@ -69,6 +69,24 @@ static void rollout_file_refuses_bad_lines(void **state)
     assert_int_equal(srv_rollout_parse("percent = 5\0", 12, "r", &s, msg), OTA_E_INVAL);
 }
 
+/* Decided with the shared inih reader (common/kv.h): an inline " ;"
+ * comment, "key: value" and CR LF pass; a section header does not. */
+static void rollout_file_reader_rules(void **state)
+{
+    (void)state;
+    struct srv_rollout_state s;
+    char msg[OTA_MSG_LEN];
+    assert_int_equal(parse("percent = 50 ; set by hand\r\npaused: yes\r\n", &s, msg), OTA_OK);
+    assert_int_equal(s.bp, 5000);
+    assert_int_equal(s.paused, 1);
+    assert_int_equal(parse("percent = 5\n[rollout]\n", &s, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "r.state:2: a [section] line in a file without sections");
+    assert_int_equal(parse("paused = no\n", &s, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "r.state: missing key percent");
+    assert_int_equal(parse("percent = 5\npaused = maybe\n", &s, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "r.state:2: paused: expected yes or no");
+}
+
 /* The watcher: the file overrides ota.ini's value, a bad edit keeps the
  * state in force (reported once), removing it goes back to ota.ini. */
 static void rollout_watch_follows_the_file(void **state)
@@ -154,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rollout_file_parses_and_round_trips),
         cmocka_unit_test(rollout_file_refuses_bad_lines),
+        cmocka_unit_test(rollout_file_reader_rules),
         cmocka_unit_test(rollout_watch_follows_the_file),
         cmocka_unit_test(jbody_parses_flat_objects),
         cmocka_unit_test(jbody_refuses_the_rest),

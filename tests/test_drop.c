@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "drop.h"
+#include "kv.h"
 
 #define SHA_A "3fa29c0e11d2a7b43fa29c0e11d2a7b43fa29c0e11d2a7b43fa29c0e11d2a7b4"
 
@@ -98,6 +99,45 @@ static void release_ini_bad(void **state)
     free(big);
 }
 
+/* What the shared inih reader (common/kv.h) decided for release.ini:
+ * CR LF, inline " ;" comments, "key: value", indented keys and a UTF-8 BOM
+ * pass; a line over KV_LINE_MAX, text after "[release]", a key before it
+ * and a NUL are refused naming the line. */
+#define REL_KEYS "project = P\ncore = Luat_V0020_RDA8910\nscript_version = 1.2.0\n"
+static void release_ini_reader_rules(void **state)
+{
+    struct drop_release r;
+    char msg[OTA_MSG_LEN], text[600];
+    (void)state;
+    assert_int_equal(parse("\xef\xbb\xbf[release]\r\nproject = P ; the project\r\n"
+                           "  core: Luat_V0020_RDA8910\r\n\tscript_version = 1.2.0\r\n"
+                           "script_image = s.bin\r\n", &r, msg), OTA_OK);
+    assert_string_equal(r.project, "P");
+    assert_string_equal(r.script_image, "s.bin");
+    assert_int_equal(r.core.number, 20);
+    /* ';' without a blank before it is part of the value */
+    assert_int_equal(parse("[release]\n" REL_KEYS "script_image = s;x\n", &r, msg), OTA_E_INVAL);
+    snprintf(text, sizeof text, "[release]\n" REL_KEYS "script_image = s.bin\n; %0*d\n",
+             KV_LINE_MAX - 1, 0); /* a comment line of KV_LINE_MAX + 1 bytes */
+    assert_int_equal(parse(text, &r, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini:6: line longer than 198 bytes");
+    text[strlen(text) - 2] = '\n'; /* KV_LINE_MAX bytes: fits */
+    assert_int_equal(parse(text, &r, msg), OTA_OK);
+    assert_int_equal(parse("[release] core_image = c.bin\n" REL_KEYS "script_image = s\n", &r,
+                           msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini:1: text after the [section] header");
+    assert_int_equal(parse("[release] ; comment\n" REL_KEYS "script_image = s\n", &r, msg),
+                     OTA_OK);
+    assert_int_equal(parse("project = P\n[release]\n", &r, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini:1: key 'project' before [release]");
+    assert_int_equal(parse("[release]\nproject = P\nproject = Q\n", &r, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini:3: project: given twice");
+    assert_int_equal(parse("[release]\n" REL_KEYS, &r, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini: missing key script_image");
+    assert_int_equal(drop_release_parse("[release]\nproject=P\0X\n", 22, &r, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "release.ini:2: NUL byte");
+}
+
 static void platform_names(void **state)
 {
     struct drop_platform_name p;
@@ -170,6 +210,13 @@ static void request_parse(void **state)
                                         strlen(text), &q, msg), OTA_E_INVAL);
     assert_int_equal(drop_request_parse(name, "project=DEMOPROJ\n", 17, &q, msg), OTA_E_INVAL);
     assert_int_equal(drop_request_parse(name, "\x01\x02", 2, &q, msg), OTA_E_INVAL);
+    /* error= lines (a renamed .failed) are skipped however many; a section is not a request */
+    const char *failed = "project=DEMOPROJ\ncore=Luat_V0017_RDA8910\nscript=1.0.0\n"
+                         "error=no archive: retry; later\nerror=again\n";
+    assert_int_equal(drop_request_parse(name, failed, strlen(failed), &q, msg), OTA_OK);
+    const char *section = "[request]\nproject=DEMOPROJ\ncore=Luat_V0017_RDA8910\nscript=1.0.0\n";
+    assert_int_equal(drop_request_parse(name, section, strlen(section), &q, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "request:1: a [section] line in a file without sections");
 }
 
 /* The watch service's settle rule on a real folder. */
@@ -205,6 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(release_ini_ok),  cmocka_unit_test(release_ini_bad),
+        cmocka_unit_test(release_ini_reader_rules),
         cmocka_unit_test(platform_names),  cmocka_unit_test(vendor_manifest),
         cmocka_unit_test(request_parse),   cmocka_unit_test(settle_rule),
     };

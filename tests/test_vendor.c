@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cache.h"
+#include "kv.h"
 #include "vendor.h"
 
 static char tmpdir[64];
@@ -107,6 +108,28 @@ static void manifest_errors(void **state)
 
 /* Publish writes both files; check finds a changed byte; a drop's manifest
  * that does not match the bytes is refused before anything is written. */
+/* Decided with the shared inih reader (common/kv.h): an optional [vendor]
+ * header (keys before and under it), CR LF and indented keys pass; another
+ * section, text after the header and an over-long line do not. */
+static void manifest_reader_rules(void **state)
+{
+    struct vendor_manifest m;
+    char msg[OTA_MSG_LEN], text[VENDOR_MANIFEST_MAX];
+    (void)state;
+    assert_int_equal(parse("project = DEMOPROJ\n[vendor]\nfrom_core = Luat_V0017_RDA8910\n"
+                           "  to_core = Luat_V0020_RDA8910\r\nscript_version = 1.2.0\r\n"
+                           "sha256 = " SHA "\nsize = 12345 ; bytes\n", &m, msg), OTA_OK);
+    assert_int_equal(m.size, 12345);
+    assert_int_equal(m.to_core.number, 20);
+    assert_int_equal(parse("[vendor]\n[other]\n" GOOD, &m, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "m.vendor.ini:3: unknown section [other] (only [vendor])");
+    assert_int_equal(parse("[vendor] size = 1\n" GOOD, &m, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "m.vendor.ini:1: text after the [section] header");
+    snprintf(text, sizeof text, GOOD "# %0*d\n", KV_LINE_MAX, 0);
+    assert_int_equal(parse(text, &m, msg), OTA_E_INVAL);
+    assert_string_equal(msg, "m.vendor.ini:7: line longer than 198 bytes");
+}
+
 static void publish_and_check(void **state)
 {
     struct vendor_manifest m, got;
@@ -146,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(manifest_ok),
         cmocka_unit_test(manifest_errors),
+        cmocka_unit_test(manifest_reader_rules),
         cmocka_unit_test(publish_and_check),
     };
     return cmocka_run_group_tests_name("vendor", tests, setup, teardown);
