@@ -5,7 +5,9 @@
  * All take bytes from outside (an operator's copy, a spool file): every
  * line is bounded, NUL bytes are refused, every value is checked for
  * character set and length before it is stored, and each error names the
- * line. Fuzzed by tests/fuzz/fuzz_drop.c.
+ * line. release.ini and requests are INI, read by kv_parse (inih, kv.h);
+ * vendor.manifest is whitespace-separated columns, split here.
+ * Fuzzed by tests/fuzz/fuzz_drop.c.
  */
 #include "drop.h"
 
@@ -35,8 +37,8 @@ int drop_older_core_file(const char *name, size_t tail_len, const struct ver_cor
            v->number < line->number;
 }
 
-/* Next line of text (no newline, trailing CR and surrounding blanks
- * removed) into line; 0 at the end, -1 if too long or holding a NUL. */
+/* Next vendor.manifest line (no newline, trailing CR and surrounding
+ * blanks removed) into line; 0 at the end, -1 if too long or holding a NUL. */
 static int drop_next_line(const char *text, size_t len, size_t *pos, char *line)
 {
     if (*pos >= len)

@@ -1,4 +1,8 @@
 /* rollout.c - the rollout state file (see rollout.h).
+ *
+ * The file is read by kv_parse (inih, kv.h): "percent" required, "paused"
+ * optional, each once, no sections; what the console writes
+ * (srv_rollout_format) always parses back.
  */
 #include "rollout.h"
 

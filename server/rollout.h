@@ -28,7 +28,8 @@ struct srv_rollout_state {
 };
 
 /* Parse the text (name labels messages); OTA_E_INVAL naming name:line
- * for an unknown key, a bad value, a key given twice or no percent. */
+ * for an unknown key, a bad value, a key given twice or no percent;
+ * OTA_E_LIMIT over SRV_ROLLOUT_FILE_MAX bytes. */
 enum ota_err srv_rollout_parse(const char *buf, size_t len, const char *name,
                                struct srv_rollout_state *out, char *msg);
 /* The file's text for s into out (n bytes); its length, 0 if too small. */
