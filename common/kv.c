@@ -143,11 +143,11 @@ enum ota_err kv_parse(const char *text, size_t len, const struct kv_spec *spec, 
                       void *user, char *msg)
 {
     struct kv_ctx x = {.spec = spec, .handler = h, .user = user, .pos = text};
-    const char *nul = len ? memchr(text, '\0', len) : NULL;
     x.end = len ? text + len : text; /* text may be NULL when empty */
     if (len > spec->max)
         return ota_fail(msg, OTA_E_LIMIT, "%s: %zu bytes, at most %zu", spec->name, len,
                         spec->max);
+    const char *nul = len ? memchr(text, '\0', len) : NULL;
     if (nul) {
         int line = 1;
         for (const char *p = text; p < nul; p++)
