@@ -15,6 +15,7 @@ void delta_params_default(struct delta_params *p)
     p->window_bits = DELTA_WINDOW_BITS_DEFAULT;
     p->level = 9;
     p->xf = DELTA_XF_AUTO;
+    p->passes = DELTA_PASSES_DEFAULT;
 }
 
 size_t delta_dec_arena_size(int window_bits)

@@ -93,14 +93,26 @@ unsigned delta_xf_unit_len(enum delta_xf kind);
 #define DELTA_XF_UNIT_MAX 5
 
 #define DELTA_XF_AUTO (-1)
+#define DELTA_PASSES_DEFAULT 3
+#define DELTA_PASSES_MAX 16
 
 struct delta_params {
     int window_bits; /* zlib window of the stream, 9..15 */
     int level;       /* zlib level 0..9 */
     int xf;          /* DELTA_XF_AUTO (the kind that saves most, or none: a
                       * version 1 stream), DELTA_XF_NONE, or a kind to use */
+    int passes;      /* 0: zlib's deflate only; n > 0: also the size-parsing
+                      * deflate (delta_deflate_opt) with n passes, keeping
+                      * whichever stream is smaller */
 };
 void delta_params_default(struct delta_params *p);
+
+/* Deflate in[0..n) into one zlib stream (RFC 1950) whose distances stay
+ * within 1 << window_bits, choosing matches by their bit cost over `passes`
+ * parses and cutting blocks where new Huffman tables pay (delta_deflate.c).
+ * Any inflate reads it. *out is malloc'd; OTA_E_NOMEM on allocation failure. */
+enum ota_err delta_deflate_opt(const uint8_t *in, size_t n, int window_bits, int passes,
+                               uint8_t **out, size_t *out_len, char *msg);
 
 /* What a delta stream's own header says. */
 struct delta_info {

@@ -383,6 +383,9 @@ static enum ota_err enc_check(size_t old_len, size_t new_len, const struct delta
     if (p->xf < DELTA_XF_AUTO || p->xf >= DELTA_XF_COUNT)
         return ota_fail(msg, OTA_E_INVAL, "delta: transform %d out of %d..%d", p->xf,
                         DELTA_XF_AUTO, DELTA_XF_COUNT - 1);
+    if (p->passes < 0 || p->passes > DELTA_PASSES_MAX)
+        return ota_fail(msg, OTA_E_INVAL, "delta: %d deflate passes out of 0..%d", p->passes,
+                        DELTA_PASSES_MAX);
     if (p->level < 0 || p->level > 9)
         return ota_fail(msg, OTA_E_INVAL, "delta: zlib level %d out of 0..9", p->level);
     if (old_len > DELTA_IMAGE_MAX || new_len > DELTA_IMAGE_MAX || new_len > (uInt)-1 / 2)
@@ -435,8 +438,7 @@ static enum delta_xf enc_pick_xf(struct enc_ctx *c)
 
 /* Serialise the records with diff words of `width` bytes and deflate them
  * after the header into out (reset to the header first). */
-static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
-                                  struct enc_buf *out, char *msg)
+static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
 {
     c->width = width;
     c->old_cur = 0;
@@ -445,8 +447,37 @@ static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struc
         emit_record(c, &c->rec[i]);
     if (c->pay.oom || c->tmp.oom || c->tmp2.oom || c->xa.oom || c->xb.oom)
         return ota_fail(msg, OTA_E_NOMEM, "delta: record payload");
+    return OTA_OK;
+}
+
+static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+                                  struct enc_buf *out, char *msg)
+{
+    enum ota_err e = enc_payload(c, width, msg);
+    if (e != OTA_OK)
+        return e;
     out->len = DELTA_HEADER_LEN;
     return enc_deflate(&c->pay, p, out, msg);
+}
+
+/* The chosen payload once more through the size-parsing deflate, which is
+ * too slow to run on every candidate; kept when it is smaller. */
+static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+                                struct enc_buf *best, char *msg)
+{
+    uint8_t *z;
+    size_t zlen;
+    enum ota_err e = enc_payload(c, width, msg);
+    if (e == OTA_OK)
+        e = delta_deflate_opt(c->pay.p, c->pay.len, p->window_bits, p->passes, &z, &zlen, msg);
+    if (e != OTA_OK)
+        return e;
+    if (zlen < best->len - DELTA_HEADER_LEN) {
+        memcpy(best->p + DELTA_HEADER_LEN, z, zlen);
+        best->len = DELTA_HEADER_LEN + zlen;
+    }
+    free(z);
+    return OTA_OK;
 }
 
 /* Pick the diff word width that deflates smallest: bytes suit code whose
@@ -483,6 +514,8 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     }
     c->xf = best_xf;
     free(cur.p);
+    if (e == OTA_OK && p->passes > 0)
+        e = enc_reparse(c, best_width, p, best, msg);
     return e;
 }
 
