@@ -177,6 +177,105 @@ static void firmware_pairs(void **state)
     }
 }
 
+/* The size-parsing deflate: its stream must inflate to the input with a
+ * window of exactly its window bits (no distance beyond), on edge cases:
+ * nothing, one byte, long runs, noise, text that repeats both within and
+ * beyond a 512-byte window; and it must beat zlib's level 9 where there is
+ * structure to find. */
+static size_t opt_round_trip(const uint8_t *in, size_t n, int wbits)
+{
+    uint8_t *z, *back = malloc(n + 1);
+    size_t zlen;
+    char msg[OTA_MSG_LEN] = "";
+    assert_int_equal(delta_deflate_opt(in, n, wbits, 2, &z, &zlen, msg), OTA_OK);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(inflateInit2(&zs, wbits), Z_OK);
+    zs.next_in = z;
+    zs.avail_in = (uInt)zlen;
+    zs.next_out = back;
+    zs.avail_out = (uInt)n + 1;
+    int zr = inflate(&zs, Z_FINISH);
+    if (zr != Z_STREAM_END)
+        fail_msg("inflate %zu bytes at window %d: %d %s", n, wbits, zr, zs.msg ? zs.msg : "");
+    assert_int_equal(zs.total_out, n);
+    assert_int_equal(zs.avail_in, 0);
+    assert_memory_equal(back, in, n);
+    inflateEnd(&zs);
+    free(z);
+    free(back);
+    return zlen;
+}
+
+static void optimal_deflate(void **state)
+{
+    enum { N = 200000 };
+    uint8_t *a = malloc(N);
+    (void)state;
+    for (int wbits = DELTA_WINDOW_BITS_MIN; wbits <= DELTA_WINDOW_BITS_MAX; wbits += 3) {
+        opt_round_trip(a, 0, wbits);
+        memset(a, 0x55, N);
+        opt_round_trip(a, 1, wbits);
+        opt_round_trip(a, 3, wbits);
+        opt_round_trip(a, N, wbits);
+        fill_random(a, N);
+        opt_round_trip(a, N, wbits);
+        for (size_t i = 0; i < N; i++) /* words drawn from a small vocabulary */
+            a[i] = (uint8_t)(i % 7 ? 'a' + rnd() % 5 : (rnd() % 64 ? ' ' : rnd()));
+        memcpy(a + 5000, a + 1000, 3000); /* a repeat beyond 512 bytes back */
+        size_t ours = opt_round_trip(a, N, wbits);
+        uLongf zl = compressBound(N);
+        uint8_t *z = malloc(zl);
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY), Z_OK);
+        zs.next_in = a;
+        zs.avail_in = N;
+        zs.next_out = z;
+        zs.avail_out = (uInt)zl;
+        assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        assert_true(ours < zs.total_out);
+        deflateEnd(&zs);
+        free(z);
+    }
+    free(a);
+}
+
+/* Both deflates through the encoder decode; the parsed one is never larger
+ * (it is kept only when smaller), passes 0 turns it off. */
+static void deflate_passes(void **state)
+{
+    size_t ol, nl, sizes[2];
+    uint8_t *o = load(FW "micropython-pybv11/v1.10/firmware0.bin", &ol);
+    uint8_t *n = load(FW "micropython-pybv11/1f5d945af/firmware0.bin", &nl);
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct delta_params p;
+        struct delta_info info;
+        uint8_t *delta, *out = malloc(nl + 1);
+        char msg[OTA_MSG_LEN] = "";
+        delta_params_default(&p);
+        p.passes = k ? DELTA_PASSES_DEFAULT : 0;
+        p.window_bits = DELTA_WINDOW_BITS_MIN;
+        assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &sizes[k], &info, msg), OTA_OK);
+        struct run res = decode(o, ol, delta, sizes[k], out, nl, 0);
+        assert_int_equal(res.err, OTA_OK);
+        assert_memory_equal(out, n, nl);
+        free(delta);
+        free(out);
+    }
+    assert_true(sizes[1] <= sizes[0]);
+    struct delta_params bad;
+    uint8_t *d;
+    size_t dl;
+    char msg[OTA_MSG_LEN] = "";
+    delta_params_default(&bad);
+    bad.passes = DELTA_PASSES_MAX + 1;
+    assert_int_equal(delta_encode(o, ol, n, nl, &bad, &d, &dl, NULL, msg), OTA_E_INVAL);
+    free(o);
+    free(n);
+}
+
 /* Format v2: every transform kind, forced, on the firmware pairs and their
  * reverse, fed in random and tiny chunks (units straddle every boundary);
  * a forced kind may still lose to version 1, so both versions show up. */
@@ -648,6 +747,8 @@ int main(void)
         cmocka_unit_test(bit_flips_rejected),
         cmocka_unit_test(forged_records),
         cmocka_unit_test(forged_v2_records),
+        cmocka_unit_test(optimal_deflate),
+        cmocka_unit_test(deflate_passes),
         cmocka_unit_test(transform_round_trips),
         cmocka_unit_test(transform_inverts),
         cmocka_unit_test(trailing_and_wrong_old),
