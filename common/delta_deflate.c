@@ -300,26 +300,29 @@ static void dfl_costs_from(struct dfl_costs *c, const uint32_t *lf, const uint32
         c->dist_bits[d] = c->dist[d] + dfl_dist_extra[d];
 }
 
-/* Cheapest path from 0 to n under the costs; symbols into syms (n + 1
- * slots), count into *nsym. cost, step are n + 1 scratch entries. */
-static void dfl_parse(const uint8_t *in, size_t n, const struct dfl_matches *mf,
+/* Cheapest path through in[a..b) under the costs, matches cut at b;
+ * symbols into syms (b - a + 1 slots), count into *nsym. cost, step are
+ * b - a + 1 scratch entries. */
+static void dfl_parse(const uint8_t *in, size_t a, size_t b, const struct dfl_matches *mf,
                       const struct dfl_costs *c, float *cost, struct dfl_sym *step,
                       struct dfl_sym *syms, size_t *nsym)
 {
+    size_t n = b - a;
     for (size_t i = 1; i <= n; i++)
         cost[i] = INFINITY;
     cost[0] = 0;
     for (size_t i = 0; i < n; i++) {
         float base = cost[i];
-        if (base + c->lit[in[i]] < cost[i + 1]) {
-            cost[i + 1] = base + c->lit[in[i]];
+        if (base + c->lit[in[a + i]] < cost[i + 1]) {
+            cost[i + 1] = base + c->lit[in[a + i]];
             step[i + 1] = (struct dfl_sym){1, 0};
         }
         unsigned from = DFL_MIN_MATCH;
-        for (uint32_t k = mf->first[i]; k < mf->first[i + 1]; k++) {
+        for (uint32_t k = mf->first[a + i]; k < mf->first[a + i + 1] && from <= n - i; k++) {
             const struct dfl_match *m = &mf->m[k];
             float dc = base + c->dist_bits[dfl_dist_code(m->dist)];
-            for (unsigned l = from; l <= m->len; l++) {
+            unsigned top = m->len < n - i ? m->len : (unsigned)(n - i);
+            for (unsigned l = from; l <= top; l++) {
                 float t = dc + c->len_bits[l];
                 if (t < cost[i + l]) {
                     cost[i + l] = t;
@@ -332,12 +335,12 @@ static void dfl_parse(const uint8_t *in, size_t n, const struct dfl_matches *mf,
     size_t k = 0;
     for (size_t i = n; i > 0; i -= step[i].len)
         syms[k++] = step[i];
-    for (size_t a = 0, b = k; a + 1 < b; a++, b--) { /* reverse into order */
-        struct dfl_sym t = syms[a];
-        syms[a] = syms[b - 1];
-        syms[b - 1] = t;
+    for (size_t x = 0, y = k; x + 1 < y; x++, y--) { /* reverse into order */
+        struct dfl_sym t = syms[x];
+        syms[x] = syms[y - 1];
+        syms[y - 1] = t;
     }
-    for (size_t i = 0, pos = 0; i < k; i++) {
+    for (size_t i = 0, pos = a; i < k; i++) {
         size_t adv = syms[i].len;
         if (syms[i].dist == 0)
             syms[i].len = in[pos];
@@ -544,43 +547,76 @@ static void dfl_emit_block(struct dfl_out *o, const struct dfl_sym *s, size_t a,
 
 /* ---- entry point ---- */
 
-/* Parses of increasing quality: the first with flat costs, each next with
- * the costs its predecessor's symbols imply; the cheapest is kept. */
-static int dfl_best_parse(const uint8_t *in, size_t n, const struct dfl_matches *mf, int passes,
-                          struct dfl_sym *best, size_t *nbest)
+/* Scratch of the parses: costs and steps of one byte range. */
+struct dfl_work {
+    float *cost;
+    struct dfl_sym *step, *cur;
+};
+
+/* Parses of in[a..b) of increasing quality, each with the costs the
+ * previous one's symbols imply (the first with those of lf/df), into best;
+ * the one whose block plans smallest is kept. Returns its bits. */
+static uint64_t dfl_best_parse(const uint8_t *in, size_t a, size_t b,
+                               const struct dfl_matches *mf, int passes, uint32_t *lf,
+                               uint32_t *df, struct dfl_work *w, struct dfl_sym *best,
+                               size_t *nbest)
 {
     struct dfl_costs c;
-    uint32_t lf[DFL_NLIT], df[DFL_NDIST];
-    float *cost = malloc((n + 1) * sizeof *cost);
-    struct dfl_sym *step = malloc((n + 1) * sizeof *step), *cur = malloc((n + 1) * sizeof *cur);
     struct dfl_block blk;
-    if (!cost || !step || !cur) {
-        free(cost);
-        free(step);
-        free(cur);
-        return 0;
-    }
-    for (unsigned i = 0; i < DFL_NLIT; i++)
-        lf[i] = i < 144 ? 4 : i < 256 ? 2 : 8;
-    for (unsigned i = 0; i < DFL_NDIST; i++)
-        df[i] = 1;
     uint64_t best_bits = UINT64_MAX;
     for (int pass = 0; pass < passes; pass++) {
         size_t ncur;
         dfl_costs_from(&c, lf, df);
-        dfl_parse(in, n, mf, &c, cost, step, cur, &ncur);
-        dfl_count(cur, 0, ncur, lf, df);
+        dfl_parse(in, a, b, mf, &c, w->cost, w->step, w->cur, &ncur);
+        dfl_count(w->cur, 0, ncur, lf, df);
         dfl_plan(&blk, lf, df);
         if (blk.bits < best_bits) {
             best_bits = blk.bits;
-            memcpy(best, cur, ncur * sizeof *cur);
+            memcpy(best, w->cur, ncur * sizeof *w->cur);
             *nbest = ncur;
         }
     }
-    free(cost);
-    free(step);
-    free(cur);
-    return 1;
+    return best_bits;
+}
+
+/* The whole input parsed with one set of statistics, cut into blocks, and
+ * each block parsed again with its own statistics (kept where it plans
+ * smaller). Symbols into syms, block starts into cuts[0..*ncut]. */
+static void dfl_parse_blocks(const uint8_t *in, size_t n, const struct dfl_matches *mf,
+                             int passes, struct dfl_work *w, struct dfl_sym *syms, size_t *nsym,
+                             struct dfl_sym *tmp, size_t *cuts, size_t *ncut, size_t maxcut,
+                             struct dfl_block *blk)
+{
+    uint32_t lf[DFL_NLIT], df[DFL_NDIST];
+    for (unsigned i = 0; i < DFL_NLIT; i++)
+        lf[i] = i < 144 ? 4 : i < 256 ? 2 : 8;
+    for (unsigned i = 0; i < DFL_NDIST; i++)
+        df[i] = 1;
+    dfl_best_parse(in, 0, n, mf, passes, lf, df, w, syms, nsym);
+    *ncut = 0;
+    cuts[(*ncut)++] = 0;
+    dfl_split(syms, 0, *nsym, blk, cuts, ncut, maxcut);
+    cuts[*ncut] = *nsym;
+    size_t ntmp = 0, pos = 0;
+    for (size_t k = 0; k < *ncut; k++) {
+        size_t s0 = cuts[k], s1 = cuts[k + 1], start = pos, got;
+        for (size_t i = s0; i < s1; i++)
+            pos += syms[i].dist ? syms[i].len : 1;
+        dfl_count(syms, s0, s1, lf, df);
+        dfl_plan(blk, lf, df);
+        uint64_t before = blk->bits;
+        cuts[k] = ntmp;
+        if (*ncut > 1 && dfl_best_parse(in, start, pos, mf, passes, lf, df, w, tmp + ntmp, &got) <
+                             before) {
+            ntmp += got;
+            continue;
+        }
+        memcpy(tmp + ntmp, syms + s0, (s1 - s0) * sizeof *syms);
+        ntmp += s1 - s0;
+    }
+    memcpy(syms, tmp, ntmp * sizeof *syms);
+    *nsym = ntmp;
+    cuts[*ncut] = ntmp;
 }
 
 enum ota_err delta_deflate_opt(const uint8_t *in, size_t n, int window_bits, int passes,
@@ -588,23 +624,27 @@ enum ota_err delta_deflate_opt(const uint8_t *in, size_t n, int window_bits, int
 {
     struct dfl_matches mf = {0};
     struct dfl_out o = {0};
-    struct dfl_sym *syms = malloc((n + 1) * sizeof *syms);
+    struct dfl_sym *syms = malloc((n + 1) * sizeof *syms), *tmp = malloc((n + 1) * sizeof *tmp);
     size_t nsym = 0, maxcut = n / DFL_MIN_BLOCK + 1, ncut = 0;
     size_t *cuts = malloc((maxcut + 1) * sizeof *cuts);
     struct dfl_block *blk = malloc(sizeof *blk);
-    int ok = syms && cuts && blk && window_bits >= 8 && window_bits <= 15 && passes > 0 &&
-             dfl_find_matches(in, n, 1u << window_bits, &mf) &&
-             dfl_best_parse(in, n, &mf, passes, syms, &nsym);
+    struct dfl_work w = {malloc((n + 1) * sizeof *w.cost), malloc((n + 1) * sizeof *w.step),
+                         malloc((n + 1) * sizeof *w.cur)};
+    int ok = syms && tmp && cuts && blk && w.cost && w.step && w.cur && window_bits >= 8 &&
+             window_bits <= 15 && passes > 0 && dfl_find_matches(in, n, 1u << window_bits, &mf);
+    if (ok)
+        dfl_parse_blocks(in, n, &mf, passes, &w, syms, &nsym, tmp, cuts, &ncut, maxcut, blk);
     free(mf.m);
     free(mf.first);
+    free(tmp);
+    free(w.cost);
+    free(w.step);
+    free(w.cur);
     if (ok) {
         unsigned cmf = (unsigned)(window_bits - 8) << 4 | 8, flg = 3u << 6;
         flg += 31 - (cmf * 256 + flg) % 31;
         dfl_put(&o, cmf, 8);
         dfl_put(&o, flg, 8);
-        cuts[ncut++] = 0;
-        dfl_split(syms, 0, nsym, blk, cuts, &ncut, maxcut);
-        cuts[ncut] = nsym;
         for (size_t k = 0; k < ncut; k++)
             dfl_emit_block(&o, syms, cuts[k], cuts[k + 1], k + 1 == ncut, blk);
         dfl_flush_byte(&o);
