@@ -252,6 +252,14 @@ static void add_record(struct enc_ctx *c, size_t new_off, size_t old_off, size_t
 
 /* ---- match scan (bsdiff's) ---- */
 
+/* An approximate match is extended while more than EXTEND_NUM / EXTEND_DEN
+ * of its bytes agree (bsdiff: 1/2). Difference bytes coded as sparse runs,
+ * in words and through transforms, cost less than the literal bytes they
+ * replace, so spans that agree on 40 % pay: measured over the bench pairs,
+ * 1/2 gives 468,842 B, 2/5 467,872 B, 1/3 468,725 B, 1/4 470,159 B. */
+#define EXTEND_NUM 2
+#define EXTEND_DEN 5
+
 struct scan_state {
     size_t lastscan, lastpos;
     ptrdiff_t lastoffset;
@@ -265,7 +273,7 @@ static size_t extend_forward(const struct enc_ctx *c, const struct scan_state *s
         if (c->old[s->lastpos + i] == c->nw[s->lastscan + i])
             sc++;
         i++;
-        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenf) {
+        if ((sc - best) * EXTEND_DEN > ((ptrdiff_t)i - (ptrdiff_t)lenf) * EXTEND_NUM) {
             best = sc;
             lenf = i;
         }
@@ -283,7 +291,7 @@ static size_t extend_backward(const struct enc_ctx *c, const struct scan_state *
     for (size_t i = 1; scan >= s->lastscan + i && pos >= i; i++) {
         if (c->old[pos - i] == c->nw[scan - i])
             sc++;
-        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenb) {
+        if ((sc - best) * EXTEND_DEN > ((ptrdiff_t)i - (ptrdiff_t)lenb) * EXTEND_NUM) {
             best = sc;
             lenb = i;
         }
