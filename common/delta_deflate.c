@@ -112,24 +112,28 @@ static void dfl_flush_byte(struct dfl_out *o)
 
 /* ---- Huffman code lengths ---- */
 
+/* Sort keys: frequency above, symbol below, so ties stay in symbol order. */
+static int dfl_by_key(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Lengths of an optimal prefix code for freq[0..n), none longer than limit;
  * symbols of frequency 0 get 0. At least two symbols must be used (the
  * callers see to it), so the code is always complete, as inflate wants. */
 static void dfl_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_t *len)
 {
     unsigned sym[DFL_NLIT], m = 0;
-    uint64_t w[2 * DFL_NLIT];
+    uint64_t w[2 * DFL_NLIT], key[DFL_NLIT];
     unsigned parent[2 * DFL_NLIT], depth[2 * DFL_NLIT];
     memset(len, 0, n);
     for (unsigned i = 0; i < n; i++)
         if (freq[i])
-            sym[m++] = i;
-    for (unsigned i = 1; i < m; i++) { /* insertion sort by frequency, stable */
-        unsigned s = sym[i], j = i;
-        for (; j > 0 && freq[sym[j - 1]] > freq[s]; j--)
-            sym[j] = sym[j - 1];
-        sym[j] = s;
-    }
+            key[m++] = (uint64_t)freq[i] << 16 | i;
+    qsort(key, m, sizeof *key, dfl_by_key);
+    for (unsigned i = 0; i < m; i++)
+        sym[i] = (unsigned)(key[i] & 0xFFFF);
     for (unsigned i = 0; i < m; i++)
         w[i] = freq[sym[i]];
     /* two queues: sorted leaves, internal nodes in order of creation */

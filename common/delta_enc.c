@@ -356,12 +356,18 @@ static void scan_matches(struct enc_ctx *c)
 
 /* ---- deflate ---- */
 
+/* zlib level that ranks the candidate payloads: when the size-parsing
+ * deflate codes the winner anyway, level 6 ranks them almost as level 9
+ * does in half the time. */
+#define RANK_LEVEL 6
+
 static enum ota_err enc_deflate(const struct enc_buf *pay, const struct delta_params *p,
                                 struct enc_buf *out, char *msg)
 {
     z_stream zs;
+    int level = p->passes > 0 && p->level > RANK_LEVEL ? RANK_LEVEL : p->level;
     memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, p->level, Z_DEFLATED, p->window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, level, Z_DEFLATED, p->window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return ota_fail(msg, OTA_E_NOMEM, "delta: deflateInit2 failed");
     size_t bound = deflateBound(&zs, (uLong)pay->len);
     if (!buf_reserve(out, bound)) {
