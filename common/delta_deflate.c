@@ -24,7 +24,7 @@
 #define DFL_NDIST 30
 #define DFL_NCL 19 /* code length alphabet */
 #define DFL_HASH_BITS 15
-#define DFL_CHAIN 96     /* hash chain candidates per position */
+#define DFL_CHAIN 1024 /* hash chain candidates per position */
 #define DFL_SPLIT_TRY 12 /* split points tried per range and round */
 #define DFL_MIN_BLOCK 256 /* symbols: smaller ranges are not split further */
 
