@@ -472,21 +472,74 @@ static uint64_t dfl_range_bits(const struct dfl_sym *s, size_t a, size_t b, stru
     return blk->bits;
 }
 
-/* Split symbols [a, b) where two blocks cost fewer bits than one: try
+/* Symbol counts before every DFL_GRAIN-th symbol, so that the split search
+ * counts any range of whole grains in one subtraction instead of a pass. */
+struct dfl_hist {
+    uint32_t *h;   /* grain k: DFL_NLIT + DFL_NDIST counts of symbols before it */
+    size_t ngrain; /* grains, the last one possibly short */
+    size_t nsym;
+};
+
+#define DFL_GRAIN 64
+#define DFL_NH (DFL_NLIT + DFL_NDIST)
+
+static int dfl_hist_build(struct dfl_hist *hi, const struct dfl_sym *s, size_t nsym)
+{
+    hi->nsym = nsym;
+    hi->ngrain = (nsym + DFL_GRAIN - 1) / DFL_GRAIN;
+    hi->h = calloc((hi->ngrain + 1) * DFL_NH, sizeof *hi->h);
+    if (!hi->h)
+        return 0;
+    for (size_t k = 0; k < hi->ngrain; k++) {
+        uint32_t *cur = hi->h + k * DFL_NH, *nx = cur + DFL_NH;
+        memcpy(nx, cur, DFL_NH * sizeof *cur);
+        size_t end = (k + 1) * DFL_GRAIN < nsym ? (k + 1) * DFL_GRAIN : nsym;
+        for (size_t i = k * DFL_GRAIN; i < end; i++) {
+            if (s[i].dist == 0) {
+                nx[s[i].len]++;
+            } else {
+                nx[257 + dfl_len_code(s[i].len)]++;
+                nx[DFL_NLIT + dfl_dist_code(s[i].dist)]++;
+            }
+        }
+    }
+    return 1;
+}
+
+static size_t dfl_grain_sym(const struct dfl_hist *hi, size_t k)
+{
+    return k * DFL_GRAIN < hi->nsym ? k * DFL_GRAIN : hi->nsym;
+}
+
+/* Bits of one dynamic block over grains [ka, kb). */
+static uint64_t dfl_grain_bits(const struct dfl_hist *hi, size_t ka, size_t kb,
+                               struct dfl_block *blk)
+{
+    uint32_t c[DFL_NH];
+    const uint32_t *x = hi->h + ka * DFL_NH, *y = hi->h + kb * DFL_NH;
+    for (unsigned i = 0; i < DFL_NH; i++)
+        c[i] = y[i] - x[i];
+    c[256]++;
+    dfl_plan(blk, c, c + DFL_NLIT);
+    return blk->bits;
+}
+
+/* Split grains [a, b) where two blocks cost fewer bits than one: try
  * evenly spaced points, then narrow around the best, recursively. Block
- * starts go into cuts (sorted by construction). */
-static void dfl_split(const struct dfl_sym *s, size_t a, size_t b, struct dfl_block *blk,
+ * starts (symbol indices) go into cuts, sorted by construction. */
+static void dfl_split(const struct dfl_hist *hi, size_t a, size_t b, struct dfl_block *blk,
                       size_t *cuts, size_t *ncut, size_t maxcut)
 {
-    if (b - a < 2 * DFL_MIN_BLOCK || *ncut >= maxcut)
+    const size_t min_grains = DFL_MIN_BLOCK / DFL_GRAIN;
+    if (b - a < 2 * min_grains || *ncut >= maxcut)
         return;
-    uint64_t whole = dfl_range_bits(s, a, b, blk), best = whole;
-    size_t lo = a + DFL_MIN_BLOCK, hi = b - DFL_MIN_BLOCK, at = 0;
-    while (hi > lo) {
-        size_t step = (hi - lo) / DFL_SPLIT_TRY + 1, best_here = 0;
+    uint64_t whole = dfl_grain_bits(hi, a, b, blk), best = whole;
+    size_t lo = a + min_grains, hi_k = b - min_grains, at = 0;
+    while (hi_k >= lo) {
+        size_t step = (hi_k - lo) / DFL_SPLIT_TRY + 1, best_here = lo;
         uint64_t bb = UINT64_MAX;
-        for (size_t p = lo; p <= hi; p += step) {
-            uint64_t t = dfl_range_bits(s, a, p, blk) + dfl_range_bits(s, p, b, blk);
+        for (size_t p = lo; p <= hi_k; p += step) {
+            uint64_t t = dfl_grain_bits(hi, a, p, blk) + dfl_grain_bits(hi, p, b, blk);
             if (t < bb) {
                 bb = t;
                 best_here = p;
@@ -499,14 +552,14 @@ static void dfl_split(const struct dfl_sym *s, size_t a, size_t b, struct dfl_bl
         if (step == 1)
             break;
         lo = best_here > lo + step ? best_here - step : lo;
-        hi = best_here + step < hi ? best_here + step : hi;
+        hi_k = best_here + step < hi_k ? best_here + step : hi_k;
     }
     if (at == 0 || best + 64 > whole) /* a block header is worth a few bytes */
         return;
-    dfl_split(s, a, at, blk, cuts, ncut, maxcut);
+    dfl_split(hi, a, at, blk, cuts, ncut, maxcut);
     if (*ncut < maxcut)
-        cuts[(*ncut)++] = at;
-    dfl_split(s, at, b, blk, cuts, ncut, maxcut);
+        cuts[(*ncut)++] = dfl_grain_sym(hi, at);
+    dfl_split(hi, at, b, blk, cuts, ncut, maxcut);
 }
 
 static void dfl_put_sym(struct dfl_out *o, const uint16_t *code, const uint8_t *len, unsigned s)
@@ -597,9 +650,12 @@ static void dfl_parse_blocks(const uint8_t *in, size_t n, const struct dfl_match
     for (unsigned i = 0; i < DFL_NDIST; i++)
         df[i] = 1;
     dfl_best_parse(in, 0, n, mf, passes, lf, df, w, syms, nsym);
+    struct dfl_hist hist;
     *ncut = 0;
     cuts[(*ncut)++] = 0;
-    dfl_split(syms, 0, *nsym, blk, cuts, ncut, maxcut);
+    if (dfl_hist_build(&hist, syms, *nsym)) /* without it: one block */
+        dfl_split(&hist, 0, hist.ngrain, blk, cuts, ncut, maxcut);
+    free(hist.h);
     cuts[*ncut] = *nsym;
     size_t ntmp = 0, pos = 0;
     for (size_t k = 0; k < *ncut; k++) {
