@@ -416,6 +416,20 @@ static void dfl_rle(struct dfl_block *b)
     }
 }
 
+/* inflate wants complete codes: give unused symbols a count until at
+ * least two are in use (one is in every literal/length code: end of block). */
+static void dfl_two_used(uint32_t *freq, unsigned n)
+{
+    unsigned used = 0;
+    for (unsigned i = 0; i < n; i++)
+        used += freq[i] != 0;
+    for (unsigned i = 0; used < 2 && i < n; i++)
+        if (freq[i] == 0) {
+            freq[i] = 1;
+            used++;
+        }
+}
+
 /* Plan a dynamic block for the symbol counts: code lengths, header, size. */
 static void dfl_plan(struct dfl_block *b, const uint32_t *lf_in, const uint32_t *df_in)
 {
@@ -423,17 +437,8 @@ static void dfl_plan(struct dfl_block *b, const uint32_t *lf_in, const uint32_t 
     uint32_t lf[DFL_NLIT], df[DFL_NDIST], cf[DFL_NCL] = {0};
     memcpy(lf, lf_in, sizeof lf);
     memcpy(df, df_in, sizeof df);
-    /* inflate wants complete codes: keep at least two symbols in each */
-    if (lf[0] == 0 && lf[1] == 0)
-        lf[0] = 1;
-    unsigned used = 0;
-    for (unsigned i = 0; i < DFL_NDIST; i++)
-        used += df[i] != 0;
-    for (unsigned i = 0; used < 2; i++)
-        if (df[i] == 0) {
-            df[i] = 1;
-            used++;
-        }
+    dfl_two_used(lf, DFL_NLIT);
+    dfl_two_used(df, DFL_NDIST);
     dfl_lengths(lf, DFL_NLIT, 15, b->ll);
     dfl_lengths(df, DFL_NDIST, 15, b->dl);
     for (b->hlit = DFL_NLIT; b->ll[b->hlit - 1] == 0;)
@@ -443,14 +448,7 @@ static void dfl_plan(struct dfl_block *b, const uint32_t *lf_in, const uint32_t 
     dfl_rle(b);
     for (unsigned i = 0; i < b->nrle; i++)
         cf[b->rle[i]]++;
-    used = 0;
-    for (unsigned i = 0; i < DFL_NCL; i++)
-        used += cf[i] != 0;
-    for (unsigned i = 0; used < 2; i++)
-        if (cf[i] == 0) {
-            cf[i] = 1;
-            used++;
-        }
+    dfl_two_used(cf, DFL_NCL);
     dfl_lengths(cf, DFL_NCL, 7, b->cl);
     for (b->hclen = DFL_NCL; b->hclen > 4 && b->cl[dfl_cl_order[b->hclen - 1]] == 0;)
         b->hclen--;
