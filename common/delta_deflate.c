@@ -245,6 +245,11 @@ static int dfl_find_matches(const uint8_t *in, size_t n, unsigned wsize, struct 
                 l++;
             if (l <= best)
                 continue;
+            if (mf->len == UINT32_MAX - 1) { /* first[] indexes are 32-bit */
+                free(head);
+                free(prev);
+                return 0;
+            }
             if (mf->len == mf->cap) {
                 size_t cap = mf->cap ? mf->cap * 2 : 65536;
                 struct dfl_match *p = realloc(mf->m, cap * sizeof *p);
@@ -688,8 +693,9 @@ enum ota_err delta_deflate_opt(const uint8_t *in, size_t n, int window_bits, int
     struct dfl_block *blk = malloc(sizeof *blk);
     struct dfl_work w = {malloc((n + 1) * sizeof *w.cost), malloc((n + 1) * sizeof *w.step),
                          malloc((n + 1) * sizeof *w.cur)};
-    int ok = syms && tmp && cuts && blk && w.cost && w.step && w.cur && window_bits >= 8 &&
-             window_bits <= 15 && passes > 0 && dfl_find_matches(in, n, 1u << window_bits, &mf);
+    int ok = n < INT32_MAX && syms && tmp && cuts && blk && w.cost && w.step && w.cur &&
+             window_bits >= 8 && window_bits <= 15 && passes > 0 &&
+             dfl_find_matches(in, n, 1u << window_bits, &mf);
     if (ok)
         dfl_parse_blocks(in, n, &mf, passes, &w, syms, &nsym, tmp, cuts, &ncut, maxcut, blk);
     free(mf.m);

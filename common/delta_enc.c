@@ -475,7 +475,9 @@ static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struc
 }
 
 /* The chosen payload once more through the size-parsing deflate, which is
- * too slow to run on every candidate; kept when it is smaller. */
+ * too slow to run on every candidate; kept when it is smaller. It is only
+ * an improvement: when it cannot get its memory (it needs about 30 bytes
+ * per payload byte), the zlib stream stands. */
 static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
@@ -484,6 +486,8 @@ static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct 
     enum ota_err e = enc_payload(c, width, msg);
     if (e == OTA_OK)
         e = delta_deflate_opt(c->pay.p, c->pay.len, p->window_bits, p->passes, &z, &zlen, msg);
+    if (e == OTA_E_NOMEM)
+        return OTA_OK;
     if (e != OTA_OK)
         return e;
     if (zlen < best->len - DELTA_HEADER_LEN) {
