@@ -609,9 +609,10 @@ static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
 
 /* Pick the diff word width that deflates smallest: bytes suit code whose
  * changes are not aligned, 4-byte words pointer tables moved by a constant.
- * With a transform picked, the best width is tried once more without it,
- * and with ADRP moves used, once more without them (run cost is only a
- * proxy), so a newer format version is never the larger. */
+ * With a transform picked, the best width is tried once more without it;
+ * then the winner without its ADRP moves and without its transform, kept
+ * on a tie (run cost is only a proxy), so a stream is of a newer format
+ * version only when that makes it smaller. */
 static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
@@ -629,6 +630,9 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
                          best, &cur, 0, &best_cand, msg);
     if (e == OTA_OK && best_cand.adj)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, best_cand.xf, 0}, p, best, &cur,
+                         1, &best_cand, msg);
+    if (e == OTA_OK && best_cand.xf != DELTA_XF_NONE)
+        e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, 0}, p, best, &cur,
                          1, &best_cand, msg);
     c->xf = best_cand.xf;
     c->adj = best_cand.adj;
