@@ -15,6 +15,8 @@ void delta_params_default(struct delta_params *p)
     p->window_bits = DELTA_WINDOW_BITS_DEFAULT;
     p->level = 9;
     p->xf = DELTA_XF_AUTO;
+    p->adj = 1;
+    p->passes = DELTA_PASSES_DEFAULT;
 }
 
 size_t delta_dec_arena_size(int window_bits)
@@ -60,14 +62,14 @@ enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info 
                         DELTA_HEADER_LEN);
     if (memcmp(magic, DELTA_MAGIC, 4) != 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: bad magic at offset 0");
-    if (version != DELTA_FORMAT_VERSION && version != DELTA_FORMAT_VERSION_XF)
-        return ota_fail(msg, OTA_E_VERSION, "delta header: format version %u, expected %d or %d",
-                        version, DELTA_FORMAT_VERSION, DELTA_FORMAT_VERSION_XF);
+    if (version < DELTA_FORMAT_VERSION || version > DELTA_FORMAT_VERSION_ADJ)
+        return ota_fail(msg, OTA_E_VERSION, "delta header: format version %u, expected %d..%d",
+                        version, DELTA_FORMAT_VERSION, DELTA_FORMAT_VERSION_ADJ);
     if (wbits < DELTA_WINDOW_BITS_MIN || wbits > DELTA_WINDOW_BITS_MAX)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: window bits %u out of %d..%d", wbits,
                         DELTA_WINDOW_BITS_MIN, DELTA_WINDOW_BITS_MAX);
-    /* version 2 keeps its transform kind in the flags byte */
-    unsigned xf = version == DELTA_FORMAT_VERSION_XF ? flags : 0;
+    /* versions 2 and 3 keep their transform kind in the flags byte */
+    unsigned xf = version >= DELTA_FORMAT_VERSION_XF ? flags : 0;
     if (xf >= DELTA_XF_COUNT || flags != xf || rsv != 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta header: unknown flags 0x%02x%02x at offset 6",
                         flags, rsv);

@@ -31,6 +31,7 @@
 #define DELTA_MAGIC "ODL1"
 #define DELTA_FORMAT_VERSION 1    /* records without address transforms */
 #define DELTA_FORMAT_VERSION_XF 2 /* header names a transform, records opt in */
+#define DELTA_FORMAT_VERSION_ADJ 3 /* records may also move old AArch64 ADRP pages */
 #define DELTA_HEADER_LEN 88
 
 #define DELTA_WINDOW_BITS_MIN 9
@@ -88,27 +89,50 @@ enum delta_xf {
  * resumes there with more bytes. */
 size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, int undo,
                     int final);
+/* The old side of a record in one forward pass: the transform when xf is
+ * set, then (adj != 0, format v3, kind none or AArch64 only) adj added to
+ * the page immediate of every AArch64 ADRP at a 4-aligned image offset,
+ * modulo 2^21. Returns the settled bytes as delta_xf_run does. */
+size_t delta_xf_old_run(enum delta_xf kind, int xf, uint32_t adj, uint8_t *buf, size_t n,
+                        uint64_t pos, int final);
+#define DELTA_ADJ_UNIT 4 /* an ADRP */
+#define DELTA_ADJ_MASK 0x1FFFFFu
+
 /* Longest unit of a kind (bytes a caller may have to hold back). */
 unsigned delta_xf_unit_len(enum delta_xf kind);
 #define DELTA_XF_UNIT_MAX 5
 
 #define DELTA_XF_AUTO (-1)
+#define DELTA_PASSES_DEFAULT 3
+#define DELTA_PASSES_MAX 16
 
 struct delta_params {
     int window_bits; /* zlib window of the stream, 9..15 */
     int level;       /* zlib level 0..9 */
     int xf;          /* DELTA_XF_AUTO (the kind that saves most, or none: a
                       * version 1 stream), DELTA_XF_NONE, or a kind to use */
+    int adj;         /* 1: records may move old ADRP pages (format v3 when one
+                      * does), 0: never */
+    int passes;      /* 0: zlib's deflate only; n > 0: also the size-parsing
+                      * deflate (delta_deflate_opt) with n passes, keeping
+                      * whichever stream is smaller */
 };
 void delta_params_default(struct delta_params *p);
+
+/* Deflate in[0..n) into one zlib stream (RFC 1950) whose distances stay
+ * within 1 << window_bits, choosing matches by their bit cost over `passes`
+ * parses and cutting blocks where new Huffman tables pay (delta_deflate.c).
+ * Any inflate reads it. *out is malloc'd; OTA_E_NOMEM on allocation failure. */
+enum ota_err delta_deflate_opt(const uint8_t *in, size_t n, int window_bits, int passes,
+                               uint8_t **out, size_t *out_len, char *msg);
 
 /* What a delta stream's own header says. */
 struct delta_info {
     uint64_t old_size, new_size;
     int window_bits;
     uint32_t mem; /* decoder working memory in bytes for this stream */
-    int version;  /* format version, 1 or 2 */
-    int xf;       /* enum delta_xf named by a version 2 header, else 0 */
+    int version;  /* format version, 1, 2 or 3 */
+    int xf;       /* enum delta_xf named by a version 2 or 3 header, else 0 */
 };
 
 /* Encode: *out is malloc'd, caller frees. info (may be NULL) describes the
@@ -160,11 +184,12 @@ struct delta_dec {
     uint64_t diff_left, extra_left, zero_left, lit_left;
     unsigned width, carry; /* word width of the record's diff, carry between bytes */
     int rec_xf;            /* the record's diff bytes are transformed */
+    uint32_t rec_adj;      /* pages the record adds to old ADRPs (v3), or 0 */
     uint64_t old_end;      /* end of the record's old span */
     uint8_t xo_tail[DELTA_XF_UNIT_MAX]; /* old bytes already transformed */
     uint8_t xn_hold[DELTA_XF_UNIT_MAX]; /* output not yet restored */
     unsigned xo_tail_len, xn_hold_len;
-    uint64_t ctrl[3]; /* varints of the record being read */
+    uint64_t ctrl[4]; /* varints of the record being read */
     int ctrl_idx, ctrl_shift;
     struct crypto_sha256 hash;
     /* DELTA_DEC_HEAD spare bytes in front of each buffer take back output

@@ -113,10 +113,11 @@ static enum ota_err dec_emit(struct delta_dec *d, const uint8_t *p, size_t n, ch
  * record ends within the declared new size. */
 static enum ota_err dec_record_start(struct delta_dec *d, char *msg)
 {
-    /* version 2 adds the record's transform bit above the width code */
-    unsigned mode_bits = d->info.version == DELTA_FORMAT_VERSION_XF ? 3 : 2;
+    /* version 2 adds the record's transform bit above the width code,
+     * version 3 its ADRP adjust bit above that */
+    unsigned mode_bits = (unsigned)d->info.version + 1;
     uint64_t diff = d->ctrl[0] >> mode_bits, extra = d->ctrl[1], z = d->ctrl[2];
-    int rec_xf = mode_bits == 3 && (d->ctrl[0] & 4);
+    int rec_xf = mode_bits >= 3 && (d->ctrl[0] & 4), rec_adj = mode_bits == 4 && (d->ctrl[0] & 8);
     uint64_t room = d->info.new_size - d->new_pos, mag = (z >> 1) + (z & 1);
     if (diff == 0 && extra == 0)
         return ota_fail(msg, OTA_E_CORRUPT, "delta: empty record at new offset %llu",
@@ -124,6 +125,10 @@ static enum ota_err dec_record_start(struct delta_dec *d, char *msg)
     if (rec_xf && (d->info.xf == DELTA_XF_NONE || diff == 0))
         return ota_fail(msg, OTA_E_CORRUPT, "delta: record at new offset %llu asks for a "
                         "transform the stream has not got", (unsigned long long)d->new_pos);
+    if (rec_adj && ((d->info.xf != DELTA_XF_NONE && d->info.xf != DELTA_XF_ARM64) || diff == 0))
+        return ota_fail(msg, OTA_E_CORRUPT, "delta: record at new offset %llu adjusts ADRPs "
+                        "in a stream of transform %d or without diff bytes",
+                        (unsigned long long)d->new_pos, d->info.xf);
     if (diff > room || extra > room - diff)
         return ota_fail(msg, OTA_E_CORRUPT, "delta: record of %llu+%llu bytes at %llu passes "
                         "new size %llu", (unsigned long long)diff, (unsigned long long)extra,
@@ -140,10 +145,15 @@ static enum ota_err dec_record_start(struct delta_dec *d, char *msg)
     d->old_pos = at;
     d->old_end = at + diff;
     d->rec_xf = rec_xf;
-    d->xo_tail_len = d->xn_hold_len = 0;
+    /* zigzag pages, modulo the 21-bit field */
+    d->rec_adj = rec_adj ? (uint32_t)((d->ctrl[3] >> 1) ^ (0 - (d->ctrl[3] & 1))) & DELTA_ADJ_MASK
+                         : 0;    d->xo_tail_len = d->xn_hold_len = 0;
     d->diff_left = diff;
     d->extra_left = extra;
     d->width = 1u << (d->ctrl[0] & 3);
+    if (rec_adj && d->rec_adj == 0)
+        return ota_fail(msg, OTA_E_CORRUPT, "delta: record at new offset %llu adjusts ADRPs "
+                        "by 0 pages", (unsigned long long)d->new_pos);
     d->carry = 0;
     d->phase = diff ? DELTA_PH_RUNS : DELTA_PH_EXTRA;
     return OTA_OK;
@@ -169,12 +179,16 @@ static enum ota_err dec_runs_start(struct delta_dec *d, char *msg)
     return OTA_OK;
 }
 
-/* Varints in a record header (3), or in a pair of runs: one, plus one for
- * a literal run of DELTA_RUN_MAX bytes or more. */
+/* Varints in a record header (3, plus the adjust of a version 3 record
+ * with its bit set), or in a pair of runs: one, plus one for a literal run
+ * of DELTA_RUN_MAX bytes or more. */
 static int dec_varints_needed(const struct delta_dec *d)
 {
     if (d->phase == DELTA_PH_CTRL)
-        return 3;
+        return d->info.version == DELTA_FORMAT_VERSION_ADJ && d->ctrl_idx >= 1 &&
+                       (d->ctrl[0] & 8)
+                   ? 4
+                   : 3;
     return d->ctrl_idx >= 1 && (d->ctrl[0] & DELTA_RUN_MAX) == DELTA_RUN_MAX ? 2 : 1;
 }
 
@@ -210,19 +224,21 @@ static enum ota_err dec_old_read(struct delta_dec *d, size_t n, char *msg)
     uint8_t *o = d->oldbuf + DELTA_DEC_HEAD;
     uint64_t left = d->old_end - d->old_pos;
     size_t ext = n;
-    if (d->rec_xf) {
-        size_t ahead = delta_xf_unit_len(d->info.xf) - 1;
+    int units = d->rec_xf || d->rec_adj;
+    if (units) {
+        size_t ahead = (d->rec_adj ? DELTA_ADJ_UNIT : delta_xf_unit_len(d->info.xf)) - 1;
         ext = left - n < ahead ? (size_t)left : n + ahead;
     }
     enum ota_err e = io_read_at(&d->old, d->old_pos, o, ext);
     if (e != OTA_OK)
         return ota_fail(msg, e, "delta: reading old image at %llu",
                         (unsigned long long)d->old_pos);
-    if (!d->rec_xf)
+    if (!units)
         return OTA_OK;
     size_t t = d->xo_tail_len;
     memcpy(o, d->xo_tail, t);
-    size_t s = t + delta_xf_run(d->info.xf, o + t, ext - t, d->old_pos + t, 0, ext == left);
+    size_t s = t + delta_xf_old_run(d->info.xf, d->rec_xf, d->rec_adj, o + t, ext - t,
+                                    d->old_pos + t, ext == left);
     d->xo_tail_len = (unsigned)(s - n);
     memcpy(d->xo_tail, o + n, s - n);
     return OTA_OK;

@@ -76,6 +76,8 @@ struct enc_ctx {
     unsigned width;  /* diff word width for this payload */
     size_t old_cur;  /* the decoder's old position after the records so far */
     enum delta_xf xf; /* address transform of the stream (format v2), or none */
+    int adj;          /* records may move old ADRP pages (format v3) */
+    size_t adj_used;  /* records of the last payload that do */
     struct enc_buf pay, tmp, tmp2, xa, xb;
 };
 
@@ -131,9 +133,10 @@ static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, 
 }
 
 /* Diff bytes of a record whose spans go through the address transform
- * `kind` first, each side from its own start, as the decoder does. */
-static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
-                         const struct enc_rec *r, uint8_t *o)
+ * `kind` first (xf set), each side from its own start, and whose old ADRPs
+ * move by adj pages (v3), as the decoder does. */
+static int diff_bytes_mode(struct enc_ctx *c, enum delta_xf kind, int xf, uint32_t adj,
+                           unsigned width, const struct enc_rec *r, uint8_t *o)
 {
     size_t n = r->diff_len;
     c->xa.len = c->xb.len = 0;
@@ -141,10 +144,53 @@ static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
         return 0;
     memcpy(c->xa.p, c->nw + r->new_off, n);
     memcpy(c->xb.p, c->old + r->old_off, n);
-    delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
-    delta_xf_run(kind, c->xb.p, n, r->old_off, 0, 1);
+    if (xf)
+        delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
+    delta_xf_old_run(kind, xf, adj, c->xb.p, n, r->old_off, 1);
     diff_words(c->xa.p, c->xb.p, width, r->new_off, n, o);
     return 1;
+}
+
+static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
+                         const struct enc_rec *r, uint8_t *o)
+{
+    return diff_bytes_mode(c, kind, 1, 0, width, r, o);
+}
+
+static int adrp_page(const uint8_t *p, uint32_t *page)
+{
+    uint32_t w = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    if ((w & 0x9F000000u) != 0x90000000u)
+        return 0;
+    *page = ((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u);
+    return 1;
+}
+
+/* The page move most ADRPs of a record share (old and new ADRP at the same
+ * place, in the domain the record's diff uses: the spans in xa/xb after
+ * diff_bytes_mode without adjust), or 0 when no move is shared by at least
+ * two of them. A majority vote: one pass, no table. */
+static uint32_t adj_pick(const struct enc_ctx *c, const struct enc_rec *r)
+{
+    size_t n = r->diff_len, start = (size_t)((4 - r->old_off % 4) % 4);
+    uint32_t cand = 0, votes = 0, count = 0, po, pn;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = start; j + 4 <= n; j += 4) {
+            if (!adrp_page(c->xb.p + j, &po) || !adrp_page(c->xa.p + j, &pn) || po == pn)
+                continue;
+            uint32_t k = (pn - po) & DELTA_ADJ_MASK;
+            if (pass == 1) {
+                count += k == cand;
+            } else if (votes == 0) {
+                cand = k;
+                votes = 1;
+            } else {
+                votes += k == cand ? 1 : (uint32_t)-1;
+            }
+        }
+    }
+    return count >= 2 ? cand : 0;
 }
 
 /* Diff bytes as (zero run, literal run, literal bytes) triples: deflate
@@ -201,13 +247,37 @@ static unsigned pick_width(struct enc_ctx *c, const struct enc_rec *r)
 /* One record: the old position moves to old_off, then diff_len bytes of
  * new-minus-old, then extra_len literal bytes. The seek is relative to
  * where the previous record left the decoder (c->old_cur). */
+static uint64_t zigzag(int64_t v)
+{
+    return v < 0 ? ((uint64_t)(-(v + 1)) << 1) | 1 : (uint64_t)v << 1;
+}
+
+/* With the record's diff bytes in *diff (mode bits in *mode), try moving
+ * its old ADRPs by the page move most of them share; keep it where the
+ * differences get sparser. Returns the move, or 0. */
+static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned width,
+                        const uint8_t **diff, unsigned *mode)
+{
+    int xf = (*mode & 4) != 0;
+    uint8_t *alt = *diff == c->tmp.p ? c->tmp2.p : c->tmp.p;
+    if (!diff_bytes_mode(c, c->xf, xf, 0, 1, r, alt))
+        return 0;
+    uint32_t k = adj_pick(c, r);
+    if (k == 0 || !diff_bytes_mode(c, c->xf, xf, k, width, r, alt) ||
+        runs_cost(alt, r->diff_len) + 2 >= runs_cost(*diff, r->diff_len))
+        return 0;
+    *diff = alt;
+    *mode |= 8;
+    return k;
+}
+
 static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
 {
     int64_t seek = r->diff_len ? (int64_t)r->old_off - (int64_t)c->old_cur : 0;
-    uint64_t z = seek < 0 ? ((uint64_t)(-(seek + 1)) << 1) | 1 : (uint64_t)seek << 1;
     unsigned width = c->width ? c->width : pick_width(c, r);
-    unsigned mode = (unsigned)__builtin_ctz(width), mode_bits = c->xf ? 3 : 2;
+    unsigned mode = (unsigned)__builtin_ctz(width), mode_bits = c->adj ? 4 : c->xf ? 3 : 2;
     const uint8_t *diff = NULL;
+    uint32_t adj = 0;
     if (r->diff_len) {
         c->old_cur = r->old_off + r->diff_len;
         if (!buf_reserve(&c->tmp, r->diff_len) || !buf_reserve(&c->tmp2, r->diff_len))
@@ -220,10 +290,15 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
             diff = c->tmp2.p;
             mode |= 4;
         }
+        if (c->adj)
+            adj = adj_try(c, r, width, &diff, &mode);
     }
+    c->adj_used += adj != 0;
     buf_varint(&c->pay, (uint64_t)r->diff_len << mode_bits | mode);
     buf_varint(&c->pay, r->extra_len);
-    buf_varint(&c->pay, z);
+    buf_varint(&c->pay, zigzag(seek));
+    if (adj) /* pages as a signed move, modulo the 21-bit field */
+        buf_varint(&c->pay, zigzag((int64_t)(int32_t)(adj << 11) >> 11));
     if (diff)
         emit_runs(c, diff, r->diff_len);
     if (!buf_reserve(&c->pay, r->extra_len))
@@ -252,6 +327,14 @@ static void add_record(struct enc_ctx *c, size_t new_off, size_t old_off, size_t
 
 /* ---- match scan (bsdiff's) ---- */
 
+/* An approximate match is extended while more than EXTEND_NUM / EXTEND_DEN
+ * of its bytes agree (bsdiff: 1/2). Difference bytes coded as sparse runs,
+ * in words and through transforms, cost less than the literal bytes they
+ * replace, so spans that agree on 40 % pay: measured over the bench pairs,
+ * 1/2 gives 468,842 B, 2/5 467,872 B, 1/3 468,725 B, 1/4 470,159 B. */
+#define EXTEND_NUM 2
+#define EXTEND_DEN 5
+
 struct scan_state {
     size_t lastscan, lastpos;
     ptrdiff_t lastoffset;
@@ -265,7 +348,7 @@ static size_t extend_forward(const struct enc_ctx *c, const struct scan_state *s
         if (c->old[s->lastpos + i] == c->nw[s->lastscan + i])
             sc++;
         i++;
-        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenf) {
+        if ((sc - best) * EXTEND_DEN > ((ptrdiff_t)i - (ptrdiff_t)lenf) * EXTEND_NUM) {
             best = sc;
             lenf = i;
         }
@@ -283,7 +366,7 @@ static size_t extend_backward(const struct enc_ctx *c, const struct scan_state *
     for (size_t i = 1; scan >= s->lastscan + i && pos >= i; i++) {
         if (c->old[pos - i] == c->nw[scan - i])
             sc++;
-        if (sc * 2 - (ptrdiff_t)i > best * 2 - (ptrdiff_t)lenb) {
+        if ((sc - best) * EXTEND_DEN > ((ptrdiff_t)i - (ptrdiff_t)lenb) * EXTEND_NUM) {
             best = sc;
             lenb = i;
         }
@@ -348,12 +431,18 @@ static void scan_matches(struct enc_ctx *c)
 
 /* ---- deflate ---- */
 
+/* zlib level that ranks the candidate payloads: when the size-parsing
+ * deflate codes the winner anyway, level 6 ranks them almost as level 9
+ * does in half the time. */
+#define RANK_LEVEL 6
+
 static enum ota_err enc_deflate(const struct enc_buf *pay, const struct delta_params *p,
                                 struct enc_buf *out, char *msg)
 {
     z_stream zs;
+    int level = p->passes > 0 && p->level > RANK_LEVEL ? RANK_LEVEL : p->level;
     memset(&zs, 0, sizeof zs);
-    if (deflateInit2(&zs, p->level, Z_DEFLATED, p->window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, level, Z_DEFLATED, p->window_bits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return ota_fail(msg, OTA_E_NOMEM, "delta: deflateInit2 failed");
     size_t bound = deflateBound(&zs, (uLong)pay->len);
     if (!buf_reserve(out, bound)) {
@@ -383,6 +472,9 @@ static enum ota_err enc_check(size_t old_len, size_t new_len, const struct delta
     if (p->xf < DELTA_XF_AUTO || p->xf >= DELTA_XF_COUNT)
         return ota_fail(msg, OTA_E_INVAL, "delta: transform %d out of %d..%d", p->xf,
                         DELTA_XF_AUTO, DELTA_XF_COUNT - 1);
+    if (p->passes < 0 || p->passes > DELTA_PASSES_MAX)
+        return ota_fail(msg, OTA_E_INVAL, "delta: %d deflate passes out of 0..%d", p->passes,
+                        DELTA_PASSES_MAX);
     if (p->level < 0 || p->level > 9)
         return ota_fail(msg, OTA_E_INVAL, "delta: zlib level %d out of 0..9", p->level);
     if (old_len > DELTA_IMAGE_MAX || new_len > DELTA_IMAGE_MAX || new_len > (uInt)-1 / 2)
@@ -435,54 +527,118 @@ static enum delta_xf enc_pick_xf(struct enc_ctx *c)
 
 /* Serialise the records with diff words of `width` bytes and deflate them
  * after the header into out (reset to the header first). */
-static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
-                                  struct enc_buf *out, char *msg)
+static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
 {
     c->width = width;
     c->old_cur = 0;
+    c->adj_used = 0;
     c->pay.len = 0;
     for (size_t i = 0; i < c->nrec; i++)
         emit_record(c, &c->rec[i]);
     if (c->pay.oom || c->tmp.oom || c->tmp2.oom || c->xa.oom || c->xb.oom)
         return ota_fail(msg, OTA_E_NOMEM, "delta: record payload");
+    return OTA_OK;
+}
+
+static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+                                  struct enc_buf *out, char *msg)
+{
+    enum ota_err e = enc_payload(c, width, msg);
+    if (e != OTA_OK)
+        return e;
     out->len = DELTA_HEADER_LEN;
     return enc_deflate(&c->pay, p, out, msg);
 }
 
+/* The chosen payload once more through the size-parsing deflate, which is
+ * too slow to run on every candidate; kept when it is smaller. It is only
+ * an improvement: when it cannot get its memory (it needs about 30 bytes
+ * per payload byte), the zlib stream stands. */
+static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+                                struct enc_buf *best, char *msg)
+{
+    uint8_t *z;
+    size_t zlen;
+    enum ota_err e = enc_payload(c, width, msg);
+    if (e == OTA_OK)
+        e = delta_deflate_opt(c->pay.p, c->pay.len, p->window_bits, p->passes, &z, &zlen, msg);
+    if (e == OTA_E_NOMEM)
+        return OTA_OK;
+    if (e != OTA_OK)
+        return e;
+    if (zlen < best->len - DELTA_HEADER_LEN) {
+        memcpy(best->p + DELTA_HEADER_LEN, z, zlen);
+        best->len = DELTA_HEADER_LEN + zlen;
+    }
+    free(z);
+    return OTA_OK;
+}
+
+/* One way to serialise the records. */
+struct enc_cand {
+    unsigned width; /* diff words, 0 = per record */
+    enum delta_xf xf;
+    int adj;
+};
+
+/* Serialise and deflate one candidate into best (the first) or cur, and
+ * keep the smaller in best; `prefer` keeps cur on a tie (an older format). */
+static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
+                                 const struct delta_params *p, struct enc_buf *best,
+                                 struct enc_buf *cur, int prefer, struct enc_cand *best_cand,
+                                 char *msg)
+{
+    struct enc_buf *dst = best->len == 0 ? best : cur;
+    if (!buf_reserve(dst, DELTA_HEADER_LEN))
+        return ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
+    c->xf = cand.xf;
+    c->adj = cand.adj;
+    enum ota_err e = enc_try_width(c, cand.width, p, dst, msg);
+    if (e != OTA_OK)
+        return e;
+    if (dst == best || cur->len < best->len || (prefer && cur->len == best->len)) {
+        if (dst == cur) {
+            struct enc_buf t = *best;
+            *best = *cur;
+            *cur = t;
+        }
+        *best_cand = cand;
+    }
+    return OTA_OK;
+}
+
 /* Pick the diff word width that deflates smallest: bytes suit code whose
  * changes are not aligned, 4-byte words pointer tables moved by a constant.
- * With a transform picked, the best width is tried once more without it
- * (run cost is only a proxy), so a version 2 stream is never the larger. */
+ * With a transform picked, the best width is tried once more without it;
+ * then the winner without its ADRP moves and without its transform, kept
+ * on a tie (run cost is only a proxy), so a stream is of a newer format
+ * version only when that makes it smaller. */
 static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
     static const unsigned widths[] = {1, 2, 4, 0};
-    const size_t nw = sizeof widths / sizeof widths[0];
     struct enc_buf cur = {0};
     enum ota_err e = OTA_OK;
-    enum delta_xf xf = c->xf, best_xf = xf;
-    unsigned best_width = widths[0];
-    for (size_t i = 0; e == OTA_OK && i < nw + (xf != DELTA_XF_NONE); i++) {
-        struct enc_buf *dst = best->len == 0 ? best : &cur;
-        if (!buf_reserve(dst, DELTA_HEADER_LEN)) {
-            e = ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
-            break;
-        }
-        unsigned width = i < nw ? widths[i] : best_width;
-        c->xf = i < nw ? xf : DELTA_XF_NONE;
-        e = enc_try_width(c, width, p, dst, msg);
-        if (e == OTA_OK && (dst == best || cur.len < best->len)) {
-            best_width = width;
-            best_xf = c->xf;
-        }
-        if (e == OTA_OK && dst == &cur && cur.len < best->len) {
-            struct enc_buf t = *best;
-            *best = cur;
-            cur = t;
-        }
-    }
-    c->xf = best_xf;
+    enum delta_xf xf = c->xf;
+    int adj = p->adj && (xf == DELTA_XF_NONE || xf == DELTA_XF_ARM64);
+    struct enc_cand best_cand = {widths[0], xf, adj};
+    for (size_t i = 0; e == OTA_OK && i < sizeof widths / sizeof widths[0]; i++)
+        e = enc_try_cand(c, (struct enc_cand){widths[i], xf, adj}, p, best, &cur, 0, &best_cand,
+                         msg);
+    if (e == OTA_OK && xf != DELTA_XF_NONE)
+        e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, p->adj != 0}, p,
+                         best, &cur, 0, &best_cand, msg);
+    if (e == OTA_OK && best_cand.adj)
+        e = enc_try_cand(c, (struct enc_cand){best_cand.width, best_cand.xf, 0}, p, best, &cur,
+                         1, &best_cand, msg);
+    if (e == OTA_OK && best_cand.xf != DELTA_XF_NONE)
+        e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, 0}, p, best, &cur,
+                         1, &best_cand, msg);
+    c->xf = best_cand.xf;
+    c->adj = best_cand.adj;
     free(cur.p);
+    if (e == OTA_OK && p->passes > 0)
+        e = enc_reparse(c, best_cand.width, p, best, msg);
     return e;
 }
 
@@ -518,7 +674,10 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         return e;
     }
     inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits),
-                              c.xf ? DELTA_FORMAT_VERSION_XF : DELTA_FORMAT_VERSION, (int)c.xf};
+                              c.adj  ? DELTA_FORMAT_VERSION_ADJ
+                              : c.xf ? DELTA_FORMAT_VERSION_XF
+                                     : DELTA_FORMAT_VERSION,
+                              (int)c.xf};
     crypto_sha256(old, old_len, oh);
     crypto_sha256(new_, new_len, nh);
     delta_header_encode(&inf, oh, nh, res.p);

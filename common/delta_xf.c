@@ -1,4 +1,4 @@
-/* delta_xf.c - executable address transforms of delta format v2.
+/* delta_xf.c - executable address transforms of delta formats v2 and v3.
  *
  * A call written as "jump N bytes from here" changes wherever code above
  * it or its target moved; written as "jump to absolute A" it changes only
@@ -91,6 +91,17 @@ static int xf_arm64(uint8_t *p, uint64_t pos, int undo)
     return 0;
 }
 
+/* AArch64 ADRP: k more pages, modulo 2^21 (format v3's per-record adjust). */
+static void xf_adrp_add(uint8_t *p, uint32_t k)
+{
+    uint32_t w = xf_le32(p);
+    if ((w & 0x9F000000u) != 0x90000000u)
+        return;
+    uint32_t imm = ((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u);
+    imm = (imm + k) & DELTA_ADJ_MASK;
+    xf_put_le32(p, (w & 0x9F00001Fu) | (imm & 3u) << 29 | (imm >> 2) << 5);
+}
+
 struct xf_kind {
     unsigned len, align;
     int (*apply)(uint8_t *p, uint64_t pos, int undo);
@@ -122,6 +133,25 @@ size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, in
             i += x->len;
         else
             i += x->align;
+    }
+    return n < i ? n : i;
+}
+
+/* AArch64 units (kind 4) and ADRPs are both 4 bytes at 4-aligned offsets,
+ * so the transform and the adjust walk one grid, unit by unit. */
+size_t delta_xf_old_run(enum delta_xf kind, int xf, uint32_t adj, uint8_t *buf, size_t n,
+                        uint64_t pos, int final)
+{
+    if (adj == 0)
+        return xf ? delta_xf_run(kind, buf, n, pos, 0, final) : n;
+    size_t i = (size_t)((DELTA_ADJ_UNIT - pos % DELTA_ADJ_UNIT) % DELTA_ADJ_UNIT);
+    while (i < n) {
+        if (n - i < DELTA_ADJ_UNIT)
+            return final ? n : i;
+        if (xf && kind == DELTA_XF_ARM64)
+            xf_arm64(buf + i, pos + i, 0);
+        xf_adrp_add(buf + i, adj);
+        i += DELTA_ADJ_UNIT;
     }
     return n < i ? n : i;
 }

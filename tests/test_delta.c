@@ -177,6 +177,105 @@ static void firmware_pairs(void **state)
     }
 }
 
+/* The size-parsing deflate: its stream must inflate to the input with a
+ * window of exactly its window bits (no distance beyond), on edge cases:
+ * nothing, one byte, long runs, noise, text that repeats both within and
+ * beyond a 512-byte window; and it must beat zlib's level 9 where there is
+ * structure to find. */
+static size_t opt_round_trip(const uint8_t *in, size_t n, int wbits)
+{
+    uint8_t *z, *back = malloc(n + 1);
+    size_t zlen;
+    char msg[OTA_MSG_LEN] = "";
+    assert_int_equal(delta_deflate_opt(in, n, wbits, 2, &z, &zlen, msg), OTA_OK);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(inflateInit2(&zs, wbits), Z_OK);
+    zs.next_in = z;
+    zs.avail_in = (uInt)zlen;
+    zs.next_out = back;
+    zs.avail_out = (uInt)n + 1;
+    int zr = inflate(&zs, Z_FINISH);
+    if (zr != Z_STREAM_END)
+        fail_msg("inflate %zu bytes at window %d: %d %s", n, wbits, zr, zs.msg ? zs.msg : "");
+    assert_int_equal(zs.total_out, n);
+    assert_int_equal(zs.avail_in, 0);
+    assert_memory_equal(back, in, n);
+    inflateEnd(&zs);
+    free(z);
+    free(back);
+    return zlen;
+}
+
+static void optimal_deflate(void **state)
+{
+    enum { N = 200000 };
+    uint8_t *a = malloc(N);
+    (void)state;
+    for (int wbits = DELTA_WINDOW_BITS_MIN; wbits <= DELTA_WINDOW_BITS_MAX; wbits += 3) {
+        memset(a, 0x55, N);
+        opt_round_trip(a, 0, wbits);
+        opt_round_trip(a, 1, wbits);
+        opt_round_trip(a, 3, wbits);
+        opt_round_trip(a, N, wbits);
+        fill_random(a, N);
+        opt_round_trip(a, N, wbits);
+        for (size_t i = 0; i < N; i++) /* words drawn from a small vocabulary */
+            a[i] = (uint8_t)(i % 7 ? 'a' + rnd() % 5 : (rnd() % 64 ? ' ' : rnd()));
+        memcpy(a + 5000, a + 1000, 3000); /* a repeat beyond 512 bytes back */
+        size_t ours = opt_round_trip(a, N, wbits);
+        uLongf zl = compressBound(N);
+        uint8_t *z = malloc(zl);
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY), Z_OK);
+        zs.next_in = a;
+        zs.avail_in = N;
+        zs.next_out = z;
+        zs.avail_out = (uInt)zl;
+        assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        assert_true(ours < zs.total_out);
+        deflateEnd(&zs);
+        free(z);
+    }
+    free(a);
+}
+
+/* Both deflates through the encoder decode; the parsed one is never larger
+ * (it is kept only when smaller), passes 0 turns it off. */
+static void deflate_passes(void **state)
+{
+    size_t ol, nl, sizes[2];
+    uint8_t *o = load(FW "micropython-pybv11/v1.10/firmware0.bin", &ol);
+    uint8_t *n = load(FW "micropython-pybv11/1f5d945af/firmware0.bin", &nl);
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct delta_params p;
+        struct delta_info info;
+        uint8_t *delta, *out = malloc(nl + 1);
+        char msg[OTA_MSG_LEN] = "";
+        delta_params_default(&p);
+        p.passes = k ? DELTA_PASSES_DEFAULT : 0;
+        p.window_bits = DELTA_WINDOW_BITS_MIN;
+        assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &sizes[k], &info, msg), OTA_OK);
+        struct run res = decode(o, ol, delta, sizes[k], out, nl, 0);
+        assert_int_equal(res.err, OTA_OK);
+        assert_memory_equal(out, n, nl);
+        free(delta);
+        free(out);
+    }
+    assert_true(sizes[1] <= sizes[0]);
+    struct delta_params bad;
+    uint8_t *d;
+    size_t dl;
+    char msg[OTA_MSG_LEN] = "";
+    delta_params_default(&bad);
+    bad.passes = DELTA_PASSES_MAX + 1;
+    assert_int_equal(delta_encode(o, ol, n, nl, &bad, &d, &dl, NULL, msg), OTA_E_INVAL);
+    free(o);
+    free(n);
+}
+
 /* Format v2: every transform kind, forced, on the firmware pairs and their
  * reverse, fed in random and tiny chunks (units straddle every boundary);
  * a forced kind may still lose to version 1, so both versions show up. */
@@ -198,7 +297,8 @@ static void transform_round_trips(void **state)
             delta_params_default(&p);
             p.xf = k;
             assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &dlen, &info, msg), OTA_OK);
-            assert_true(info.version == 1 || (info.version == 2 && info.xf == k));
+            assert_true(info.version == 1 || (info.version >= 2 && info.xf == k) ||
+                        (info.version == 3 && info.xf == DELTA_XF_NONE));
             seen[info.version]++;
             free(delta);
             free(o);
@@ -342,10 +442,13 @@ static void truncated_rejected(void **state)
 }
 
 /* The code a flip of bit `bit` at byte `off` must produce. */
-static enum ota_err flip_expect(size_t off, int bit)
+static enum ota_err flip_expect(const uint8_t *delta, size_t off, int bit)
 {
-    if (off == 4)
-        return OTA_E_VERSION;
+    if (off == 4) { /* another known version misreads the records */
+        unsigned v = delta[4] ^ (1u << bit);
+        return v >= DELTA_FORMAT_VERSION && v <= DELTA_FORMAT_VERSION_ADJ ? OTA_E_CORRUPT
+                                                                           : OTA_E_VERSION;
+    }
     if (off >= 8 && off < 16) /* old size: mismatch, or beyond the format's limit */
         return (15 - off) * 8 + (size_t)bit < 30 ? OTA_E_AUTH : OTA_E_CORRUPT;
     if (off >= 24 && off < DELTA_HEADER_LEN) /* old or new SHA-256 */
@@ -375,7 +478,7 @@ static void bit_flips_rejected(void **state)
                 noops++;
                 continue;
             }
-            if (res.err != flip_expect(off, bit))
+            if (res.err != flip_expect(delta, off, bit))
                 fail_msg("flip at %zu bit %d: got %s (%s)", off, bit, ota_strerror(res.err),
                          res.msg);
         }
@@ -404,13 +507,19 @@ static size_t forge(const uint8_t *pay, size_t n, const uint8_t *old, size_t old
     return DELTA_HEADER_LEN + zlen;
 }
 
+static enum ota_err run_forged_on(const uint8_t *old, size_t old_len, const uint8_t *pay,
+                                  size_t n, const uint8_t *nw, size_t new_len)
+{
+    uint8_t stream[512], out[64];
+    size_t len = forge(pay, n, old, old_len, nw, new_len, stream, sizeof stream);
+    struct run res = decode(old, old_len, stream, len, out, sizeof out, 0);
+    return res.err;
+}
+
 static enum ota_err run_forged(const uint8_t *pay, size_t n, const uint8_t *nw, size_t new_len)
 {
     static const uint8_t old[16] = "0123456789abcdef";
-    uint8_t stream[512], out[64];
-    size_t len = forge(pay, n, old, sizeof old, nw, new_len, stream, sizeof stream);
-    struct run res = decode(old, sizeof old, stream, len, out, sizeof out, 0);
-    return res.err;
+    return run_forged_on(old, sizeof old, pay, n, nw, new_len);
 }
 
 static void forged_records(void **state)
@@ -478,10 +587,95 @@ static void forged_v2_records(void **state)
     assert_int_equal(run_forged(xf_ok, sizeof xf_ok, nw, 8), OTA_E_CORRUPT);
     forge_xf = DELTA_XF_COUNT; /* unknown kind: the header is refused */
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_CORRUPT);
-    forge_version = 3;
+    forge_version = 4;
     forge_xf = 0;
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_VERSION);
     forge_version = 1;
+}
+
+/* Format v3 by hand: "adrp x0, #0" becomes "adrp x0, #3 pages" through a
+ * record that moves old ADRPs by 3 pages and has no difference bytes; with
+ * the AArch64 transform as well; refused under another transform, by 0
+ * pages, or on a record without diff bytes. */
+static void forged_v3_records(void **state)
+{
+    static const uint8_t old[8] = {0x00, 0x00, 0x00, 0x90, 'a', 'b', 'c', 'd'};
+    static const uint8_t nw[8] = {0x00, 0x00, 0x00, 0xF0, 'a', 'b', 'c', 'd'};
+    static const uint8_t adj3[] = {8 << 4 | 8 | 0x80, 0x01, 0, 0, 6, 8 << 2};
+    static const uint8_t xf_adj3[] = {8 << 4 | 12 | 0x80, 0x01, 0, 0, 6, 8 << 2};
+    static const uint8_t adj0[] = {8 << 4 | 8 | 0x80, 0x01, 0, 0, 0, 8 << 2};
+    static const uint8_t plain[] = {8 << 4 | 0x80, 0x01, 0, 0, 8 << 2};
+    static const uint8_t adj_extra_only[] = {8, 8, 0, 6, 0, 0, 0, 0xF0, 'a', 'b', 'c', 'd'};
+    (void)state;
+    forge_version = 3;
+    forge_xf = DELTA_XF_NONE;
+    assert_int_equal(run_forged_on(old, 8, adj3, sizeof adj3, nw, 8), OTA_OK);
+    assert_int_equal(run_forged_on(old, 8, plain, sizeof plain, old, 8), OTA_OK);
+    assert_int_equal(run_forged_on(old, 8, plain, sizeof plain, nw, 8), OTA_E_AUTH);
+    assert_int_equal(run_forged_on(old, 8, adj0, sizeof adj0, old, 8), OTA_E_CORRUPT);
+    assert_int_equal(run_forged_on(old, 8, adj_extra_only, sizeof adj_extra_only, nw, 8),
+                     OTA_E_CORRUPT);
+    assert_int_equal(run_forged_on(old, 8, xf_adj3, sizeof xf_adj3, nw, 8), OTA_E_CORRUPT);
+    forge_xf = DELTA_XF_ARM64;
+    assert_int_equal(run_forged_on(old, 8, adj3, sizeof adj3, nw, 8), OTA_OK);
+    assert_int_equal(run_forged_on(old, 8, xf_adj3, sizeof xf_adj3, nw, 8), OTA_OK);
+    forge_xf = DELTA_XF_X86;
+    assert_int_equal(run_forged_on(old, 8, adj3, sizeof adj3, nw, 8), OTA_E_CORRUPT);
+    forge_version = 1;
+}
+
+/* AArch64-like code whose ADRPs all point 5 pages further, a few other
+ * bytes changed: the encoder moves the pages per record (version 3), which
+ * is smaller than without; both decode, in random chunks, at both windows. */
+static void adrp_moves(void **state)
+{
+    enum { N = 64 * 1024 };
+    uint8_t *a = malloc(N), *b = malloc(N);
+    (void)state;
+    fill_random(a, N);
+    /* ADRPs at irregular places (regular ones deflate to nothing anyway) */
+    for (size_t i = 0; i + 4 <= N; i += 4 * (1 + rnd() % 24)) {
+        uint32_t imm = rnd() % 4096, w = 0x90000000u | (uint32_t)(i / 4 % 31);
+        w |= (imm & 3u) << 29 | (imm >> 2) << 5;
+        a[i] = (uint8_t)w;
+        a[i + 1] = (uint8_t)(w >> 8);
+        a[i + 2] = (uint8_t)(w >> 16);
+        a[i + 3] = (uint8_t)(w >> 24);
+    }
+    memcpy(b, a, N);
+    for (size_t i = 0; i + 4 <= N; i += 4) {
+        if ((b[i + 3] & 0x9F) != 0x90)
+            continue;
+        uint32_t w = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 |
+                     (uint32_t)b[i + 3] << 24;
+        uint32_t imm = (((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u)) + 5;
+        w = (w & 0x9F00001Fu) | (imm & 3u) << 29 | ((imm >> 2) & 0x7FFFFu) << 5;
+        b[i] = (uint8_t)w;
+        b[i + 1] = (uint8_t)(w >> 8);
+        b[i + 2] = (uint8_t)(w >> 16);
+        b[i + 3] = (uint8_t)(w >> 24);
+    }
+    for (size_t i = 100; i < N; i += 4099)
+        b[i] ^= 0x5A;
+    size_t sizes[2];
+    for (int adj = 0; adj < 2; adj++) {
+        struct delta_params p;
+        struct delta_info info;
+        uint8_t *delta;
+        char msg[OTA_MSG_LEN] = "";
+        delta_params_default(&p);
+        p.adj = adj;
+        assert_int_equal(delta_encode(a, N, b, N, &p, &delta, &sizes[adj], &info, msg), OTA_OK);
+        assert_true(adj ? info.version == DELTA_FORMAT_VERSION_ADJ
+                        : info.version < DELTA_FORMAT_VERSION_ADJ);
+        free(delta);
+    }
+    assert_true(sizes[1] * 2 < sizes[0]);
+    round_trip_w(a, N, b, N, DELTA_WINDOW_BITS_DEFAULT, 0, NULL);
+    round_trip_w(a, N, b, N, DELTA_WINDOW_BITS_MIN, 3, NULL);
+    round_trip_w(b, N, a, N, DELTA_WINDOW_BITS_MIN, 0, NULL);
+    free(a);
+    free(b);
 }
 
 static void trailing_and_wrong_old(void **state)
@@ -587,7 +781,7 @@ static void sticky_failure_and_api(void **state)
     assert_int_equal(delta_info_parse(delta, DELTA_HEADER_LEN - 1, &info, NULL, NULL, msg),
                      OTA_E_CORRUPT);
     memcpy(hdr, delta, sizeof hdr);
-    hdr[4] = 3; /* 1 and 2 are known */
+    hdr[4] = 4; /* 1, 2 and 3 are known */
     assert_int_equal(delta_info_parse(hdr, sizeof hdr, &info, NULL, NULL, msg), OTA_E_VERSION);
     /* bad parameters */
     delta_params_default(&p);
@@ -648,6 +842,10 @@ int main(void)
         cmocka_unit_test(bit_flips_rejected),
         cmocka_unit_test(forged_records),
         cmocka_unit_test(forged_v2_records),
+        cmocka_unit_test(forged_v3_records),
+        cmocka_unit_test(adrp_moves),
+        cmocka_unit_test(optimal_deflate),
+        cmocka_unit_test(deflate_passes),
         cmocka_unit_test(transform_round_trips),
         cmocka_unit_test(transform_inverts),
         cmocka_unit_test(trailing_and_wrong_old),

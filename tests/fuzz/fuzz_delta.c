@@ -7,9 +7,11 @@
  *           matches the fixed old image, so records are reached;
  *   mode 2: the body is the uncompressed record payload; the harness
  *           deflates it too, so the fuzzer works on records directly.
- * In modes 1 and 2, byte 0 / 3 % 5 picks the header's format: 0 version 1,
- * k = 1..4 version 2 with address transform k (common/delta_xf.c), so
- * both formats' records and the transforms' hold-back paths are reached.
+ * In modes 1 and 2, byte 0 / 3 % 5 picks the header's transform k and
+ * byte 0 / 15 % 2 the newest format: k = 0 gives version 1 (or 3 with no
+ * transform), k = 1..4 version 2 (or 3) with address transform k
+ * (common/delta_xf.c), so every format's records, the transforms'
+ * hold-back paths and version 3's ADRP moves are reached.
  * The decoder runs through the io.h callbacks with a bounded output sink;
  * any outcome but a crash or sanitizer report is fine. Seeds live in
  * tests/fuzz/corpus/fuzz_delta/.
@@ -47,9 +49,12 @@ static size_t fz_build(const uint8_t *data, size_t size, uint8_t *out, size_t ca
         memcpy(out, body, n);
         return n;
     }
-    int xf = data[0] / 3 % DELTA_XF_COUNT;
+    int xf = data[0] / 3 % DELTA_XF_COUNT, v3 = data[0] / 15 % 2;
     struct delta_info info = {FZ_OLD_LEN, new_size, 15, 0,
-                              xf ? DELTA_FORMAT_VERSION_XF : DELTA_FORMAT_VERSION, xf};
+                              v3   ? DELTA_FORMAT_VERSION_ADJ
+                              : xf ? DELTA_FORMAT_VERSION_XF
+                                   : DELTA_FORMAT_VERSION,
+                              xf};
     uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN] = {0};
     crypto_sha256(fz_old, FZ_OLD_LEN, oh);
     delta_header_encode(&info, oh, nh, out);

@@ -6,10 +6,12 @@
  *   new=B delta=B enc_s=S dec_mem=B dec_mbps=X wbits=N version=V xf=K
  * dec_mem is sizeof(struct delta_dec) plus the arena bytes zlib really used;
  * enc_s is the best of three encodes.
- * Usage: delta-bench [--xf=K] OLD NEW [WINDOW_BITS [PATCH_OUT]]
+ * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] OLD NEW [WINDOW_BITS [PATCH_OUT]]
  * --xf=K forces the address transform (-1 auto, the default; 0 none, which
  * gives a format version 1 stream; 1..4 a kind of enum delta_xf), so the
- * bench can show what the transforms contribute.
+ * bench can show what the transforms contribute; --passes=N sets the
+ * size-parsing deflate's passes (0: zlib's deflate only), likewise;
+ * --adj=0 turns off format v3's ADRP page moves.
  */
 #include "delta.h"
 
@@ -61,13 +63,19 @@ int main(int argc, char **argv)
     struct delta_info info;
     enum ota_err e;
     delta_params_default(&p);
-    if (argc > 1 && strncmp(argv[1], "--xf=", 5) == 0) {
-        p.xf = (int)strtol(argv[1] + 5, NULL, 10);
-        argv++;
-        argc--;
+    for (; argc > 1 && strncmp(argv[1], "--", 2) == 0; argv++, argc--) {
+        if (strncmp(argv[1], "--xf=", 5) == 0)
+            p.xf = (int)strtol(argv[1] + 5, NULL, 10);
+        else if (strncmp(argv[1], "--passes=", 9) == 0)
+            p.passes = (int)strtol(argv[1] + 9, NULL, 10);
+        else if (strncmp(argv[1], "--adj=", 6) == 0)
+            p.adj = (int)strtol(argv[1] + 6, NULL, 10);
+        else
+            break;
     }
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: delta-bench [--xf=K] OLD NEW [WINDOW_BITS [PATCH_OUT]]\n");
+        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] OLD NEW "
+                        "[WINDOW_BITS [PATCH_OUT]]\n");
         return 2;
     }
     if (argc >= 4)
