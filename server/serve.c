@@ -686,6 +686,7 @@ enum ota_err srv_resources_add(struct srv *s, char *msg)
     if (unknown) {
         /* GET /p/<ETag hex> (short.h) has no fixed path: it is an unknown one */
         srv_methods(unknown, COAP_REQUEST_GET, srv_hnd_short, srv_hnd_not_found);
+        coap_resource_set_userdata(unknown, s);
         coap_add_resource(s->ctx, unknown);
     }
     return e;
