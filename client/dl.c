@@ -818,7 +818,7 @@ static enum ota_err dev_fill(struct dev_dl *d, struct dev_xfer *x, double now, c
      * the window may run half a burst over cwnd so that on average cwnd
      * blocks are in flight, as without bursts. */
     if (batch > 1 && !x->first && x->nblocks)
-        room += batch / 2;
+        room = room + batch / 2 < w->max ? room + batch / 2 : w->max;
     if (batch > 1 && w->inflight > 0 && room - w->inflight < batch &&
         x->next + (uint32_t)batch < lim)
         return OTA_OK;
