@@ -155,14 +155,9 @@ static int dev_net_token_id(const struct dev_net *n, coap_bin_const_t tok, uint3
 /* A /fota 2.05 with an ETag turns the short exchange on for its package. */
 static void dev_net_short_learn(struct dev_net *n, const struct dev_block *b)
 {
-    static const char hex[] = "0123456789abcdef";
     if (!n->short_ok || b->code != 205 || b->etag_len != DEV_ETAG_MAX || !b->has_block2)
         return;
-    for (size_t i = 0; i < b->etag_len; i++) {
-        n->short_path[2 * i] = hex[b->etag[i] >> 4];
-        n->short_path[2 * i + 1] = hex[b->etag[i] & 15];
-    }
-    n->short_path[2 * b->etag_len] = '\0';
+    ota_hex(b->etag, b->etag_len, n->short_path);
     n->short_szx = b->szx;
     n->short_on = 1;
 }

@@ -26,29 +26,17 @@ int srv_short_is_ours(const struct srv_short_opt *opts, size_t n)
     return 0;
 }
 
-static int srv_hex_nibble(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static enum ota_err srv_short_etag(const struct srv_short_opt *o, uint8_t etag[SRV_ETAG_LEN],
                                    char *msg)
 {
     if (o->len != 2 * SRV_ETAG_LEN)
         return ota_fail(msg, OTA_E_NOTFOUND, "short path: ETag of %zu characters, not %d",
                         o->len, 2 * SRV_ETAG_LEN);
-    for (size_t i = 0; i < SRV_ETAG_LEN; i++) {
-        int hi = srv_hex_nibble(o->val[2 * i]), lo = srv_hex_nibble(o->val[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return ota_fail(msg, OTA_E_NOTFOUND, "short path: ETag is not hex");
-        etag[i] = (uint8_t)(hi << 4 | lo);
-    }
+    char hex[2 * SRV_ETAG_LEN + 1];
+    memcpy(hex, o->val, 2 * SRV_ETAG_LEN);
+    hex[2 * SRV_ETAG_LEN] = '\0';
+    if (ota_unhex(hex, etag, SRV_ETAG_LEN) != OTA_OK)
+        return ota_fail(msg, OTA_E_NOTFOUND, "short path: ETag is not hex");
     return OTA_OK;
 }
 

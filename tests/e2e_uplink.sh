@@ -15,6 +15,7 @@
 #    on from the old package (no restart), exact images.
 # 4. After the grace (short_grace = 1): /p/ answers 4.04, the client checks
 #    /fota again, restarts on the new ETag (counted), exact images.
+# 5. coaps:// (DTLS-PSK): the same exchange, bursts included.
 # Every process is bounded and stopped by PID (tests/lib.sh).
 set -u
 OTA_ROOT=$(pwd)
@@ -121,6 +122,25 @@ RESTARTS=$(grep -c "restarting from 0" "$RUN/expired.err")
 check "replaced, grace over: exit 0, exact images, 0 wrong" '[ $RC = 0 ] && updated expired'
 check "replaced, grace over: /fota checked again, $RESTARTS restart(s)" '[ "$RESTARTS" -ge 1 ]'
 check "server still up" 'kill -0 $OTA_SERVER_PID'
+ota_server_stop
+
+# --- 5. coaps://: the same exchange inside the DTLS session -----------------------
+"$BIN/ota-cache" psk-secret "$RUN/keys/psk.secret" >/dev/null
+DPORT=$(ota_free_port)
+sed -i "s|^product_key = .*|&\npsk_secret = $RUN/keys/psk.secret|" "$RUN/ota.ini"
+printf '[dtls]\nlisten = 127.0.0.1:%s\n' "$DPORT" >>"$RUN/ota.ini"
+ota_server_start || exit 1
+IMEI=861234567890077
+ota_device "$RUN/secure" 17 1.0.0 $IMEI >/dev/null
+sed -i "s|^server = .*|server = coaps://127.0.0.1:$DPORT|" "$RUN/secure/device.ini"
+echo "psk = $("$BIN/ota-cache" psk -c "$RUN/ota.ini" $IMEI)" >>"$RUN/secure/device.ini"
+req0=$(stat_of short_requests); blk0=$(stat_of short_blocks)
+timeout -s KILL 60 "$BIN/ota-client" -d "$RUN/secure" -v update >"$RUN/secure.out" 2>"$RUN/secure.err"
+RC=$?
+req1=$(stat_of short_requests); blk1=$(stat_of short_blocks)
+check "coaps://: exit 0, exact images" '[ $RC = 0 ] && updated secure'
+check "coaps://: /p/ with bursts ($((blk1 - blk0)) blocks in $((req1 - req0)) requests)" \
+    '[ $((req1 - req0)) -gt 0 ] && [ $((blk1 - blk0)) -gt $((req1 - req0)) ]'
 ota_server_stop
 cd "$OTA_ROOT" || exit 1
 [ -n "${KEEP:-}" ] || rm -rf "$RUN"
