@@ -16,6 +16,8 @@
 # 4. After the grace (short_grace = 1): /p/ answers 4.04, the client checks
 #    /fota again, restarts on the new ETag (counted), exact images.
 # 5. coaps:// (DTLS-PSK): the same exchange, bursts included.
+# 6. 10,000 ota-load devices fetching from /p/ (-Q): all exact, the
+#    server's source table within max_sources, peak RSS bounded.
 # Every process is bounded and stopped by PID (tests/lib.sh).
 set -u
 OTA_ROOT=$(pwd)
@@ -141,6 +143,25 @@ req1=$(stat_of short_requests); blk1=$(stat_of short_blocks)
 check "coaps://: exit 0, exact images" '[ $RC = 0 ] && updated secure'
 check "coaps://: /p/ with bursts ($((blk1 - blk0)) blocks in $((req1 - req0)) requests)" \
     '[ $((req1 - req0)) -gt 0 ] && [ $((blk1 - blk0)) -gt $((req1 - req0)) ]'
+
+# --- 6. 10,000 devices on /p/: the per-device state stays bounded ------------------
+# (ota-load -Q: block 0 on /fota, later blocks at /p/<ETag>; all devices
+# share 127.0.0.1, a trusted proxy here)
+sed -i -e 's/^\[server\]$/[server]\nrate_limit = 0\ntrusted_proxies = 127.0.0.1\nmax_transfers = 20000/' \
+    -e 's/^log_level = info$/log_level = warn/' "$RUN/ota.ini"
+ota_server_stop
+ota_server_start || exit 1
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+R=$(timeout 280 "$BIN/ota-load" -s "127.0.0.1:$OTA_PORT" -n 10000 -w 2 -i 256 -b 256 -t 250 -Q \
+    -q "project_key=$OTA_PRODUCT_KEY&imei=@&firmware_name=DEMOPROJ_Luat_RDA8910&core_version=20&dfota=1&version=1.0.0" \
+    -k "$RUN/cache" -P "$OTA_SERVER_PID" 2>"$RUN/load.err" | grep '^RESULT')
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$R" | head -1; }
+check "10,000 devices with /p/: all done, 0 failed, 0 wrong ($(field blocks) blocks, peak RSS $(field hwm_kib) KiB)" \
+    '[ "$(field done)" = 10000 ] && [ "$(field failed)" = 0 ] && [ "$(field wrong)" = 0 ]'
+S=$(stats)
+check "10,000 devices: $(grep -o '"short_blocks":[0-9]*' <<<"$S") on /p/, $(grep -o '"sources_tracked":[0-9]*' <<<"$S") <= max_sources" \
+    '[ "$(stat_of short_blocks)" -gt 10000 ] && [ "$(stat_of sources_tracked)" -le 65536 ]'
+check "10,000 devices: server peak RSS under 256 MiB" '[ "$(field hwm_kib)" -lt 262144 ]'
 ota_server_stop
 cd "$OTA_ROOT" || exit 1
 [ -n "${KEEP:-}" ] || rm -rf "$RUN"
