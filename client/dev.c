@@ -520,6 +520,7 @@ static enum ota_err dev_link(struct dev_run *run, char *msg)
         return e;
     }
     run->net_open = 1;
+    run->net.short_ok = !run->o->fota_only;
     dev_net_fetcher(&run->net, &run->fetcher);
     return OTA_OK;
 }

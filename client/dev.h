@@ -152,6 +152,8 @@ struct dev_opts {
     void (*step)(void *ctx);
     void *step_ctx;
     double max_wait_s; /* cap on one 5.03 wait at the first request; 0 = DEV_BUSY_WAIT_MAX_S */
+    int fota_only;     /* every block request on /fota with the full query (the
+                        * exchange before issue 13), never /p/<ETag> */
 };
 
 struct dev_result {

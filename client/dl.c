@@ -299,6 +299,10 @@ static enum ota_err dev_slot_send(struct dev_dl *d, struct dev_slot *s, unsigned
     double t = s->rto0 * (double)(1u << (s->tx - 1 < 10 ? s->tx - 1 : 10));
     s->due = now + (dev_strict(w) || t < DEV_RTO_MAX_S ? t : DEV_RTO_MAX_S);
     w->sent++;
+    s->pos = w->burst_pos++;
+    /* later in a burst, later answered: its place x the time between
+     * answers (before a measure, an eighth of the round trip) */
+    s->due += s->pos * (w->gap > 0 ? w->gap : w->srtt / 8);
     enum ota_err e = d->f->send(d->f->ctx, s->num, szx, s->id, m);
     if (e == OTA_E_NET)
         return ota_fail(msg, e, "%s", m);
@@ -744,8 +748,11 @@ static enum ota_err dev_on_answer(struct dev_dl *d, struct dev_xfer *x, struct d
         j->etag_len = b->etag_len;
         memcpy(j->etag, b->etag, b->etag_len);
     }
-    if (s->tx == 1)
+    if (s->tx == 1 && s->pos == 0)
         dev_rtt_sample(w, now - s->sent); /* Karn: only unambiguous samples */
+    else if (s->tx == 1 && w->last_rx > s->sent && w->srtt > 0) /* queued behind its burst */
+        w->gap = 0.875 * w->gap + 0.125 * fmin(now - w->last_rx, w->srtt);
+    w->last_rx = now;
     log_msg(LOG_L_DEBUG, "download: block %u after %.3f s (tx %d), window %.1f, queued %.1f",
             s->num, now - s->sent, s->tx, w->cwnd, dev_queued(w));
     uint32_t num = s->num, seq = s->seq;
@@ -805,6 +812,15 @@ static enum ota_err dev_fill(struct dev_dl *d, struct dev_xfer *x, double now, c
     struct dev_win *w = &d->w;
     int room = x->first || !x->nblocks ? 1 : (int)w->cwnd;
     uint32_t lim = dev_limit(x);
+    int batch = d->f->batch ? d->f->batch(d->f->ctx) : 1;
+    batch = batch < (int)(w->cwnd / 2) ? batch : (int)(w->cwnd / 2);
+    /* Half a burst at a time at least, unless the window is empty or the
+     * end is near: requests of 4 to 8 blocks, while the window never
+     * drains further below cwnd than that (a full burst at a time left the
+     * link idle, nb2 85 % instead of 90 %). */
+    if (batch > 1 && w->inflight > 0 && room - w->inflight < (batch + 1) / 2 &&
+        x->next + (uint32_t)batch < lim)
+        return OTA_OK;
     if (x->probe) {
         struct dev_slot *s = w->inflight ? NULL : dev_slot_new(w, 0);
         if (s)
@@ -847,6 +863,7 @@ static enum ota_err dev_step(struct dev_dl *d, struct dev_xfer *x, struct dev_jo
 {
     uint32_t id = 0;
     double now = d->f->now(d->f->ctx);
+    d->w.burst_pos = 0;
     enum ota_err e = dev_fill(d, x, now, msg);
     if (e != OTA_OK)
         return dev_proto_fail(r, e);

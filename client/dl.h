@@ -79,6 +79,13 @@ struct dev_fetcher {
                          char *msg);
     double (*now)(void *ctx);
     void *ctx;
+    /* Blocks the link puts in one request now (NULL or 1: one each; net.c
+     * batches the sends made between two recv calls into requests of up
+     * to this many, answered by a burst). The driver then opens the window
+     * that many blocks at a time, samples round trips only from the first
+     * block of a burst and gives later ones their place in it
+     * (w.gap per block) before their timers fire. */
+    int (*batch)(void *ctx);
 };
 
 /* One block request in flight. */
@@ -91,6 +98,7 @@ struct dev_slot {
     double first, sent, due; /* first and latest transmission, next deadline */
     double rto0;        /* timeout of the first transmission */
     int probe;          /* block 0 asked to see whether the package changed */
+    int pos;            /* place in the burst of sends it went out with (0 = first) */
 };
 
 /* Window and timer state; see the top of this file. */
@@ -102,6 +110,8 @@ struct dev_win {
     double rtt_fast, rtt_min; /* quick average and minimum, for the queue estimate */
     double backoff;      /* timer multiplier after timeouts, until a valid sample */
     uint32_t seq, next_id, recover_seq;
+    int burst_pos;       /* sends since the last receive */
+    double gap, last_rx; /* time between answers of one burst (smoothed); last answer */
     /* statistics, for logs and tests */
     unsigned long sent, retx, fast, timeouts, dups, cuts, busy;
     double cwnd_peak;

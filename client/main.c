@@ -65,6 +65,10 @@ static const char dev_usage[] =
     "                            43, Max-Age 30; or overloaded): Max-Age is waited\n"
     "                            out up to this (default 300), then asked again,\n"
     "                            at most 20 times; then exit 5\n"
+    "  --fota-only               every block request on /fota with the full query\n"
+    "                            (the exchange of stock RFC 7959 clients); by\n"
+    "                            default, after the first answer, blocks are asked\n"
+    "                            at /p/<ETag hex>, up to 8 per request (Q-Block2)\n"
     "  -v, --verbose             more log output on stderr (repeat for debug)\n"
     "  -h, --help                this text\n"
     "\n"
@@ -115,7 +119,7 @@ static const char dev_usage[] =
 struct dev_cli {
     const char *dir, *server, *cmd;
     double timeout_s, max_wait_s;
-    int verbose, window;
+    int verbose, window, fota_only;
 };
 
 /* --- progress --------------------------------------------------------- */
@@ -230,7 +234,8 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
         {"state-dir", required_argument, NULL, 'd'}, {"server", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},   {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {"window", required_argument, NULL, 'w'},
-        {"max-wait", required_argument, NULL, 'm'},  {NULL, 0, NULL, 0},
+        {"max-wait", required_argument, NULL, 'm'},  {"fota-only", no_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
     };
     long w;
     char *end;
@@ -256,6 +261,7 @@ static int dev_parse_args(int argc, char **argv, struct dev_cli *c)
             c->window = (int)w;
             break;
         case 'v': c->verbose++; break;
+        case 'F': c->fota_only = 1; break;
         case 'h': fputs(dev_usage, stdout); return DEV_EXIT_OK;
         default: return dev_usage_error("unknown option");
         }
@@ -332,7 +338,7 @@ int main(int argc, char **argv)
         return DEV_EXIT_LOCAL;
     }
     struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL,
-                         cli.window, NULL, NULL, cli.max_wait_s};
+                         cli.window, NULL, NULL, cli.max_wait_s, cli.fota_only};
     int hook = dev_kill_setup(&kill);
     if (hook < 0)
         return dev_usage_error("OTA_CLIENT_KILL_AT must be a step number >= 1 or \"count\"");

@@ -152,6 +152,35 @@ static int dev_net_token_id(const struct dev_net *n, coap_bin_const_t tok, uint3
     return 1;
 }
 
+/* A /fota 2.05 with an ETag turns the short exchange on for its package. */
+static void dev_net_short_learn(struct dev_net *n, const struct dev_block *b)
+{
+    if (!n->short_ok || b->code != 205 || b->etag_len != DEV_ETAG_MAX || !b->has_block2)
+        return;
+    ota_hex(b->etag, b->etag_len, n->short_path);
+    n->short_szx = b->szx;
+    n->short_on = 1;
+}
+
+/* An answer to a short request: its block's request id from the map, or
+ * 0 (ignored) for a refusal, which turns the short exchange off: the
+ * blocks are asked again on /fota when their timers fire, and the next
+ * /fota 2.05 turns it on again (a new package, another gateway). */
+static uint32_t dev_net_short_id(struct dev_net *n, const struct dev_block *b)
+{
+    uint32_t slot = b->num % DEV_NET_SHORT_MAP;
+    if (b->code == 205 && b->has_block2 && b->szx == n->short_szx &&
+        n->map_num[slot] == b->num && n->map_id[slot])
+        return n->map_id[slot];
+    if (b->code != 205 || (b->has_block2 && b->szx != n->short_szx)) {
+        n->short_fallbacks += n->short_on;
+        n->short_on = 0;
+        log_msg(LOG_L_DEBUG, "net: /p/%s answered %u.%02u: back to /fota", n->short_path,
+                b->code / 100, b->code % 100);
+    }
+    return 0;
+}
+
 static coap_response_t dev_net_on_response(coap_session_t *s, const coap_pdu_t *sent,
                                            const coap_pdu_t *rcv, const coap_mid_t mid)
 {
@@ -161,6 +190,15 @@ static coap_response_t dev_net_on_response(coap_session_t *s, const coap_pdu_t *
         log_msg(LOG_L_DEBUG, "net: ignoring an answer that is not for this run");
         return COAP_RESPONSE_OK;
     }
+    if (n->out && !n->got && (id & DEV_NET_ID_KIND) == DEV_NET_SHORT_ID) {
+        dev_net_take(n, rcv);
+        id = dev_net_short_id(n, n->out);
+        if (!id || n->parse_err != OTA_OK)
+            return COAP_RESPONSE_OK; /* not delivered: the wait goes on */
+        n->got = 1;
+        n->got_id = id;
+        return COAP_RESPONSE_OK;
+    }
     if (!n->out || n->got) {
         /* One answer per wait; a second one in the same poll is lost
          * like a dropped datagram and its request is resent. */
@@ -168,6 +206,8 @@ static coap_response_t dev_net_on_response(coap_session_t *s, const coap_pdu_t *
         return COAP_RESPONSE_OK;
     }
     dev_net_take(n, rcv);
+    if (n->parse_err == OTA_OK && (id & DEV_NET_ID_KIND) != DEV_NET_REPORT_ID)
+        dev_net_short_learn(n, n->out);
     n->got = 1;
     n->got_id = id;
     return COAP_RESPONSE_OK;
@@ -234,6 +274,44 @@ static coap_pdu_t *dev_net_get_block(struct dev_net *n, uint32_t num, unsigned s
         p = NULL;
     }
     return p;
+}
+
+/* GET /p/<ETag hex> for the pending blocks: one Q-Block2 each. */
+static coap_pdu_t *dev_net_get_short(struct dev_net *n, uint32_t id)
+{
+    uint8_t qb[3];
+    coap_pdu_t *p = dev_net_pdu(n, COAP_REQUEST_CODE_GET, "p", id);
+    int ok = p && coap_add_option(p, COAP_OPTION_URI_PATH, strlen(n->short_path),
+                                  (const uint8_t *)n->short_path) != 0;
+    for (int i = 0; ok && i < n->npend; i++)
+        ok = coap_add_option(p, DEV_NET_Q_BLOCK2,
+                             dev_block2_encode(n->pend_num[i], 0, n->short_szx, qb), qb) != 0;
+    if (!ok && p) {
+        coap_delete_pdu(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Send the pending blocks as one short request; they stay mapped to
+ * their ids so the burst's answers find their requests. */
+static enum ota_err dev_net_flush(struct dev_net *n, char *msg)
+{
+    if (n->npend == 0)
+        return OTA_OK;
+    for (int i = 0; i < n->npend; i++) {
+        n->map_num[n->pend_num[i] % DEV_NET_SHORT_MAP] = n->pend_num[i];
+        n->map_id[n->pend_num[i] % DEV_NET_SHORT_MAP] = n->pend_id[i];
+    }
+    coap_pdu_t *p = dev_net_get_short(n, DEV_NET_SHORT_ID | (++n->short_seq & 0x1FFFFFFFu));
+    int count = n->npend;
+    n->npend = 0;
+    n->short_requests++;
+    if (!p)
+        return ota_fail(msg, OTA_E_NOMEM, "%d blocks: cannot build the request", count);
+    if (coap_send(n->sess, p) == COAP_INVALID_MID)
+        return ota_fail(msg, OTA_E_IO, "%d blocks: send failed", count);
+    return OTA_OK;
 }
 
 /* --- failing fast before the first answer -------------------------- */
@@ -429,6 +507,12 @@ static double dev_net_clock(void *ctx)
 static enum ota_err dev_net_send(void *ctx, uint32_t num, unsigned szx, uint32_t id, char *msg)
 {
     struct dev_net *n = ctx;
+    if (n->short_on && szx == n->short_szx && num > 0) {
+        enum ota_err e = n->npend == DEV_NET_BATCH ? dev_net_flush(n, msg) : OTA_OK;
+        n->pend_num[n->npend] = num;
+        n->pend_id[n->npend++] = id;
+        return e;
+    }
     coap_pdu_t *p = dev_net_get_block(n, num, szx, id);
     if (!p)
         return ota_fail(msg, OTA_E_NOMEM, "block %u: cannot build the request", num);
@@ -469,6 +553,9 @@ static enum ota_err dev_net_recv(void *ctx, double wait_s, struct dev_block *out
 {
     struct dev_net *n = ctx;
     char text[OTA_MSG_LEN];
+    enum ota_err e = dev_net_flush(n, msg);
+    if (e != OTA_OK)
+        log_msg(LOG_L_DEBUG, "net: %s", msg); /* like a lost datagram: timers resend */
     int rc = dev_net_wait(n, wait_s, out);
     if (rc == 0)
         dev_net_rehandshake(n);
@@ -484,10 +571,17 @@ static enum ota_err dev_net_recv(void *ctx, double wait_s, struct dev_block *out
 
 /* --- fetcher and report ---------------------------------------------- */
 
+static int dev_net_batch(void *ctx)
+{
+    const struct dev_net *n = ctx;
+    return n->short_on ? DEV_NET_BATCH : 1;
+}
+
 void dev_net_fetcher(struct dev_net *n, struct dev_fetcher *f)
 {
     f->send = dev_net_send;
     f->recv = dev_net_recv;
+    f->batch = dev_net_batch;
     f->now = dev_net_clock;
     f->ctx = n;
 }
@@ -536,7 +630,7 @@ enum ota_err dev_net_report(struct dev_net *n, const char *json, size_t len, cha
 {
     n->body = json;
     n->body_len = len;
-    uint32_t id = 0xE0000000u | (++n->report_seq & 0xFFFFu);
+    uint32_t id = DEV_NET_REPORT_ID | (++n->report_seq & 0xFFFFu);
     enum ota_err e = dev_net_report_exchange(n, id, msg);
     n->body = NULL;
     n->report_code = e == OTA_OK ? n->answer.code : 0;

@@ -31,6 +31,17 @@
  * trips is presumed lost (its gateway died and a load balancer moved the
  * device to another one, which has no such session): handshake again. */
 #define DEV_DTLS_SILENT_S 3.0
+/* The short exchange (issue 13): after a 2.05 from /fota, block requests
+ * go to /p/<ETag hex> without the query, with one Q-Block2 option per
+ * block, at most DEV_NET_BATCH blocks per request. */
+#define DEV_NET_BATCH 8
+#define DEV_NET_Q_BLOCK2 19
+/* Top bits of a token id: 000 or 001 a block (dl.c), 110 dl.c's single
+ * request, 111 a report, 101 a short request (this | sequence). */
+#define DEV_NET_ID_KIND 0xE0000000u
+#define DEV_NET_SHORT_ID 0xA0000000u
+#define DEV_NET_REPORT_ID 0xE0000000u
+#define DEV_NET_SHORT_MAP 128        /* block number -> request id, > window + span */
 
 struct coap_context_t;
 struct coap_session_t;
@@ -69,6 +80,16 @@ struct dev_net {
     const struct cfg_device *dev; /* identity and key for a new DTLS session */
     unsigned rehandshakes;   /* new DTLS sessions after silence */
     char psk_identity[VER_PROJECT_MAX + CFG_IMEI_MAX]; /* IMEI or PROJECT/IMEI */
+    /* The short exchange: on while short_ok and a /fota 2.05 gave the ETag;
+     * a refusal on /p/ (4.xx) turns it off until the next /fota 2.05. */
+    int short_ok, short_on;
+    char short_path[2 * DEV_ETAG_MAX + 1];
+    unsigned short_szx;
+    int npend;                       /* blocks waiting for the next request */
+    uint32_t pend_num[DEV_NET_BATCH], pend_id[DEV_NET_BATCH];
+    uint32_t short_seq;
+    uint32_t map_num[DEV_NET_SHORT_MAP], map_id[DEV_NET_SHORT_MAP]; /* id 0 = none */
+    unsigned long short_requests, short_fallbacks;
 };
 
 /* url is coap://host[:port] or coaps://host[:port] (path empty or "/fota");

@@ -440,6 +440,8 @@ static const struct cfg_srv_int {
     {"report_max_bytes", offsetof(struct cfg_ota, report_max_bytes), 0, 2147483647, 1073741824},
     {"report_interval", offsetof(struct cfg_ota, report_interval), 0, 86400, 60},
     {"report_rate", offsetof(struct cfg_ota, report_rate), 0, 1000000, 600},
+    {"short_grace", offsetof(struct cfg_ota, short_grace), 0, 86400, 300},
+    {"short_grace_mib", offsetof(struct cfg_ota, short_grace_mib), 0, 65536, 64},
 };
 #define CFG_SRV_NINTS (sizeof cfg_srv_ints / sizeof cfg_srv_ints[0])
 

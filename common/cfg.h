@@ -92,6 +92,8 @@ struct cfg_ota {
     char trusted_proxies[CFG_ADMIN_MAX][CFG_ADDR_MAX]; /* exempt from that cap */
     int ntrusted_proxies;
     int verified_reserve;       /* % of max_transfers only coaps:// devices may start */
+    int short_grace;            /* s a replaced package stays on /p/<ETag> (issue 13) */
+    int short_grace_mib;        /* MiB of replaced packages kept for that */
     /* [dtls] coaps:// with DTLS-PSK (needs [project] psk_secret) */
     char dtls_listen[CFG_LISTEN_MAX][CFG_ADDR_MAX];
     int ndtls_listen;

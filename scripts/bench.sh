@@ -14,7 +14,7 @@ BUILD=${1:-build/release}
 status=0
 {
   echo "# make bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r)"
-  for b in scripts/bench_delta.sh scripts/bench_server.sh scripts/bench_admin.sh scripts/bench_link.sh scripts/bench_dtls.sh scripts/bench_gateways.sh scripts/bench_ondemand.sh scripts/bench_projects.sh scripts/bench_http.sh; do
+  for b in scripts/bench_delta.sh scripts/bench_server.sh scripts/bench_admin.sh scripts/bench_link.sh scripts/bench_uplink.sh scripts/bench_dtls.sh scripts/bench_gateways.sh scripts/bench_ondemand.sh scripts/bench_projects.sh scripts/bench_http.sh; do
     [ -x "$b" ] || continue
     echo; echo "== $b"
     bash "$b" "$BUILD" || { echo "bench: $b failed"; status=1; }

@@ -34,79 +34,8 @@ cleanup() {
 trap cleanup EXIT
 CC=$(command -v coap-client-openssl || command -v coap-client || true)
 
-# --- release: core 0010 = v1.10, script 9.9.9 = 200 KB of noise ----------
-mkdir -p "$W/rel/shipped"
-cp "$FW/v1.10.bin" "$W/rel/core.bin"
-cp "$FW/v1.9.4.bin" "$W/rel/shipped/Mpy_V0009_ESP8266.bin"
-# Incompressible but reproducible: AES-CTR keystream of a fixed key.
-openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 0 -nosalt \
-    -in /dev/zero 2>/dev/null | head -c 200000 >"$W/rel/script.bin"
-PORT=$(ota_free_port)
-cat >"$W/ota.ini" <<EOF
-[project]
-name = BENCH
-product_key = bench-key-0001
-[release]
-core = Mpy_V0010_ESP8266
-core_image = $W/rel/core.bin
-script_version = 9.9.9
-script_image = $W/rel/script.bin
-shipped_dir = $W/rel/shipped
-full_core_fallback = yes
-[cache]
-dir = $W/cache
-signing_key = $W/ota.key
-[server]
-listen = 127.0.0.1:$PORT
-report_log = $W/reports.jsonl
-log_level = warn
-EOF
-"$BUILD/ota-cache" -q keygen "$W/ota.key" >/dev/null || exit 1
-"$BUILD/ota-cache" -q build -c "$W/ota.ini" >/dev/null || exit 1
-PKG=$(ls "$W"/cache/*_any-*.pkg 2>/dev/null | head -1)
-[ -n "$PKG" ] || PKG=$(ls -S "$W"/cache/*.pkg | head -1)
-SIZE=$(stat -c %s "$PKG")
-echo "== link benchmark: $(basename "$PKG"), $SIZE bytes (full-core fallback + 200 KB script)"
-timeout "$MAX" "$BUILD/ota-server" -c "$W/ota.ini" 2>"$W/server.log" &
-PIDS+=($!)
-for _ in $(seq 100); do ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q . && break; sleep 0.05; done
-
-# nbsim_for NAME PROFILE: a link of its own; port in NB_<NAME>
-nbsim_for() {
-    ASAN_OPTIONS=detect_leaks=0 timeout "$MAX" "$BUILD/nbsim" -l 0 -s "$PORT" -p "$2" --seed 11 --max-seconds "$MAX" \
-        --port-file "$W/$1.port" 2>"$W/$1.nbsim" &
-    PIDS+=($!)
-    for _ in $(seq 100); do [ -s "$W/$1.port" ] && break; sleep 0.02; done
-}
-
-device() { # device NAME
-    mkdir -p "$W/$1"
-    cat >"$W/$1/device.ini" <<EOF
-[device]
-project = BENCH
-product_key = bench-key-0001
-imei = 863000000000$((RANDOM % 900 + 100))
-core = Mpy_V0007_ESP8266
-script_version = 1.0.0
-server = coap://127.0.0.1:$PORT
-public_key = $(cat "$W/ota.key.pub")
-EOF
-    cp "$FW/v1.9.4.bin" "$W/$1/core.bin"
-    head -c 1000 /dev/zero >"$W/$1/script.bin"
-}
-
-# ota NAME PROFILE [args]: one ota-client run in the background
-ota() {
-    local name=$1 prof=$2
-    shift 2
-    nbsim_for "$name" "$prof"
-    device "$name"
-    ( s=$(date +%s%N)
-      timeout "$MAX" "$BUILD/ota-client" -v -d "$W/$name" -s "coap://127.0.0.1:$(cat "$W/$name.port")" \
-          "$@" update >"$W/$name.out" 2>"$W/$name.err"
-      echo "$? $(( ($(date +%s%N) - s) / 1000000 ))" >"$W/$name.res" ) &
-    PIDS+=($!)
-}
+BENCH_NAME=link
+. "$(dirname "$0")/bench_link_setup.sh" "$@"
 
 # The query as explicit Uri-Query options: coap-client 4.3.1 keeps only the
 # first four fields of a long "?a=1&b=2..." URI.

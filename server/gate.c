@@ -46,10 +46,11 @@ enum ota_err srv_gate_init(struct srv_gate *g, const struct cfg_ota *cfg, struct
 /* ---- the coap:// screen ----------------------------------------------------- */
 
 /* Critical options libcoap 4.3.1 and the handlers know: If-Match, Uri-Host,
- * If-None-Match, Uri-Port, Uri-Path, Uri-Query, Accept, Block2, Block1. */
+ * If-None-Match, Uri-Port, Uri-Path, Uri-Query, Accept, Q-Block2 (short.h;
+ * registered with libcoap), Block2, Block1. */
 static int srv_gate_known_critical(unsigned num)
 {
-    static const unsigned known[] = {1, 3, 5, 7, 11, 15, 17, 23, 27};
+    static const unsigned known[] = {1, 3, 5, 7, 11, 15, 17, 19, 23, 27};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (known[i] == num)
             return 1;

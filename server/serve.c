@@ -145,28 +145,34 @@ static void srv_reply_diag(coap_pdu_t *resp, enum srv_status st, const char *msg
 }
 
 /* Above the rate limit: 5.03 and Max-Age, nothing to amplify. */
-static void srv_reply_overload(coap_pdu_t *resp, unsigned max_age)
+void srv_reply_overload(coap_pdu_t *resp, unsigned max_age)
 {
     srv_reply_diag(resp, SRV_ST_UNAVAILABLE, NULL, max_age, 0);
 }
 
 /* Options in ascending number: ETag 4, Content-Format 12, Block2 23,
  * Size2 28; then the slice, copied out of the package bytes. */
-static int srv_reply_block(coap_session_t *sess, coap_pdu_t *resp, const struct srv_fota_out *o)
+int srv_block_pdu(coap_session_t *sess, coap_pdu_t *resp, const struct srv_pkg *pkg,
+                  const struct srv_slice *slice)
 {
     uint8_t cf[4], sz[4], b2[3];
-    if (o->slice.len + SRV_OPT_ROOM > coap_session_max_pdu_size(sess))
+    if (slice->len + SRV_OPT_ROOM > coap_session_max_pdu_size(sess))
         return 0;
-    size_t b2len = srv_block_encode(&o->slice.blk, b2);
+    size_t b2len = srv_block_encode(&slice->blk, b2);
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-    coap_add_option(resp, COAP_OPTION_ETAG, SRV_ETAG_LEN, o->pkg->hash);
+    coap_add_option(resp, COAP_OPTION_ETAG, SRV_ETAG_LEN, pkg->hash);
     coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
                     coap_encode_var_safe(cf, sizeof cf,
                                          COAP_MEDIATYPE_APPLICATION_OCTET_STREAM), cf);
     coap_add_option(resp, COAP_OPTION_BLOCK2, b2len, b2);
     coap_add_option(resp, COAP_OPTION_SIZE2,
-                    coap_encode_var_safe(sz, sizeof sz, (unsigned)o->pkg->len), sz);
-    return coap_add_data(resp, o->slice.len, o->pkg->map + o->slice.off);
+                    coap_encode_var_safe(sz, sizeof sz, (unsigned)pkg->len), sz);
+    return coap_add_data(resp, slice->len, pkg->map + slice->off);
+}
+
+static int srv_reply_block(coap_session_t *sess, coap_pdu_t *resp, const struct srv_fota_out *o)
+{
+    return srv_block_pdu(sess, resp, o->pkg, &o->slice);
 }
 
 /* ---- 3. GET /fota --------------------------------------------------------- */
@@ -187,7 +193,7 @@ enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg)
 }
 
 /* Rate check of the requesting source; SRV_ST_CONTENT = go on. */
-static enum srv_status srv_admit(struct srv *s, coap_session_t *sess, struct srv_src **src,
+enum srv_status srv_admit(struct srv *s, coap_session_t *sess, struct srv_src **src,
                                  unsigned *max_age, char *msg)
 {
     struct srv_peer_key k;
@@ -666,6 +672,9 @@ enum ota_err srv_resources_add(struct srv *s, char *msg)
     if (e == OTA_OK)
         e = srv_tally_init(&s->report_hosts, SRV_TALLY_SLOTS, msg);
     if (e == OTA_OK)
+        e = srv_short_init(&s->shortres, msg);
+    coap_register_option(s->ctx, SRV_OPTION_Q_BLOCK2); /* else libcoap refuses it: 4.02 */
+    if (e == OTA_OK)
         e = srv_resource(s, "fota", COAP_REQUEST_GET, srv_hnd_fota, msg);
     if (e == OTA_OK)
         e = srv_resource(s, "report", COAP_REQUEST_POST, srv_hnd_report, msg);
@@ -677,7 +686,9 @@ enum ota_err srv_resources_add(struct srv *s, char *msg)
     if (e == OTA_OK && !unknown)
         e = ota_fail(msg, OTA_E_NOMEM, "coap: cannot create the unknown-path resource");
     if (unknown) {
-        srv_methods(unknown, 0, NULL, srv_hnd_not_found);
+        /* GET /p/<ETag hex> (short.h) has no fixed path: it is an unknown one */
+        srv_methods(unknown, COAP_REQUEST_GET, srv_hnd_short, srv_hnd_not_found);
+        coap_resource_set_userdata(unknown, s);
         coap_add_resource(s->ctx, unknown);
     }
     return e;
@@ -687,5 +698,6 @@ void srv_resources_free(struct srv *s)
 {
     srv_tally_free(&s->downloads);
     srv_tally_free(&s->report_hosts);
+    srv_short_free(&s->shortres);
     srv_checks_free(&s->report_checks);
 }

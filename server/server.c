@@ -410,6 +410,8 @@ static void srv_tick(struct srv *s)
     s->st.rescans += scanned != 0;
     s->st.rescans_failed += scanned < 0;
     srv_limit_tick(&s->lim, now);
+    if (now - s->last_second_ms >= 1000 || s->shortres.gen != s->idx.gen)
+        srv_short_tick(s, now);
     srv_report_sync(s, now, 0);
     srv_notify_tick(&s->notify, now, s->idx.n, s->lim.nxfer);
     srv_metrics_publish(s, now, 0);

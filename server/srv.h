@@ -29,6 +29,7 @@
 #include "project.h"
 #include "metrics.h"
 #include "server.h"
+#include "short.h"
 #include "stats.h"
 #include "tally.h"
 
@@ -59,6 +60,7 @@ struct srv {
     pthread_mutex_t lock;           /* see above: the device HTTP threads vs the CoAP thread */
     struct srv_http *devhttp;       /* NULL unless [http] listen is set */
     char devhttp_listen[CFG_ADDR_MAX]; /* as bound: a reload does not move it */
+    struct srv_short shortres;      /* packages /p/<ETag> serves, with the replaced ones (issue 13) */
     /* last: its large snapshot stays off the cache lines of the hot fields */
     struct srv_metrics metrics;     /* [admin] listener and its snapshot */
 };
@@ -80,6 +82,23 @@ void srv_report_sync(struct srv *s, uint64_t now_ms, int force);
 
 /* Outside counters into s->st, and the gauges (not memory) into g. */
 void srv_stats_gather(struct srv *s, struct srv_gauges *g);
+
+/* Shared by the handlers of serve.c and short_serve.c: the per-source
+ * rate check (SRV_ST_CONTENT = go on, else msg and *max_age say why),
+ * the bare 5.03 + Max-Age above it, and one block answer (0 if it does
+ * not fit the session's PDU). */
+enum srv_status srv_admit(struct srv *s, coap_session_t *sess, struct srv_src **src,
+                          unsigned *max_age, char *msg);
+void srv_reply_overload(coap_pdu_t *resp, unsigned max_age);
+int srv_block_pdu(coap_session_t *sess, coap_pdu_t *resp, const struct srv_pkg *pkg,
+                  const struct srv_slice *slice);
+
+/* GET on an unknown path: /p/<ETag hex> (short.h), else a bare 4.04. */
+void srv_hnd_short(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *req,
+                   const coap_string_t *query, coap_pdu_t *resp);
+/* Sync the short resource's packages with the index and expire the
+ * grace (once a second and at an index change). */
+void srv_short_tick(struct srv *s, uint64_t now_ms);
 
 /* Once a second: the log budget from the config and the "suppressed" line. */
 void srv_log_flush(struct srv *s);

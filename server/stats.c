@@ -120,6 +120,11 @@ static size_t srv_stats_json_form(const struct srv_stats *s, const struct srv_ga
     srv_json_put(&j, "census_dropped", s->census_dropped);
     srv_json_put(&j, "build_requests", s->build_requests);
     srv_json_put(&j, "build_waits", s->build_waits);
+    srv_json_put(&j, "short_requests", s->short_requests);
+    srv_json_put(&j, "short_blocks", s->short_blocks);
+    srv_json_put(&j, "short_unknown", s->short_unknown);
+    srv_json_put(&j, "short_refused", s->short_refused);
+    srv_json_put(&j, "short_bad", s->short_bad);
     srv_json_put(&j, "rss_kib", g->rss_kib);
     srv_json_put(&j, "hwm_kib", g->hwm_kib);
     if (g->has_allowlist)

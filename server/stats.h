@@ -45,6 +45,9 @@ struct srv_stats {
     uint64_t census_dropped;         /* checks of new pairs that found the table full */
     uint64_t build_requests;         /* request files written to spool_dir */
     uint64_t build_waits;            /* 5.03 code 43 answers: a package being made */
+    /* issue 13: GET /p/<ETag> (short.h) */
+    uint64_t short_requests, short_blocks; /* requests, and the block answers of their bursts */
+    uint64_t short_unknown, short_refused, short_bad; /* bare 4.04, 4.03, 4.00/4.02 */
 };
 
 struct srv_gauges {

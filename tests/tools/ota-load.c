@@ -94,6 +94,7 @@ struct load_dev {
 struct load_opts {
     struct sockaddr_in server;
     int ndev, window, inflight, seconds, rto_ms, retries, max_wait_s, con, repeat;
+    int short_res; /* -Q: blocks after the first at /p/<ETag hex> with Q-Block2 (issue 13) */
     unsigned szx;
     const char *path, *query;
     long server_pid;
@@ -229,7 +230,16 @@ static size_t load_request(struct load_dev *d, uint32_t num, uint32_t token, uin
     p.b[p.len++] = (uint8_t)d->mid;
     memcpy(p.b + p.len, &token, 4);
     p.len += 4;
-    load_opt(&p, 11, (const uint8_t *)o.path, strlen(o.path));
+    int short_path = o.short_res && d->etag_len == 8 && num > 0;
+    if (short_path) { /* the short resource: no query */
+        char hex[17];
+        ota_hex(d->etag, 8, hex);
+        load_opt(&p, 11, (const uint8_t *)"p", 1);
+        load_opt(&p, 11, (const uint8_t *)hex, 16);
+        q = NULL;
+    } else {
+        load_opt(&p, 11, (const uint8_t *)o.path, strlen(o.path));
+    }
     while (q && *q) {
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
@@ -247,7 +257,7 @@ static size_t load_request(struct load_dev *d, uint32_t num, uint32_t token, uin
     size_t bl = v < 0x100 ? 1 : v < 0x10000 ? 2 : 3;
     for (size_t i = 0; i < bl; i++)
         b2[i] = (uint8_t)(v >> (8 * (bl - 1 - i)));
-    load_opt(&p, 23, b2, bl);
+    load_opt(&p, short_path ? 19 : 23, b2, bl);
     memcpy(out, p.b, p.len);
     return p.len;
 }
@@ -891,6 +901,8 @@ static const char load_usage[] =
     "  -r N           downloads per device, one after the other (default 1)\n"
     "  -x SECONDS     longest 5.03 Max-Age honoured (default 30)\n"
     "  -c             confirmable requests (default non-confirmable, as devices send)\n"
+    "  -Q             after the first answer, ask blocks at /p/<ETag hex> with a Q-Block2\n"
+    "                 option, no query (the short resource, one block per request)\n"
     "  -S FILE        coaps://: DTLS-PSK per device (identity = its IMEI, key =\n"
     "                 HMAC-SHA256 of the product secret FILE and the IMEI, as the server\n"
     "                 derives it); at most 64 handshakes in progress at once\n"
@@ -953,7 +965,7 @@ static int load_args(int argc, char **argv)
     o.query = "project_key=demo-product-key-0001&imei=@&firmware_name=DEMOPROJ_Luat_RDA8910"
               "&core_version=17&dfota=1&version=1.0.0";
     load_server_addr("127.0.0.1:5683");
-    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:r:x:cS:h")) != -1 && rc == 0) {
+    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:r:x:cQS:h")) != -1 && rc == 0) {
         switch (c) {
         case 's': rc = load_server_addr(optarg); break;
         case 'n': rc = load_int(optarg, 1, LOAD_DEVICES_MAX, &o.ndev); break;
@@ -971,6 +983,7 @@ static int load_args(int argc, char **argv)
         case 'r': rc = load_int(optarg, 1, 1000000, &o.repeat); break;
         case 'x': rc = load_int(optarg, 0, 3600, &o.max_wait_s); break;
         case 'c': o.con = 1; break;
+        case 'Q': o.short_res = 1; break;
         case 'S': rc = load_psk_secret(optarg); break;
         case 'h': fputs(load_usage, stdout); return 0;
         default: return 2;
