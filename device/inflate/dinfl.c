@@ -290,11 +290,9 @@ static enum dinfl_status dyn_lens(struct dinfl *st, struct dinfl_io *io)
 static enum dinfl_status do_symbol(struct dinfl *st, struct dinfl_io *io)
 {
     unsigned used;
-    if (io->out_pos == io->out_cap)
-        return DINFL_MORE;
     int s = huff_decode(st, io, st->lit_count, st->lit_sym, &used);
-    if (s == NEED_INPUT)
-        return DINFL_MORE;
+    if (s == NEED_INPUT || (s < 256 && s >= 0 && io->out_pos == io->out_cap))
+        return DINFL_MORE;   /* the end of a block needs no output space: decode first */
     if (s == NO_SUCH_CODE || s > 285)
         return DINFL_E_SYMBOL;
     bits_take(st, used);
