@@ -83,7 +83,7 @@ static void fill_data(uint8_t *p, size_t n, int kind)
 
 static void matches_zlib_every_setting(void **state)
 {
-    const size_t n = 12000;
+    const size_t n = 8000;
     uint8_t *src = malloc(n), *out = malloc(n);
     (void)state;
     for (int kind = 0; kind < 4; kind++) {
@@ -221,7 +221,7 @@ static void bit_flips_against_zlib(void **state)
     (void)state;
     fill_data(src, sizeof src, 1);
     uint8_t *z = squeeze(src, sizeof src, 6, 12, Z_DEFAULT_STRATEGY, &zlen);
-    for (int round = 0; round < 3000; round++) {
+    for (int round = 0; round < 1500; round++) {
         size_t bit = (size_t)rand() % (8 * zlen);
         z[bit / 8] ^= (uint8_t)(1u << bit % 8);
         int r = run_pieces(z, zlen, 12, out, sizeof out, 100, 100, &made, &used);

@@ -4,7 +4,7 @@
  * with (libsodium's crypto_sign_init/update/final_create: SHA-512 over the
  * package, dom2 with phflag 1 and an empty context). The package is
  * streamed through ded25519_ph_update, never held in memory; the caller
- * owns the 208-byte struct, and ded25519_ph_verify needs about 1 KiB of
+ * owns the 200-byte struct, and ded25519_ph_verify needs about 1 KiB of
  * stack (see scripts/device-size-crypto.sh for the measured figure).
  *
  * Accepts exactly what libsodium 1.0.18's crypto_sign_final_verify

@@ -1,6 +1,6 @@
 /* dsha512.h - SHA-512 (FIPS 180-4) for the device library.
  *
- * Streaming and constant memory (a 208-byte struct), the same shape as
+ * Streaming and constant memory (a 200-byte struct on the Cortex-M4), the same shape as
  * dsha256.h. Ed25519ph (ded25519.h) hashes the package with it.
  * Messages are limited to 2^64 - 1 bytes, which no device will see.
  */
