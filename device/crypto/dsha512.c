@@ -1,6 +1,9 @@
 /* dsha512.c - SHA-512 (FIPS 180-4, section 6.4), written for the device.
  *
- * The same rolling 16-word schedule as dsha256.c; 64-bit words cost the
+ * The same rolling 16-word schedule as dsha256.c, on purpose the same
+ * shape: FIPS 180-4 defines the two with different word sizes, rotations
+ * and constants, and sharing them through macros or 64-bit words for both
+ * would cost the device code size or speed. 64-bit words cost the
  * Cortex-M4 register pairs, which is fine for the one pass Ed25519ph needs.
  */
 #include "dsha512.h"
