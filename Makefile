@@ -38,6 +38,11 @@ CACHE_SRC  := $(filter-out cache/main.c,$(wildcard cache/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+# Device library code: no libc beyond string.h/stdint.h/stddef.h, also
+# built for Cortex-M4 by scripts/device-size-crypto.sh.
+DEVICE_SRC := $(wildcard device/crypto/*.c device/inflate/*.c)
+DEVICE_INC := -Idevice/crypto -Idevice/inflate
+CFLAGS     += $(DEVICE_INC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -45,7 +50,8 @@ LIBOTA   := $(BUILD)/libota.a
 LIBSRV   := $(BUILD)/libsrv.a
 LIBDEV   := $(BUILD)/libdev.a
 LIBCACHE := $(BUILD)/libcache.a
-ALLLIBS  := $(LIBSRV) $(LIBDEV) $(LIBCACHE) $(LIBOTA)
+LIBDEVICE := $(BUILD)/libdevice.a
+ALLLIBS  := $(LIBSRV) $(LIBDEV) $(LIBCACHE) $(LIBOTA) $(LIBDEVICE)
 
 BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -67,6 +73,7 @@ $(LIBOTA): $(call obj,$(COMMON_SRC))
 $(LIBSRV): $(call obj,$(SERVER_SRC))
 $(LIBDEV): $(call obj,$(CLIENT_SRC))
 $(LIBCACHE): $(call obj,$(CACHE_SRC))
+$(LIBDEVICE): $(call obj,$(DEVICE_SRC))
 $(ALLLIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -96,7 +103,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALLLIBS)
 FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icommon -Iserver -Iclient -Icache $(PKG_CFLAGS) \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC)
+FUZZ_CFLAGS += $(DEVICE_INC)
+FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC) $(DEVICE_SRC)
 FUZZ_LIB := $(FUZZ_BUILD)/libfuzzota.a
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 $(FUZZ_BUILD)/obj/%.o: %.c
