@@ -67,6 +67,15 @@ struct enc_rec {
     size_t new_off, old_off, diff_len, extra_len;
 };
 
+/* One way to serialise the records. */
+struct enc_cand {
+    unsigned width; /* diff words, 0 = per record */
+    enum delta_xf xf;
+    int adj;
+};
+
+#define ENC_CANDS_MAX 8 /* candidates enc_streams deflates at most */
+
 struct enc_ctx {
     const uint8_t *old, *nw;
     size_t oldn, newn;
@@ -80,6 +89,10 @@ struct enc_ctx {
     int adj;          /* records may move old ADRP pages (format v3) */
     size_t adj_used;  /* records of the last payload that do */
     struct enc_buf pay, tmp, tmp2, xa, xb;
+    struct enc_buf best_pay; /* payload of the best candidate so far */
+    struct enc_cand tried[ENC_CANDS_MAX];
+    size_t ntried;
+    int adj_unused; /* a candidate with moves had none that paid */
 };
 
 static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -557,25 +570,26 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
 static enum delta_xf enc_pick_xf(struct enc_ctx *c)
 {
     enum delta_xf best = DELTA_XF_NONE;
-    size_t best_gain = 0;
-    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
-        size_t gain = 0;
-        for (size_t i = 0; i < c->nrec; i++) {
-            const struct enc_rec *r = &c->rec[i];
-            if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
-                !buf_reserve(&c->tmp2, r->diff_len))
-                continue;
-            diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
+    for (size_t i = 0; i < c->nrec; i++) { /* records outside: the plain cost once */
+        const struct enc_rec *r = &c->rec[i];
+        if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
+            !buf_reserve(&c->tmp2, r->diff_len))
+            continue;
+        diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        size_t plain = runs_cost(c->tmp.p, r->diff_len);
+        for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
             if (!diff_bytes_xf(c, (enum delta_xf)k, 1, r, c->tmp2.p))
                 continue;
-            size_t plain = runs_cost(c->tmp.p, r->diff_len), xf = runs_cost(c->tmp2.p, r->diff_len);
-            gain += plain > xf ? plain - xf : 0;
-        }
-        if (gain > best_gain) {
-            best_gain = gain;
-            best = (enum delta_xf)k;
+            size_t xf = runs_cost(c->tmp2.p, r->diff_len);
+            gain[k] += plain > xf ? plain - xf : 0;
         }
     }
+    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++)
+        if (gain[k] > best_gain) {
+            best_gain = gain[k];
+            best = (enum delta_xf)k;
+        }
     return best;
 }
 
@@ -594,28 +608,17 @@ static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
     return OTA_OK;
 }
 
-static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
-                                  struct enc_buf *out, char *msg)
-{
-    enum ota_err e = enc_payload(c, width, msg);
-    if (e != OTA_OK)
-        return e;
-    out->len = DELTA_HEADER_LEN;
-    return enc_deflate(&c->pay, p, out, msg);
-}
-
-/* The chosen payload once more through the size-parsing deflate, which is
- * too slow to run on every candidate; kept when it is smaller. It is only
- * an improvement: when it cannot get its memory (it needs about 30 bytes
- * per payload byte), the zlib stream stands. */
-static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+/* The chosen payload (kept in c->best_pay) once more through the
+ * size-parsing deflate, which is too slow to run on every candidate; kept
+ * when it is smaller. It is only an improvement: when it cannot get its
+ * memory (it needs about 30 bytes per payload byte), the zlib stream stands. */
+static enum ota_err enc_reparse(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
     uint8_t *z;
     size_t zlen;
-    enum ota_err e = enc_payload(c, width, msg);
-    if (e == OTA_OK)
-        e = delta_deflate_opt(c->pay.p, c->pay.len, p->window_bits, p->passes, &z, &zlen, msg);
+    enum ota_err e =
+        delta_deflate_opt(c->best_pay.p, c->best_pay.len, p->window_bits, p->passes, &z, &zlen, msg);
     if (e == OTA_E_NOMEM)
         return OTA_OK;
     if (e != OTA_OK)
@@ -628,34 +631,67 @@ static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct 
     return OTA_OK;
 }
 
-/* One way to serialise the records. */
-struct enc_cand {
-    unsigned width; /* diff words, 0 = per record */
-    enum delta_xf xf;
-    int adj;
-};
+/* Format version a candidate's stream has. */
+static int cand_version(struct enc_cand cand)
+{
+    return cand.adj  ? DELTA_FORMAT_VERSION_ADJ
+           : cand.xf ? DELTA_FORMAT_VERSION_XF
+                     : DELTA_FORMAT_VERSION;
+}
+
+/* Whether the candidate was deflated already (then it was ranked already);
+ * if not, it is noted as tried. */
+static int cand_tried(struct enc_ctx *c, struct enc_cand cand)
+{
+    for (size_t i = 0; i < c->ntried; i++)
+        if (c->tried[i].width == cand.width && c->tried[i].xf == cand.xf &&
+            c->tried[i].adj == cand.adj)
+            return 1;
+    if (c->ntried < ENC_CANDS_MAX)
+        c->tried[c->ntried++] = cand;
+    return 0;
+}
 
 /* Serialise and deflate one candidate into best (the first) or cur, and
- * keep the smaller in best; `prefer` keeps cur on a tie (an older format). */
+ * keep the smaller in best, on a tie the older format version. A
+ * candidate with ADRP moves that no record uses is the same candidate
+ * without them, and one seen before is not deflated again. */
 static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
                                  const struct delta_params *p, struct enc_buf *best,
-                                 struct enc_buf *cur, int prefer, struct enc_cand *best_cand,
-                                 char *msg)
+                                 struct enc_buf *cur, struct enc_cand *best_cand, char *msg)
 {
     struct enc_buf *dst = best->len == 0 ? best : cur;
     if (!buf_reserve(dst, DELTA_HEADER_LEN))
         return ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
     c->xf = cand.xf;
+    cand.adj = cand.adj && !c->adj_unused;
     c->adj = cand.adj;
-    enum ota_err e = enc_try_width(c, cand.width, p, dst, msg);
+    enum ota_err e = enc_payload(c, cand.width, msg);
+    if (e == OTA_OK && cand.adj && c->adj_used == 0) {
+        /* no record moves pages: the same records without the mode bit, and
+         * other widths are not tried with moves either (the vote that picks
+         * a record's move does not depend on the width) */
+        cand.adj = c->adj = 0;
+        c->adj_unused = 1;
+        e = enc_payload(c, cand.width, msg);
+    }
+    if (e == OTA_OK && cand_tried(c, cand))
+        return OTA_OK;
+    dst->len = DELTA_HEADER_LEN;
+    if (e == OTA_OK)
+        e = enc_deflate(&c->pay, p, dst, msg);
     if (e != OTA_OK)
         return e;
-    if (dst == best || cur->len < best->len || (prefer && cur->len == best->len)) {
+    if (dst == best || cur->len < best->len ||
+        (cur->len == best->len && cand_version(cand) < cand_version(*best_cand))) {
         if (dst == cur) {
             struct enc_buf t = *best;
             *best = *cur;
             *cur = t;
         }
+        struct enc_buf t = c->best_pay;
+        c->best_pay = c->pay;
+        c->pay = t;
         *best_cand = cand;
     }
     return OTA_OK;
@@ -677,22 +713,22 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     int adj = p->adj && (xf == DELTA_XF_NONE || xf == DELTA_XF_ARM64);
     struct enc_cand best_cand = {widths[0], xf, adj};
     for (size_t i = 0; e == OTA_OK && i < sizeof widths / sizeof widths[0]; i++)
-        e = enc_try_cand(c, (struct enc_cand){widths[i], xf, adj}, p, best, &cur, 0, &best_cand,
+        e = enc_try_cand(c, (struct enc_cand){widths[i], xf, adj}, p, best, &cur, &best_cand,
                          msg);
     if (e == OTA_OK && xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, p->adj != 0}, p,
-                         best, &cur, 0, &best_cand, msg);
+                         best, &cur, &best_cand, msg);
     if (e == OTA_OK && best_cand.adj)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, best_cand.xf, 0}, p, best, &cur,
-                         1, &best_cand, msg);
+                         &best_cand, msg);
     if (e == OTA_OK && best_cand.xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, 0}, p, best, &cur,
-                         1, &best_cand, msg);
+                         &best_cand, msg);
     c->xf = best_cand.xf;
     c->adj = best_cand.adj;
     free(cur.p);
     if (e == OTA_OK && p->passes > 0)
-        e = enc_reparse(c, best_cand.width, p, best, msg);
+        e = enc_reparse(c, p, best, msg);
     return e;
 }
 
@@ -720,6 +756,7 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         e = enc_streams(&c, p, &res, msg);
     free(c.rec);
     free(c.pay.p);
+    free(c.best_pay.p);
     free(c.tmp.p);
     free(c.tmp2.p);
     free(c.xa.p);
