@@ -174,33 +174,62 @@ static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, 
     diff_words(c->nw + new_off, c->old + old_off, width, new_off, n, o);
 }
 
-/* Diff bytes of a record whose spans go through the address transform
- * `kind` first (xf set), each side from its own start, and whose old ADRPs
- * move by adj pages (v3), as the decoder does. */
-static int diff_bytes_mode(struct enc_ctx *c, enum delta_xf kind, int xf, uint32_t adj,
-                           unsigned width, const struct enc_rec *r, uint8_t *o)
+/* A record's two spans in its transform's domain (xf set: through `kind`,
+ * each side from its own start, as the decoder does), into *na and *ob:
+ * the images themselves without a transform, the cache (enc_xf_cache)
+ * when it holds the kind, else transformed copies in c->xa and c->xb. */
+static int mode_spans(struct enc_ctx *c, enum delta_xf kind, int xf, const struct enc_rec *r,
+                      const uint8_t **na, const uint8_t **ob)
 {
     size_t n = r->diff_len;
+    *na = c->nw + r->new_off;
+    *ob = c->old + r->old_off;
+    if (!xf)
+        return 1;
+    if (c->xfc_new && c->xfc_kind == kind) {
+        *na = c->xfc_new + r->new_off;
+        *ob = c->xfc_old + r->new_off;
+        return 1;
+    }
     c->xa.len = c->xb.len = 0;
     if (!buf_reserve(&c->xa, n) || !buf_reserve(&c->xb, n))
         return 0;
-    memcpy(c->xa.p, c->nw + r->new_off, n);
-    memcpy(c->xb.p, c->old + r->old_off, n);
-    if (xf)
-        delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
-    delta_xf_old_run(kind, xf, adj, c->xb.p, n, r->old_off, 1);
-    diff_words(c->xa.p, c->xb.p, width, r->new_off, n, o);
+    memcpy(c->xa.p, *na, n);
+    memcpy(c->xb.p, *ob, n);
+    delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
+    delta_xf_old_run(kind, 1, 0, c->xb.p, n, r->old_off, 1);
+    *na = c->xa.p;
+    *ob = c->xb.p;
+    return 1;
+}
+
+/* Diff bytes of a record in its transform's domain whose old ADRPs move by
+ * adj pages (v3) after the transform, as the decoder does (both go unit by
+ * unit over the same 4-byte grid, so the move can follow the whole span's
+ * transform). */
+static int diff_bytes_mode(struct enc_ctx *c, enum delta_xf kind, int xf, uint32_t adj,
+                           unsigned width, const struct enc_rec *r, uint8_t *o)
+{
+    const uint8_t *na, *ob;
+    if (!mode_spans(c, kind, xf, r, &na, &ob))
+        return 0;
+    if (adj) {
+        if (ob != c->xb.p) {
+            c->xb.len = 0;
+            if (!buf_reserve(&c->xb, r->diff_len))
+                return 0;
+            memcpy(c->xb.p, ob, r->diff_len);
+        }
+        delta_xf_old_run(kind, 0, adj, c->xb.p, r->diff_len, r->old_off, 1);
+        ob = c->xb.p;
+    }
+    diff_words(na, ob, width, r->new_off, r->diff_len, o);
     return 1;
 }
 
 static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
                          const struct enc_rec *r, uint8_t *o)
 {
-    if (c->xfc_new && c->xfc_kind == kind) {
-        diff_words(c->xfc_new + r->new_off, c->xfc_old + r->new_off, width, r->new_off,
-                   r->diff_len, o);
-        return 1;
-    }
     return diff_bytes_mode(c, kind, 1, 0, width, r, o);
 }
 
@@ -241,16 +270,16 @@ static int adrp_page(const uint8_t *p, uint32_t *page)
 }
 
 /* The page move most ADRPs of a record share (old and new ADRP at the same
- * place, in the domain the record's diff uses: the spans in xa/xb after
- * diff_bytes_mode without adjust), or 0 when no move is shared by at least
- * two of them. A majority vote: one pass, no table. */
-static uint32_t adj_pick(const struct enc_ctx *c, const struct enc_rec *r)
+ * place, in the domain the record's diff uses: the spans na/ob from
+ * mode_spans), or 0 when no move is shared by at least two of them. A
+ * majority vote: one pass, no table. */
+static uint32_t adj_pick(const struct enc_rec *r, const uint8_t *na, const uint8_t *ob)
 {
     size_t n = r->diff_len, start = (size_t)((4 - r->old_off % 4) % 4);
     uint32_t cand = 0, votes = 0, count = 0, po, pn;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t j = start; j + 4 <= n; j += 4) {
-            if (!adrp_page(c->xb.p + j, &po) || !adrp_page(c->xa.p + j, &pn) || po == pn)
+            if (!adrp_page(ob + j, &po) || !adrp_page(na + j, &pn) || po == pn)
                 continue;
             uint32_t k = (pn - po) & DELTA_ADJ_MASK;
             if (pass == 1) {
@@ -338,9 +367,10 @@ static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned wid
 {
     int xf = (*mode & 4) != 0;
     uint8_t *alt = *diff == c->tmp.p ? c->tmp2.p : c->tmp.p;
-    if (!diff_bytes_mode(c, c->xf, xf, 0, 1, r, alt))
+    const uint8_t *na, *ob;
+    if (!mode_spans(c, c->xf, xf, r, &na, &ob))
         return 0;
-    uint32_t k = adj_pick(c, r);
+    uint32_t k = adj_pick(r, na, ob);
     if (k == 0 || !diff_bytes_mode(c, c->xf, xf, k, width, r, alt) ||
         runs_cost(alt, r->diff_len) + 2 >= runs_cost(*diff, r->diff_len))
         return 0;
