@@ -801,14 +801,15 @@ static void enc_half_free(struct enc_half *h)
     free(h->cur.p);
 }
 
-/* Widths 1, 2 | 4, per record, in two halves; the first half wins ties,
- * as in one pass over the four. The winner's output, payload and context
- * state go to c and best. */
+/* Widths 1, per record | 2, 4 in two halves of about equal work (per
+ * record tries every width on every record); a tie goes to the width
+ * earlier in the order 1, 2, 4, per record, as in one pass over the four.
+ * The winner's output, payload and context state go to c and best. */
 static enum ota_err enc_widths(struct enc_ctx *c, struct enc_cand first,
                                const struct delta_params *p, struct enc_buf *best,
                                struct enc_cand *best_cand, char *msg)
 {
-    static const unsigned widths[] = {1, 2, 4, 0};
+    static const unsigned widths[] = {1, 0, 2, 4}, order[] = {0, 3, 1, 2};
     struct enc_half h[2];
     pthread_t th;
     for (int k = 0; k < 2; k++) {
@@ -829,7 +830,12 @@ static enum ota_err enc_widths(struct enc_ctx *c, struct enc_cand first,
     if (e != OTA_OK) {
         ota_fail(msg, e, "%s", h[0].e != OTA_OK ? h[0].msg : h[1].msg);
     } else {
-        struct enc_half *w = h[1].best.len < h[0].best.len ? &h[1] : &h[0], *l = w == h ? &h[1] : h;
+        size_t rank[2];
+        for (int k = 0; k < 2; k++)
+            rank[k] = order[2 * k + (h[k].best_cand.width != widths[2 * k])];
+        int second = h[1].best.len < h[0].best.len ||
+                     (h[1].best.len == h[0].best.len && rank[1] < rank[0]);
+        struct enc_half *w = &h[second], *l = &h[!second];
         struct enc_buf t = *best;
         *best = w->best;
         w->best = t;
