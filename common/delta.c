@@ -17,6 +17,7 @@ void delta_params_default(struct delta_params *p)
     p->xf = DELTA_XF_AUTO;
     p->adj = 1;
     p->passes = DELTA_PASSES_DEFAULT;
+    p->threads = DELTA_THREADS_MAX;
 }
 
 size_t delta_dec_arena_size(int window_bits)

@@ -116,7 +116,11 @@ struct delta_params {
     int passes;      /* 0: zlib's deflate only; n > 0: also the size-parsing
                       * deflate (delta_deflate_opt) with n passes, keeping
                       * whichever stream is smaller */
+    int threads;     /* 1 or 2: the word-width candidates are deflated in two
+                      * halves, the second half on a thread of its own when 2;
+                      * the output is the same bytes either way */
 };
+#define DELTA_THREADS_MAX 2
 void delta_params_default(struct delta_params *p);
 
 /* Deflate in[0..n) into one zlib stream (RFC 1950) whose distances stay

@@ -25,6 +25,13 @@
 #define DFL_NCL 19 /* code length alphabet */
 #define DFL_HASH_BITS 15
 #define DFL_CHAIN 1024 /* hash chain candidates per position */
+/* Once a match of DFL_GOOD bytes is found, at most DFL_GOOD_CHAIN more
+ * candidates (zlib's good_length idea): repetitive payloads (small deltas)
+ * spent most of the match finder's time walking 1024-long chains for
+ * matches a byte or two longer. Measured on the bench pairs: +14 B in
+ * 441,892 and the match finder 24 -> 13 ms on pybv11 1f5d945af->dirty. */
+#define DFL_GOOD 16
+#define DFL_GOOD_CHAIN 64
 #define DFL_SPLIT_TRY 12 /* split points tried per range and round */
 #define DFL_MIN_BLOCK 256 /* symbols: smaller ranges are not split further */
 
@@ -216,6 +223,15 @@ struct dfl_matches {
     size_t len, cap;
 };
 
+/* Multiplicative hash of 3 bytes: every input bit reaches the index (the
+ * shift-and-xor hash before dropped the first byte's top bits, which
+ * varints set, so those chains mixed unrelated strings). */
+static unsigned dfl_hash(const uint8_t *p)
+{
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+    return (v * 2654435761u) >> (32 - DFL_HASH_BITS);
+}
+
 static int dfl_find_matches(const uint8_t *in, size_t n, unsigned wsize, struct dfl_matches *mf)
 {
     int32_t *head = malloc(sizeof *head << DFL_HASH_BITS), *prev = malloc((n + 1) * sizeof *prev);
@@ -231,11 +247,11 @@ static int dfl_find_matches(const uint8_t *in, size_t n, unsigned wsize, struct 
         mf->first[i] = (uint32_t)mf->len;
         if (n - i < DFL_MIN_MATCH)
             continue;
-        unsigned h = ((unsigned)in[i] << 10 ^ (unsigned)in[i + 1] << 5 ^ in[i + 2]) &
-                     ((1u << DFL_HASH_BITS) - 1);
+        unsigned h = dfl_hash(in + i);
         size_t maxl = n - i < DFL_MAX_MATCH ? n - i : DFL_MAX_MATCH, best = DFL_MIN_MATCH - 1;
         int32_t cand = head[h];
-        for (int steps = 0; cand >= 0 && i - (size_t)cand <= wsize && steps < DFL_CHAIN;
+        int chain = DFL_CHAIN;
+        for (int steps = 0; cand >= 0 && i - (size_t)cand <= wsize && steps < chain;
              steps++, cand = prev[cand]) {
             const uint8_t *a = in + cand, *b = in + i;
             if (a[best] != b[best])
@@ -265,6 +281,8 @@ static int dfl_find_matches(const uint8_t *in, size_t n, unsigned wsize, struct 
             best = l;
             if (l == maxl)
                 break;
+            if (l >= DFL_GOOD && chain > steps + DFL_GOOD_CHAIN)
+                chain = steps + DFL_GOOD_CHAIN;
         }
         prev[i] = head[h];
         head[h] = (int32_t)i;

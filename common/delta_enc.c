@@ -15,6 +15,7 @@
 #include "delta.h"
 
 #include <divsufsort.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +68,20 @@ struct enc_rec {
     size_t new_off, old_off, diff_len, extra_len;
 };
 
+/* One way to serialise the records. */
+struct enc_cand {
+    unsigned width; /* diff words, 0 = per record */
+    enum delta_xf xf;
+    int adj;
+};
+
+#define ENC_CANDS_MAX 8 /* candidates enc_streams deflates at most */
+
 struct enc_ctx {
     const uint8_t *old, *nw;
     size_t oldn, newn;
     saidx_t *sa;
+    uint32_t *bucket; /* sa index of the first suffix of each 2-byte prefix, 65537 entries */
     struct enc_rec *rec;
     size_t nrec, caprec;
     unsigned width;  /* diff word width for this payload */
@@ -79,6 +90,14 @@ struct enc_ctx {
     int adj;          /* records may move old ADRP pages (format v3) */
     size_t adj_used;  /* records of the last payload that do */
     struct enc_buf pay, tmp, tmp2, xa, xb;
+    struct enc_buf best_pay; /* payload of the best candidate so far */
+    struct enc_cand tried[ENC_CANDS_MAX];
+    size_t ntried;
+    int adj_unused; /* a candidate with moves had none that paid */
+    /* both sides of every record's span through transform xfc_kind, at the
+     * record's new offset (enc_xf_cache), shared read-only by the halves */
+    uint8_t *xfc_new, *xfc_old;
+    enum delta_xf xfc_kind;
 };
 
 static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -94,6 +113,11 @@ static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
 {
     const uint8_t *q = c->nw + scan;
     size_t qn = c->newn - scan, lo = 0, hi = c->oldn - 1;
+    if (c->bucket && qn >= 2) { /* only suffixes sharing q's first two bytes can be nearest */
+        unsigned b = (unsigned)q[0] << 8 | q[1];
+        lo = c->bucket[b] > 0 ? c->bucket[b] - 1 : 0;
+        hi = c->bucket[b + 1] < c->oldn ? c->bucket[b + 1] : c->oldn - 1;
+    }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, off = (size_t)c->sa[mid];
         size_t n = c->oldn - off < qn ? c->oldn - off : qn;
@@ -113,11 +137,29 @@ static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
 /* Diff bytes of one record: new minus old as little-endian words of
  * c->width bytes aligned on the new offset (the borrow runs inside a word),
  * so a pointer moved by a constant gives the same bytes wherever it sits. */
+/* Whether 8 bytes at p and q are equal (one compare, not eight). */
+static int eq8(const uint8_t *p, const uint8_t *q)
+{
+    uint64_t a, b;
+    memcpy(&a, p, 8);
+    memcpy(&b, q, 8);
+    return a == b;
+}
+
+static const uint8_t zero8[8];
+
 static void diff_words(const uint8_t *nw, const uint8_t *old, unsigned width, size_t new_off,
                        size_t n, uint8_t *o)
 {
     unsigned borrow = 0, mask = width - 1;
     for (size_t i = 0; i < n; i++) {
+        /* most of a record is equal bytes: without a borrow they give zeros */
+        while (borrow == 0 && i + 8 <= n && eq8(nw + i, old + i)) {
+            memset(o + i, 0, 8);
+            i += 8;
+        }
+        if (i == n)
+            break;
         if (((new_off + i) & mask) == 0)
             borrow = 0;
         unsigned a = nw[i], b = old[i] + borrow;
@@ -132,22 +174,56 @@ static void diff_bytes(const struct enc_ctx *c, unsigned width, size_t new_off, 
     diff_words(c->nw + new_off, c->old + old_off, width, new_off, n, o);
 }
 
-/* Diff bytes of a record whose spans go through the address transform
- * `kind` first (xf set), each side from its own start, and whose old ADRPs
- * move by adj pages (v3), as the decoder does. */
-static int diff_bytes_mode(struct enc_ctx *c, enum delta_xf kind, int xf, uint32_t adj,
-                           unsigned width, const struct enc_rec *r, uint8_t *o)
+/* A record's two spans in its transform's domain (xf set: through `kind`,
+ * each side from its own start, as the decoder does), into *na and *ob:
+ * the images themselves without a transform, the cache (enc_xf_cache)
+ * when it holds the kind, else transformed copies in c->xa and c->xb. */
+static int mode_spans(struct enc_ctx *c, enum delta_xf kind, int xf, const struct enc_rec *r,
+                      const uint8_t **na, const uint8_t **ob)
 {
     size_t n = r->diff_len;
+    *na = c->nw + r->new_off;
+    *ob = c->old + r->old_off;
+    if (!xf)
+        return 1;
+    if (c->xfc_new && c->xfc_kind == kind) {
+        *na = c->xfc_new + r->new_off;
+        *ob = c->xfc_old + r->new_off;
+        return 1;
+    }
     c->xa.len = c->xb.len = 0;
     if (!buf_reserve(&c->xa, n) || !buf_reserve(&c->xb, n))
         return 0;
-    memcpy(c->xa.p, c->nw + r->new_off, n);
-    memcpy(c->xb.p, c->old + r->old_off, n);
-    if (xf)
-        delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
-    delta_xf_old_run(kind, xf, adj, c->xb.p, n, r->old_off, 1);
-    diff_words(c->xa.p, c->xb.p, width, r->new_off, n, o);
+    memcpy(c->xa.p, *na, n);
+    memcpy(c->xb.p, *ob, n);
+    delta_xf_run(kind, c->xa.p, n, r->new_off, 0, 1);
+    delta_xf_old_run(kind, 1, 0, c->xb.p, n, r->old_off, 1);
+    *na = c->xa.p;
+    *ob = c->xb.p;
+    return 1;
+}
+
+/* Diff bytes of a record in its transform's domain whose old ADRPs move by
+ * adj pages (v3) after the transform, as the decoder does (both go unit by
+ * unit over the same 4-byte grid, so the move can follow the whole span's
+ * transform). */
+static int diff_bytes_mode(struct enc_ctx *c, enum delta_xf kind, int xf, uint32_t adj,
+                           unsigned width, const struct enc_rec *r, uint8_t *o)
+{
+    const uint8_t *na, *ob;
+    if (!mode_spans(c, kind, xf, r, &na, &ob))
+        return 0;
+    if (adj) {
+        if (ob != c->xb.p) {
+            c->xb.len = 0;
+            if (!buf_reserve(&c->xb, r->diff_len))
+                return 0;
+            memcpy(c->xb.p, ob, r->diff_len);
+        }
+        delta_xf_old_run(kind, 0, adj, c->xb.p, r->diff_len, r->old_off, 1);
+        ob = c->xb.p;
+    }
+    diff_words(na, ob, width, r->new_off, r->diff_len, o);
     return 1;
 }
 
@@ -155,6 +231,32 @@ static int diff_bytes_xf(struct enc_ctx *c, enum delta_xf kind, unsigned width,
                          const struct enc_rec *r, uint8_t *o)
 {
     return diff_bytes_mode(c, kind, 1, 0, width, r, o);
+}
+
+/* Every record's spans through the transform once, for all the candidates
+ * that use it (each used to transform them again: a tenth of the encode
+ * time on Thumb pairs). Without the memory, each candidate transforms. */
+static void enc_xf_cache(struct enc_ctx *c, enum delta_xf kind)
+{
+    if (kind == DELTA_XF_NONE || c->newn == 0)
+        return;
+    c->xfc_new = malloc(c->newn);
+    c->xfc_old = malloc(c->newn);
+    if (!c->xfc_new || !c->xfc_old) {
+        free(c->xfc_new);
+        free(c->xfc_old);
+        c->xfc_new = c->xfc_old = NULL;
+        return;
+    }
+    c->xfc_kind = kind;
+    for (size_t i = 0; i < c->nrec; i++) {
+        const struct enc_rec *r = &c->rec[i];
+        uint8_t *a = c->xfc_new + r->new_off, *b = c->xfc_old + r->new_off;
+        memcpy(a, c->nw + r->new_off, r->diff_len);
+        memcpy(b, c->old + r->old_off, r->diff_len);
+        delta_xf_run(kind, a, r->diff_len, r->new_off, 0, 1);
+        delta_xf_old_run(kind, 1, 0, b, r->diff_len, r->old_off, 1);
+    }
 }
 
 static int adrp_page(const uint8_t *p, uint32_t *page)
@@ -168,16 +270,16 @@ static int adrp_page(const uint8_t *p, uint32_t *page)
 }
 
 /* The page move most ADRPs of a record share (old and new ADRP at the same
- * place, in the domain the record's diff uses: the spans in xa/xb after
- * diff_bytes_mode without adjust), or 0 when no move is shared by at least
- * two of them. A majority vote: one pass, no table. */
-static uint32_t adj_pick(const struct enc_ctx *c, const struct enc_rec *r)
+ * place, in the domain the record's diff uses: the spans na/ob from
+ * mode_spans), or 0 when no move is shared by at least two of them. A
+ * majority vote: one pass, no table. */
+static uint32_t adj_pick(const struct enc_rec *r, const uint8_t *na, const uint8_t *ob)
 {
     size_t n = r->diff_len, start = (size_t)((4 - r->old_off % 4) % 4);
     uint32_t cand = 0, votes = 0, count = 0, po, pn;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t j = start; j + 4 <= n; j += 4) {
-            if (!adrp_page(c->xb.p + j, &po) || !adrp_page(c->xa.p + j, &pn) || po == pn)
+            if (!adrp_page(ob + j, &po) || !adrp_page(na + j, &pn) || po == pn)
                 continue;
             uint32_t k = (pn - po) & DELTA_ADJ_MASK;
             if (pass == 1) {
@@ -199,6 +301,8 @@ static void emit_runs(struct enc_ctx *c, const uint8_t *o, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t j = i, k;
+        while (j + 8 <= n && eq8(o + j, zero8))
+            j += 8;
         while (j < n && o[j] == 0)
             j++;
         for (k = j; k < n && o[k] != 0;)
@@ -220,9 +324,12 @@ static void emit_runs(struct enc_ctx *c, const uint8_t *o, size_t n)
 static size_t runs_cost(const uint8_t *o, size_t n)
 {
     size_t cost = 0;
-    for (size_t i = 0; i < n; i++)
-        if (o[i] != 0)
+    for (size_t i = 0; i < n; i++) {
+        while (i + 8 <= n && eq8(o + i, zero8))
+            i += 8;
+        if (i < n && o[i] != 0)
             cost += i == 0 || o[i - 1] == 0 ? 3 : 1;
+    }
     return cost;
 }
 
@@ -260,9 +367,10 @@ static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned wid
 {
     int xf = (*mode & 4) != 0;
     uint8_t *alt = *diff == c->tmp.p ? c->tmp2.p : c->tmp.p;
-    if (!diff_bytes_mode(c, c->xf, xf, 0, 1, r, alt))
+    const uint8_t *na, *ob;
+    if (!mode_spans(c, c->xf, xf, r, &na, &ob))
         return 0;
-    uint32_t k = adj_pick(c, r);
+    uint32_t k = adj_pick(r, na, ob);
     if (k == 0 || !diff_bytes_mode(c, c->xf, xf, k, width, r, alt) ||
         runs_cost(alt, r->diff_len) + 2 >= runs_cost(*diff, r->diff_len))
         return 0;
@@ -475,12 +583,39 @@ static enum ota_err enc_check(size_t old_len, size_t new_len, const struct delta
     if (p->passes < 0 || p->passes > DELTA_PASSES_MAX)
         return ota_fail(msg, OTA_E_INVAL, "delta: %d deflate passes out of 0..%d", p->passes,
                         DELTA_PASSES_MAX);
+    if (p->threads < 1 || p->threads > DELTA_THREADS_MAX)
+        return ota_fail(msg, OTA_E_INVAL, "delta: %d threads out of 1..%d", p->threads,
+                        DELTA_THREADS_MAX);
     if (p->level < 0 || p->level > 9)
         return ota_fail(msg, OTA_E_INVAL, "delta: zlib level %d out of 0..9", p->level);
     if (old_len > DELTA_IMAGE_MAX || new_len > DELTA_IMAGE_MAX || new_len > (uInt)-1 / 2)
         return ota_fail(msg, OTA_E_LIMIT, "delta: image of %zu/%zu bytes exceeds %llu", old_len,
                         new_len, (unsigned long long)DELTA_IMAGE_MAX);
     return OTA_OK;
+}
+
+/* Where each 2-byte prefix starts in the suffix array, so that a search
+ * bisects a few entries instead of the whole array (measured: most of the
+ * match scan's time was memcmp in the bisection). Without the table (no
+ * memory), the search bisects it all. The one-byte suffix (the last
+ * byte, X) sorts first among those starting with X, so it counts in the
+ * bucket of X followed by 0. */
+static void enc_buckets(struct enc_ctx *c)
+{
+    c->bucket = calloc(65537, sizeof *c->bucket);
+    if (!c->bucket)
+        return;
+    for (size_t i = 0; i + 1 < c->oldn; i++)
+        c->bucket[(unsigned)c->old[i] << 8 | c->old[i + 1]]++;
+    if (c->oldn > 0)
+        c->bucket[(unsigned)c->old[c->oldn - 1] << 8]++;
+    uint32_t at = 0;
+    for (unsigned b = 0; b < 65536; b++) {
+        uint32_t n = c->bucket[b];
+        c->bucket[b] = at;
+        at += n;
+    }
+    c->bucket[65536] = at;
 }
 
 static enum ota_err enc_match(struct enc_ctx *c, char *msg)
@@ -491,6 +626,7 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
             return ota_fail(msg, OTA_E_NOMEM, "delta: suffix array for %zu bytes", c->oldn);
         if (divsufsort(c->old, c->sa, (saidx_t)c->oldn) != 0)
             return ota_fail(msg, OTA_E_NOMEM, "delta: divsufsort failed");
+        enc_buckets(c);
     }
     scan_matches(c);
     if (c->pay.oom)
@@ -503,25 +639,26 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
 static enum delta_xf enc_pick_xf(struct enc_ctx *c)
 {
     enum delta_xf best = DELTA_XF_NONE;
-    size_t best_gain = 0;
-    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
-        size_t gain = 0;
-        for (size_t i = 0; i < c->nrec; i++) {
-            const struct enc_rec *r = &c->rec[i];
-            if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
-                !buf_reserve(&c->tmp2, r->diff_len))
-                continue;
-            diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
+    for (size_t i = 0; i < c->nrec; i++) { /* records outside: the plain cost once */
+        const struct enc_rec *r = &c->rec[i];
+        if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
+            !buf_reserve(&c->tmp2, r->diff_len))
+            continue;
+        diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        size_t plain = runs_cost(c->tmp.p, r->diff_len);
+        for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
             if (!diff_bytes_xf(c, (enum delta_xf)k, 1, r, c->tmp2.p))
                 continue;
-            size_t plain = runs_cost(c->tmp.p, r->diff_len), xf = runs_cost(c->tmp2.p, r->diff_len);
-            gain += plain > xf ? plain - xf : 0;
-        }
-        if (gain > best_gain) {
-            best_gain = gain;
-            best = (enum delta_xf)k;
+            size_t xf = runs_cost(c->tmp2.p, r->diff_len);
+            gain[k] += plain > xf ? plain - xf : 0;
         }
     }
+    for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++)
+        if (gain[k] > best_gain) {
+            best_gain = gain[k];
+            best = (enum delta_xf)k;
+        }
     return best;
 }
 
@@ -540,28 +677,17 @@ static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
     return OTA_OK;
 }
 
-static enum ota_err enc_try_width(struct enc_ctx *c, unsigned width, const struct delta_params *p,
-                                  struct enc_buf *out, char *msg)
-{
-    enum ota_err e = enc_payload(c, width, msg);
-    if (e != OTA_OK)
-        return e;
-    out->len = DELTA_HEADER_LEN;
-    return enc_deflate(&c->pay, p, out, msg);
-}
-
-/* The chosen payload once more through the size-parsing deflate, which is
- * too slow to run on every candidate; kept when it is smaller. It is only
- * an improvement: when it cannot get its memory (it needs about 30 bytes
- * per payload byte), the zlib stream stands. */
-static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct delta_params *p,
+/* The chosen payload (kept in c->best_pay) once more through the
+ * size-parsing deflate, which is too slow to run on every candidate; kept
+ * when it is smaller. It is only an improvement: when it cannot get its
+ * memory (it needs about 30 bytes per payload byte), the zlib stream stands. */
+static enum ota_err enc_reparse(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
     uint8_t *z;
     size_t zlen;
-    enum ota_err e = enc_payload(c, width, msg);
-    if (e == OTA_OK)
-        e = delta_deflate_opt(c->pay.p, c->pay.len, p->window_bits, p->passes, &z, &zlen, msg);
+    enum ota_err e =
+        delta_deflate_opt(c->best_pay.p, c->best_pay.len, p->window_bits, p->passes, &z, &zlen, msg);
     if (e == OTA_E_NOMEM)
         return OTA_OK;
     if (e != OTA_OK)
@@ -574,37 +700,158 @@ static enum ota_err enc_reparse(struct enc_ctx *c, unsigned width, const struct 
     return OTA_OK;
 }
 
-/* One way to serialise the records. */
-struct enc_cand {
-    unsigned width; /* diff words, 0 = per record */
-    enum delta_xf xf;
-    int adj;
-};
+/* Format version a candidate's stream has. */
+static int cand_version(struct enc_cand cand)
+{
+    return cand.adj  ? DELTA_FORMAT_VERSION_ADJ
+           : cand.xf ? DELTA_FORMAT_VERSION_XF
+                     : DELTA_FORMAT_VERSION;
+}
+
+/* Whether the candidate was deflated already (then it was ranked already);
+ * if not, it is noted as tried. */
+static int cand_tried(struct enc_ctx *c, struct enc_cand cand)
+{
+    for (size_t i = 0; i < c->ntried; i++)
+        if (c->tried[i].width == cand.width && c->tried[i].xf == cand.xf &&
+            c->tried[i].adj == cand.adj)
+            return 1;
+    if (c->ntried < ENC_CANDS_MAX)
+        c->tried[c->ntried++] = cand;
+    return 0;
+}
 
 /* Serialise and deflate one candidate into best (the first) or cur, and
- * keep the smaller in best; `prefer` keeps cur on a tie (an older format). */
+ * keep the smaller in best, on a tie the older format version. A
+ * candidate with ADRP moves that no record uses is the same candidate
+ * without them, and one seen before is not deflated again. */
 static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
                                  const struct delta_params *p, struct enc_buf *best,
-                                 struct enc_buf *cur, int prefer, struct enc_cand *best_cand,
-                                 char *msg)
+                                 struct enc_buf *cur, struct enc_cand *best_cand, char *msg)
 {
     struct enc_buf *dst = best->len == 0 ? best : cur;
     if (!buf_reserve(dst, DELTA_HEADER_LEN))
         return ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
     c->xf = cand.xf;
+    cand.adj = cand.adj && !c->adj_unused;
     c->adj = cand.adj;
-    enum ota_err e = enc_try_width(c, cand.width, p, dst, msg);
+    enum ota_err e = enc_payload(c, cand.width, msg);
+    if (e == OTA_OK && cand.adj && c->adj_used == 0) {
+        /* no record moves pages: the same records without the mode bit, and
+         * other widths are not tried with moves either (the vote that picks
+         * a record's move does not depend on the width) */
+        cand.adj = c->adj = 0;
+        c->adj_unused = 1;
+        e = enc_payload(c, cand.width, msg);
+    }
+    if (e == OTA_OK && cand_tried(c, cand))
+        return OTA_OK;
+    dst->len = DELTA_HEADER_LEN;
+    if (e == OTA_OK)
+        e = enc_deflate(&c->pay, p, dst, msg);
     if (e != OTA_OK)
         return e;
-    if (dst == best || cur->len < best->len || (prefer && cur->len == best->len)) {
+    if (dst == best || cur->len < best->len ||
+        (cur->len == best->len && cand_version(cand) < cand_version(*best_cand))) {
         if (dst == cur) {
             struct enc_buf t = *best;
             *best = *cur;
             *cur = t;
         }
+        struct enc_buf t = c->best_pay;
+        c->best_pay = c->pay;
+        c->pay = t;
         *best_cand = cand;
     }
     return OTA_OK;
+}
+
+/* One half of the word-width candidates, ranked on a context of its own
+ * (the records are shared, read only; the scratch buffers are not), so the
+ * two halves can run on two threads. Both halves always run on their own
+ * contexts, so the result is the same with one thread or two. */
+struct enc_half {
+    struct enc_ctx c;
+    const struct delta_params *p;
+    struct enc_cand cands[2];
+    struct enc_buf best, cur;
+    struct enc_cand best_cand;
+    enum ota_err e;
+    char msg[OTA_MSG_LEN];
+};
+
+static void *enc_half_run(void *arg)
+{
+    struct enc_half *h = arg;
+    h->e = OTA_OK;
+    for (size_t i = 0; h->e == OTA_OK && i < 2; i++)
+        h->e = enc_try_cand(&h->c, h->cands[i], h->p, &h->best, &h->cur, &h->best_cand, h->msg);
+    return NULL;
+}
+
+static void enc_half_free(struct enc_half *h)
+{
+    free(h->c.pay.p);
+    free(h->c.tmp.p);
+    free(h->c.tmp2.p);
+    free(h->c.xa.p);
+    free(h->c.xb.p);
+    free(h->c.best_pay.p);
+    free(h->best.p);
+    free(h->cur.p);
+}
+
+/* Widths 1, per record | 2, 4 in two halves of about equal work (per
+ * record tries every width on every record); a tie goes to the width
+ * earlier in the order 1, 2, 4, per record, as in one pass over the four.
+ * The winner's output, payload and context state go to c and best. */
+static enum ota_err enc_widths(struct enc_ctx *c, struct enc_cand first,
+                               const struct delta_params *p, struct enc_buf *best,
+                               struct enc_cand *best_cand, char *msg)
+{
+    static const unsigned widths[] = {1, 0, 2, 4}, order[] = {0, 3, 1, 2};
+    struct enc_half h[2];
+    pthread_t th;
+    for (int k = 0; k < 2; k++) {
+        h[k] = (struct enc_half){.c = {.old = c->old, .nw = c->nw, .oldn = c->oldn, .newn = c->newn,
+                                       .rec = c->rec, .nrec = c->nrec, .xfc_new = c->xfc_new,
+                                       .xfc_old = c->xfc_old, .xfc_kind = c->xfc_kind},
+                                 .p = p, .best_cand = first};
+        for (int i = 0; i < 2; i++)
+            h[k].cands[i] = (struct enc_cand){widths[2 * k + i], first.xf, first.adj};
+    }
+    int threaded = p->threads > 1 && pthread_create(&th, NULL, enc_half_run, &h[1]) == 0;
+    enc_half_run(&h[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        enc_half_run(&h[1]);
+    enum ota_err e = h[0].e != OTA_OK ? h[0].e : h[1].e;
+    if (e != OTA_OK) {
+        ota_fail(msg, e, "%s", h[0].e != OTA_OK ? h[0].msg : h[1].msg);
+    } else {
+        size_t rank[2];
+        for (int k = 0; k < 2; k++)
+            rank[k] = order[2 * k + (h[k].best_cand.width != widths[2 * k])];
+        int second = h[1].best.len < h[0].best.len ||
+                     (h[1].best.len == h[0].best.len && rank[1] < rank[0]);
+        struct enc_half *w = &h[second], *l = &h[!second];
+        struct enc_buf t = *best;
+        *best = w->best;
+        w->best = t;
+        t = c->best_pay;
+        c->best_pay = w->c.best_pay;
+        w->c.best_pay = t;
+        *best_cand = w->best_cand;
+        c->ntried = 0;
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < h[k].c.ntried; i++)
+                c->tried[c->ntried++] = h[k].c.tried[i];
+        c->adj_unused = w->c.adj_unused || l->c.adj_unused;
+    }
+    enc_half_free(&h[0]);
+    enc_half_free(&h[1]);
+    return e;
 }
 
 /* Pick the diff word width that deflates smallest: bytes suit code whose
@@ -616,29 +863,26 @@ static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
 static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
-    static const unsigned widths[] = {1, 2, 4, 0};
     struct enc_buf cur = {0};
-    enum ota_err e = OTA_OK;
     enum delta_xf xf = c->xf;
     int adj = p->adj && (xf == DELTA_XF_NONE || xf == DELTA_XF_ARM64);
-    struct enc_cand best_cand = {widths[0], xf, adj};
-    for (size_t i = 0; e == OTA_OK && i < sizeof widths / sizeof widths[0]; i++)
-        e = enc_try_cand(c, (struct enc_cand){widths[i], xf, adj}, p, best, &cur, 0, &best_cand,
-                         msg);
+    struct enc_cand best_cand = {1, xf, adj};
+    enc_xf_cache(c, xf);
+    enum ota_err e = enc_widths(c, best_cand, p, best, &best_cand, msg);
     if (e == OTA_OK && xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, p->adj != 0}, p,
-                         best, &cur, 0, &best_cand, msg);
+                         best, &cur, &best_cand, msg);
     if (e == OTA_OK && best_cand.adj)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, best_cand.xf, 0}, p, best, &cur,
-                         1, &best_cand, msg);
+                         &best_cand, msg);
     if (e == OTA_OK && best_cand.xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, 0}, p, best, &cur,
-                         1, &best_cand, msg);
+                         &best_cand, msg);
     c->xf = best_cand.xf;
     c->adj = best_cand.adj;
     free(cur.p);
     if (e == OTA_OK && p->passes > 0)
-        e = enc_reparse(c, best_cand.width, p, best, msg);
+        e = enc_reparse(c, p, best, msg);
     return e;
 }
 
@@ -659,12 +903,16 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
     if (e == OTA_OK)
         e = enc_match(&c, msg);
     free(c.sa);
+    free(c.bucket);
     if (e == OTA_OK)
         c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c) : (enum delta_xf)p->xf;
     if (e == OTA_OK)
         e = enc_streams(&c, p, &res, msg);
     free(c.rec);
     free(c.pay.p);
+    free(c.best_pay.p);
+    free(c.xfc_new);
+    free(c.xfc_old);
     free(c.tmp.p);
     free(c.tmp2.p);
     free(c.xa.p);

@@ -12,7 +12,9 @@
 # the parsing deflate contributes), the same without format v3's ADRP page
 # moves (noadj: what they contribute),
 # bsdiff's, xdelta3's (-9 -S djw) and zstd --patch-from's (-19) sizes,
-# encode time of ours and bsdiff (best of three, same run) and the ratio,
+# encode time of ours (on delta_params.threads threads, 2: the closing
+# lines say how many CPUs the machine has) and bsdiff (best of three, same
+# run) and the ratio,
 # decoder working memory and decode throughput; then totals, and the same
 # pairs at the smallest zlib window. Figures, not pass/fail; the targets
 # (issue 14) are in the closing lines.
@@ -67,6 +69,7 @@ zstd_size() { [ -n "$have_zs" ] || { echo 0; return; }
 
 printf '%-34s %9s %8s %8s %8s %8s %8s %8s %8s %6s %6s %7s %7s %6s %7s %8s %6s\n' pair new ours \
   v1 zl noadj bsdiff xdelta3 zstd ratio v1_rat enc_s bsd_s t_rat dec_mem dec_MB/s w${WMIN}_rat
+THREADS=?
 T_NEW=0 T_OURS=0 T_V1=0 T_ZL=0 T_NA=0 T_BSD=0 T_XD=0 T_ZS=0 T_SMALL=0 MAXR=0 SLOWER=0 MAXMEM=0 MAXMEM_S=0
 MINMBPS=1e9 MAXSR=0
 for spec in "${PAIRS[@]}"; do
@@ -85,6 +88,7 @@ for spec in "${PAIRS[@]}"; do
   bt=$(bsdiff_time "$root/$old" "$root/$new")
   bs=$(stat -c %s "$TMP/p.bsdiff")
   nsz=$(field new "$line"); ours=$(field delta "$line"); et=$(field enc_s "$line")
+  THREADS=$(field threads "$line")
   mem=$(field dec_mem "$line"); mbps=$(field dec_mbps "$line")
   ssz=$(field delta "$small"); smem=$(field dec_mem "$small")
   ratio=$(awk -v a="$ours" -v b="$bs" 'BEGIN{printf "%.3f", a/b}')
@@ -110,7 +114,7 @@ echo "size:    total $(awk -v a="$T_OURS" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/
 echo "techniques: address transforms save $(awk -v a="$T_OURS" -v b="$T_V1" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the v1 total ($T_V1 -> $T_OURS B)"
 echo "            size-parsing deflate saves $(awk -v a="$T_OURS" -v b="$T_ZL" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the zlib-deflated total ($T_ZL -> $T_OURS B)"
 echo "            ADRP page moves (format v3) save $(awk -v a="$T_OURS" -v b="$T_NA" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the total without them ($T_NA -> $T_OURS B)"
-echo "encode:  $SLOWER pair(s) slower than bsdiff (target 0)"
+echo "encode:  $SLOWER pair(s) slower than bsdiff (target 0); ours on $THREADS thread(s), bsdiff on 1, $(nproc) CPU(s), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "memory:  decoder <= $MAXMEM B at window 15 (target <= 45056); <= $MAXMEM_S B at window $WMIN (target <= 12288)"
 echo "window $WMIN: total delta $(awk -v a="$T_SMALL" -v b="$T_OURS" 'BEGIN{printf "%.3f", a/b}') x the default window, worst pair $MAXSR (target <= 1.10 each)"
 echo "decode:  slowest $MINMBPS MB/s (target > 20)"

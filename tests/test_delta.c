@@ -276,6 +276,47 @@ static void deflate_passes(void **state)
     free(n);
 }
 
+/* The encoder's second thread (half the width candidates) changes nothing
+ * in the output: the same bytes with one thread or two, on a Thumb pair
+ * (transform cache), a Cortex-M4 and an AArch64 pair (ADRP moves). Thread
+ * counts outside 1..DELTA_THREADS_MAX are rejected. */
+static void threads_same_bytes(void **state)
+{
+    static const size_t which[] = {4, 6, 8}; /* of pairs[] */
+    (void)state;
+    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+        const struct pair *pr = &pairs[which[i]];
+        size_t ol, nl, len[2];
+        uint8_t *o = load(pr->old, &ol), *n = load(pr->nw, &nl), *d[2];
+        char msg[OTA_MSG_LEN] = "";
+        for (int t = 1; t <= DELTA_THREADS_MAX; t++) {
+            struct delta_params p;
+            delta_params_default(&p);
+            p.threads = t;
+            assert_int_equal(delta_encode(o, ol, n, nl, &p, &d[t - 1], &len[t - 1], NULL, msg),
+                             OTA_OK);
+        }
+        assert_int_equal(len[0], len[1]);
+        assert_memory_equal(d[0], d[1], len[0]);
+        uint8_t *out = malloc(nl + 1);
+        assert_int_equal(decode(o, ol, d[1], len[1], out, nl, 0).err, OTA_OK);
+        assert_memory_equal(out, n, nl);
+        struct delta_params bad;
+        uint8_t *x;
+        size_t xl;
+        for (int t = 0; t <= DELTA_THREADS_MAX + 1; t += DELTA_THREADS_MAX + 1) {
+            delta_params_default(&bad);
+            bad.threads = t;
+            assert_int_equal(delta_encode(o, ol, n, nl, &bad, &x, &xl, NULL, msg), OTA_E_INVAL);
+        }
+        free(out);
+        free(d[0]);
+        free(d[1]);
+        free(o);
+        free(n);
+    }
+}
+
 /* Format v2: every transform kind, forced, on the firmware pairs and their
  * reverse, fed in random and tiny chunks (units straddle every boundary);
  * a forced kind may still lose to version 1, so both versions show up. */
@@ -846,6 +887,7 @@ int main(void)
         cmocka_unit_test(adrp_moves),
         cmocka_unit_test(optimal_deflate),
         cmocka_unit_test(deflate_passes),
+        cmocka_unit_test(threads_same_bytes),
         cmocka_unit_test(transform_round_trips),
         cmocka_unit_test(transform_inverts),
         cmocka_unit_test(trailing_and_wrong_old),

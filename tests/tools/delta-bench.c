@@ -6,12 +6,14 @@
  *   new=B delta=B enc_s=S dec_mem=B dec_mbps=X wbits=N version=V xf=K
  * dec_mem is sizeof(struct delta_dec) plus the arena bytes zlib really used;
  * enc_s is the best of three encodes.
- * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] OLD NEW [WINDOW_BITS [PATCH_OUT]]
+ * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW
+ *        [WINDOW_BITS [PATCH_OUT]]
  * --xf=K forces the address transform (-1 auto, the default; 0 none, which
  * gives a format version 1 stream; 1..4 a kind of enum delta_xf), so the
  * bench can show what the transforms contribute; --passes=N sets the
  * size-parsing deflate's passes (0: zlib's deflate only), likewise;
- * --adj=0 turns off format v3's ADRP page moves.
+ * --adj=0 turns off format v3's ADRP page moves; --threads=1 keeps the
+ * encoder on one thread (default 2: half the width candidates on a second).
  */
 #include "delta.h"
 
@@ -70,11 +72,13 @@ int main(int argc, char **argv)
             p.passes = (int)strtol(argv[1] + 9, NULL, 10);
         else if (strncmp(argv[1], "--adj=", 6) == 0)
             p.adj = (int)strtol(argv[1] + 6, NULL, 10);
+        else if (strncmp(argv[1], "--threads=", 10) == 0)
+            p.threads = (int)strtol(argv[1] + 10, NULL, 10);
         else
             break;
     }
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] OLD NEW "
+        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW "
                         "[WINDOW_BITS [PATCH_OUT]]\n");
         return 2;
     }
@@ -108,10 +112,11 @@ int main(int argc, char **argv)
     double dec_s = (now() - t0) / runs;
     if (memcmp(out, nw, new_len) != 0)
         return fail("verify", OTA_E_AUTH, "output differs");
-    printf("new=%zu delta=%zu enc_s=%.3f dec_mem=%zu dec_mbps=%.1f wbits=%d version=%d xf=%d\n",
+    printf("new=%zu delta=%zu enc_s=%.3f dec_mem=%zu dec_mbps=%.1f wbits=%d version=%d xf=%d "
+           "threads=%d\n",
            new_len, delta_len, enc_s, sizeof(struct delta_dec) + peak,
            (double)new_len / 1e6 / (dec_s > 0 ? dec_s : 1e-9), info.window_bits, info.version,
-           info.xf);
+           info.xf, p.threads);
     free(old);
     free(nw);
     free(delta);
