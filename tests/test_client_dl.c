@@ -727,6 +727,17 @@ static void dl_burst_poor_link_no_slower(void **state)
     assert_true(t8 <= t1);
 }
 
+/* 79 blocks of 64 in requests of up to 8 over a link of 1.2 s round
+ * trip and 60 ms per answer. */
+static void dl_burst_setup(void)
+{
+    dl_setup(2);
+    env.fetcher.batch = fake_batch_of;
+    env.fk.batch = 8;
+    env.fk.rtt = 1.2;
+    env.fk.ser = 0.06;
+}
+
 /* A request of two blocks lost whole while a later one is answered (a
  * window of 8: too few later answers to overtake them): one timeout, not
  * one per block, its blocks asked again together (the link delivers, so
@@ -734,11 +745,7 @@ static void dl_burst_poor_link_no_slower(void **state)
 static void dl_burst_lost_request_one_timeout(void **state)
 {
     (void)state;
-    dl_setup(2); /* 79 blocks of 64 */
-    env.fetcher.batch = fake_batch_of;
-    env.fk.batch = 8;
-    env.fk.rtt = 1.2;
-    env.fk.ser = 0.06;
+    dl_burst_setup();
     env.fk.lose_req_num = 20;
     env.dl.window = 8;
     dl_run_ok();
@@ -756,11 +763,7 @@ static void dl_burst_lost_request_one_timeout(void **state)
 static void dl_burst_gap_resent_early(void **state)
 {
     (void)state;
-    dl_setup(2);
-    env.fetcher.batch = fake_batch_of;
-    env.fk.batch = 8;
-    env.fk.rtt = 1.2;
-    env.fk.ser = 0.06;
+    dl_burst_setup();
     env.fk.lose_ans = 20; /* first of a request of two, in a window of 8 */
     env.dl.window = 8;
     dl_run_ok();
