@@ -261,15 +261,26 @@ static void dev_win_grow(struct dev_win *w)
         w->cwnd_peak = w->cwnd;
 }
 
+/* How a loss was found (dev_win_loss). */
+enum dev_loss {
+    DEV_LOSS_LATER,   /* by later answers: the radio's unless the queue is long */
+    DEV_LOSS_TIMEOUT, /* by the timer */
+    DEV_LOSS_TAIL     /* the end of a request, found by a later request's answer */
+};
+
 /* A loss: shrink once per round trip (only for a transmission sent after
  * the last cut, as TCP's recovery does). A loss found by later answers
  * while the queue is short is the radio's, not congestion: resend without
- * shrinking, or a 1 % loss rate would keep the window below the link. */
-static void dev_win_loss(struct dev_win *w, const struct dev_slot *s, int timeout)
+ * shrinking, or a 1 % loss rate would keep the window below the link.
+ * The end of a request lost while a later request is answered is what a
+ * full drop-tail queue does to a burst (on `poor` the queue holds under
+ * 4 answers, so the queue estimate never reads long): shrink by 0.7. */
+static void dev_win_loss(struct dev_win *w, const struct dev_slot *s, enum dev_loss how)
 {
+    int timeout = how == DEV_LOSS_TIMEOUT;
     if (dev_strict(w) || s->seq <= w->recover_seq)
         return;
-    if (!timeout && dev_queued(w) <= DEV_QUEUE_HIGH)
+    if (how == DEV_LOSS_LATER && dev_queued(w) <= DEV_QUEUE_HIGH)
         return;
     w->cwnd *= timeout ? 0.5 : 0.7;
     if (w->cwnd < 1)
@@ -650,10 +661,11 @@ static enum ota_err dev_overtaken(struct dev_dl *d, struct dev_xfer *x, uint32_t
         struct dev_slot *s = &w->slot[i];
         if (!s->used || s->seq >= seq || s->probe)
             continue;
-        if (++s->later < DEV_DUP_THRESH && !(sure && s->burst < burst))
+        int early = ++s->later < DEV_DUP_THRESH;
+        if (early && !(sure && s->burst < burst))
             continue;
         w->fast++;
-        dev_win_loss(w, s, 0);
+        dev_win_loss(w, s, early ? DEV_LOSS_TAIL : DEV_LOSS_LATER);
         enum ota_err e = dev_slot_send(d, s, x->szx, now, msg);
         if (e != OTA_OK)
             return e;
@@ -684,7 +696,7 @@ static enum ota_err dev_burst_heard(struct dev_dl *d, struct dev_xfer *x, const 
         if (t->rpos > s->rpos)
             continue;
         w->gaps++;
-        dev_win_loss(w, t, 0);
+        dev_win_loss(w, t, DEV_LOSS_LATER);
         enum ota_err e = dev_slot_send(d, t, x->szx, now, msg);
         if (e != OTA_OK)
             return e;
@@ -709,7 +721,7 @@ static enum ota_err dev_timeout(struct dev_dl *d, struct dev_xfer *x, struct dev
     uint32_t burst = s->burst;
     w->timeouts++;
     w->bursts_lost += (unsigned long)whole;
-    dev_win_loss(w, s, !delivering);
+    dev_win_loss(w, s, delivering ? DEV_LOSS_LATER : DEV_LOSS_TIMEOUT);
     /* Keep the backed-off timer for new requests too until a sample
      * comes (RFC 6298 5.5, 5.7); else, on a link slower than the first
      * guess, every first copy times out and Karn's rule never lets a
@@ -740,7 +752,7 @@ static int dev_busy_backoff(struct dev_dl *d, struct dev_slot *s, const struct d
     if ((b->code != 503 && b->code != 429) || now + wait - s->first >= d->timeout_s)
         return 0;
     d->w.busy++;
-    dev_win_loss(&d->w, s, 1);
+    dev_win_loss(&d->w, s, DEV_LOSS_TIMEOUT);
     s->due = now + wait;
     log_msg(LOG_L_DEBUG, "download: block %u: server busy (%u.%02u), again in %.0f s", s->num,
             b->code / 100, b->code % 100, wait);
