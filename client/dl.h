@@ -99,6 +99,9 @@ struct dev_slot {
     double rto0;        /* timeout of the first transmission */
     int probe;          /* block 0 asked to see whether the package changed */
     int pos;            /* place in the burst of sends it went out with (0 = first) */
+    uint32_t burst;     /* the request its latest transmission went in (w.burst) */
+    int rpos;           /* its place in that request */
+    int heard;          /* an answer to that request came (first transmissions only) */
 };
 
 /* Window and timer state; see the top of this file. */
@@ -111,9 +114,14 @@ struct dev_win {
     double backoff;      /* timer multiplier after timeouts, until a valid sample */
     uint32_t seq, next_id, recover_seq;
     int burst_pos;       /* sends since the last receive */
+    int link_batch;      /* blocks the link puts in one request (fetcher batch) */
+    int req_fill;        /* sends since the link last sent its pending requests (recv) */
+    uint32_t burst;      /* requests so far, as the link groups the sends */
+    uint32_t heard_seq;  /* latest send order known answered (first transmissions) */
     double gap, last_rx; /* time between answers of one burst (smoothed); last answer */
     /* statistics, for logs and tests */
     unsigned long sent, retx, fast, timeouts, dups, cuts, busy;
+    unsigned long bursts_lost, gaps; /* whole requests lost (one timeout each); gaps in a burst */
     double cwnd_peak;
 };
 

@@ -5,6 +5,8 @@
 # request), in the same run, on the nb2, nb1 and poor links of nbsim.
 #
 # Usage: scripts/bench_uplink.sh [BUILD_DIR]   (default build/release)
+# Environment: UPLINK_PROFILES (default "nb2 nb1 poor"), UPLINK_KEEP=DIR
+# (copy the clients' logs and nbsim's counts there).
 # The package: the ESP8266 MicroPython pair in tests/data/firmware
 # (target v1.10 as core 0010; the device runs 0009, a core not shipped, so
 # the server sends the full-core fallback: ~400 KB of zlib'd core) plus a
@@ -28,13 +30,12 @@ stop_link() { # stop_link NAME: the run's nbsim, so it prints its counts
     pid=$(cat "$W/$1.nbpid" 2>/dev/null) && kill "$pid" 2>/dev/null
     for _ in $(seq 100); do grep -q "nbsim: up" "$W/$1.nbsim" 2>/dev/null && break; sleep 0.05; done
 }
-RUNS="nb2old nb2 nb1old nb1 poorold poor"
-ota nb2old nb2 --fota-only
-ota nb2 nb2
-ota nb1old nb1 --fota-only
-ota nb1 nb1
-ota poorold poor --fota-only
-ota poor poor
+RUNS=
+for prof in ${UPLINK_PROFILES:-nb2 nb1 poor}; do
+    RUNS="$RUNS ${prof}old $prof"
+    ota "${prof}old" "$prof" --fota-only
+    ota "$prof" "$prof"
+done
 echo "   running (bounded by ${MAX} s)..."
 for n in $RUNS; do
     while [ ! -s "$W/$n.res" ]; do sleep 1; done
@@ -62,4 +63,8 @@ done
 echo
 echo "target (nb2, after): <= 15 uplink bytes per KiB downloaded, utilisation not below before's"
 echo "EXTRA = block answers sent beyond one per block (sent twice or more; lost ones included)"
-grep -ho 'window max.*srtt [0-9]* ms' "$W/nb2.err" "$W/poor.err" 2>/dev/null | sed 's/^/   /'
+for n in $RUNS; do
+    grep -ho 'window max.*srtt [0-9]* ms' "$W/$n.err" 2>/dev/null | sed "s/^/   $n: /"
+done
+# UPLINK_KEEP=DIR: the clients' -v logs and nbsim's counts, for a look afterwards
+[ -n "${UPLINK_KEEP:-}" ] && mkdir -p "$UPLINK_KEEP" && cp "$W"/*.err "$W"/*.nbsim "$UPLINK_KEEP"/

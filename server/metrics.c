@@ -149,6 +149,26 @@ static void srv_render_refusals(struct srv_text *t, const struct srv_stats *st)
                  (unsigned long long)checks, (unsigned long long)st->reports_limited);
 }
 
+/* The short exchange (issue 13): GET /p/<ETag hex>, its bursts' block
+ * answers (also in ota_block_answers_total) and its bare refusals. */
+static void srv_render_short(struct srv_text *t, const struct srv_stats *st)
+{
+    srv_text_one(t, "ota_short_requests_total", "counter",
+                 "GET /p/<ETag> requests (short exchange, several blocks per request).",
+                 st->short_requests);
+    srv_text_one(t, "ota_short_block_answers_total", "counter",
+                 "Block answers (2.05) of /p/ bursts (also counted in ota_block_answers_total).",
+                 st->short_blocks);
+    srv_text_family(t, "ota_short_refusals_total", "counter",
+                    "Bare /p/ refusals by reason (4.04 ETag not held, 4.03 source without a "
+                    "/fota transfer of it, 4.00/4.02 malformed path or options or past the end).");
+    static const char *const reason[] = {"unknown_etag", "no_transfer", "malformed"};
+    const uint64_t n[] = {st->short_unknown, st->short_refused, st->short_bad};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++)
+        srv_text_add(t, "ota_short_refusals_total{reason=\"%s\"} %llu\n", reason[i],
+                     (unsigned long long)n[i]);
+}
+
 static void srv_render_coap(struct srv_text *t, const struct srv_metrics_snap *m)
 {
     const struct srv_stats *st = &m->st;
@@ -158,6 +178,7 @@ static void srv_render_coap(struct srv_text *t, const struct srv_metrics_snap *m
     srv_text_one(t, "ota_block_answer_bytes_total", "counter",
                  "Payload bytes of block answers, all packages.", st->block_bytes);
     srv_render_packages(t, m);
+    srv_render_short(t, st);
     srv_text_one(t, "ota_transfers_running", "gauge",
                  "Downloads in progress (past block 0, last block not yet sent).", m->transfers);
     srv_text_one(t, "ota_transfer_slots", "gauge",

@@ -69,6 +69,11 @@ static void render_values(void **state)
     m->st.census_dropped = 12;
     m->st.build_requests = 13;
     m->st.build_waits = 14;
+    m->st.short_requests = 15;
+    m->st.short_blocks = 16;
+    m->st.short_unknown = 17;
+    m->st.short_refused = 18;
+    m->st.short_bad = 19;
     m->transfers = 1;
     m->sources = 7;
     m->packages = 2;
@@ -113,6 +118,11 @@ static void render_values(void **state)
     assert_line(t, "ota_census_dropped_total 12");
     assert_line(t, "ota_build_requests_total 13");
     assert_line(t, "ota_build_wait_responses_total 14");
+    assert_line(t, "ota_short_requests_total 15");
+    assert_line(t, "ota_short_block_answers_total 16");
+    assert_line(t, "ota_short_refusals_total{reason=\"unknown_etag\"} 17");
+    assert_line(t, "ota_short_refusals_total{reason=\"no_transfer\"} 18");
+    assert_line(t, "ota_short_refusals_total{reason=\"malformed\"} 19");
     assert_line(t, "process_start_time_seconds 1700000000.500");
     assert_line(t, "# TYPE ota_requests_total counter");
     assert_int_equal(t[len - 1], '\n');
@@ -139,7 +149,7 @@ static void render_families(void **state)
         assert_non_null(strstr(t, help));
         types++;
     }
-    assert_int_equal(types, 32);
+    assert_int_equal(types, 35);
     free(t);
     free(m);
 }
