@@ -13,11 +13,16 @@
 # listener with threads = 2, rate_limit = 0 and log_level = warn (the
 # same "no per-request log" as nginx). Rounds alternate between the two;
 # the medians of bytes/s are compared. Target: ota-server >= 0.9 x nginx.
-# Usage: scripts/bench_http.sh [BUILD_DIR]   (ROUNDS, PROCS, DOWNLOADS override)
+# The same comparison runs a second time with curl as the client (a client
+# of nobody's making here: each process gives curl its DOWNLOADS URLs in
+# one command line, which it fetches over one kept-alive connection, with
+# Range: bytes=0- like the module); CLIENTS picks which ones run.
+# Usage: scripts/bench_http.sh [BUILD_DIR]   (ROUNDS, PROCS, DOWNLOADS, CLIENTS override)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
 ROUNDS=${ROUNDS:-5} PROCS=${PROCS:-4} DOWNLOADS=${DOWNLOADS:-125}
+CLIENTS=${CLIENTS:-ota-module curl}
 . tests/lib.sh
 BUILD=$BUILD
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -76,29 +81,43 @@ for i in $(seq 1 100); do
 done
 
 Q="project_key=$OTA_PRODUCT_KEY&imei=861234567890123&firmware_name=${OTA_PROJECT}_Luat_V0017_RDA8910&core_version=0017&dfota=1&version=1.0.0"
+# one_client PORT K: process K's DOWNLOADS downloads on one connection;
+# its output holds one "size=N " per download
+one_client() {
+  local url="http://127.0.0.1:$1/api/site/firmware_upgrade?$Q" args=() i
+  if [ "$CLIENT" = curl ]; then
+    for i in $(seq 1 "$DOWNLOADS"); do args+=(-o /dev/null "$url"); done
+    timeout 300 curl -sS -r 0- -w 'size=%{size_download} \n' "${args[@]}"
+  else
+    timeout 300 "$BIN/ota-module" -u "http://127.0.0.1:$1" -q "$Q" -o /dev/null --repeat "$DOWNLOADS"
+  fi
+}
 # run PORT -> bytes/s of PROCS x DOWNLOADS downloads (0 if any failed)
 run() {
   local port=$1 k t0 t1 ok=1 pids=()
   t0=$(date +%s.%N)
   for k in $(seq 1 "$PROCS"); do
-    timeout 300 "$BIN/ota-module" -u "http://127.0.0.1:$port" -q "$Q" -o /dev/null \
-      --repeat "$DOWNLOADS" >"$W/m$k.out" 2>&1 &
+    one_client "$port" "$k" >"$W/m$k.out" 2>&1 &
     pids+=("$!")
   done
   for k in "${pids[@]}"; do wait "$k" || ok=0; done
   t1=$(date +%s.%N)
-  for k in $(seq 1 "$PROCS"); do grep -q "size=$SIZE " "$W/m$k.out" || ok=0; done
+  for k in $(seq 1 "$PROCS"); do
+    [ "$(grep -c "size=$SIZE " "$W/m$k.out")" -ge "$([ "$CLIENT" = curl ] && echo "$DOWNLOADS" || echo 1)" ] || ok=0
+  done
   [ "$ok" = 1 ] || { cat "$W/m1.out" "$W/ngx/logs/stderr.log" >&2; echo 0; return; }
   awk -v b=$((PROCS * DOWNLOADS * SIZE)) -v a="$t0" -v z="$t1" 'BEGIN { printf "%.0f", b / (z - a) }'
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+for CLIENT in $CLIENTS; do
 o=() n=()
 for r in $(seq 1 "$ROUNDS"); do
   o+=("$(run "$HP")"); n+=("$(run "$NP")")
 done
 mo=$(echo "${o[*]}" | median) mn=$(echo "${n[*]}" | median)
 ratio=$(awk -v a="$mo" -v b="$mn" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "== device HTTP, $((PROCS * DOWNLOADS)) keep-alive downloads of $SIZE bytes ($PROCS connections x $DOWNLOADS), $ROUNDS rounds:"
+echo "== device HTTP, client $CLIENT, $((PROCS * DOWNLOADS)) keep-alive downloads of $SIZE bytes ($PROCS connections x $DOWNLOADS), $ROUNDS rounds:"
 echo "   ota-server $(awk -v v="$mo" 'BEGIN { printf "%.0f", v / 1e6 }') MB/s (runs ${o[*]}), nginx $(awk -v v="$mn" 'BEGIN { printf "%.0f", v / 1e6 }') MB/s (runs ${n[*]})"
 echo "   ota-server/nginx $ratio (target >= 0.9): $(awk -v r="$ratio" 'BEGIN { print (r >= 0.9 ? "met" : "NOT met") }')"
-echo "RESULT ota_bytes_per_s=$mo nginx_bytes_per_s=$mn ratio=$ratio"
+echo "RESULT client=$CLIENT ota_bytes_per_s=$mo nginx_bytes_per_s=$mn ratio=$ratio"
+done
