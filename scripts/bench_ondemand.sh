@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_ondemand.sh - how long a device waits for a package built on demand.
 #
-# Usage: scripts/bench_ondemand.sh [BUILD_DIR]   (default build/release)
+# Usage: scripts/bench_ondemand.sh [BUILD_DIR]   (default build/release;
+#        ONDEMAND_OLD=FILE ONDEMAND_NEW=FILE time another pair)
 #
 # The largest image pair in ../shared/data/firmware (libpython 3.7.2-3 ->
 # 3.7.3-1, 3.4 MB, when that folder exists; else the bundled 0019 -> 0020
@@ -22,7 +23,9 @@ for b in ota-cache; do
   [ -x "$BUILD/$b" ] || { echo "bench_ondemand: $BUILD/$b not built"; exit 1; }
 done
 SHARED=../shared/data/firmware/libpython-aarch64
-if [ -f "$SHARED/3.7.2-3/libpython3.7m.so.1.0" ]; then
+if [ -n "${ONDEMAND_OLD:-}" ]; then # any other pair, e.g. from build/bench-bin
+  OLD=$ONDEMAND_OLD NEW=$ONDEMAND_NEW PAIR="$OLD -> $NEW"
+elif [ -f "$SHARED/3.7.2-3/libpython3.7m.so.1.0" ]; then
   OLD=$SHARED/3.7.2-3/libpython3.7m.so.1.0 NEW=$SHARED/3.7.3-1/libpython3.7m.so.1.0
   PAIR="libpython-aarch64 3.7.2-3 -> 3.7.3-1"
 else
