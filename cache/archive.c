@@ -161,7 +161,7 @@ enum ota_err drop_archive_old_cores(const struct cfg_ota *c, const struct ver_co
         e = ota_fail(msg, OTA_E_NOMEM, "old core list");
     while (e == OTA_OK && (de = readdir(d)) != NULL) {
         struct ver_core v;
-        if (!drop_older_core_file(de->d_name, 17, core, &v))
+        if (!cache_core_file_name(de->d_name, 17, &v) || !drop_core_older(&v, core))
             continue;
         if (*n == max) {
             e = ota_fail(msg, OTA_E_LIMIT, "%s: more than %d old cores", dir, max);

@@ -72,16 +72,24 @@ static void cache_shipped_insert(struct cache_release *r, uint32_t num, struct c
     r->shipped[i] = img;
 }
 
+int cache_core_file_name(const char *name, size_t tail_len, struct ver_core *v)
+{
+    char stem[VER_CORE_STR_MAX + 8];
+    size_t n = strlen(name);
+    if (n < tail_len + 5 || n - tail_len - 4 >= sizeof stem || strcmp(name + n - 4, ".bin") != 0)
+        return 0;
+    memcpy(stem, name, n - tail_len - 4);
+    stem[n - tail_len - 4] = '\0';
+    return ver_core_parse(stem, v, NULL) == OTA_OK;
+}
+
 /* Should this directory entry be read as a shipped core? */
 static int cache_shipped_wanted(const struct cfg_ota *c, const char *name, struct ver_core *v)
 {
-    char base[VER_CORE_STR_MAX + 8];
     size_t n = strlen(name);
-    if (n < 5 || n >= sizeof base || strcmp(name + n - 4, ".bin") != 0)
-        return 0;
-    memcpy(base, name, n - 4);
-    base[n - 4] = '\0';
-    if (ver_core_parse(base, v, NULL) != OTA_OK) {
+    if (n < 5 || n >= VER_CORE_STR_MAX + 8 || strcmp(name + n - 4, ".bin") != 0)
+        return 0; /* not an image: no warning */
+    if (!cache_core_file_name(name, 0, v)) {
         log_msg(LOG_L_WARN, "shipped_dir: ignoring %s (not named <core version>.bin)", name);
         return 0;
     }

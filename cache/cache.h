@@ -46,6 +46,11 @@ struct cache_build_set {
 enum ota_err cache_build_set(const struct cfg_ota *c, const struct cache_build_set *set,
                              cache_package_cb cb, void *ctx, int *bad_input, char *msg);
 
+/* A file named "<core version><tail>.bin" (tail "" in shipped_dir,
+ * "-<16 hex>" in the archive, tail_len its length): 1 with *v filled,
+ * else 0. */
+int cache_core_file_name(const char *name, size_t tail_len, struct ver_core *v);
+
 /* Check one package: header, signature (when pub is non-NULL), and the
  * script and full-core hashes by extracting them. *sig_checked tells the
  * caller whether the signature was part of the check. */

@@ -7,6 +7,7 @@
 #include "census_report.h"
 
 #include "cache.h"
+#include "drop.h"
 #include "ondemand.h"
 #include "select.h"
 
@@ -54,8 +55,7 @@ static int64_t cache_census_archived_at(const struct cfg_ota *c, const struct ce
     DIR *d = opendir(dir);
     while (d && (de = readdir(d)) != NULL) {
         struct ver_core core;
-        if (!srv_ondemand_archive_name(de->d_name, &core) || core.number != e->core.number ||
-            strcmp(core.name, e->core.name) || strcmp(core.chip, e->core.chip))
+        if (!srv_ondemand_archive_name(de->d_name, &core) || !drop_core_equal(&core, &e->core))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (stat(path, &st) == 0 && (int64_t)st.st_mtime > at)

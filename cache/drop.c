@@ -213,7 +213,7 @@ static void drop_migrate(const struct cfg_ota *c)
     DIR *d = c->shipped_dir[0] ? opendir(c->shipped_dir) : NULL;
     while (d && (de = readdir(d)) != NULL) {
         struct ver_core v;
-        if (!drop_older_core_file(de->d_name, 0, &c->core, &v))
+        if (!cache_core_file_name(de->d_name, 0, &v) || !drop_core_older(&v, &c->core))
             continue;
         ver_core_format(&v, core);
         snprintf(path, sizeof path, "%s/%s", c->shipped_dir, de->d_name);

@@ -42,11 +42,8 @@ struct drop_release {
 /* Same core version (line and number). */
 int drop_core_equal(const struct ver_core *a, const struct ver_core *b);
 
-/* A file named "<core version><tail>.bin" (tail "" in shipped_dir,
- * "-<16 hex>" in the archive, tail_len its length) holding an older core
- * of line's line than line: 1 with *v filled, else 0. */
-int drop_older_core_file(const char *name, size_t tail_len, const struct ver_core *line,
-                         struct ver_core *v);
+/* v is an older core of line's line than line. */
+int drop_core_older(const struct ver_core *v, const struct ver_core *line);
 
 /* Strict: [release] first, known keys once each, every value checked; the
  * message names the line. */

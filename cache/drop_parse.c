@@ -24,17 +24,9 @@ int drop_core_equal(const struct ver_core *a, const struct ver_core *b)
     return ver_core_same_line(a, b) && a->number == b->number;
 }
 
-int drop_older_core_file(const char *name, size_t tail_len, const struct ver_core *line,
-                         struct ver_core *v)
+int drop_core_older(const struct ver_core *v, const struct ver_core *line)
 {
-    char stem[VER_CORE_STR_MAX];
-    size_t n = strlen(name);
-    if (n < tail_len + 5 || n - tail_len - 4 >= sizeof stem || strcmp(name + n - 4, ".bin") != 0)
-        return 0;
-    memcpy(stem, name, n - tail_len - 4);
-    stem[n - tail_len - 4] = '\0';
-    return ver_core_parse(stem, v, NULL) == OTA_OK && ver_core_same_line(v, line) &&
-           v->number < line->number;
+    return ver_core_same_line(v, line) && v->number < line->number;
 }
 
 /* Next vendor.manifest line (no newline, trailing CR and surrounding
@@ -225,8 +217,7 @@ static enum ota_err drop_vendor_line(char *line, struct drop_vendor_item *it, ch
     }
     if (e != OTA_OK)
         return e;
-    if (!it->from_any && (!ver_core_same_line(&it->from, &it->to) ||
-                          it->from.number >= it->to.number))
+    if (!it->from_any && !drop_core_older(&it->from, &it->to))
         return ota_fail(msg, OTA_E_VERSION, "FROM_CORE %s is not an older core of TO_CORE's "
                         "line", f[2]);
     ota_strlcpy(it->project, f[1], sizeof it->project);

@@ -131,14 +131,15 @@ static int fail_config(enum ota_err e, const char *detail)
 /* -p PROJECT of the command being run (NULL: the only project). */
 static const char *cache_project;
 
-/* -c OTA_INI and, when nargs >= 0, exactly nargs operands; else 1 or more. */
-static int parse_ini_opt(int argc, char **argv, const char *opts, const char **ini, int *flag,
-                         int nargs)
+/* -c OTA_INI and, when nargs >= 0, exactly nargs operands; else 1 or more.
+ * Any option of opts (or longopts) other than c and p sets *flag. */
+static int parse_ini_opts(int argc, char **argv, const char *opts,
+                          const struct option *longopts, const char **ini, int *flag, int nargs)
 {
     int opt;
     optind = 1;
     cache_project = NULL;
-    while ((opt = getopt(argc, argv, opts)) != -1) {
+    while ((opt = getopt_long(argc, argv, opts, longopts, NULL)) != -1) {
         if (opt == 'c')
             *ini = optarg;
         else if (opt == 'p')
@@ -153,35 +154,45 @@ static int parse_ini_opt(int argc, char **argv, const char *opts, const char **i
     return nargs >= 0 ? (argc - optind == nargs ? 0 : -1) : (argc - optind >= 1 ? 0 : -1);
 }
 
-/* The configuration narrowed to the -p project (the only one without -p;
- * several and no -p is a usage error listing them). */
-static int load_ini(const char *ini, struct cfg_ota *c)
+static int parse_ini_opt(int argc, char **argv, const char *opts, const char **ini, int *flag,
+                         int nargs)
 {
-    char msg[OTA_MSG_LEN];
-    enum ota_err e = cfg_ota_load(ini, c, msg);
-    if (e != OTA_OK)
-        return fail_config(e, msg);
-    if (cfg_ota_pick(c, cache_project, msg) != OTA_OK) {
-        cfg_ota_free(c);
-        return usage_error(msg);
-    }
-    return CACHE_EXIT_OK;
+    return parse_ini_opts(argc, argv, opts, NULL, ini, flag, nargs);
 }
 
-/* The whole configuration, every project (publish, watch, build-pending
- * and census pick the project from the drop, the request or the census
- * line); -p narrows it to one as for the other commands. */
-static int load_ini_all(const char *ini, struct cfg_ota *c)
+/* The whole configuration, every project. */
+static int load_ini_every(const char *ini, struct cfg_ota *c)
 {
     char msg[OTA_MSG_LEN];
     enum ota_err e = cfg_ota_load(ini, c, msg);
-    if (e != OTA_OK)
-        return fail_config(e, msg);
-    if (cache_project && cfg_ota_pick(c, cache_project, msg) != OTA_OK) {
-        cfg_ota_free(c);
-        return usage_error(msg);
-    }
-    return CACHE_EXIT_OK;
+    return e == OTA_OK ? CACHE_EXIT_OK : fail_config(e, msg);
+}
+
+/* Narrow c to the -p project (the only one without -p; several and no -p
+ * is a usage error listing them). */
+static int pick_project(struct cfg_ota *c)
+{
+    char msg[OTA_MSG_LEN];
+    if (cfg_ota_pick(c, cache_project, msg) == OTA_OK)
+        return CACHE_EXIT_OK;
+    cfg_ota_free(c);
+    return usage_error(msg);
+}
+
+/* The configuration narrowed to the -p project (pick_project). */
+static int load_ini(const char *ini, struct cfg_ota *c)
+{
+    int rc = load_ini_every(ini, c);
+    return rc != CACHE_EXIT_OK ? rc : pick_project(c);
+}
+
+/* Every project (publish, watch, build-pending and census pick the
+ * project from the drop, the request or the census line); -p narrows it
+ * to one as for the other commands. */
+static int load_ini_all(const char *ini, struct cfg_ota *c)
+{
+    int rc = load_ini_every(ini, c);
+    return rc != CACHE_EXIT_OK || !cache_project ? rc : pick_project(c);
 }
 
 /* ---- package rows --------------------------------------------------------- */
@@ -334,14 +345,12 @@ static int cmd_psk(int argc, char **argv)
     if (cfg_check_imei(argv[optind], msg) != OTA_OK)
         return usage_error(msg);
     const char *imei = argv[optind];
-    enum ota_err le = cfg_ota_load(ini, &c, msg);
-    if (le != OTA_OK)
-        return fail_config(le, msg);
+    int rc = load_ini_every(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
     int several_psk = cfg_psk_project_count(&c) > 1;
-    if (cfg_ota_pick(&c, cache_project, msg) != OTA_OK) {
-        cfg_ota_free(&c);
-        return usage_error(msg);
-    }
+    if ((rc = pick_project(&c)) != CACHE_EXIT_OK)
+        return rc;
     if (!c.psk_secret[0])
         return fail_config(OTA_E_INVAL, "[project] psk_secret is not set (create one with "
                                         "`ota-cache psk-secret FILE`)");
@@ -551,23 +560,13 @@ static int cmd_census(int argc, char **argv)
 {
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {NULL, 0, NULL, 0}};
-    const char *ini = NULL, *project = NULL;
+    const char *ini = NULL, *project;
     char msg[OTA_MSG_LEN];
     struct cfg_ota c;
-    int json = 0, opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:p:", longopts, NULL)) != -1) {
-        if (opt == 'c')
-            ini = optarg;
-        else if (opt == 'p')
-            project = optarg;
-        else if (opt == 'j')
-            json = 1;
-        else
-            return usage_error("census takes [--json] [-p PROJECT] -c OTA_INI");
-    }
-    if (!ini || optind != argc)
+    int json = 0;
+    if (parse_ini_opts(argc, argv, "c:p:", longopts, &ini, &json, 0) != 0)
         return usage_error("census takes [--json] [-p PROJECT] -c OTA_INI");
+    project = cache_project;
     if (project && ver_project_check(project, msg) != OTA_OK)
         return usage_error(msg);
     cache_project = NULL; /* -p filters the census lines, every project stays */
@@ -634,9 +633,9 @@ static int cmd_sync(int argc, char **argv)
     struct cfg_ota c;
     if (parse_ini_opt(argc, argv, "c:", &ini, NULL, -1) != 0)
         return usage_error("sync needs -c OTA_INI and one or more DEST");
-    enum ota_err le = cfg_ota_load(ini, &c, msg);
-    if (le != OTA_OK)
-        return fail_config(le, msg);
+    int rc = load_ini_every(ini, &c);
+    if (rc != CACHE_EXIT_OK)
+        return rc;
     cfg_ota_free(&c); /* the cache is shared by every project */
     enum ota_err e = cache_sync(c.cache_dir, (const char *const *)argv + optind, argc - optind,
                                 on_sync, NULL, msg);

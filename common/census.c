@@ -280,12 +280,6 @@ enum ota_err census_save(const char *path, const struct census_entry *e, size_t 
 
 /* ---- the precompute set -------------------------------------------------- */
 
-static int census_same_core(const struct ver_core *a, const struct ver_core *b)
-{
-    return a->number == b->number && strcmp(a->name, b->name) == 0 &&
-           strcmp(a->chip, b->chip) == 0;
-}
-
 int census_core_in_field(const struct census_entry *e, size_t n, const char *project,
                          const struct ver_core *core, int64_t now, int keep_days,
                          int64_t archived_at)
@@ -297,7 +291,7 @@ int census_core_in_field(const struct census_entry *e, size_t n, const char *pro
         return 1;
     for (size_t i = 0; i < n; i++)
         if (e[i].last_seen >= since && strcmp(e[i].project, project) == 0 &&
-            census_same_core(&e[i].core, core))
+            ver_core_same_line(&e[i].core, core) && e[i].core.number == core->number)
             return 1;
     return 0;
 }

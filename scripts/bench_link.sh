@@ -17,23 +17,7 @@
 # the speed-up over coap-client. Everything is bounded (BENCH_MAX seconds,
 # default 600) and stopped by PID on exit; traffic stays on 127.0.0.1.
 set -u
-. "$(dirname "$0")/../tests/lib.sh" # ota_free_port
-cd "$(dirname "$0")/.."
-BUILD=${1:-build/release}
-MAX=${BENCH_MAX:-600}
-ROOT=$(pwd)
-FW=$ROOT/tests/data/firmware/micropython-esp8266
-W=$(mktemp -d /tmp/ota-bench-link.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
 CC=$(command -v coap-client-openssl || command -v coap-client || true)
-
 BENCH_NAME=link
 . "$(dirname "$0")/bench_link_setup.sh" "$@"
 

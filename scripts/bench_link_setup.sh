@@ -7,7 +7,7 @@
 # ([BUILD_DIR]) and BENCH_NAME set; sets BUILD, MAX, ROOT, FW, W (a
 # temporary folder removed on exit), PIDS (stopped by PID on exit), PKG,
 # SIZE and PORT, and changes to the repository root.
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh" # ota_free_port
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh" # ota_free_port, ota_port_served
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${1:-build/release}
 MAX=${BENCH_MAX:-600}
@@ -58,7 +58,7 @@ SIZE=$(stat -c %s "$PKG")
 echo "== link benchmark: $(basename "$PKG"), $SIZE bytes (full-core fallback + 200 KB script)"
 timeout "$MAX" "$BUILD/ota-server" -c "$W/ota.ini" 2>"$W/server.log" &
 PIDS+=($!)
-for _ in $(seq 100); do ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q . && break; sleep 0.05; done
+ota_wait_for 5 ota_port_served "$PORT"
 
 # nbsim_for NAME PROFILE: a link of its own; port in NB_<NAME>
 nbsim_for() {

@@ -44,12 +44,6 @@ A19=$RUN/archive/DEMOPROJ/core/Luat_V0019_RDA8910-$(sha256sum "$C19" | cut -c1-1
 mkdir -p "$RUN/archive/DEMOPROJ/core"
 cp "$C19" "$A19" && chmod 0444 "$A19" && touch -d '40 days ago' "$A19"
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-  local n=$(($1 * 10)) i; shift
-  for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 census_has() { grep -q "^$1\$" <(cut -d' ' -f1-4 "$RUN/census.txt" 2>/dev/null); }
 load() { # load N QUERY-TAIL [ota-load options]: ota-load against the server
   local n=$1 q=$2; shift 2
@@ -64,7 +58,7 @@ load 300 "core_version=21&version=1.0.0" -t 60 >"$TMP/l2.out" 2>&1
 check "no check was retransmitted (each counts once)" \
   eq "$(grep -ho 'retransmits=[0-9]*' "$TMP/l1.out" "$TMP/l2.out" | sort -u)" "retransmits=0"
 kill -HUP "$OTA_SERVER_PID"
-check "SIGHUP saves the census" wait_for 20 census_has "DEMOPROJ Luat_V0021_RDA8910 1.0.0 300"
+check "SIGHUP saves the census" ota_wait_for 20 census_has "DEMOPROJ Luat_V0021_RDA8910 1.0.0 300"
 check "700 checks of core 0020 / 1.1.0 counted" census_has "DEMOPROJ Luat_V0020_RDA8910 1.1.0 700"
 check "the file ends with its trailer" eq "$(tail -1 "$RUN/census.txt")" "# end 2"
 OUT=$("$BIN/ota-cache" census -c "$RUN/ota.ini" 2>&1)
@@ -73,7 +67,7 @@ check "ota-cache census prints the pairs" \
 check "ota-cache census --json" grep -q '"count":300' <("$BIN/ota-cache" census --json -c "$RUN/ota.ini")
 ota_server_stop
 ota_server_start || { echo "server failed to restart"; exit 1; }
-check "a restart loads the census" wait_for 10 grep -q "census: 2 pair(s)" "$RUN/server.log"
+check "a restart loads the census" ota_wait_for 10 grep -q "census: 2 pair(s)" "$RUN/server.log"
 
 # ---- 2. on demand: 200 devices on an archived core without packages -------------
 # A new release (script 1.2.0 on core 0020) is published: packages for the
@@ -101,10 +95,10 @@ timeout 150 "$BIN/ota-module" -u "http://127.0.0.1:$HPORT" -k "$K" -i 8612345678
   >"$TMP/module.out" 2>&1 &
 MODULE=$!; OTA_PIDS+=("$MODULE")
 req_count() { find "$RUN/spool" -maxdepth 1 -name '*.req' 2>/dev/null | wc -l; }
-check "a build request appears" wait_for 30 test -e "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req"
+check "a build request appears" ota_wait_for 30 test -e "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req"
 check "its content" eq "$(cat "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req")" \
   "$(printf 'project=DEMOPROJ\ncore=Luat_V0019_RDA8910\nscript=1.0.0')"
-check "devices are told 5.03 code 43" wait_for 10 grep -q 'st=unavailable code=5.03 pc=43' \
+check "devices are told 5.03 code 43" ota_wait_for 10 grep -q 'st=unavailable code=5.03 pc=43' \
   "$RUN/server.log"
 check "one request in the spool" eq "$(req_count)" 1
 # one device, two source ports: the 43 is not charged to check_interval

@@ -53,7 +53,6 @@ EOF
 publish() { "$BIN/ota-cache" publish -c "$RUN/ota.ini" "$1" >"$TMP/pub.out" 2>&1; RC=$?; }
 state() { (cd "$CACHE" && ls -l --time-style=full-iso; cat "$ARCH/release.ini" 2>/dev/null) | md5sum; }
 cur_core() { sed -n 's/^core = //p' "$ARCH/release.ini"; }
-wait_for() { local i; for i in $(seq 1 300); do "$@" && return 0; sleep 0.1; done; return 1; }
 # the server's index has settled on what the cache holds now
 served() {
   [ "$(grep -o 'index: [0-9]* package(s) served' "$RUN/server.log" | tail -n 1 | cut -d' ' -f2)" = \
@@ -76,7 +75,7 @@ for f in 0017 0018 0019 0020; do
 done
 check "good drop: previous release pruned" eq "$(ls "$CACHE" | grep -c '1\.1\.0')" 0
 check "good drop: no temp file left in the cache" eq "$(ls -a "$CACHE" | grep -c '\.tmp')" 0
-check "good drop: the server serves the new cache" wait_for served
+check "good drop: the server serves the new cache" ota_wait_for 30 served
 dev=$TMP/dev17; ota_device "$dev" 17 1.0.0 861234567890171
 OUT=$(timeout 120 "$BIN/ota-client" -t 15 -d "$dev" update 2>"$dev/err"); RC=$?
 check "good drop: a device on core 17 updates (exit 0)" eq "$RC" 0
@@ -161,7 +160,7 @@ check "spool: a request for a package already there is just removed" \
 # -- the watch service
 "$BIN/ota-cache" watch -c "$RUN/ota.ini" >>"$RUN/watch.log" 2>&1 &
 WPID=$!; OTA_PIDS+=("$WPID")
-check "watch: starts and makes .done/.rejected" wait_for test -d "$RUN/drops/.rejected"
+check "watch: starts and makes .done/.rejected" ota_wait_for 30 test -d "$RUN/drops/.rejected"
 # a slow copy: script (the marker) first, then the core in 16 KiB chunks
 make_core 23 "$TMP/core23.bin"; make_script 1.4.0 "$TMP/s14.bin"
 W=$RUN/drops/slow; mkdir -p "$W"
@@ -175,7 +174,7 @@ for off in $(seq 0 16384 $((size - 1))); do
   sleep 0.2
 done
 check "watch: nothing published while the copy runs" eq "$half" 0
-check "watch: the settled drop moves to .done/" wait_for eval 'ls -d "$RUN"/drops/.done/slow-* >/dev/null 2>&1'
+check "watch: the settled drop moves to .done/" ota_wait_for 30 eval 'ls -d "$RUN"/drops/.done/slow-* >/dev/null 2>&1'
 check "watch: release is core 23 / 1.4.0" eq "$(cur_core)" Luat_V0023_RDA8910
 check "watch: archived core 23 is the whole image" \
   cmp -s "$(ls "$ARCH"/core/Luat_V0023_RDA8910-*.bin)" "$TMP/core23.bin"
@@ -186,14 +185,14 @@ check "watch: the previous release's vendor package is retired" \
 before=$(state)
 B=$RUN/drops/bad; mkdir -p "$B.tmp"; make_core 24 "$B.tmp/core.bin"; make_script 1.0.0 "$B.tmp/script.bin"
 drop_ini "$B.tmp" Luat_V0024_RDA8910 1.0.0; mv "$B.tmp" "$RUN/drops/.x"; mv "$RUN/drops/.x" "$B"
-check "watch: broken drop moves to .rejected/" wait_for eval 'ls "$RUN"/drops/.rejected/bad-*/REASON >/dev/null 2>&1'
+check "watch: broken drop moves to .rejected/" ota_wait_for 30 eval 'ls "$RUN"/drops/.rejected/bad-*/REASON >/dev/null 2>&1'
 check "watch: REASON names the lower script" grep -q 'refused: script 1.0.0 is older' "$RUN"/drops/.rejected/bad-*/REASON
 check "watch: cache unchanged by the broken drop" eq "$(state)" "$before"
 # a request while watching
 rm "$CACHE/DEMOPROJ_1.4.0_0019-0023.pkg"
 req Luat_V0019_RDA8910 1.0.0
 check "watch: a request is built and removed" \
-  wait_for eval 'test ! -e "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req" && test -s "$CACHE/DEMOPROJ_1.4.0_0019-0023.pkg"'
+  ota_wait_for 30 eval 'test ! -e "$RUN/spool/DEMOPROJ+Luat_V0019_RDA8910+1.0.0.req" && test -s "$CACHE/DEMOPROJ_1.4.0_0019-0023.pkg"'
 kill -TERM "$WPID"; wait "$WPID"; RC=$?
 check "watch: stops cleanly on SIGTERM" eq "$RC" 0
 ota_summary

@@ -100,6 +100,14 @@ ota_free_port() {
   return 1
 }
 
+# ota_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds;
+# fails once SECONDS have gone by (a condition with a bound, never a sleep).
+ota_wait_for() {
+  local n=$(($1 * 10)) i; shift
+  for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+
 # ota_port_served PORT: an ota-server process has a UDP socket bound there
 # (not just anyone: a client's socket on that port would fool a plain check).
 ota_port_served() {
