@@ -732,24 +732,28 @@ static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
     struct enc_buf *dst = best->len == 0 ? best : cur;
     if (!buf_reserve(dst, DELTA_HEADER_LEN))
         return ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
+    enum ota_err e = OTA_OK;
+    int built = 0;
     c->xf = cand.xf;
-    cand.adj = cand.adj && !c->adj_unused;
-    c->adj = cand.adj;
-    enum ota_err e = enc_payload(c, cand.width, msg);
-    if (e == OTA_OK && cand.adj && c->adj_used == 0) {
-        /* no record moves pages: the same records without the mode bit, and
-         * other widths are not tried with moves either (the vote that picks
-         * a record's move does not depend on the width) */
-        cand.adj = c->adj = 0;
-        c->adj_unused = 1;
+    c->adj = cand.adj = cand.adj && !c->adj_unused;
+    if (cand.adj) { /* only the payload tells whether any record moves pages */
         e = enc_payload(c, cand.width, msg);
+        built = c->adj_used != 0;
+        if (e == OTA_OK && !built) {
+            /* none does: the same records without the mode bit, and other
+             * widths are not tried with moves either (the vote that picks
+             * a record's move does not depend on the width) */
+            cand.adj = c->adj = 0;
+            c->adj_unused = 1;
+        }
     }
-    if (e == OTA_OK && cand_tried(c, cand))
-        return OTA_OK;
+    /* a candidate seen before is not serialised again either */
+    if (e != OTA_OK || cand_tried(c, cand))
+        return e;
+    if (!built && (e = enc_payload(c, cand.width, msg)) != OTA_OK)
+        return e;
     dst->len = DELTA_HEADER_LEN;
-    if (e == OTA_OK)
-        e = enc_deflate(&c->pay, p, dst, msg);
-    if (e != OTA_OK)
+    if ((e = enc_deflate(&c->pay, p, dst, msg)) != OTA_OK)
         return e;
     if (dst == best || cur->len < best->len ||
         (cur->len == best->len && cand_version(cand) < cand_version(*best_cand))) {
