@@ -333,18 +333,29 @@ static size_t runs_cost(const uint8_t *o, size_t n)
     return cost;
 }
 
-/* Per-record word width: the one whose diff bytes look cheapest. */
-static unsigned pick_width(struct enc_ctx *c, const struct enc_rec *r)
+/* A record's plain diff bytes into c->tmp (reserved by the caller) at the
+ * stream's width, or per record at the width whose bytes look cheapest
+ * (each tried into c->tmp2, the cheapest kept in c->tmp, not computed
+ * again). Returns the width; the run cost into *cost, SIZE_MAX when not
+ * measured (a fixed width and nothing to compare it with). */
+static unsigned diff_plain(struct enc_ctx *c, const struct enc_rec *r, int compare, size_t *cost)
 {
     unsigned best = 1;
-    size_t best_cost = SIZE_MAX;
-    if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len))
-        return 1;
+    *cost = SIZE_MAX;
+    if (c->width) {
+        diff_bytes(c, c->width, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        if (compare)
+            *cost = runs_cost(c->tmp.p, r->diff_len);
+        return c->width;
+    }
     for (unsigned w = 1; w <= 8; w *= 2) {
-        diff_bytes(c, w, r->new_off, r->old_off, r->diff_len, c->tmp.p);
-        size_t cost = runs_cost(c->tmp.p, r->diff_len);
-        if (cost < best_cost) {
-            best_cost = cost;
+        diff_bytes(c, w, r->new_off, r->old_off, r->diff_len, c->tmp2.p);
+        size_t t = runs_cost(c->tmp2.p, r->diff_len);
+        if (t < *cost) {
+            struct enc_buf b = c->tmp;
+            c->tmp = c->tmp2;
+            c->tmp2 = b;
+            *cost = t;
             best = w;
         }
     }
@@ -359,11 +370,11 @@ static uint64_t zigzag(int64_t v)
     return v < 0 ? ((uint64_t)(-(v + 1)) << 1) | 1 : (uint64_t)v << 1;
 }
 
-/* With the record's diff bytes in *diff (mode bits in *mode), try moving
- * its old ADRPs by the page move most of them share; keep it where the
- * differences get sparser. Returns the move, or 0. */
+/* With the record's diff bytes in *diff (their run cost `cost`, mode bits
+ * in *mode), try moving its old ADRPs by the page move most of them share;
+ * keep it where the differences get sparser. Returns the move, or 0. */
 static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned width,
-                        const uint8_t **diff, unsigned *mode)
+                        const uint8_t **diff, size_t cost, unsigned *mode)
 {
     int xf = (*mode & 4) != 0;
     uint8_t *alt = *diff == c->tmp.p ? c->tmp2.p : c->tmp.p;
@@ -372,7 +383,7 @@ static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned wid
         return 0;
     uint32_t k = adj_pick(r, na, ob);
     if (k == 0 || !diff_bytes_mode(c, c->xf, xf, k, width, r, alt) ||
-        runs_cost(alt, r->diff_len) + 2 >= runs_cost(*diff, r->diff_len))
+        runs_cost(alt, r->diff_len) + 2 >= cost)
         return 0;
     *diff = alt;
     *mode |= 8;
@@ -382,24 +393,29 @@ static uint32_t adj_try(struct enc_ctx *c, const struct enc_rec *r, unsigned wid
 static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
 {
     int64_t seek = r->diff_len ? (int64_t)r->old_off - (int64_t)c->old_cur : 0;
-    unsigned width = c->width ? c->width : pick_width(c, r);
-    unsigned mode = (unsigned)__builtin_ctz(width), mode_bits = c->adj ? 4 : c->xf ? 3 : 2;
+    unsigned width = c->width ? c->width : 1, mode_bits = c->adj ? 4 : c->xf ? 3 : 2;
+    unsigned mode = (unsigned)__builtin_ctz(width);
     const uint8_t *diff = NULL;
     uint32_t adj = 0;
     if (r->diff_len) {
+        size_t cost;
         c->old_cur = r->old_off + r->diff_len;
         if (!buf_reserve(&c->tmp, r->diff_len) || !buf_reserve(&c->tmp2, r->diff_len))
             return;
-        diff_bytes(c, width, r->new_off, r->old_off, r->diff_len, c->tmp.p);
+        width = diff_plain(c, r, c->xf || c->adj, &cost);
         diff = c->tmp.p;
+        mode = (unsigned)__builtin_ctz(width);
         /* the transform where it makes the differences sparser */
-        if (c->xf && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p) &&
-            runs_cost(c->tmp2.p, r->diff_len) < runs_cost(c->tmp.p, r->diff_len)) {
-            diff = c->tmp2.p;
-            mode |= 4;
+        if (c->xf && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p)) {
+            size_t xf_cost = runs_cost(c->tmp2.p, r->diff_len);
+            if (xf_cost < cost) {
+                diff = c->tmp2.p;
+                cost = xf_cost;
+                mode |= 4;
+            }
         }
         if (c->adj)
-            adj = adj_try(c, r, width, &diff, &mode);
+            adj = adj_try(c, r, width, &diff, cost, &mode);
     }
     c->adj_used += adj != 0;
     buf_varint(&c->pay, (uint64_t)r->diff_len << mode_bits | mode);
@@ -732,24 +748,28 @@ static enum ota_err enc_try_cand(struct enc_ctx *c, struct enc_cand cand,
     struct enc_buf *dst = best->len == 0 ? best : cur;
     if (!buf_reserve(dst, DELTA_HEADER_LEN))
         return ota_fail(msg, OTA_E_NOMEM, "delta: output buffer");
+    enum ota_err e = OTA_OK;
+    int built = 0;
     c->xf = cand.xf;
-    cand.adj = cand.adj && !c->adj_unused;
-    c->adj = cand.adj;
-    enum ota_err e = enc_payload(c, cand.width, msg);
-    if (e == OTA_OK && cand.adj && c->adj_used == 0) {
-        /* no record moves pages: the same records without the mode bit, and
-         * other widths are not tried with moves either (the vote that picks
-         * a record's move does not depend on the width) */
-        cand.adj = c->adj = 0;
-        c->adj_unused = 1;
+    c->adj = cand.adj = cand.adj && !c->adj_unused;
+    if (cand.adj) { /* only the payload tells whether any record moves pages */
         e = enc_payload(c, cand.width, msg);
+        built = c->adj_used != 0;
+        if (e == OTA_OK && !built) {
+            /* none does: the same records without the mode bit, and other
+             * widths are not tried with moves either (the vote that picks
+             * a record's move does not depend on the width) */
+            cand.adj = c->adj = 0;
+            c->adj_unused = 1;
+        }
     }
-    if (e == OTA_OK && cand_tried(c, cand))
-        return OTA_OK;
+    /* a candidate seen before is not serialised again either */
+    if (e != OTA_OK || cand_tried(c, cand))
+        return e;
+    if (!built && (e = enc_payload(c, cand.width, msg)) != OTA_OK)
+        return e;
     dst->len = DELTA_HEADER_LEN;
-    if (e == OTA_OK)
-        e = enc_deflate(&c->pay, p, dst, msg);
-    if (e != OTA_OK)
+    if ((e = enc_deflate(&c->pay, p, dst, msg)) != OTA_OK)
         return e;
     if (dst == best || cur->len < best->len ||
         (cur->len == best->len && cand_version(cand) < cand_version(*best_cand))) {

@@ -25,32 +25,42 @@ static void unhex(const char *h, uint8_t *out)
     }
 }
 
-/* the message fed in pieces of 1, 2, 3... bytes, to cross block edges */
-static void sha256_pieces(const void *msg, size_t len, uint8_t out[32])
+static void sha256_add(void *ctx, const uint8_t *p, size_t n)
 {
-    struct dsha256 c;
+    dsha256_update(ctx, p, n);
+}
+
+static void sha512_add(void *ctx, const uint8_t *p, size_t n)
+{
+    dsha512_update(ctx, p, n);
+}
+
+/* the message fed in pieces of 1, 2, 3... bytes, to cross block edges */
+static void feed_pieces(const void *msg, size_t len, void (*add)(void *, const uint8_t *, size_t),
+                        void *ctx)
+{
     const uint8_t *p = msg;
-    dsha256_init(&c);
     for (size_t k = 1; len > 0; k++) {
         size_t n = k < len ? k : len;
-        dsha256_update(&c, p, n);
+        add(ctx, p, n);
         p += n;
         len -= n;
     }
+}
+
+static void sha256_pieces(const void *msg, size_t len, uint8_t out[32])
+{
+    struct dsha256 c;
+    dsha256_init(&c);
+    feed_pieces(msg, len, sha256_add, &c);
     dsha256_final(&c, out);
 }
 
 static void sha512_pieces(const void *msg, size_t len, uint8_t out[64])
 {
     struct dsha512 c;
-    const uint8_t *p = msg;
     dsha512_init(&c);
-    for (size_t k = 1; len > 0; k++) {
-        size_t n = k < len ? k : len;
-        dsha512_update(&c, p, n);
-        p += n;
-        len -= n;
-    }
+    feed_pieces(msg, len, sha512_add, &c);
     dsha512_final(&c, out);
 }
 
