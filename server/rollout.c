@@ -82,19 +82,6 @@ void srv_rollout_watch_init(struct srv_rollout_watch *w, const char *path, uint3
     w->base_bp = base_bp <= SRV_ROLLOUT_ALL ? base_bp : SRV_ROLLOUT_NONE;
 }
 
-static int srv_rollout_same(const struct srv_fleet_stamp *t, const struct stat *st)
-{
-    return st->st_ino == t->ino && (uint64_t)st->st_size == t->size &&
-           st->st_mtim.tv_sec == t->mtime.tv_sec && st->st_mtim.tv_nsec == t->mtime.tv_nsec;
-}
-
-static void srv_rollout_stamp(struct srv_fleet_stamp *t, const struct stat *st)
-{
-    t->mtime = st->st_mtim;
-    t->ino = st->st_ino;
-    t->size = (uint64_t)st->st_size;
-}
-
 static void srv_rollout_apply(struct srv_fleet *f, const struct srv_rollout_state *s,
                               int *changed)
 {
@@ -122,17 +109,17 @@ enum ota_err srv_rollout_refresh(struct srv_rollout_watch *w, struct srv_fleet *
         w->has_loaded = 0;
         return OTA_OK;
     }
-    if (w->has_loaded && srv_rollout_same(&w->loaded, &st))
+    if (w->has_loaded && srv_fleet_stamp_same(&w->loaded, &st))
         return OTA_OK;
-    if (w->has_bad && srv_rollout_same(&w->bad, &st))
+    if (w->has_bad && srv_fleet_stamp_same(&w->bad, &st))
         return OTA_OK;
     enum ota_err e = srv_rollout_load(w->path, &s, msg);
     if (e != OTA_OK) {
-        srv_rollout_stamp(&w->bad, &st);
+        srv_fleet_stamp_take(&w->bad, &st);
         w->has_bad = 1;
         return e;
     }
-    srv_rollout_stamp(&w->loaded, &st);
+    srv_fleet_stamp_take(&w->loaded, &st);
     w->has_loaded = 1;
     srv_rollout_apply(f, &s, changed);
     return OTA_OK;
