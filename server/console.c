@@ -223,8 +223,8 @@ void srv_console_seen_check(struct srv *s, const struct srv_fota_out *out)
     struct srv_console_seen *e = &c->seen[srv_console_slot(out->q.imei)];
     ota_strlcpy(e->imei, out->q.imei, sizeof e->imei);
     e->at = (int64_t)time(NULL);
-    ver_core_format(&out->q.core, e->core);
-    ver_script_format(&out->q.script, e->script);
+    e->core = out->q.core;
+    e->script = out->q.script;
     e->status = (int)out->st;
     pthread_mutex_unlock(&c->seen_lock);
 }
@@ -799,13 +799,15 @@ static void srv_device_check(struct srv_text *t, struct srv_console *c, const ch
         srv_text_add(t, ",\"last_check\":null");
         return;
     }
-    char at[32];
+    char at[32], cs[VER_CORE_STR_MAX], ss[VER_SCRIPT_STR_MAX];
     const struct srv_status_info *i = srv_status_info((enum srv_status)e.status);
     srv_iso_time(e.at, at);
+    ver_core_format(&e.core, cs);
+    ver_script_format(&e.script, ss);
     srv_text_add(t, ",\"last_check\":{");
     srv_json_kv(t, 1, "time", at);
-    srv_json_kv(t, 0, "core", e.core);
-    srv_json_kv(t, 0, "script", e.script);
+    srv_json_kv(t, 0, "core", cs);
+    srv_json_kv(t, 0, "script", ss);
     srv_json_kv(t, 0, "answer", i->name);
     srv_text_add(t, ",\"code\":\"%u.%02u\",\"platform_code\":%d}", i->coap / 100, i->coap % 100,
                  i->platform);
