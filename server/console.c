@@ -57,14 +57,6 @@ static void srv_json_kv(struct srv_text *t, int first, const char *key, const ch
     srv_json_str(t, value);
 }
 
-static void srv_json_pct(char out[16], int has, uint32_t bp)
-{
-    if (has)
-        snprintf(out, 16, "%u.%02u", bp / 100, bp % 100);
-    else
-        snprintf(out, 16, "none");
-}
-
 /* Hand the text to the reply (500 if it ran out of memory). */
 static void srv_json_reply(struct srv_http_reply *r, struct srv_text *t, unsigned status)
 {
@@ -661,8 +653,8 @@ static void srv_hnd_releases(void *ctx, const struct srv_http_req *q,
 static void srv_rollout_json(struct srv_text *t, const char *key, int has, uint32_t bp,
                              int paused)
 {
-    char pct[16];
-    srv_json_pct(pct, has, bp);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(has ? bp : SRV_ROLLOUT_NONE, pct);
     srv_text_add(t, ",\"%s\":{\"percent\":\"%s\",\"paused\":%s}", key, pct,
                  paused ? "true" : "false");
 }
@@ -1017,8 +1009,8 @@ static int srv_rollout_request(const struct srv_jbody *j, struct srv_rollout_sta
 
 static void srv_rollout_text(const struct srv_rollout_state *s, char *out, size_t n)
 {
-    char pct[16];
-    srv_json_pct(pct, s->bp <= SRV_ROLLOUT_ALL, s->bp);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(s->bp, pct);
     snprintf(out, n, "{\"percent\":\"%s\",\"paused\":%s}", pct, s->paused ? "true" : "false");
 }
 

@@ -42,13 +42,18 @@ enum ota_err srv_rollout_parse(const char *buf, size_t len, const char *name,
     return kv_parse(buf, len, &spec, srv_rollout_value, out, msg);
 }
 
+void srv_rollout_percent(uint32_t bp, char out[SRV_ROLLOUT_PCT_MAX])
+{
+    if (bp > SRV_ROLLOUT_ALL)
+        snprintf(out, SRV_ROLLOUT_PCT_MAX, "none");
+    else
+        snprintf(out, SRV_ROLLOUT_PCT_MAX, "%u.%02u", bp / 100, bp % 100);
+}
+
 size_t srv_rollout_format(const struct srv_rollout_state *s, char *out, size_t n)
 {
-    char pct[16];
-    if (s->bp > SRV_ROLLOUT_ALL)
-        snprintf(pct, sizeof pct, "none");
-    else
-        snprintf(pct, sizeof pct, "%u.%02u", s->bp / 100, s->bp % 100);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(s->bp, pct);
     int k = snprintf(out, n, "# ota rollout v1 (written by the ota-server console)\n"
                              "percent = %s\npaused = %s\n", pct, s->paused ? "yes" : "no");
     return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
