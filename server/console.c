@@ -57,14 +57,6 @@ static void srv_json_kv(struct srv_text *t, int first, const char *key, const ch
     srv_json_str(t, value);
 }
 
-static void srv_json_pct(char out[16], int has, uint32_t bp)
-{
-    if (has)
-        snprintf(out, 16, "%u.%02u", bp / 100, bp % 100);
-    else
-        snprintf(out, 16, "none");
-}
-
 /* Hand the text to the reply (500 if it ran out of memory). */
 static void srv_json_reply(struct srv_http_reply *r, struct srv_text *t, unsigned status)
 {
@@ -223,8 +215,8 @@ void srv_console_seen_check(struct srv *s, const struct srv_fota_out *out)
     struct srv_console_seen *e = &c->seen[srv_console_slot(out->q.imei)];
     ota_strlcpy(e->imei, out->q.imei, sizeof e->imei);
     e->at = (int64_t)time(NULL);
-    ver_core_format(&out->q.core, e->core);
-    ver_script_format(&out->q.script, e->script);
+    e->core = out->q.core;
+    e->script = out->q.script;
     e->status = (int)out->st;
     pthread_mutex_unlock(&c->seen_lock);
 }
@@ -661,8 +653,8 @@ static void srv_hnd_releases(void *ctx, const struct srv_http_req *q,
 static void srv_rollout_json(struct srv_text *t, const char *key, int has, uint32_t bp,
                              int paused)
 {
-    char pct[16];
-    srv_json_pct(pct, has, bp);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(has ? bp : SRV_ROLLOUT_NONE, pct);
     srv_text_add(t, ",\"%s\":{\"percent\":\"%s\",\"paused\":%s}", key, pct,
                  paused ? "true" : "false");
 }
@@ -799,13 +791,15 @@ static void srv_device_check(struct srv_text *t, struct srv_console *c, const ch
         srv_text_add(t, ",\"last_check\":null");
         return;
     }
-    char at[32];
+    char at[32], cs[VER_CORE_STR_MAX], ss[VER_SCRIPT_STR_MAX];
     const struct srv_status_info *i = srv_status_info((enum srv_status)e.status);
     srv_iso_time(e.at, at);
+    ver_core_format(&e.core, cs);
+    ver_script_format(&e.script, ss);
     srv_text_add(t, ",\"last_check\":{");
     srv_json_kv(t, 1, "time", at);
-    srv_json_kv(t, 0, "core", e.core);
-    srv_json_kv(t, 0, "script", e.script);
+    srv_json_kv(t, 0, "core", cs);
+    srv_json_kv(t, 0, "script", ss);
     srv_json_kv(t, 0, "answer", i->name);
     srv_text_add(t, ",\"code\":\"%u.%02u\",\"platform_code\":%d}", i->coap / 100, i->coap % 100,
                  i->platform);
@@ -1015,8 +1009,8 @@ static int srv_rollout_request(const struct srv_jbody *j, struct srv_rollout_sta
 
 static void srv_rollout_text(const struct srv_rollout_state *s, char *out, size_t n)
 {
-    char pct[16];
-    srv_json_pct(pct, s->bp <= SRV_ROLLOUT_ALL, s->bp);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(s->bp, pct);
     snprintf(out, n, "{\"percent\":\"%s\",\"paused\":%s}", pct, s->paused ? "true" : "false");
 }
 

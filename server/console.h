@@ -80,7 +80,8 @@ struct srv_console_snap {
 struct srv_console_seen {
     char imei[CFG_IMEI_MAX];
     int64_t at;           /* unix s */
-    char core[VER_CORE_STR_MAX], script[VER_SCRIPT_STR_MAX];
+    struct ver_core core; /* as sent: formatted by the reader, not per check */
+    struct ver_script script;
     int status;           /* enum srv_status of the answer */
 };
 

@@ -128,24 +128,6 @@ static enum srv_status srv_devhttp_range(const struct srv_http_req *q, const str
     return SRV_ST_BAD_FIELD;
 }
 
-/* The transfer caps (limit.h) for an answer carrying the package; an HTTP
- * source is never verified (no DTLS). */
-static enum srv_status srv_devhttp_cap(struct srv *s, struct srv_src *src,
-                                       const struct srv_http_req *q, const struct srv_pkg *p,
-                                       struct srv_devhttp_ans *a)
-{
-    unsigned flags = a->rg.first == 0 ? SRV_XF_FIRST : 0;
-    if (!src)
-        return SRV_ST_CONTENT;
-    if (q->peer && srv_admin_match(&s->proxies, q->peer))
-        flags |= SRV_XF_TRUSTED;
-    uint64_t before = s->lim.started;
-    enum srv_verdict v = srv_limit_transfer(&s->lim, src, p->hash, 0, flags, srv_now_ms(),
-                                            &a->retry_after);
-    s->st.transfers_started += s->lim.started - before;
-    return v == SRV_V_OK ? SRV_ST_CONTENT : srv_limited(s, v, a->msg);
-}
-
 static void srv_devhttp_redirect(const struct srv *s, const struct srv_pkg *p,
                                  struct srv_devhttp_ans *a)
 {
@@ -201,7 +183,10 @@ static enum srv_status srv_devhttp_content(struct srv *s, const struct srv_http_
     }
     if ((st = srv_devhttp_range(q, o->pkg, a)) != SRV_ST_CONTENT)
         return st;
-    if ((st = srv_devhttp_cap(s, src, q, o->pkg, a)) != SRV_ST_CONTENT)
+    /* an HTTP source is never verified (no DTLS); its answer is not the
+     * package's last block: srv_devhttp_done ends the transfer */
+    if ((st = srv_transfer_cap(s, src, q->peer, o->pkg, a->rg.first == 0 ? SRV_XF_FIRST : 0, 0,
+                               &a->retry_after, a->msg, NULL)) != SRV_ST_CONTENT)
         return st;
     return srv_devhttp_start_dl(s, o, src ? &src->key : &(struct srv_peer_key){0}, src != NULL,
                                 peer, a);

@@ -66,8 +66,6 @@ static enum ota_err srv_fleet_parse(const char *path, char *text, size_t len,
     return OTA_OK;
 }
 
-static void srv_fleet_stamp(struct srv_fleet_stamp *t, const struct stat *st);
-
 static enum ota_err srv_fleet_load(struct srv_fleet *f, const struct stat *st, char *msg)
 {
     uint8_t *text;
@@ -83,7 +81,7 @@ static enum ota_err srv_fleet_load(struct srv_fleet *f, const struct stat *st, c
     free(f->imeis);
     f->imeis = list;
     f->n = n;
-    srv_fleet_stamp(&f->loaded, st);
+    srv_fleet_stamp_take(&f->loaded, st);
     return OTA_OK;
 }
 
@@ -111,14 +109,14 @@ void srv_fleet_free(struct srv_fleet *f)
     f->n = 0;
 }
 
-static void srv_fleet_stamp(struct srv_fleet_stamp *t, const struct stat *st)
+void srv_fleet_stamp_take(struct srv_fleet_stamp *t, const struct stat *st)
 {
     t->mtime = st->st_mtim;
     t->ino = st->st_ino;
     t->size = (uint64_t)st->st_size;
 }
 
-static int srv_fleet_same(const struct srv_fleet_stamp *t, const struct stat *st)
+int srv_fleet_stamp_same(const struct srv_fleet_stamp *t, const struct stat *st)
 {
     return st->st_ino == t->ino && (uint64_t)st->st_size == t->size &&
            st->st_mtim.tv_sec == t->mtime.tv_sec && st->st_mtim.tv_nsec == t->mtime.tv_nsec;
@@ -139,12 +137,13 @@ enum ota_err srv_fleet_refresh(struct srv_fleet *f, int *reloaded, char *msg)
     }
     f->missing_told = 0;
     /* The loaded file, or a bad edit already reported: nothing new to say. */
-    if (srv_fleet_same(&f->loaded, &st) || (f->has_bad && srv_fleet_same(&f->bad, &st)))
+    if (srv_fleet_stamp_same(&f->loaded, &st) ||
+        (f->has_bad && srv_fleet_stamp_same(&f->bad, &st)))
         return OTA_OK;
     enum ota_err e = srv_fleet_load(f, &st, msg);
     f->has_bad = e != OTA_OK;
     if (e != OTA_OK)
-        srv_fleet_stamp(&f->bad, &st);
+        srv_fleet_stamp_take(&f->bad, &st);
     *reloaded = e == OTA_OK;
     return e;
 }

@@ -34,6 +34,11 @@ struct srv_fleet_stamp {
     struct timespec mtime;
     uint64_t ino, size;
 };
+struct stat;
+/* A watched file's identity (inode, size, mtime), as the allowlist and
+ * the rollout file (rollout.h) are reloaded when it changes. */
+void srv_fleet_stamp_take(struct srv_fleet_stamp *t, const struct stat *st);
+int srv_fleet_stamp_same(const struct srv_fleet_stamp *t, const struct stat *st);
 
 struct srv_fleet {
     char (*imeis)[CFG_IMEI_MAX]; /* sorted */

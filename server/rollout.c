@@ -42,13 +42,18 @@ enum ota_err srv_rollout_parse(const char *buf, size_t len, const char *name,
     return kv_parse(buf, len, &spec, srv_rollout_value, out, msg);
 }
 
+void srv_rollout_percent(uint32_t bp, char out[SRV_ROLLOUT_PCT_MAX])
+{
+    if (bp > SRV_ROLLOUT_ALL)
+        snprintf(out, SRV_ROLLOUT_PCT_MAX, "none");
+    else
+        snprintf(out, SRV_ROLLOUT_PCT_MAX, "%u.%02u", bp / 100, bp % 100);
+}
+
 size_t srv_rollout_format(const struct srv_rollout_state *s, char *out, size_t n)
 {
-    char pct[16];
-    if (s->bp > SRV_ROLLOUT_ALL)
-        snprintf(pct, sizeof pct, "none");
-    else
-        snprintf(pct, sizeof pct, "%u.%02u", s->bp / 100, s->bp % 100);
+    char pct[SRV_ROLLOUT_PCT_MAX];
+    srv_rollout_percent(s->bp, pct);
     int k = snprintf(out, n, "# ota rollout v1 (written by the ota-server console)\n"
                              "percent = %s\npaused = %s\n", pct, s->paused ? "yes" : "no");
     return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
@@ -82,19 +87,6 @@ void srv_rollout_watch_init(struct srv_rollout_watch *w, const char *path, uint3
     w->base_bp = base_bp <= SRV_ROLLOUT_ALL ? base_bp : SRV_ROLLOUT_NONE;
 }
 
-static int srv_rollout_same(const struct srv_fleet_stamp *t, const struct stat *st)
-{
-    return st->st_ino == t->ino && (uint64_t)st->st_size == t->size &&
-           st->st_mtim.tv_sec == t->mtime.tv_sec && st->st_mtim.tv_nsec == t->mtime.tv_nsec;
-}
-
-static void srv_rollout_stamp(struct srv_fleet_stamp *t, const struct stat *st)
-{
-    t->mtime = st->st_mtim;
-    t->ino = st->st_ino;
-    t->size = (uint64_t)st->st_size;
-}
-
 static void srv_rollout_apply(struct srv_fleet *f, const struct srv_rollout_state *s,
                               int *changed)
 {
@@ -122,17 +114,17 @@ enum ota_err srv_rollout_refresh(struct srv_rollout_watch *w, struct srv_fleet *
         w->has_loaded = 0;
         return OTA_OK;
     }
-    if (w->has_loaded && srv_rollout_same(&w->loaded, &st))
+    if (w->has_loaded && srv_fleet_stamp_same(&w->loaded, &st))
         return OTA_OK;
-    if (w->has_bad && srv_rollout_same(&w->bad, &st))
+    if (w->has_bad && srv_fleet_stamp_same(&w->bad, &st))
         return OTA_OK;
     enum ota_err e = srv_rollout_load(w->path, &s, msg);
     if (e != OTA_OK) {
-        srv_rollout_stamp(&w->bad, &st);
+        srv_fleet_stamp_take(&w->bad, &st);
         w->has_bad = 1;
         return e;
     }
-    srv_rollout_stamp(&w->loaded, &st);
+    srv_fleet_stamp_take(&w->loaded, &st);
     w->has_loaded = 1;
     srv_rollout_apply(f, &s, changed);
     return OTA_OK;

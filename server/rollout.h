@@ -32,6 +32,10 @@ struct srv_rollout_state {
  * OTA_E_LIMIT over SRV_ROLLOUT_FILE_MAX bytes. */
 enum ota_err srv_rollout_parse(const char *buf, size_t len, const char *name,
                                struct srv_rollout_state *out, char *msg);
+/* bp as the file and the console write it: "20.00", or "none" above
+ * SRV_ROLLOUT_ALL. */
+#define SRV_ROLLOUT_PCT_MAX 16
+void srv_rollout_percent(uint32_t bp, char out[SRV_ROLLOUT_PCT_MAX]);
 /* The file's text for s into out (n bytes); its length, 0 if too small. */
 size_t srv_rollout_format(const struct srv_rollout_state *s, char *out, size_t n);
 /* Read and parse path; OTA_E_NOTFOUND if it does not exist. */

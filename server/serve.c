@@ -273,6 +273,26 @@ static void srv_log_fota(struct srv *s, coap_session_t *sess, const struct srv_f
     srv_log_req(s, sess, srv_refusal_kind(o->st), LOG_L_INFO, "fota", o->st, tail);
 }
 
+enum srv_status srv_transfer_cap(struct srv *s, struct srv_src *src,
+                                 const struct sockaddr *peer, const struct srv_pkg *pkg,
+                                 unsigned flags, int last, unsigned *max_age, char *msg,
+                                 int *started)
+{
+    if (started)
+        *started = 0;
+    if (!src)
+        return SRV_ST_CONTENT;
+    if (peer && srv_admin_match(&s->proxies, peer))
+        flags |= SRV_XF_TRUSTED;
+    uint64_t before = s->lim.started;
+    enum srv_verdict v = srv_limit_transfer(&s->lim, src, pkg->hash, last, flags, srv_now_ms(),
+                                            max_age);
+    s->st.transfers_started += s->lim.started - before;
+    if (started)
+        *started = s->lim.started != before;
+    return v == SRV_V_OK ? SRV_ST_CONTENT : srv_limited(s, v, msg);
+}
+
 /* The transfer caps, for a block about to be sent; verified = coaps://
  * and the query's IMEI is the DTLS identity (fota.c checked it). 1 if the
  * block starts a transfer (counted per package). */
@@ -283,17 +303,10 @@ static int srv_fota_cap(struct srv *s, coap_session_t *sess, struct srv_src *src
     unsigned flags = verified ? SRV_XF_VERIFIED : 0;
     if (out->slice.blk.num == 0)
         flags |= SRV_XF_FIRST;
-    if (!src)
-        return 0;
-    if (a && srv_admin_match(&s->proxies, &a->addr.sa))
-        flags |= SRV_XF_TRUSTED;
-    uint64_t before = s->lim.started;
-    enum srv_verdict v = srv_limit_transfer(&s->lim, src, out->pkg->hash, !out->slice.blk.more,
-                                            flags, srv_now_ms(), max_age);
-    s->st.transfers_started += s->lim.started - before;
-    if (v != SRV_V_OK)
-        out->st = srv_limited(s, v, out->msg);
-    return s->lim.started != before;
+    int started;
+    out->st = srv_transfer_cap(s, src, a ? &a->addr.sa : NULL, out->pkg, flags,
+                               !out->slice.blk.more, max_age, out->msg, &started);
+    return started;
 }
 
 /* A coaps:// session's identity as PROJECT/IMEI (dtls.h); "-" (matches no

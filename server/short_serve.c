@@ -147,9 +147,9 @@ void srv_hnd_short(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *r
                          &s->st.short_bad, msg);
         return;
     }
-    uint64_t now = srv_now_ms();
-    if (s->shortres.gen != s->idx.gen)
-        srv_short_tick(s, now);
+    /* s->shortres is synced by srv_tick right after every index change
+     * (srv_short_tick), and the current index is searched first: nothing
+     * to sync per request. */
     const struct srv_pkg *pkg = srv_short_find(&s->shortres, &s->idx, q.etag);
     if (!pkg) {
         srv_short_refuse(s, sess, resp, SRV_ST_NO_UPDATE, &s->st.short_unknown,
@@ -171,6 +171,7 @@ void srv_hnd_short(coap_resource_t *r, coap_session_t *sess, const coap_pdu_t *r
     for (unsigned i = 0; i < n; i++)
         last |= !sl[i].blk.more;
     unsigned flags = coap_session_get_proto(sess) == COAP_PROTO_DTLS ? SRV_XF_VERIFIED : 0;
-    srv_limit_transfer(&s->lim, src, pkg->hash, last, flags, now, &max_age); /* the same package: never refused */
+    srv_limit_transfer(&s->lim, src, pkg->hash, last, flags, srv_now_ms(),
+                       &max_age); /* the same package: never refused */
     srv_short_burst(s, sess, req, resp, pkg, sl, n);
 }

@@ -69,6 +69,16 @@ uint64_t srv_now_ms(void);
 
 /* Count an overload verdict and say why in msg: 5.03 / HTTP 503, code 43. */
 enum srv_status srv_limited(struct srv *s, enum srv_verdict v, char *msg);
+/* The transfer caps (limit.h) for an answer about to carry pkg's bytes to
+ * src (NULL: not IP, not capped), for CoAP /fota and the device HTTP API:
+ * a trusted proxy's peer is exempt from the per-address cap, a transfer
+ * started is counted. flags: SRV_XF_VERIFIED, SRV_XF_FIRST; last: the
+ * answer ends the package. SRV_ST_CONTENT, or srv_limited's 5.03 with msg
+ * and *max_age; *started (may be NULL) tells whether the answer starts a transfer. */
+enum srv_status srv_transfer_cap(struct srv *s, struct srv_src *src,
+                                 const struct sockaddr *peer, const struct srv_pkg *pkg,
+                                 unsigned flags, int last, unsigned *max_age, char *msg,
+                                 int *started);
 
 /* Register /fota, /report, /stats, /.well-known/core and the unknown-path
  * answer on s->ctx, with the handlers' tables. */

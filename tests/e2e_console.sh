@@ -145,6 +145,7 @@ check "before: NEW (bucket 10..20 %) gets 27" eq "$(dcheck NEW)" 2
 check "before: ADD (not allowlisted) is refused" eq "$(dcheck ADD)" 3
 hreq "/api/device?imei=$NEW" "${AUTH[@]}" >/dev/null
 check "device: last check recorded (held back, 4.04/27)" has '"code":"4.04","platform_code":27'
+check "  ... with the core and script it sent" has '"core":"Luat_V0017_RDA8910","script":"1.0.0","answer":"'
 hreq /api/live "${AUTH[@]}" >/dev/null
 check "live: counters" has '"transfers_running":0'
 
