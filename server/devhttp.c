@@ -28,6 +28,7 @@ struct srv_devhttp_dl {
     struct srv_peer_key key;
     int has_key;
     uint64_t first, len;   /* the bytes of the answer */
+    int started;           /* the answer began a transfer (srv_transfer_cap) */
     uint64_t start_ms;
     char imei[CFG_IMEI_MAX];
     char peer[SRV_DEVHTTP_PEER_MAX];
@@ -52,8 +53,9 @@ static void srv_devhttp_done(void *ctx, int complete)
     if (complete) {
         s->st.block_bytes += d->len;
         s->st.transfers_completed += last;
-        srv_pkg_count_block(d->pkg, (size_t)d->len, 0, last);
     }
+    if (complete || d->started) /* a download begun counts even if it broke */
+        srv_pkg_count_block(d->pkg, complete ? (size_t)d->len : 0, d->started, last);
     if (log_allow(LOG_K_DOWNLOAD, LOG_L_INFO))
         log_write(LOG_L_INFO, "http download end peer=%s imei=%s pkg=%s bytes=%llu "
                   "duration_ms=%llu result=%s", d->peer, d->imei, d->pkg->name,
@@ -185,11 +187,15 @@ static enum srv_status srv_devhttp_content(struct srv *s, const struct srv_http_
         return st;
     /* an HTTP source is never verified (no DTLS); its answer is not the
      * package's last block: srv_devhttp_done ends the transfer */
+    int started = 0;
     if ((st = srv_transfer_cap(s, src, q->peer, o->pkg, a->rg.first == 0 ? SRV_XF_FIRST : 0, 0,
-                               &a->retry_after, a->msg, NULL)) != SRV_ST_CONTENT)
+                               &a->retry_after, a->msg, &started)) != SRV_ST_CONTENT)
         return st;
-    return srv_devhttp_start_dl(s, o, src ? &src->key : &(struct srv_peer_key){0}, src != NULL,
-                                peer, a);
+    st = srv_devhttp_start_dl(s, o, src ? &src->key : &(struct srv_peer_key){0}, src != NULL,
+                              peer, a);
+    if (a->dl)
+        a->dl->started = started;
+    return st;
 }
 
 static void srv_devhttp_log(const struct srv_fota_out *o, const struct srv_devhttp_ans *a,

@@ -31,6 +31,7 @@ ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
 trap 'ota_cleanup; rm -rf "$TMP"' EXIT
 has() { case $1 in *"$2"*) return 0 ;; esac; echo "      '$1' lacks '$2'" >&2; return 1; }
 HP=$(ota_free_port)
+AP=$(ota_free_port); while [ "$AP" = "$HP" ]; do AP=$(ota_free_port); done
 while ss -Hltn "sport = :$HP" | grep -q .; do HP=$(ota_free_port); done
 H="http://127.0.0.1:$HP"
 P=/api/site/firmware_upgrade
@@ -41,6 +42,8 @@ listen = 127.0.0.1:$HP
 timeout = 2
 max_connections = 32
 threads = 2
+[admin]
+listen = 127.0.0.1:$AP
 EOF
 PKG17="$OTA_RUN/cache/${OTA_PROJECT}_1.1.0_0017-0020.pkg"
 echo 100 >"$TMP/imei.n"
@@ -89,6 +92,9 @@ OUT=$(module "$TMP/area1" "$(imei)"); rc=$?
 check "1. full update: exit 0" eq "$rc" 0
 check "   the FOTA area equals the package" cmp -s "$TMP/area1" "$PKG17"
 check "   one download, no retries" has "$OUT" "downloads=1 retries=0"
+metric_is_1() { curl -s "http://127.0.0.1:$AP/metrics" | grep -qE "^ota_package_downloads_$1_total\\{[^}]*0017-0020.pkg[^}]*\\} 1\$"; }
+check "   /metrics: one download of the package started" ota_wait_for 5 metric_is_1 started
+check "   /metrics: ... and completed" ota_wait_for 5 metric_is_1 completed
 
 # -- 2. resume at 50 seeded random cut points
 OUT=$(module "$TMP/area2" "$(imei)" --cuts 50 --seed 20261 --retries 60); rc=$?
