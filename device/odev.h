@@ -1,0 +1,205 @@
+/* odev.h - the portable device update library: its one public header.
+ *
+ * What a device maker links into their firmware: recover, check, download
+ * (windowed Block2 over our own CoAP codec, resumable), verify (Ed25519ph),
+ * apply (streaming delta or full image into a staging area), commit, and the
+ * result report. C11, freestanding: no malloc, no OS, nothing from libc
+ * beyond string.h/stdint.h/stddef.h. All state lives in one caller-owned
+ * struct odev whose size is fixed at compile time (ODEV_WINDOW_BITS_MAX and
+ * ODEV_BLOCK_MAX size its buffers).
+ *
+ * The device reaches the world through one struct odev_port (below): a
+ * datagram link, a millisecond clock, flash areas with erase-block
+ * semantics, a journal record and a log hook. DTLS, the modem, the file
+ * system and the bootloader are the port's business; ota-client (client/)
+ * is the Linux port, device/port/mps2/ the emulated Cortex-M4 one. The
+ * porting guide is the README section "Porting the device library".
+ *
+ * Modules (one prefix each, all under device/):
+ *   coap/dcoap     CoAP message codec (RFC 7252, 7959 Block2, 9177 Q-Block2)
+ *   dl/ddl         windowed download engine: timers, window, resume bitmap
+ *   journal/djournal  the 128-byte durable phase record
+ *   pkg/dpkg       package header, signature check, section extraction
+ *   delta/ddelta   streaming delta decoder (every format version the server sends)
+ *   crypto/, inflate/  SHA-256/512, Ed25519ph verify, RFC 1951 inflater
+ *   update/odev    the update flow: this header's entry points
+ */
+#ifndef ODEV_H
+#define ODEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- compile-time sizes (override with -D) ------------------------------ */
+
+/* Largest Block2 payload asked for or accepted (SZX 6). */
+#ifndef ODEV_BLOCK_MAX
+#define ODEV_BLOCK_MAX 1024
+#endif
+/* Largest deflate window of a package this build applies (9..15); the
+ * inflater's window is part of struct odev, so this sets its RAM. */
+#ifndef ODEV_WINDOW_BITS_MAX
+#define ODEV_WINDOW_BITS_MAX 15
+#endif
+/* Block requests in flight at most (the adaptive window's ceiling). */
+#ifndef ODEV_INFLIGHT_MAX
+#define ODEV_INFLIGHT_MAX 16
+#endif
+/* Largest datagram sent or received (CoAP header, options, one block). */
+#ifndef ODEV_DGRAM_MAX
+#define ODEV_DGRAM_MAX (ODEV_BLOCK_MAX + 128)
+#endif
+
+#define ODEV_JOURNAL_LEN 128 /* the journal record, bytes */
+#define ODEV_ETAG_MAX 8
+#define ODEV_PUBKEY_LEN 32
+#define ODEV_PUBKEYS_MAX 4
+#define ODEV_NAME_MAX 16 /* project, core name, chip, each with its NUL */
+#define ODEV_IMEI_MAX 16
+#define ODEV_KEY_MAX 64  /* product key, device key */
+
+/* --- errors ------------------------------------------------------------ */
+
+enum odev_err {
+    ODEV_OK = 0,
+    ODEV_E_IO,       /* a port flash/journal call failed */
+    ODEV_E_CORRUPT,  /* malformed input: answer, package, delta, journal */
+    ODEV_E_LIMIT,    /* a length exceeds a compile-time bound or an area */
+    ODEV_E_AUTH,     /* signature, hash or key mismatch */
+    ODEV_E_INVAL,    /* bad argument or configuration */
+    ODEV_E_NOTFOUND, /* nothing there (no journal: idle) */
+    ODEV_E_TIMEOUT,  /* port recv: nothing arrived within the wait (not an error) */
+    ODEV_E_NET,      /* no answer, link failure, protocol violation */
+    ODEV_E_STATE     /* not valid now (sticky failure of a decoder) */
+};
+
+/* --- identity and running images -------------------------------------- */
+
+struct odev_image {
+    char core_name[ODEV_NAME_MAX];
+    char chip[ODEV_NAME_MAX];
+    uint32_t core;       /* core number, 17 for "0017" */
+    uint32_t script[3];  /* major, minor, patch */
+    uint32_t core_len;   /* bytes of the running core in ODEV_AREA_CORE */
+    uint32_t script_len; /* bytes of the running script in ODEV_AREA_SCRIPT */
+};
+
+/* --- the port ---------------------------------------------------------- */
+
+/* Flash areas. STAGING holds the new core followed by the new script (at
+ * the next erase-block boundary); commit copies them over CORE and SCRIPT
+ * unless the port installs them itself (install below). */
+enum odev_area {
+    ODEV_AREA_DOWNLOAD = 0, /* the package as it arrives */
+    ODEV_AREA_STAGING,      /* new images before commit */
+    ODEV_AREA_CORE,         /* the running core */
+    ODEV_AREA_SCRIPT,       /* the running script */
+    ODEV_AREA__COUNT
+};
+
+struct odev_geometry {
+    uint32_t size;  /* bytes */
+    uint32_t erase; /* erase-block size, a power of two; 1 = byte-writable (files) */
+};
+
+enum odev_log_level { ODEV_LOG_ERROR, ODEV_LOG_WARN, ODEV_LOG_INFO, ODEV_LOG_DEBUG };
+
+/* Every function returns enum odev_err (as int so ports need not include
+ * anything else). Flash semantics are NOR's: write only clears bits of
+ * erased (0xFF) bytes, erase sets whole erase blocks to 0xFF, and nothing
+ * is durable before sync returns. A power cut may tear the write, erase or
+ * sync in flight; the library survives that at every call. */
+struct odev_port {
+    void *ctx;
+    /* One datagram to the server (the port knows its address; DTLS, AT
+     * sockets and the like live behind this). ODEV_E_NET = link down. */
+    int (*send)(void *ctx, const uint8_t *buf, size_t len);
+    /* Wait up to wait_ms for one datagram: ODEV_OK with *len set,
+     * ODEV_E_TIMEOUT when nothing came, ODEV_E_NET when the link failed
+     * (e.g. ICMP port unreachable, DTLS alert). */
+    int (*recv)(void *ctx, uint8_t *buf, size_t cap, size_t *len, uint32_t wait_ms);
+    uint32_t (*now_ms)(void *ctx); /* monotonic, wraps after 49 days */
+    int (*read)(void *ctx, enum odev_area a, uint32_t off, void *buf, size_t len);
+    int (*write)(void *ctx, enum odev_area a, uint32_t off, const void *buf, size_t len);
+    int (*erase)(void *ctx, enum odev_area a, uint32_t off, uint32_t len); /* whole blocks */
+    int (*sync)(void *ctx, enum odev_area a);
+    /* The journal: load ODEV_E_NOTFOUND = none (idle); save must be atomic
+     * (the old or the new record survives a cut, e.g. two sectors with a
+     * sequence number, or temp file + rename). */
+    int (*journal_load)(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN]);
+    int (*journal_save)(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN]);
+    void (*log)(void *ctx, enum odev_log_level level, const char *msg); /* may be NULL */
+    /* Optional (NULL = the library copies STAGING over the slots):
+     * install the staged image of len bytes at staging offset off into
+     * slot (ODEV_AREA_CORE or _SCRIPT) atomically and idempotently; the
+     * Linux port renames a file. */
+    int (*install)(void *ctx, enum odev_area slot, uint32_t off, uint32_t len);
+    /* Optional: persist the running versions after a commit (the Linux
+     * port rewrites device.ini); the journal keeps them in any case. */
+    int (*installed)(void *ctx, const struct odev_image *now);
+};
+
+/* What the integrator fills once (constants of the product). */
+struct odev_config {
+    char project[ODEV_NAME_MAX];
+    char product_key[ODEV_KEY_MAX];
+    char imei[ODEV_IMEI_MAX];
+    char device_key[ODEV_KEY_MAX];   /* "" if unset */
+    struct odev_image factory;       /* images at manufacture (the journal overrides) */
+    uint8_t pubkeys[ODEV_PUBKEYS_MAX][ODEV_PUBKEY_LEN];
+    int npubkeys;
+    unsigned szx;                    /* preferred block size 16<<szx, 0..6 */
+    int window;                      /* max blocks in flight; 1 = strict NSTART=1 */
+    uint32_t block_timeout_ms;       /* give up on one block after this; 0 = default 93 s */
+    uint32_t max_wait_ms;            /* cap on one 5.03 wait; 0 = default 300 s */
+    int fota_only;                   /* never use the short /p/<ETag> exchange */
+    struct odev_geometry area[ODEV_AREA__COUNT];
+};
+
+/* --- results ----------------------------------------------------------- */
+
+enum odev_status {
+    ODEV_S_LOCAL = 0,  /* local error (flash, journal, configuration) */
+    ODEV_S_UPDATED,    /* installed */
+    ODEV_S_AVAILABLE,  /* check: the server offers a package */
+    ODEV_S_NO_UPDATE,  /* nothing newer (4.04 platform code 27) */
+    ODEV_S_REJECTED,   /* any other 4.xx */
+    ODEV_S_VERIFY,     /* the package is not acceptable; old images kept */
+    ODEV_S_NET         /* no answer, protocol failure, 5.xx, busy */
+};
+
+struct odev_result {
+    enum odev_status status;
+    unsigned coap_code;        /* last response, class*100+detail; 0 none */
+    int srv_code;              /* platform code of the diagnostic, -1 none */
+    const char *reason;        /* static text of a failure, "" on success */
+    struct odev_image from, to;
+    uint32_t pkg_size;
+    uint32_t bytes;            /* payload bytes received in this run */
+    uint32_t retx;             /* block requests sent again */
+};
+
+/* --- the state --------------------------------------------------------- */
+
+/* Private: the modules' headers define these; a port sees only the size.
+ * device/odev_state.h has the definition (included by the library and by
+ * code that declares a struct odev). */
+#include "odev_state.h"
+
+/* Bind the config and the port, load the journal (a corrupt record is
+ * reported and treated as idle with the factory images). No I/O beyond
+ * journal_load and the flash reads recovery needs. */
+enum odev_err odev_init(struct odev *d, const struct odev_config *c, const struct odev_port *p);
+/* Finish or roll back whatever the journal says was interrupted: after
+ * this the slots hold the complete old or the complete new images. Call
+ * at every boot before running the core. */
+enum odev_err odev_recover(struct odev *d);
+/* One block request: is an update offered? */
+enum odev_err odev_check(struct odev *d, struct odev_result *r);
+/* Download (resuming), verify, apply, commit, report. */
+enum odev_err odev_update(struct odev *d, struct odev_result *r);
+/* The running images (factory, or the journal's after a commit). */
+const struct odev_image *odev_running(const struct odev *d);
+const char *odev_status_phrase(enum odev_status s);
+
+#endif
