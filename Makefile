@@ -117,10 +117,34 @@ $(FUZZ_BUILD)/%: $(FUZZ_BUILD)/obj/tests/fuzz/%.o $(FUZZ_LIB)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm -pthread
 fuzzers: $(FUZZERS)
 
+# ---- emulated device firmware (QEMU mps2-an386, device/port/mps2) ----
+# One Cortex-M4 build whatever BUILD is: build/device/ota-mps2.elf, the
+# device library plus the port, Debian's arm-none-eabi-gcc with picolibc
+# (string.h only), our own startup and linker script.
+FW_DIR    := build/device
+FW_CC     := arm-none-eabi-gcc
+FW_PORT   := device/port/mps2
+FW_LIBSRC := $(filter-out device/port/%,$(shell find device -name '*.c' 2>/dev/null))
+FW_SRC    := $(FW_LIBSRC) $(wildcard $(FW_PORT)/*.c)
+FW_CFLAGS := -std=c11 -Os -g -mthumb -mcpu=cortex-m4 --specs=picolibc.specs -ffreestanding \
+             -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+             -Idevice $(addprefix -I,$(sort $(dir $(FW_LIBSRC)))) -I$(FW_PORT) -MMD -MP
+FW_OBJ    := $(patsubst %.c,$(FW_DIR)/obj/%.o,$(FW_SRC))
+FW_ELF    := $(FW_DIR)/ota-mps2.elf
+$(FW_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CFLAGS) -c $< -o $@
+$(FW_ELF): $(FW_OBJ) $(FW_PORT)/mps2.ld
+	$(FW_CC) $(FW_CFLAGS) -nostartfiles -T $(FW_PORT)/mps2.ld -Wl,--gc-sections \
+	  -Wl,-Map=$(FW_DIR)/ota-mps2.map -o $@ $(FW_OBJ)
+	arm-none-eabi-size $@
+device-fw: $(FW_ELF)
+.PHONY: device-fw
+
 deps:
 	@scripts/deps.sh
 
-test-unit: $(BINS) $(TESTS) $(TOOLS)
+test-unit: $(BINS) $(TESTS) $(TOOLS) $(FW_ELF)
 
 demo: deps
 	$(MAKE) -j$(JOBS) all
