@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# e2e_device.sh - the emulated device: firmware on QEMU mps2-an386 updated
+# by the real ota-server over the nb2 link.
+#
+#   firmware --UART0--> QEMU chardev --TCP--> ota-modem --UDP--> nbsim (nb2) --> ota-server
+#
+# Builds the sample release's cache, writes the device's flash image
+# (provisioning record, factory core 0017 and script 1.0.0, everything
+# else erased; layout from device/port/mps2/nor.h), boots the firmware
+# (build/device/ota-mps2.elf, `make device-fw`) with that image loaded into
+# its emulated flash, and checks its exit status (semihosting) and the
+# flash it writes back at power-off: the core and script slots must be the
+# release images byte for byte. A second boot from that flash finds
+# nothing newer. Every process is bounded and stopped by PID.
+# Usage: BUILD=build/release tests/e2e_device.sh   (exit 0 = all passed)
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+
+FW=build/device/ota-mps2.elf
+QEMU=$(command -v qemu-system-arm)
+[ -n "$QEMU" ] || { echo "qemu-system-arm missing (scripts/deps.sh)"; exit 1; }
+[ -f "$FW" ] || { echo "$FW missing: make device-fw"; exit 1; }
+TMP=$(mktemp -d /tmp/ota-device.XXXXXX)
+trap 'ota_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+ota_setup "$TMP/run" || { echo "setup failed"; exit 1; }
+trap 'ota_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
+RUN=$TMP/run
+ota_server_start || { echo "server failed to start"; exit 1; }
+ota_link_start nb2 || { echo "nbsim failed to start"; exit 1; }
+
+# nor_def NAME: a layout constant of the firmware's flash (nor.h).
+nor_def() { printf '%d' "$(sed -n "s/^#define NOR_$1 \(0x[0-9a-fA-F]*\).*/\1/p" device/port/mps2/nor.h)"; }
+
+# flash_image OUT CORE_FILE SCRIPT_FILE: the factory flash of the device.
+flash_image() {
+  local out=$1 core=$2 script=$3
+  head -c "$(nor_def TOTAL)" /dev/zero | tr '\0' '\377' >"$out"
+  {
+    echo "# written by tests/e2e_device.sh"
+    echo "project=$OTA_PROJECT"
+    echo "product_key=$OTA_PRODUCT_KEY"
+    echo "imei=861234567890417"
+    echo "core_name=Luat"
+    echo "chip=RDA8910"
+    echo "core=17"
+    echo "script=1.0.0"
+    echo "core_len=$(stat -c %s "$core")"
+    echo "script_len=$(stat -c %s "$script")"
+    echo "pubkey=$(cat "$RUN/keys/ota.key.pub")"
+    echo "server=127.0.0.1:$OTA_LINK_PORT"
+    echo "flash_out=flash.out"
+  } >"$RUN/prov.txt"
+  [ "$(stat -c %s "$RUN/prov.txt")" -lt "$(nor_def SECTOR)" ] || return 1
+  dd if="$RUN/prov.txt" of="$out" conv=notrunc status=none &&
+  dd if="$core" of="$out" oflag=seek_bytes seek="$(nor_def CORE_OFF)" conv=notrunc status=none &&
+  dd if="$script" of="$out" oflag=seek_bytes seek="$(nor_def SCRIPT_OFF)" conv=notrunc status=none
+}
+
+# modem_start: tests/tools/ota-modem on a free port (it listens, QEMU connects).
+modem_start() {
+  rm -f "$RUN/modem.port"
+  timeout 300 "$BIN/ota-modem" --listen 0 --port-file "$RUN/modem.port" --max-seconds 280 \
+    --log "$RUN/modem.log" &
+  OTA_PIDS+=("$!")
+  ota_wait_for 10 test -s "$RUN/modem.port" && MODEM_PORT=$(cat "$RUN/modem.port")
+}
+
+# boot NAME: one power-on of the device with flash.bin; sets RC (the
+# firmware's exit status) and SECS; the flash comes back in flash.out.
+boot() {
+  local t0=$SECONDS
+  rm -f "$RUN/flash.out"
+  (cd "$RUN" && exec timeout 120 "$QEMU" -M mps2-an386 -nographic -monitor none \
+      -semihosting-config enable=on,target=native -kernel "$OTA_ROOT/$FW" \
+      -device loader,file=flash.bin,addr=0x21000000,force-raw=on \
+      -chardev socket,id=modem,host=127.0.0.1,port="$MODEM_PORT" -serial chardev:modem \
+      -serial file:"console-$1.log" >"qemu-$1.log" 2>&1) &
+  local pid=$!
+  OTA_PIDS+=("$pid")
+  wait "$pid"; RC=$?
+  SECS=$((SECONDS - t0))
+}
+
+modem_start || { echo "ota-modem failed to start"; exit 1; }
+flash_image "$RUN/flash.bin" "$(ota_core_image 17)" "$(ota_script_image 1.0.0)" ||
+  { echo "flash image failed"; exit 1; }
+boot first
+cat "$RUN/console-first.log"
+check "first boot: exit 0 ($SECS s)" eq "$RC" 0
+ota_summary
