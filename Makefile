@@ -110,6 +110,9 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icommon -Iserver -Iclient -Icache 
                -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
 FUZZ_CFLAGS += $(DEVICE_INC)
 FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC) $(DEVICE_SRC)
+# The mps2 port's parsers of outside input (modem answers, provisioning)
+# run on the host too: tests/fuzz/fuzz_mps2port.c.
+FUZZ_LIBSRC += device/port/mps2/bc95.c device/port/mps2/prov.c device/port/mps2/nor.c
 FUZZ_LIB := $(FUZZ_BUILD)/libfuzzota.a
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 $(FUZZ_BUILD)/obj/%.o: %.c
