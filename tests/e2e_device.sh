@@ -82,10 +82,49 @@ boot() {
   SECS=$((SECONDS - t0))
 }
 
+# slot FLASH CORE|SCRIPT LEN OUT: LEN bytes of that slot of a flash file.
+slot() {
+  local off
+  off=$(nor_def "$2_OFF")
+  tail -c +"$((off + 1))" "$1" | head -c "$3" >"$4"
+}
+# console_field BOOT KEY: KEY=value from that boot's console lines.
+console_field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$RUN/console-$1.log" | tail -1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+NEW_CORE=$(ota_core_image 20)
+NEW_SCRIPT=$(ota_script_image 1.1.0)
 modem_start || { echo "ota-modem failed to start"; exit 1; }
 flash_image "$RUN/flash.bin" "$(ota_core_image 17)" "$(ota_script_image 1.0.0)" ||
   { echo "flash image failed"; exit 1; }
+
+# -- first boot: 0017 + 1.0.0 -> 0020 + 1.1.0 over nb2
 boot first
-cat "$RUN/console-first.log"
-check "first boot: exit 0 ($SECS s)" eq "$RC" 0
+sed 's/^/      | /' "$RUN/console-first.log"
+check "first boot: firmware exits 0 (updated) in ${SECS}s, update $(console_field first ms) ms" eq "$RC" 0
+check "first boot: the flash came back over semihosting" test -s "$RUN/flash.out"
+check "first boot: running core 20, script 1.1.0" \
+  eq "$(console_field first core) $(console_field first script)" "20 1.1.0"
+core_len=$(console_field first core_len) script_len=$(console_field first script_len)
+slot "$RUN/flash.out" CORE "${core_len:-0}" "$RUN/core.bin"
+slot "$RUN/flash.out" SCRIPT "${script_len:-0}" "$RUN/script.bin"
+check "first boot: core slot is core 0020 byte for byte" cmp -s "$RUN/core.bin" "$NEW_CORE"
+check "first boot: script slot is script 1.1.0 byte for byte" cmp -s "$RUN/script.bin" "$NEW_SCRIPT"
+check "first boot: SHA-256 over the UART matches both release images" \
+  eq "$(console_field first core_sha256) $(console_field first script_sha256)" "$(sha "$NEW_CORE") $(sha "$NEW_SCRIPT")"
+check "first boot: no byte lost on the modem UART" eq "$(console_field first uart_overruns)" 0
+check "first boot: the modem refused no command" bash -c "! grep -q -- '-> ERROR' '$RUN/modem.log'"
+
+# -- second boot from the flash the first one left: nothing newer
+cp "$RUN/flash.out" "$RUN/flash.bin"
+boot second
+sed 's/^/      | /' "$RUN/console-second.log"
+check "second boot: firmware exits 2 (no update) in ${SECS}s" eq "$RC" 2
+check "second boot: still core 20, script 1.1.0 (from the journal)" \
+  eq "$(console_field second core) $(console_field second script)" "20 1.1.0"
+slot "$RUN/flash.out" CORE "$(stat -c %s "$NEW_CORE")" "$RUN/core2.bin"
+slot "$RUN/flash.out" SCRIPT "$(stat -c %s "$NEW_SCRIPT")" "$RUN/script2.bin"
+check "second boot: core and script slots unchanged" \
+  bash -c "cmp -s '$RUN/core2.bin' '$NEW_CORE' && cmp -s '$RUN/script2.bin' '$NEW_SCRIPT'"
+check "the server logged the device's success report" grep -q 861234567890417 "$RUN/reports.jsonl"
 ota_summary
