@@ -102,6 +102,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# The mps2 port's board-independent parts (AT dialect, NOR rules,
+# provisioning) are also unit-tested on the host.
+MPS2_HOST_SRC := device/port/mps2/bc95.c device/port/mps2/nor.c device/port/mps2/prov.c
+$(BUILD)/tests/test_mps2port: $(call obj,$(MPS2_HOST_SRC))
+
 # Messages are truncated on purpose (fixed-size buffers): -Wno-format-truncation.
 # libFuzzer targets: library sources compiled once more with clang
 # (fuzzer-no-link instrumentation), archived, linked into each target.
@@ -112,7 +117,7 @@ FUZZ_CFLAGS += $(DEVICE_INC)
 FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC) $(DEVICE_SRC)
 # The mps2 port's parsers of outside input (modem answers, provisioning)
 # run on the host too: tests/fuzz/fuzz_mps2port.c.
-FUZZ_LIBSRC += device/port/mps2/bc95.c device/port/mps2/prov.c device/port/mps2/nor.c
+FUZZ_LIBSRC += $(MPS2_HOST_SRC)
 FUZZ_LIB := $(FUZZ_BUILD)/libfuzzota.a
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 $(FUZZ_BUILD)/obj/%.o: %.c
@@ -145,7 +150,7 @@ $(FW_DIR)/obj/%.o: %.c
 $(FW_ELF): $(FW_OBJ) $(FW_PORT)/mps2.ld
 	$(FW_CC) $(FW_CFLAGS) -nostartfiles -T $(FW_PORT)/mps2.ld -Wl,--gc-sections \
 	  -Wl,-Map=$(FW_DIR)/ota-mps2.map -o $@ $(FW_OBJ)
-	arm-none-eabi-size $@
+	scripts/device-fw-size.sh $@
 device-fw: $(FW_ELF)
 .PHONY: device-fw
 
