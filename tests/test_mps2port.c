@@ -195,7 +195,7 @@ static void prov_record(void **state)
     assert_string_equal(p.server_ip, "127.0.0.1");
     assert_int_equal(p.server_port, 5683);
     assert_int_equal(p.cfg.szx, 4);
-    strcat(rec, "colour=blue\n");
+    snprintf(rec + strlen(rec), sizeof rec - strlen(rec), "colour=blue\n");
     memset(&p, 0, sizeof p);
     nor_geometry(p.cfg.area);
     assert_int_equal(prov_parse(rec, strlen(rec), &p, &why), ODEV_E_CORRUPT);

@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ota.h"
+
 #define MDM_SOCKETS 7
 #define MDM_DGRAM_MAX 1500
 #define MDM_QUEUE 64
@@ -170,17 +172,6 @@ static int mdm_num(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int mdm_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static struct mdm_socket *mdm_sock(struct mdm *m, const char *arg, long *id)
 {
     if (mdm_num(arg, 0, MDM_SOCKETS - 1, id) != 0 || m->s[*id].fd < 0)
@@ -229,16 +220,11 @@ static int mdm_cmd_nsost(struct mdm *m, char *args)
     struct sockaddr_in to = {.sin_family = AF_INET};
     if (!s || !ip || inet_pton(AF_INET, ip, &to.sin_addr) != 1 ||
         to.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || mdm_num(sport, 1, 65535, &port) != 0 ||
-        mdm_num(slen, 1, MDM_DGRAM_MAX, &len) != 0 || !hex || args ||
-        strlen(hex) != (size_t)len * 2)
+        mdm_num(slen, 1, MDM_DGRAM_MAX, &len) != 0 || !hex || args)
         return -1;
     uint8_t buf[MDM_DGRAM_MAX];
-    for (long i = 0; i < len; i++) {
-        int hi = mdm_hexval(hex[2 * i]), lo = mdm_hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        buf[i] = (uint8_t)(hi << 4 | lo);
-    }
+    if (ota_unhex(hex, buf, (size_t)len) != OTA_OK)
+        return -1;
     to.sin_port = htons((uint16_t)port);
     if (sendto(s->fd, buf, (size_t)len, 0, (struct sockaddr *)&to, sizeof to) != len)
         return -1;
@@ -265,11 +251,8 @@ static int mdm_cmd_nsorf(struct mdm *m, char *args)
     inet_ntop(AF_INET, &d->from.sin_addr, ip, sizeof ip);
     char line[MDM_LINE_MAX];
     int k = snprintf(line, sizeof line, "\r\n%ld,%s,%u,%zu,", id, ip, ntohs(d->from.sin_port), n);
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        line[k++] = digits[d->data[d->off + i] >> 4];
-        line[k++] = digits[d->data[d->off + i] & 15];
-    }
+    ota_hex(d->data + d->off, n, line + k);
+    k += (int)(2 * n);
     d->off += n;
     snprintf(head, sizeof head, ",%zu\r\n", d->len - d->off);
     memcpy(line + k, head, strlen(head));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bc95.h"
+#include "hexdig.h"
 
 /* Where NSORF's payload goes. */
 struct bc95_sink {
@@ -38,17 +39,6 @@ static void bc95_putu(struct bc95 *m, uint32_t v)
         v /= 10u;
     } while (v);
     m->io.write(m->io.ctx, d + n, sizeof d - n);
-}
-
-static int bc95_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Decimal at *p (at least one digit, at most max), then *p past it. */
@@ -95,10 +85,10 @@ static enum bc95_err bc95_data(struct bc95 *m, uint32_t deadline, struct bc95_si
         int hi = bc95_getc(m, deadline), lo = bc95_getc(m, deadline);
         if (hi < 0 || lo < 0)
             return BC95_TIMEOUT;
-        if (bc95_hexval(hi) < 0 || bc95_hexval(lo) < 0)
+        if (hexdig_val(hi) < 0 || hexdig_val(lo) < 0)
             return BC95_ERROR;
         if (i < k->cap)
-            k->buf[k->len++] = (uint8_t)(bc95_hexval(hi) << 4 | bc95_hexval(lo));
+            k->buf[k->len++] = (uint8_t)(hexdig_val(hi) << 4 | hexdig_val(lo));
     }
     int c = bc95_getc(m, deadline);
     if (c != ',')

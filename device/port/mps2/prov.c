@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "prov.h"
+#include "hexdig.h"
 
 struct prov_val {
     const char *s;
@@ -51,17 +52,6 @@ static int prov_version(struct prov_val v, uint32_t out[3])
     return ODEV_OK;
 }
 
-static int prov_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int prov_pubkey(struct prov_val v, struct odev_config *c)
 {
     if (c->npubkeys >= ODEV_PUBKEYS_MAX)
@@ -69,7 +59,7 @@ static int prov_pubkey(struct prov_val v, struct odev_config *c)
     if (v.len != 2 * ODEV_PUBKEY_LEN)
         return ODEV_E_CORRUPT;
     for (size_t i = 0; i < ODEV_PUBKEY_LEN; i++) {
-        int hi = prov_hexval(v.s[2 * i]), lo = prov_hexval(v.s[2 * i + 1]);
+        int hi = hexdig_val(v.s[2 * i]), lo = hexdig_val(v.s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return ODEV_E_CORRUPT;
         c->pubkeys[c->npubkeys][i] = (uint8_t)(hi << 4 | lo);
