@@ -45,6 +45,9 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 # the update flow brings it (odev.h finds the real one first).
 DEVICE_SRC := $(filter-out device/port/%,$(wildcard device/*.c device/*/*.c))
 DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir $(wildcard device/*/*.h))))) -Itests/dstub
+# Host-side helpers of the device tests (fake server, memory and flash
+# ports): tests/dev*.c, linked into every test.
+DEVTEST_SRC := $(wildcard tests/dev*.c)
 CFLAGS     += $(DEVICE_INC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -54,6 +57,7 @@ LIBSRV   := $(BUILD)/libsrv.a
 LIBDEV   := $(BUILD)/libdev.a
 LIBCACHE := $(BUILD)/libcache.a
 LIBDEVICE := $(BUILD)/libdevice.a
+LIBDEVTEST := $(BUILD)/libdevtest.a
 ALLLIBS  := $(LIBSRV) $(LIBDEV) $(LIBCACHE) $(LIBOTA) $(LIBDEVICE)
 
 BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
@@ -77,7 +81,8 @@ $(LIBSRV): $(call obj,$(SERVER_SRC))
 $(LIBDEV): $(call obj,$(CLIENT_SRC))
 $(LIBCACHE): $(call obj,$(CACHE_SRC))
 $(LIBDEVICE): $(call obj,$(DEVICE_SRC))
-$(ALLLIBS):
+$(LIBDEVTEST): $(call obj,$(DEVTEST_SRC))
+$(ALLLIBS) $(LIBDEVTEST):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)
@@ -85,7 +90,7 @@ $(ALLLIBS):
 $(BUILD)/obj/empty.o:
 	@mkdir -p $(dir $@)
 	echo 'typedef int ota_empty_unit;' | $(CC) -x c -c - -o $@
-$(ALLLIBS): | $(BUILD)/obj/empty.o
+$(ALLLIBS) $(LIBDEVTEST): | $(BUILD)/obj/empty.o
 
 $(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA) $(LIBDEVICE)
 $(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBCACHE) $(LIBOTA) $(LIBDEVICE)
@@ -96,7 +101,7 @@ $(BINS):
 $(BUILD)/%: $(BUILD)/obj/tests/tools/%.o $(ALLLIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALLLIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
