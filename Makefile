@@ -41,10 +41,9 @@ TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 # Device library code: no libc beyond string.h/stdint.h/stddef.h, also
 # built for Cortex-M4 by scripts/device-size.sh. Every folder under device/
-# but the ports' is a module; tests/dstub stands in for odev_state.h until
-# the update flow brings it (odev.h finds the real one first).
+# but the ports' is a module.
 DEVICE_SRC := $(filter-out device/port/%,$(wildcard device/*.c device/*/*.c))
-DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir $(wildcard device/*/*.h))))) -Itests/dstub
+DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir $(wildcard device/*/*.h)))))
 # Host-side helpers of the device tests (fake server, memory and flash
 # ports): tests/dev*.c, linked into every test.
 DEVTEST_SRC := $(wildcard tests/dev*.c)
