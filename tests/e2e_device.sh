@@ -45,13 +45,13 @@ flash_image() {
     echo "chip=RDA8910"
     echo "core=17"
     echo "script=1.0.0"
-    echo "core_len=$(stat -c %s "$core")"
-    echo "script_len=$(stat -c %s "$script")"
+    echo "core_len=$(stat -L -c %s "$core")"
+    echo "script_len=$(stat -L -c %s "$script")"
     echo "pubkey=$(cat "$RUN/keys/ota.key.pub")"
     echo "server=127.0.0.1:$OTA_LINK_PORT"
     echo "flash_out=flash.out"
   } >"$RUN/prov.txt"
-  [ "$(stat -c %s "$RUN/prov.txt")" -lt "$(nor_def SECTOR)" ] || return 1
+  [ "$(stat -L -c %s "$RUN/prov.txt")" -lt "$(nor_def SECTOR)" ] || return 1
   dd if="$RUN/prov.txt" of="$out" conv=notrunc status=none &&
   dd if="$core" of="$out" oflag=seek_bytes seek="$(nor_def CORE_OFF)" conv=notrunc status=none &&
   dd if="$script" of="$out" oflag=seek_bytes seek="$(nor_def SCRIPT_OFF)" conv=notrunc status=none
@@ -122,9 +122,9 @@ sed 's/^/      | /' "$RUN/console-second.log"
 check "second boot: firmware exits 2 (no update) in ${SECS}s" eq "$RC" 2
 check "second boot: still core 20, script 1.1.0 (from the journal)" \
   eq "$(console_field second core) $(console_field second script)" "20 1.1.0"
-slot "$RUN/flash.out" CORE "$(stat -c %s "$NEW_CORE")" "$RUN/core2.bin"
-slot "$RUN/flash.out" SCRIPT "$(stat -c %s "$NEW_SCRIPT")" "$RUN/script2.bin"
+slot "$RUN/flash.out" CORE "$(stat -L -c %s "$NEW_CORE")" "$RUN/core2.bin"
+slot "$RUN/flash.out" SCRIPT "$(stat -L -c %s "$NEW_SCRIPT")" "$RUN/script2.bin"
 check "second boot: core and script slots unchanged" \
   bash -c "cmp -s '$RUN/core2.bin' '$NEW_CORE' && cmp -s '$RUN/script2.bin' '$NEW_SCRIPT'"
-check "the server logged the device's success report" grep -q 861234567890417 "$RUN/reports.jsonl"
+check "the server logged the device's success report (result 0)" grep -q '"imei":"861234567890417".*"result":0' "$RUN/reports.jsonl"
 ota_summary
