@@ -11,7 +11,10 @@
 # its emulated flash, and checks its exit status (semihosting) and the
 # flash it writes back at power-off: the core and script slots must be the
 # release images byte for byte. A second boot from that flash finds
-# nothing newer. Every process is bounded and stopped by PID.
+# nothing newer; a device with another public key refuses the package;
+# power cuts (the firmware's cut_at hook) mid-download and during the
+# commit are recovered by the next boot. Every process is bounded and
+# stopped by PID.
 # Usage: BUILD=build/release tests/e2e_device.sh   (exit 0 = all passed)
 set -u
 cd "$(dirname "$0")/.."
@@ -32,29 +35,43 @@ ota_link_start nb2 || { echo "nbsim failed to start"; exit 1; }
 # nor_def NAME: a layout constant of the firmware's flash (nor.h).
 nor_def() { printf '%d' "$(sed -n "s/^#define NOR_$1 \(0x[0-9a-fA-F]*\).*/\1/p" device/port/mps2/nor.h)"; }
 
-# flash_image OUT CORE_FILE SCRIPT_FILE: the factory flash of the device.
-flash_image() {
-  local out=$1 core=$2 script=$3
+# prov_text [key=value...]: the device's provisioning record (factory
+# images 0017 and 1.0.0, public key $PUB), extra lines appended.
+prov_text() {
+  echo "# written by tests/e2e_device.sh"
+  echo "project=$OTA_PROJECT"
+  echo "product_key=$OTA_PRODUCT_KEY"
+  echo "imei=$IMEI"
+  echo "core_name=Luat"
+  echo "chip=RDA8910"
+  echo "core=17"
+  echo "script=1.0.0"
+  echo "core_len=$(stat -L -c %s "$OLD_CORE")"
+  echo "script_len=$(stat -L -c %s "$OLD_SCRIPT")"
+  echo "pubkey=$PUB"
+  echo "server=127.0.0.1:$OTA_LINK_PORT"
+  echo "flash_out=flash.out"
+  local kv; for kv in "$@"; do echo "$kv"; done
+}
+
+# provision FLASH [key=value...]: (re)write FLASH's provisioning sector,
+# as a factory (or the test between two boots) would.
+provision() {
+  local f=$1; shift
+  prov_text "$@" >"$RUN/prov.txt"
+  [ "$(stat -c %s "$RUN/prov.txt")" -lt "$(nor_def SECTOR)" ] || return 1
+  head -c "$(nor_def SECTOR)" /dev/zero | tr '\0' '\377' | dd of="$f" conv=notrunc status=none &&
+  dd if="$RUN/prov.txt" of="$f" conv=notrunc status=none
+}
+
+# factory_flash OUT [key=value...]: the flash as the device leaves the
+# factory: erased, core 0017 and script 1.0.0 in their slots, provisioned.
+factory_flash() {
+  local out=$1; shift
   head -c "$(nor_def TOTAL)" /dev/zero | tr '\0' '\377' >"$out"
-  {
-    echo "# written by tests/e2e_device.sh"
-    echo "project=$OTA_PROJECT"
-    echo "product_key=$OTA_PRODUCT_KEY"
-    echo "imei=861234567890417"
-    echo "core_name=Luat"
-    echo "chip=RDA8910"
-    echo "core=17"
-    echo "script=1.0.0"
-    echo "core_len=$(stat -L -c %s "$core")"
-    echo "script_len=$(stat -L -c %s "$script")"
-    echo "pubkey=$(cat "$RUN/keys/ota.key.pub")"
-    echo "server=127.0.0.1:$OTA_LINK_PORT"
-    echo "flash_out=flash.out"
-  } >"$RUN/prov.txt"
-  [ "$(stat -L -c %s "$RUN/prov.txt")" -lt "$(nor_def SECTOR)" ] || return 1
-  dd if="$RUN/prov.txt" of="$out" conv=notrunc status=none &&
-  dd if="$core" of="$out" oflag=seek_bytes seek="$(nor_def CORE_OFF)" conv=notrunc status=none &&
-  dd if="$script" of="$out" oflag=seek_bytes seek="$(nor_def SCRIPT_OFF)" conv=notrunc status=none
+  dd if="$OLD_CORE" of="$out" oflag=seek_bytes seek="$(nor_def CORE_OFF)" conv=notrunc status=none &&
+  dd if="$OLD_SCRIPT" of="$out" oflag=seek_bytes seek="$(nor_def SCRIPT_OFF)" conv=notrunc status=none &&
+  provision "$out" "$@"
 }
 
 # modem_start: tests/tools/ota-modem on a free port (it listens, QEMU connects).
@@ -94,9 +111,12 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 NEW_CORE=$(ota_core_image 20)
 NEW_SCRIPT=$(ota_script_image 1.1.0)
+OLD_CORE=$(ota_core_image 17)
+OLD_SCRIPT=$(ota_script_image 1.0.0)
+IMEI=861234567890417
+PUB=$(cat "$RUN/keys/ota.key.pub")
 modem_start || { echo "ota-modem failed to start"; exit 1; }
-flash_image "$RUN/flash.bin" "$(ota_core_image 17)" "$(ota_script_image 1.0.0)" ||
-  { echo "flash image failed"; exit 1; }
+factory_flash "$RUN/flash.bin" || { echo "flash image failed"; exit 1; }
 
 # -- first boot: 0017 + 1.0.0 -> 0020 + 1.1.0 over nb2
 boot first
@@ -126,5 +146,48 @@ slot "$RUN/flash.out" CORE "$(stat -L -c %s "$NEW_CORE")" "$RUN/core2.bin"
 slot "$RUN/flash.out" SCRIPT "$(stat -L -c %s "$NEW_SCRIPT")" "$RUN/script2.bin"
 check "second boot: core and script slots unchanged" \
   bash -c "cmp -s '$RUN/core2.bin' '$NEW_CORE' && cmp -s '$RUN/script2.bin' '$NEW_SCRIPT'"
+
+# slots_are FLASH CORE_FILE SCRIPT_FILE: both slots hold exactly those images.
+slots_are() {
+  slot "$1" CORE "$(stat -L -c %s "$2")" "$RUN/c.bin" && cmp -s "$RUN/c.bin" "$2" &&
+  slot "$1" SCRIPT "$(stat -L -c %s "$3")" "$RUN/s.bin" && cmp -s "$RUN/s.bin" "$3"
+}
+total_ops=$(console_field first flash_ops)
+
+# -- a package signed by another key: refused after download, old images kept
+PUB=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') factory_flash "$RUN/flash.bin"
+boot wrongkey
+check "wrong public key: firmware exits 4 (verification failed)" eq "$RC" 4
+check "wrong public key: slots still hold 0017 and 1.0.0 byte for byte" \
+  slots_are "$RUN/flash.out" "$OLD_CORE" "$OLD_SCRIPT"
+
+# -- power cut mid-download (flash operation 40 of the boot, torn), then a
+# boot that recovers and resumes
+factory_flash "$RUN/flash.bin" cut_at=40
+boot cut-download
+check "cut mid-download: the boot ends in a power cut (75)" eq "$RC" 75
+cp "$RUN/flash.out" "$RUN/flash.bin" && provision "$RUN/flash.bin"
+boot resume
+got=$(console_field resume bytes)
+check "after the cut: the next boot updates (exit 0)" eq "$RC" 0
+check "after the cut: the download resumed (${got:-?} of $(stat -c %s "$RUN/cache/DEMOPROJ_1.1.0_0017-0020.pkg") bytes fetched)" \
+  test "${got:-99999999}" -lt "$(stat -c %s "$RUN/cache/DEMOPROJ_1.1.0_0017-0020.pkg")"
+check "after the cut: core 0020 and script 1.1.0 byte for byte" \
+  slots_are "$RUN/flash.out" "$NEW_CORE" "$NEW_SCRIPT"
+
+# -- power cut near the end (commit: 60 operations before the first boot's
+# last), then a boot that recovers
+cut=$(( ${total_ops:-100} - 60 ))
+factory_flash "$RUN/flash.bin" "cut_at=$cut"
+boot cut-commit
+check "cut at flash operation $cut of ${total_ops:-?}: power cut (75)" eq "$RC" 75
+cp "$RUN/flash.out" "$RUN/flash.bin" && provision "$RUN/flash.bin"
+boot recovered
+check "after the commit cut: the next boot ends updated or up to date (exit $RC)" \
+  bash -c "[ '$RC' = 0 ] || [ '$RC' = 2 ]"
+check "after the commit cut: core 0020 and script 1.1.0 byte for byte" \
+  slots_are "$RUN/flash.out" "$NEW_CORE" "$NEW_SCRIPT"
+check "after the commit cut: running core 20, script 1.1.0" \
+  eq "$(console_field recovered core) $(console_field recovered script)" "20 1.1.0"
 check "the server logged the device's success report (result 0)" grep -q '"imei":"861234567890417".*"result":0' "$RUN/reports.jsonl"
 ota_summary

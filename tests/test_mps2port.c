@@ -73,6 +73,44 @@ static void journal_keeps_old_record_when_cut(void **state)
     assert_memory_equal(got, a, sizeof a);
 }
 
+static int cuts;
+static void count_cut(void *ctx)
+{
+    (void)ctx;
+    cuts++;
+}
+
+static void cut_tears_the_operation_in_flight(void **state)
+{
+    struct nor *f = fresh_flash();
+    uint8_t a[ODEV_JOURNAL_LEN], b[ODEV_JOURNAL_LEN], got[ODEV_JOURNAL_LEN], buf[4];
+    (void)state;
+    memset(a, 'A', sizeof a);
+    memset(b, 'B', sizeof b);
+    f->cut = count_cut;
+    assert_int_equal(nor_journal_save(f, a), ODEV_OK); /* ops 1-3: erase, record, commit */
+    assert_int_equal(f->ops, 3);
+    /* the 2nd operation of the next save (its record) is cut: A stays */
+    f->cut_at = f->ops + 2;
+    assert_int_equal(nor_journal_save(f, b), ODEV_E_IO);
+    assert_int_equal(cuts, 1);
+    assert_int_equal(nor_journal_load(f, got), ODEV_OK);
+    assert_memory_equal(got, a, sizeof a);
+    /* a cut write programs its first half only */
+    f->cut_at = f->ops + 1;
+    assert_int_equal(nor_write(f, ODEV_AREA_DOWNLOAD, 0, "\x00\x00\x00\x00", 4), ODEV_E_IO);
+    assert_int_equal(nor_read(f, ODEV_AREA_DOWNLOAD, 0, buf, 4), ODEV_OK);
+    assert_memory_equal(buf, "\x00\x00\xff\xff", 4);
+    /* a cut erase erases its first half only */
+    assert_int_equal(nor_write(f, ODEV_AREA_DOWNLOAD, NOR_SECTOR - 1, "\x00", 1), ODEV_OK);
+    f->cut_at = f->ops + 1;
+    assert_int_equal(nor_erase(f, ODEV_AREA_DOWNLOAD, 0, NOR_SECTOR), ODEV_E_IO);
+    assert_int_equal(nor_read(f, ODEV_AREA_DOWNLOAD, 0, buf, 4), ODEV_OK);
+    assert_memory_equal(buf, "\xff\xff\xff\xff", 4);
+    assert_int_equal(flash[NOR_DOWNLOAD_OFF + NOR_SECTOR - 1], 0x00); /* second half: not erased */
+    assert_int_equal(cuts, 3);
+}
+
 /* --- a scripted modem: what it "sends" back, what the device wrote --- */
 
 struct script {
@@ -210,6 +248,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nor_writes_only_clear_bits),
         cmocka_unit_test(journal_keeps_old_record_when_cut),
+        cmocka_unit_test(cut_tears_the_operation_in_flight),
         cmocka_unit_test(bc95_dialect_round_trip),
         cmocka_unit_test(bc95_oversize_datagram_dropped),
         cmocka_unit_test(bc95_error_and_silence),

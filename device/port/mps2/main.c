@@ -8,7 +8,7 @@
  * (semihosting: the flash "persists" across boots because the test loads
  * that file into the next boot) and exits with ota-client's status codes
  * (0 updated, 1 local error, 2 no update, 3 rejected, 4 verification,
- * 5 network).
+ * 5 network; 75 when the cut_at test hook cut the power).
  */
 #include <string.h>
 
@@ -16,6 +16,8 @@
 #include "mps2.h"
 #include "port.h"
 #include "prov.h"
+
+#define MPS2_EXIT_POWER_CUT 75
 
 static struct mps2_port port;
 static struct prov prov;
@@ -86,6 +88,8 @@ static void mps2_report(const struct odev_result *r, uint32_t ms)
     mps2_putu(port.nor.writes);
     mps2_puts(" flash_erases=");
     mps2_putu(port.nor.erases);
+    mps2_puts(" flash_ops=");
+    mps2_putu(port.nor.ops);
     mps2_puts("\n");
 }
 
@@ -99,6 +103,17 @@ static int mps2_flash_save(void)
         return -1;
     int rc = mps2_semi_write(fd, port.nor.base, NOR_TOTAL);
     return mps2_semi_close(fd) == 0 && rc == 0 ? 0 : -1;
+}
+
+/* The cut_at test hook: the flash operation in flight is torn (nor.c),
+ * the flash as it is goes back to the host, the boot ends with 75. */
+static void mps2_power_cut(void *ctx)
+{
+    (void)ctx;
+    mps2_puts("power cut at flash operation ");
+    mps2_putu(port.nor.ops);
+    mps2_puts("\n");
+    mps2_semi_exit(mps2_flash_save() == 0 ? MPS2_EXIT_POWER_CUT : 1);
 }
 
 static int mps2_exit_status(enum odev_status s)
@@ -137,6 +152,8 @@ static int mps2_run(void)
         mps2_say("provisioning: ", why);
         return 1;
     }
+    port.nor.cut_at = prov.cut_at;
+    port.nor.cut = mps2_power_cut;
     mps2_port_bind(&port, &op);
     if (odev_init(&dev, &prov.cfg, &op) != ODEV_OK || odev_recover(&dev) != ODEV_OK) {
         mps2_say("local error: ", "init or recovery failed");

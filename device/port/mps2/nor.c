@@ -24,8 +24,21 @@ static const struct {
 
 void nor_init(struct nor *f, uint8_t *base)
 {
+    memset(f, 0, sizeof *f);
     f->base = base;
-    f->writes = f->erases = 0;
+}
+
+/* Count one operation; at the cut, do the first half of it (a torn
+ * program or erase) and lose power. Nonzero = the operation is cut. */
+static int nor_cut(struct nor *f, uint8_t *p, const uint8_t *src, size_t len)
+{
+    if (++f->ops != f->cut_at || !f->cut_at)
+        return 0;
+    for (size_t i = 0; i < len / 2; i++)
+        p[i] = src ? p[i] & src[i] : 0xff;
+    if (f->cut)
+        f->cut(f->cut_ctx);
+    return 1;
 }
 
 void nor_geometry(struct odev_geometry g[ODEV_AREA__COUNT])
@@ -59,6 +72,8 @@ static int nor_program(struct nor *f, uint8_t *p, const uint8_t *src, size_t len
     for (size_t i = 0; i < len; i++)
         if (src[i] & (uint8_t)~p[i])
             return ODEV_E_IO;
+    if (nor_cut(f, p, src, len))
+        return ODEV_E_IO;
     for (size_t i = 0; i < len; i++)
         p[i] &= src[i];
     f->writes++;
@@ -80,6 +95,8 @@ int nor_erase(struct nor *f, enum odev_area a, uint32_t off, uint32_t len)
         return ODEV_E_LIMIT;
     if (off % NOR_SECTOR || len % NOR_SECTOR)
         return ODEV_E_INVAL;
+    if (nor_cut(f, p, NULL, len))
+        return ODEV_E_IO;
     memset(p, 0xff, len);
     f->erases += len / NOR_SECTOR;
     return ODEV_OK;
@@ -138,6 +155,8 @@ int nor_journal_save(struct nor *f, const uint8_t rec[ODEV_JOURNAL_LEN])
     s.commit = NOR_JCOMMIT;
     /* Erase, then everything but the commit word, then the commit word:
      * a cut anywhere leaves this slot invalid and the other one intact. */
+    if (nor_cut(f, p, NULL, NOR_SECTOR))
+        return ODEV_E_IO;
     memset(p, 0xff, NOR_SECTOR);
     f->erases++;
     int rc = nor_program(f, p, (const uint8_t *)&s, offsetof(struct nor_jslot, commit));

@@ -31,6 +31,14 @@
 struct nor {
     uint8_t *base;          /* NOR_TOTAL bytes */
     uint32_t writes, erases; /* counters for the log */
+    /* Power-cut test hook: program and erase operations (the journal's
+     * included) are counted in ops; operation number cut_at (1-based, 0 =
+     * never) is torn (its first half done) and then cut(cut_ctx) is
+     * called, which on the board does not return; if it does, the
+     * operation fails with ODEV_E_IO. */
+    uint32_t ops, cut_at;
+    void (*cut)(void *ctx);
+    void *cut_ctx;
 };
 
 void nor_init(struct nor *f, uint8_t *base);

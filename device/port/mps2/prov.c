@@ -115,6 +115,8 @@ static int prov_field(struct prov *p, struct prov_val k, struct prov_val v)
         return prov_server(v, p);
     if (PROV_KEY("flash_out"))
         return prov_str(v, p->flash_out, sizeof p->flash_out);
+    if (PROV_KEY("cut_at"))
+        return prov_u32(v, UINT32_MAX, &p->cut_at);
     if (PROV_KEY("szx")) {
         rc = prov_u32(v, 6, &n);
         c->szx = n;

@@ -12,6 +12,8 @@
  *   szx, window           block size 16<<szx (default 6), blocks in flight
  *   flash_out             host file (semihosting) the flash is written
  *                         to at power-off; "" = none
+ *   cut_at                test hook: power fails during flash operation
+ *                         N of this boot (nor.h); 0 = never
  */
 #ifndef PROV_H
 #define PROV_H
@@ -28,6 +30,7 @@ struct prov {
     char server_ip[16];
     uint16_t server_port;
     char flash_out[PROV_PATH_MAX];
+    uint32_t cut_at;
 };
 
 /* ODEV_OK, or ODEV_E_CORRUPT / ODEV_E_LIMIT with *why naming the problem. */
