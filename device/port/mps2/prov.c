@@ -86,7 +86,7 @@ static int prov_field(struct prov *p, struct prov_val k, struct prov_val v)
 {
     struct odev_config *c = &p->cfg;
     struct odev_image *f = &c->factory;
-    uint32_t n;
+    uint32_t n = 0;
     int rc;
 #define PROV_KEY(name) (k.len == sizeof(name) - 1 && !memcmp(k.s, name, k.len))
     if (PROV_KEY("project"))
@@ -118,13 +118,13 @@ static int prov_field(struct prov *p, struct prov_val k, struct prov_val v)
     if (PROV_KEY("cut_at"))
         return prov_u32(v, UINT32_MAX, &p->cut_at);
     if (PROV_KEY("szx")) {
-        rc = prov_u32(v, 6, &n);
-        c->szx = n;
+        if ((rc = prov_u32(v, 6, &n)) == ODEV_OK)
+            c->szx = n;
         return rc;
     }
     if (PROV_KEY("window")) {
-        rc = prov_u32(v, ODEV_INFLIGHT_MAX, &n);
-        c->window = (int)n;
+        if ((rc = prov_u32(v, ODEV_INFLIGHT_MAX, &n)) == ODEV_OK)
+            c->window = (int)n;
         return rc;
     }
 #undef PROV_KEY
