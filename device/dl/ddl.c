@@ -820,8 +820,9 @@ static enum odev_err ddl_store(struct ddl *d, struct djournal *j, struct odev_re
 {
     struct ddl_xfer *x = &d->x;
     const struct ddl_block *b = &d->blk;
-    if (ddl_erase_for(d, num) != ODEV_OK ||
-        d->port->write(d->port->ctx, ODEV_AREA_DOWNLOAD, num << (x->szx + 4), b->data, b->len))
+    if (b->len && (ddl_erase_for(d, num) != ODEV_OK ||
+                   d->port->write(d->port->ctx, ODEV_AREA_DOWNLOAD, num << (x->szx + 4), b->data,
+                                  b->len)))
         return ddl_fail(why, ODEV_E_IO, "download: flash write failed");
     int was_first = x->first;
     ddl_mark(x, num);
