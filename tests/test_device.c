@@ -719,6 +719,48 @@ static void update_commit_recovered(void **state)
     u_free(u);
 }
 
+/* A port that installs staged images itself (the Linux port renames). */
+static int port_install(void *ctx, enum odev_area slot, uint32_t off, uint32_t len)
+{
+    struct devmem *m = ctx;
+    memset(m->area[slot], 0xFF, m->geo[slot].size);
+    memcpy(m->area[slot], m->area[ODEV_AREA_STAGING] + off, len);
+    m->installed_calls += 100;
+    return ODEV_OK;
+}
+
+static void update_port_installs(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->port.install = port_install;
+    assert_int_equal(u_update(u), ODEV_OK);
+    u_check_new(u);
+    assert_int_equal(u->mem.installed_calls, 201); /* core, script, then the hook */
+    u_free(u);
+}
+
+/* check waits out a 5.03 (Max-Age) and then names the offer. */
+static void check_waits_busy(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->srv.busy = 2;
+    u->srv.max_age = 7;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_AVAILABLE);
+    assert_true(u->srv.now >= 14000);
+    u->srv.busy = 1000; /* busy for good: gives up after DDL_BUSY_RETRIES, a network status */
+    u->cfg.max_wait_ms = 2000;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_not_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_NET);
+    assert_int_equal(u->r.coap_code, 503);
+    assert_int_equal(u->r.srv_code, 43);
+    u_free(u);
+}
+
 static void update_state_size(void **state)
 {
     (void)state;
@@ -758,6 +800,8 @@ int main(void)
         cmocka_unit_test(update_refusals),
         cmocka_unit_test(update_report_pending),
         cmocka_unit_test(update_commit_recovered),
+        cmocka_unit_test(update_port_installs),
+        cmocka_unit_test(check_waits_busy),
         cmocka_unit_test(update_state_size),
     };
     return cmocka_run_group_tests(tests, suite_setup, NULL);
