@@ -143,9 +143,20 @@ int dpkg_header_parse(const uint8_t *buf, size_t len, uint32_t file_size, struct
 
 void dpkg_work_init(struct dpkg_work *w)
 {
+    struct dback_inflate inflate = w->inflate;
+    struct dback_verify verify = w->verify;
+    /* the defaults keep their state inside w: bound afresh after the clear */
+    int port_inflate = inflate.start && inflate.ctx != &w->u.apply.infl;
+    int port_verify = verify.start && verify.ctx != &w->u.sig;
     memset(w, 0, sizeof *w);
-    dback_dinfl_bind(&w->inflate, &w->u.apply.infl, w->u.apply.win, sizeof w->u.apply.win);
-    dback_ded25519_bind(&w->verify, &w->u.sig);
+    if (port_inflate)
+        w->inflate = inflate;
+    else
+        dback_dinfl_bind(&w->inflate, &w->u.apply.infl, w->u.apply.win, sizeof w->u.apply.win);
+    if (port_verify)
+        w->verify = verify;
+    else
+        dback_ded25519_bind(&w->verify, &w->u.sig);
 }
 
 static const uint8_t *dpkg_key(struct dpkg_work *w, const struct dpkg_header *h,
