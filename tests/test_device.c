@@ -19,8 +19,11 @@
 #include "devmem.h"
 #include "devsrv.h"
 #include "dl/ddl.h"
+#include "crypto.h"
+#include "io.h"
 #include "journal.h"
 #include "journal/djournal.h"
+#include "pkg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -301,12 +304,14 @@ static void dl_clean_link(void **state)
     free(pkg);
 }
 
+/* 10 % loss both ways, 20 % reordered, over block and erase sizes, the
+ * short exchange or not, window 1; DL_SEEDS=N sweeps N seeds (default 6). */
 static void dl_loss_and_reorder(void **state)
 {
     (void)state;
     size_t len = 150001;
     uint8_t *pkg = t_blob(len, 2);
-    for (uint32_t seed = 1; seed <= 6; seed++) {
+    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)atoi(getenv("DL_SEEDS")) : 6u); seed++) {
         struct dlenv *e = dl_setup(pkg, len, seed % 2 ? 4096 : 256, seed % 3 == 0 ? 4 : 6);
         e->srv.seed = seed;
         e->srv.loss_pct = 10;
@@ -432,6 +437,350 @@ static void dl_refusals(void **state)
     free(pkg);
 }
 
+/* --- the whole update: 0017 -> 0020 with the release's real images ---- */
+
+#define REL "tests/data/release/"
+#define U_AREA (512u * 1024u)
+
+static uint8_t sec[CRYPTO_SEC_LEN], pub[CRYPTO_PUB_LEN], other_sec[CRYPTO_SEC_LEN],
+    other_pub[CRYPTO_PUB_LEN];
+
+struct blob {
+    uint8_t *p;
+    size_t len;
+};
+
+static struct blob rel_file(const char *path)
+{
+    struct blob b;
+    char msg[OTA_MSG_LEN];
+    assert_int_equal(io_file_read_all(path, 4u << 20, &b.p, &b.len, msg), OTA_OK);
+    return b;
+}
+
+struct uenv {
+    struct blob core17, core20, s100, s110, pkg;
+    struct devsrv srv;
+    struct devmem mem;
+    struct odev_port port;
+    struct odev_config cfg;
+    struct odev d;
+    struct odev_result r;
+};
+
+/* A delta package 0017 -> 0020 with script 1.0.0 -> 1.1.0, signed by key. */
+static struct blob make_pkg(struct uenv *u, const uint8_t *key, const char *project, int wbits)
+{
+    struct pkg_build_input in;
+    struct io_writer w;
+    struct pkg_header h;
+    size_t cap = u->core20.len + u->s110.len + 65536;
+    struct io_mem_sink sink = {malloc(cap), cap, 0};
+    char msg[OTA_MSG_LEN] = "";
+    memset(&in, 0, sizeof in);
+    ota_strlcpy(in.tmpl.project, project, sizeof in.tmpl.project);
+    ota_strlcpy(in.tmpl.core_name, "Luat", sizeof in.tmpl.core_name);
+    ota_strlcpy(in.tmpl.chip, "RDA8910", sizeof in.tmpl.chip);
+    in.tmpl.flags = PKG_F_CORE_DELTA | PKG_F_SCRIPT;
+    in.tmpl.from_core = 17;
+    in.tmpl.to_core = 20;
+    in.tmpl.script = (struct ver_script){1, 1, 0};
+    in.old_core = u->core17.p;
+    in.old_core_len = u->core17.len;
+    in.new_core = u->core20.p;
+    in.new_core_len = u->core20.len;
+    in.script = u->s110.p;
+    in.script_len = u->s110.len;
+    in.window_bits = wbits;
+    in.secret_key = key;
+    io_mem_writer(&w, &sink);
+    assert_int_equal(pkg_build(&in, &w, &h, msg), OTA_OK);
+    return (struct blob){sink.buf, sink.len};
+}
+
+static struct uenv *u_setup(int wbits)
+{
+    struct uenv *u = calloc(1, sizeof *u);
+    const uint32_t sizes[ODEV_AREA__COUNT] = {U_AREA, U_AREA, U_AREA, 64u * 1024u};
+    u->core17 = rel_file(REL "shipped/Luat_V0017_RDA8910.bin");
+    u->core20 = rel_file(REL "core_Luat_V0020_RDA8910.bin");
+    u->s100 = rel_file(REL "script/script_1.0.0.bin");
+    u->s110 = rel_file(REL "script/script_1.1.0.bin");
+    u->pkg = make_pkg(u, sec, "DEV_PROJ", wbits);
+    devsrv_init(&u->srv, u->pkg.p, u->pkg.len);
+    devmem_init(&u->mem, &u->srv, sizes, 4096);
+    devmem_port(&u->mem, &u->port);
+    devmem_load(&u->mem, ODEV_AREA_CORE, u->core17.p, u->core17.len);
+    devmem_load(&u->mem, ODEV_AREA_SCRIPT, u->s100.p, u->s100.len);
+    struct odev_config *c = &u->cfg;
+    strcpy(c->project, "DEV_PROJ");
+    strcpy(c->product_key, "pk");
+    strcpy(c->imei, "861234567890123");
+    strcpy(c->factory.core_name, "Luat");
+    strcpy(c->factory.chip, "RDA8910");
+    c->factory.core = 17;
+    c->factory.script[0] = 1;
+    c->factory.core_len = (uint32_t)u->core17.len;
+    c->factory.script_len = (uint32_t)u->s100.len;
+    memcpy(c->pubkeys[0], other_pub, sizeof pub);
+    memcpy(c->pubkeys[1], pub, sizeof pub);
+    c->npubkeys = 2;
+    c->szx = 6;
+    for (int a = 0; a < ODEV_AREA__COUNT; a++)
+        c->area[a] = u->mem.geo[a];
+    return u;
+}
+
+static void u_free(struct uenv *u)
+{
+    free(u->core17.p);
+    free(u->core20.p);
+    free(u->s100.p);
+    free(u->s110.p);
+    free(u->pkg.p);
+    devmem_free(&u->mem);
+    free(u);
+}
+
+static enum odev_err u_update(struct uenv *u)
+{
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    enum odev_err e = odev_update(&u->d, &u->r);
+    if (e != ODEV_OK)
+        print_message("update: %d %s: %s\n", e, odev_status_phrase(u->r.status), u->r.reason);
+    return e;
+}
+
+static void u_check_old(struct uenv *u)
+{
+    assert_memory_equal(u->mem.area[ODEV_AREA_CORE], u->core17.p, u->core17.len);
+    assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s100.p, u->s100.len);
+    assert_int_equal(odev_running(&u->d)->core, 17);
+}
+
+static void u_check_new(struct uenv *u)
+{
+    assert_memory_equal(u->mem.area[ODEV_AREA_CORE], u->core20.p, u->core20.len);
+    assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s110.p, u->s110.len);
+    const struct odev_image *run = odev_running(&u->d);
+    assert_int_equal(run->core, 20);
+    assert_int_equal(run->script[1], 1);
+    assert_int_equal(run->core_len, u->core20.len);
+    assert_int_equal(run->script_len, u->s110.len);
+}
+
+static void update_0017_to_0020(void **state)
+{
+    (void)state;
+    for (int wbits = 9; wbits <= ODEV_WINDOW_BITS_MAX; wbits += 6) {
+        struct uenv *u = u_setup(wbits);
+        assert_int_equal(u_update(u), ODEV_OK);
+        assert_int_equal(u->r.status, ODEV_S_UPDATED);
+        u_check_new(u);
+        assert_int_equal(u->mem.bad_writes, 0);
+        assert_int_equal(u->mem.installed_calls, 1);
+        assert_int_equal(u->mem.installed.core, 20);
+        /* the success report went out and is no longer pending */
+        assert_int_equal(u->srv.reports, 1);
+        assert_non_null(strstr(u->srv.report, "\"from_core\":\"Luat_V0017_RDA8910\""));
+        assert_non_null(strstr(u->srv.report, "\"to_core\":\"Luat_V0020_RDA8910\""));
+        assert_non_null(strstr(u->srv.report, "\"to_script\":\"1.1.0\",\"result\":0"));
+        struct djournal j;
+        const char *why;
+        assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+        assert_int_equal(j.phase, DJ_IDLE);
+        assert_int_equal(j.flags, DJ_F_IMAGES);
+        /* a reboot knows the new images from the journal; nothing newer now */
+        devsrv_init(&u->srv, NULL, 0);
+        assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+        u_check_new(u);
+        assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+        assert_int_equal(u->r.status, ODEV_S_NO_UPDATE);
+        assert_true(strstr(u->srv.report, "core_version") == NULL);
+        u_free(u);
+    }
+}
+
+static void update_check_names_target(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_AVAILABLE);
+    assert_int_equal(u->r.to.core, 20);
+    assert_int_equal(u->r.pkg_size, u->pkg.len);
+    u_check_old(u);
+    u_free(u);
+}
+
+/* The link dies mid-download; the next run resumes and installs. */
+static void update_resumes(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->cfg.szx = 4; /* 256-byte blocks: the small delta package takes a few hundred */
+    u->srv.drop_after = (long)u->pkg.len / 256 / 2;
+    u->cfg.block_timeout_ms = 20000;
+    assert_int_equal(u_update(u), ODEV_E_NET);
+    assert_int_equal(u->r.status, ODEV_S_NET);
+    u_check_old(u);
+    u->srv.drop_after = -1;
+    assert_int_equal(u_update(u), ODEV_OK);
+    assert_true(u->r.bytes < u->pkg.len);
+    u_check_new(u);
+    u_free(u);
+}
+
+/* Refused packages: old images kept, the failure reported. */
+static void update_refusals(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 4; k++) {
+        struct uenv *u = u_setup(15);
+        if (k == 0) { /* signed by a key the device does not hold */
+            free(u->pkg.p);
+            u->pkg = make_pkg(u, other_sec, "DEV_PROJ", 15);
+            u->cfg.npubkeys = 1;
+            memcpy(u->cfg.pubkeys[0], pub, sizeof pub);
+            u->pkg.p[u->pkg.len - 1] ^= 1; /* and its signature is bad anyway */
+        } else if (k == 1) { /* another core line */
+            strcpy(u->cfg.factory.core_name, "Other");
+        } else if (k == 2) { /* truncated: the header no longer fits the size */
+            u->pkg.len -= 100;
+        } else { /* a flipped byte: the signature fails after the download */
+            u->pkg.p[u->pkg.len / 2] ^= 0x40;
+        }
+        devsrv_init(&u->srv, u->pkg.p, u->pkg.len);
+        assert_int_equal(u_update(u), k == 2 ? ODEV_E_CORRUPT : ODEV_E_AUTH);
+        assert_int_equal(u->r.status, ODEV_S_VERIFY);
+        assert_memory_equal(u->mem.area[ODEV_AREA_CORE], u->core17.p, u->core17.len);
+        assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s100.p, u->s100.len);
+        assert_int_equal(u->srv.reports, 1);
+        assert_non_null(strstr(u->srv.report, "\"result\":4"));
+        if (k < 3) /* refused at the header: the rest was not fetched */
+            assert_true(u->r.bytes < u->pkg.len / 2);
+        struct djournal j;
+        const char *why;
+        assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+        assert_int_equal(j.phase, DJ_IDLE);
+        assert_int_equal(j.flags & DJ_F_REPORT, 0);
+        u_free(u);
+    }
+}
+
+/* The report waits in the journal while the server cannot take it. */
+static void update_report_pending(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->pkg.p[u->pkg.len / 2] ^= 0x40;
+    devsrv_init(&u->srv, u->pkg.p, u->pkg.len);
+    u->srv.drop_after = (long)(u->pkg.len + 1023) / 1024; /* every block, no report answer */
+    u->cfg.block_timeout_ms = 20000;
+    assert_int_equal(u_update(u), ODEV_E_AUTH);
+    assert_int_equal(u->srv.reports, DDL_REPORT_ATTEMPTS);
+    struct djournal j;
+    const char *why;
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    assert_int_equal(j.flags & DJ_F_REPORT, DJ_F_REPORT);
+    assert_int_equal(j.report, 4);
+    devsrv_init(&u->srv, NULL, 0); /* next run: nothing newer, but the report goes */
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+    assert_int_equal(u->srv.reports, 1);
+    assert_non_null(strstr(u->srv.report, "\"result\":4"));
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    assert_int_equal(j.flags & DJ_F_REPORT, 0);
+    u_free(u);
+}
+
+/* A cut during the commit (journal says committing, slots half copied):
+ * recovery finishes it from STAGING. */
+static void update_commit_recovered(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    assert_int_equal(u_update(u), ODEV_OK);
+    /* replay: the committing record, a core slot half overwritten */
+    struct djournal j;
+    const char *why;
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    j.phase = DJ_COMMITTING;
+    j.slots = DJ_SLOT_CORE | DJ_SLOT_SCRIPT;
+    j.from_core = 17;
+    djournal_encode(&j, u->mem.journal);
+    memset(u->mem.area[ODEV_AREA_CORE] + 8192, 0xFF, 4096);
+    memcpy(u->mem.area[ODEV_AREA_CORE] + 100000, u->core17.p + 100000, 4096);
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_recover(&u->d), ODEV_OK);
+    u_check_new(u);
+    assert_int_equal(u->mem.bad_writes, 0);
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    assert_int_equal(j.phase, DJ_IDLE);
+    u_free(u);
+}
+
+/* A port that installs staged images itself (the Linux port renames). */
+static int port_install(void *ctx, enum odev_area slot, uint32_t off, uint32_t len)
+{
+    struct devmem *m = ctx;
+    memset(m->area[slot], 0xFF, m->geo[slot].size);
+    memcpy(m->area[slot], m->area[ODEV_AREA_STAGING] + off, len);
+    m->installed_calls += 100;
+    return ODEV_OK;
+}
+
+static void update_port_installs(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->port.install = port_install;
+    assert_int_equal(u_update(u), ODEV_OK);
+    u_check_new(u);
+    assert_int_equal(u->mem.installed_calls, 201); /* core, script, then the hook */
+    u_free(u);
+}
+
+/* check waits out a 5.03 (Max-Age) and then names the offer. */
+static void check_waits_busy(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->srv.busy = 2;
+    u->srv.max_age = 7;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_AVAILABLE);
+    assert_true(u->srv.now >= 14000);
+    u->srv.busy = 1000; /* busy for good: gives up after DDL_BUSY_RETRIES, a network status */
+    u->cfg.max_wait_ms = 2000;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_not_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_NET);
+    assert_int_equal(u->r.coap_code, 503);
+    assert_int_equal(u->r.srv_code, 43);
+    u_free(u);
+}
+
+static void update_state_size(void **state)
+{
+    (void)state;
+    print_message("sizeof(struct odev) = %zu (window bits %d)\n", sizeof(struct odev),
+                  ODEV_WINDOW_BITS_MAX);
+    assert_true(sizeof(struct odev) < (48u << 10));
+}
+
+static int suite_setup(void **state)
+{
+    (void)state;
+    if (crypto_init(NULL) != OTA_OK)
+        return -1;
+    crypto_sign_keypair(pub, sec);
+    crypto_sign_keypair(other_pub, other_sec);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +796,15 @@ int main(void)
         cmocka_unit_test(dl_smaller_blocks),
         cmocka_unit_test(dl_busy_then_ok),
         cmocka_unit_test(dl_refusals),
+        cmocka_unit_test(update_0017_to_0020),
+        cmocka_unit_test(update_check_names_target),
+        cmocka_unit_test(update_resumes),
+        cmocka_unit_test(update_refusals),
+        cmocka_unit_test(update_report_pending),
+        cmocka_unit_test(update_commit_recovered),
+        cmocka_unit_test(update_port_installs),
+        cmocka_unit_test(check_waits_busy),
+        cmocka_unit_test(update_state_size),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, suite_setup, NULL);
 }
