@@ -304,12 +304,14 @@ static void dl_clean_link(void **state)
     free(pkg);
 }
 
+/* 10 % loss both ways, 20 % reordered, over block and erase sizes, the
+ * short exchange or not, window 1; DL_SEEDS=N sweeps N seeds (default 6). */
 static void dl_loss_and_reorder(void **state)
 {
     (void)state;
     size_t len = 150001;
     uint8_t *pkg = t_blob(len, 2);
-    for (uint32_t seed = 1; seed <= 6; seed++) {
+    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)atoi(getenv("DL_SEEDS")) : 6u); seed++) {
         struct dlenv *e = dl_setup(pkg, len, seed % 2 ? 4096 : 256, seed % 3 == 0 ? 4 : 6);
         e->srv.seed = seed;
         e->srv.loss_pct = 10;
