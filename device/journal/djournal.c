@@ -13,7 +13,7 @@
 #define DJ_CORE_MAX 9999u    /* "0017": four digits */
 #define DJ_SCRIPT_MAX 99999u /* each script field */
 
-static const char dj_wide[] = "journal: offset or size beyond 32 bits";
+static const char dj_wide[] = "journal: over 32 bits";
 
 static const char *const djournal_names[DJ__COUNT] = {
     "idle", "downloading", "downloaded", "applying", "committing", "committed",
@@ -146,24 +146,24 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     j->from_core = dj_get32(b + 104);
     dj_get_script(b + 108, j->from_script);
     if (j->phase >= DJ__COUNT)
-        return "journal: unknown phase";
+        return "journal: bad phase";
     if ((j->slots & ~(DJ_SLOT_CORE | DJ_SLOT_SCRIPT)) || j->etag_len > ODEV_ETAG_MAX)
-        return "journal: bad slots or etag length";
+        return "journal: bad slots";
     if (j->block_size > 1024 || (j->block_size & (j->block_size - 1u)))
         return "journal: bad block size";
     if (j->size && j->offset > j->size)
-        return "journal: offset beyond size";
+        return "journal: bad offset";
     if (!dj_name_ok(j->img.core_name) || !dj_name_ok(j->img.chip))
-        return "journal: bad core name or chip";
+        return "journal: bad name";
     if (!dj_versions_ok(j->img.core, j->img.script) ||
         !dj_versions_ok(j->from_core, j->from_script))
-        return "journal: version out of range";
+        return "journal: bad version";
     if ((j->flags & ~(DJ_F_REPORT | DJ_F_IMAGES)) || b[102] || b[103] || b[10] || b[11])
-        return "journal: reserved bits set";
+        return "journal: bad flags";
     if (!dj_bitmap_ok(j))
-        return "journal: block bitmap does not fit offset / size / block size";
+        return "journal: bad bitmap";
     if (j->phase == DJ_COMMITTING && (!j->slots || !j->img.core_name[0] || !j->img.chip[0]))
-        return "journal: committing without slots or core version";
+        return "journal: bad commit";
     return NULL;
 }
 
@@ -178,11 +178,11 @@ enum odev_err djournal_decode(const uint8_t *buf, size_t len, struct djournal *j
     }
     dj_check(buf, sum);
     if (memcmp(sum, buf + DJ_BODY, 8) != 0) {
-        *why = "journal: checksum mismatch";
+        *why = "journal: bad check";
         return ODEV_E_CORRUPT;
     }
     if (memcmp(buf, "OTAJ", 4) != 0 || buf[4] != DJOURNAL_FORMAT) {
-        *why = "journal: bad magic or format";
+        *why = "journal: bad magic";
         return ODEV_E_CORRUPT;
     }
     const char *bad = dj_fields(buf, j);

@@ -147,17 +147,17 @@ static enum odev_err odev_copy_slot(struct odev *d, enum odev_area slot, uint32_
     struct odev_area_io out;
     uint8_t *buf = d->dl.rx;
     if (len > d->cfg->area[slot].size)
-        return odev_fail(d, ODEV_E_LIMIT, "new image larger than its slot");
+        return odev_fail(d, ODEV_E_LIMIT, "image too large");
     odev_area_open(&out, d, slot, 0, d->cfg->area[slot].size);
     for (uint32_t done = 0; done < len;) {
         uint32_t n = len - done < sizeof d->dl.rx ? len - done : (uint32_t)sizeof d->dl.rx;
         if (p->read(p->ctx, ODEV_AREA_STAGING, off + done, buf, n) != ODEV_OK ||
             odev_area_write(&out, buf, n) != ODEV_OK)
-            return odev_fail(d, ODEV_E_IO, "commit: copying the staged image failed");
+            return odev_fail(d, ODEV_E_IO, "flash write failed");
         done += n;
     }
     if (p->sync(p->ctx, slot) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "commit: sync failed");
+        return odev_fail(d, ODEV_E_IO, "sync failed");
     return ODEV_OK;
 }
 
@@ -167,7 +167,7 @@ static enum odev_err odev_install_slot(struct odev *d, enum odev_area slot, uint
     if (d->port->install)
         return d->port->install(d->port->ctx, slot, off, len) == ODEV_OK
                    ? ODEV_OK
-                   : odev_fail(d, ODEV_E_IO, "commit: the port's install failed");
+                   : odev_fail(d, ODEV_E_IO, "install failed");
     return odev_copy_slot(d, slot, off, len);
 }
 
@@ -187,7 +187,7 @@ static enum odev_err odev_commit(struct odev *d)
         e = odev_install_slot(d, ODEV_AREA_SCRIPT, odev_script_offset(d, n->core_len),
                               n->script_len);
     if (e == ODEV_OK && d->port->installed && d->port->installed(d->port->ctx, n) != ODEV_OK)
-        e = odev_fail(d, ODEV_E_IO, "commit: the port's installed hook failed");
+        e = odev_fail(d, ODEV_E_IO, "install failed");
     if (e == ODEV_OK)
         e = odev_journal_save(d, DJ_COMMITTED);
     if (e == ODEV_OK)
@@ -205,7 +205,7 @@ enum odev_err odev_recover(struct odev *d)
     }
     switch (d->j.phase) {
     case DJ_COMMITTING:
-        odev_log(d, ODEV_LOG_INFO, "recover: finishing an interrupted commit");
+        odev_log(d, ODEV_LOG_INFO, "recover: commit");
         if ((e = odev_commit(d)) != ODEV_OK)
             return e;
         /* fall through */
@@ -213,7 +213,7 @@ enum odev_err odev_recover(struct odev *d)
         d->running = d->j.img;
         return odev_discard(d);
     case DJ_APPLYING:
-        odev_log(d, ODEV_LOG_INFO, "recover: redoing an interrupted apply");
+        odev_log(d, ODEV_LOG_INFO, "recover: apply");
         return odev_journal_save(d, DJ_DOWNLOADED);
     default:
         return ODEV_OK;
@@ -279,9 +279,9 @@ static enum odev_err odev_header(struct odev *d, uint32_t size)
     const char *why = NULL;
     uint8_t buf[DPKG_HEADER_LEN];
     if (size < DPKG_HEADER_LEN)
-        return odev_fail(d, ODEV_E_CORRUPT, "package shorter than its header");
+        return odev_fail(d, ODEV_E_CORRUPT, "package truncated");
     if (d->port->read(d->port->ctx, ODEV_AREA_DOWNLOAD, 0, buf, sizeof buf) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "download area read failed");
+        return odev_fail(d, ODEV_E_IO, "flash read failed");
     int e = dpkg_header_parse(buf, sizeof buf, size, &d->h, &why);
     if (e != ODEV_OK)
         return odev_fail(d, (enum odev_err)e, why);
@@ -326,7 +326,7 @@ static enum odev_err odev_extract(struct odev *d, const struct dio_reader *pkg)
     int e = ODEV_OK;
     if ((odev_has_core(h) && h->core_size > cap) ||
         ((h->flags & DPKG_F_SCRIPT) && (soff > cap || h->script_size > cap - soff)))
-        return odev_fail(d, ODEV_E_LIMIT, "new images larger than the staging area");
+        return odev_fail(d, ODEV_E_LIMIT, "image too large");
     odev_area_open(&core_in, d, ODEV_AREA_CORE, 0, d->running.core_len);
     if (odev_has_core(h)) {
         odev_area_open(&out, d, ODEV_AREA_STAGING, 0, h->core_size);
@@ -337,7 +337,7 @@ static enum odev_err odev_extract(struct odev *d, const struct dio_reader *pkg)
         e = dpkg_extract_script(&d->w, pkg, h, &w, &why);
     }
     if (e == ODEV_OK && d->port->sync(d->port->ctx, ODEV_AREA_STAGING) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "staging sync failed");
+        return odev_fail(d, ODEV_E_IO, "sync failed");
     return e == ODEV_OK ? ODEV_OK : odev_fail(d, (enum odev_err)e, why);
 }
 
@@ -520,7 +520,7 @@ static void odev_report_flush(struct odev *d)
     }
     d->j.flags &= (uint8_t)~DJ_F_REPORT;
     if (odev_journal_save(d, DJ_IDLE) != ODEV_OK)
-        odev_log(d, ODEV_LOG_WARN, "report sent, but the journal keeps it pending");
+        odev_log(d, ODEV_LOG_WARN, "journal save failed");
 }
 
 /* --- entry points ------------------------------------------------------- */
@@ -602,7 +602,7 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (ddl_query_add(&d->dl, kv[i][0], kv[i][1]) != ODEV_OK)
-            return odev_fail(d, ODEV_E_LIMIT, "query does not fit");
+            return odev_fail(d, ODEV_E_LIMIT, "query too long");
     return ODEV_OK;
 }
 
@@ -659,7 +659,7 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     if (e == ODEV_OK && d->j.phase != DJ_DOWNLOADED)
         e = odev_fetch(d);
     else if (e == ODEV_OK)
-        odev_log(d, ODEV_LOG_INFO, "using the package downloaded by an earlier run");
+        odev_log(d, ODEV_LOG_INFO, "resuming");
     if (e == ODEV_OK)
         e = odev_install(d);
     if (e == ODEV_OK) {
