@@ -116,7 +116,8 @@ static uint32_t ddl_ack_timeout(struct ddl *d)
     return DDL_ACK_TIMEOUT_MS + DDL_ACK_TIMEOUT_MS * (ddl_rand(d) % 500u) / 1000u;
 }
 
-void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c)
+void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c,
+              uint16_t boot, uint8_t run)
 {
     memset(d, 0, sizeof *d);
     d->port = p;
@@ -128,17 +129,20 @@ void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config
     d->max_wait_ms = c->max_wait_ms ? c->max_wait_ms : DDL_BUSY_WAIT_MAX_MS;
     d->short_ok = !c->fota_only;
     d->area = c->area[ODEV_AREA_DOWNLOAD];
-    /* No entropy source in the port: the clock and the IMEI make the
-     * token base differ between devices and, mostly, runs. A device whose
-     * clock starts at the same value every boot may reuse a base; a late
-     * answer of the previous run then passes the token filter, but not the
-     * ETag, Size2 and Block2 checks unless it is the very block asked. */
-    d->rng = p->now_ms(p->ctx) * 2654435761u + 1u;
-    for (const char *s = c->imei; *s; s++)
-        d->rng = d->rng * 31u + (uint8_t)*s;
-    uint32_t t = ddl_rand(d);
-    for (int i = 0; i < 4; i++)
-        d->token_base[i] = (uint8_t)(t >> (8 * i));
+    /* Without the port's random hook, the clock and the IMEI seed the
+     * jitter and the last byte of the token base; the boot counter and the
+     * run number fill the rest, so a clock that starts at the same value
+     * every boot does not bring back an earlier run's base (whose late
+     * answers would then pass the token filter). */
+    if (!p->random || p->random(p->ctx, (uint8_t *)&d->rng, sizeof d->rng) != ODEV_OK) {
+        d->rng = p->now_ms(p->ctx) * 2654435761u + 1u;
+        for (const char *s = c->imei; *s; s++)
+            d->rng = d->rng * 31u + (uint8_t)*s;
+    }
+    d->token_base[0] = (uint8_t)(boot >> 8);
+    d->token_base[1] = (uint8_t)boot;
+    d->token_base[2] = run;
+    d->token_base[3] = (uint8_t)ddl_rand(d);
     d->mid = (uint16_t)ddl_rand(d);
 }
 

@@ -67,6 +67,8 @@ void djournal_encode(const struct djournal *j, uint8_t out[ODEV_JOURNAL_LEN])
     out[7] = j->etag_len;
     out[8] = (uint8_t)(j->block_size >> 8);
     out[9] = (uint8_t)j->block_size;
+    out[10] = (uint8_t)(j->boots >> 8);
+    out[11] = (uint8_t)j->boots;
     memcpy(out + 12, j->etag, ODEV_ETAG_MAX);
     dj_put32(out + 24, j->offset); /* u64 fields: the high word stays 0 */
     dj_put32(out + 32, j->size);
@@ -80,6 +82,7 @@ void djournal_encode(const struct djournal *j, uint8_t out[ODEV_JOURNAL_LEN])
     dj_put32(out + 96, j->img.script_len);
     out[100] = j->flags;
     out[101] = j->report;
+    out[102] = j->reason;
     dj_put32(out + 104, j->from_core);
     dj_put_script(out + 108, j->from_script);
     dj_check(out, sum);
@@ -129,6 +132,7 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     j->slots = b[6];
     j->etag_len = b[7];
     j->block_size = (uint16_t)(b[8] << 8 | b[9]);
+    j->boots = (uint16_t)(b[10] << 8 | b[11]);
     memcpy(j->etag, b + 12, ODEV_ETAG_MAX);
     if (dj_get32(b + 20) || dj_get32(b + 28))
         return dj_wide;
@@ -143,6 +147,7 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     j->img.script_len = dj_get32(b + 96);
     j->flags = b[100];
     j->report = b[101];
+    j->reason = b[102];
     j->from_core = dj_get32(b + 104);
     dj_get_script(b + 108, j->from_script);
     if (j->phase >= DJ__COUNT)
@@ -158,7 +163,7 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     if (!dj_versions_ok(j->img.core, j->img.script) ||
         !dj_versions_ok(j->from_core, j->from_script))
         return "journal: bad version";
-    if ((j->flags & ~(DJ_F_REPORT | DJ_F_IMAGES)) || b[102] || b[103] || b[10] || b[11])
+    if ((j->flags & ~(DJ_F_REPORT | DJ_F_IMAGES)) || b[103])
         return "journal: bad flags";
     if (!dj_bitmap_ok(j))
         return "journal: bad bitmap";

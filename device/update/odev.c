@@ -73,15 +73,9 @@ static int odev_has_core(const struct dpkg_header *h)
 /* The idle record: the running images, any report still pending. */
 static void odev_idle_record(struct odev *d)
 {
-    uint8_t flags = d->j.flags & DJ_F_REPORT, report = d->j.report;
-    uint32_t fc = d->j.from_core, fs[3];
-    memcpy(fs, d->j.from_script, sizeof fs);
-    djournal_init(&d->j);
+    memset(&d->j, 0, offsetof(struct djournal, flags));
     d->j.img = d->running;
-    d->j.flags = (uint8_t)(flags | DJ_F_IMAGES);
-    d->j.report = report;
-    d->j.from_core = fc;
-    memcpy(d->j.from_script, fs, sizeof fs);
+    d->j.flags = (uint8_t)((d->j.flags & DJ_F_REPORT) | DJ_F_IMAGES);
 }
 
 static enum odev_err odev_discard(struct odev *d)
@@ -246,31 +240,31 @@ static int odev_script_older(const uint32_t a[3], const uint32_t b[3])
 /* What a header must say before anything of the package is worth more:
  * our project, core line, a base we run, no downgrade, a known key, a
  * window this build can apply. */
-static const char *odev_header_refusal(struct odev *d, const struct dpkg_header *h)
+static uint8_t odev_header_refusal(struct odev *d, const struct dpkg_header *h)
 {
     const struct odev_image *cur = &d->running;
     if (strcmp(h->project, d->cfg->project) != 0)
-        return "package is for another project";
+        return ODEV_R_PROJECT;
     if (strcmp(h->core_name, cur->core_name) != 0 || strcmp(h->chip, cur->chip) != 0)
-        return "package is for another core or chip";
+        return ODEV_R_CORE;
     if (!odev_key_known(d, h->key_id))
-        return "package signed by a key the device does not hold";
+        return ODEV_R_KEY;
     if (h->window_bits > ODEV_WINDOW_BITS_MAX)
-        return "package window larger than this build applies";
+        return ODEV_R_WINDOW;
     if (!odev_has_core(h) && !(h->flags & DPKG_F_SCRIPT))
-        return "package carries neither core nor script";
+        return ODEV_R_EMPTY;
     if (odev_has_core(h)) {
         int any = h->from_core == DPKG_FROM_ANY && (h->flags & DPKG_F_CORE_FULL);
         if (!any && h->from_core != cur->core)
-            return "package updates another core version";
+            return ODEV_R_BASE;
         if (h->to_core < cur->core)
-            return "package would downgrade the core";
+            return ODEV_R_CORE_DOWN;
     } else if (h->to_core != cur->core) {
-        return "script package for another core version";
+        return ODEV_R_SCRIPT_CORE;
     }
     if ((h->flags & DPKG_F_SCRIPT) && odev_script_older(h->script, cur->script))
-        return "package would downgrade the script";
-    return NULL;
+        return ODEV_R_SCRIPT_DOWN;
+    return ODEV_R_NONE;
 }
 
 /* Read and check the header of the package in DOWNLOAD (size bytes). */
@@ -290,8 +284,8 @@ static enum odev_err odev_header(struct odev *d, uint32_t size)
         d->r->to.core = d->h.to_core;
     if (d->h.flags & DPKG_F_SCRIPT)
         memcpy(d->r->to.script, d->h.script, sizeof d->h.script);
-    if ((why = odev_header_refusal(d, &d->h)) != NULL)
-        return odev_fail(d, ODEV_E_AUTH, why);
+    if ((d->refusal = odev_header_refusal(d, &d->h)) != ODEV_R_NONE)
+        return odev_fail(d, ODEV_E_AUTH, odev_reason_phrase(d->refusal));
     return ODEV_OK;
 }
 
@@ -362,13 +356,21 @@ static void odev_plan_commit(struct odev *d)
     }
     j->flags = DJ_F_IMAGES | DJ_F_REPORT; /* the success report, durable with the commit */
     j->report = ODEV_RC_OK;
+    j->reason = ODEV_R_NONE;
+    d->report_fresh = 1;
     d->r->to = j->img;
 }
 
-static void odev_report_keep(struct odev *d, int code)
+/* A refusal's report: result code and reason code into the journal. */
+static void odev_report_keep(struct odev *d, enum odev_err e)
 {
     d->j.flags |= DJ_F_REPORT;
-    d->j.report = (uint8_t)code;
+    d->j.report = ODEV_RC_VERIFY;
+    d->j.reason = d->refusal      ? d->refusal
+                  : e == ODEV_E_AUTH  ? ODEV_R_SIGNATURE
+                  : e == ODEV_E_LIMIT ? ODEV_R_TOO_LARGE
+                                      : ODEV_R_MALFORMED;
+    d->report_fresh = 1;
     d->j.from_core = d->running.core;
     memcpy(d->j.from_script, d->running.script, sizeof d->j.from_script);
 }
@@ -393,7 +395,7 @@ static enum odev_err odev_install(struct odev *d)
     if (e != ODEV_OK) {
         odev_verify_fail(d, e);
         if (d->r->status == ODEV_S_VERIFY)
-            odev_report_keep(d, ODEV_RC_VERIFY);
+            odev_report_keep(d, e);
         odev_discard(d);
         return e;
     }
@@ -479,24 +481,31 @@ static size_t odev_report_json(struct odev *d, char *out, size_t cap)
     odev_put_field(&t, "project", d->cfg->project);
     odev_put(&t, ",\"from_core\":\"");
     odev_put_core(&t, &j->img, j->from_core);
-    odev_put(&t, "\",\"to_core\":\"");
-    odev_put_core(&t, &j->img, j->report == ODEV_RC_OK ? j->img.core : d->r->to.core);
     odev_put(&t, "\",\"from_script\":\"");
     odev_put_script(&t, j->from_script);
-    odev_put(&t, "\",\"to_script\":\"");
-    odev_put_script(&t, j->report == ODEV_RC_OK ? j->img.script : d->r->to.script);
-    odev_put(&t, "\",\"result\":");
+    odev_put(&t, "\"");
+    if (j->report == ODEV_RC_OK || d->report_fresh) {
+        odev_put(&t, ",\"to_core\":\"");
+        odev_put_core(&t, &j->img, j->report == ODEV_RC_OK ? j->img.core : d->r->to.core);
+        odev_put(&t, "\",\"to_script\":\"");
+        odev_put_script(&t, j->report == ODEV_RC_OK ? j->img.script : d->r->to.script);
+        odev_put(&t, "\"");
+    }
+    odev_put(&t, ",\"result\":");
     odev_put_u32(&t, j->report, 1);
-    odev_put(&t, ",\"bytes\":");
-    odev_put_u32(&t, d->r->bytes, 1);
-    odev_put(&t, ",\"seconds\":");
-    odev_put_u32(&t, tenths / 10, 1);
-    odev_put(&t, ".");
-    odev_put_u32(&t, tenths % 10, 1);
+    if (d->report_fresh) {
+        odev_put(&t, ",\"bytes\":");
+        odev_put_u32(&t, d->r->bytes, 1);
+        odev_put(&t, ",\"seconds\":");
+        odev_put_u32(&t, tenths / 10, 1);
+        odev_put(&t, ".");
+        odev_put_u32(&t, tenths % 10, 1);
+    }
     odev_put(&t, ",\"apply_mem\":");
     odev_put_u32(&t, (uint32_t)sizeof d->w, 1);
-    if (d->r->reason && d->r->reason[0] && j->report != ODEV_RC_OK)
-        odev_put_reason(&t, d->r->reason);
+    if (j->report != ODEV_RC_OK)
+        odev_put_reason(&t, d->report_fresh && d->r->reason[0] ? d->r->reason
+                                                                 : odev_reason_phrase(j->reason));
     odev_put(&t, "}");
     return t.len;
 }
@@ -578,9 +587,16 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     r->srv_code = -1;
     r->reason = "";
     d->r = r;
+    d->refusal = ODEV_R_NONE;
+    d->report_fresh = 0;
     d->t0 = d->port->now_ms(d->port->ctx);
     enum odev_err e = odev_recover(d);
     r->from = r->to = d->running;
+    if (e == ODEV_OK && !d->booted) { /* durable before a token carries it */
+        d->j.boots++;
+        e = odev_journal_save(d, d->j.phase);
+        d->booted = 1;
+    }
     if (e != ODEV_OK)
         return e;
     char fw[3 * ODEV_NAME_MAX + 2], num[11], script[36];
@@ -594,7 +610,7 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     odev_put_u32(&t, d->running.core, 1);
     t = (struct odev_text){script, 0, sizeof script};
     odev_put_script(&t, d->running.script);
-    ddl_init(&d->dl, d->port, c);
+    ddl_init(&d->dl, d->port, c, d->j.boots, d->runs++);
     const char *kv[][2] = {
         {"project_key", c->product_key}, {"imei", c->imei}, {"firmware_name", fw},
         {"core_version", num},           {"dfota", "1"},    {"version", script},
@@ -645,7 +661,7 @@ static enum odev_err odev_fetch(struct odev *d)
         return ODEV_OK;
     odev_fail(d, e, why);
     if (r->status == ODEV_S_VERIFY) {
-        odev_report_keep(d, ODEV_RC_VERIFY);
+        odev_report_keep(d, e);
         odev_discard(d);
     } else if (r->status == ODEV_S_NO_UPDATE || r->status == ODEV_S_REJECTED) {
         odev_discard(d);
@@ -669,6 +685,20 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     odev_report_flush(d);
     d->r = NULL;
     return e;
+}
+
+/* enum odev_reason's phrases in order, one string: no pointer table. */
+static const char odev_reasons[] = "\0another project\0another core or chip\0unknown signing key\0"
+                                   "window too large\0neither core nor script\0another base core\0"
+                                   "core downgrade\0script for another core\0script downgrade\0"
+                                   "bad signature or hash\0malformed package\0package too large";
+
+const char *odev_reason_phrase(unsigned code)
+{
+    const char *p = odev_reasons;
+    for (code = code < ODEV_R__COUNT ? code : 0; code > 0; code--)
+        p += strlen(p) + 1;
+    return p;
 }
 
 const char *odev_status_phrase(enum odev_status s)
