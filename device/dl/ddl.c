@@ -337,10 +337,25 @@ static enum odev_err ddl_recv(struct ddl *d, uint32_t wait_ms, uint32_t *id)
 
 /* --- single requests: check and report ---------------------------------- */
 
+/* Until end for the answer to want (0: none): OK, ODEV_E_TIMEOUT,
+ * ODEV_E_NET, ODEV_E_CORRUPT (an answer of ours with bad options). */
+static enum odev_err ddl_await(struct ddl *d, uint32_t end, uint32_t want)
+{
+    uint32_t got = 0;
+    while (ddl_after(end, ddl_now(d))) {
+        enum odev_err e = ddl_recv(d, end - ddl_now(d), &got);
+        if (e == ODEV_OK && got == want)
+            return ODEV_OK;
+        if (e == ODEV_E_NET || e == ODEV_E_CORRUPT)
+            return e;
+    }
+    return ODEV_E_TIMEOUT;
+}
+
 /* One request, RFC 7252 retransmissions, until an answer or timeout_ms. */
 static enum odev_err ddl_fetch_one(struct ddl *d, uint32_t num, const char **why)
 {
-    uint32_t start = ddl_now(d), wait = ddl_ack_timeout(d), id = 0;
+    uint32_t start = ddl_now(d), wait = ddl_ack_timeout(d);
     for (int i = 0; i <= DDL_MAX_RETRANSMIT; i++, wait *= 2) {
         enum odev_err e = ddl_send_fota(d, num, d->szx, DDL_ID_SINGLE);
         if (e == ODEV_E_NET)
@@ -348,13 +363,10 @@ static enum odev_err ddl_fetch_one(struct ddl *d, uint32_t num, const char **why
         uint32_t end = ddl_now(d) + wait;
         if (ddl_after(end, start + d->timeout_ms))
             end = start + d->timeout_ms;
-        while (ddl_after(end, ddl_now(d))) {
-            e = ddl_recv(d, end - ddl_now(d), &id);
-            if (e == ODEV_OK && id == DDL_ID_SINGLE)
-                return ODEV_OK;
-            if (e == ODEV_E_NET || e == ODEV_E_CORRUPT)
-                return ddl_fail(why, e, e == ODEV_E_NET ? "link down" : "malformed answer");
-        }
+        e = ddl_await(d, end, DDL_ID_SINGLE);
+        if (e != ODEV_E_TIMEOUT)
+            return e == ODEV_OK ? e : ddl_fail(why, e, e == ODEV_E_NET ? "link down"
+                                                                        : "malformed answer");
         if (ddl_now(d) - start >= d->timeout_ms)
             break;
     }
@@ -376,13 +388,12 @@ static uint32_t ddl_busy_wait(const struct ddl *d, const struct ddl_block *b, in
 /* Let wait_ms pass; answers meanwhile (late copies) are dropped. */
 static enum odev_err ddl_idle(struct ddl *d, uint32_t wait_ms)
 {
-    uint32_t id, end = ddl_now(d) + wait_ms;
-    while (ddl_after(end, ddl_now(d))) {
-        enum odev_err e = ddl_recv(d, end - ddl_now(d), &id);
-        if (e == ODEV_E_NET)
-            return e;
-    }
-    return ODEV_OK;
+    uint32_t end = ddl_now(d) + wait_ms;
+    enum odev_err e;
+    do
+        e = ddl_await(d, end, 0);
+    while (e == ODEV_E_CORRUPT);
+    return e == ODEV_E_NET ? e : ODEV_OK;
 }
 
 enum odev_err ddl_fetch_first(struct ddl *d, const struct ddl_block **out, const char **why)
@@ -401,7 +412,7 @@ enum odev_err ddl_fetch_first(struct ddl *d, const struct ddl_block **out, const
 enum odev_err ddl_report(struct ddl *d, const char *body, size_t len, unsigned *code,
                          const char **why)
 {
-    uint32_t id = DDL_ID_REPORT | (uint32_t)(d->mid + 1u), wait = ddl_ack_timeout(d), got = 0;
+    uint32_t id = DDL_ID_REPORT | (uint32_t)(d->mid + 1u), wait = ddl_ack_timeout(d);
     *code = 0;
     for (int i = 0; i < DDL_REPORT_ATTEMPTS; i++, wait *= 2) {
         struct dcoap_builder b;
@@ -413,15 +424,15 @@ enum odev_err ddl_report(struct ddl *d, const char *body, size_t len, unsigned *
         if (e == ODEV_E_LIMIT || e == ODEV_E_INVAL)
             return ddl_fail(why, e, "report too long");
         uint32_t end = ddl_now(d) + wait;
-        while (ddl_after(end, ddl_now(d))) {
-            e = ddl_recv(d, end - ddl_now(d), &got);
-            if (e == ODEV_E_NET)
-                return ddl_fail(why, e, "link down");
-            if (e == ODEV_OK && got == id) {
-                *code = d->blk.code;
-                return d->blk.code / 100 == 2 ? ODEV_OK
-                                              : ddl_fail(why, ODEV_E_NET, "report refused");
-            }
+        do
+            e = ddl_await(d, end, id);
+        while (e == ODEV_E_CORRUPT);
+        if (e == ODEV_E_NET)
+            return ddl_fail(why, e, "link down");
+        if (e == ODEV_OK) {
+            *code = d->blk.code;
+            return d->blk.code / 100 == 2 ? ODEV_OK
+                                          : ddl_fail(why, ODEV_E_NET, "report refused");
         }
     }
     return ddl_fail(why, ODEV_E_NET, "no answer");
