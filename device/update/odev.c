@@ -687,36 +687,29 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     return e;
 }
 
-/* enum odev_reason's phrases in order, one string: no pointer table. */
+/* Phrases of an enum in order, one string each: no pointer table. */
 static const char odev_reasons[] = "\0another project\0another core or chip\0unknown signing key\0"
                                    "window too large\0neither core nor script\0another base core\0"
                                    "core downgrade\0script for another core\0script downgrade\0"
                                    "bad signature or hash\0malformed package\0package too large";
+static const char odev_statuses[] = "local error\0updated\0update available\0no update available\0"
+                                    "rejected by the server\0package verification failed\0"
+                                    "network error";
+
+/* The code-th phrase of list (of n; the first one when out of range). */
+static const char *odev_phrase(const char *list, unsigned n, unsigned code)
+{
+    for (code = code < n ? code : 0; code > 0; code--)
+        list += strlen(list) + 1;
+    return list;
+}
 
 const char *odev_reason_phrase(unsigned code)
 {
-    const char *p = odev_reasons;
-    for (code = code < ODEV_R__COUNT ? code : 0; code > 0; code--)
-        p += strlen(p) + 1;
-    return p;
+    return odev_phrase(odev_reasons, ODEV_R__COUNT, code);
 }
 
 const char *odev_status_phrase(enum odev_status s)
 {
-    switch (s) {
-    case ODEV_S_UPDATED:
-        return "updated";
-    case ODEV_S_AVAILABLE:
-        return "update available";
-    case ODEV_S_NO_UPDATE:
-        return "no update available";
-    case ODEV_S_REJECTED:
-        return "rejected by the server";
-    case ODEV_S_VERIFY:
-        return "package verification failed";
-    case ODEV_S_NET:
-        return "network error";
-    default:
-        return "local error";
-    }
+    return odev_phrase(odev_statuses, ODEV_S_NET + 1, (unsigned)s);
 }
