@@ -102,11 +102,6 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Host doubles of the device port (tests/devflash.c, ...) are not suites of
-# their own: each suite that uses one names it here.
-$(BUILD)/tests/test_devflash: $(call obj,tests/devflash.c)
-$(call obj,tests/devflash.c tests/test_devflash.c): CFLAGS += -Idevice
-
 # Messages are truncated on purpose (fixed-size buffers): -Wno-format-truncation.
 # libFuzzer targets: library sources compiled once more with clang
 # (fuzzer-no-link instrumentation), archived, linked into each target.
