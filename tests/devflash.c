@@ -385,3 +385,29 @@ const uint8_t *devflash_peek(const struct devflash *f, enum odev_area a)
 {
     return f->area[a].now;
 }
+
+uint32_t devflash_unsynced(const struct devflash *f, enum odev_area a)
+{
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < f->area[a].size / f->area[a].erase; b++)
+        n += f->area[a].dirty[b];
+    return n;
+}
+
+int devflash_copy(struct devflash *dst, const struct devflash *src)
+{
+    int r = devflash_init(dst, &src->cfg);
+    if (r != ODEV_OK)
+        return r;
+    struct devflash_area keep[ODEV_AREA__COUNT];
+    memcpy(keep, dst->area, sizeof keep);
+    *dst = *src;
+    memcpy(dst->area, keep, sizeof keep);
+    for (int a = 0; a < ODEV_AREA__COUNT; a++) {
+        const struct devflash_area *s = &src->area[a];
+        memcpy(dst->area[a].now, s->now, s->size);
+        memcpy(dst->area[a].durable, s->durable, s->size);
+        memcpy(dst->area[a].dirty, s->dirty, s->size / s->erase);
+    }
+    return ODEV_OK;
+}

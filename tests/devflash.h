@@ -100,6 +100,12 @@ int devflash_load(struct devflash *f, enum odev_area a, uint32_t off, const void
 /* The content a read sees (for checks; valid until devflash_free). */
 const uint8_t *devflash_peek(const struct devflash *f, enum odev_area a);
 
+/* Erase blocks of area a changed since its last sync (data a cut may lose). */
+uint32_t devflash_unsynced(const struct devflash *f, enum odev_area a);
+/* dst becomes a copy of src (areas, journal, power state, counters), to
+ * replay several recoveries from one cut; dst is initialised by this call. */
+int devflash_copy(struct devflash *dst, const struct devflash *src);
+
 /* The port functions; ctx is the struct devflash. */
 int devflash_read(void *ctx, enum odev_area a, uint32_t off, void *buf, size_t len);
 int devflash_write(void *ctx, enum odev_area a, uint32_t off, const void *buf, size_t len);

@@ -279,6 +279,31 @@ static void counting_and_replay(void **state)
     }
 }
 
+/* A copy replays: the same cut on the original and the copy tears alike. */
+static void copy_replays(void **state)
+{
+    (void)state;
+    struct devflash f, g;
+    uint8_t src[E];
+    pattern(src, sizeof src, 5);
+    flash_make(&f, 11, 0);
+    assert_int_equal(devflash_write(&f, ODEV_AREA_STAGING, 0, src, E), ODEV_OK);
+    assert_int_equal(devflash_unsynced(&f, ODEV_AREA_STAGING), 1);
+    assert_int_equal(devflash_copy(&g, &f), ODEV_OK);
+    assert_int_equal(devflash_unsynced(&g, ODEV_AREA_STAGING), 1);
+    devflash_power_on(&f, 2, 3);
+    devflash_power_on(&g, 2, 3);
+    for (struct devflash *x = &f; x; x = x == &f ? &g : NULL) {
+        assert_int_equal(devflash_write(x, ODEV_AREA_STAGING, E, src, E), ODEV_OK);
+        assert_int_equal(devflash_sync(x, ODEV_AREA_STAGING), ODEV_E_IO);
+        devflash_power_on(x, 0, 0);
+        assert_int_equal(devflash_unsynced(x, ODEV_AREA_STAGING), 0);
+    }
+    assert_memory_equal(devflash_peek(&f, ODEV_AREA_STAGING), devflash_peek(&g, ODEV_AREA_STAGING), 8 * E);
+    devflash_free(&f);
+    devflash_free(&g);
+}
+
 static void bad_geometry(void **state)
 {
     (void)state;
@@ -305,6 +330,7 @@ int main(void)
         cmocka_unit_test(unsynced_blocks_may_be_lost),
         cmocka_unit_test(nor_violations_detected),
         cmocka_unit_test(counting_and_replay),
+        cmocka_unit_test(copy_replays),
         cmocka_unit_test(bad_geometry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
