@@ -243,14 +243,20 @@ static void pc_board_free(struct pc_board *b)
     free(b);
 }
 
-/* Power on with the cut at cut_at (0 = none): init + recover, as at every
- * boot. Returns recover's result (ODEV_E_IO when the power went). */
-static enum odev_err pc_boot(struct pc_board *b, uint32_t cut_at, uint64_t salt)
+/* Power on with the cut at cut_at (0 = none) and odev_init. */
+static enum odev_err pc_power_on(struct pc_board *b, uint32_t cut_at, uint64_t salt)
 {
     devflash_power_on(&b->flash, cut_at, salt);
     memset(b->phase_op, 0, sizeof b->phase_op);
     memset(&b->dev, 0, sizeof b->dev);
-    enum odev_err e = odev_init(&b->dev, &b->cfg, &b->port);
+    return odev_init(&b->dev, &b->cfg, &b->port);
+}
+
+/* A boot: power on, init + recover. Returns recover's result (ODEV_E_IO
+ * when the power went). */
+static enum odev_err pc_boot(struct pc_board *b, uint32_t cut_at, uint64_t salt)
+{
+    enum odev_err e = pc_power_on(b, cut_at, salt);
     if (e != ODEV_OK && b->flash.dead)
         return e;
     return odev_recover(&b->dev);
@@ -311,6 +317,7 @@ struct pc_tally {
     uint32_t T, tried, bricked, old, new_, not_new_after;
     uint32_t rec_tried, rec_bricked, rec_old, rec_new; /* cuts during the recovery boot */
     uint32_t phase_op[DJ__COUNT];
+    uint32_t by_op[DEVFLASH_OP__COUNT]; /* of the uncut update */
     uint32_t lost_blocks;
 };
 
@@ -355,6 +362,7 @@ static void pc_count(struct pc_tally *t, uint64_t seed)
     assert_int_equal(pc_update(b), ODEV_S_UPDATED);
     t->T = b->flash.st.ops;
     memcpy(t->phase_op, b->phase_op, sizeof t->phase_op);
+    memcpy(t->by_op, b->flash.st.by_op, sizeof t->by_op);
     const char *why;
     assert_int_equal(pc_judge(b, &why), PC_NEW);
     assert_int_equal(b->flash.st.violations, 0);
@@ -404,10 +412,12 @@ static struct pc_opts {
 
 static void pc_print(const struct pc_tally *t, double secs)
 {
-    print_message("powercut: phases (op of the first save): downloading=%u downloaded=%u applying=%u committing=%u "
-                  "committed=%u idle=%u\n",
-                  t->phase_op[DJ_DOWNLOADING], t->phase_op[DJ_DOWNLOADED], t->phase_op[DJ_APPLYING],
-                  t->phase_op[DJ_COMMITTING], t->phase_op[DJ_COMMITTED], t->phase_op[DJ_IDLE]);
+    print_message("powercut: uncut update: writes=%u erases=%u syncs=%u journal_saves=%u; phases (op of the first "
+                  "save): downloading=%u downloaded=%u applying=%u committing=%u committed=%u idle=%u\n",
+                  t->by_op[DEVFLASH_OP_WRITE], t->by_op[DEVFLASH_OP_ERASE], t->by_op[DEVFLASH_OP_SYNC],
+                  t->by_op[DEVFLASH_OP_JOURNAL], t->phase_op[DJ_DOWNLOADING], t->phase_op[DJ_DOWNLOADED],
+                  t->phase_op[DJ_APPLYING], t->phase_op[DJ_COMMITTING], t->phase_op[DJ_COMMITTED],
+                  t->phase_op[DJ_IDLE]);
     print_message("powercut: T=%u tried=%u bricked=%u old=%u new=%u recovery_cuts=%u recovery_bricked=%u "
                   "recovery_old=%u recovery_new=%u lost_unsynced_blocks=%u mode=%s seed=%llu %.1fs\n",
                   t->T, t->tried, t->bricked, t->old, t->new_, t->rec_tried, t->rec_bricked, t->rec_old,
@@ -445,6 +455,29 @@ static void every_power_cut(void **state)
     assert_true(t.tried > 0 && t.old > 0 && t.new_ > 0);
 }
 
+/* The judge sees a brick when there is one: a cut in the middle of the
+ * core copy, booted without odev_recover, leaves a torn core slot. */
+static void judge_sees_a_torn_commit(void **state)
+{
+    (void)state;
+    struct pc_tally t;
+    memset(&t, 0, sizeof t);
+    pc_count(&t, opts.seed);
+    assert_true(t.phase_op[DJ_COMMITTING] > 0 && t.phase_op[DJ_COMMITTED] > t.phase_op[DJ_COMMITTING]);
+    uint32_t n = t.phase_op[DJ_COMMITTING] + (t.phase_op[DJ_COMMITTED] - t.phase_op[DJ_COMMITTING]) / 4;
+    struct pc_board *b = pc_board_new(opts.seed);
+    pc_boot(b, n, 1);
+    pc_update(b);
+    assert_true(b->flash.st.cut);
+    const char *why;
+    pc_power_on(b, 0, 2);
+    assert_int_equal(pc_judge(b, &why), PC_BRICK);
+    assert_string_equal(why, "core slot torn");
+    assert_int_equal(odev_recover(&b->dev), ODEV_OK);
+    assert_int_equal(pc_judge(b, &why), PC_NEW);
+    pc_board_free(b);
+}
+
 static int pc_setup(void **state)
 {
     (void)state;
@@ -478,6 +511,7 @@ int main(int argc, char **argv)
         }
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(judge_sees_a_torn_commit),
         cmocka_unit_test(every_power_cut),
     };
     return cmocka_run_group_tests(tests, pc_setup, pc_teardown);
