@@ -255,12 +255,15 @@ static void counting_and_replay(void **state)
     pattern(rec, sizeof rec, 4);
     for (int round = 0; round < 2; round++) {
         struct devflash f;
+        struct odev_port p;
+        memset(&p, 0, sizeof p);
         flash_make(&f, 42, 0);
+        devflash_port(&p, &f);
         devflash_power_on(&f, 100, 0);
-        assert_int_equal(devflash_erase(&f, ODEV_AREA_STAGING, 0, 2 * E), ODEV_OK);
-        assert_int_equal(devflash_write(&f, ODEV_AREA_STAGING, 0, src, sizeof src), ODEV_OK);
-        assert_int_equal(devflash_sync(&f, ODEV_AREA_STAGING), ODEV_OK);
-        assert_int_equal(devflash_journal_save(&f, rec), ODEV_OK);
+        assert_int_equal(p.erase(p.ctx, ODEV_AREA_STAGING, 0, 2 * E), ODEV_OK);
+        assert_int_equal(p.write(p.ctx, ODEV_AREA_STAGING, 0, src, sizeof src), ODEV_OK);
+        assert_int_equal(p.sync(p.ctx, ODEV_AREA_STAGING), ODEV_OK);
+        assert_int_equal(p.journal_save(p.ctx, rec), ODEV_OK);
         assert_int_equal(f.st.ops, 4);
         assert_int_equal(f.st.by_op[DEVFLASH_OP_WRITE], 1);
         assert_int_equal(f.st.by_op[DEVFLASH_OP_ERASE], 1);

@@ -14,8 +14,9 @@
  * new pair, byte for byte, durable (nothing unsynced), and odev_running()
  * must say which; a mixed pair is a brick. Then an update without cuts must
  * end with the new pair, and no NOR rule may have been broken. For a sample
- * of N the recovery boot is itself cut at a few M (evenly spread over its
- * operations), and a third boot must satisfy the same.
+ * of N that next boot is itself cut at a few M (evenly spread over its
+ * recovery and the update after it), and a third boot must satisfy the
+ * same.
  *
  * Modes (argv): none = the seeded subset `make test` runs (see
  * every_power_cut: about 70 N, half of them in the commit, about 6 s
@@ -23,7 +24,7 @@
  * K change the subset; --shard I/K keeps the N with N % K == I (to split
  * --all over processes; the counts add up). The last line is the count quoted by
  * the closing note:
- *   powercut: T=.. tried=.. bricked=0 old=.. new=.. recovery_cuts=.. ...
+ *   powercut: T=.. tried=.. bricked=0 old=.. new=.. second_cuts=.. ...
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,10 +263,16 @@ static enum odev_err pc_boot(struct pc_board *b, uint32_t cut_at, uint64_t salt)
     return odev_recover(&b->dev);
 }
 
+/* odev_update; the server offers the package to core 0017 only (its
+ * selection: nothing newer for 0020). */
 static enum odev_status pc_update(struct pc_board *b)
 {
     struct odev_result r;
     memset(&r, 0, sizeof r);
+    if (odev_running(&b->dev)->core == 20) {
+        b->srv.pkg = NULL;
+        b->srv.pkg_len = 0;
+    }
     odev_update(&b->dev, &r);
     return r.status;
 }
@@ -315,7 +322,7 @@ static enum pc_outcome pc_judge(const struct pc_board *b, const char **why)
 
 struct pc_tally {
     uint32_t T, tried, bricked, old, new_, not_new_after;
-    uint32_t rec_tried, rec_bricked, rec_old, rec_new; /* cuts during the recovery boot */
+    uint32_t rec_tried, rec_bricked, rec_old, rec_new; /* second cuts: recovery boot or its update */
     uint32_t phase_op[DJ__COUNT];
     uint32_t by_op[DEVFLASH_OP__COUNT]; /* of the uncut update */
     uint32_t lost_blocks;
@@ -341,10 +348,6 @@ static void pc_after(struct pc_board *b, struct pc_tally *t, uint32_t n, uint32_
         o == PC_OLD ? t->old++ : t->new_++;
     else
         o == PC_OLD ? t->rec_old++ : t->rec_new++;
-    if (o == PC_NEW) { /* the server's selection: nothing newer for 0020 */
-        b->srv.pkg = NULL;
-        b->srv.pkg_len = 0;
-    }
     pc_update(b);
     if (pc_judge(b, &why) != PC_NEW) {
         t->not_new_after++;
@@ -369,8 +372,9 @@ static void pc_count(struct pc_tally *t, uint64_t seed)
     pc_board_free(b);
 }
 
-/* Cut the update at n; then, if rec_max, cut the recovery boot at up to
- * rec_max of its ops (evenly spread, from a seeded offset). */
+/* Cut the update at n; then, if rec_max, cut the next boot (its recovery
+ * or the update after it) again at up to rec_max of its ops, evenly
+ * spread from a seeded offset, and judge the third boot. */
 static void pc_cut(struct pc_tally *t, uint32_t n, uint64_t seed, uint32_t rec_max)
 {
     struct pc_board *b = pc_board_new(seed);
@@ -384,15 +388,16 @@ static void pc_cut(struct pc_tally *t, uint32_t n, uint64_t seed, uint32_t rec_m
     t->lost_blocks += b->flash.st.lost_blocks;
     struct pc_board *saved = rec_max ? pc_board_clone(b) : NULL;
     pc_boot(b, 0, 2);
-    uint32_t rec_ops = b->flash.st.ops;
     pc_after(b, t, n, 0, seed);
+    uint32_t rec_ops = b->flash.st.ops; /* recovery + the update after it */
     pc_board_free(b);
     if (!saved)
         return;
     uint32_t rec_stride = rec_ops / rec_max + 1;
     for (uint32_t m = 1 + (uint32_t)(seed % rec_stride); m <= rec_ops; m += rec_stride) {
         struct pc_board *r = pc_board_clone(saved);
-        pc_boot(r, m, 3);
+        if (pc_boot(r, m, 3) == ODEV_OK && !r->flash.dead)
+            pc_update(r);
         t->rec_tried++;
         uint32_t before = t->bricked;
         pc_boot(r, 0, 4);
@@ -418,8 +423,8 @@ static void pc_print(const struct pc_tally *t, double secs)
                   t->by_op[DEVFLASH_OP_JOURNAL], t->phase_op[DJ_DOWNLOADING], t->phase_op[DJ_DOWNLOADED],
                   t->phase_op[DJ_APPLYING], t->phase_op[DJ_COMMITTING], t->phase_op[DJ_COMMITTED],
                   t->phase_op[DJ_IDLE]);
-    print_message("powercut: T=%u tried=%u bricked=%u old=%u new=%u recovery_cuts=%u recovery_bricked=%u "
-                  "recovery_old=%u recovery_new=%u lost_unsynced_blocks=%u mode=%s seed=%llu %.1fs\n",
+    print_message("powercut: T=%u tried=%u bricked=%u old=%u new=%u second_cuts=%u second_bricked=%u "
+                  "second_old=%u second_new=%u lost_unsynced_blocks=%u mode=%s seed=%llu %.1fs\n",
                   t->T, t->tried, t->bricked, t->old, t->new_, t->rec_tried, t->rec_bricked, t->rec_old,
                   t->rec_new, t->lost_blocks, opts.all ? "all" : "seeded", (unsigned long long)opts.seed, secs);
 }
@@ -434,9 +439,10 @@ static void every_power_cut(void **state)
     pc_count(&t, opts.seed);
     /* seeded subset: about 30 cut points spread over the run and about 40
      * over the commit (from the COMMITTING save on: the part that touches
-     * the slots), each stride from a seeded offset; the recovery boot of
-     * every 8th tried N is cut at up to 4 points. --all: every N, and the
-     * recovery of every 64th at up to 16. */
+     * the slots), each stride from a seeded offset; the next boot (its
+     * recovery or the update after it) of every 8th tried N is cut at up
+     * to 4 points. --all: every N, and the next boot of every 64th cut at
+     * up to 8. */
     uint32_t commit = t.phase_op[DJ_COMMITTING] ? t.phase_op[DJ_COMMITTING] : t.T;
     uint32_t stride = opts.stride ? opts.stride : t.T / 30 + 1;
     uint32_t cstride = opts.stride ? opts.stride : (t.T - commit) / 40 + 1;
@@ -446,7 +452,7 @@ static void every_power_cut(void **state)
             continue;
         if (n % opts.shards != opts.shard)
             continue;
-        uint32_t rec = opts.all ? (k++ % 64 == 0 ? 16 : 0) : (k++ % 8 == 0 ? 4 : 0);
+        uint32_t rec = opts.all ? (k++ % 64 == 0 ? 8 : 0) : (k++ % 8 == 0 ? 4 : 0);
         pc_cut(&t, n, opts.seed + n, rec);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
