@@ -22,7 +22,9 @@
  * every_power_cut: about 70 N, half of them in the commit, about 6 s
  * under ASan); --all = every N (`make stress-powercut`); --seed S, --stride
  * K change the subset; --shard I/K keeps the N with N % K == I (to split
- * --all over processes; the counts add up). The last line is the count quoted by
+ * --all over processes; the counts add up); --erase BYTES sets the erase
+ * block of every area (default 4096); --write-through makes every write
+ * durable at once (plain NOR, no volatile layer). The last line is the count quoted by
  * the closing note:
  *   powercut: T=.. tried=.. bricked=0 old=.. new=.. second_cuts=.. ...
  */
@@ -44,7 +46,16 @@
 #include "pkg.h"
 
 #define REL "tests/data/release/"
-#define PC_ERASE 4096u
+
+static struct pc_opts {
+    int all;
+    uint64_t seed;
+    uint32_t stride;
+    uint32_t shard, shards; /* --shard I/K: only N with N % K == I */
+    uint32_t erase;         /* erase block of every area */
+    int write_through;      /* devflash without its volatile layer */
+} opts = {0, 12, 0, 0, 1, DEVFLASH_ERASE_DEFAULT, 0};
+#define PC_ERASE opts.erase
 
 /* ---- the release: images and the signed package ---------------------- */
 
@@ -212,6 +223,7 @@ static struct pc_board *pc_board_new(uint64_t seed)
     memset(&fc, 0, sizeof fc);
     memcpy(fc.area, b->cfg.area, sizeof fc.area);
     fc.seed = seed;
+    fc.write_through = opts.write_through;
     assert_int_equal(devflash_init(&b->flash, &fc), ODEV_OK);
     assert_int_equal(devflash_load(&b->flash, ODEV_AREA_CORE, 0, rel.old_core.buf, rel.old_core.len), ODEV_OK);
     assert_int_equal(devflash_load(&b->flash, ODEV_AREA_SCRIPT, 0, rel.old_script.buf, rel.old_script.len), ODEV_OK);
@@ -408,12 +420,7 @@ static void pc_cut(struct pc_tally *t, uint32_t n, uint64_t seed, uint32_t rec_m
     pc_board_free(saved);
 }
 
-static struct pc_opts {
-    int all;
-    uint64_t seed;
-    uint32_t stride;
-    uint32_t shard, shards; /* --shard I/K: only N with N % K == I */
-} opts = {0, 12, 0, 0, 1};
+
 
 static void pc_print(const struct pc_tally *t, double secs)
 {
@@ -424,9 +431,10 @@ static void pc_print(const struct pc_tally *t, double secs)
                   t->phase_op[DJ_APPLYING], t->phase_op[DJ_COMMITTING], t->phase_op[DJ_COMMITTED],
                   t->phase_op[DJ_IDLE]);
     print_message("powercut: T=%u tried=%u bricked=%u old=%u new=%u second_cuts=%u second_bricked=%u "
-                  "second_old=%u second_new=%u lost_unsynced_blocks=%u mode=%s seed=%llu %.1fs\n",
+                  "second_old=%u second_new=%u lost_unsynced_blocks=%u mode=%s seed=%llu erase=%u%s %.1fs\n",
                   t->T, t->tried, t->bricked, t->old, t->new_, t->rec_tried, t->rec_bricked, t->rec_old,
-                  t->rec_new, t->lost_blocks, opts.all ? "all" : "seeded", (unsigned long long)opts.seed, secs);
+                  t->rec_new, t->lost_blocks, opts.all ? "all" : "seeded", (unsigned long long)opts.seed, opts.erase,
+                  opts.write_through ? " write-through" : "", secs);
 }
 
 static void every_power_cut(void **state)
@@ -507,12 +515,16 @@ int main(int argc, char **argv)
             opts.seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--stride") == 0 && i + 1 < argc)
             opts.stride = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--write-through") == 0)
+            opts.write_through = 1;
+        else if (strcmp(argv[i], "--erase") == 0 && i + 1 < argc)
+            opts.erase = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--shard") == 0 && i + 1 < argc &&
                  sscanf(argv[++i], "%u/%u", &opts.shard, &opts.shards) == 2 && opts.shards > 0 &&
                  opts.shard < opts.shards)
             continue;
         else {
-            fprintf(stderr, "usage: %s [--all] [--seed S] [--stride K] [--shard I/K]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--all] [--seed S] [--stride K] [--shard I/K] [--erase BYTES] [--write-through]\n", argv[0]);
             return 2;
         }
     }
