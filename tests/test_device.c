@@ -304,12 +304,14 @@ static void dl_clean_link(void **state)
     free(pkg);
 }
 
+/* 10 % loss both ways, 20 % reordered, over block and erase sizes, the
+ * short exchange or not, window 1; DL_SEEDS=N sweeps N seeds (default 6). */
 static void dl_loss_and_reorder(void **state)
 {
     (void)state;
     size_t len = 150001;
     uint8_t *pkg = t_blob(len, 2);
-    for (uint32_t seed = 1; seed <= 6; seed++) {
+    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)atoi(getenv("DL_SEEDS")) : 6u); seed++) {
         struct dlenv *e = dl_setup(pkg, len, seed % 2 ? 4096 : 256, seed % 3 == 0 ? 4 : 6);
         e->srv.seed = seed;
         e->srv.loss_pct = 10;
@@ -719,6 +721,48 @@ static void update_commit_recovered(void **state)
     u_free(u);
 }
 
+/* A port that installs staged images itself (the Linux port renames). */
+static int port_install(void *ctx, enum odev_area slot, uint32_t off, uint32_t len)
+{
+    struct devmem *m = ctx;
+    memset(m->area[slot], 0xFF, m->geo[slot].size);
+    memcpy(m->area[slot], m->area[ODEV_AREA_STAGING] + off, len);
+    m->installed_calls += 100;
+    return ODEV_OK;
+}
+
+static void update_port_installs(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->port.install = port_install;
+    assert_int_equal(u_update(u), ODEV_OK);
+    u_check_new(u);
+    assert_int_equal(u->mem.installed_calls, 201); /* core, script, then the hook */
+    u_free(u);
+}
+
+/* check waits out a 5.03 (Max-Age) and then names the offer. */
+static void check_waits_busy(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->srv.busy = 2;
+    u->srv.max_age = 7;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_AVAILABLE);
+    assert_true(u->srv.now >= 14000);
+    u->srv.busy = 1000; /* busy for good: gives up after DDL_BUSY_RETRIES, a network status */
+    u->cfg.max_wait_ms = 2000;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_not_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_NET);
+    assert_int_equal(u->r.coap_code, 503);
+    assert_int_equal(u->r.srv_code, 43);
+    u_free(u);
+}
+
 static void update_state_size(void **state)
 {
     (void)state;
@@ -758,6 +802,8 @@ int main(void)
         cmocka_unit_test(update_refusals),
         cmocka_unit_test(update_report_pending),
         cmocka_unit_test(update_commit_recovered),
+        cmocka_unit_test(update_port_installs),
+        cmocka_unit_test(check_waits_busy),
         cmocka_unit_test(update_state_size),
     };
     return cmocka_run_group_tests(tests, suite_setup, NULL);

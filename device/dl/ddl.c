@@ -129,8 +129,10 @@ void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config
     d->short_ok = !c->fota_only;
     d->area = c->area[ODEV_AREA_DOWNLOAD];
     /* No entropy source in the port: the clock and the IMEI make the
-     * token base differ between runs and devices, which is all tokens
-     * need (answers to another run's requests must not match). */
+     * token base differ between devices and, mostly, runs. A device whose
+     * clock starts at the same value every boot may reuse a base; a late
+     * answer of the previous run then passes the token filter, but not the
+     * ETag, Size2 and Block2 checks unless it is the very block asked. */
     d->rng = p->now_ms(p->ctx) * 2654435761u + 1u;
     for (const char *s = c->imei; *s; s++)
         d->rng = d->rng * 31u + (uint8_t)*s;
@@ -820,8 +822,9 @@ static enum odev_err ddl_store(struct ddl *d, struct djournal *j, struct odev_re
 {
     struct ddl_xfer *x = &d->x;
     const struct ddl_block *b = &d->blk;
-    if (ddl_erase_for(d, num) != ODEV_OK ||
-        d->port->write(d->port->ctx, ODEV_AREA_DOWNLOAD, num << (x->szx + 4), b->data, b->len))
+    if (b->len && (ddl_erase_for(d, num) != ODEV_OK ||
+                   d->port->write(d->port->ctx, ODEV_AREA_DOWNLOAD, num << (x->szx + 4), b->data,
+                                  b->len)))
         return ddl_fail(why, ODEV_E_IO, "download: flash write failed");
     int was_first = x->first;
     ddl_mark(x, num);

@@ -107,8 +107,8 @@ struct ddl {
     uint32_t timeout_ms, max_wait_ms;
     int short_ok;
     struct odev_geometry area; /* of ODEV_AREA_DOWNLOAD */
-    /* Once the first head_len bytes (all, if shorter) are stored and
-     * synced: may refuse the package (reading ODEV_AREA_DOWNLOAD itself);
+    /* Once the first head_len bytes (all, if shorter) are stored: may
+     * refuse the package (reading ODEV_AREA_DOWNLOAD itself);
      * an error stops with r->status ODEV_S_VERIFY. NULL = none. */
     int (*head_check)(void *ctx, uint32_t have, uint32_t size, const char **why);
     void *head_ctx;
