@@ -140,6 +140,7 @@ struct pc_board {
     struct odev dev;
     /* op count at which each journal phase was first saved (0 = never) */
     uint32_t phase_op[DJ__COUNT];
+    int lying_sync; /* a control: sync says done and does nothing */
 };
 
 static int pc_journal_save(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
@@ -168,7 +169,8 @@ static int pc_erase_port(void *ctx, enum odev_area a, uint32_t off, uint32_t len
 }
 static int pc_sync_port(void *ctx, enum odev_area a)
 {
-    return devflash_sync(&((struct pc_board *)ctx)->flash, a);
+    struct pc_board *b = ctx;
+    return b->lying_sync ? ODEV_OK : devflash_sync(&b->flash, a);
 }
 static int pc_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
 {
@@ -492,6 +494,29 @@ static void judge_sees_a_torn_commit(void **state)
     pc_board_free(b);
 }
 
+/* And the volatile layer has teeth: on a port whose sync does nothing, a
+ * cut just after the COMMITTED save loses slot blocks the journal counts
+ * on, and the next boot finds a brick. */
+static void lying_sync_bricks(void **state)
+{
+    (void)state;
+    struct pc_board *b = pc_board_new(opts.seed);
+    b->lying_sync = 1;
+    pc_boot(b, 0, 0);
+    assert_int_equal(pc_update(b), ODEV_S_UPDATED);
+    uint32_t n = b->phase_op[DJ_COMMITTED] + 1;
+    pc_board_free(b);
+    b = pc_board_new(opts.seed);
+    b->lying_sync = 1;
+    pc_boot(b, n, 1);
+    pc_update(b);
+    assert_true(b->flash.st.cut && b->flash.st.lost_blocks > 0);
+    const char *why;
+    pc_boot(b, 0, 2);
+    assert_int_equal(pc_judge(b, &why), PC_BRICK);
+    pc_board_free(b);
+}
+
 static int pc_setup(void **state)
 {
     (void)state;
@@ -530,6 +555,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(judge_sees_a_torn_commit),
+        cmocka_unit_test(lying_sync_bricks),
         cmocka_unit_test(every_power_cut),
     };
     return cmocka_run_group_tests(tests, pc_setup, pc_teardown);
