@@ -160,10 +160,11 @@ stress: deps
 	$(MAKE) stress-powercut
 
 # Every cut point N of a device update, each recovered and updated again
-# (tests/test_device_powercut.c --all); its seeded subset is a unit test.
+# (tests/test_device_powercut.c --all, split over JOBS processes by
+# scripts/powercut-stress.sh); its seeded subset is a unit test.
 stress-powercut:
 	$(MAKE) -j$(JOBS) $(BUILD)/tests/test_device_powercut
-	$(BUILD)/tests/test_device_powercut --all --seed $${POWERCUT_SEED:-12}
+	scripts/powercut-stress.sh $(BUILD) $(JOBS)
 
 fuzz: deps
 	$(MAKE) -j$(JOBS) fuzzers
