@@ -19,13 +19,13 @@
  * same.
  *
  * Modes (argv): none = the seeded subset `make test` runs (see
- * every_power_cut: about 70 N, half of them in the commit, about 6 s
- * under ASan); --all = every N (`make stress-powercut`); --seed S, --stride
- * K change the subset; --shard I/K keeps the N with N % K == I (to split
- * --all over processes; the counts add up); --erase BYTES sets the erase
- * block of every area (default 4096); --write-through makes every write
- * durable at once (plain NOR, no volatile layer). The last line is the count quoted by
- * the closing note:
+ * every_power_cut: about 70 N, half of them in the commit, about 4 s of
+ * CPU under ASan); --all = every N (`make stress-powercut`); --seed S,
+ * --stride K change the subset; --shard I/K keeps the N with N % K == I
+ * (to split --all over processes; the counts add up); --erase BYTES sets
+ * the erase block of every area (default 4096); --write-through makes
+ * every write durable at once (plain NOR, no volatile layer). The last
+ * line is the count quoted by the closing note:
  *   powercut: T=.. tried=.. bricked=0 old=.. new=.. second_cuts=.. ...
  */
 #include <setjmp.h>
