@@ -5,7 +5,10 @@
 #   make test       install deps, plain + ASan/UBSan builds, every test, fuzzers
 #   make bench      delta / server / link benchmarks (figures, not pass/fail)
 #   make stress     200 package replacements under downloading devices
-#                   (STRESS_COUNT, STRESS_SEED, STRESS_DEVICES override)
+#                   (STRESS_COUNT, STRESS_SEED, STRESS_DEVICES override),
+#                   then make stress-powercut
+#   make stress-powercut  a device update cut at every flash operation
+#                   (POWERCUT_SEED overrides; make test runs a seeded subset)
 #   make fuzz       longer fuzzing campaign (FUZZ_SECONDS per target)
 #   make device-size  Cortex-M4 flash/RAM of the device library (scripts/device-size.sh)
 #
@@ -63,7 +66,7 @@ BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-unit bench stress fuzz fuzzers clean install uninstall man device-size
+.PHONY: all deps demo test test-unit bench stress stress-powercut fuzz fuzzers clean install uninstall man device-size
 all: $(BINS) $(TOOLS) $(BUILD)/man/ota.ini.5
 
 $(BUILD)/obj/%.o: %.c
@@ -186,6 +189,14 @@ bench: deps
 stress: deps
 	$(MAKE) -j$(JOBS) all
 	STRESS_COUNT=$${STRESS_COUNT:-200} tests/e2e_stress.sh $(BUILD)
+	$(MAKE) stress-powercut
+
+# Every cut point N of a device update, each recovered and updated again
+# (tests/test_device_powercut.c --all, split over JOBS processes by
+# scripts/powercut-stress.sh); its seeded subset is a unit test.
+stress-powercut:
+	$(MAKE) -j$(JOBS) $(BUILD)/tests/test_device_powercut
+	scripts/powercut-stress.sh $(BUILD) $(JOBS)
 
 fuzz: deps
 	$(MAKE) -j$(JOBS) fuzzers
