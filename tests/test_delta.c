@@ -241,6 +241,38 @@ static void optimal_deflate(void **state)
     free(a);
 }
 
+/* The match finder's binary trees (delta_deflate.c dfl_bt) on what
+ * stresses them: periods whose matches reach the 258-byte cap (a node is
+ * replaced), repeats running into the end of the input (shorter caps),
+ * periods just inside and beyond a 512-byte window, two-letter noise
+ * (deep trees cut at their depth), sparse mutations of a repeated block
+ * (a small delta's payload) and the parse's jumps over long matches. */
+static void deflate_tree_edges(void **state)
+{
+    enum { N = 70000 };
+    static const size_t periods[] = {1, 2, 3, 7, 64, 257, 259, 511, 513, 600, 4000};
+    uint8_t *a = malloc(N);
+    (void)state;
+    for (int wbits = DELTA_WINDOW_BITS_MIN; wbits <= DELTA_WINDOW_BITS_MAX; wbits += 6) {
+        for (size_t k = 0; k < sizeof periods / sizeof *periods; k++) {
+            size_t per = periods[k];
+            fill_random(a, per);
+            for (size_t i = per; i < N; i++)
+                a[i] = a[i - per];
+            opt_round_trip(a, N, wbits);
+            for (size_t i = per; i < N; i += 97 + rnd() % 400) /* sparse changes */
+                a[i] ^= (uint8_t)(1 + rnd() % 255);
+            opt_round_trip(a, N, wbits);
+            for (size_t tail = 1; tail < 300; tail += 37) /* repeats up to the end */
+                opt_round_trip(a + N - per - tail, per + tail, wbits);
+        }
+        for (size_t i = 0; i < N; i++)
+            a[i] = (uint8_t)('a' + (rnd() & 1));
+        opt_round_trip(a, N, wbits);
+    }
+    free(a);
+}
+
 /* Both deflates through the encoder decode; the parsed one is never larger
  * (it is kept only when smaller), passes 0 turns it off. */
 static void deflate_passes(void **state)
@@ -886,6 +918,7 @@ int main(void)
         cmocka_unit_test(forged_v3_records),
         cmocka_unit_test(adrp_moves),
         cmocka_unit_test(optimal_deflate),
+        cmocka_unit_test(deflate_tree_edges),
         cmocka_unit_test(deflate_passes),
         cmocka_unit_test(threads_same_bytes),
         cmocka_unit_test(transform_round_trips),
