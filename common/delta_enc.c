@@ -650,13 +650,11 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
     return OTA_OK;
 }
 
-/* The address transform whose per-record use saves most run cost, or none
- * (then the stream stays format version 1, for decoders without v2). */
-static enum delta_xf enc_pick_xf(struct enc_ctx *c)
+/* Run cost each address transform saves over records [from, to), added
+ * into gain[kind]: per record, the plain cost once, then each kind's. */
+static void enc_xf_gains(struct enc_ctx *c, size_t from, size_t to, size_t *gain)
 {
-    enum delta_xf best = DELTA_XF_NONE;
-    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
-    for (size_t i = 0; i < c->nrec; i++) { /* records outside: the plain cost once */
+    for (size_t i = from; i < to; i++) { /* records outside: the plain cost once */
         const struct enc_rec *r = &c->rec[i];
         if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
             !buf_reserve(&c->tmp2, r->diff_len))
@@ -670,6 +668,44 @@ static enum delta_xf enc_pick_xf(struct enc_ctx *c)
             gain[k] += plain > xf ? plain - xf : 0;
         }
     }
+}
+
+/* The second half of the records' gains, on a scratch context of its own. */
+struct enc_gains {
+    struct enc_ctx c;
+    size_t from, gain[DELTA_XF_COUNT];
+};
+
+static void *enc_gains_run(void *arg)
+{
+    struct enc_gains *g = arg;
+    enc_xf_gains(&g->c, g->from, g->c.nrec, g->gain);
+    return NULL;
+}
+
+/* The address transform whose per-record use saves most run cost, or none
+ * (then the stream stays format version 1, for decoders without v2). With
+ * two threads the second half of the records is measured on the second:
+ * the sums, and so the pick, do not depend on it. */
+static enum delta_xf enc_pick_xf(struct enc_ctx *c, int threads)
+{
+    enum delta_xf best = DELTA_XF_NONE;
+    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
+    struct enc_gains g = {.c = {.old = c->old, .nw = c->nw, .oldn = c->oldn, .newn = c->newn,
+                                .rec = c->rec, .nrec = c->nrec},
+                          .from = c->nrec / 2};
+    pthread_t th;
+    int threaded = threads > 1 && pthread_create(&th, NULL, enc_gains_run, &g) == 0;
+    enc_xf_gains(c, 0, threaded ? g.from : c->nrec, gain);
+    if (threaded) {
+        pthread_join(th, NULL);
+        for (int k = 0; k < DELTA_XF_COUNT; k++)
+            gain[k] += g.gain[k];
+    }
+    free(g.c.tmp.p);
+    free(g.c.tmp2.p);
+    free(g.c.xa.p);
+    free(g.c.xb.p);
     for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++)
         if (gain[k] > best_gain) {
             best_gain = gain[k];
@@ -693,27 +729,57 @@ static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
     return OTA_OK;
 }
 
+/* The size-parsing deflate of one payload (too slow to run on every
+ * candidate), on the caller's thread or a second one. */
+struct enc_reparse_job {
+    const uint8_t *in;
+    size_t n, zlen;
+    int window_bits, passes;
+    uint8_t *z;
+    enum ota_err e;
+    char msg[OTA_MSG_LEN];
+};
+
+static void *enc_reparse_run(void *arg)
+{
+    struct enc_reparse_job *j = arg;
+    j->z = NULL;
+    j->e = delta_deflate_opt(j->in, j->n, j->window_bits, j->passes, &j->z, &j->zlen, j->msg);
+    return NULL;
+}
+
+/* The job's stream replaces best's zlib stream when it is smaller. It is
+ * only an improvement: when it could not get its memory (it needs about
+ * 30 bytes per payload byte), the zlib stream stands. */
+static enum ota_err enc_reparse_keep(struct enc_reparse_job *j, struct enc_buf *best, char *msg)
+{
+    if (j->e == OTA_OK && j->zlen < best->len - DELTA_HEADER_LEN) {
+        memcpy(best->p + DELTA_HEADER_LEN, j->z, j->zlen);
+        best->len = DELTA_HEADER_LEN + j->zlen;
+    }
+    free(j->z);
+    j->z = NULL;
+    if (j->e == OTA_OK || j->e == OTA_E_NOMEM)
+        return OTA_OK;
+    return ota_fail(msg, j->e, "%s", j->msg);
+}
+
+static void enc_reparse_job_init(struct enc_reparse_job *j, const struct enc_buf *pay,
+                                 const struct delta_params *p)
+{
+    *j = (struct enc_reparse_job){.in = pay->p, .n = pay->len, .window_bits = p->window_bits,
+                                  .passes = p->passes};
+}
+
 /* The chosen payload (kept in c->best_pay) once more through the
- * size-parsing deflate, which is too slow to run on every candidate; kept
- * when it is smaller. It is only an improvement: when it cannot get its
- * memory (it needs about 30 bytes per payload byte), the zlib stream stands. */
+ * size-parsing deflate, kept when smaller. */
 static enum ota_err enc_reparse(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
-    uint8_t *z;
-    size_t zlen;
-    enum ota_err e =
-        delta_deflate_opt(c->best_pay.p, c->best_pay.len, p->window_bits, p->passes, &z, &zlen, msg);
-    if (e == OTA_E_NOMEM)
-        return OTA_OK;
-    if (e != OTA_OK)
-        return e;
-    if (zlen < best->len - DELTA_HEADER_LEN) {
-        memcpy(best->p + DELTA_HEADER_LEN, z, zlen);
-        best->len = DELTA_HEADER_LEN + zlen;
-    }
-    free(z);
-    return OTA_OK;
+    struct enc_reparse_job j;
+    enc_reparse_job_init(&j, &c->best_pay, p);
+    enc_reparse_run(&j);
+    return enc_reparse_keep(&j, best, msg);
 }
 
 /* Format version a candidate's stream has. */
@@ -887,8 +953,27 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     enum delta_xf xf = c->xf;
     int adj = p->adj && (xf == DELTA_XF_NONE || xf == DELTA_XF_ARM64);
     struct enc_cand best_cand = {1, xf, adj};
+    struct enc_buf spec = {0};
+    struct enc_reparse_job job;
+    pthread_t th;
+    int spec_on = 0;
     enc_xf_cache(c, xf);
     enum ota_err e = enc_widths(c, best_cand, p, best, &best_cand, msg);
+    if (e == OTA_OK && p->passes > 0 && p->threads > 1) {
+        /* the widths' winner usually stays the winner: its size-parsing
+         * deflate starts on the second thread while the last candidates are
+         * ranked on this one. The payload leaves c->best_pay, which a new
+         * winner would overwrite; an empty c->best_pay afterwards means
+         * that none came. */
+        spec = c->best_pay;
+        c->best_pay = (struct enc_buf){0};
+        enc_reparse_job_init(&job, &spec, p);
+        spec_on = pthread_create(&th, NULL, enc_reparse_run, &job) == 0;
+        if (!spec_on) {
+            c->best_pay = spec;
+            spec = (struct enc_buf){0};
+        }
+    }
     if (e == OTA_OK && xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, p->adj != 0}, p,
                          best, &cur, &best_cand, msg);
@@ -901,9 +986,38 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     c->xf = best_cand.xf;
     c->adj = best_cand.adj;
     free(cur.p);
+    if (spec_on) {
+        pthread_join(th, NULL);
+        if (c->best_pay.p == NULL) { /* the speculation held */
+            c->best_pay = spec;
+            spec = (struct enc_buf){0};
+            enum ota_err ek = enc_reparse_keep(&job, best, msg);
+            return e != OTA_OK ? e : ek;
+        }
+        free(job.z);
+        free(spec.p);
+    }
     if (e == OTA_OK && p->passes > 0)
         e = enc_reparse(c, p, best, msg);
     return e;
+}
+
+/* Both images' SHA-256 for the header: with two threads, on the second
+ * while the suffix sort runs (it needs nothing the encoder computes). */
+struct enc_hashes {
+    const uint8_t *old;
+    size_t old_len;
+    const uint8_t *nw;
+    size_t new_len;
+    uint8_t *oh, *nh;
+};
+
+static void *enc_hash_run(void *arg)
+{
+    struct enc_hashes *h = arg;
+    crypto_sha256(h->old, h->old_len, h->oh);
+    crypto_sha256(h->nw, h->new_len, h->nh);
+    return NULL;
 }
 
 enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new_, size_t new_len,
@@ -920,12 +1034,15 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         p = &def;
     }
     enum ota_err e = enc_check(old_len, new_len, p, msg);
+    struct enc_hashes hs = {old, old_len, new_, new_len, oh, nh};
+    pthread_t th;
+    int hashed = e == OTA_OK && p->threads > 1 && pthread_create(&th, NULL, enc_hash_run, &hs) == 0;
     if (e == OTA_OK)
         e = enc_match(&c, msg);
     free(c.sa);
     free(c.bucket);
     if (e == OTA_OK)
-        c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c) : (enum delta_xf)p->xf;
+        c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c, p->threads) : (enum delta_xf)p->xf;
     if (e == OTA_OK)
         e = enc_streams(&c, p, &res, msg);
     free(c.rec);
@@ -937,17 +1054,19 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
     free(c.tmp2.p);
     free(c.xa.p);
     free(c.xb.p);
+    if (hashed)
+        pthread_join(th, NULL);
     if (e != OTA_OK) {
         free(res.p);
         return e;
     }
+    if (!hashed)
+        enc_hash_run(&hs);
     inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits),
                               c.adj  ? DELTA_FORMAT_VERSION_ADJ
                               : c.xf ? DELTA_FORMAT_VERSION_XF
                                      : DELTA_FORMAT_VERSION,
                               (int)c.xf};
-    crypto_sha256(old, old_len, oh);
-    crypto_sha256(new_, new_len, nh);
     delta_header_encode(&inf, oh, nh, res.p);
     *out = res.p;
     *out_len = res.len;
