@@ -308,13 +308,17 @@ static void deflate_passes(void **state)
     free(n);
 }
 
-/* The encoder's second thread (half the width candidates) changes nothing
- * in the output: the same bytes with one thread or two, on a Thumb pair
- * (transform cache), a Cortex-M4 and an AArch64 pair (ADRP moves). Thread
+/* The encoder's second thread (half the width candidates, half the
+ * transform pick, the hashes, the speculative size-parsing deflate)
+ * changes nothing in the output: the same bytes with one thread or two, on
+ * a Thumb pair (transform cache), two Cortex-M4 pairs and an AArch64 pair
+ * (ADRP moves). Thread
  * counts outside 1..DELTA_THREADS_MAX are rejected. */
 static void threads_same_bytes(void **state)
 {
-    static const size_t which[] = {4, 6, 8}; /* of pairs[] */
+    /* of pairs[]; on 7 a candidate ranked after the widths wins, so the
+     * size-parsing deflate started on the second thread is redone */
+    static const size_t which[] = {4, 6, 7, 8};
     (void)state;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         const struct pair *pr = &pairs[which[i]];
