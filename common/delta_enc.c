@@ -348,7 +348,7 @@ static unsigned diff_plain(struct enc_ctx *c, const struct enc_rec *r, int compa
             *cost = runs_cost(c->tmp.p, r->diff_len);
         return c->width;
     }
-    for (unsigned w = 1; w <= 8; w *= 2) {
+    for (unsigned w = 1; w <= 8 && *cost > 0; w *= 2) { /* a tie keeps the narrower */
         diff_bytes(c, w, r->new_off, r->old_off, r->diff_len, c->tmp2.p);
         size_t t = runs_cost(c->tmp2.p, r->diff_len);
         if (t < *cost) {
@@ -405,8 +405,10 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
         width = diff_plain(c, r, c->xf || c->adj, &cost);
         diff = c->tmp.p;
         mode = (unsigned)__builtin_ctz(width);
-        /* the transform where it makes the differences sparser */
-        if (c->xf && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p)) {
+        /* the transform where it makes the differences sparser; nothing
+         * is sparser than no difference (identical spans: most records of
+         * a small delta) */
+        if (c->xf && cost > 0 && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p)) {
             size_t xf_cost = runs_cost(c->tmp2.p, r->diff_len);
             if (xf_cost < cost) {
                 diff = c->tmp2.p;
@@ -414,7 +416,7 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
                 mode |= 4;
             }
         }
-        if (c->adj)
+        if (c->adj && cost > 0)
             adj = adj_try(c, r, width, &diff, cost, &mode);
     }
     c->adj_used += adj != 0;
@@ -661,7 +663,7 @@ static void enc_xf_gains(struct enc_ctx *c, size_t from, size_t to, size_t *gain
             continue;
         diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
         size_t plain = runs_cost(c->tmp.p, r->diff_len);
-        for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
+        for (int k = DELTA_XF_NONE + 1; plain > 0 && k < DELTA_XF_COUNT; k++) {
             if (!diff_bytes_xf(c, (enum delta_xf)k, 1, r, c->tmp2.p))
                 continue;
             size_t xf = runs_cost(c->tmp2.p, r->diff_len);
