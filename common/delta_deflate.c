@@ -121,11 +121,33 @@ static void dfl_flush_byte(struct dfl_out *o)
 
 /* ---- Huffman code lengths ---- */
 
-/* Sort keys: frequency above, symbol below, so ties stay in symbol order. */
-static int dfl_by_key(const void *a, const void *b)
+/* Sort m keys (frequency above, symbol below, so ties stay in symbol
+ * order; all distinct) ascending, a byte at a time from the lowest,
+ * skipping bytes all keys share (qsort's calls were a twentieth of the
+ * encode: the block splitter plans thousands of codes). */
+static void dfl_sort_keys(uint64_t *key, unsigned m)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t tmp[DFL_NLIT], all_or = 0, all_and = ~(uint64_t)0, *src = key, *dst = tmp;
+    for (unsigned i = 0; i < m; i++) {
+        all_or |= key[i];
+        all_and &= key[i];
+    }
+    for (unsigned sh = 0; sh < 64; sh += 8) {
+        if ((((all_or ^ all_and) >> sh) & 0xFF) == 0)
+            continue;
+        unsigned count[257] = {0};
+        for (unsigned i = 0; i < m; i++)
+            count[((src[i] >> sh) & 0xFF) + 1]++;
+        for (unsigned b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (unsigned i = 0; i < m; i++)
+            dst[count[(src[i] >> sh) & 0xFF]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != key)
+        memcpy(key, src, m * sizeof *key);
 }
 
 /* Lengths of an optimal prefix code for freq[0..n), none longer than limit;
@@ -140,7 +162,7 @@ static void dfl_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_
     for (unsigned i = 0; i < n; i++)
         if (freq[i])
             key[m++] = (uint64_t)freq[i] << 16 | i;
-    qsort(key, m, sizeof *key, dfl_by_key);
+    dfl_sort_keys(key, m);
     for (unsigned i = 0; i < m; i++)
         sym[i] = (unsigned)(key[i] & 0xFFFF);
     for (unsigned i = 0; i < m; i++)

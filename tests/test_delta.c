@@ -437,6 +437,42 @@ static void generated_cases(void **state)
     free(b);
 }
 
+/* Word differences at every alignment (the encoder subtracts eight bytes
+ * at a time where a word starts, bytes elsewhere): blocks of the old image
+ * land at offsets of every residue modulo 8, with 2-, 4- and 8-byte
+ * little-endian words moved by constants whose carries cross bytes, and
+ * runs of changed bytes across chunk edges. */
+static void word_diffs_any_alignment(void **state)
+{
+    enum { N = 120000, B = 3001 };
+    uint8_t *a = malloc(N), *b = malloc(N + 64);
+    size_t bl = 0;
+    (void)state;
+    fill_random(a, N);
+    for (size_t k = 0; bl + B + 8 < N; k++) { /* block k starts k % 8 bytes later */
+        memset(b + bl, 0x11, k % 8);
+        bl += k % 8;
+        memcpy(b + bl, a + k * B % (N - B), B);
+        bl += B;
+    }
+    for (size_t i = 5, w = 2; i + 8 <= bl; i += 37 + rnd() % 23, w = w == 8 ? 2 : w * 2) {
+        uint64_t v = 0;
+        for (size_t j = 0; j < w; j++)
+            v |= (uint64_t)b[i + j] << 8 * j;
+        v += w == 2 ? 0x1FF : w == 4 ? 0xFFFF01 : 0x100000FFFFull;
+        for (size_t j = 0; j < w; j++)
+            b[i + j] = (uint8_t)(v >> 8 * j);
+    }
+    for (size_t i = 1000; i + 20 < bl; i += 4099) /* changed runs over 8-byte edges */
+        for (size_t j = 0; j < 13; j++)
+            b[i + j] ^= 0xA5;
+    size_t dlen = round_trip(a, N, b, bl);
+    assert_true(dlen < bl / 4);
+    round_trip_w(b, bl, a, N, DELTA_WINDOW_BITS_MIN, 777, NULL);
+    free(a);
+    free(b);
+}
+
 /* Big blocks moved around and shifted, with pointers that all moved by the
  * same amount: the case relocated firmware is made of. */
 static void shifted_blocks(void **state)
@@ -913,6 +949,7 @@ int main(void)
         cmocka_unit_test(firmware_pairs),
         cmocka_unit_test(generated_cases),
         cmocka_unit_test(shifted_blocks),
+        cmocka_unit_test(word_diffs_any_alignment),
         cmocka_unit_test(memory_bounds),
         cmocka_unit_test(arena_too_small),
         cmocka_unit_test(truncated_rejected),
