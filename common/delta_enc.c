@@ -120,6 +120,10 @@ static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
     }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, off = (size_t)c->sa[mid];
+        /* both possible next probes are fetched while this one compares:
+         * the search mostly waited for suffix array entries */
+        __builtin_prefetch(&c->sa[lo + (mid - lo) / 2]);
+        __builtin_prefetch(&c->sa[mid + (hi - mid) / 2]);
         size_t n = c->oldn - off < qn ? c->oldn - off : qn;
         if (memcmp(c->old + off, q, n) < 0)
             lo = mid;
