@@ -83,6 +83,7 @@ struct load_dev {
     uint64_t wake_us;
     unsigned restarts;
     uint64_t last_us; /* last answer (or first request): stalls are measured from it */
+    uint64_t stall_us; /* this device's longest wait between two answers */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
     crypto_hash_sha256_state sha;
@@ -575,8 +576,10 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     }
     tot.answers++;
     tot.codes[r.code]++;
-    if (now - d->last_us > tot.stall_max_us)
-        tot.stall_max_us = now - d->last_us;
+    if (now - d->last_us > d->stall_us)
+        d->stall_us = now - d->last_us;
+    if (d->stall_us > tot.stall_max_us)
+        tot.stall_max_us = d->stall_us;
     d->last_us = now;
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
@@ -836,11 +839,25 @@ static void load_server_mem(long pid, unsigned long long *rss, unsigned long lon
     *hwm = h;
 }
 
+/* Devices whose longest stall exceeded 1, 3 and 5 s: a failover's spread
+ * (ota-load retransmits after 1, 3 and 7 s by default), not only its
+ * worst case. */
+static void load_stalled(unsigned long long over[3])
+{
+    static const uint64_t limit_us[3] = {1000000u, 3000000u, 5000000u};
+    for (int k = 0; k < 3; k++) {
+        over[k] = 0;
+        for (int i = 0; i < o.ndev; i++)
+            over[k] += devs[i].stall_us > limit_us[k];
+    }
+}
+
 static void load_print(double secs)
 {
-    unsigned long long rss, hwm;
+    unsigned long long rss, hwm, over[3];
     double s = secs > 0 ? secs : 1e-9;
     load_server_mem(o.server_pid, &rss, &hwm);
+    load_stalled(over);
     printf("ota-load: %d devices, window %d, block %u, in flight <= %d, %.2f s\n", o.ndev,
            o.window, 16u << o.szx, o.inflight, secs);
     printf("ota-load: verified downloads %llu\n", (unsigned long long)tot.images);
@@ -857,6 +874,8 @@ static void load_print(double secs)
     printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; longest stall of a "
            "device %.0f ms\n", load_pct(0.50), load_pct(0.90), load_pct(0.99),
            (double)tot.lat_max_us / 1000.0, (double)tot.stall_max_us / 1000.0);
+    printf("ota-load: devices stalled over 1 s %llu, over 3 s %llu, over 5 s %llu\n", over[0],
+           over[1], over[2]);
     double hs_s = (double)(tot.hs_last_us - tot.hs_first_us) / 1e6;
     if (o.psk_secret_len)
         printf("ota-load: DTLS handshakes %llu (%.0f/s), failed %llu\n",
@@ -869,14 +888,14 @@ static void load_print(double secs)
     printf("devices=%d done=%llu failed=%llu wrong=%llu busy=%llu restarts=%llu "
            "requests=%llu blocks=%llu seconds=%.3f blocks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
            "rss_kib=%llu hwm_kib=%llu retransmits=%llu stall_max_ms=%.0f handshakes=%llu "
-           "handshakes_per_s=%.0f\n",
+           "handshakes_per_s=%.0f stalled_1s=%llu stalled_3s=%llu stalled_5s=%llu\n",
            o.ndev, (unsigned long long)tot.done, (unsigned long long)tot.failed,
            (unsigned long long)tot.wrong, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts, (unsigned long long)tot.sent,
            (unsigned long long)tot.blocks, secs, (double)tot.blocks / s, load_pct(0.5),
            load_pct(0.99), rss, hwm, (unsigned long long)tot.retrans,
            (double)tot.stall_max_us / 1000.0, (unsigned long long)tot.handshakes,
-           hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0);
+           hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0, over[0], over[1], over[2]);
 }
 
 /* ---- command line ------------------------------------------------------------------ */
