@@ -6,14 +6,17 @@
 # build/release; run from the repository root; needs nginx with the stream
 # module and rsync: scripts/deps.sh; skipped with a note if they are
 # missing). Loopback only. nginx runs from a generated configuration with
+# its error log at GW_NGX_LOG (default notice; info logs every session) and
 # its own prefix and pid file under the run directory (no system nginx is
 # touched); the generated file is the shipped example with only the
 # gateways' and listen addresses replaced.
 # The cache goes to each gateway with `ota-cache sync`.
 #   1. N devices (ota-load, every image checked) through nginx: 0 wrong, 0 failed.
 #   2. kill -9 one gateway when about a third of the blocks are served: every
-#      device still ends with a correct image; prints the longest stall of a
-#      device and the blocks asked for again (retransmits).
+#      device still ends with a correct image, devices move to a new source
+#      port after 2 s without an answer (ota-load -M 2); prints the longest
+#      stall of a device, the blocks asked for again (retransmits) and the
+#      ICMP errors and receive-buffer drops of the network namespace.
 #   3. restart it: it takes traffic again, 0 wrong.
 #   4. a new release synced to the three caches one after another during an
 #      N-device run: 0 wrong (devices see the ETag change and restart).
@@ -25,6 +28,8 @@
 # N = 1000, NS = 200 in the release build; 300 and 100 under ASan (the sanitized server and
 # load generator are several times slower; the script stays well within
 # run.sh's 300 s). Every process is bounded and stopped by PID on exit.
+# GW_SS=1 keeps `ss -uamnp` (every socket's drop count) after each kill run.
+# GW_MOVE_S=0 keeps devices on their port (the device-side failover off).
 set -u
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-${BUILD:-build/release}}
@@ -133,7 +138,10 @@ load_at() {
   cat "$W/one.out" >>"$W/load.out"
   R=$(grep '^RESULT' "$W/one.out")
 }
-load() { load_at "127.0.0.1:$NP" "$@"; }
+# Devices behind the balancer move to a new source port after MOVE_S
+# seconds without an answer (README, "Many gateways": device-side failover).
+MOVE_S=${GW_MOVE_S:-2}
+load() { load_at "127.0.0.1:$NP" -M "$MOVE_S" "$@"; }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$R"; }
 clean() { [ "$(field failed)" = 0 ] && [ "$(field wrong)" = 0 ] && [ "$(field done)" = "$2" ] && [ -n "$1" ]; }
 
@@ -153,7 +161,8 @@ net_counters() {
 kill_at_third() {
   local b0 k lp i0 i1
   b0=$(blocks_all)
-  timeout 200 "$LOAD" -s "127.0.0.1:$NP" -t 180 -n "$N" -k "$W/run/cache" >"$W/kill.out" 2>>"$W/load.err" &
+  timeout 200 "$LOAD" -s "127.0.0.1:$NP" -M "$MOVE_S" -t 180 -n "$N" -k "$W/run/cache" \
+    >"$W/kill.out" 2>>"$W/load.err" &
   lp=$!; OTA_PIDS+=("$lp")
   for k in $(seq 1 600); do
     [ $(($(blocks_all) - b0)) -ge $((TOTAL / 3)) ] && break
@@ -187,7 +196,7 @@ gw_taken_back() {
 }
 # stall_figure: the scenario 2 figures of the last kill_at_third
 stall_figure() {
-  echo "gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits); $NET"
+  echo "gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
 }
 # gw_failover_runs RUNS: scenario 2 RUNS times (gateway 2 restarted and
 # taken back in between), every stall, their median and maximum
@@ -233,11 +242,14 @@ check "1. every gateway served a share (blocks $(gw_stat 1 blocks)/$(gw_stat 2 b
 kill_at_third
 check "2. gateway 2 killed at $AT of $TOTAL blocks: all $N devices end with a correct image" clean "$R" "$N"
 STALL=${R:+$(field stall_max_ms)}
-echo "      longest stall of a device ${STALL:-?} ms (target <= 5000: $([ "${STALL:-99999}" -le 5000 ] && echo met || echo NOT met)), blocks asked again $(field retransmits), restarts $(field restarts)"
-# The target is reported, not asserted: ota-load's fixed 1-2-4 s backoff
-# against nginx's 3 s proxy_timeout gives 7 s; what is asserted is that
-# no device waited out its retransmissions (1+2+4+8 s).
-check "2. longest stall < 15 s (a session to the dead gateway idles out)" test "${STALL:-99999}" -lt 15000
+echo "      $(stall_figure) (target <= 5000 ms: $([ "${STALL:-99999}" -le 5000 ] && echo met || echo NOT met))"
+# The target is reported, not asserted (a busy machine adds losses of its
+# own: each costs a retransmission timeout). Asserted: the devices left the
+# dead gateway by moving to a new source port (a device that keeps
+# retransmitting into its nginx session keeps it bound to the dead gateway:
+# 7 s), and none waited anywhere near its retransmissions' end (1+2+4+8 s).
+check "2. devices on the dead gateway moved to a new source port ($(field moves) moves)" test "$(field moves)" -gt 0
+check "2. longest stall < 10 s" test "${STALL:-99999}" -lt 10000
 
 # 3. restart it: it takes traffic again once nginx has tried it
 gw_start 2 || exit 1
@@ -253,7 +265,7 @@ sed -e "s#^dir = cache#dir = $W/rel2#" -e 's/^\[release\]/[release]\nwindow_bits
   "$W/run/ota.ini" >"$W/run/rel2.ini"
 "$CACHE_TOOL" -q build -c "$W/run/rel2.ini" >/dev/null || echo "FAIL  second release build"
 B0=$(blocks_all)
-timeout 200 "$LOAD" -s "127.0.0.1:$NP" -t 180 -n "$N" -k "$W/old" -k "$W/rel2" \
+timeout 200 "$LOAD" -s "127.0.0.1:$NP" -M "$MOVE_S" -t 180 -n "$N" -k "$W/old" -k "$W/rel2" \
   >"$W/release.out" 2>>"$W/load.err" &
 LP=$!; OTA_PIDS+=("$LP")
 synced=0
