@@ -161,8 +161,8 @@ net_counters() {
 # port unreachables sent and rate-limited during the run after the kill,
 # and the datagrams dropped on full receive buffers)
 kill_at_third() {
-  local b0 b1 k lp i0 i1
-  b0=$(blocks_all) b1=$(gw_stat 1 blocks)
+  local b1 k lp i0 i1
+  b1=$(gw_stat 1 blocks)
   timeout 200 "$LOAD" -s "127.0.0.1:$NP" -M "$MOVE_S" -t 180 -n "$N" -k "$W/run/cache" \
     >"$W/kill.out" 2>>"$W/load.err" &
   lp=$!; OTA_PIDS+=("$lp")
@@ -171,9 +171,9 @@ kill_at_third() {
     kill -0 "$lp" 2>/dev/null || break
     sleep 0.05
   done
+  AT=$((($(gw_stat 1 blocks) - b1) * 3)) # a dead gateway has no /stats
   read -ra i0 < <(net_counters)
   gw_kill 2
-  AT=$(($(blocks_all) - b0))
   echo "kill $(date +%T.%N)" >>"$W/kills.log"
   wait "$lp"
   read -ra i1 < <(net_counters)
@@ -198,7 +198,7 @@ gw_taken_back() {
 }
 # stall_figure: the scenario 2 figures of the last kill_at_third
 stall_figure() {
-  echo "gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
+  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
 }
 # gw_failover_runs RUNS: scenario 2 RUNS times (gateway 2 restarted and
 # taken back in between), every stall, their median and maximum
@@ -242,7 +242,7 @@ check "1. every gateway served a share (blocks $(gw_stat 1 blocks)/$(gw_stat 2 b
 
 # 2. kill -9 gateway 2 when a third of the blocks are served
 kill_at_third
-check "2. gateway 2 killed at $AT of $TOTAL blocks: all $N devices end with a correct image" clean "$R" "$N"
+check "2. gateway 2 killed at about $AT of $TOTAL blocks: all $N devices end with a correct image" clean "$R" "$N"
 STALL=${R:+$(field stall_max_ms)}
 echo "      $(stall_figure) (target <= 5000 ms: $([ "${STALL:-99999}" -le 5000 ] && echo met || echo NOT met))"
 # The target is reported, not asserted (a busy machine adds losses of its
