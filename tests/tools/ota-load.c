@@ -116,7 +116,7 @@ struct load_totals {
     uint64_t hist[LOAD_HIST_US / 10 + 1]; /* 10 us buckets */
     uint64_t lat_max_us, lat_n;
     uint64_t stall_max_us; /* longest time a device waited between two answers */
-    uint64_t moves;        /* -M: devices that moved to a new source port */
+    uint64_t moves;        /* -M: moves of a device to a new source port */
     uint64_t handshakes, hs_failed, hs_first_us, hs_last_us;
     int hs_running, hs_next;
     unsigned codes[256];
