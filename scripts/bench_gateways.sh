@@ -11,12 +11,19 @@
 #    the same CPUs: this measures the proxy's overhead, not scale-out.
 # 2. coaps:// through nginx, 1,000 devices with ota-load -S (DTLS-PSK per
 #    device): handshakes/s and block answers/s.
-# 3. Failover: one gateway killed (-9) at a third of a 1,000-device run:
-#    longest stall of a device, blocks asked again, failures.
+# 3. Failover: one gateway killed (-9) at a third of a 1,000-device run,
+#    five times (GW_FAILOVER_RUNS; the gateway restarted and taken back in
+#    between): every run's longest stall of a device, devices over 1/3/5 s,
+#    blocks asked again, moves to a new source port (ota-load -M 2),
+#    failures, ICMP port unreachables sent and rate-limited and datagrams
+#    dropped on full receive buffers; then the median and the maximum.
+#    GW_BENCH=failover scripts/bench_gateways.sh runs only this part
+#    (run it under `unshare -rn` with `ip link set lo up` first for
+#    counters of its own network namespace).
 # The gateways, nginx and the load run as in tests/e2e_gateways.sh, which
 # this script reuses (GW_BENCH=1 makes it print figures and skip checks it
 # does not need). Every process is stopped by PID on exit.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
-GW_BENCH=1 exec bash tests/e2e_gateways.sh "$BUILD"
+GW_BENCH=${GW_BENCH:-1} exec bash tests/e2e_gateways.sh "$BUILD"

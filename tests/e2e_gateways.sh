@@ -6,14 +6,17 @@
 # build/release; run from the repository root; needs nginx with the stream
 # module and rsync: scripts/deps.sh; skipped with a note if they are
 # missing). Loopback only. nginx runs from a generated configuration with
+# its error log at GW_NGX_LOG (default notice; info logs every session) and
 # its own prefix and pid file under the run directory (no system nginx is
 # touched); the generated file is the shipped example with only the
 # gateways' and listen addresses replaced.
 # The cache goes to each gateway with `ota-cache sync`.
 #   1. N devices (ota-load, every image checked) through nginx: 0 wrong, 0 failed.
 #   2. kill -9 one gateway when about a third of the blocks are served: every
-#      device still ends with a correct image; prints the longest stall of a
-#      device and the blocks asked for again (retransmits).
+#      device still ends with a correct image, devices move to a new source
+#      port after 2 s without an answer (ota-load -M 2); prints the longest
+#      stall of a device, the blocks asked for again (retransmits) and the
+#      ICMP errors and receive-buffer drops of the network namespace.
 #   3. restart it: it takes traffic again, 0 wrong.
 #   4. a new release synced to the three caches one after another during an
 #      N-device run: 0 wrong (devices see the ETag change and restart).
@@ -25,6 +28,8 @@
 # N = 1000, NS = 200 in the release build; 300 and 100 under ASan (the sanitized server and
 # load generator are several times slower; the script stays well within
 # run.sh's 300 s). Every process is bounded and stopped by PID on exit.
+# GW_SS=1 keeps `ss -uamnp` (every socket's drop count) after each kill run.
+# GW_MOVE_S=0 keeps devices on their port (the device-side failover off).
 set -u
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-${BUILD:-build/release}}
@@ -108,7 +113,7 @@ mkdir -p "$W/ngx/logs"
   echo "load_module $NGX_MOD;"
   echo "daemon off; master_process on; worker_processes 1; worker_rlimit_nofile 16384;"
   [ "$(id -u)" -eq 0 ] && echo "user root;"
-  echo "pid $W/ngx/nginx.pid; error_log $W/ngx/logs/error.log notice;"
+  echo "pid $W/ngx/nginx.pid; error_log $W/ngx/logs/error.log ${GW_NGX_LOG:-notice};"
   echo "events { worker_connections 8192; }"
   sed -e "s#/var/log/nginx/ota-stream.log#$W/ngx/logs/ota-stream.log#" \
       -e "s#listen 5683 #listen 127.0.0.1:$NP #" -e "s#listen 5684 #listen 127.0.0.1:$NPS #" \
@@ -133,31 +138,86 @@ load_at() {
   cat "$W/one.out" >>"$W/load.out"
   R=$(grep '^RESULT' "$W/one.out")
 }
-load() { load_at "127.0.0.1:$NP" "$@"; }
+# Devices behind the balancer move to a new source port after MOVE_S
+# seconds without an answer (README, "Many gateways": device-side failover).
+MOVE_S=${GW_MOVE_S:-2}
+load() { load_at "127.0.0.1:$NP" -M "$MOVE_S" "$@"; }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$R"; }
 clean() { [ "$(field failed)" = 0 ] && [ "$(field wrong)" = 0 ] && [ "$(field done)" = "$2" ] && [ -n "$1" ]; }
 
+# net_counters: this network namespace's counters "Icmp OutDestUnreachs
+# OutRateLimitGlobal OutRateLimitHost, Udp RcvbufErrors" (shared with
+# whatever else runs in it: evidence, not an assertion)
+net_counters() {
+  awk '/^(Icmp|Udp):/ { if (!h[$1]) { for (i = 2; i <= NF; i++) n[$1, i] = $i; h[$1] = 1 }
+                        else for (i = 2; i <= NF; i++) v[$1 n[$1, i]] = $i }
+       END { print v["Icmp:OutDestUnreachs"] + 0, v["Icmp:OutRateLimitGlobal"] + 0,
+                   v["Icmp:OutRateLimitHost"] + 0, v["Udp:RcvbufErrors"] + 0 }' /proc/net/snmp
+}
 # kill_at_third: N devices through nginx, gateway 2 killed (-9) once a
-# third of the TOTAL blocks of a run are served; sets R and AT
+# third of the TOTAL blocks of a run are served (watched on gateway 1
+# alone, which serves a third of them: one /stats request per look keeps
+# the kill near the third on a busy machine); sets R, AT and NET (the
+# port unreachables sent and rate-limited during the run after the kill,
+# and the datagrams dropped on full receive buffers)
 kill_at_third() {
-  local b0 k lp
-  b0=$(blocks_all)
-  timeout 200 "$LOAD" -s "127.0.0.1:$NP" -t 180 -n "$N" -k "$W/run/cache" >"$W/kill.out" 2>>"$W/load.err" &
+  local b1 k lp i0 i1
+  b1=$(gw_stat 1 blocks)
+  timeout 200 "$LOAD" -s "127.0.0.1:$NP" -M "$MOVE_S" -t 180 -n "$N" -k "$W/run/cache" \
+    >"$W/kill.out" 2>>"$W/load.err" &
   lp=$!; OTA_PIDS+=("$lp")
   for k in $(seq 1 600); do
-    [ $(($(blocks_all) - b0)) -ge $((TOTAL / 3)) ] && break
+    [ $(($(gw_stat 1 blocks) - b1)) -ge $((TOTAL / 9)) ] && break
     kill -0 "$lp" 2>/dev/null || break
-    sleep 0.1
+    sleep 0.05
   done
-  AT=$(($(blocks_all) - b0))
+  AT=$((($(gw_stat 1 blocks) - b1) * 3)) # a dead gateway has no /stats
+  read -ra i0 < <(net_counters)
   gw_kill 2
+  echo "kill $(date +%T.%N)" >>"$W/kills.log"
   wait "$lp"
+  read -ra i1 < <(net_counters)
+  NET="ICMP port unreachable sent $((i1[0] - i0[0])), rate-limited global $((i1[1] - i0[1])) host $((i1[2] - i0[2])); UDP datagrams dropped on full receive buffers $((i1[3] - i0[3]))"
+  [ -n "${GW_SS:-}" ] && ss -uamnp >"$W/ss.$(date +%s)"
+  cat "$W/kill.out" >>"$W/load.out"
   R=$(grep '^RESULT' "$W/kill.out")
 }
+# gw_taken_back I: after gateway I restarted, nginx lets one session try
+# it per fail_timeout and counts it good again only when that session
+# ends well (after proxy_timeout): wait until a small run puts more than
+# one device on it, then it takes its share again.
+gw_taken_back() {
+  local k s0
+  for k in $(seq 1 60); do
+    s0=$(gw_stat "$1" transfers_started)
+    load -n 20 -k "$W/run/cache"
+    [ "$(gw_stat "$1" transfers_started)" -ge $((s0 + 2)) ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+# stall_figure: the scenario 2 figures of the last kill_at_third
+stall_figure() {
+  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
+}
+# gw_failover_runs RUNS: scenario 2 RUNS times (gateway 2 restarted and
+# taken back in between), every stall, their median and maximum
+gw_failover_runs() {
+  local r st=()
+  for r in $(seq 1 "$1"); do
+    kill_at_third
+    echo "== 3. failover run $r: $(stall_figure)"
+    st+=("$(field stall_max_ms)")
+    gw_start 2 && gw_taken_back 2 || echo "gateway 2 not taken back"
+  done
+  echo "== 3. longest stall of a device over $1 runs: ${st[*]} ms; median $(printf '%s\n' "${st[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') ms, max $(printf '%s\n' "${st[@]}" | sort -n | tail -1) ms"
+}
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-# gw_bench: figures for scripts/bench_gateways.sh, then exit
+# gw_bench: figures for scripts/bench_gateways.sh, then exit;
+# GW_BENCH=failover: only the failover runs (GW_FAILOVER_RUNS, default 5)
 gw_bench() {
   local k d=() p=() md mp
+  [ "$GW_BENCH" = failover ] && { gw_failover_runs "${GW_FAILOVER_RUNS:-5}"; exit 0; }
   for k in 1 2 3; do
     load -n "$N" -k "$W/run/cache"; p+=("$(field blocks_per_s)")
     load_at "127.0.0.1:${GW_PORT[1]}" -n "$N" -k "$W/run/cache"
@@ -167,8 +227,7 @@ gw_bench() {
   echo "== 1. block answers/s, $N devices: one gateway direct $md/s (runs ${d[*]}), through nginx to three $mp/s (runs ${p[*]}), nginx/direct $(awk -v a="$mp" -v b="$md" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
   load_at "127.0.0.1:$NPS" -S "$W/run/keys/psk.secret" -n "$N" -k "$W/run/cache"
   echo "== 2. coaps:// through nginx, $N devices: DTLS handshakes $(field handshakes_per_s)/s, block answers $(field blocks_per_s)/s, failed $(field failed), wrong $(field wrong)"
-  kill_at_third
-  echo "== 3. gateway killed at $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms, blocks asked again $(field retransmits)"
+  gw_failover_runs "${GW_FAILOVER_RUNS:-5}"
   exit 0
 }
 
@@ -183,25 +242,20 @@ check "1. every gateway served a share (blocks $(gw_stat 1 blocks)/$(gw_stat 2 b
 
 # 2. kill -9 gateway 2 when a third of the blocks are served
 kill_at_third
-check "2. gateway 2 killed at $AT of $TOTAL blocks: all $N devices end with a correct image" clean "$R" "$N"
+check "2. gateway 2 killed at about $AT of $TOTAL blocks: all $N devices end with a correct image" clean "$R" "$N"
 STALL=${R:+$(field stall_max_ms)}
-echo "      longest stall of a device ${STALL:-?} ms (target <= 5000: $([ "${STALL:-99999}" -le 5000 ] && echo met || echo NOT met)), blocks asked again $(field retransmits), restarts $(field restarts)"
-# The target is reported, not asserted: ota-load's fixed 1-2-4 s backoff
-# against nginx's 3 s proxy_timeout gives 7 s; what is asserted is that
-# no device waited out its retransmissions (1+2+4+8 s).
-check "2. longest stall < 15 s (a session to the dead gateway idles out)" test "${STALL:-99999}" -lt 15000
+echo "      $(stall_figure) (target <= 5000 ms: $([ "${STALL:-99999}" -le 5000 ] && echo met || echo NOT met))"
+# The target is reported, not asserted (a busy machine adds losses of its
+# own: each costs a retransmission timeout). Asserted: the devices left the
+# dead gateway by moving to a new source port (a device that keeps
+# retransmitting into its nginx session keeps it bound to the dead gateway:
+# 7 s), and none waited anywhere near its retransmissions' end (1+2+4+8 s).
+check "2. devices on the dead gateway moved to a new source port ($(field moves) moves)" test "$(field moves)" -gt 0
+check "2. longest stall < 10 s" test "${STALL:-99999}" -lt 10000
 
-# 3. restart it. nginx lets one session try a failed gateway per
-# fail_timeout and counts the gateway good again only when that session
-# ends well (after proxy_timeout): wait until a small run puts more than
-# one device on it, then it takes its share again.
+# 3. restart it: it takes traffic again once nginx has tried it
 gw_start 2 || exit 1
-for k in $(seq 1 60); do
-  S0=$(gw_stat 2 transfers_started)
-  load -n 20 -k "$W/run/cache"
-  [ "$(gw_stat 2 transfers_started)" -ge $((S0 + 2)) ] && break
-  sleep 0.5
-done
+gw_taken_back 2
 B2=$(gw_stat 2 blocks)
 load -n "$N" -k "$W/run/cache"
 check "3. gateway 2 restarted: $N devices, 0 wrong, 0 failed" clean "$R" "$N"
@@ -213,7 +267,7 @@ sed -e "s#^dir = cache#dir = $W/rel2#" -e 's/^\[release\]/[release]\nwindow_bits
   "$W/run/ota.ini" >"$W/run/rel2.ini"
 "$CACHE_TOOL" -q build -c "$W/run/rel2.ini" >/dev/null || echo "FAIL  second release build"
 B0=$(blocks_all)
-timeout 200 "$LOAD" -s "127.0.0.1:$NP" -t 180 -n "$N" -k "$W/old" -k "$W/rel2" \
+timeout 200 "$LOAD" -s "127.0.0.1:$NP" -M "$MOVE_S" -t 180 -n "$N" -k "$W/old" -k "$W/rel2" \
   >"$W/release.out" 2>>"$W/load.err" &
 LP=$!; OTA_PIDS+=("$LP")
 synced=0

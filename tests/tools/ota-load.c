@@ -20,7 +20,8 @@
  * every device is mid-download at the same time and the server's socket
  * buffer is not flooded by a burst of thousands of datagrams.
  * Bounded: -n devices, -t seconds overall; retransmits -R times with
- * doubling timeouts from -T ms, then the device counts as failed.
+ * doubling timeouts from -T ms (times 1 to 1.5 at random per request, as
+ * RFC 7252), then the device counts as failed.
  * Prints requests/s, block answers/s, latency percentiles, failures, the
  * longest time a device waited between two answers (stall_max_ms: a
  * failover's cost), retransmissions and the server's peak RSS (VmHWM of
@@ -63,6 +64,7 @@ struct load_slot {
     int used, got;
     uint32_t num, token;
     uint64_t sent_us;
+    uint64_t rto_us; /* this request's first timeout, doubled per retransmission */
     int tries;
     uint16_t len;
     uint8_t *data;
@@ -83,6 +85,9 @@ struct load_dev {
     uint64_t wake_us;
     unsigned restarts;
     uint64_t last_us; /* last answer (or first request): stalls are measured from it */
+    uint64_t stall_us; /* this device's longest wait between two answers */
+    uint64_t moved_us; /* when it last moved to a new source port (-M) */
+    int full_path;     /* -Q after a move: /fota until the new port has an answer */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
     crypto_hash_sha256_state sha;
@@ -94,6 +99,7 @@ struct load_dev {
 struct load_opts {
     struct sockaddr_in server;
     int ndev, window, inflight, seconds, rto_ms, retries, max_wait_s, con, repeat;
+    int move_s; /* -M: seconds without an answer before a device moves to a new source port */
     int short_res; /* -Q: blocks after the first at /p/<ETag hex> with Q-Block2 (issue 13) */
     unsigned szx;
     const char *path, *query;
@@ -110,6 +116,7 @@ struct load_totals {
     uint64_t hist[LOAD_HIST_US / 10 + 1]; /* 10 us buckets */
     uint64_t lat_max_us, lat_n;
     uint64_t stall_max_us; /* longest time a device waited between two answers */
+    uint64_t moves;        /* -M: moves of a device to a new source port */
     uint64_t handshakes, hs_failed, hs_first_us, hs_last_us;
     int hs_running, hs_next;
     unsigned codes[256];
@@ -119,6 +126,7 @@ static struct load_opts o;
 static struct load_totals tot;
 static struct load_dev *devs;
 static int *fifo, fifo_head, fifo_len;
+static int load_epoll = -1;
 static int inflight;
 
 static uint64_t load_now_us(void)
@@ -230,7 +238,7 @@ static size_t load_request(struct load_dev *d, uint32_t num, uint32_t token, uin
     p.b[p.len++] = (uint8_t)d->mid;
     memcpy(p.b + p.len, &token, 4);
     p.len += 4;
-    int short_path = o.short_res && d->etag_len == 8 && num > 0;
+    int short_path = o.short_res && d->etag_len == 8 && num > 0 && !d->full_path;
     if (short_path) { /* the short resource: no query */
         char hex[17];
         ota_hex(d->etag, 8, hex);
@@ -435,6 +443,17 @@ static struct load_slot *load_room(struct load_dev *d)
     return free_slot;
 }
 
+/* A request's first timeout: -T times a random factor in [1, 1.5], as
+ * RFC 7252's ACK_RANDOM_FACTOR, so that requests sent together (a burst
+ * after the generator was descheduled, or a gateway's devices all losing
+ * a request at its kill) are not retransmitted in step, every doubling
+ * hitting a gateway's socket buffer with the same burst again. */
+static uint64_t load_rto_us(void)
+{
+    uint64_t base_us = (uint64_t)o.rto_ms * 1000u;
+    return base_us + base_us * randombytes_uniform(501) / 1000u;
+}
+
 /* Issue the next block request of d if its window and the global cap
  * allow. */
 static void load_issue(struct load_dev *d, uint64_t now)
@@ -447,6 +466,7 @@ static void load_issue(struct load_dev *d, uint64_t now)
     s->num = d->next_req++;
     s->token = ++d->token_seq;
     s->tries = 1;
+    s->rto_us = load_rto_us();
     if (!d->last_us)
         d->last_us = now;
     inflight++;
@@ -575,11 +595,14 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     }
     tot.answers++;
     tot.codes[r.code]++;
-    if (now - d->last_us > tot.stall_max_us)
-        tot.stall_max_us = now - d->last_us;
+    if (now - d->last_us > d->stall_us)
+        d->stall_us = now - d->last_us;
+    if (d->stall_us > tot.stall_max_us)
+        tot.stall_max_us = d->stall_us;
     d->last_us = now;
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
+        d->full_path = 0;
         load_block(d, idx, s, &r);
     } else if (r.code == 0xa3) { /* 5.03: wait Max-Age, then resume */
         tot.busy++;
@@ -689,6 +712,66 @@ static void load_hs_scan(uint64_t now)
     }
 }
 
+/* A socket for device i on a new source port of 127.0.0.1, connected to
+ * the server and watched by the epoll set; -1 on error (errno set). */
+static int load_socket(int i)
+{
+    struct sockaddr_in local;
+    memset(&local, 0, sizeof local);
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+                    connect(fd, (struct sockaddr *)&o.server, sizeof o.server) != 0 ||
+                    epoll_ctl(load_epoll, EPOLL_CTL_ADD, fd, &ev) != 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* -M: has coap:// device d waited move_s for an answer to an outstanding
+ * request, since its last answer and its last move? */
+static int load_silent(const struct load_dev *d, uint64_t now)
+{
+    uint64_t since = d->last_us > d->moved_us ? d->last_us : d->moved_us;
+    if (!o.move_s || d->ssl || now - since < (uint64_t)o.move_s * 1000000u)
+        return 0;
+    for (int k = 0; k < o.window; k++)
+        if (d->slot[k].used && !d->slot[k].got)
+            return 1;
+    return 0;
+}
+
+/* Device i moves to a new source port and asks its outstanding blocks
+ * again from there, as a device behind a load balancer should after
+ * silence: a new port is a new balancer session, hashed afresh, so it
+ * leaves a gateway that died (the balancer then has it marked down)
+ * even while its old session is still bound to it. */
+static void load_move(int i, uint64_t now)
+{
+    struct load_dev *d = &devs[i];
+    int fd = load_socket(i);
+    if (fd < 0)
+        return; /* keep the old port; its retransmissions go on */
+    close(d->fd);
+    d->fd = fd;
+    d->moved_us = now;
+    d->full_path = 1; /* the gateway knows no transfer of the new port: /p/ would be 4.03 */
+    tot.moves++;
+    for (int k = 0; k < o.window; k++) {
+        struct load_slot *s = &d->slot[k];
+        if (s->used && !s->got && s->tries <= o.retries) {
+            s->tries++;
+            tot.retrans++;
+            load_send(d, s, now);
+        }
+    }
+}
+
 /* Retransmit timed-out requests, wake waiting devices, fail the hopeless. */
 static void load_scan(uint64_t now)
 {
@@ -701,9 +784,11 @@ static void load_scan(uint64_t now)
         }
         if (d->st != LOAD_RUN)
             continue;
+        if (load_silent(d, now))
+            load_move(i, now);
         for (int k = 0; k < o.window; k++) {
             struct load_slot *s = &d->slot[k];
-            if (!s->used || s->got || now - s->sent_us < ((uint64_t)o.rto_ms * 1000u << (s->tries - 1)))
+            if (!s->used || s->got || now - s->sent_us < s->rto_us << (s->tries - 1))
                 continue;
             if (s->tries > o.retries) {
                 tot.timeouts++;
@@ -719,24 +804,16 @@ static void load_scan(uint64_t now)
 
 /* ---- set-up, loop, report ------------------------------------------------------ */
 
-static int load_open_devices(int ep)
+static int load_open_devices(void)
 {
     for (int i = 0; i < o.ndev; i++) {
         struct load_dev *d = &devs[i];
-        struct sockaddr_in local;
-        memset(&local, 0, sizeof local);
-        local.sin_family = AF_INET;
-        local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        d->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (d->fd < 0 || bind(d->fd, (struct sockaddr *)&local, sizeof local) != 0 ||
-            connect(d->fd, (struct sockaddr *)&o.server, sizeof o.server) != 0) {
+        d->fd = load_socket(i);
+        if (d->fd < 0) {
             fprintf(stderr, "ota-load: error: socket %d: %s (raise ulimit -n?)\n", i,
                     strerror(errno));
             return -1;
         }
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, d->fd, &ev) != 0)
-            return -1;
         d->szx = o.szx;
         d->st = o.psk_secret_len ? LOAD_NEW : LOAD_RUN;
         d->token_seq = (uint32_t)i << 20;
@@ -836,11 +913,25 @@ static void load_server_mem(long pid, unsigned long long *rss, unsigned long lon
     *hwm = h;
 }
 
+/* Devices whose longest stall exceeded 1, 3 and 5 s: a failover's spread
+ * (ota-load retransmits after about 1, 3 and 7 s by default), not only its
+ * worst case. */
+static void load_stalled(unsigned long long over[3])
+{
+    static const uint64_t limit_us[3] = {1000000u, 3000000u, 5000000u};
+    for (int k = 0; k < 3; k++) {
+        over[k] = 0;
+        for (int i = 0; i < o.ndev; i++)
+            over[k] += devs[i].stall_us > limit_us[k];
+    }
+}
+
 static void load_print(double secs)
 {
-    unsigned long long rss, hwm;
+    unsigned long long rss, hwm, over[3];
     double s = secs > 0 ? secs : 1e-9;
     load_server_mem(o.server_pid, &rss, &hwm);
+    load_stalled(over);
     printf("ota-load: %d devices, window %d, block %u, in flight <= %d, %.2f s\n", o.ndev,
            o.window, 16u << o.szx, o.inflight, secs);
     printf("ota-load: verified downloads %llu\n", (unsigned long long)tot.images);
@@ -857,6 +948,9 @@ static void load_print(double secs)
     printf("ota-load: latency ms p50 %.2f p90 %.2f p99 %.2f max %.2f; longest stall of a "
            "device %.0f ms\n", load_pct(0.50), load_pct(0.90), load_pct(0.99),
            (double)tot.lat_max_us / 1000.0, (double)tot.stall_max_us / 1000.0);
+    printf("ota-load: devices stalled over 1 s %llu, over 3 s %llu, over 5 s %llu; moved to a "
+           "new source port %llu times\n", over[0], over[1], over[2],
+           (unsigned long long)tot.moves);
     double hs_s = (double)(tot.hs_last_us - tot.hs_first_us) / 1e6;
     if (o.psk_secret_len)
         printf("ota-load: DTLS handshakes %llu (%.0f/s), failed %llu\n",
@@ -869,14 +963,15 @@ static void load_print(double secs)
     printf("devices=%d done=%llu failed=%llu wrong=%llu busy=%llu restarts=%llu "
            "requests=%llu blocks=%llu seconds=%.3f blocks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f "
            "rss_kib=%llu hwm_kib=%llu retransmits=%llu stall_max_ms=%.0f handshakes=%llu "
-           "handshakes_per_s=%.0f\n",
+           "handshakes_per_s=%.0f stalled_1s=%llu stalled_3s=%llu stalled_5s=%llu moves=%llu\n",
            o.ndev, (unsigned long long)tot.done, (unsigned long long)tot.failed,
            (unsigned long long)tot.wrong, (unsigned long long)tot.busy,
            (unsigned long long)tot.restarts, (unsigned long long)tot.sent,
            (unsigned long long)tot.blocks, secs, (double)tot.blocks / s, load_pct(0.5),
            load_pct(0.99), rss, hwm, (unsigned long long)tot.retrans,
            (double)tot.stall_max_us / 1000.0, (unsigned long long)tot.handshakes,
-           hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0);
+           hs_s > 0 ? (double)tot.handshakes / hs_s : 0.0, over[0], over[1], over[2],
+           (unsigned long long)tot.moves);
 }
 
 /* ---- command line ------------------------------------------------------------------ */
@@ -896,8 +991,13 @@ static const char load_usage[] =
     "  -e FILE        an expected image (repeatable); -k DIR: every *.pkg in DIR\n"
     "                 (without either, the hash's first 8 bytes must equal the ETag)\n"
     "  -P PID         server process: print its RSS and peak RSS (VmHWM)\n"
-    "  -T MS          first retransmission timeout (default 1000, doubling)\n"
+    "  -T MS          first retransmission timeout (default 1000; each request's is MS to\n"
+    "                 1.5 x MS at random, as RFC 7252, then doubling)\n"
     "  -R N           retransmissions before a device fails (default 4)\n"
+    "  -M SECONDS     coap://: a device that has waited SECONDS for an answer moves to a new\n"
+    "                 source port and asks its outstanding blocks again (a new session in\n"
+    "                 a load balancer; with -Q on /fota until the new port is answered;\n"
+    "                 at most once per SECONDS; default 0 = never)\n"
     "  -r N           downloads per device, one after the other (default 1)\n"
     "  -x SECONDS     longest 5.03 Max-Age honoured (default 30)\n"
     "  -c             confirmable requests (default non-confirmable, as devices send)\n"
@@ -959,13 +1059,14 @@ static int load_args(int argc, char **argv)
     o.seconds = 120;
     o.rto_ms = 1000;
     o.retries = 4;
+    o.move_s = 0;
     o.max_wait_s = 30;
     o.repeat = 1;
     o.path = "fota";
     o.query = "project_key=demo-product-key-0001&imei=@&firmware_name=DEMOPROJ_Luat_RDA8910"
               "&core_version=17&dfota=1&version=1.0.0";
     load_server_addr("127.0.0.1:5683");
-    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:r:x:cQS:h")) != -1 && rc == 0) {
+    while ((c = getopt(argc, argv, "s:n:w:i:b:t:p:q:e:k:P:T:R:M:r:x:cQS:h")) != -1 && rc == 0) {
         switch (c) {
         case 's': rc = load_server_addr(optarg); break;
         case 'n': rc = load_int(optarg, 1, LOAD_DEVICES_MAX, &o.ndev); break;
@@ -980,6 +1081,7 @@ static int load_args(int argc, char **argv)
         case 'P': { int pid; rc = load_int(optarg, 1, 1 << 30, &pid); o.server_pid = pid; break; }
         case 'T': rc = load_int(optarg, 10, 60000, &o.rto_ms); break;
         case 'R': rc = load_int(optarg, 0, 20, &o.retries); break;
+        case 'M': rc = load_int(optarg, 0, 3600, &o.move_s); break;
         case 'r': rc = load_int(optarg, 1, 1000000, &o.repeat); break;
         case 'x': rc = load_int(optarg, 0, 3600, &o.max_wait_s); break;
         case 'c': o.con = 1; break;
@@ -1021,7 +1123,8 @@ int main(int argc, char **argv)
     devs = calloc((size_t)o.ndev, sizeof *devs);
     fifo = calloc((size_t)o.ndev, sizeof *fifo);
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!devs || !fifo || ep < 0 || load_open_devices(ep) != 0 ||
+    load_epoll = ep;
+    if (!devs || !fifo || ep < 0 || load_open_devices() != 0 ||
         (o.psk_secret_len && load_dtls_init() != 0))
         return 1;
     double secs = load_loop(ep);
