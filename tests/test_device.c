@@ -147,8 +147,8 @@ static void journal_sample(struct djournal *j)
     j->offset = 4096;
     j->size = 100000;
     j->bitmap = 0x8000000000000006ull & ((1ull << 40) - 1);
-    strcpy(j->img.core_name, "Luat");
-    strcpy(j->img.chip, "RDA8910");
+    memcpy(j->img.core_name, "Luat", sizeof "Luat");
+    memcpy(j->img.chip, "RDA8910", sizeof "RDA8910");
     j->img.core = 17;
     j->img.script[0] = 1;
     j->img.script[1] = 2;
@@ -242,7 +242,7 @@ static struct dlenv *dl_setup(const uint8_t *pkg, size_t len, uint32_t erase, un
     devsrv_init(&e->srv, pkg, len);
     devmem_init(&e->mem, &e->srv, sizes, erase);
     devmem_port(&e->mem, &e->port);
-    strcpy(e->cfg.imei, "861234567890123");
+    memcpy(e->cfg.imei, "861234567890123", sizeof "861234567890123");
     e->cfg.szx = szx;
     e->cfg.area[ODEV_AREA_DOWNLOAD] = e->mem.geo[ODEV_AREA_DOWNLOAD];
     djournal_init(&e->j);
@@ -311,7 +311,7 @@ static void dl_loss_and_reorder(void **state)
     (void)state;
     size_t len = 150001;
     uint8_t *pkg = t_blob(len, 2);
-    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)atoi(getenv("DL_SEEDS")) : 6u); seed++) {
+    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)strtoul(getenv("DL_SEEDS"), NULL, 10) : 6u); seed++) {
         struct dlenv *e = dl_setup(pkg, len, seed % 2 ? 4096 : 256, seed % 3 == 0 ? 4 : 6);
         e->srv.seed = seed;
         e->srv.loss_pct = 10;
@@ -513,11 +513,11 @@ static struct uenv *u_setup(int wbits)
     devmem_load(&u->mem, ODEV_AREA_CORE, u->core17.p, u->core17.len);
     devmem_load(&u->mem, ODEV_AREA_SCRIPT, u->s100.p, u->s100.len);
     struct odev_config *c = &u->cfg;
-    strcpy(c->project, "DEV_PROJ");
-    strcpy(c->product_key, "pk");
-    strcpy(c->imei, "861234567890123");
-    strcpy(c->factory.core_name, "Luat");
-    strcpy(c->factory.chip, "RDA8910");
+    memcpy(c->project, "DEV_PROJ", sizeof "DEV_PROJ");
+    memcpy(c->product_key, "pk", sizeof "pk");
+    memcpy(c->imei, "861234567890123", sizeof "861234567890123");
+    memcpy(c->factory.core_name, "Luat", sizeof "Luat");
+    memcpy(c->factory.chip, "RDA8910", sizeof "RDA8910");
     c->factory.core = 17;
     c->factory.script[0] = 1;
     c->factory.core_len = (uint32_t)u->core17.len;
@@ -645,7 +645,7 @@ static void update_refusals(void **state)
             memcpy(u->cfg.pubkeys[0], pub, sizeof pub);
             u->pkg.p[u->pkg.len - 1] ^= 1; /* and its signature is bad anyway */
         } else if (k == 1) { /* another core line */
-            strcpy(u->cfg.factory.core_name, "Other");
+            memcpy(u->cfg.factory.core_name, "Other", sizeof "Other");
         } else if (k == 2) { /* truncated: the header no longer fits the size */
             u->pkg.len -= 100;
         } else { /* a flipped byte: the signature fails after the download */
