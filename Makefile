@@ -40,8 +40,11 @@ TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 # Device library code: no libc beyond string.h/stdint.h/stddef.h, also
 # built for Cortex-M4 by scripts/device-size-crypto.sh.
-DEVICE_SRC := $(wildcard device/crypto/*.c device/inflate/*.c)
-DEVICE_INC := -Idevice/crypto -Idevice/inflate
+DEVICE_SRC := $(filter-out device/port/%,$(wildcard device/*/*.c))
+DEVICE_INC := -Idevice -Idevice/crypto -Idevice/inflate
+# Host-side helpers of the device tests (fake server, memory and flash
+# ports): tests/dev*.c, linked into every test.
+DEVTEST_SRC := $(wildcard tests/dev*.c)
 CFLAGS     += $(DEVICE_INC)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -51,6 +54,7 @@ LIBSRV   := $(BUILD)/libsrv.a
 LIBDEV   := $(BUILD)/libdev.a
 LIBCACHE := $(BUILD)/libcache.a
 LIBDEVICE := $(BUILD)/libdevice.a
+LIBDEVTEST := $(BUILD)/libdevtest.a
 ALLLIBS  := $(LIBSRV) $(LIBDEV) $(LIBCACHE) $(LIBOTA) $(LIBDEVICE)
 
 BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
@@ -74,7 +78,8 @@ $(LIBSRV): $(call obj,$(SERVER_SRC))
 $(LIBDEV): $(call obj,$(CLIENT_SRC))
 $(LIBCACHE): $(call obj,$(CACHE_SRC))
 $(LIBDEVICE): $(call obj,$(DEVICE_SRC))
-$(ALLLIBS):
+$(LIBDEVTEST): $(call obj,$(DEVTEST_SRC))
+$(ALLLIBS) $(LIBDEVTEST):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)
@@ -82,7 +87,7 @@ $(ALLLIBS):
 $(BUILD)/obj/empty.o:
 	@mkdir -p $(dir $@)
 	echo 'typedef int ota_empty_unit;' | $(CC) -x c -c - -o $@
-$(ALLLIBS): | $(BUILD)/obj/empty.o
+$(ALLLIBS) $(LIBDEVTEST): | $(BUILD)/obj/empty.o
 
 $(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA)
 $(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBCACHE) $(LIBOTA)
@@ -93,7 +98,7 @@ $(BINS):
 $(BUILD)/%: $(BUILD)/obj/tests/tools/%.o $(ALLLIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALLLIBS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

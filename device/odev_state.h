@@ -1,0 +1,26 @@
+/* odev_state.h - the definition of struct odev (see odev.h).
+ *
+ * Included by odev.h after the port and config types; a port needs it only
+ * to declare a struct odev (sizeof is fixed at compile time by
+ * ODEV_WINDOW_BITS_MAX, ODEV_BLOCK_MAX and ODEV_INFLIGHT_MAX). Nothing in
+ * it is an interface: fields change between versions.
+ */
+#include "odev.h"
+
+#ifndef ODEV_STATE_H
+#define ODEV_STATE_H
+
+#include "coap/dcoap.h"
+#include "dl/ddl.h"
+#include "journal/djournal.h"
+
+struct odev {
+    const struct odev_config *cfg;
+    const struct odev_port *port;
+    struct djournal j;
+    struct odev_image running;
+    uint8_t jcorrupt;          /* init found a bad record (reported by recover) */
+    struct ddl dl;
+};
+
+#endif
