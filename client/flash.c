@@ -22,7 +22,7 @@ static const char *const dev_file_names[DEV_F__COUNT] = {
     [DEV_F_SCRIPT] = "script.bin",    [DEV_F_PART] = "download.part",
     [DEV_F_PKG] = "download.pkg",     [DEV_F_CORE_NEW] = "core.new",
     [DEV_F_SCRIPT_NEW] = "script.new", [DEV_F_JOURNAL] = "journal",
-    [DEV_F_REPORT] = "report.pending",
+    [DEV_F_REPORT] = "report.pending", [DEV_F_STAGING] = "staging",
 };
 
 /* One process per device: a second one would sweep the first one's

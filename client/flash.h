@@ -9,6 +9,7 @@
  *   script.new     staging slot for the new script (complete once it exists)
  *   journal        phase record (journal.h)
  *   report.pending result report not yet delivered to the server (JSON)
+ *   staging        the library's staging area (lport.h): new core + script
  *
  * The rule that keeps a device bootable: a file under a final name is
  * always complete. Staging files and download.pkg appear by rename after
@@ -32,6 +33,7 @@ enum dev_file {
     DEV_F_SCRIPT_NEW,
     DEV_F_JOURNAL,
     DEV_F_REPORT,
+    DEV_F_STAGING,
     DEV_F__COUNT
 };
 
