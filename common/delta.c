@@ -7,6 +7,7 @@
 #include "delta.h"
 
 #include "cur.h"
+#include "odev.h"
 
 #include <string.h>
 
@@ -24,8 +25,7 @@ size_t delta_dec_arena_size(int window_bits)
 {
     if (window_bits < DELTA_WINDOW_BITS_MIN || window_bits > DELTA_WINDOW_BITS_MAX)
         return 0;
-    /* two blocks, each padded to 16 bytes by the arena allocator */
-    return DELTA_ZLIB_STATE_BYTES + ((size_t)1 << window_bits) + 32;
+    return DBACK_ZLIB_ARENA(window_bits);
 }
 
 uint32_t delta_dec_mem(int window_bits)
@@ -48,45 +48,25 @@ void delta_header_encode(const struct delta_info *info, const uint8_t old_hash[C
     memcpy(out + 56, new_hash, CRYPTO_HASH_LEN);
 }
 
+/* The device's header parse (one implementation), with the host's
+ * OTA_E_VERSION for an unknown format version. */
 enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info *info,
                               uint8_t *old_hash, uint8_t *new_hash, char *msg)
 {
-    struct cur c;
-    uint8_t magic[4], hashes[2][CRYPTO_HASH_LEN];
-    cur_init(&c, buf, len);
-    cur_bytes(&c, magic, sizeof magic);
-    unsigned version = cur_u8(&c), wbits = cur_u8(&c), flags = cur_u8(&c), rsv = cur_u8(&c);
-    uint64_t old_size = cur_be64(&c), new_size = cur_be64(&c);
-    cur_bytes(&c, hashes, sizeof hashes);
-    if (c.err)
-        return ota_fail(msg, OTA_E_CORRUPT, "delta header: %zu bytes, need %d", len,
-                        DELTA_HEADER_LEN);
-    if (memcmp(magic, DELTA_MAGIC, 4) != 0)
-        return ota_fail(msg, OTA_E_CORRUPT, "delta header: bad magic at offset 0");
-    if (version < DELTA_FORMAT_VERSION || version > DELTA_FORMAT_VERSION_ADJ)
-        return ota_fail(msg, OTA_E_VERSION, "delta header: format version %u, expected %d..%d",
-                        version, DELTA_FORMAT_VERSION, DELTA_FORMAT_VERSION_ADJ);
-    if (wbits < DELTA_WINDOW_BITS_MIN || wbits > DELTA_WINDOW_BITS_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "delta header: window bits %u out of %d..%d", wbits,
-                        DELTA_WINDOW_BITS_MIN, DELTA_WINDOW_BITS_MAX);
-    /* versions 2 and 3 keep their transform kind in the flags byte */
-    unsigned xf = version >= DELTA_FORMAT_VERSION_XF ? flags : 0;
-    if (xf >= DELTA_XF_COUNT || flags != xf || rsv != 0)
-        return ota_fail(msg, OTA_E_CORRUPT, "delta header: unknown flags 0x%02x%02x at offset 6",
-                        flags, rsv);
-    if (old_size > DELTA_IMAGE_MAX || new_size > DELTA_IMAGE_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "delta header: size %llu/%llu exceeds %llu",
-                        (unsigned long long)old_size, (unsigned long long)new_size,
-                        (unsigned long long)DELTA_IMAGE_MAX);
-    info->old_size = old_size;
-    info->new_size = new_size;
-    info->window_bits = (int)wbits;
-    info->mem = delta_dec_mem((int)wbits);
-    info->version = (int)version;
-    info->xf = (int)xf;
+    struct ddelta_info di;
+    const char *why;
+    if (ddelta_header_parse(buf, len, &di, &why) != ODEV_OK)
+        return ota_fail(msg, why == ddelta_why_version ? OTA_E_VERSION : OTA_E_CORRUPT, "%s",
+                        why);
+    info->old_size = di.old_size;
+    info->new_size = di.new_size;
+    info->window_bits = di.wbits;
+    info->mem = delta_dec_mem(di.wbits);
+    info->version = di.version;
+    info->xf = di.xf;
     if (old_hash)
-        memcpy(old_hash, hashes[0], CRYPTO_HASH_LEN);
+        memcpy(old_hash, di.old_hash, CRYPTO_HASH_LEN);
     if (new_hash)
-        memcpy(new_hash, hashes[1], CRYPTO_HASH_LEN);
+        memcpy(new_hash, di.new_hash, CRYPTO_HASH_LEN);
     return OTA_OK;
 }

@@ -24,6 +24,8 @@
 #define DELTA_H
 
 #include "crypto.h"
+#include "dback_host.h"
+#include "ddelta.h"
 #include "io.h"
 
 #include <zlib.h>
@@ -44,21 +46,9 @@
 #define DELTA_IMAGE_MAX ((uint64_t)1 << 30)
 #endif
 
-/* Bytes the decoder processes per step: it inflates this many bytes at a
- * time and reads as many old bytes to add them to. Two such buffers live in
- * struct delta_dec; larger is faster, smaller saves RAM. */
-#ifndef DELTA_DEC_BUF
-#define DELTA_DEC_BUF 1024
-#endif
-
-#define DELTA_DEC_HEAD 8
-
-/* zlib's inflate state without its window (sizeof(struct inflate_state),
- * about 7.1 KB on 64-bit zlib 1.2.x) plus alignment slack; the arena must
- * hold this plus the 1 << window_bits window. */
-#ifndef DELTA_ZLIB_STATE_BYTES
-#define DELTA_ZLIB_STATE_BYTES 7424u
-#endif
+/* zlib's inflate state without its window; the arena must hold this plus
+ * the 1 << window_bits window (common/dback_host.h). */
+#define DELTA_ZLIB_STATE_BYTES DBACK_ZLIB_STATE_BYTES
 
 /* Arena that fits every supported window: size a static arena with it. */
 #define DELTA_ARENA_MAX (DELTA_ZLIB_STATE_BYTES + (1u << DELTA_WINDOW_BITS_MAX) + 32u)
@@ -86,21 +76,27 @@ enum delta_xf {
  * sits at image offset pos, in one forward pass. Returns how many leading
  * bytes are settled: all n when final (a unit that does not fit before n is
  * left alone), else up to the first unit that might run past n; the caller
- * resumes there with more bytes. */
-size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, int undo,
-                    int final);
+ * resumes there with more bytes. The device decoder's own functions
+ * (device/delta/ddelta_xf.c), so encoder and decoder agree by construction;
+ * positions fit 32 bits (images are at most DELTA_IMAGE_MAX). */
+static inline size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos,
+                                  int undo, int final)
+{
+    return ddelta_xf_run((unsigned)kind, buf, n, (uint32_t)pos, undo, final);
+}
 /* The old side of a record in one forward pass: the transform when xf is
  * set, then (adj != 0, format v3, kind none or AArch64 only) adj added to
  * the page immediate of every AArch64 ADRP at a 4-aligned image offset,
  * modulo 2^21. Returns the settled bytes as delta_xf_run does. */
-size_t delta_xf_old_run(enum delta_xf kind, int xf, uint32_t adj, uint8_t *buf, size_t n,
-                        uint64_t pos, int final);
+static inline size_t delta_xf_old_run(enum delta_xf kind, int xf, uint32_t adj, uint8_t *buf,
+                                      size_t n, uint64_t pos, int final)
+{
+    return ddelta_xf_old_run((unsigned)kind, xf, adj, buf, n, (uint32_t)pos, final);
+}
 #define DELTA_ADJ_UNIT 4 /* an ADRP */
 #define DELTA_ADJ_MASK 0x1FFFFFu
 
-/* Longest unit of a kind (bytes a caller may have to hold back). */
-unsigned delta_xf_unit_len(enum delta_xf kind);
-#define DELTA_XF_UNIT_MAX 5
+#define DELTA_XF_UNIT_MAX DDELTA_UNIT_MAX
 
 #define DELTA_XF_AUTO (-1)
 #define DELTA_PASSES_DEFAULT 3
@@ -158,48 +154,16 @@ enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info 
 size_t delta_dec_arena_size(int window_bits);
 uint32_t delta_dec_mem(int window_bits);
 
-/* Streaming decoder. The caller owns the struct and the arena; both must
- * outlive the decode and stay at the same address. Fields are private. */
-enum delta_dec_phase {
-    DELTA_PH_HEADER, /* collecting the plain header */
-    DELTA_PH_CTRL,   /* reading a record's three varints */
-    DELTA_PH_RUNS,   /* reading a zero-run/literal-run pair of varints */
-    DELTA_PH_ZERO,   /* copying old bytes (diff byte 0) */
-    DELTA_PH_LIT,    /* old bytes plus literal diff bytes */
-    DELTA_PH_EXTRA,  /* extra (literal new) bytes */
-    DELTA_PH_DONE,   /* finish succeeded */
-    DELTA_PH_FAILED
-};
-
+/* Streaming decoder: the device library's ddelta (one implementation of
+ * the format) with zlib inflating from the caller's arena. The caller owns
+ * the struct and the arena; both must outlive the decode and stay at the
+ * same address. Fields are private. */
 struct delta_dec {
-    enum delta_dec_phase phase;
-    enum ota_err err;
+    struct ddelta dd;
+    struct dback_zlib z;
     struct io_reader old;
     struct io_writer out;
-    struct delta_info info;
-    uint8_t hdr[DELTA_HEADER_LEN];
-    size_t hdr_len;
-    uint8_t new_hash[CRYPTO_HASH_LEN];
-    z_stream zs;
-    int z_live, z_end;
-    uint8_t *arena;
-    size_t arena_len, arena_used, arena_peak;
-    uint64_t old_pos, new_pos;
-    uint64_t diff_left, extra_left, zero_left, lit_left;
-    unsigned width, carry; /* word width of the record's diff, carry between bytes */
-    int rec_xf;            /* the record's diff bytes are transformed */
-    uint32_t rec_adj;      /* pages the record adds to old ADRPs (v3), or 0 */
-    uint64_t old_end;      /* end of the record's old span */
-    uint8_t xo_tail[DELTA_XF_UNIT_MAX]; /* old bytes already transformed */
-    uint8_t xn_hold[DELTA_XF_UNIT_MAX]; /* output not yet restored */
-    unsigned xo_tail_len, xn_hold_len;
-    uint64_t ctrl[4]; /* varints of the record being read */
-    int ctrl_idx, ctrl_shift;
-    struct crypto_sha256 hash;
-    /* DELTA_DEC_HEAD spare bytes in front of each buffer take back output
-     * held for an unfinished transform unit; oldbuf also reads ahead */
-    uint8_t buf[DELTA_DEC_HEAD + DELTA_DEC_BUF];
-    uint8_t oldbuf[DELTA_DEC_HEAD + DELTA_DEC_BUF + DELTA_DEC_HEAD];
+    enum ota_err io_err; /* the host error behind a failed read or write */
 };
 
 /* Start a decode. old is the old image (its size and SHA-256 are checked

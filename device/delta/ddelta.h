@@ -60,6 +60,8 @@ struct ddelta_info {
  * reserved byte or a size above DDELTA_IMAGE_MAX. */
 int ddelta_header_parse(const uint8_t *buf, size_t len, struct ddelta_info *info,
                         const char **why);
+/* The *why of an unknown format version, so a host can tell it apart. */
+extern const char ddelta_why_version[];
 
 enum ddelta_phase {
     DDELTA_PH_HEADER, /* collecting the plain header */

@@ -1,4 +1,4 @@
-/* delta_xf.c - executable address transforms of delta formats v2 and v3.
+/* ddelta_xf.c - executable address transforms of delta formats v2 and v3.
  *
  * A call written as "jump N bytes from here" changes wherever code above
  * it or its target moved; written as "jump to absolute A" it changes only
@@ -13,9 +13,11 @@
  * skipped whole, so overlapping candidates (x86) resolve the same way in
  * both directions. Layouts in common/DELTA.md.
  */
-#include "delta.h"
+#include "ddelta.h"
 
-#include "cur.h"
+#define XF_ADJ_UNIT 4 /* an ADRP */
+#define XF_ADJ_MASK 0x1FFFFFu
+enum { XF_NONE, XF_X86, XF_ARM, XF_THUMB, XF_ARM64 }; /* common/DELTA.md's kinds */
 
 static uint32_t xf_le32(const uint8_t *p)
 {
@@ -33,22 +35,22 @@ static void xf_put_le32(uint8_t *p, uint32_t v)
 /* x86 CALL/JMP rel32 (E8/E9) whose displacement fits 25 signed bits (top
  * byte 00 or FF, as near calls inside one binary do): the displacement plus
  * the offset, wrapped to 25 bits, keeps the top byte 00/FF. */
-static int xf_x86(uint8_t *p, uint64_t pos, int undo)
+static int xf_x86(uint8_t *p, uint32_t pos, int undo)
 {
     if ((p[0] != 0xE8 && p[0] != 0xE9) || (p[4] != 0x00 && p[4] != 0xFF))
         return 0;
-    uint32_t v = xf_le32(p + 1) + (1u << 24), k = (uint32_t)pos;
+    uint32_t v = xf_le32(p + 1) + (1u << 24), k = pos;
     v = (undo ? v - k : v + k) & 0x1FFFFFFu;
     xf_put_le32(p + 1, v - (1u << 24));
     return 1;
 }
 
 /* ARM (A32) BL, condition always: imm24 in words. */
-static int xf_arm(uint8_t *p, uint64_t pos, int undo)
+static int xf_arm(uint8_t *p, uint32_t pos, int undo)
 {
     if (p[3] != 0xEB)
         return 0;
-    uint32_t w = xf_le32(p), k = (uint32_t)(pos >> 2);
+    uint32_t w = xf_le32(p), k = pos >> 2;
     uint32_t v = (undo ? w - k : w + k) & 0xFFFFFFu;
     xf_put_le32(p, (w & 0xFF000000u) | v);
     return 1;
@@ -57,12 +59,12 @@ static int xf_arm(uint8_t *p, uint64_t pos, int undo)
 /* Thumb-2 BL with J1 = J2 = 1 (targets within +-4 MiB, every BL of a
  * firmware): S:imm10:imm11 in halfwords. Requiring J1 = J2 = 1 also means
  * the second halfword can never start another BL, so units never overlap. */
-static int xf_thumb(uint8_t *p, uint64_t pos, int undo)
+static int xf_thumb(uint8_t *p, uint32_t pos, int undo)
 {
     if ((p[1] & 0xF8) != 0xF0 || (p[3] & 0xF8) != 0xF8)
         return 0;
     uint32_t hi = (uint32_t)p[0] | (uint32_t)p[1] << 8, lo = (uint32_t)p[2] | (uint32_t)p[3] << 8;
-    uint32_t v = (hi & 0x7FF) << 11 | (lo & 0x7FF), k = (uint32_t)(pos >> 1);
+    uint32_t v = (hi & 0x7FF) << 11 | (lo & 0x7FF), k = pos >> 1;
     v = (undo ? v - k : v + k) & 0x3FFFFFu;
     hi = 0xF000 | v >> 11;
     lo = 0xF800 | (v & 0x7FF);
@@ -74,16 +76,16 @@ static int xf_thumb(uint8_t *p, uint64_t pos, int undo)
 }
 
 /* AArch64 BL (imm26 in words) and ADRP (immhi:immlo in 4 KiB pages). */
-static int xf_arm64(uint8_t *p, uint64_t pos, int undo)
+static int xf_arm64(uint8_t *p, uint32_t pos, int undo)
 {
     uint32_t w = xf_le32(p);
     if ((w & 0xFC000000u) == 0x94000000u) {
-        uint32_t k = (uint32_t)(pos >> 2), v = (undo ? w - k : w + k) & 0x3FFFFFFu;
+        uint32_t k = pos >> 2, v = (undo ? w - k : w + k) & 0x3FFFFFFu;
         xf_put_le32(p, 0x94000000u | v);
         return 1;
     }
     if ((w & 0x9F000000u) == 0x90000000u) {
-        uint32_t imm = ((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u), k = (uint32_t)(pos >> 12);
+        uint32_t imm = ((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u), k = pos >> 12;
         imm = (undo ? imm - k : imm + k) & 0x1FFFFFu;
         xf_put_le32(p, (w & 0x9F00001Fu) | (imm & 3u) << 29 | (imm >> 2) << 5);
         return 1;
@@ -98,34 +100,33 @@ static void xf_adrp_add(uint8_t *p, uint32_t k)
     if ((w & 0x9F000000u) != 0x90000000u)
         return;
     uint32_t imm = ((w >> 5) & 0x7FFFFu) << 2 | ((w >> 29) & 3u);
-    imm = (imm + k) & DELTA_ADJ_MASK;
+    imm = (imm + k) & XF_ADJ_MASK;
     xf_put_le32(p, (w & 0x9F00001Fu) | (imm & 3u) << 29 | (imm >> 2) << 5);
 }
 
 struct xf_kind {
     unsigned len, align;
-    int (*apply)(uint8_t *p, uint64_t pos, int undo);
+    int (*apply)(uint8_t *p, uint32_t pos, int undo);
 };
 
 static const struct xf_kind xf_kinds[] = {
-    [DELTA_XF_X86] = {5, 1, xf_x86},
-    [DELTA_XF_ARM] = {4, 4, xf_arm},
-    [DELTA_XF_THUMB] = {4, 2, xf_thumb},
-    [DELTA_XF_ARM64] = {4, 4, xf_arm64},
+    [XF_X86] = {5, 1, xf_x86},
+    [XF_ARM] = {4, 4, xf_arm},
+    [XF_THUMB] = {4, 2, xf_thumb},
+    [XF_ARM64] = {4, 4, xf_arm64},
 };
 
-unsigned delta_xf_unit_len(enum delta_xf kind)
+unsigned ddelta_xf_unit_len(unsigned kind)
 {
-    return kind > DELTA_XF_NONE && kind < DELTA_XF_COUNT ? xf_kinds[kind].len : 1;
+    return kind > XF_NONE && kind < DDELTA_XF_COUNT ? xf_kinds[kind].len : 1;
 }
 
-size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, int undo,
-                    int final)
+size_t ddelta_xf_run(unsigned kind, uint8_t *buf, size_t n, uint32_t pos, int undo, int final)
 {
-    if (kind <= DELTA_XF_NONE || kind >= DELTA_XF_COUNT)
+    if (kind <= XF_NONE || kind >= DDELTA_XF_COUNT)
         return n;
     const struct xf_kind *x = &xf_kinds[kind];
-    size_t i = (size_t)((x->align - pos % x->align) % x->align);
+    size_t i = (x->align - pos % x->align) % x->align;
     while (i < n) {
         if (n - i < x->len)
             return final ? n : i;
@@ -139,19 +140,19 @@ size_t delta_xf_run(enum delta_xf kind, uint8_t *buf, size_t n, uint64_t pos, in
 
 /* AArch64 units (kind 4) and ADRPs are both 4 bytes at 4-aligned offsets,
  * so the transform and the adjust walk one grid, unit by unit. */
-size_t delta_xf_old_run(enum delta_xf kind, int xf, uint32_t adj, uint8_t *buf, size_t n,
-                        uint64_t pos, int final)
+size_t ddelta_xf_old_run(unsigned kind, int xf, uint32_t adj, uint8_t *buf, size_t n,
+                         uint32_t pos, int final)
 {
     if (adj == 0)
-        return xf ? delta_xf_run(kind, buf, n, pos, 0, final) : n;
-    size_t i = (size_t)((DELTA_ADJ_UNIT - pos % DELTA_ADJ_UNIT) % DELTA_ADJ_UNIT);
+        return xf ? ddelta_xf_run(kind, buf, n, pos, 0, final) : n;
+    size_t i = (XF_ADJ_UNIT - pos % XF_ADJ_UNIT) % XF_ADJ_UNIT;
     while (i < n) {
-        if (n - i < DELTA_ADJ_UNIT)
+        if (n - i < XF_ADJ_UNIT)
             return final ? n : i;
-        if (xf && kind == DELTA_XF_ARM64)
+        if (xf && kind == XF_ARM64)
             xf_arm64(buf + i, pos + i, 0);
         xf_adrp_add(buf + i, adj);
-        i += DELTA_ADJ_UNIT;
+        i += XF_ADJ_UNIT;
     }
     return n < i ? n : i;
 }

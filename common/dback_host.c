@@ -1,0 +1,109 @@
+/* dback_host.c - zlib and libsodium behind the device library's backends. */
+#include "dback_host.h"
+
+#include "odev.h"
+
+#include <string.h>
+
+/* a bump pointer over the arena, freed all at once by the next start */
+static voidpf dback_zalloc(voidpf opaque, uInt items, uInt size)
+{
+    struct dback_zlib *z = opaque;
+    size_t n;
+    if (__builtin_mul_overflow((size_t)items, (size_t)size, &n) || n > SIZE_MAX - 15)
+        return Z_NULL;
+    n = (n + 15) & ~(size_t)15;
+    if (n > z->len - z->used)
+        return Z_NULL;
+    void *p = z->arena + z->used;
+    z->used += n;
+    if (z->used > z->peak)
+        z->peak = z->used;
+    return p;
+}
+
+static void dback_zfree(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    (void)p;
+}
+
+void dback_zlib_end(struct dback_zlib *z)
+{
+    if (z->live)
+        inflateEnd(&z->zs);
+    z->live = 0;
+}
+
+static int dback_zlib_start(void *ctx, int wbits)
+{
+    struct dback_zlib *z = ctx;
+    dback_zlib_end(z);
+    if (wbits < 9 || wbits > 15 || z->len < DBACK_ZLIB_ARENA(wbits))
+        return ODEV_E_LIMIT;
+    memset(&z->zs, 0, sizeof z->zs);
+    z->zs.zalloc = dback_zalloc;
+    z->zs.zfree = dback_zfree;
+    z->zs.opaque = z;
+    z->used = 0;
+    if (inflateInit2(&z->zs, wbits) != Z_OK)
+        return ODEV_E_LIMIT;
+    z->live = 1;
+    return ODEV_OK;
+}
+
+static int dback_zlib_run(void *ctx, const uint8_t *in, size_t in_len, size_t *in_used,
+                          uint8_t *out, size_t out_cap, size_t *out_made)
+{
+    struct dback_zlib *z = ctx;
+    uInt n = in_len > (1u << 30) ? (1u << 30) : (uInt)in_len;
+    z->zs.next_in = (Bytef *)(uintptr_t)in;
+    z->zs.avail_in = n;
+    z->zs.next_out = out;
+    z->zs.avail_out = (uInt)out_cap;
+    int zr = z->live ? inflate(&z->zs, Z_NO_FLUSH) : Z_STREAM_ERROR;
+    *in_used = n - z->zs.avail_in;
+    *out_made = out_cap - z->zs.avail_out;
+    if (zr == Z_STREAM_END)
+        return DINFL_DONE;
+    if (zr == Z_OK || zr == Z_BUF_ERROR)
+        return DINFL_MORE;
+    return zr == Z_NEED_DICT ? DINFL_E_HEADER : DINFL_E_BLOCK;
+}
+
+void dback_zlib_bind(struct dback_inflate *b, struct dback_zlib *z, void *arena, size_t len)
+{
+    memset(z, 0, sizeof *z);
+    z->arena = arena;
+    z->len = len;
+    b->start = dback_zlib_start;
+    b->run = dback_zlib_run;
+    b->ctx = z;
+}
+
+static void dback_sodium_start(void *ctx)
+{
+    struct dback_sodium *s = ctx;
+    crypto_sign_begin(&s->s);
+}
+
+static void dback_sodium_update(void *ctx, const void *msg, size_t len)
+{
+    struct dback_sodium *s = ctx;
+    crypto_sign_add(&s->s, msg, len);
+}
+
+static int dback_sodium_finish(void *ctx, const uint8_t sig[DED25519_SIG_LEN],
+                               const uint8_t pub[DED25519_PUB_LEN])
+{
+    struct dback_sodium *s = ctx;
+    return crypto_verify_end(&s->s, sig, pub) == OTA_OK ? ODEV_OK : ODEV_E_AUTH;
+}
+
+void dback_sodium_bind(struct dback_verify *b, struct dback_sodium *s)
+{
+    b->start = dback_sodium_start;
+    b->update = dback_sodium_update;
+    b->finish = dback_sodium_finish;
+    b->ctx = s;
+}
