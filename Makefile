@@ -7,6 +7,7 @@
 #   make stress     200 package replacements under downloading devices
 #                   (STRESS_COUNT, STRESS_SEED, STRESS_DEVICES override)
 #   make fuzz       longer fuzzing campaign (FUZZ_SECONDS per target)
+#   make device-size  Cortex-M4 flash/RAM of the device library (scripts/device-size.sh)
 #
 # Sources are picked up by folder: common/*.c is libota, server/ client/
 # cache/ each give one binary whose main.c only parses arguments; every
@@ -40,10 +41,9 @@ TOOL_SRC   := $(wildcard tests/tools/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 # Device library code: no libc beyond string.h/stdint.h/stddef.h, also
 # built for Cortex-M4 by scripts/device-size.sh. Every folder under device/
-# but the ports' is a module; tests/dstub stands in for odev_state.h until
-# the update flow brings it (odev.h finds the real one first).
+# but the ports' is a module.
 DEVICE_SRC := $(filter-out device/port/%,$(wildcard device/*.c device/*/*.c))
-DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir $(wildcard device/*/*.h))))) -Itests/dstub
+DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir $(wildcard device/*/*.h)))))
 # Host-side helpers of the device tests (fake server, memory and flash
 # ports): tests/dev*.c, linked into every test.
 DEVTEST_SRC := $(wildcard tests/dev*.c)
@@ -63,7 +63,7 @@ BINS  := $(BUILD)/ota-cache $(BUILD)/ota-server $(BUILD)/ota-client
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 
-.PHONY: all deps demo test test-unit bench stress fuzz fuzzers clean install uninstall man
+.PHONY: all deps demo test test-unit bench stress fuzz fuzzers clean install uninstall man device-size
 all: $(BINS) $(TOOLS) $(BUILD)/man/ota.ini.5
 
 $(BUILD)/obj/%.o: %.c
@@ -128,6 +128,11 @@ deps:
 	@scripts/deps.sh
 
 test-unit: $(BINS) $(TESTS) $(TOOLS)
+
+# Cortex-M4 footprint of the device library's update path (fixed last line:
+# "device: flash N bytes, ram M bytes (window 9), ram K bytes (window 15)").
+device-size:
+	scripts/device-size.sh
 
 demo: deps
 	$(MAKE) -j$(JOBS) all

@@ -12,6 +12,7 @@
 
 #include "cur.h"
 #include "delta.h"
+#include "dpkg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,6 @@
 #include <zlib.h>
 
 #define PKG_CHUNK 4096
-#define PKG_CORE_MEM_MAX (1u << 20)
 
 /* The delta decoder's state and zlib arena, sized at compile time for the
  * largest window so applying a delta allocates nothing. Static because the
@@ -88,158 +88,43 @@ void pkg_header_encode(const struct pkg_header *h, uint8_t out[PKG_HEADER_LEN])
     cur_put_be64(out + 248, h->created);
 }
 
-/* A fixed-width string field: NUL-terminated inside the field, zero after. */
-static enum ota_err pkg_get_str(struct cur *c, char *out, size_t field, const char *what,
-                                char *msg)
-{
-    size_t at = c->pos;
-    cur_bytes(c, out, field);
-    size_t n = strnlen(out, field);
-    if (c->err || n == field)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s at offset %zu not terminated", what,
-                        at);
-    for (size_t i = n; i < field; i++)
-        if (out[i] != '\0')
-            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s padding not zero", what);
-    return OTA_OK;
-}
+_Static_assert(VER_PROJECT_MAX == DPKG_PROJECT_MAX && VER_NAME_MAX == DPKG_NAME_MAX &&
+                   VER_CHIP_MAX == DPKG_CHIP_MAX && CRYPTO_KEYID_LEN == DPKG_KEYID_LEN,
+               "pkg.h and dpkg.h disagree on the header's fields");
 
-static enum ota_err pkg_header_fields(struct cur *c, struct pkg_header *h, char *msg)
-{
-    h->flags = cur_be32(c);
-    h->from_core = cur_be32(c);
-    h->to_core = cur_be32(c);
-    h->script.major = cur_be32(c);
-    h->script.minor = cur_be32(c);
-    h->script.patch = cur_be32(c);
-    enum ota_err e = pkg_get_str(c, h->project, VER_PROJECT_MAX, "project", msg);
-    if (e == OTA_OK)
-        e = pkg_get_str(c, h->core_name, VER_NAME_MAX, "core name", msg);
-    if (e == OTA_OK)
-        e = pkg_get_str(c, h->chip, VER_CHIP_MAX, "chip", msg);
-    if (e != OTA_OK)
-        return e;
-    cur_bytes(c, h->key_id, CRYPTO_KEYID_LEN);
-    h->core_len = cur_be64(c);
-    h->core_size = cur_be64(c);
-    h->old_core_size = cur_be64(c);
-    h->script_len = cur_be64(c);
-    h->script_size = cur_be64(c);
-    h->core_mem = cur_be32(c);
-    h->window_bits = cur_u8(c);
-    uint8_t reserved[3];
-    cur_bytes(c, reserved, sizeof reserved);
-    cur_bytes(c, h->old_core_hash, CRYPTO_HASH_LEN);
-    cur_bytes(c, h->core_hash, CRYPTO_HASH_LEN);
-    cur_bytes(c, h->script_hash, CRYPTO_HASH_LEN);
-    h->created = cur_be64(c);
-    if (c->err)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: truncated");
-    if (reserved[0] | reserved[1] | reserved[2])
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: reserved bytes at offset 149 not zero");
-    return OTA_OK;
-}
-
-static enum ota_err pkg_check_names(const struct pkg_header *h, char *msg)
-{
-    char detail[OTA_MSG_LEN];
-    if (ver_project_check(h->project, detail) != OTA_OK ||
-        ver_token_check("core name", h->core_name, VER_NAME_MAX, detail) != OTA_OK ||
-        ver_token_check("chip", h->chip, VER_CHIP_MAX, detail) != OTA_OK)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %s", detail);
-    if (h->script.major > VER_SCRIPT_FIELD_MAX || h->script.minor > VER_SCRIPT_FIELD_MAX ||
-        h->script.patch > VER_SCRIPT_FIELD_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script version field above %u",
-                        VER_SCRIPT_FIELD_MAX);
-    return OTA_OK;
-}
-
-static enum ota_err pkg_check_core(const struct pkg_header *h, char *msg)
-{
-    uint32_t kind = h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL);
-    int any = h->from_core == PKG_FROM_ANY;
-    if (h->to_core > VER_CORE_NUMBER_MAX || (h->from_core > VER_CORE_NUMBER_MAX && !any))
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core number %u/%u above %u",
-                        h->from_core, h->to_core, VER_CORE_NUMBER_MAX);
-    if (kind == 0) {
-        if (h->from_core != h->to_core || h->core_len || h->core_size || h->old_core_size)
-            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core fields set without a core "
-                                                "section");
-        return OTA_OK;
-    }
-    if (kind == (PKG_F_CORE_DELTA | PKG_F_CORE_FULL))
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: flags 0x%x name both delta and full",
-                        h->flags);
-    if (any && kind != PKG_F_CORE_FULL)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: a delta needs a definite from-core");
-    if (!any && h->from_core >= h->to_core)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: from-core %u not below to-core %u",
-                        h->from_core, h->to_core);
-    if (h->core_len == 0 || h->core_size > PKG_IMAGE_MAX || h->old_core_size > PKG_IMAGE_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: core section length %llu or image "
-                        "size %llu out of range", (unsigned long long)h->core_len,
-                        (unsigned long long)h->core_size);
-    if (kind == PKG_F_CORE_FULL && h->old_core_size != 0)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: full core with an old-core size");
-    if (h->window_bits < 9 || h->window_bits > 15 || h->core_mem > PKG_CORE_MEM_MAX)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: window bits %u or decoder memory %u "
-                        "out of range", h->window_bits, h->core_mem);
-    return OTA_OK;
-}
-
-static enum ota_err pkg_check_sizes(const struct pkg_header *h, uint64_t file_size, char *msg)
-{
-    if (h->flags & PKG_F_SCRIPT) {
-        if (h->script_len == 0 || h->script_size > PKG_IMAGE_MAX)
-            return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script section length %llu or "
-                            "size %llu out of range", (unsigned long long)h->script_len,
-                            (unsigned long long)h->script_size);
-    } else if (h->script_len || h->script_size) {
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: script fields set without a script "
-                                            "section");
-    }
-    uint64_t total;
-    if (__builtin_add_overflow(h->core_len, h->script_len, &total) ||
-        __builtin_add_overflow(total, (uint64_t)PKG_HEADER_LEN + PKG_SIG_LEN, &total) ||
-        total != file_size)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: sections %llu + %llu do not match "
-                        "file size %llu", (unsigned long long)h->core_len,
-                        (unsigned long long)h->script_len, (unsigned long long)file_size);
-    return OTA_OK;
-}
-
+/* The device's parse (one implementation of the rules, device/pkg/dpkg.c)
+ * in the host's shapes: 64-bit sizes, OTA_E_VERSION for a format version
+ * this build does not read. */
 enum ota_err pkg_header_parse(const uint8_t *buf, size_t len, uint64_t file_size,
                               struct pkg_header *h, char *msg)
 {
-    struct cur c;
-    uint8_t magic[4];
+    struct dpkg_header d;
+    const char *why = "pkg header: sections do not match the file size";
     memset(h, 0, sizeof *h);
-    if (len < PKG_HEADER_LEN)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: %zu bytes, need %d", len,
-                        PKG_HEADER_LEN);
-    cur_init(&c, buf, PKG_HEADER_LEN);
-    cur_bytes(&c, magic, 4);
-    if (memcmp(magic, PKG_MAGIC, 4) != 0)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: bad magic (not a package)");
-    h->format = cur_be16(&c);
-    if (h->format != PKG_FORMAT_VERSION)
-        return ota_fail(msg, OTA_E_VERSION, "pkg header: format version %u, this build reads %d",
-                        h->format, PKG_FORMAT_VERSION);
-    uint32_t hlen = cur_be16(&c);
-    if (hlen != PKG_HEADER_LEN)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: header length %u, expected %d", hlen,
-                        PKG_HEADER_LEN);
-    enum ota_err e = pkg_header_fields(&c, h, msg);
-    if (e != OTA_OK)
-        return e;
-    if (h->flags & ~PKG_F_KNOWN || !(h->flags & PKG_F_KNOWN))
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: flags 0x%x invalid", h->flags);
-    if ((e = pkg_check_names(h, msg)) != OTA_OK || (e = pkg_check_core(h, msg)) != OTA_OK)
-        return e;
-    if (!(h->flags & (PKG_F_CORE_DELTA | PKG_F_CORE_FULL)) && h->window_bits != 0 &&
-        (h->window_bits < 9 || h->window_bits > 15))
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg header: window bits %u", h->window_bits);
-    return pkg_check_sizes(h, file_size, msg);
+    if (file_size > UINT32_MAX || dpkg_header_parse(buf, len, (uint32_t)file_size, &d, &why))
+        return ota_fail(msg, why == dpkg_why_version ? OTA_E_VERSION : OTA_E_CORRUPT,
+                        "%s (file of %llu bytes)", why, (unsigned long long)file_size);
+    h->format = PKG_FORMAT_VERSION;
+    h->flags = d.flags;
+    memcpy(h->project, d.project, sizeof h->project);
+    memcpy(h->core_name, d.core_name, sizeof h->core_name);
+    memcpy(h->chip, d.chip, sizeof h->chip);
+    h->from_core = d.from_core;
+    h->to_core = d.to_core;
+    h->script = (struct ver_script){d.script[0], d.script[1], d.script[2]};
+    memcpy(h->key_id, d.key_id, sizeof h->key_id);
+    h->core_len = d.core_len;
+    h->core_size = d.core_size;
+    h->old_core_size = d.old_core_size;
+    h->script_len = d.script_len;
+    h->script_size = d.script_size;
+    h->core_mem = d.core_mem;
+    h->window_bits = d.window_bits;
+    memcpy(h->old_core_hash, d.old_core_hash, CRYPTO_HASH_LEN);
+    memcpy(h->core_hash, d.core_hash, CRYPTO_HASH_LEN);
+    memcpy(h->script_hash, d.script_hash, CRYPTO_HASH_LEN);
+    h->created = d.created;
+    return OTA_OK;
 }
 
 /* ---- 2. names ----------------------------------------------------------- */

@@ -13,14 +13,19 @@
 #include "coap/dcoap.h"
 #include "dl/ddl.h"
 #include "journal/djournal.h"
+#include "pkg/dpkg.h"
 
 struct odev {
     const struct odev_config *cfg;
     const struct odev_port *port;
     struct djournal j;
     struct odev_image running;
-    uint8_t jcorrupt;          /* init found a bad record (reported by recover) */
+    const char *jwhy;          /* init found a bad record: why (NULL = none) */
+    struct odev_result *r;     /* the result of the call in progress */
+    uint32_t t0;               /* its start, ms */
+    struct dpkg_header h;
     struct ddl dl;
+    struct dpkg_work w;        /* verify / apply memory (the window is here) */
 };
 
 #endif

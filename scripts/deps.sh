@@ -23,7 +23,7 @@ PKGS=(
   nginx libnginx-mod-stream rsync   # many gateways: UDP load balancer, ota-cache sync (e2e_gateways.sh)
   libjs-chart.js                # the operator console's charts (served from /usr/share/javascript)
   chromium chromium-driver python3-selenium   # the console tested in a real browser (e2e_console.sh)
-  gcc-arm-none-eabi picolibc-arm-none-eabi libnewlib-arm-none-eabi   # device library footprint (scripts/device-size-crypto.sh)
+  gcc-arm-none-eabi picolibc-arm-none-eabi libnewlib-arm-none-eabi   # device library footprint (scripts/device-size.sh)
 )
 
 missing=()

@@ -37,6 +37,9 @@ step() {
 echo "== source checks"
 step "banned functions" 30 scripts/check-src.sh
 
+echo "== device footprint (Cortex-M4 targets: flash 32 KiB, ram 16/48 KiB)"
+step "device-size" 300 scripts/device-size.sh --check
+
 echo "== unit tests ($ASAN_BUILD)"
 for t in "$ASAN_BUILD"/tests/test_*; do
   [ -x "$t" ] || continue

@@ -5,7 +5,7 @@
  * package, dom2 with phflag 1 and an empty context). The package is
  * streamed through ded25519_ph_update, never held in memory; the caller
  * owns the 200-byte struct, and ded25519_ph_verify needs about 1 KiB of
- * stack (see scripts/device-size-crypto.sh for the measured figure).
+ * stack (see scripts/device-size.sh for the measured figure).
  *
  * Accepts exactly what libsodium 1.0.18's crypto_sign_final_verify
  * accepts: s must be below the group order L, the public key must be a

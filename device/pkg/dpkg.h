@@ -120,6 +120,8 @@ void dpkg_work_init(struct dpkg_work *w);
  * numbers, and section lengths summing exactly to file_size. */
 int dpkg_header_parse(const uint8_t *buf, size_t len, uint32_t file_size, struct dpkg_header *h,
                       const char **why);
+/* The *why of an unknown format version, so a host can tell it apart. */
+extern const char dpkg_why_version[];
 
 /* Verify the Ed25519ph signature of the package (h from dpkg_header_parse)
  * with the key among keys[0..nkeys) whose id is the header's key id:

@@ -12,11 +12,14 @@
  * transform), k = 1..4 version 2 (or 3) with address transform k
  * (common/delta_xf.c), so every format's records, the transforms'
  * hold-back paths and version 3's ADRP moves are reached.
- * The decoder runs through the io.h callbacks with a bounded output sink;
- * any outcome but a crash or sanitizer report is fine. Seeds live in
- * tests/fuzz/corpus/fuzz_delta/.
+ * The decoder runs through the io.h callbacks with a bounded output sink,
+ * then again as the device runs it (ddelta over dinfl, dio callbacks, in
+ * other chunks): both must accept or refuse alike, and the bytes both
+ * wrote must agree (a refusal may come a buffer later on one side). Seeds
+ * live in tests/fuzz/corpus/fuzz_delta/.
  */
 #include "delta.h"
+#include "odev.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,43 @@ static size_t fz_build(const uint8_t *data, size_t size, uint8_t *out, size_t ca
     return DELTA_HEADER_LEN + zlen;
 }
 
+static int fz_dio_read(void *ctx, uint32_t off, void *buf, size_t len)
+{
+    (void)ctx;
+    if (off > FZ_OLD_LEN || len > FZ_OLD_LEN - off)
+        return ODEV_E_IO;
+    memcpy(buf, fz_old + off, len);
+    return ODEV_OK;
+}
+
+static int fz_dio_write(void *ctx, const void *buf, size_t len)
+{
+    struct io_mem_sink *s = ctx;
+    if (len > s->cap - s->len)
+        return ODEV_E_IO;
+    memcpy(s->buf + s->len, buf, len);
+    s->len += len;
+    return ODEV_OK;
+}
+
+/* The device path over the same stream; returns its result. */
+static int fz_device(const uint8_t *stream, size_t len, size_t chunk, struct io_mem_sink *sink)
+{
+    static struct ddelta dd;
+    static struct dback_dinfl infl;
+    static uint8_t win[1 << 15];
+    struct dio_reader r = {fz_dio_read, NULL};
+    struct dio_writer w = {fz_dio_write, sink};
+    struct dback_inflate inf;
+    const char *why;
+    int e = ODEV_OK;
+    dback_dinfl_bind(&inf, &infl, win, sizeof win);
+    ddelta_init(&dd, &r, FZ_OLD_LEN, &w, &inf);
+    for (size_t off = 0; e == ODEV_OK && off < len; off += chunk)
+        e = ddelta_feed(&dd, stream + off, len - off < chunk ? len - off : chunk, &why);
+    return e == ODEV_OK ? ddelta_finish(&dd, &why) : e;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct delta_dec d;
@@ -88,6 +128,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t off = 0; e == OTA_OK && off < len; off += chunk)
         e = delta_dec_feed(&d, stream + off, len - off < chunk ? len - off : chunk, NULL);
     if (e == OTA_OK)
-        delta_dec_finish(&d, NULL);
+        e = delta_dec_finish(&d, NULL);
+    static uint8_t dev_out[FZ_OUT_CAP];
+    struct io_mem_sink dev = {dev_out, sizeof dev_out, 0};
+    int de = fz_device(stream, len, 1 + (chunk * 7) % 1500, &dev);
+    if ((e == OTA_OK) != (de == ODEV_OK) ||
+        memcmp(out, dev_out, sink.len < dev.len ? sink.len : dev.len) != 0)
+        abort();
     return 0;
 }
