@@ -184,7 +184,9 @@ static enum odev_err odev_commit(struct odev *d)
     if (d->j.slots & DJ_SLOT_CORE)
         e = odev_install_slot(d, ODEV_AREA_CORE, 0, n->core_len);
     if (e == ODEV_OK && (d->j.slots & DJ_SLOT_SCRIPT))
-        e = odev_install_slot(d, ODEV_AREA_SCRIPT, odev_script_offset(d, n->core_len),
+        /* staged after the new core, or at 0 without one (odev_extract) */
+        e = odev_install_slot(d, ODEV_AREA_SCRIPT,
+                              odev_script_offset(d, (d->j.slots & DJ_SLOT_CORE) ? n->core_len : 0),
                               n->script_len);
     if (e == ODEV_OK && d->port->installed && d->port->installed(d->port->ctx, n) != ODEV_OK)
         e = odev_fail(d, ODEV_E_IO, "commit: the port's installed hook failed");
