@@ -254,8 +254,11 @@ static int lport_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
     return ODEV_OK;
 }
 
+/* A file that is not there changes nothing durable: no power-cut step. */
 static int lport_remove(struct lport *p, enum dev_file f)
 {
+    if (!dev_flash_exists(&p->flash, f))
+        return ODEV_OK;
     return dev_flash_remove(&p->flash, f, p->why) == OTA_OK ? ODEV_OK : ODEV_E_IO;
 }
 

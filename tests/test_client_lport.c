@@ -2,7 +2,8 @@
  * through its struct odev_port: area files, erase semantics, the
  * download.part -> download.pkg rename before a "downloaded" journal and
  * its recovery, idle clearing the package and staging, install by atomic
- * rename, device.ini rewritten by installed, power-cut steps.
+ * rename, device.ini rewritten by installed, power-cut steps; and the
+ * glue's fixed exit-code table (client/dev.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cfg.h"
+#include "dev.h"
 #include "journal/djournal.h"
 #include "lport.h"
 
@@ -211,6 +213,22 @@ static void locked_directory(void **state)
     lport_close(&p);
 }
 
+static void exit_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(dev_exit_code(DEV_S_UPDATED), 0);
+    assert_int_equal(dev_exit_code(DEV_S_AVAILABLE), 0);
+    assert_int_equal(dev_exit_code(DEV_S_LOCAL), 1);
+    assert_int_equal(dev_exit_code(DEV_S_NO_UPDATE), 2);
+    assert_int_equal(dev_exit_code(DEV_S_REJECTED), 3);
+    assert_int_equal(dev_exit_code(DEV_S_VERIFY), 4);
+    assert_int_equal(dev_exit_code(DEV_S_NET), 5);
+    /* the glue casts the library's status: same values, same order */
+    assert_int_equal((int)ODEV_S_NET, (int)DEV_S_NET);
+    assert_int_equal((int)ODEV_S_VERIFY, (int)DEV_S_VERIFY);
+    assert_int_equal((int)ODEV_S_UPDATED, (int)DEV_S_UPDATED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(journal_missing_and_torn, setup, teardown),
         cmocka_unit_test_setup_teardown(install_and_installed, setup, teardown),
         cmocka_unit_test_setup_teardown(locked_directory, setup, teardown),
+        cmocka_unit_test(exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
