@@ -270,10 +270,13 @@ static void ddl_short_learn(struct ddl *d, const struct ddl_block *b)
  * timers fire, and the next /fota 2.05 turns it on again). */
 static uint32_t ddl_short_id(struct ddl *d, const struct ddl_block *b)
 {
-    if (b->code == 205 && b->has_block2 && b->szx == d->short_szx)
+    if (b->code == 205 && b->has_block2 && b->szx == d->short_szx) {
         for (int i = 0; i < d->w.max; i++)
             if (d->w.slot[i].used && d->w.slot[i].num == b->num && !d->w.slot[i].probe)
                 return d->w.slot[i].id;
+        d->w.dups++; /* a late or duplicated copy of a block already taken */
+        return 0;
+    }
     if (b->code != 205 || (b->has_block2 && b->szx != d->short_szx)) {
         d->short_on = 0;
         ddl_log(d, ODEV_LOG_DEBUG, "download: /p/ refused: back to /fota");
@@ -1049,7 +1052,7 @@ static enum odev_err ddl_on_answer(struct ddl *d, struct djournal *j, struct ode
     if (d->blk.code != 205)
         return ddl_on_error(d, r, s, now, why);
     if (ddl_package_changed(d, &d->blk, j))
-        return ddl_restart(d, "download: the package changed on the server: from block 0", why);
+        return ddl_restart(d, "download: the package changed during the download, restarting from 0", why);
     if (s->probe) { /* the same package: the 4.02 was not a replacement */
         ddl_slot_free(&d->w, s);
         d->x.probe = 0;
