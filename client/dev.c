@@ -118,6 +118,26 @@ static enum ota_err dev_lib_err(enum odev_err e, const char *what, const struct 
                     p->why[0] ? ": " : "", p->why);
 }
 
+/* The library's lines are static texts (no formatting on a device); the
+ * two an operator (and e2e_link) reads for their numbers get them here,
+ * from the library's state at the moment it logs them. */
+static void dev_log(void *ctx, enum odev_log_level level, const char *msg)
+{
+    const struct ddl_xfer *x = &dev_state.dl.x;
+    if (!strcmp(msg, "download: resuming")) {
+        log_msg(LOG_L_INFO, "download: resuming at byte %lu of %lu",
+                (unsigned long)x->base << (x->szx + 4), (unsigned long)dev_state.j.size);
+        return;
+    }
+    if (!strcmp(msg, "download: the server answers in smaller blocks")) {
+        log_msg(LOG_L_INFO, "download: server answers in %u-byte blocks, not %u, from byte %lu",
+                16u << dev_state.dl.blk.szx, 16u << x->szx,
+                (unsigned long)x->base << (x->szx + 4));
+        return;
+    }
+    lport_log(ctx, level, msg);
+}
+
 static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
                               const struct cfg_device *d, int link, char *msg)
 {
@@ -137,6 +157,7 @@ static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
     if (e != OTA_OK)
         return e;
     run->port.progress = o->progress;
+    run->port.port.log = dev_log;
     run->port.progress_ctx = o->progress_ctx;
     e = dev_config(run, o, d, msg);
     if (e == OTA_OK)
