@@ -383,6 +383,8 @@ static enum odev_err odev_install(struct odev *d)
     d->r->pkg_size = d->j.size;
     odev_area_open(&pio, d, ODEV_AREA_DOWNLOAD, 0, d->j.size);
     dpkg_work_init(&d->w);
+    if (d->port->backends)
+        d->port->backends(d->port->ctx, &d->w.inflate, &d->w.verify);
     enum odev_err e = odev_header(d, d->j.size);
     if (e == ODEV_OK && (e = (enum odev_err)dpkg_verify(
                              &d->w, &pkg, &d->h, (const uint8_t(*)[DED25519_PUB_LEN])d->cfg->pubkeys,
