@@ -12,6 +12,7 @@
  */
 #include "dev.h"
 
+#include "crypto.h"
 #include "log.h"
 
 #include <string.h>
@@ -149,6 +150,8 @@ static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
     clock_gettime(CLOCK_MONOTONIC, &run->t0);
     /* a bad URL is device.ini's fault (exit 1), found before any I/O */
     enum ota_err e = link ? dgram_url(url, host, sizeof host, &port, &secure, msg) : OTA_OK;
+    if (e == OTA_OK)
+        e = crypto_init(msg); /* libsodium, the port's signature backend */
     if (e == OTA_OK && link && secure && !d->has_psk)
         e = ota_fail(msg, OTA_E_INVAL, "server URL %s: coaps:// needs psk in device.ini", url);
     if (e == OTA_OK)

@@ -5,6 +5,7 @@
  */
 #include "lport.h"
 
+#include "dback_host.h"
 #include "io.h"
 #include "journal/djournal.h"
 #include "log.h"
@@ -379,6 +380,19 @@ void lport_log(void *ctx, enum odev_log_level level, const char *msg)
     log_msg((unsigned)level < 4 ? map[level] : LOG_L_DEBUG, "%s", msg);
 }
 
+/* The host's backends, as the issue asks of the Linux port: zlib (from a
+ * fixed arena sized for the largest window) and libsodium. One run binds
+ * them once per verify/apply; they are not reentrant (one port per run). */
+static void lport_backends(void *ctx, struct dback_inflate *inflate, struct dback_verify *verify)
+{
+    static uint8_t arena[DBACK_ZLIB_ARENA(ODEV_WINDOW_BITS_MAX)];
+    static struct dback_zlib zlib;
+    static struct dback_sodium sodium;
+    (void)ctx;
+    dback_zlib_bind(inflate, &zlib, arena, sizeof arena);
+    dback_sodium_bind(verify, &sodium);
+}
+
 /* --- progress ------------------------------------------------------------- */
 
 const char *lport_phase_name(enum lport_phase ph)
@@ -454,6 +468,7 @@ enum ota_err lport_open(struct lport *p, const char *dir, const struct cfg_devic
         .read = lport_read, .write = lport_write, .erase = lport_erase, .sync = lport_sync,
         .journal_load = lport_journal_load, .journal_save = lport_journal_save,
         .log = lport_log, .install = lport_install, .installed = lport_installed,
+        .backends = lport_backends,
     };
     return OTA_OK;
 }

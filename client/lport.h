@@ -22,6 +22,8 @@
  *             "idle" first deletes download.*, staging (each durably)
  *   installed rewrites device.ini's core and script_version lines
  *   log       common/log.c
+ *   backends  zlib and libsodium (common/dback_host.h) instead of the
+ *             library's own inflater and Ed25519ph
  *
  * Every durable step (fsync, rename, unlink, journal write, every 64 KB
  * staged) first calls the step hook: the power-loss tests cut there.
