@@ -90,11 +90,25 @@ enum ota_err dgram_url(const char *url, char *host, size_t hostlen, uint16_t *po
 
 /* --- the socket --------------------------------------------------------- */
 
+/* A fresh socket connected to g->addr (a new source port: a load
+ * balancer in front of the gateways sees a new peer). */
+static enum ota_err dgram_socket(struct dgram *g, char *msg)
+{
+    int on = 1, v6 = g->addr.ss_family == AF_INET6;
+    if (g->fd >= 0)
+        close(g->fd);
+    g->fd = socket(g->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (g->fd < 0 || connect(g->fd, (const struct sockaddr *)&g->addr, g->alen) != 0 ||
+        setsockopt(g->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
+                   sizeof on) != 0)
+        return ota_fail(msg, OTA_E_NET, "%s: socket: %s", g->peer, strerror(errno));
+    return OTA_OK;
+}
+
 static enum ota_err dgram_connect(struct dgram *g, const char *host, uint16_t port, char *msg)
 {
     struct addrinfo hints, *res = NULL;
     char service[8];
-    int on = 1;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
@@ -102,18 +116,14 @@ static enum ota_err dgram_connect(struct dgram *g, const char *host, uint16_t po
     int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0 || !res)
         return ota_fail(msg, OTA_E_NET, "resolve %s: %s", host, gai_strerror(rc));
-    int v6 = res->ai_family == AF_INET6;
-    g->fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (g->fd < 0 || connect(g->fd, res->ai_addr, res->ai_addrlen) != 0 ||
-        setsockopt(g->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
-                   sizeof on) != 0) {
+    if (res->ai_addrlen > sizeof g->addr) {
         freeaddrinfo(res);
-        return ota_fail(msg, OTA_E_NET, "%s: socket: %s", g->peer, strerror(errno));
+        return ota_fail(msg, OTA_E_NET, "resolve %s: address too long", host);
     }
-    if (res->ai_addrlen <= sizeof g->addr)
-        memcpy(&g->addr, res->ai_addr, res->ai_addrlen);
+    memcpy(&g->addr, res->ai_addr, res->ai_addrlen);
+    g->alen = (socklen_t)res->ai_addrlen;
     freeaddrinfo(res);
-    return OTA_OK;
+    return dgram_socket(g, msg);
 }
 
 /* Drain the queued ICMP errors (which also clears the socket's pending
@@ -296,7 +306,9 @@ static int dgram_handshake_step(struct dgram *g, uint32_t t0, char *msg)
             dgram_ssl_fail(g, "DTLS handshake failed", msg);
         return -1;
     }
-    if (dgram_psk_refused(g) || dgram_since(t0) >= g->hs_limit_ms) {
+    uint32_t limit = g->answered && g->hs_limit_ms > DGRAM_REHANDSHAKE_MS ? DGRAM_REHANDSHAKE_MS
+                                                                          : g->hs_limit_ms;
+    if (dgram_psk_refused(g) || dgram_since(t0) >= limit) {
         ota_fail(msg, OTA_E_NET, "%s: %s", g->peer, dgram_refused_text(g));
         return -1;
     }
@@ -318,11 +330,16 @@ static int dgram_handshake_step(struct dgram *g, uint32_t t0, char *msg)
     return 0;
 }
 
-/* A new session, bounded by g->hs_limit_ms. */
+/* A new session, bounded by g->hs_limit_ms. One after the first starts
+ * from a new socket, as libcoap's new session did: a load balancer then
+ * sees a new peer and picks a gateway that is alive, where the old source
+ * port would stay pinned to the dead one until its session times out. */
 static enum ota_err dgram_handshake(struct dgram *g, char *msg)
 {
     uint32_t t0 = dgram_now_ms();
-    enum ota_err e = dgram_ssl_new(g, msg);
+    enum ota_err e = g->handshakes ? dgram_socket(g, msg) : OTA_OK;
+    if (e == OTA_OK)
+        e = dgram_ssl_new(g, msg);
     int rc = 0;
     while (e == OTA_OK && rc == 0)
         rc = dgram_handshake_step(g, t0, msg);

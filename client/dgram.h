@@ -16,7 +16,8 @@
  *                          handshake round trips is presumed lost (its
  *                          gateway died and the load balancer moved us to
  *                          another, which has no such session): the next
- *                          wait starts a new handshake.
+ *                          wait starts a new handshake, from a new
+ *                          socket (source port).
  *
  * The DTLS handshake runs inside the first dgram_send (and after silence),
  * bounded by the handshake limit given to dgram_open; OpenSSL's own timers
@@ -39,6 +40,9 @@
 #define DGRAM_REFUSALS 2      /* server hello records after our Finished ... */
 #define DGRAM_GRACE_MS 2000   /* ... and this long + 4 round trips without its Finished */
 #define DGRAM_SILENT_MS 3000  /* an established session this silent is presumed lost */
+/* A new session after a 2.05 (failover) gives up sooner than the first:
+ * the library's timers go on resending, and the next send tries again. */
+#define DGRAM_REHANDSHAKE_MS 15000
 #define DGRAM_CIPHERS "PSK"   /* what libcoap 4.3.1's OpenSSL server offers for PSK */
 #define DGRAM_PORT_COAP 5683
 #define DGRAM_PORT_COAPS 5684
@@ -49,6 +53,7 @@ struct ssl_st;
 struct dgram {
     int fd;
     struct sockaddr_storage addr; /* the server */
+    socklen_t alen;
     int secure;                 /* coaps:// */
     char peer[CFG_URL_MAX];     /* "host:port" for messages */
     uint32_t hs_limit_ms;       /* one handshake at most this long */
