@@ -285,7 +285,6 @@ enum ota_err dev_recover(const struct dev_opts *o, const struct cfg_device *d, c
     enum ota_err e = dev_begin(&run, o, d, 0, msg);
     if (e != OTA_OK)
         return e;
-    lport_phase(&run.port, LPORT_P_RECOVER, 0);
     e = dev_lib_err(odev_recover(&dev_state), "recover", &run.port, msg);
     lport_close(&run.port);
     return e;

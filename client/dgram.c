@@ -330,20 +330,23 @@ static int dgram_handshake_step(struct dgram *g, uint32_t t0, char *msg)
     return 0;
 }
 
-/* A new session, bounded by g->hs_limit_ms. One after the first starts
- * from a new socket, as libcoap's new session did: a load balancer then
+/* A new session, bounded by g->hs_limit_ms. After silence it starts from
+ * a new socket (fresh), as libcoap's new session did: a load balancer then
  * sees a new peer and picks a gateway that is alive, where the old source
- * port would stay pinned to the dead one until its session times out. */
-static enum ota_err dgram_handshake(struct dgram *g, char *msg)
+ * port stays pinned to the dead one until its session idles out. After
+ * the session ended with an error (an alert: someone answered on this
+ * port) it stays on the socket, as libcoap's reconnect did. */
+static enum ota_err dgram_handshake(struct dgram *g, int fresh, char *msg)
 {
     uint32_t t0 = dgram_now_ms();
-    enum ota_err e = g->handshakes ? dgram_socket(g, msg) : OTA_OK;
+    enum ota_err e = fresh ? dgram_socket(g, msg) : OTA_OK;
     if (e == OTA_OK)
         e = dgram_ssl_new(g, msg);
     int rc = 0;
     while (e == OTA_OK && rc == 0)
         rc = dgram_handshake_step(g, t0, msg);
-    if (e != OTA_OK || rc < 0)
+    g->fresh_next = e != OTA_OK || rc < 0; /* the next try starts from a new socket */
+    if (g->fresh_next)
         return OTA_E_NET;
     g->established = 1;
     g->handshakes++;
@@ -364,7 +367,7 @@ static void dgram_rehandshake(struct dgram *g)
         return;
     log_msg(LOG_L_INFO, "net: %s silent for %.1f s: new DTLS session (%u), the gateway may have "
             "failed over", g->peer, silent / 1000.0, g->handshakes);
-    if (dgram_handshake(g, m) != OTA_OK) {
+    if (dgram_handshake(g, 1, m) != OTA_OK) {
         log_msg(LOG_L_INFO, "net: %s", m);
         g->established = 0;
         g->last_rx_ms = dgram_now_ms();
@@ -411,7 +414,7 @@ static enum ota_err dgram_io_fail(struct dgram *g, const char *what, char *msg)
 
 static enum ota_err dgram_send_dtls(struct dgram *g, const uint8_t *buf, size_t len, char *msg)
 {
-    if (!g->established && dgram_handshake(g, msg) != OTA_OK) {
+    if (!g->established && dgram_handshake(g, g->fresh_next, msg) != OTA_OK) {
         if (!g->answered)
             return OTA_E_NET;
         log_msg(LOG_L_INFO, "net: %s", msg); /* loss: resent when the timers fire */
@@ -478,7 +481,10 @@ static int dgram_read(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, ch
         ota_fail(msg, OTA_E_NET, "%s", g->why);
         return -1;
     }
-    log_msg(LOG_L_INFO, "net: DTLS session with %s ended: a new one on the next request", g->peer);
+    unsigned long reason = ERR_get_error();
+    log_msg(LOG_L_INFO, "net: DTLS session with %s ended (%s): a new one on the next request",
+            g->peer, err == SSL_ERROR_ZERO_RETURN ? "closed by the server"
+                     : reason ? ERR_reason_error_string(reason) : "error");
     ERR_clear_error();
     return 0;
 }

@@ -61,6 +61,7 @@ struct dgram {
     int established;            /* the DTLS session is up */
     uint32_t last_rx_ms;        /* last datagram (or new session), for the silence rule */
     unsigned handshakes;        /* completed, the first included */
+    int fresh_next;             /* the last handshake failed: the next one from a new socket */
     /* DTLS */
     struct ssl_ctx_st *ctx;
     struct ssl_st *ssl;
