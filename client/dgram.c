@@ -152,7 +152,7 @@ static int dgram_icmp(struct dgram *g)
                     g->peer, g->answered ? " (counted as loss)" : "");
             if (g->answered || fatal)
                 continue;
-            fatal = 1;
+            fatal = g->failed = 1;
             int port = ee.ee_origin == SO_EE_ORIGIN_ICMP ? ee.ee_type == 3 && ee.ee_code == 3
                                                          : ee.ee_type == 1 && ee.ee_code == 4;
             if (port)
@@ -230,14 +230,59 @@ static enum ota_err dgram_ssl_fail(struct dgram *g, const char *what, char *msg)
                     e ? ERR_reason_error_string(e) : "");
 }
 
-/* The BIO sends with send() on our connected socket once it knows the peer. */
-static int dgram_bio_addr(const struct dgram *g, BIO_ADDR *a)
+/* OpenSSL reads and writes records through this BIO on our socket. A
+ * socket error (the ICMP error of a dead gateway surfaces as ECONNREFUSED
+ * on a connected socket) would make OpenSSL end the session; the BIO turns
+ * it into what it is on UDP: a lost datagram, after dgram_icmp has read
+ * the error (fatal before the first 2.05: dgram_wait finds g->why set). */
+static int dgram_bio_write(BIO *b, const char *buf, int len)
 {
-    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&g->addr;
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&g->addr;
-    if (g->addr.ss_family == AF_INET)
-        return BIO_ADDR_rawmake(a, AF_INET, &v4->sin_addr, sizeof v4->sin_addr, v4->sin_port);
-    return BIO_ADDR_rawmake(a, AF_INET6, &v6->sin6_addr, sizeof v6->sin6_addr, v6->sin6_port);
+    struct dgram *g = BIO_get_data(b);
+    ssize_t n = send(g->fd, buf, (size_t)len, 0);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS)
+        dgram_icmp(g);
+    return len; /* sent, or lost like any datagram */
+}
+
+static int dgram_bio_read(BIO *b, char *buf, int len)
+{
+    struct dgram *g = BIO_get_data(b);
+    ssize_t n = recv(g->fd, buf, (size_t)len, 0);
+    BIO_clear_retry_flags(b);
+    if (n > 0)
+        return (int)n;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        dgram_icmp(g);
+    BIO_set_retry_read(b); /* nothing (more) to read now */
+    return -1;
+}
+
+static long dgram_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT:
+        return 1;
+    case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
+        return 28; /* IPv4 + UDP headers */
+    default:
+        return 0; /* no pending bytes, no MTU queries (SSL_set_mtu sets it) */
+    }
+}
+
+static BIO_METHOD *dgram_bio_method(void)
+{
+    static BIO_METHOD *m;
+    if (!m && (m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "ota-dgram")) != NULL) {
+        BIO_meth_set_write(m, dgram_bio_write);
+        BIO_meth_set_read(m, dgram_bio_read);
+        BIO_meth_set_ctrl(m, dgram_bio_ctrl);
+    }
+    return m;
 }
 
 static enum ota_err dgram_ssl_new(struct dgram *g, char *msg)
@@ -248,15 +293,14 @@ static enum ota_err dgram_ssl_new(struct dgram *g, char *msg)
     g->hs_hello_ms = g->hs_finished_ms = 0;
     g->hs_refusals = g->hs_heard = 0;
     g->ssl = SSL_new(g->ctx);
-    BIO *bio = g->ssl ? BIO_new_dgram(g->fd, BIO_NOCLOSE) : NULL;
-    BIO_ADDR *peer = BIO_ADDR_new();
-    int ok = bio && peer && dgram_bio_addr(g, peer) && BIO_ctrl_set_connected(bio, peer) > 0;
-    BIO_ADDR_free(peer);
-    if (!ok) {
-        BIO_free(bio);
+    BIO *bio = g->ssl && dgram_bio_method() ? BIO_new(dgram_bio_method()) : NULL;
+    if (!bio)
         return dgram_ssl_fail(g, "cannot create a DTLS session", msg);
-    }
+    BIO_set_data(bio, g);
+    BIO_set_init(bio, 1);
     SSL_set_bio(g->ssl, bio, bio);
+    SSL_set_options(g->ssl, SSL_OP_NO_QUERY_MTU);
+    SSL_set_mtu(g->ssl, DGRAM_MTU);
     SSL_set_app_data(g->ssl, g);
     SSL_set_msg_callback(g->ssl, dgram_on_record);
     SSL_set_msg_callback_arg(g->ssl, g);
@@ -293,6 +337,10 @@ static int dgram_handshake_step(struct dgram *g, uint32_t t0, char *msg)
 {
     ERR_clear_error();
     int rc = SSL_do_handshake(g->ssl);
+    if (g->failed) { /* the BIO met an ICMP error */
+        ota_fail(msg, OTA_E_NET, "%s", g->why);
+        return -1;
+    }
     if (rc == 1)
         return 1;
     int err = SSL_get_error(g->ssl, rc);
@@ -421,7 +469,10 @@ static enum ota_err dgram_send_dtls(struct dgram *g, const uint8_t *buf, size_t 
         return OTA_OK;
     }
     ERR_clear_error();
-    if (SSL_write(g->ssl, buf, (int)len) > 0)
+    int n = SSL_write(g->ssl, buf, (int)len);
+    if (g->failed)
+        return ota_fail(msg, OTA_E_NET, "%s", g->why);
+    if (n > 0)
         return OTA_OK;
     g->established = 0; /* a new session on the next send */
     if (dgram_icmp(g) && !g->answered)
@@ -467,6 +518,10 @@ static int dgram_read(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, ch
     }
     ERR_clear_error();
     int n = SSL_read(g->ssl, buf, (int)cap);
+    if (g->failed) {
+        ota_fail(msg, OTA_E_NET, "%s", g->why);
+        return -1;
+    }
     if (n > 0) {
         *len = (size_t)n;
         return 1;

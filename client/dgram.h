@@ -43,6 +43,7 @@
 /* A new session after a 2.05 (failover) gives up sooner than the first:
  * the library's timers go on resending, and the next send tries again. */
 #define DGRAM_REHANDSHAKE_MS 15000
+#define DGRAM_MTU 1280        /* DTLS record size limit (IPv6 minimum MTU) */
 #define DGRAM_CIPHERS "PSK"   /* what libcoap 4.3.1's OpenSSL server offers for PSK */
 #define DGRAM_PORT_COAP 5683
 #define DGRAM_PORT_COAPS 5684
@@ -70,6 +71,7 @@ struct dgram {
     uint32_t hs_hello_ms, hs_finished_ms, hs_rtt_ms; /* handshake timeline, 0 = not yet */
     int hs_refusals;            /* server hello records after our Finished */
     int hs_heard;               /* any record came from the server */
+    int failed;                 /* an ICMP error before the first 2.05 ended the link */
     char why[OTA_MSG_LEN];      /* the failure that ended the link */
 };
 

@@ -2,8 +2,10 @@
  * URL forms, a round trip with a local UDP peer, a bounded wait, ICMP port
  * unreachable ending the run before the first 2.05 and counting as loss
  * after it, and DTLS failing fast on a closed port and within its bound on
- * a silent one. The DTLS session itself is exercised against ota-server
- * by tests/e2e_security.sh and e2e_gateways.sh.
+ * a silent one; a DTLS-PSK session with an in-process OpenSSL server whose
+ * port then closes: the ICMP error is loss and the session survives.
+ * ota-server itself is the peer in tests/e2e_security.sh and
+ * e2e_gateways.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -170,6 +174,89 @@ static void dtls_silent_peer_is_bounded(void **state)
     close(fd);
 }
 
+/* --- an in-process DTLS-PSK server: one handshake, one 2.05 answer --- */
+
+struct psk_server {
+    int fd;
+    uint16_t port;
+    int ok;
+};
+
+static const uint8_t test_key[CRYPTO_PSK_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+static unsigned psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned max)
+{
+    (void)ssl;
+    if (strcmp(identity, "861234567890018") != 0 || max < sizeof test_key)
+        return 0;
+    memcpy(psk, test_key, sizeof test_key);
+    return sizeof test_key;
+}
+
+static void *psk_server_run(void *arg)
+{
+    struct psk_server *sv = arg;
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    uint8_t buf[256];
+    /* the ClientHello's source becomes the connected peer */
+    if (recvfrom(sv->fd, buf, sizeof buf, MSG_PEEK, (struct sockaddr *)&from, &flen) < 0 ||
+        connect(sv->fd, (struct sockaddr *)&from, flen) != 0)
+        return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(DTLS_server_method());
+    SSL_CTX_set_cipher_list(ctx, "PSK");
+    SSL_CTX_set_psk_server_callback(ctx, psk_server_cb);
+    SSL *ssl = SSL_new(ctx);
+    BIO *bio = BIO_new_dgram(sv->fd, BIO_NOCLOSE);
+    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &from);
+    SSL_set_bio(ssl, bio, bio);
+    int n;
+    if (SSL_accept(ssl) == 1 && (n = SSL_read(ssl, buf, sizeof buf)) >= 4) {
+        buf[1] = 0x45; /* 2.05 */
+        sv->ok = SSL_write(ssl, buf, n) == n;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static void dtls_session_then_icmp_is_loss(void **state)
+{
+    struct cfg_device d;
+    struct dgram g;
+    struct psk_server sv = {0};
+    pthread_t th;
+    char msg[OTA_MSG_LEN] = "";
+    uint8_t buf[128];
+    size_t len = 0;
+    (void)state;
+    sv.fd = peer_open(&sv.port);
+    struct timeval tv = {5, 0}; /* the server thread is bounded too */
+    setsockopt(sv.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(pthread_create(&th, NULL, psk_server_run, &sv), 0);
+    device_for(&d, sv.port, 1);
+    memcpy(d.psk, test_key, sizeof test_key);
+    assert_int_equal(dgram_open(&g, d.server, &d, 3000, msg), OTA_OK);
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
+    pthread_join(th, NULL);
+    assert_true(sv.ok);
+    assert_int_equal(len, sizeof get_stats);
+    assert_int_equal(buf[1], 0x45);
+    assert_int_equal(g.answered, 1);
+    assert_int_equal(g.handshakes, 1);
+    /* the gateway dies: its port unreachable is loss, the session stays */
+    close(sv.fd);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+        assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 100, msg), OTA_OK);
+        assert_int_equal(len, 0);
+    }
+    assert_int_equal(g.established, 1);
+    assert_int_equal(g.failed, 0);
+    dgram_close(&g);
+}
+
 static void coaps_needs_psk(void **state)
 {
     struct cfg_device d;
@@ -190,6 +277,7 @@ int main(void)
         cmocka_unit_test(udp_closed_port_fails_fast),
         cmocka_unit_test(dtls_closed_port_fails_fast),
         cmocka_unit_test(dtls_silent_peer_is_bounded),
+        cmocka_unit_test(dtls_session_then_icmp_is_loss),
         cmocka_unit_test(coaps_needs_psk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
