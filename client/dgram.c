@@ -398,7 +398,7 @@ static enum ota_err dgram_handshake(struct dgram *g, int fresh, char *msg)
         return OTA_E_NET;
     g->established = 1;
     g->handshakes++;
-    g->last_rx_ms = dgram_now_ms();
+    g->waiting_since = 0;
     log_msg(LOG_L_DEBUG, "net: DTLS session with %s up in %u ms (%s, identity %s)", g->peer,
             (unsigned)dgram_since(t0), SSL_get_cipher_name(g->ssl), g->identity);
     return OTA_OK;
@@ -411,15 +411,16 @@ static void dgram_rehandshake(struct dgram *g)
 {
     char m[OTA_MSG_LEN];
     uint32_t silent = DGRAM_SILENT_MS + 4 * g->hs_rtt_ms;
-    if (!g->secure || !g->answered || !g->established || dgram_since(g->last_rx_ms) < silent)
+    if (!g->secure || !g->answered || !g->established || !g->waiting_since ||
+        dgram_since(g->waiting_since) < silent)
         return;
     log_msg(LOG_L_INFO, "net: %s silent for %.1f s: new DTLS session (%u), the gateway may have "
             "failed over", g->peer, silent / 1000.0, g->handshakes);
     if (dgram_handshake(g, 1, m) != OTA_OK) {
         log_msg(LOG_L_INFO, "net: %s", m);
         g->established = 0;
-        g->last_rx_ms = dgram_now_ms();
     }
+    g->waiting_since = 0; /* the next request starts the clock again */
 }
 
 /* --- send and receive ---------------------------------------------------- */
@@ -485,6 +486,8 @@ static enum ota_err dgram_send_dtls(struct dgram *g, const uint8_t *buf, size_t 
 
 enum ota_err dgram_send(struct dgram *g, const uint8_t *buf, size_t len, char *msg)
 {
+    if (!g->waiting_since)
+        g->waiting_since = dgram_now_ms() | 1;
     if (dgram_icmp(g))
         return ota_fail(msg, OTA_E_NET, "%s", g->why);
     if (g->secure)
@@ -554,19 +557,19 @@ enum ota_err dgram_recv(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, 
         if (rc < 0)
             return OTA_E_NET;
         if (rc > 0) {
-            g->last_rx_ms = dgram_now_ms();
+            g->waiting_since = 0;
             g->answered |= *len >= 4 && buf[1] == DGRAM_COAP_205;
             return OTA_OK;
         }
         *len = 0;
         uint32_t spent = dgram_since(t0);
         if (spent >= wait_ms)
-            break;
-        if (dgram_wait(g, wait_ms - spent) < 0)
+            return OTA_OK;
+        dgram_rehandshake(g);
+        uint32_t left = wait_ms - spent;
+        if (dgram_wait(g, left < DGRAM_POLL_MAX_MS ? left : DGRAM_POLL_MAX_MS) < 0)
             return ota_fail(msg, OTA_E_NET, "%s", g->why);
     }
-    dgram_rehandshake(g);
-    return OTA_OK;
 }
 
 void dgram_close(struct dgram *g)

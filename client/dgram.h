@@ -12,12 +12,15 @@
  *                          OTA_E_NET and a message saying which);
  *   after it               they are loss (a gateway failing over): logged,
  *                          and the library's timers resend. An established
- *                          coaps:// session silent for DGRAM_SILENT_MS + 4
- *                          handshake round trips is presumed lost (its
- *                          gateway died and the load balancer moved us to
- *                          another, which has no such session): the next
- *                          wait starts a new handshake, from a new
- *                          socket (source port).
+ *                          coaps:// session that leaves a request
+ *                          unanswered for DGRAM_SILENT_MS + 4 handshake
+ *                          round trips (counted from the first request
+ *                          after the last datagram that came, so a pause
+ *                          of the library's own timers is not silence) is
+ *                          presumed lost (its gateway died and the load
+ *                          balancer moved us to another, which has no such
+ *                          session): a new handshake, from a new socket
+ *                          (source port), inside that wait.
  *
  * The DTLS handshake runs inside the first dgram_send (and after silence),
  * bounded by the handshake limit given to dgram_open; OpenSSL's own timers
@@ -39,7 +42,7 @@
 
 #define DGRAM_REFUSALS 2      /* server hello records after our Finished ... */
 #define DGRAM_GRACE_MS 2000   /* ... and this long + 4 round trips without its Finished */
-#define DGRAM_SILENT_MS 3000  /* an established session this silent is presumed lost */
+#define DGRAM_SILENT_MS 3000  /* a request unanswered this long: the session is presumed lost */
 /* A new session after a 2.05 (failover) gives up sooner than the first:
  * the library's timers go on resending, and the next send tries again. */
 #define DGRAM_REHANDSHAKE_MS 15000
@@ -60,7 +63,7 @@ struct dgram {
     uint32_t hs_limit_ms;       /* one handshake at most this long */
     int answered;               /* a 2.05 came back */
     int established;            /* the DTLS session is up */
-    uint32_t last_rx_ms;        /* last datagram (or new session), for the silence rule */
+    uint32_t waiting_since;     /* first request since the last datagram came; 0 = none */
     unsigned handshakes;        /* completed, the first included */
     int fresh_next;             /* the last handshake failed: the next one from a new socket */
     /* DTLS */
