@@ -40,6 +40,14 @@ static uint32_t dgram_since(uint32_t t0)
     return dgram_now_ms() - t0;
 }
 
+/* Now as a time stamp where 0 means "not set": 0 itself becomes the
+ * millisecond before it (a stamp must never lie in the future). */
+static uint32_t dgram_stamp(void)
+{
+    uint32_t t = dgram_now_ms();
+    return t ? t : UINT32_MAX;
+}
+
 static enum ota_err dgram_url_port(const char *url, const char *p, uint16_t *port, const char **end,
                                    char *msg)
 {
@@ -204,13 +212,13 @@ static void dgram_on_record(int write_p, int version, int type, const void *buf,
     (void)ssl;
     if (write_p && type == SSL3_RT_HANDSHAKE && len > 0) {
         if (b[0] == SSL3_MT_CLIENT_HELLO && !g->hs_hello_ms)
-            g->hs_hello_ms = dgram_now_ms() | 1;
+            g->hs_hello_ms = dgram_stamp();
         if (b[0] == SSL3_MT_FINISHED && !g->hs_finished_ms)
-            g->hs_finished_ms = dgram_now_ms() | 1;
+            g->hs_finished_ms = dgram_stamp();
     } else if (!write_p && type == SSL3_RT_HEADER && len >= DTLS1_RT_HEADER_LENGTH) {
         g->hs_heard = 1;
         if (!g->hs_rtt_ms && g->hs_hello_ms)
-            g->hs_rtt_ms = dgram_since(g->hs_hello_ms) | 1;
+            g->hs_rtt_ms = dgram_since(g->hs_hello_ms) + 1; /* +1: measured, not 0 */
         if (g->hs_finished_ms && b[0] == SSL3_RT_HANDSHAKE && b[3] == 0 && b[4] == 0)
             g->hs_refusals++;
     }
@@ -487,7 +495,7 @@ static enum ota_err dgram_send_dtls(struct dgram *g, const uint8_t *buf, size_t 
 enum ota_err dgram_send(struct dgram *g, const uint8_t *buf, size_t len, char *msg)
 {
     if (!g->waiting_since)
-        g->waiting_since = dgram_now_ms() | 1;
+        g->waiting_since = dgram_stamp();
     if (dgram_icmp(g))
         return ota_fail(msg, OTA_E_NET, "%s", g->why);
     if (g->secure)

@@ -179,8 +179,17 @@ static void dtls_silent_peer_is_bounded(void **state)
 struct psk_server {
     int fd;
     uint16_t port;
-    int ok;
+    int sessions; /* to serve, one after the other */
+    int ok;       /* sessions that answered */
 };
+
+static uint16_t local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    return ntohs(a.sin_port);
+}
 
 static const uint8_t test_key[CRYPTO_PSK_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 
@@ -193,30 +202,44 @@ static unsigned psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk
     return sizeof test_key;
 }
 
-static void *psk_server_run(void *arg)
+/* One session: the next datagram from a port other than *skip (0 = any)
+ * is its ClientHello; one request answered 2.05. */
+static int psk_server_session(struct psk_server *sv, uint16_t *skip)
 {
-    struct psk_server *sv = arg;
     struct sockaddr_in from;
     socklen_t flen = sizeof from;
     uint8_t buf[256];
-    /* the ClientHello's source becomes the connected peer */
-    if (recvfrom(sv->fd, buf, sizeof buf, MSG_PEEK, (struct sockaddr *)&from, &flen) < 0 ||
-        connect(sv->fd, (struct sockaddr *)&from, flen) != 0)
-        return NULL;
+    for (;;) { /* records of an abandoned session are dropped */
+        if (recvfrom(sv->fd, buf, sizeof buf, MSG_PEEK, (struct sockaddr *)&from, &flen) < 0)
+            return 0;
+        if (ntohs(from.sin_port) != *skip)
+            break;
+        recv(sv->fd, buf, sizeof buf, 0);
+    }
+    *skip = ntohs(from.sin_port);
     SSL_CTX *ctx = SSL_CTX_new(DTLS_server_method());
     SSL_CTX_set_cipher_list(ctx, "PSK");
     SSL_CTX_set_psk_server_callback(ctx, psk_server_cb);
     SSL *ssl = SSL_new(ctx);
     BIO *bio = BIO_new_dgram(sv->fd, BIO_NOCLOSE);
-    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &from);
+    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_PEER, 0, &from); /* unconnected: sendto this peer */
     SSL_set_bio(ssl, bio, bio);
-    int n;
+    int n, ok = 0;
     if (SSL_accept(ssl) == 1 && (n = SSL_read(ssl, buf, sizeof buf)) >= 4) {
         buf[1] = 0x45; /* 2.05 */
-        sv->ok = SSL_write(ssl, buf, n) == n;
+        ok = SSL_write(ssl, buf, n) == n;
     }
     SSL_free(ssl);
     SSL_CTX_free(ctx);
+    return ok;
+}
+
+static void *psk_server_run(void *arg)
+{
+    struct psk_server *sv = arg;
+    uint16_t skip = 0;
+    for (int i = 0; i < sv->sessions; i++)
+        sv->ok += psk_server_session(sv, &skip);
     return NULL;
 }
 
@@ -230,6 +253,7 @@ static void dtls_session_then_icmp_is_loss(void **state)
     uint8_t buf[128];
     size_t len = 0;
     (void)state;
+    sv.sessions = 1;
     sv.fd = peer_open(&sv.port);
     struct timeval tv = {5, 0}; /* the server thread is bounded too */
     setsockopt(sv.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -240,7 +264,7 @@ static void dtls_session_then_icmp_is_loss(void **state)
     assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
     assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
     pthread_join(th, NULL);
-    assert_true(sv.ok);
+    assert_int_equal(sv.ok, 1);
     assert_int_equal(len, sizeof get_stats);
     assert_int_equal(buf[1], 0x45);
     assert_int_equal(g.answered, 1);
@@ -255,6 +279,51 @@ static void dtls_session_then_icmp_is_loss(void **state)
     assert_int_equal(g.established, 1);
     assert_int_equal(g.failed, 0);
     dgram_close(&g);
+}
+
+/* A pause without requests is not silence; a request left unanswered for
+ * DGRAM_SILENT_MS (+ 4 round trips) is: a new session from a new port. */
+static void dtls_silence_means_new_session(void **state)
+{
+    struct cfg_device d;
+    struct dgram g;
+    struct psk_server sv = {0};
+    pthread_t th;
+    char msg[OTA_MSG_LEN] = "";
+    uint8_t buf[128];
+    size_t len = 0;
+    (void)state;
+    sv.sessions = 2;
+    sv.fd = peer_open(&sv.port);
+    struct timeval tv = {15, 0};
+    setsockopt(sv.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(pthread_create(&th, NULL, psk_server_run, &sv), 0);
+    device_for(&d, sv.port, 1);
+    memcpy(d.psk, test_key, sizeof test_key);
+    assert_int_equal(dgram_open(&g, d.server, &d, 3000, msg), OTA_OK);
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
+    assert_int_equal(buf[1], 0x45);
+    uint16_t first = local_port(g.fd);
+    /* nothing asked: however long the wait, the session stays */
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, DGRAM_SILENT_MS + 500, msg), OTA_OK);
+    assert_int_equal(g.handshakes, 1);
+    /* a request nobody answers: after the silence a new session, new port */
+    uint32_t t0 = dgram_now_ms();
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    while (g.handshakes < 2 && dgram_now_ms() - t0 < 10000)
+        assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 200, msg), OTA_OK);
+    assert_int_equal(g.handshakes, 2);
+    assert_true(dgram_now_ms() - t0 >= DGRAM_SILENT_MS);
+    assert_int_not_equal(local_port(g.fd), first);
+    /* the resent request goes out in the new session and is answered */
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
+    assert_int_equal(len, sizeof get_stats);
+    pthread_join(th, NULL);
+    assert_int_equal(sv.ok, 2);
+    dgram_close(&g);
+    close(sv.fd);
 }
 
 static void coaps_needs_psk(void **state)
@@ -278,6 +347,7 @@ int main(void)
         cmocka_unit_test(dtls_closed_port_fails_fast),
         cmocka_unit_test(dtls_silent_peer_is_bounded),
         cmocka_unit_test(dtls_session_then_icmp_is_loss),
+        cmocka_unit_test(dtls_silence_means_new_session),
         cmocka_unit_test(coaps_needs_psk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
