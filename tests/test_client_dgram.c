@@ -243,32 +243,43 @@ static void *psk_server_run(void *arg)
     return NULL;
 }
 
-static void dtls_session_then_icmp_is_loss(void **state)
+/* The server thread for sessions (bounded by a receive timeout), a
+ * client opened on it, and the first request answered 2.05 over DTLS. */
+static void dtls_start(struct psk_server *sv, int sessions, pthread_t *th, struct dgram *g)
 {
     struct cfg_device d;
+    char msg[OTA_MSG_LEN] = "";
+    uint8_t buf[128];
+    size_t len = 0;
+    memset(sv, 0, sizeof *sv);
+    sv->sessions = sessions;
+    sv->fd = peer_open(&sv->port);
+    struct timeval tv = {15, 0};
+    setsockopt(sv->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(pthread_create(th, NULL, psk_server_run, sv), 0);
+    device_for(&d, sv->port, 1);
+    memcpy(d.psk, test_key, sizeof test_key);
+    assert_int_equal(dgram_open(g, d.server, &d, 3000, msg), OTA_OK);
+    assert_int_equal(dgram_send(g, get_stats, sizeof get_stats, msg), OTA_OK);
+    assert_int_equal(dgram_recv(g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
+    assert_int_equal(len, sizeof get_stats);
+    assert_int_equal(buf[1], 0x45);
+    assert_int_equal(g->answered, 1);
+    assert_int_equal(g->handshakes, 1);
+}
+
+static void dtls_session_then_icmp_is_loss(void **state)
+{
     struct dgram g;
-    struct psk_server sv = {0};
+    struct psk_server sv;
     pthread_t th;
     char msg[OTA_MSG_LEN] = "";
     uint8_t buf[128];
     size_t len = 0;
     (void)state;
-    sv.sessions = 1;
-    sv.fd = peer_open(&sv.port);
-    struct timeval tv = {5, 0}; /* the server thread is bounded too */
-    setsockopt(sv.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    assert_int_equal(pthread_create(&th, NULL, psk_server_run, &sv), 0);
-    device_for(&d, sv.port, 1);
-    memcpy(d.psk, test_key, sizeof test_key);
-    assert_int_equal(dgram_open(&g, d.server, &d, 3000, msg), OTA_OK);
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
-    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
+    dtls_start(&sv, 1, &th, &g);
     pthread_join(th, NULL);
     assert_int_equal(sv.ok, 1);
-    assert_int_equal(len, sizeof get_stats);
-    assert_int_equal(buf[1], 0x45);
-    assert_int_equal(g.answered, 1);
-    assert_int_equal(g.handshakes, 1);
     /* the gateway dies: its port unreachable is loss, the session stays */
     close(sv.fd);
     for (int i = 0; i < 3; i++) {
@@ -285,25 +296,14 @@ static void dtls_session_then_icmp_is_loss(void **state)
  * DGRAM_SILENT_MS (+ 4 round trips) is: a new session from a new port. */
 static void dtls_silence_means_new_session(void **state)
 {
-    struct cfg_device d;
     struct dgram g;
-    struct psk_server sv = {0};
+    struct psk_server sv;
     pthread_t th;
     char msg[OTA_MSG_LEN] = "";
     uint8_t buf[128];
     size_t len = 0;
     (void)state;
-    sv.sessions = 2;
-    sv.fd = peer_open(&sv.port);
-    struct timeval tv = {15, 0};
-    setsockopt(sv.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    assert_int_equal(pthread_create(&th, NULL, psk_server_run, &sv), 0);
-    device_for(&d, sv.port, 1);
-    memcpy(d.psk, test_key, sizeof test_key);
-    assert_int_equal(dgram_open(&g, d.server, &d, 3000, msg), OTA_OK);
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
-    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 3000, msg), OTA_OK);
-    assert_int_equal(buf[1], 0x45);
+    dtls_start(&sv, 2, &th, &g);
     uint16_t first = local_port(g.fd);
     /* nothing asked: however long the wait, the session stays */
     assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, DGRAM_SILENT_MS + 500, msg), OTA_OK);
