@@ -119,24 +119,28 @@ static enum ota_err dev_lib_err(enum odev_err e, const char *what, const struct 
                     p->why[0] ? ": " : "", p->why);
 }
 
-/* The library's lines are static texts (no formatting on a device); the
- * two an operator (and e2e_link) reads for their numbers get them here,
- * from the library's state at the moment it logs them. */
+/* The library's lines are short fixed texts (no formatting on a device).
+ * Those an operator (and the e2e tests) read for their numbers get them
+ * here, in ota-client's words, from the library's state at the moment it
+ * logs them; the rest go out as they are. */
 static void dev_log(void *ctx, enum odev_log_level level, const char *msg)
 {
     const struct ddl_xfer *x = &dev_state.dl.x;
-    if (!strcmp(msg, "download: resuming")) {
-        log_msg(LOG_L_INFO, "download: resuming at byte %lu of %lu",
-                (unsigned long)x->base << (x->szx + 4), (unsigned long)dev_state.j.size);
-        return;
-    }
-    if (!strcmp(msg, "download: the server answers in smaller blocks")) {
+    unsigned long at = (unsigned long)x->base << (x->szx + 4);
+    if (!strcmp(msg, "resuming"))
+        log_msg(LOG_L_INFO, "download: resuming at byte %lu of %lu", at,
+                (unsigned long)dev_state.j.size);
+    else if (!strcmp(msg, "smaller blocks"))
         log_msg(LOG_L_INFO, "download: server answers in %u-byte blocks, not %u, from byte %lu",
-                16u << dev_state.dl.blk.szx, 16u << x->szx,
-                (unsigned long)x->base << (x->szx + 4));
-        return;
-    }
-    lport_log(ctx, level, msg);
+                16u << dev_state.dl.blk.szx, 16u << x->szx, at);
+    else if (!strcmp(msg, "package changed"))
+        log_msg(LOG_L_INFO, "download: the package changed during the download, restarting "
+                "from 0");
+    else if (!strcmp(msg, "4.02: probing block 0"))
+        log_msg(LOG_L_INFO, "download: 4.02 for block %lu: asking block 0 whether the package "
+                "changed", (unsigned long)dev_state.dl.blk.num);
+    else
+        lport_log(ctx, level, msg);
 }
 
 static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,

@@ -275,7 +275,7 @@ static enum odev_err dl_run(struct dlenv *e)
     const char *why = "";
     memset(&e->r, 0, sizeof e->r);
     e->r.srv_code = -1;
-    ddl_init(&e->dl, &e->port, &e->cfg);
+    ddl_init(&e->dl, &e->port, &e->cfg, 0, 0);
     assert_int_equal(ddl_query_add(&e->dl, "imei", e->cfg.imei), ODEV_OK);
     enum odev_err err = ddl_download(&e->dl, &e->j, &e->r, &why);
     if (err != ODEV_OK)
@@ -325,12 +325,14 @@ static void dl_clean_link(void **state)
     free(pkg);
 }
 
+/* 10 % loss both ways, 20 % reordered, over block and erase sizes, the
+ * short exchange or not, window 1; DL_SEEDS=N sweeps N seeds (default 6). */
 static void dl_loss_and_reorder(void **state)
 {
     (void)state;
     size_t len = 150001;
     uint8_t *pkg = t_blob(len, 2);
-    for (uint32_t seed = 1; seed <= 6; seed++) {
+    for (uint32_t seed = 1; seed <= (getenv("DL_SEEDS") ? (uint32_t)atoi(getenv("DL_SEEDS")) : 6u); seed++) {
         struct dlenv *e = dl_setup(pkg, len, seed % 2 ? 4096 : 256, seed % 3 == 0 ? 4 : 6);
         e->srv.seed = seed;
         e->srv.loss_pct = 10;
@@ -677,6 +679,9 @@ static void update_refusals(void **state)
         assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s100.p, u->s100.len);
         assert_int_equal(u->srv.reports, 1);
         assert_non_null(strstr(u->srv.report, "\"result\":4"));
+        assert_non_null(strstr(u->srv.report, "\"bytes\":")); /* this run's report */
+        if (k == 1)
+            assert_non_null(strstr(u->srv.report, "\"reason\":\"another core or chip\""));
         if (k < 3) /* refused at the header: the rest was not fetched */
             assert_true(u->r.bytes < u->pkg.len / 2);
         struct djournal j;
@@ -704,13 +709,46 @@ static void update_report_pending(void **state)
     assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
     assert_int_equal(j.flags & DJ_F_REPORT, DJ_F_REPORT);
     assert_int_equal(j.report, 4);
+    assert_int_equal(j.reason, ODEV_R_SIGNATURE);
     devsrv_init(&u->srv, NULL, 0); /* next run: nothing newer, but the report goes */
     assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
     assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
     assert_int_equal(u->srv.reports, 1);
     assert_non_null(strstr(u->srv.report, "\"result\":4"));
+    /* the earlier run's reason by its code; its bytes, time and target
+     * went with it, this run's must not stand in for them */
+    assert_non_null(strstr(u->srv.report, "\"reason\":\"bad signature or hash\""));
+    assert_null(strstr(u->srv.report, "\"bytes\""));
+    assert_null(strstr(u->srv.report, "\"seconds\""));
+    assert_null(strstr(u->srv.report, "\"to_core\""));
     assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
     assert_int_equal(j.flags & DJ_F_REPORT, 0);
+    u_free(u);
+}
+
+/* A clock that starts at the same value at every boot: the boot counter
+ * in the journal still gives each run its own token base. */
+static void update_token_base_per_boot(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    uint8_t base[3][4];
+    for (int run = 0; run < 3; run++) {
+        devsrv_init(&u->srv, NULL, 0); /* clock back to 0 */
+        assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+        assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+        memcpy(base[run], u->d.dl.token_base, 4);
+    }
+    assert_memory_not_equal(base[0], base[1], 4);
+    assert_memory_not_equal(base[1], base[2], 4);
+    /* two runs in one boot differ by the run number */
+    devsrv_init(&u->srv, NULL, 0);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+    assert_memory_not_equal(base[2], u->d.dl.token_base, 4);
+    struct djournal j;
+    const char *why;
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    assert_int_equal(j.boots, 3);
     u_free(u);
 }
 
@@ -737,6 +775,48 @@ static void update_commit_recovered(void **state)
     assert_int_equal(u->mem.bad_writes, 0);
     assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
     assert_int_equal(j.phase, DJ_IDLE);
+    u_free(u);
+}
+
+/* A port that installs staged images itself (the Linux port renames). */
+static int port_install(void *ctx, enum odev_area slot, uint32_t off, uint32_t len)
+{
+    struct devmem *m = ctx;
+    memset(m->area[slot], 0xFF, m->geo[slot].size);
+    memcpy(m->area[slot], m->area[ODEV_AREA_STAGING] + off, len);
+    m->installed_calls += 100;
+    return ODEV_OK;
+}
+
+static void update_port_installs(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->port.install = port_install;
+    assert_int_equal(u_update(u), ODEV_OK);
+    u_check_new(u);
+    assert_int_equal(u->mem.installed_calls, 201); /* core, script, then the hook */
+    u_free(u);
+}
+
+/* check waits out a 5.03 (Max-Age) and then names the offer. */
+static void check_waits_busy(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    u->srv.busy = 2;
+    u->srv.max_age = 7;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_AVAILABLE);
+    assert_true(u->srv.now >= 14000);
+    u->srv.busy = 1000; /* busy for good: gives up after DDL_BUSY_RETRIES, a network status */
+    u->cfg.max_wait_ms = 2000;
+    assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+    assert_int_not_equal(odev_check(&u->d, &u->r), ODEV_OK);
+    assert_int_equal(u->r.status, ODEV_S_NET);
+    assert_int_equal(u->r.coap_code, 503);
+    assert_int_equal(u->r.srv_code, 43);
     u_free(u);
 }
 
@@ -778,7 +858,10 @@ int main(void)
         cmocka_unit_test(update_resumes),
         cmocka_unit_test(update_refusals),
         cmocka_unit_test(update_report_pending),
+        cmocka_unit_test(update_token_base_per_boot),
         cmocka_unit_test(update_commit_recovered),
+        cmocka_unit_test(update_port_installs),
+        cmocka_unit_test(check_waits_busy),
         cmocka_unit_test(update_state_size),
     };
     return cmocka_run_group_tests(tests, suite_setup, NULL);
