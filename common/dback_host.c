@@ -1,6 +1,8 @@
 /* dback_host.c - zlib and libsodium behind the device library's backends. */
 #include "dback_host.h"
 
+#include "ddelta.h"
+#include "dpkg.h"
 #include "odev.h"
 
 #include <string.h>
@@ -106,4 +108,56 @@ void dback_sodium_bind(struct dback_verify *b, struct dback_sodium *s)
     b->update = dback_sodium_update;
     b->finish = dback_sodium_finish;
     b->ctx = s;
+}
+
+static int dback_io_read(void *ctx, uint32_t off, void *buf, size_t len)
+{
+    struct dback_io *io = ctx;
+    enum ota_err e = io_read_at(&io->r, off, buf, len);
+    if (e != OTA_OK)
+        *io->err = e;
+    return e == OTA_OK ? ODEV_OK : ODEV_E_IO;
+}
+
+static int dback_io_write(void *ctx, const void *buf, size_t len)
+{
+    struct dback_io *io = ctx;
+    enum ota_err e = io_write(&io->w, buf, len);
+    if (e != OTA_OK)
+        *io->err = e;
+    return e == OTA_OK ? ODEV_OK : ODEV_E_IO;
+}
+
+void dback_io_reader(struct dback_io *io, const struct io_reader *r, enum ota_err *err,
+                     struct dio_reader *out)
+{
+    io->r = *r;
+    io->err = err;
+    out->read = dback_io_read;
+    out->ctx = io;
+}
+
+void dback_io_writer(struct dback_io *io, const struct io_writer *w, enum ota_err *err,
+                     struct dio_writer *out)
+{
+    io->w = *w;
+    io->err = err;
+    out->write = dback_io_write;
+    out->ctx = io;
+}
+
+enum ota_err dback_err(int e, const char *why, enum ota_err io_err)
+{
+    static const enum ota_err map[] = {
+        [ODEV_E_IO] = OTA_E_IO,       [ODEV_E_CORRUPT] = OTA_E_CORRUPT,
+        [ODEV_E_LIMIT] = OTA_E_LIMIT, [ODEV_E_AUTH] = OTA_E_AUTH,
+        [ODEV_E_INVAL] = OTA_E_INVAL, [ODEV_E_STATE] = OTA_E_STATE,
+    };
+    if (e == ODEV_OK)
+        return OTA_OK;
+    if (e != ODEV_E_STATE && io_err != OTA_OK)
+        return io_err;
+    if (why == ddelta_why_version || why == dpkg_why_version)
+        return OTA_E_VERSION;
+    return (size_t)e < sizeof map / sizeof *map && map[e] ? map[e] : OTA_E_CORRUPT;
 }

@@ -2,13 +2,17 @@
  *
  * zlib inflating from a caller's bump arena (so the decoder's memory stays
  * a fixed, measured figure) and libsodium's Ed25519ph through crypto.h.
- * common/delta_dec.c binds the inflater; the Linux port binds both.
+ * common/delta_dec.c binds the inflater, common/pkg.c and the Linux port
+ * both. Also the host's side of dio.h and of the device's error codes, so
+ * each host wrapper of the library keeps the host's API and errors.
  */
 #ifndef DBACK_HOST_H
 #define DBACK_HOST_H
 
 #include "crypto.h"
 #include "dback.h"
+#include "dio.h"
+#include "io.h"
 
 #include <zlib.h>
 
@@ -38,5 +42,25 @@ struct dback_sodium {
     struct crypto_signer s;
 };
 void dback_sodium_bind(struct dback_verify *b, struct dback_sodium *s);
+
+/* An io.h reader or writer behind a dio.h one (64-bit offsets cannot
+ * arise: the library's are 32-bit). A failed call leaves the host's error
+ * in *err, so the caller reports it rather than the device's ODEV_E_IO.
+ * The io.h struct is copied into io, which must outlive the dio one. */
+struct dback_io {
+    struct io_reader r;
+    struct io_writer w;
+    enum ota_err *err;
+};
+void dback_io_reader(struct dback_io *io, const struct io_reader *r, enum ota_err *err,
+                     struct dio_reader *out);
+void dback_io_writer(struct dback_io *io, const struct io_writer *w, enum ota_err *err,
+                     struct dio_writer *out);
+
+/* The host's code for the library's result e (enum odev_err) with reason
+ * why: io_err when a read or write failed (and the failure is not the
+ * sticky ODEV_E_STATE), OTA_E_VERSION for an unknown delta or package
+ * format version, else the code of the same meaning. */
+enum ota_err dback_err(int e, const char *why, enum ota_err io_err);
 
 #endif

@@ -161,8 +161,7 @@ uint32_t delta_dec_mem(int window_bits);
 struct delta_dec {
     struct ddelta dd;
     struct dback_zlib z;
-    struct io_reader old;
-    struct io_writer out;
+    struct dback_io old, out;
     enum ota_err io_err; /* the host error behind a failed read or write */
 };
 

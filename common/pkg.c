@@ -4,52 +4,25 @@
  *   1. header encode / parse (every field validated against the file size)
  *   2. names
  *   3. build (cache host: compress sections in memory, sign while writing)
- *   4. verify (one pass over the package through an io_reader)
- *   5. extract (inflate or delta-decode into an io_writer, hash as we go)
+ *   4. verify and extract: the device library's (device/pkg/dpkg.c) over
+ *      zlib and libsodium, in the host's shapes
  * The byte layout is documented in common/FORMAT.md; keep the two in step.
  */
 #include "pkg.h"
 
 #include "cur.h"
+#include "dback_host.h"
 #include "delta.h"
 #include "dpkg.h"
+#include "odev.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
-
-#define PKG_CHUNK 4096
-
-/* The delta decoder's state and zlib arena, sized at compile time for the
- * largest window so applying a delta allocates nothing. Static because the
- * device applies one package at a time; a build that needs concurrency
- * would pass a workspace instead. */
-static struct delta_dec pkg_dec;
-static uint8_t pkg_dec_arena[DELTA_ARENA_MAX];
-static size_t pkg_dec_peak;
-
-/* Plain inflate (script, full core) borrows the same arena: zlib's state
- * plus a window of 1 << bits, from a bump allocator that never frees. */
-#define PKG_INFLATE_STATE (DELTA_ZLIB_STATE_BYTES + 32u)
-static size_t pkg_arena_used;
-
-static voidpf pkg_zalloc(voidpf opaque, uInt items, uInt size)
-{
-    size_t n, at = (pkg_arena_used + 15u) & ~(size_t)15u;
-    (void)opaque;
-    if (__builtin_mul_overflow((size_t)items, (size_t)size, &n) || n > sizeof pkg_dec_arena - at)
-        return Z_NULL;
-    pkg_arena_used = at + n;
-    return pkg_dec_arena + at;
-}
-
-static void pkg_zfree(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    (void)p;
-}
 
 /* ---- 1. header ---------------------------------------------------------- */
 
@@ -195,7 +168,7 @@ enum ota_err pkg_core_section(const struct pkg_build_input *in, uint8_t **sec, s
 {
     int bits = pkg_window(in);
     if (in->tmpl.flags & PKG_F_CORE_FULL) {
-        *mem = (uint32_t)(sizeof(z_stream) + PKG_INFLATE_STATE + (1u << bits));
+        *mem = (uint32_t)(sizeof(z_stream) + DBACK_ZLIB_ARENA(bits));
         return pkg_deflate(in->new_core, in->new_core_len, bits, sec, sec_len, msg);
     }
     struct delta_params p;
@@ -313,163 +286,108 @@ done:
     return e;
 }
 
-/* ---- 4. verify ---------------------------------------------------------- */
+/* ---- 4. verify and extract -------------------------------------------- */
+
+/* The device library's working memory with zlib and libsodium bound in
+ * place of its own inflater and verifier, and the host's readers and
+ * writer behind dio.h. Static, as on a device (struct odev holds one):
+ * nothing is allocated; the lock keeps a threaded host to one package at
+ * a time. */
+static struct pkg_work {
+    struct dpkg_work w;
+    struct dback_zlib z;
+    struct dback_sodium s;
+    struct dback_io pkg, old, out;
+    enum ota_err io_err;
+    struct dpkg_header d;
+    uint8_t arena[DELTA_ARENA_MAX];
+} pkg_work;
+static pthread_mutex_t pkg_work_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t pkg_dec_peak;
+
+/* h as the device sees it: encoded and parsed again by the one parser,
+ * so a header the host was handed (not parsed) is checked all the same. */
+static enum ota_err pkg_device_header(const struct pkg_header *h, struct dpkg_header *d,
+                                      char *msg)
+{
+    uint8_t buf[PKG_HEADER_LEN];
+    uint64_t total = pkg_total_size(h);
+    const char *why = "pkg header: sections do not match the file size";
+    pkg_header_encode(h, buf);
+    if (total > UINT32_MAX || dpkg_header_parse(buf, sizeof buf, (uint32_t)total, d, &why))
+        return ota_fail(msg, OTA_E_CORRUPT, "%s", why);
+    return OTA_OK;
+}
+
+/* Take the work area for h's package read through pkg. */
+static struct pkg_work *pkg_work_open(const struct io_reader *pkg, const struct pkg_header *h,
+                                      struct dio_reader *pr, char *msg)
+{
+    struct pkg_work *k = &pkg_work;
+    pthread_mutex_lock(&pkg_work_lock);
+    if (pkg_device_header(h, &k->d, msg) != OTA_OK) {
+        pthread_mutex_unlock(&pkg_work_lock);
+        return NULL;
+    }
+    dpkg_work_init(&k->w);
+    dback_zlib_bind(&k->w.inflate, &k->z, k->arena, sizeof k->arena);
+    dback_sodium_bind(&k->w.verify, &k->s);
+    k->io_err = OTA_OK;
+    dback_io_reader(&k->pkg, pkg, &k->io_err, pr);
+    return k;
+}
+
+/* Give the work area back; the host's code and message for the result. */
+static enum ota_err pkg_work_close(struct pkg_work *k, int e, const char *why, const char *what,
+                                   char *msg)
+{
+    enum ota_err r = dback_err(e, why, k->io_err);
+    uint32_t made = k->w.made, limit = k->w.limit;
+    char id[2 * CRYPTO_KEYID_LEN + 1];
+    dback_zlib_end(&k->z);
+    ota_hex(k->d.key_id, CRYPTO_KEYID_LEN, id);
+    pthread_mutex_unlock(&pkg_work_lock);
+    if (r == OTA_OK)
+        return OTA_OK;
+    why = why ? why : "pkg: failed";
+    if (!what)
+        return ota_fail(msg, r, "%s (key id %s)", why, id);
+    return ota_fail(msg, r, "%s (%s: %u of %u bytes made)", why, what, made, limit);
+}
 
 enum ota_err pkg_verify(const struct io_reader *pkg, const uint8_t (*keys)[CRYPTO_PUB_LEN],
                         size_t nkeys, struct pkg_header *h, char *msg)
 {
-    uint8_t buf[PKG_CHUNK], sig[CRYPTO_SIG_LEN], id[CRYPTO_KEYID_LEN];
+    uint8_t buf[PKG_HEADER_LEN];
+    struct dio_reader pr;
+    const char *why = NULL;
     if (pkg->size < PKG_HEADER_LEN)
         return ota_fail(msg, OTA_E_CORRUPT, "pkg: %llu bytes, shorter than a header",
                         (unsigned long long)pkg->size);
     if (io_read_at(pkg, 0, buf, PKG_HEADER_LEN) != OTA_OK)
         return ota_fail(msg, OTA_E_IO, "pkg: cannot read header");
     enum ota_err e = pkg_header_parse(buf, PKG_HEADER_LEN, pkg->size, h, msg);
-    if (e != OTA_OK)
-        return e;
-    const uint8_t *key = NULL;
-    for (size_t i = 0; i < nkeys && !key; i++) {
-        crypto_key_id(keys[i], id);
-        if (memcmp(id, h->key_id, sizeof id) == 0)
-            key = keys[i];
-    }
-    if (!key) {
-        char hex[2 * CRYPTO_KEYID_LEN + 1];
-        ota_hex(h->key_id, CRYPTO_KEYID_LEN, hex);
-        return ota_fail(msg, OTA_E_AUTH, "pkg: signed by unknown key id %s", hex);
-    }
-    struct crypto_signer s;
-    crypto_sign_begin(&s);
-    uint64_t end = pkg_sig_offset(h);
-    for (uint64_t off = 0; off < end;) {
-        size_t n = end - off < sizeof buf ? (size_t)(end - off) : sizeof buf;
-        if (io_read_at(pkg, off, buf, n) != OTA_OK)
-            return ota_fail(msg, OTA_E_IO, "pkg: read failed at offset %llu",
-                            (unsigned long long)off);
-        crypto_sign_add(&s, buf, n);
-        off += n;
-    }
-    if (io_read_at(pkg, end, sig, sizeof sig) != OTA_OK)
-        return ota_fail(msg, OTA_E_IO, "pkg: cannot read signature");
-    if (crypto_verify_end(&s, sig, key) != OTA_OK)
-        return ota_fail(msg, OTA_E_AUTH, "pkg: signature does not verify");
-    return OTA_OK;
-}
-
-/* ---- 5. extract --------------------------------------------------------- */
-
-/* Writer wrapper that counts and hashes what passes through, refusing to
- * go past the size the header declared. */
-struct pkg_sink {
-    const struct io_writer *out;
-    struct crypto_sha256 h;
-    uint64_t written, limit;
-};
-
-static enum ota_err pkg_sink_write(void *ctx, const void *buf, size_t len)
-{
-    struct pkg_sink *s = ctx;
-    if (len > s->limit - s->written)
-        return OTA_E_CORRUPT;
-    crypto_sha256_add(&s->h, buf, len);
-    s->written += len;
-    return io_write(s->out, buf, len);
-}
-
-static enum ota_err pkg_sink_check(struct pkg_sink *s, const uint8_t hash[CRYPTO_HASH_LEN],
-                                   const char *what, char *msg)
-{
-    uint8_t got[CRYPTO_HASH_LEN];
-    if (s->written != s->limit)
-        return ota_fail(msg, OTA_E_CORRUPT, "pkg: %s is %llu bytes, header says %llu", what,
-                        (unsigned long long)s->written, (unsigned long long)s->limit);
-    crypto_sha256_end(&s->h, got);
-    if (memcmp(got, hash, CRYPTO_HASH_LEN) != 0)
-        return ota_fail(msg, OTA_E_AUTH, "pkg: %s hash mismatch", what);
-    return OTA_OK;
-}
-
-/* Inflate [off, off+len) of the package into sink. */
-static enum ota_err pkg_inflate(const struct io_reader *pkg, uint64_t off, uint64_t len,
-                                int bits, struct io_writer *sink, const char *what, char *msg)
-{
-    uint8_t in[PKG_CHUNK], out[PKG_CHUNK];
-    z_stream z;
-    int rc = Z_OK;
-    memset(&z, 0, sizeof z);
-    z.zalloc = pkg_zalloc;
-    z.zfree = pkg_zfree;
-    pkg_arena_used = 0;
-    if (inflateInit2(&z, bits) != Z_OK)
-        return ota_fail(msg, OTA_E_NOMEM, "inflateInit2 failed");
-    enum ota_err e = OTA_OK;
-    while (rc != Z_STREAM_END && e == OTA_OK) {
-        if (z.avail_in == 0 && len > 0) {
-            size_t n = len < sizeof in ? (size_t)len : sizeof in;
-            if ((e = io_read_at(pkg, off, in, n)) != OTA_OK)
-                break;
-            off += n;
-            len -= n;
-            z.next_in = in;
-            z.avail_in = (uInt)n;
-        }
-        z.next_out = out;
-        z.avail_out = sizeof out;
-        rc = inflate(&z, Z_NO_FLUSH);
-        if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && z.avail_in == 0 && len))
-            e = OTA_E_CORRUPT;
-        else if (rc == Z_BUF_ERROR && len == 0 && z.avail_in == 0)
-            e = OTA_E_CORRUPT;
-        else
-            e = io_write(sink, out, sizeof out - z.avail_out);
-    }
-    if (e == OTA_OK && (len != 0 || z.avail_in != 0))
-        e = OTA_E_CORRUPT; /* trailing bytes after the stream */
-    inflateEnd(&z);
-    if (e != OTA_OK)
-        return ota_fail(msg, e, "pkg: %s section %s", what,
-                        e == OTA_E_CORRUPT ? "is corrupt or overruns its size" : "write failed");
-    return OTA_OK;
+    struct pkg_work *k = e == OTA_OK ? pkg_work_open(pkg, h, &pr, msg) : NULL;
+    if (!k)
+        return e != OTA_OK ? e : OTA_E_CORRUPT;
+    int r = dpkg_verify(&k->w, &pr, &k->d, keys, nkeys > INT_MAX ? INT_MAX : (int)nkeys, &why);
+    return pkg_work_close(k, r, why, NULL, msg);
 }
 
 enum ota_err pkg_script_extract(const struct io_reader *pkg, const struct pkg_header *h,
                                 const struct io_writer *out, char *msg)
 {
-    struct pkg_sink s = {.out = out, .limit = h->script_size};
-    struct io_writer w = {pkg_sink_write, &s};
+    struct dio_reader pr;
+    struct dio_writer ow;
+    const char *why = NULL;
     if (!(h->flags & PKG_F_SCRIPT))
         return ota_fail(msg, OTA_E_INVAL, "pkg: no script section");
-    crypto_sha256_begin(&s.h);
-    enum ota_err e = pkg_inflate(pkg, pkg_script_offset(h), h->script_len,
-                                 (int)h->window_bits, &w, "script", msg);
-    return e != OTA_OK ? e : pkg_sink_check(&s, h->script_hash, "script", msg);
-}
-
-/* Stream the core section through the delta decoder. */
-static enum ota_err pkg_delta_apply(const struct io_reader *pkg, const struct pkg_header *h,
-                                    const struct io_reader *old_core, struct io_writer *out,
-                                    char *msg)
-{
-    uint8_t buf[PKG_CHUNK];
-    size_t arena = delta_dec_arena_size((int)h->window_bits);
-    if (arena > sizeof pkg_dec_arena || h->core_mem > delta_dec_mem(DELTA_WINDOW_BITS_MAX))
-        return ota_fail(msg, OTA_E_LIMIT, "pkg: delta needs %u bytes of working memory, this "
-                        "build has %u", h->core_mem, delta_dec_mem(DELTA_WINDOW_BITS_MAX));
-    enum ota_err e = delta_dec_init(&pkg_dec, old_core, out, pkg_dec_arena, arena, msg);
-    uint64_t off = pkg_core_offset(h), left = h->core_len;
-    while (e == OTA_OK && left > 0) {
-        size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
-        if ((e = io_read_at(pkg, off, buf, n)) != OTA_OK)
-            return ota_fail(msg, e, "pkg: cannot read core section at offset %llu",
-                            (unsigned long long)off);
-        e = delta_dec_feed(&pkg_dec, buf, n, msg);
-        off += n;
-        left -= n;
-    }
-    if (e == OTA_OK)
-        e = delta_dec_finish(&pkg_dec, msg);
-    pkg_dec_peak = sizeof pkg_dec + delta_dec_arena_peak(&pkg_dec);
-    return e;
+    struct pkg_work *k = pkg_work_open(pkg, h, &pr, msg);
+    if (!k)
+        return OTA_E_CORRUPT;
+    dback_io_writer(&k->out, out, &k->io_err, &ow);
+    int e = dpkg_extract_script(&k->w, &pr, &k->d, &ow, &why);
+    return pkg_work_close(k, e, why, "script", msg);
 }
 
 size_t pkg_apply_mem_peak(void)
@@ -481,19 +399,22 @@ enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_head
                               const struct io_reader *old_core, const struct io_writer *out,
                               char *msg)
 {
-    struct pkg_sink s = {.out = out, .limit = h->core_size};
-    struct io_writer w = {pkg_sink_write, &s};
-    enum ota_err e;
-    crypto_sha256_begin(&s.h);
-    if (h->flags & PKG_F_CORE_FULL) {
-        e = pkg_inflate(pkg, pkg_core_offset(h), h->core_len, (int)h->window_bits, &w, "core",
-                        msg);
-    } else if (h->flags & PKG_F_CORE_DELTA) {
-        if (!old_core || old_core->size != h->old_core_size)
-            return ota_fail(msg, OTA_E_AUTH, "pkg: running core is not the delta's base");
-        e = pkg_delta_apply(pkg, h, old_core, &w, msg);
-    } else {
+    struct dio_reader pr, orr;
+    struct dio_writer ow;
+    const char *why = NULL;
+    if (!(h->flags & (PKG_F_CORE_FULL | PKG_F_CORE_DELTA)))
         return ota_fail(msg, OTA_E_INVAL, "pkg: no core section");
-    }
-    return e != OTA_OK ? e : pkg_sink_check(&s, h->core_hash, "core", msg);
+    struct pkg_work *k = pkg_work_open(pkg, h, &pr, msg);
+    if (!k)
+        return OTA_E_CORRUPT;
+    dback_io_writer(&k->out, out, &k->io_err, &ow);
+    /* an old image too large for the format can only mismatch */
+    uint32_t old_len = !old_core ? 0 : old_core->size > UINT32_MAX ? UINT32_MAX
+                                                                  : (uint32_t)old_core->size;
+    if (old_core)
+        dback_io_reader(&k->old, old_core, &k->io_err, &orr);
+    int e = dpkg_extract_core(&k->w, &pr, &k->d, old_core ? &orr : NULL, old_len, &ow, &why);
+    if (h->flags & PKG_F_CORE_DELTA)
+        pkg_dec_peak = sizeof k->w.u.apply.dd + sizeof k->w.in + k->z.peak;
+    return pkg_work_close(k, e, why, "core", msg);
 }

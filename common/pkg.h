@@ -10,7 +10,9 @@
  * pkg_header_parse validates every field against the real file size before
  * anything else uses it. Build runs on the cache host (allocates freely);
  * verify and extract run on the device through io.h callbacks with bounded
- * memory, and check the size and SHA-256 of everything they produce.
+ * memory, and check the size and SHA-256 of everything they produce: they
+ * are the device library's (device/pkg/dpkg.h) with zlib and libsodium,
+ * one package at a time per process (a static work area).
  */
 #ifndef PKG_H
 #define PKG_H
@@ -36,10 +38,6 @@
 
 #ifndef PKG_IMAGE_MAX
 #define PKG_IMAGE_MAX (64u << 20) /* largest core or script image, bytes */
-/* Working memory (decoder state + zlib arena high-water mark) used by the
- * last delta applied through pkg_core_extract, in bytes. */
-size_t pkg_apply_mem_peak(void);
-
 #endif
 
 struct pkg_header {
@@ -136,8 +134,9 @@ enum ota_err pkg_core_extract(const struct io_reader *pkg, const struct pkg_head
                               const struct io_reader *old_core, const struct io_writer *out,
                               char *msg);
 
-/* Working memory (decoder state + zlib arena high-water mark) used by the
- * last delta applied through pkg_core_extract, in bytes. */
+/* Working memory (decoder state + package read buffer + zlib arena
+ * high-water mark) used by the last delta applied through
+ * pkg_core_extract, in bytes. */
 size_t pkg_apply_mem_peak(void);
 
 #endif

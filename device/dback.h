@@ -2,12 +2,15 @@
  *
  * ddelta and dpkg inflate and verify through these two small bound
  * objects (function pointers plus a ctx, like dio.h), so a port chooses its
- * backends by what it binds, and the linker keeps only the one it used:
+ * backends by what it binds, at run time (one host process holds both,
+ * tests/test_dpkg.c compares them):
  *   - the device default (device/dback.c): device/inflate/dinfl over a
- *     caller window, device/crypto/ded25519 (dpkg_work_init binds them);
+ *     caller window, device/crypto/ded25519 (dpkg_work_init binds them
+ *     where the port bound nothing; they stay linked either way);
  *   - the host one (common/dback_host.c): zlib inflating from a bump arena,
- *     libsodium's Ed25519ph; common/delta_dec.c (the host decoder) and the
- *     Linux port use it.
+ *     libsodium's Ed25519ph; common/delta_dec.c (the host decoder),
+ *     common/pkg.c and the Linux port use it;
+ *   - a port's own (a ROM inflater, a crypto engine): fill the structs.
  * SHA-256 is not a backend: device/crypto/dsha256 serves both (it is
  * checked against libsodium in tests/test_dcrypto.c).
  */

@@ -496,6 +496,43 @@ static void lying_sections_refused(void **state)
     free(out);
 }
 
+/* Issue 14's budget for the decoder in the device library: state +
+ * inflater + window <= 12 KiB at window 9 and 44 KiB at 15 (common/DELTA.md
+ * "Decoder memory"; x86-64 sizes, larger than Cortex-M4's). */
+static void decoder_within_budget(void **state)
+{
+    size_t dec = sizeof(struct ddelta) + sizeof(struct dback_dinfl);
+    (void)state;
+    assert_true(dec + (1u << 9) <= 12u * 1024);
+    assert_true(dec + (1u << 15) <= 44u * 1024);
+    assert_true(delta_dec_mem(9) <= 12u * 1024 && delta_dec_mem(15) <= 44u * 1024);
+}
+
+/* A port's backends, bound once into the zeroed work (odev_init clears
+ * struct odev), survive the dpkg_work_init the update flow calls for each
+ * package; unbound ones get the device's. */
+static void port_backends_kept(void **state)
+{
+    static struct dpkg_work w;
+    static struct dback_zlib z;
+    static struct dback_sodium na;
+    static uint8_t arena[DBACK_ZLIB_ARENA(15)];
+    (void)state;
+    memset(&w, 0, sizeof w);
+    dpkg_work_init(&w);
+    assert_ptr_equal(w.inflate.ctx, &w.u.apply.infl);
+    assert_ptr_equal(w.verify.ctx, &w.u.sig);
+    memset(&w, 0, sizeof w);
+    dback_zlib_bind(&w.inflate, &z, arena, sizeof arena);
+    dpkg_work_init(&w);
+    assert_ptr_equal(w.inflate.ctx, &z);
+    assert_ptr_equal(w.verify.ctx, &w.u.sig);
+    dback_sodium_bind(&w.verify, &na);
+    dpkg_work_init(&w);
+    assert_ptr_equal(w.inflate.ctx, &z);
+    assert_ptr_equal(w.verify.ctx, &na);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +542,8 @@ int main(void)
         cmocka_unit_test(keys_checked),
         cmocka_unit_test(header_flips_and_truncations),
         cmocka_unit_test(lying_sections_refused),
+        cmocka_unit_test(decoder_within_budget),
+        cmocka_unit_test(port_backends_kept),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

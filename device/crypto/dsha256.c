@@ -2,7 +2,7 @@
  *
  * Size over speed: the 64 rounds are a loop over a 16-word rolling
  * message schedule, so the whole module stays a few hundred bytes of
- * Thumb-2 and the block function needs under 150 bytes of stack.
+ * Thumb-2 and the block function needs under 170 bytes of stack.
  */
 #include "dsha256.h"
 
@@ -36,27 +36,41 @@ static uint32_t dsha256_ror(uint32_t x, unsigned n)
 
 static void dsha256_block(uint32_t h[8], const uint8_t *blk)
 {
-    uint32_t w[16], v[8];
+    uint32_t w[16];
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
     for (unsigned i = 0; i < 16; i++)
         w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
                (uint32_t)blk[4 * i + 2] << 8 | blk[4 * i + 3];
-    memcpy(v, h, sizeof v);
+    /* the working variables in locals, not an array shifted by memmove:
+     * registers on both targets: 80 bytes more Thumb-2, twice the speed
+     * (the decoder hashes the old image and its output) */
     for (unsigned t = 0; t < 64; t++) {
         if (t >= 16) {
-            uint32_t a = w[(t + 1) & 15], b = w[(t + 14) & 15];
-            w[t & 15] += (dsha256_ror(a, 7) ^ dsha256_ror(a, 18) ^ (a >> 3)) + w[(t + 9) & 15] +
-                         (dsha256_ror(b, 17) ^ dsha256_ror(b, 19) ^ (b >> 10));
+            uint32_t x = w[(t + 1) & 15], y = w[(t + 14) & 15];
+            w[t & 15] += (dsha256_ror(x, 7) ^ dsha256_ror(x, 18) ^ (x >> 3)) + w[(t + 9) & 15] +
+                         (dsha256_ror(y, 17) ^ dsha256_ror(y, 19) ^ (y >> 10));
         }
-        uint32_t t1 = v[7] + (dsha256_ror(v[4], 6) ^ dsha256_ror(v[4], 11) ^ dsha256_ror(v[4], 25)) +
-                      ((v[4] & v[5]) ^ (~v[4] & v[6])) + dsha256_k[t] + w[t & 15];
-        uint32_t t2 = (dsha256_ror(v[0], 2) ^ dsha256_ror(v[0], 13) ^ dsha256_ror(v[0], 22)) +
-                      ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-        memmove(v + 1, v, 7 * sizeof v[0]);
-        v[4] += t1;
-        v[0] = t1 + t2;
+        uint32_t t1 = k + (dsha256_ror(e, 6) ^ dsha256_ror(e, 11) ^ dsha256_ror(e, 25)) +
+                      ((e & f) ^ (~e & g)) + dsha256_k[t] + w[t & 15];
+        uint32_t t2 = (dsha256_ror(a, 2) ^ dsha256_ror(a, 13) ^ dsha256_ror(a, 22)) +
+                      ((a & b) ^ (a & c) ^ (b & c));
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
     }
-    for (unsigned i = 0; i < 8; i++)
-        h[i] += v[i];
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
 }
 
 void dsha256_init(struct dsha256 *c)

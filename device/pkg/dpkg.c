@@ -143,9 +143,20 @@ int dpkg_header_parse(const uint8_t *buf, size_t len, uint32_t file_size, struct
 
 void dpkg_work_init(struct dpkg_work *w)
 {
+    struct dback_inflate inflate = w->inflate;
+    struct dback_verify verify = w->verify;
+    /* the defaults keep their state inside w: bound afresh after the clear */
+    int port_inflate = inflate.start && inflate.ctx != &w->u.apply.infl;
+    int port_verify = verify.start && verify.ctx != &w->u.sig;
     memset(w, 0, sizeof *w);
-    dback_dinfl_bind(&w->inflate, &w->u.apply.infl, w->u.apply.win, sizeof w->u.apply.win);
-    dback_ded25519_bind(&w->verify, &w->u.sig);
+    if (port_inflate)
+        w->inflate = inflate;
+    else
+        dback_dinfl_bind(&w->inflate, &w->u.apply.infl, w->u.apply.win, sizeof w->u.apply.win);
+    if (port_verify)
+        w->verify = verify;
+    else
+        dback_ded25519_bind(&w->verify, &w->u.sig);
 }
 
 static const uint8_t *dpkg_key(struct dpkg_work *w, const struct dpkg_header *h,
@@ -168,7 +179,7 @@ int dpkg_verify(struct dpkg_work *w, const struct dio_reader *pkg, const struct 
     const uint8_t *key = dpkg_key(w, h, keys, nkeys);
     uint32_t end = dpkg_sig_offset(h);
     int e;
-    *why = "pkg: signed by an unknown key";
+    *why = "pkg: signed by an unknown key id";
     if (!key)
         return ODEV_E_AUTH;
     w->verify.start(w->verify.ctx);
@@ -212,16 +223,23 @@ static void dpkg_sink_open(struct dpkg_work *w, const struct dio_writer *out, ui
     sink->ctx = w;
 }
 
-static int dpkg_sink_check(struct dpkg_work *w, const uint8_t hash[DSHA256_LEN], const char **why)
+/* The reasons name the image, so a device's report says which failed. */
+static const char *const dpkg_why_short[2] = {
+    "pkg: core shorter than the header says", "pkg: script shorter than the header says"};
+static const char *const dpkg_why_hash[2] = {
+    "pkg: core hash differs from the header's", "pkg: script hash differs from the header's"};
+
+static int dpkg_sink_check(struct dpkg_work *w, const uint8_t hash[DSHA256_LEN], int script,
+                           const char **why)
 {
     uint8_t got[DSHA256_LEN];
     if (w->made != w->limit) {
-        *why = "pkg: image shorter than the header says";
+        *why = dpkg_why_short[script];
         return ODEV_E_CORRUPT;
     }
     dsha256_final(&w->sum, got);
     if (memcmp(got, hash, DSHA256_LEN) != 0) {
-        *why = "pkg: image SHA-256 differs from the header's";
+        *why = dpkg_why_hash[script];
         return ODEV_E_AUTH;
     }
     *why = NULL;
@@ -304,7 +322,7 @@ int dpkg_extract_core(struct dpkg_work *w, const struct dio_reader *pkg,
         e = dpkg_delta(w, pkg, h, old_core, old_len, &sink, why);
     else
         return *why = "pkg: no core section", ODEV_E_INVAL;
-    return e != ODEV_OK ? e : dpkg_sink_check(w, h->core_hash, why);
+    return e != ODEV_OK ? e : dpkg_sink_check(w, h->core_hash, 0, why);
 }
 
 int dpkg_extract_script(struct dpkg_work *w, const struct dio_reader *pkg,
@@ -319,5 +337,5 @@ int dpkg_extract_script(struct dpkg_work *w, const struct dio_reader *pkg,
         return ODEV_E_LIMIT;
     dpkg_sink_open(w, out, h->script_size, &sink);
     e = dpkg_inflate(w, pkg, dpkg_script_offset(h), h->script_len, bits, &sink, why);
-    return e != ODEV_OK ? e : dpkg_sink_check(w, h->script_hash, why);
+    return e != ODEV_OK ? e : dpkg_sink_check(w, h->script_hash, 1, why);
 }

@@ -92,9 +92,10 @@ static inline uint32_t dpkg_sig_offset(const struct dpkg_header *h)
 }
 
 /* Working memory, part of struct odev. Each step uses one member of the
- * union; in is the package read buffer. The backends are bound by
- * dpkg_work_init to the device defaults; a port may bind its own after it
- * (the Linux port binds zlib and libsodium, dback.h). */
+ * union; in is the package read buffer. inflate and verify are the
+ * backends (dback.h): a port that brings its own binds them once into a
+ * zeroed struct (after odev_init; the Linux port binds zlib and libsodium),
+ * and dpkg_work_init keeps them; an unbound one gets the device default. */
 struct dpkg_work {
     struct dback_inflate inflate;
     struct dback_verify verify;
@@ -113,6 +114,8 @@ struct dpkg_work {
     uint8_t out[DPKG_CHUNK];      /* inflated bytes of a full core or script */
 };
 
+/* Reset w for the next package, keeping bound backends and binding the
+ * device's dinfl / ded25519 where none is (w must start zeroed). */
 void dpkg_work_init(struct dpkg_work *w);
 
 /* Parse and validate the first len bytes (>= DPKG_HEADER_LEN) of a
