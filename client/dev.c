@@ -235,6 +235,9 @@ static enum ota_err dev_outcome(struct dev_run *run, enum odev_err e, const stru
     if (lr->status == ODEV_S_LOCAL && run->port.why[0])
         return ota_fail(msg, OTA_E_IO, "%s%s%s", lr->reason ? lr->reason : "",
                         lr->reason && lr->reason[0] ? ": " : "", run->port.why);
+    if (lr->status == ODEV_S_VERIFY && lr->reason && !strcmp(lr->reason, "unknown signing key"))
+        return ota_fail(msg, OTA_E_AUTH, "package signed by a key that is not among the device's "
+                        "%d public key(s)", run->cfg.npubkeys);
     if (lr->coap_code && lr->status == ODEV_S_REJECTED)
         return ota_fail(msg, OTA_E_NET, "server answered %u.%02u (code %d)%s%s", lr->coap_code / 100,
                         lr->coap_code % 100, lr->srv_code, lr->reason && lr->reason[0] ? ": " : "",

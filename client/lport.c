@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +394,13 @@ static void lport_backends(void *ctx, struct dback_inflate *inflate, struct dbac
     dback_sodium_bind(verify, &sodium);
 }
 
+/* Token bases and jitter from the kernel's generator. */
+static int lport_random(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)ctx;
+    return getrandom(buf, len, 0) == (ssize_t)len ? ODEV_OK : ODEV_E_IO;
+}
+
 /* --- progress ------------------------------------------------------------- */
 
 const char *lport_phase_name(enum lport_phase ph)
@@ -468,7 +476,7 @@ enum ota_err lport_open(struct lport *p, const char *dir, const struct cfg_devic
         .read = lport_read, .write = lport_write, .erase = lport_erase, .sync = lport_sync,
         .journal_load = lport_journal_load, .journal_save = lport_journal_save,
         .log = lport_log, .install = lport_install, .installed = lport_installed,
-        .backends = lport_backends,
+        .backends = lport_backends, .random = lport_random,
     };
     return OTA_OK;
 }

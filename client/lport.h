@@ -22,6 +22,7 @@
  *             "idle" first deletes download.*, staging (each durably)
  *   installed rewrites device.ini's core and script_version lines
  *   log       common/log.c
+ *   random    getrandom(2)
  *   backends  zlib and libsodium (common/dback_host.h) instead of the
  *             library's own inflater and Ed25519ph
  *

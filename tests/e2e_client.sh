@@ -150,7 +150,7 @@ same "$W/tampered/core.bin" "$REL/shipped/Luat_V0018_RDA8910.bin" "tampered: old
 [ ! -e "$W/tampered/download.pkg" ] && ok "tampered: package deleted" || bad "tampered: package left"
 # The key id is in the header (block 0): refused there, not after the
 # whole package (the delivered report says how many bytes were fetched).
-grep -q "package signed by a key the device does not hold" "$W/tampered.err" && ok "tampered: unknown key named as the reason" \
+grep -q "not among the device's 1 public key" "$W/tampered.err" && ok "tampered: unknown key id named" \
     || bad "tampered: $(tail -1 "$W/tampered.err")"
 TIMEI=$(sed -n 's/^imei = //p' "$W/tampered/device.ini")
 TBYTES=$(grep "\"imei\":\"$TIMEI\"" "$W/reports.jsonl" | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' | tail -1)
