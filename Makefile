@@ -25,6 +25,10 @@ CC      ?= cc
 PKGS    := libcoap-3-openssl openssl zlib inih libsodium libdivsufsort libsystemd libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# ota-client is the device library's Linux port: no libcoap, OpenSSL for
+# DTLS, zlib and libsodium as the library's host backends.
+CLIENT_PKGS := openssl zlib inih libsodium
+CLIENT_LIBS := $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
@@ -50,7 +54,10 @@ DEVICE_INC := -Idevice $(patsubst %/,-I%,$(filter-out device/port/,$(sort $(dir 
 # Host-side helpers of the device tests (fake server, memory and flash
 # ports): tests/dev*.c, linked into every test.
 DEVTEST_SRC := $(wildcard tests/dev*.c)
-CFLAGS     += $(DEVICE_INC)
+# On the host (ota-client, tests) the library keeps today's ceiling of 64
+# blocks in flight (-w 1..64); the device build keeps odev.h's default.
+DEVICE_HOST_DEFS := -DODEV_INFLIGHT_MAX=64
+CFLAGS     += $(DEVICE_INC) $(DEVICE_HOST_DEFS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -97,7 +104,8 @@ $(ALLLIBS) $(LIBDEVTEST): | $(BUILD)/obj/empty.o
 $(BUILD)/ota-cache: $(call obj,cache/main.c) $(LIBCACHE) $(LIBSRV) $(LIBOTA) $(LIBDEVICE)
 $(BUILD)/ota-server: $(call obj,server/main.c) $(LIBSRV) $(LIBCACHE) $(LIBOTA) $(LIBDEVICE)
 $(BUILD)/ota-client: $(call obj,client/main.c) $(LIBDEV) $(LIBOTA) $(LIBDEVICE)
-$(BINS):
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lm
+$(BUILD)/ota-cache $(BUILD)/ota-server:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/tests/tools/%.o $(ALLLIBS)
@@ -118,7 +126,7 @@ $(BUILD)/tests/test_mps2port: $(call obj,$(MPS2_HOST_SRC))
 FUZZ_BUILD := build/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Icommon -Iserver -Iclient -Icache $(PKG_CFLAGS) \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
-FUZZ_CFLAGS += $(DEVICE_INC)
+FUZZ_CFLAGS += $(DEVICE_INC) $(DEVICE_HOST_DEFS)
 FUZZ_LIBSRC := $(COMMON_SRC) $(SERVER_SRC) $(CLIENT_SRC) $(CACHE_SRC) $(DEVICE_SRC)
 # The mps2 port's parsers of outside input (modem answers, provisioning)
 # run on the host too: tests/fuzz/fuzz_mps2port.c.

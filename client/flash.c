@@ -18,11 +18,9 @@
 #include <unistd.h>
 
 static const char *const dev_file_names[DEV_F__COUNT] = {
-    [DEV_F_INI] = "device.ini",       [DEV_F_CORE] = "core.bin",
-    [DEV_F_SCRIPT] = "script.bin",    [DEV_F_PART] = "download.part",
-    [DEV_F_PKG] = "download.pkg",     [DEV_F_CORE_NEW] = "core.new",
-    [DEV_F_SCRIPT_NEW] = "script.new", [DEV_F_JOURNAL] = "journal",
-    [DEV_F_REPORT] = "report.pending",
+    [DEV_F_INI] = "device.ini",    [DEV_F_CORE] = "core.bin",     [DEV_F_SCRIPT] = "script.bin",
+    [DEV_F_PART] = "download.part", [DEV_F_PKG] = "download.pkg", [DEV_F_JOURNAL] = "journal",
+    [DEV_F_STAGING] = "staging",
 };
 
 /* One process per device: a second one would sweep the first one's
@@ -51,7 +49,6 @@ void dev_flash_step(const struct dev_flash *f)
 enum ota_err dev_flash_open(struct dev_flash *f, const char *dir, char *msg)
 {
     struct stat st;
-    f->part_fd = -1;
     f->lock_fd = -1;
     f->step = NULL;
     f->step_ctx = NULL;
@@ -70,7 +67,6 @@ enum ota_err dev_flash_open(struct dev_flash *f, const char *dir, char *msg)
 
 void dev_flash_close(struct dev_flash *f)
 {
-    dev_part_close(f);
     if (f->lock_fd >= 0)
         close(f->lock_fd); /* releases the flock */
     f->lock_fd = -1;
@@ -79,81 +75,6 @@ void dev_flash_close(struct dev_flash *f)
 const char *dev_flash_path(const struct dev_flash *f, enum dev_file which)
 {
     return f->path[which];
-}
-
-enum ota_err dev_part_open(struct dev_flash *f, uint64_t *keep, char *msg)
-{
-    const char *p = f->path[DEV_F_PART];
-    struct stat st;
-    dev_part_close(f);
-    f->part_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f->part_fd < 0)
-        return ota_fail(msg, OTA_E_IO, "%s: %s", p, strerror(errno));
-    /* Growing a short file would invent zero bytes: start over instead. */
-    if (fstat(f->part_fd, &st) != 0 || (uint64_t)st.st_size < *keep)
-        *keep = 0;
-    if (ftruncate(f->part_fd, (off_t)*keep) != 0) {
-        int err = errno;
-        dev_part_close(f);
-        return ota_fail(msg, OTA_E_IO, "%s: truncate to %llu: %s", p,
-                        (unsigned long long)*keep, strerror(err));
-    }
-    return OTA_OK;
-}
-
-/* The whole range or an error: retries short transfers and EINTR. */
-static enum ota_err dev_part_io(struct dev_flash *f, uint64_t off, uint8_t *buf, size_t len,
-                                int writing, char *msg)
-{
-    while (len > 0) {
-        ssize_t n = writing ? pwrite(f->part_fd, buf, len, (off_t)off)
-                            : pread(f->part_fd, buf, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return ota_fail(msg, OTA_E_IO, "%s: %s at %llu: %s", f->path[DEV_F_PART],
-                            writing ? "write" : "read", (unsigned long long)off,
-                            n < 0 ? strerror(errno) : writing ? "no space" : "file too short");
-        buf += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return OTA_OK;
-}
-
-enum ota_err dev_part_write(struct dev_flash *f, uint64_t off, const void *buf, size_t len,
-                            char *msg)
-{
-    return dev_part_io(f, off, (uint8_t *)(uintptr_t)buf, len, 1, msg);
-}
-
-enum ota_err dev_part_read(struct dev_flash *f, uint64_t off, void *buf, size_t len, char *msg)
-{
-    return dev_part_io(f, off, buf, len, 0, msg);
-}
-
-enum ota_err dev_part_sync(struct dev_flash *f, char *msg)
-{
-    dev_flash_step(f);
-    if (fsync(f->part_fd) != 0)
-        return ota_fail(msg, OTA_E_IO, "%s: fsync: %s", f->path[DEV_F_PART], strerror(errno));
-    return OTA_OK;
-}
-
-enum ota_err dev_part_finish(struct dev_flash *f, char *msg)
-{
-    enum ota_err e = dev_part_sync(f, msg);
-    dev_part_close(f);
-    if (e != OTA_OK)
-        return e;
-    return dev_flash_install(f, DEV_F_PART, DEV_F_PKG, msg);
-}
-
-void dev_part_close(struct dev_flash *f)
-{
-    if (f->part_fd >= 0)
-        close(f->part_fd);
-    f->part_fd = -1;
 }
 
 enum ota_err dev_flash_remove(struct dev_flash *f, enum dev_file which, char *msg)

@@ -1,13 +1,12 @@
 /* main.c - ota-client: command line of the device simulator.
  *
  * Parses arguments, loads STATEDIR/device.ini, sets up the logger, calls
- * dev_check() or dev_update() (client/dev.c), draws progress on stderr,
+ * dev_check() or dev_update() (client/dev.c, the glue to the device library), draws progress on stderr,
  * prints one result line and exits with the code of dev_exit_code(). All
  * logic lives in the library so tests can reach it.
  */
 #include "dev.h"
 #include "log.h"
-#include "pkg.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -87,16 +86,17 @@ static const char dev_usage[] =
     "  script.bin     script slot: the running script image\n"
     "  download.part  package being downloaded (resumable)\n"
     "  download.pkg   complete downloaded package, deleted after install\n"
-    "  core.new, script.new\n"
-    "                 staging images, complete once they exist\n"
+    "  staging        the new core and script back to back while they are\n"
+    "                 applied; installed into core.bin/script.bin by temp +\n"
+    "                 fsync + rename, deleted once the update is done\n"
     "  journal        update phase (idle, downloading, downloaded, applying,\n"
-    "                 committing, committed), written atomically\n"
-    "  report.pending result report not yet delivered; sent by a later run\n"
+    "                 committing, committed), written atomically; it also\n"
+    "                 keeps the result report until the server took it\n"
     "\n"
     "Output: one result line on stdout; errors as\n"
     "\"ota-client: error: <what>: <detail>\" on stderr; progress on stderr (a bar\n"
     "on a terminal, one line per phase otherwise). The result line of an\n"
-    "update gives the delta decoder's peak working memory (\"apply RAM\").\n"
+    "update gives the block requests sent again (\"resent\").\n"
     "\n"
     "Test hook: OTA_CLIENT_KILL_AT=N (N >= 1) makes the process SIGKILL itself\n"
     "at its N-th durable step (a power cut). OTA_CLIENT_KILL_AT=count runs\n"
@@ -129,7 +129,7 @@ struct dev_bar {
     double last_draw;
 };
 
-static void dev_bar_draw(const struct dev_progress *p)
+static void dev_bar_draw(const struct lport_progress *p)
 {
     char bar[31];
     double rate = p->elapsed > 0 ? (double)p->done / p->elapsed : 0.0;
@@ -148,14 +148,14 @@ static void dev_bar_draw(const struct dev_progress *p)
         fputc('\n', stderr);
 }
 
-static void dev_on_progress(void *ctx, const struct dev_progress *p)
+static void dev_on_progress(void *ctx, const struct lport_progress *p)
 {
     struct dev_bar *b = ctx;
     if ((int)p->phase != b->last_phase) {
         b->last_phase = (int)p->phase;
-        fprintf(stderr, "ota-client: %s\n", dev_phase_name(p->phase));
+        fprintf(stderr, "ota-client: %s\n", lport_phase_name(p->phase));
     }
-    if (p->phase != DEV_P_DOWNLOAD)
+    if (p->phase != LPORT_P_DOWNLOAD)
         return;
     if (b->tty && (p->finished || p->elapsed - b->last_draw >= 0.1)) {
         b->last_draw = p->elapsed;
@@ -192,10 +192,8 @@ static void dev_print_result(const struct dev_result *r, const char *msg)
     case DEV_S_UPDATED:
         printf("ota-client: updated");
         dev_print_changes(r);
-        printf(" (%llu bytes in %.1f s", (unsigned long long)r->bytes, r->seconds);
-        if (r->apply_mem)
-            printf(", apply RAM %zu bytes", r->apply_mem);
-        printf(")\n");
+        printf(" (%llu bytes in %.1f s, %lu resent)\n", (unsigned long long)r->bytes, r->seconds,
+               r->retx);
         break;
     case DEV_S_AVAILABLE:
         if (r->target_known) {
@@ -204,13 +202,13 @@ static void dev_print_result(const struct dev_result *r, const char *msg)
             printf(" (%llu bytes)\n", (unsigned long long)r->pkg_size);
         } else {
             printf("ota-client: update available for core %s, script %s (%llu bytes; target "
-                   "not shown: block_size below %d)\n", core, script,
-                   (unsigned long long)r->pkg_size, PKG_HEADER_LEN);
+                   "not shown: block 0 is smaller than the package header)\n", core, script,
+                   (unsigned long long)r->pkg_size);
         }
         break;
     case DEV_S_NO_UPDATE:
-        printf("ota-client: no update available for core %s, script %s (code %d: %s)\n", core,
-               script, r->srv_code, r->srv_msg[0] ? r->srv_msg : "-");
+        printf("ota-client: no update available for core %s, script %s (code %d)\n", core,
+               script, r->srv_code);
         break;
     default:
         fprintf(stderr, "ota-client: error: %s: %s\n", dev_status_phrase(r->status),
@@ -337,7 +335,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ota-client: error: bad device.ini: %s\n", msg);
         return DEV_EXIT_LOCAL;
     }
-    struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar, NULL,
+    struct dev_opts o = {cli.dir, cli.server, cli.timeout_s, dev_on_progress, &bar,
                          cli.window, NULL, NULL, cli.max_wait_s, cli.fota_only};
     int hook = dev_kill_setup(&kill);
     if (hook < 0)

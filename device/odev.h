@@ -86,6 +86,9 @@ struct odev_image {
 
 /* --- the port ---------------------------------------------------------- */
 
+struct dback_inflate;
+struct dback_verify;
+
 /* Flash areas. STAGING holds the new core followed by the new script (at
  * the next erase-block boundary); commit copies them over CORE and SCRIPT
  * unless the port installs them itself (install below). */
@@ -137,6 +140,10 @@ struct odev_port {
     /* Optional: persist the running versions after a commit (the Linux
      * port rewrites device.ini); the journal keeps them in any case. */
     int (*installed)(void *ctx, const struct odev_image *now);
+    /* Optional (NULL = the library's own dinfl and ded25519): bind the
+     * port's inflate and Ed25519ph backends (device/dback.h) before each
+     * verify and apply; the Linux port binds zlib and libsodium. */
+    void (*backends)(void *ctx, struct dback_inflate *inflate, struct dback_verify *verify);
     /* Optional: fill buf with len unpredictable bytes (a TRNG), ODEV_OK.
      * NULL or a failure: the clock and the IMEI seed the token base and
      * the retransmission jitter. Either way the base also carries a boot

@@ -157,11 +157,18 @@ TBYTES=$(grep "\"imei\":\"$TIMEI\"" "$W/reports.jsonl" | sed -n 's/.*"bytes":\([
 [ -n "$TBYTES" ] && [ "$TBYTES" -le 1024 ] && ok "tampered: refused after $TBYTES bytes (block 0)" \
     || bad "tampered: fetched ${TBYTES:-?} bytes before refusing"
 
-# Another ota-client holds the state directory: check must not touch
-# report.pending (neither send nor delete it).
-device locked Luat_V0017_RDA8910 1.0.0
+# Another ota-client holds the state directory: check must not touch the
+# pending report (neither send nor clear it). The report is left pending
+# by a power cut just before the journal write that ends an update (the
+# step count comes from a twin).
+device lockedtwin Luat_V0019_RDA8910 1.0.0
+OTA_CLIENT_KILL_AT=count timeout 60 "$CLIENT" -d "$W/lockedtwin" update >/dev/null 2>"$W/lockedtwin.err"
+LN=$(sed -n 's/.*: \([0-9]*\) durable steps/\1/p' "$W/lockedtwin.err")
+device locked Luat_V0019_RDA8910 1.0.0
 LIMEI=$(sed -n 's/^imei = //p' "$W/locked/device.ini")
-printf '{"imei":"%s","result":0,"bytes":1}' "$LIMEI" >"$W/locked/report.pending"
+(OTA_CLIENT_KILL_AT=$((LN - 1)) timeout 60 "$CLIENT" -d "$W/locked" update >/dev/null 2>&1
+ r=$?; exit $r) 2>/dev/null
+ota_report_pending "$W/locked" && ok "locked: report pending after the cut" || bad "locked: no pending report"
 timeout 60 flock -x "$W/locked" sleep 60 &
 LOCKPID=$!
 for _ in $(seq 100); do flock -n "$W/locked" true || break; sleep 0.05; done
@@ -169,10 +176,10 @@ expect 1 locked check
 grep -q "in use by another ota-client" "$W/locked.err" && ok "locked: refused as in use" \
     || bad "locked: $(tail -1 "$W/locked.err")"
 kill "$LOCKPID" 2>/dev/null; wait "$LOCKPID" 2>/dev/null
-[ -s "$W/locked/report.pending" ] && ! grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
-    ok "locked: report.pending neither sent nor deleted" || bad "locked: report.pending touched"
-expect 0 locked check
-[ ! -e "$W/locked/report.pending" ] && grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
+ota_report_pending "$W/locked" && ! grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
+    ok "locked: report neither sent nor cleared" || bad "locked: pending report touched"
+expect 2 locked check
+! ota_report_pending "$W/locked" && grep -q "\"imei\":\"$LIMEI\"" "$W/reports.jsonl" &&
     ok "locked: delivered once the lock is free" || bad "locked: report not delivered afterwards"
 
 sed -n 1p "$W/reports.jsonl"

@@ -207,11 +207,11 @@ device report 19 1.0.0
 IMEI=$(sed -n 's/^imei = //p' "$W/report/device.ini")
 (OTA_CLIENT_KILL_AT=$((N - 1)) timeout 60 "$CLIENT" -d "$W/report" update >/dev/null 2>&1
  r=$?; exit $r) 2>/dev/null
-check "report: power cut at step $((N - 1)) of $N leaves report.pending, none logged" \
-    '[ -s "$W/report/report.pending" ] && ! grep -q "$IMEI" "$W/reports.jsonl" 2>/dev/null'
+check "report: power cut at step $((N - 1)) of $N leaves the report pending in the journal, none logged" \
+    'ota_report_pending "$W/report" && ! grep -q "$IMEI" "$W/reports.jsonl" 2>/dev/null'
 timeout 60 "$CLIENT" -d "$W/report" check >/dev/null 2>&1
-check "report: the next run delivers it and deletes report.pending" \
-    '[ ! -e "$W/report/report.pending" ] && grep -q "\"imei\":\"$IMEI\".*\"result\":0" "$W/reports.jsonl"'
+check "report: the next run delivers it and clears it" \
+    '! ota_report_pending "$W/report" && grep -q "\"imei\":\"$IMEI\".*\"result\":0" "$W/reports.jsonl"'
 check "report: images are the new ones" 'updated report'
 
 echo "$pass passed, $fail failed"

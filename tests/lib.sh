@@ -110,6 +110,14 @@ ota_wait_for() {
 
 # ota_port_served PORT: an ota-server process has a UDP socket bound there
 # (not just anyone: a client's socket on that port would fool a plain check).
+# ota_report_pending DIR: the device's result report waits in its journal
+# (flags byte 100, bit 0: the device library keeps it there, djournal.h)
+ota_report_pending() {
+  local f
+  f=$(od -An -tu1 -j100 -N1 "$1/journal" 2>/dev/null | tr -d ' ')
+  [ -n "$f" ] && [ $((f & 1)) = 1 ]
+}
+
 ota_port_served() {
   ss -Hlunp "sport = :$1" 2>/dev/null | grep -q '"ota-server"'
 }

@@ -276,10 +276,13 @@ static void ddl_short_learn(struct ddl *d, const struct ddl_block *b)
  * timers fire, and the next /fota 2.05 turns it on again). */
 static uint32_t ddl_short_id(struct ddl *d, const struct ddl_block *b)
 {
-    if (b->code == 205 && b->has_block2 && b->szx == d->short_szx)
+    if (b->code == 205 && b->has_block2 && b->szx == d->short_szx) {
         for (int i = 0; i < d->w.max; i++)
             if (d->w.slot[i].used && d->w.slot[i].num == b->num && !d->w.slot[i].probe)
                 return d->w.slot[i].id;
+        d->w.dups++; /* a late or duplicated copy of a block already taken */
+        return 0;
+    }
     if (b->code != 205 || (b->has_block2 && b->szx != d->short_szx)) {
         d->short_on = 0;
         ddl_log(d, ODEV_LOG_DEBUG, "/p/ refused");

@@ -178,7 +178,9 @@ static enum odev_err odev_commit(struct odev *d)
     if (d->j.slots & DJ_SLOT_CORE)
         e = odev_install_slot(d, ODEV_AREA_CORE, 0, n->core_len);
     if (e == ODEV_OK && (d->j.slots & DJ_SLOT_SCRIPT))
-        e = odev_install_slot(d, ODEV_AREA_SCRIPT, odev_script_offset(d, n->core_len),
+        /* staged after the new core, or at 0 without one (odev_extract) */
+        e = odev_install_slot(d, ODEV_AREA_SCRIPT,
+                              odev_script_offset(d, (d->j.slots & DJ_SLOT_CORE) ? n->core_len : 0),
                               n->script_len);
     if (e == ODEV_OK && d->port->installed && d->port->installed(d->port->ctx, n) != ODEV_OK)
         e = odev_fail(d, ODEV_E_IO, "install failed");
@@ -383,6 +385,8 @@ static enum odev_err odev_install(struct odev *d)
     d->r->pkg_size = d->j.size;
     odev_area_open(&pio, d, ODEV_AREA_DOWNLOAD, 0, d->j.size);
     dpkg_work_init(&d->w);
+    if (d->port->backends)
+        d->port->backends(d->port->ctx, &d->w.inflate, &d->w.verify);
     enum odev_err e = odev_header(d, d->j.size);
     if (e == ODEV_OK && (e = (enum odev_err)dpkg_verify(
                              &d->w, &pkg, &d->h, (const uint8_t(*)[DED25519_PUB_LEN])d->cfg->pubkeys,

@@ -1,97 +1,66 @@
-/* fuzz_client.c - libFuzzer target: the client's parsers of outside input.
+/* fuzz_client.c - libFuzzer target: what ota-client, the device library's
+ * Linux port, reads from outside.
  *
  * The first byte picks the parser, the rest is its input:
- *   0  journal record (client/journal.c): decode; a record that decodes
- *      must encode to the same bytes' meaning (decode(encode(j)) == j)
- *   1  diagnostic payload {"code":N,"msg":"..."} (client/proto.c)
- *   2  Block2 and Size2 option values: decode, re-encode, decode again
- *   3  a whole answer (code, options, payload) through the response
- *      classification and the first-answer checks of client/dl.c
- * Nothing may crash, read out of bounds or leave a field unterminated.
+ *   0  the journal file's bytes as lport hands them to the library
+ *      (djournal_decode); a record that decodes must encode back to a
+ *      record that decodes to the same fields
+ *   1  a datagram from the server: dcoap_parse, then every option through
+ *      the uint and Block2 decoders and the payload through the diagnostic
+ *      parser (ddl_diag_code), as the download engine reads an answer
+ *   2  a server URL (dgram_url, from device.ini or -s)
+ * Nothing may crash or read out of bounds.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dl.h"
-#include "journal.h"
-#include "proto.h"
+#include "coap/dcoap.h"
+#include "dgram.h"
+#include "dl/ddl.h"
+#include "journal/djournal.h"
 
 static void fuzz_journal(const uint8_t *p, size_t n)
 {
-    struct dev_journal j, k;
-    uint8_t buf[DEV_JOURNAL_LEN];
-    char msg[OTA_MSG_LEN];
-    if (dev_journal_decode(p, n, &j, msg) != OTA_OK)
+    struct djournal j, k;
+    uint8_t buf[ODEV_JOURNAL_LEN];
+    const char *why;
+    if (djournal_decode(p, n, &j, &why) != ODEV_OK)
         return;
-    dev_journal_encode(&j, buf);
-    if (dev_journal_decode(buf, sizeof buf, &k, msg) != OTA_OK || k.phase != j.phase ||
+    djournal_encode(&j, buf);
+    if (djournal_decode(buf, sizeof buf, &k, &why) != ODEV_OK || k.phase != j.phase ||
         k.offset != j.offset || k.size != j.size || k.bitmap != j.bitmap ||
-        k.etag_len != j.etag_len || memcmp(&k.core, &j.core, sizeof k.core) != 0)
+        k.etag_len != j.etag_len || k.flags != j.flags || k.img.core != j.img.core ||
+        memcmp(k.img.core_name, j.img.core_name, sizeof k.img.core_name) != 0)
         abort(); /* an accepted record must survive its own round trip */
 }
 
-static void fuzz_diag(const uint8_t *p, size_t n)
-{
-    char text[DEV_SRV_MSG_MAX];
-    int code;
-    if (dev_diag_parse(p, n, &code, text, sizeof text) == OTA_OK && !memchr(text, '\0', sizeof text))
-        abort();
-}
-
-static void fuzz_options(const uint8_t *p, size_t n)
-{
-    uint32_t num, num2;
-    int more, more2;
-    unsigned szx, szx2;
-    uint64_t v;
-    uint8_t out[3];
-    size_t split = n ? p[0] % 5 : 0;
-    if (split > n - (n ? 1 : 0))
-        split = 0;
-    const uint8_t *b2 = n ? p + 1 : p;
-    size_t b2len = split;
-    if (dev_block2_decode(b2, b2len, &num, &more, &szx, NULL) == OTA_OK) {
-        size_t len = dev_block2_encode(num, more, szx, out);
-        if (dev_block2_decode(out, len, &num2, &more2, &szx2, NULL) != OTA_OK || num2 != num ||
-            more2 != more || szx2 != szx)
-            abort();
-    }
-    if (n > 1 + split)
-        (void)dev_uint_decode(b2 + split, n - 1 - split, 4, &v);
-}
-
-/* Bytes -> one dev_block, as net.c would fill it. */
 static void fuzz_answer(const uint8_t *p, size_t n)
 {
-    static struct dev_block b;
-    struct dev_result r;
-    char msg[OTA_MSG_LEN];
-    if (n < 12)
+    struct dcoap_msg m;
+    if (dcoap_parse(p, n, &m) != ODEV_OK)
         return;
-    memset(&b, 0, sizeof b);
-    memset(&r, 0, sizeof r);
-    r.srv_code = -1;
-    b.code = (unsigned)(p[0] >> 5) * 100 + (p[0] & 31);
-    b.has_block2 = p[1] & 1;
-    b.more = (p[1] >> 1) & 1;
-    b.has_size2 = (p[1] >> 2) & 1;
-    b.truncated = (p[1] >> 3) & 1;
-    uint64_t v;
-    if (dev_uint_decode(p + 2, 3, 3, &v) == OTA_OK) {
-        b.num = (uint32_t)(v >> 4);
-        b.szx = (unsigned)(v & 7);
+    for (unsigned i = 0; i < m.nopt; i++) {
+        struct dcoap_block b;
+        uint32_t v;
+        (void)dcoap_uint(&m.opt[i], 4, &v);
+        (void)dcoap_block_decode(&m.opt[i], &b);
     }
-    (void)dev_uint_decode(p + 5, 4, 4, &b.size2);
-    b.etag_len = p[9] % (DEV_ETAG_MAX + 1);
-    memcpy(b.etag, p + 2, b.etag_len);
-    b.len = n - 10 > DEV_BLOCK_MAX ? DEV_BLOCK_MAX : n - 10;
-    memcpy(b.data, p + 10, b.len);
-    (void)dev_status_from_response(b.code, (int)(int8_t)p[1]);
-    if (dev_dl_check_first(&b, &r, msg) != OTA_OK && !memchr(r.srv_msg, '\0', sizeof r.srv_msg))
-        abort();
-    (void)dev_dl_fail_response(&b, &r, msg);
-    if (!memchr(r.srv_msg, '\0', sizeof r.srv_msg))
+    if (m.payload)
+        (void)ddl_diag_code(m.payload, m.payload_len);
+}
+
+static void fuzz_url(const uint8_t *p, size_t n)
+{
+    char url[CFG_URL_MAX], host[CFG_URL_MAX];
+    uint16_t port;
+    int secure;
+    if (n >= sizeof url)
+        n = sizeof url - 1;
+    memcpy(url, p, n);
+    url[n] = '\0';
+    if (dgram_url(url, host, sizeof host, &port, &secure, NULL) == OTA_OK &&
+        (!memchr(host, '\0', sizeof host) || port == 0))
         abort();
 }
 
@@ -101,11 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 3) {
     case 0: fuzz_journal(p, n); break;
-    case 1: fuzz_diag(p, n); break;
-    case 2: fuzz_options(p, n); break;
-    default: fuzz_answer(p, n); break;
+    case 1: fuzz_answer(p, n); break;
+    default: fuzz_url(p, n); break;
     }
     return 0;
 }
