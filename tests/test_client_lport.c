@@ -187,8 +187,8 @@ static void install_and_installed(void **state)
     assert_int_equal(o->read(o->ctx, ODEV_AREA_CORE, 4, buf, 8), ODEV_E_IO); /* past a slot's end */
     assert_int_equal(o->write(o->ctx, ODEV_AREA_CORE, 0, "x", 1), ODEV_E_INVAL);
     memset(&now, 0, sizeof now);
-    strcpy(now.core_name, "Luat");
-    strcpy(now.chip, "RDA8910");
+    memcpy(now.core_name, "Luat", sizeof "Luat");
+    memcpy(now.chip, "RDA8910", sizeof "RDA8910");
     now.core = 20;
     now.script[1] = 1;
     now.script[0] = 1;
