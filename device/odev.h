@@ -54,7 +54,8 @@
 #define ODEV_ETAG_MAX 8
 #define ODEV_PUBKEY_LEN 32
 #define ODEV_PUBKEYS_MAX 4
-#define ODEV_NAME_MAX 16 /* project, core name, chip, each with its NUL */
+#define ODEV_PROJECT_MAX 32 /* project name with its NUL (the server allows 31 bytes) */
+#define ODEV_NAME_MAX 16    /* core name, chip, each with its NUL */
 #define ODEV_IMEI_MAX 16
 #define ODEV_KEY_MAX 64  /* product key, device key */
 
@@ -156,7 +157,7 @@ struct odev_port {
 
 /* What the integrator fills once (constants of the product). */
 struct odev_config {
-    char project[ODEV_NAME_MAX];
+    char project[ODEV_PROJECT_MAX];
     char product_key[ODEV_KEY_MAX];
     char imei[ODEV_IMEI_MAX];
     char device_key[ODEV_KEY_MAX];   /* "" if unset */

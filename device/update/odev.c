@@ -603,7 +603,7 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     }
     if (e != ODEV_OK)
         return e;
-    char fw[3 * ODEV_NAME_MAX + 2], num[11], script[36];
+    char fw[ODEV_PROJECT_MAX + 2 * ODEV_NAME_MAX + 2], num[11], script[36];
     struct odev_text t = {fw, 0, sizeof fw};
     odev_put(&t, c->project);
     odev_put(&t, "_");
