@@ -374,10 +374,11 @@ static int lport_installed(void *ctx, const struct odev_image *now)
     return ODEV_OK;
 }
 
-void lport_log(void *ctx, enum odev_log_level level, const char *msg)
+void lport_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg)
 {
     static const enum log_level map[] = {LOG_L_ERROR, LOG_L_WARN, LOG_L_INFO, LOG_L_DEBUG};
     (void)ctx;
+    (void)ev;
     log_msg((unsigned)level < 4 ? map[level] : LOG_L_DEBUG, "%s", msg);
 }
 
