@@ -171,9 +171,11 @@ $(FW_ELF): $(FW_OBJ) $(FW_PORT)/mps2.ld
 # the porting guide's minimal port: compiled (not linked) for Cortex-M4 at
 # both window sizes, so the template cannot rot
 FW_MINIMAL := $(FW_DIR)/obj/minimal/port_minimal-w9.o $(FW_DIR)/obj/minimal/port_minimal-w15.o
-$(FW_DIR)/obj/minimal/port_minimal-w%.o: device/port/minimal/port_minimal.c
+# (no -MMD: make would try to remake its .d through this very pattern)
+$(FW_DIR)/obj/minimal/port_minimal-w%.o: device/port/minimal/port_minimal.c \
+  device/port/minimal/port_minimal.h $(wildcard device/*.h device/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FW_CC) $(filter-out -I$(FW_PORT),$(FW_CFLAGS)) -Idevice/port/minimal -DODEV_WINDOW_BITS_MAX=$* -c $< -o $@
+	$(FW_CC) $(filter-out -I$(FW_PORT) -MMD -MP,$(FW_CFLAGS)) -Idevice/port/minimal -DODEV_WINDOW_BITS_MAX=$* -c $< -o $@
 device-fw: $(FW_ELF) $(FW_MINIMAL)
 .PHONY: device-fw
 

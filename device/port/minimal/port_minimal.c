@@ -186,17 +186,11 @@ static uint32_t minimal_now(void *ctx)
 
 void minimal_port_bind(struct minimal_port *m, struct odev_port *p, struct odev_config *c)
 {
-    memset(p, 0, sizeof *p);
-    p->ctx = m;
-    p->send = minimal_send;
-    p->recv = minimal_recv;
-    p->now_ms = minimal_now;
-    p->read = minimal_read;
-    p->write = minimal_write;
-    p->erase = minimal_erase;
-    p->sync = minimal_sync;
-    p->journal_load = minimal_journal_load;
-    p->journal_save = minimal_journal_save;
+    *p = (struct odev_port){
+        .ctx = m, .send = minimal_send, .recv = minimal_recv, .now_ms = minimal_now,
+        .read = minimal_read, .write = minimal_write, .erase = minimal_erase, .sync = minimal_sync,
+        .journal_load = minimal_journal_load, .journal_save = minimal_journal_save,
+    };
     for (int a = 0; a < ODEV_AREA__COUNT; a++)
         c->area[a] = (struct odev_geometry){m->size[a], m->erase};
 }
