@@ -111,6 +111,10 @@ $(BUILD)/ota-cache $(BUILD)/ota-server:
 $(BUILD)/%: $(BUILD)/obj/tests/tools/%.o $(ALLLIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the porting guide's minimal port, linked into its host test
+$(BUILD)/tests/test_device_minimal: $(BUILD)/obj/device/port/minimal/port_minimal.o
+$(BUILD)/obj/tests/test_device_minimal.o $(BUILD)/obj/device/port/minimal/port_minimal.o: \
+  CFLAGS += -Idevice/port/minimal
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
@@ -164,13 +168,21 @@ $(FW_ELF): $(FW_OBJ) $(FW_PORT)/mps2.ld
 	$(FW_CC) $(FW_CFLAGS) -nostartfiles -T $(FW_PORT)/mps2.ld -Wl,--gc-sections \
 	  -Wl,-Map=$(FW_DIR)/ota-mps2.map -o $@ $(FW_OBJ)
 	scripts/device-fw-size.sh $@
-device-fw: $(FW_ELF)
+# the porting guide's minimal port: compiled (not linked) for Cortex-M4 at
+# both window sizes, so the template cannot rot
+FW_MINIMAL := $(FW_DIR)/obj/minimal/port_minimal-w9.o $(FW_DIR)/obj/minimal/port_minimal-w15.o
+# (no -MMD: make would try to remake its .d through this very pattern)
+$(FW_DIR)/obj/minimal/port_minimal-w%.o: device/port/minimal/port_minimal.c \
+  device/port/minimal/port_minimal.h $(wildcard device/*.h device/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(filter-out -I$(FW_PORT) -MMD -MP,$(FW_CFLAGS)) -Idevice/port/minimal -DODEV_WINDOW_BITS_MAX=$* -c $< -o $@
+device-fw: $(FW_ELF) $(FW_MINIMAL)
 .PHONY: device-fw
 
 deps:
 	@scripts/deps.sh
 
-test-unit: $(BINS) $(TESTS) $(TOOLS) $(FW_ELF)
+test-unit: $(BINS) $(TESTS) $(TOOLS) $(FW_ELF) $(FW_MINIMAL)
 
 # Cortex-M4 footprint of the device library's update path (fixed last line:
 # "device: flash N bytes, ram M bytes (window 9), ram K bytes (window 15)").

@@ -120,27 +120,33 @@ static enum ota_err dev_lib_err(enum odev_err e, const char *what, const struct 
 }
 
 /* The library's lines are short fixed texts (no formatting on a device).
- * Those an operator (and the e2e tests) read for their numbers get them
- * here, in ota-client's words, from the library's state at the moment it
- * logs them; the rest go out as they are. */
-static void dev_log(void *ctx, enum odev_log_level level, const char *msg)
+ * The events an operator (and the e2e tests) read for their numbers are
+ * worded here as ota-client always did, with the numbers odev_progress
+ * gives at the moment the library logs them; the rest go out as they are. */
+static void dev_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg)
 {
-    const struct ddl_xfer *x = &dev_state.dl.x;
-    unsigned long at = (unsigned long)x->base << (x->szx + 4);
-    if (!strcmp(msg, "resuming"))
-        log_msg(LOG_L_INFO, "download: resuming at byte %lu of %lu", at,
-                (unsigned long)dev_state.j.size);
-    else if (!strcmp(msg, "smaller blocks"))
-        log_msg(LOG_L_INFO, "download: server answers in %u-byte blocks, not %u, from byte %lu",
-                16u << dev_state.dl.blk.szx, 16u << x->szx, at);
-    else if (!strcmp(msg, "package changed"))
+    struct odev_progress p;
+    odev_progress(&dev_state, &p);
+    switch (ev) {
+    case ODEV_EV_RESUME:
+        log_msg(LOG_L_INFO, "download: resuming at byte %lu of %lu", (unsigned long)p.at,
+                (unsigned long)p.size);
+        break;
+    case ODEV_EV_SMALLER_BLOCKS:
+        log_msg(LOG_L_INFO, "download: server answers in %lu-byte blocks, not %lu, from byte %lu",
+                (unsigned long)p.block, (unsigned long)p.block_was, (unsigned long)p.at);
+        break;
+    case ODEV_EV_PKG_CHANGED:
         log_msg(LOG_L_INFO, "download: the package changed during the download, restarting "
                 "from 0");
-    else if (!strcmp(msg, "4.02: probing block 0"))
+        break;
+    case ODEV_EV_PROBE_402:
         log_msg(LOG_L_INFO, "download: 4.02 for block %lu: asking block 0 whether the package "
-                "changed", (unsigned long)dev_state.dl.blk.num);
-    else
-        lport_log(ctx, level, msg);
+                "changed", (unsigned long)p.block_num);
+        break;
+    default:
+        lport_log(ctx, level, ev, msg);
+    }
 }
 
 static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
@@ -235,7 +241,7 @@ static enum ota_err dev_outcome(struct dev_run *run, enum odev_err e, const stru
     if (lr->status == ODEV_S_LOCAL && run->port.why[0])
         return ota_fail(msg, OTA_E_IO, "%s%s%s", lr->reason ? lr->reason : "",
                         lr->reason && lr->reason[0] ? ": " : "", run->port.why);
-    if (lr->status == ODEV_S_VERIFY && lr->reason && !strcmp(lr->reason, "unknown signing key"))
+    if (lr->status == ODEV_S_VERIFY && lr->refusal == ODEV_R_KEY)
         return ota_fail(msg, OTA_E_AUTH, "package signed by a key that is not among the device's "
                         "%d public key(s)", run->cfg.npubkeys);
     if (lr->coap_code && lr->status == ODEV_S_REJECTED)

@@ -20,7 +20,8 @@
 static const char *const dev_file_names[DEV_F__COUNT] = {
     [DEV_F_INI] = "device.ini",    [DEV_F_CORE] = "core.bin",     [DEV_F_SCRIPT] = "script.bin",
     [DEV_F_PART] = "download.part", [DEV_F_PKG] = "download.pkg", [DEV_F_JOURNAL] = "journal",
-    [DEV_F_STAGING] = "staging",
+    [DEV_F_STAGING] = "staging",   [DEV_F_OLD_CORE] = "core.new", [DEV_F_OLD_SCRIPT] = "script.new",
+    [DEV_F_OLD_REPORT] = "report.pending",
 };
 
 /* One process per device: a second one would sweep the first one's

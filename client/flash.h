@@ -8,6 +8,9 @@
  *   download.pkg   DOWNLOAD area once the package is complete
  *   staging        STAGING area: the new core and script back to back
  *   journal        the device library's 128-byte phase record (djournal.h)
+ *   core.new, script.new, report.pending  left by an ota-client before
+ *                  issue 12 (its staging files and pending report): read
+ *                  once to finish its commit, then deleted (lport.c)
  *
  * The rule that keeps a device bootable: a file under a final name is
  * always complete. download.pkg and the slots appear by rename after
@@ -30,6 +33,10 @@ enum dev_file {
     DEV_F_PKG,
     DEV_F_JOURNAL,
     DEV_F_STAGING,
+    /* an ota-client before issue 12 staged here (lport.c finishes its commit) */
+    DEV_F_OLD_CORE,
+    DEV_F_OLD_SCRIPT,
+    DEV_F_OLD_REPORT,
     DEV_F__COUNT
 };
 

@@ -232,6 +232,57 @@ static void lport_download_renamed(struct lport *p, uint8_t rec[ODEV_JOURNAL_LEN
     djournal_encode(&j, rec);
 }
 
+static int lport_installed(void *ctx, const struct odev_image *now);
+
+static uint32_t lport_file_len(const struct lport *p, enum dev_file f)
+{
+    struct stat st;
+    return stat(dev_flash_path(&p->flash, f), &st) == 0 ? (uint32_t)st.st_size : 0;
+}
+
+/* A state directory left mid-commit by an ota-client before issue 12: its
+ * record (no images in it) says committing, and the new images wait in
+ * core.new and script.new, each complete (they appeared by rename), not
+ * in staging. Finish that commit as it did: rename each over its slot (a
+ * missing one was renamed before the cut), save the versions into
+ * device.ini; the library then gets a "committed" record with the images
+ * and goes idle. Its success report (report.pending, written before the
+ * commit) becomes the journal's pending report, from device.ini's
+ * versions. Every step is idempotent: a cut in here redoes it. */
+static int lport_old_commit(struct lport *p, uint8_t rec[ODEV_JOURNAL_LEN])
+{
+    static const enum dev_file staged[2] = {DEV_F_OLD_CORE, DEV_F_OLD_SCRIPT};
+    static const enum dev_file slot[2] = {DEV_F_CORE, DEV_F_SCRIPT};
+    struct djournal j;
+    const char *why;
+    if (djournal_decode(rec, ODEV_JOURNAL_LEN, &j, &why) != ODEV_OK || (j.flags & DJ_F_IMAGES) ||
+        j.phase != DJ_COMMITTING)
+        return ODEV_OK;
+    log_msg(LOG_L_INFO, "recover: finishing an older ota-client's commit (core.new, script.new)");
+    for (int i = 0; i < 2; i++)
+        if ((j.slots & (i ? DJ_SLOT_SCRIPT : DJ_SLOT_CORE)) && dev_flash_exists(&p->flash, staged[i]) &&
+            dev_flash_install(&p->flash, staged[i], slot[i], p->why) != OTA_OK)
+            return ODEV_E_IO;
+    j.img.core_len = lport_file_len(p, DEV_F_CORE);
+    j.img.script_len = lport_file_len(p, DEV_F_SCRIPT);
+    int e = lport_installed(p, &j.img);
+    if (e != ODEV_OK)
+        return e;
+    if (dev_flash_exists(&p->flash, DEV_F_OLD_REPORT)) {
+        j.flags |= DJ_F_REPORT;
+        j.report = 0; /* success */
+        j.reason = ODEV_R_NONE;
+        j.from_core = p->dev->core.number;
+        j.from_script[0] = p->dev->script.major;
+        j.from_script[1] = p->dev->script.minor;
+        j.from_script[2] = p->dev->script.patch;
+    }
+    j.flags |= DJ_F_IMAGES;
+    j.phase = DJ_COMMITTED;
+    djournal_encode(&j, rec);
+    return ODEV_OK;
+}
+
 static int lport_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
 {
     struct lport *p = ctx;
@@ -251,6 +302,9 @@ static int lport_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
         memcpy(rec, buf, len);
     free(buf);
     lport_download_renamed(p, rec);
+    int oe = lport_old_commit(p, rec);
+    if (oe != ODEV_OK)
+        return oe;
     p->pkg_size = lport_be64(rec + 28);
     p->resume_offset = rec[5] == DJ_DOWNLOADING ? (uint32_t)lport_be64(rec + 20) : 0;
     return ODEV_OK;
@@ -311,7 +365,11 @@ static int lport_journal_save(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
     if (io_file_write_all(dev_flash_path(&p->flash, DEV_F_JOURNAL), rec, ODEV_JOURNAL_LEN, 0644,
                           p->why) != OTA_OK)
         return ODEV_E_IO;
-    return ODEV_OK;
+    /* an older client's leftovers go once the record that replaces them
+     * (its pending report included) is durable */
+    for (int f = DEV_F_OLD_CORE; e == ODEV_OK && rec[5] == DJ_IDLE && f <= DEV_F_OLD_REPORT; f++)
+        e = lport_remove(p, (enum dev_file)f);
+    return e;
 }
 
 /* --- the port: install, installed, log ------------------------------------ */
@@ -374,10 +432,11 @@ static int lport_installed(void *ctx, const struct odev_image *now)
     return ODEV_OK;
 }
 
-void lport_log(void *ctx, enum odev_log_level level, const char *msg)
+void lport_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg)
 {
     static const enum log_level map[] = {LOG_L_ERROR, LOG_L_WARN, LOG_L_INFO, LOG_L_DEBUG};
     (void)ctx;
+    (void)ev;
     log_msg((unsigned)level < 4 ? map[level] : LOG_L_DEBUG, "%s", msg);
 }
 

@@ -88,7 +88,7 @@ enum ota_err lport_open(struct lport *p, const char *dir, const struct cfg_devic
                         void *step_ctx, char *msg);
 void lport_close(struct lport *p);
 /* The port's log hook: the library's lines into common/log.c. */
-void lport_log(void *ctx, enum odev_log_level level, const char *msg);
+void lport_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg);
 /* The areas' geometry into c: files, byte-writable, up to 128 MiB. */
 void lport_geometry(struct odev_config *c);
 /* Announce a phase the library does not show through the port (check,

@@ -108,6 +108,18 @@ struct odev_geometry {
 
 enum odev_log_level { ODEV_LOG_ERROR, ODEV_LOG_WARN, ODEV_LOG_INFO, ODEV_LOG_DEBUG };
 
+/* What a log line is about, so a port can react or word it its own way
+ * without comparing texts; the numbers behind an event are in
+ * odev_progress() at the moment the hook runs. */
+enum odev_event {
+    ODEV_EV_TEXT = 0,        /* nothing more than the text */
+    ODEV_EV_RESUME,          /* resuming a download (progress: at, size) */
+    ODEV_EV_SMALLER_BLOCKS,  /* the server answers in smaller blocks (block, block_was, at) */
+    ODEV_EV_PKG_CHANGED,     /* another ETag or size: the download restarts from 0 */
+    ODEV_EV_PROBE_402,       /* a 4.02 past block 0: asking block 0 (block_num) */
+    ODEV_EV__COUNT
+};
+
 /* Every function returns enum odev_err (as int so ports need not include
  * anything else). Flash semantics are NOR's: write only clears bits of
  * erased (0xFF) bytes, erase sets whole erase blocks to 0xFF, and nothing
@@ -132,7 +144,9 @@ struct odev_port {
      * sequence number, or temp file + rename). */
     int (*journal_load)(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN]);
     int (*journal_save)(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN]);
-    void (*log)(void *ctx, enum odev_log_level level, const char *msg); /* may be NULL */
+    /* May be NULL. msg is a short fixed text (no numbers); ev says which
+     * event it is (ODEV_EV_TEXT for the rest). */
+    void (*log)(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg);
     /* Optional (NULL = the library copies STAGING over the slots):
      * install the staged image of len bytes at staging offset off into
      * slot (ODEV_AREA_CORE or _SCRIPT) atomically and idempotently; the
@@ -213,6 +227,16 @@ struct odev_result {
     uint32_t pkg_size;
     uint32_t bytes;            /* payload bytes received in this run */
     uint32_t retx;             /* block requests sent again */
+    unsigned refusal;          /* enum odev_reason of a refused package, else ODEV_R_NONE */
+};
+
+/* The download's numbers, for a port's log (read them in the log hook). */
+struct odev_progress {
+    uint32_t at;        /* bytes stored contiguously from 0 (the resume point) */
+    uint32_t size;      /* package size, 0 while unknown */
+    uint32_t block;     /* block size of the last answer, bytes */
+    uint32_t block_was; /* block size the transfer used before it, bytes */
+    uint32_t block_num; /* block number of the last answer */
 };
 
 /* --- the state --------------------------------------------------------- */
@@ -234,6 +258,7 @@ enum odev_err odev_recover(struct odev *d);
 enum odev_err odev_check(struct odev *d, struct odev_result *r);
 /* Download (resuming), verify, apply, commit, report. */
 enum odev_err odev_update(struct odev *d, struct odev_result *r);
+void odev_progress(const struct odev *d, struct odev_progress *p);
 /* The running images (factory, or the journal's after a commit). */
 const struct odev_image *odev_running(const struct odev *d);
 const char *odev_status_phrase(enum odev_status s);

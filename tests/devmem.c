@@ -126,9 +126,13 @@ static int devmem_jsave(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
     return ODEV_OK;
 }
 
-static void devmem_log(void *ctx, enum odev_log_level level, const char *msg)
+static void devmem_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg)
 {
     struct devmem *m = ctx;
+    if ((unsigned)ev < ODEV_EV__COUNT)
+        m->events[ev]++;
+    if (ev == ODEV_EV_RESUME && m->dev)
+        odev_progress(m->dev, &m->resume_progress);
     snprintf(m->lastlog, sizeof m->lastlog, "%d %s", (int)level, msg);
     if (getenv("DEVMEM_LOG"))
         fprintf(stderr, "[%u ms] %s\n", (unsigned)m->srv->now, m->lastlog);

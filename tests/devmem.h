@@ -27,6 +27,9 @@ struct devmem {
     int installed_calls;
     struct odev_image installed;
     char lastlog[160];
+    unsigned long events[ODEV_EV__COUNT]; /* log hook calls per event code */
+    const struct odev *dev;       /* when set, the log hook keeps odev_progress at a resume */
+    struct odev_progress resume_progress;
 };
 
 /* Areas of the given sizes and erase block, all erased (0xFF). */

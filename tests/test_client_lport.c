@@ -213,6 +213,94 @@ static void locked_directory(void **state)
     lport_close(&p);
 }
 
+static void put_file(const char *name, const char *text)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *fp = fopen(p, "w");
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void file_is(const char *name, const char *text)
+{
+    char p[128], buf[64] = {0};
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *fp = fopen(p, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    assert_int_equal(n, strlen(text));
+    assert_string_equal(buf, text);
+}
+
+/* An ota-client before issue 12 cut mid-commit: its record (no images)
+ * says committing to 0020 + 1.1.0, the new images wait in core.new and
+ * script.new (core.new already renamed in the second case). Recovery must
+ * install them (not copy a missing staging file over the slots), save the
+ * versions, keep its success report pending and leave nothing behind. */
+static void old_client_commit(void **state)
+{
+    (void)state;
+    for (int renamed = 0; renamed < 2; renamed++) {
+        struct djournal j;
+        uint8_t rec[ODEV_JOURNAL_LEN];
+        const char *why;
+        char m[OTA_MSG_LEN], path[128];
+        struct cfg_device d;
+        if (renamed)
+            put_file("core.bin", "NEW CORE 0020");
+        else
+            put_file("core.new", "NEW CORE 0020");
+        put_file("script.new", "script 1.1.0");
+        put_file("script.bin", "script 1.0.0 old");
+        put_file("report.pending", "{\"result\":0}");
+        djournal_init(&j);
+        j.phase = DJ_COMMITTING;
+        j.slots = DJ_SLOT_CORE | DJ_SLOT_SCRIPT;
+        memcpy(j.img.core_name, "Luat", sizeof "Luat");
+        memcpy(j.img.chip, "RDA8910", sizeof "RDA8910");
+        j.img.core = 20;
+        j.img.script[0] = j.img.script[1] = 1;
+        djournal_encode(&j, rec); /* flags 0: a client record, as ota-client wrote it */
+        snprintf(path, sizeof path, "%s/journal", dir);
+        FILE *fp = fopen(path, "w");
+        fwrite(rec, 1, sizeof rec, fp);
+        fclose(fp);
+
+        snprintf(path, sizeof path, "%s/device.ini", dir);
+        assert_int_equal(cfg_device_load(path, &d, m), OTA_OK);
+        struct dev_opts o = {.state_dir = dir};
+        if (dev_recover(&o, &d, m) != OTA_OK)
+            fail_msg("%s", m);
+        file_is("core.bin", "NEW CORE 0020");
+        file_is("script.bin", "script 1.1.0");
+        assert_int_equal(size_of("core.new"), -1);
+        assert_int_equal(size_of("script.new"), -1);
+        assert_int_equal(size_of("report.pending"), -1);
+        assert_int_equal(cfg_device_load(path, &d, m), OTA_OK);
+        assert_int_equal(d.core.number, 20);
+        assert_int_equal(d.script.minor, 1);
+        /* idle, the new images and lengths recorded, the report pending */
+        struct lport p;
+        open_port(&p, &d);
+        assert_int_equal(p.port.journal_load(p.port.ctx, rec), ODEV_OK);
+        lport_close(&p);
+        assert_int_equal(djournal_decode(rec, sizeof rec, &j, &why), ODEV_OK);
+        assert_int_equal(j.phase, DJ_IDLE);
+        assert_true(j.flags & DJ_F_IMAGES);
+        assert_int_equal(j.img.core, 20);
+        assert_int_equal(j.img.core_len, 13);
+        assert_int_equal(j.img.script_len, 12);
+        assert_true(j.flags & DJ_F_REPORT);
+        assert_int_equal(j.report, 0);
+        assert_int_equal(j.from_core, 17); /* device.ini is saved after the renames */
+        void *st = NULL;
+        teardown(&st);
+        setup(&st);
+    }
+}
+
 static void exit_codes(void **state)
 {
     (void)state;
@@ -236,6 +324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(journal_missing_and_torn, setup, teardown),
         cmocka_unit_test_setup_teardown(install_and_installed, setup, teardown),
         cmocka_unit_test_setup_teardown(locked_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(old_client_commit, setup, teardown),
         cmocka_unit_test(exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -415,6 +415,7 @@ static void dl_smaller_blocks(void **state)
     e->srv.szx_max = 4;
     assert_int_equal(dl_run(e), ODEV_OK);
     dl_check_done(e, pkg, len);
+    assert_int_equal(e->mem.events[ODEV_EV_SMALLER_BLOCKS], 1); /* the port's log is told */
     dl_free(e);
     free(pkg);
 }
@@ -647,9 +648,15 @@ static void update_resumes(void **state)
     assert_int_equal(u->r.status, ODEV_S_NET);
     u_check_old(u);
     u->srv.drop_after = -1;
+    u->mem.dev = &u->d;
     assert_int_equal(u_update(u), ODEV_OK);
     assert_true(u->r.bytes < u->pkg.len);
     u_check_new(u);
+    /* the resume is an event with its numbers readable in the log hook */
+    assert_int_equal(u->mem.events[ODEV_EV_RESUME], 1);
+    assert_int_equal(u->mem.resume_progress.size, u->pkg.len);
+    assert_true(u->mem.resume_progress.at > 0);
+    assert_true(u->mem.resume_progress.at + u->r.bytes >= u->pkg.len);
     u_free(u);
 }
 
@@ -675,6 +682,7 @@ static void update_refusals(void **state)
         devsrv_init(&u->srv, u->pkg.p, u->pkg.len);
         assert_int_equal(u_update(u), k == 2 ? ODEV_E_CORRUPT : ODEV_E_AUTH);
         assert_int_equal(u->r.status, ODEV_S_VERIFY);
+        assert_int_equal(u->r.refusal, k == 0 ? ODEV_R_KEY : k == 1 ? ODEV_R_CORE : ODEV_R_NONE);
         assert_memory_equal(u->mem.area[ODEV_AREA_CORE], u->core17.p, u->core17.len);
         assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s100.p, u->s100.len);
         assert_int_equal(u->srv.reports, 1);

@@ -31,10 +31,16 @@ static int ddl_after(uint32_t a, uint32_t b)
     return (int32_t)(a - b) > 0;
 }
 
-static void ddl_log(const struct ddl *d, enum odev_log_level l, const char *msg)
+static void ddl_event(const struct ddl *d, enum odev_log_level l, enum odev_event ev,
+                      const char *msg)
 {
     if (d->port->log)
-        d->port->log(d->port->ctx, l, msg);
+        d->port->log(d->port->ctx, l, ev, msg);
+}
+
+static void ddl_log(const struct ddl *d, enum odev_log_level l, const char *msg)
+{
+    ddl_event(d, l, ODEV_EV_TEXT, msg);
 }
 
 static enum odev_err ddl_fail(const char **why, enum odev_err e, const char *reason)
@@ -763,7 +769,7 @@ static enum odev_err ddl_check_szx(struct ddl *d, const struct ddl_block *b, int
     if (!b->has_block2 || b->szx == x->szx)
         return ODEV_OK;
     if (b->szx < x->szx) {
-        ddl_log(d, ODEV_LOG_INFO, "smaller blocks");
+        ddl_event(d, ODEV_LOG_INFO, ODEV_EV_SMALLER_BLOCKS, "smaller blocks");
         ddl_resize(d, b->szx);
         return ODEV_OK;
     }
@@ -884,11 +890,11 @@ static void ddl_xfer_fresh(struct ddl *d)
     x->busy_waits = busy;
 }
 
-static enum odev_err ddl_restart(struct ddl *d, const char *reason, const char **why)
+static enum odev_err ddl_restart(struct ddl *d, const char **why)
 {
     if (++d->x.restarts > DDL_RESTARTS)
         return ddl_fail(why, ODEV_E_NET, "package keeps changing");
-    ddl_log(d, ODEV_LOG_INFO, reason);
+    ddl_event(d, ODEV_LOG_INFO, ODEV_EV_PKG_CHANGED, "package changed");
     ddl_win_reset(&d->w, d->w.max); /* answers to the old requests are now ignored */
     ddl_xfer_fresh(d);
     return ODEV_OK;
@@ -902,7 +908,7 @@ static enum odev_err ddl_probe(struct ddl *d, struct odev_result *r, const char 
         r->status = ODEV_S_NET;
         return ddl_fail(why, ODEV_E_NET, "4.02 mid-package");
     }
-    ddl_log(d, ODEV_LOG_INFO, "4.02: probing block 0");
+    ddl_event(d, ODEV_LOG_INFO, ODEV_EV_PROBE_402, "4.02: probing block 0");
     ddl_win_reset(&d->w, d->w.max);
     d->x.probe = 1;
     return ODEV_OK;
@@ -1083,7 +1089,7 @@ static enum odev_err ddl_on_answer(struct ddl *d, struct djournal *j, struct ode
     if (d->blk.code != 205)
         return ddl_on_error(d, r, s, now, why);
     if (ddl_package_changed(d, &d->blk, j))
-        return ddl_restart(d, "package changed", why);
+        return ddl_restart(d, why);
     if (s->probe) { /* the same package: the 4.02 was not a replacement */
         ddl_slot_free(&d->w, s);
         d->x.probe = 0;
@@ -1242,7 +1248,7 @@ enum odev_err ddl_download(struct ddl *d, struct djournal *j, struct odev_result
         j->bitmap = 0;
         j->etag_len = 0;
     } else {
-        ddl_log(d, ODEV_LOG_INFO, "resuming");
+        ddl_event(d, ODEV_LOG_INFO, ODEV_EV_RESUME, "resuming");
     }
     x->next = x->base;
     while (e == ODEV_OK && !(x->nblocks && x->base >= x->nblocks))

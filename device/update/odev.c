@@ -34,7 +34,7 @@ enum { ODEV_RC_OK = 0, ODEV_RC_LOCAL, ODEV_RC_NO_UPDATE, ODEV_RC_REJECTED, ODEV_
 static void odev_log(const struct odev *d, enum odev_log_level l, const char *msg)
 {
     if (d->port->log)
-        d->port->log(d->port->ctx, l, msg);
+        d->port->log(d->port->ctx, l, ODEV_EV_TEXT, msg);
 }
 
 static enum odev_err odev_fail(struct odev *d, enum odev_err e, const char *why)
@@ -286,7 +286,8 @@ static enum odev_err odev_header(struct odev *d, uint32_t size)
         d->r->to.core = d->h.to_core;
     if (d->h.flags & DPKG_F_SCRIPT)
         memcpy(d->r->to.script, d->h.script, sizeof d->h.script);
-    if ((d->refusal = odev_header_refusal(d, &d->h)) != ODEV_R_NONE)
+    d->r->refusal = d->refusal = odev_header_refusal(d, &d->h);
+    if (d->refusal != ODEV_R_NONE)
         return odev_fail(d, ODEV_E_AUTH, odev_reason_phrase(d->refusal));
     return ODEV_OK;
 }
@@ -582,6 +583,16 @@ const struct odev_image *odev_running(const struct odev *d)
     return &d->running;
 }
 
+void odev_progress(const struct odev *d, struct odev_progress *p)
+{
+    const struct ddl_xfer *x = &d->dl.x;
+    p->at = x->base << (x->szx + 4);
+    p->size = d->j.size;
+    p->block = 16u << d->dl.blk.szx;
+    p->block_was = 16u << x->szx;
+    p->block_num = d->dl.blk.num;
+}
+
 /* Common start of check and update: result, recovery, the link. */
 static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
 {
@@ -678,8 +689,8 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     enum odev_err e = odev_begin(d, r);
     if (e == ODEV_OK && d->j.phase != DJ_DOWNLOADED)
         e = odev_fetch(d);
-    else if (e == ODEV_OK)
-        odev_log(d, ODEV_LOG_INFO, "resuming");
+    else if (e == ODEV_OK && d->port->log)
+        d->port->log(d->port->ctx, ODEV_LOG_INFO, ODEV_EV_RESUME, "resuming");
     if (e == ODEV_OK)
         e = odev_install(d);
     if (e == ODEV_OK) {

@@ -83,10 +83,11 @@ static int mps2_jsave(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
     return nor_journal_save(&((struct mps2_port *)ctx)->nor, rec);
 }
 
-static void mps2_log(void *ctx, enum odev_log_level level, const char *msg)
+static void mps2_log(void *ctx, enum odev_log_level level, enum odev_event ev, const char *msg)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     (void)ctx;
+    (void)ev;
     mps2_puts("[");
     mps2_putu(mps2_now_ms());
     mps2_puts("] ");
