@@ -198,7 +198,7 @@ gw_taken_back() {
 }
 # stall_figure: the scenario 2 figures of the last kill_at_third
 stall_figure() {
-  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
+  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves), 5.03 answers $(field busy); $NET"
 }
 # gw_failover_runs RUNS: scenario 2 RUNS times (gateway 2 restarted and
 # taken back in between), every stall, their median and maximum
