@@ -48,6 +48,50 @@ static uint32_t dgram_stamp(void)
     return t ? t : UINT32_MAX;
 }
 
+/* The link's round trip, from the first request after a datagram to the
+ * next datagram (RFC 6298 smoothing; a sample inflated by a loss only
+ * makes the bounds longer). */
+static void dgram_rtt_sample(struct dgram *g, uint32_t r)
+{
+    if (!g->srtt_ms) {
+        g->srtt_ms = r ? r : 1;
+        g->rttvar_ms = r / 2;
+        return;
+    }
+    uint32_t dev = g->srtt_ms > r ? g->srtt_ms - r : r - g->srtt_ms;
+    g->rttvar_ms = (3 * g->rttvar_ms + dev) / 4;
+    g->srtt_ms = (7 * g->srtt_ms + r) / 8;
+    if (!g->srtt_ms)
+        g->srtt_ms = 1;
+}
+
+static uint32_t dgram_rtt(const struct dgram *g)
+{
+    if (g->srtt_ms)
+        return g->srtt_ms;
+    return g->hs_rtt_ms ? g->hs_rtt_ms : DGRAM_RTT_INIT_MS;
+}
+
+/* One retransmission timeout: the longest a live peer takes to answer. */
+static uint32_t dgram_rto(const struct dgram *g)
+{
+    uint32_t rto = g->srtt_ms ? g->srtt_ms + 4 * g->rttvar_ms : 2 * dgram_rtt(g);
+    return rto > DGRAM_REMOVE_MIN_MS ? rto : DGRAM_REMOVE_MIN_MS;
+}
+
+/* After a move with nothing heard since: the next one comes at the RTO
+ * pace, DGRAM_REMOVES times in a row (see dgram.h). */
+static int dgram_moving_fast(const struct dgram *g)
+{
+    return g->moves_unanswered > 0 && g->moves_unanswered <= DGRAM_REMOVES;
+}
+
+/* How long a request may go unanswered before the link moves. */
+static uint32_t dgram_move_after(const struct dgram *g)
+{
+    return dgram_moving_fast(g) ? dgram_rto(g) : DGRAM_SILENT_MS + 4 * dgram_rtt(g);
+}
+
 static enum ota_err dgram_url_port(const char *url, const char *p, uint16_t *port, const char **end,
                                    char *msg)
 {
@@ -103,13 +147,18 @@ enum ota_err dgram_url(const char *url, char *host, size_t hostlen, uint16_t *po
 static enum ota_err dgram_socket(struct dgram *g, char *msg)
 {
     int on = 1, v6 = g->addr.ss_family == AF_INET6;
-    if (g->fd >= 0)
+    int fd = socket(g->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)&g->addr, g->alen) != 0 ||
+        setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
+                   sizeof on) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return ota_fail(msg, OTA_E_NET, "%s: socket: %s", g->peer, strerror(err));
+    }
+    if (g->fd >= 0) /* kept until the new one works: a failed move stays on the old port */
         close(g->fd);
-    g->fd = socket(g->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (g->fd < 0 || connect(g->fd, (const struct sockaddr *)&g->addr, g->alen) != 0 ||
-        setsockopt(g->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
-                   sizeof on) != 0)
-        return ota_fail(msg, OTA_E_NET, "%s: socket: %s", g->peer, strerror(errno));
+    g->fd = fd;
     return OTA_OK;
 }
 
@@ -364,6 +413,8 @@ static int dgram_handshake_step(struct dgram *g, uint32_t t0, char *msg)
     }
     uint32_t limit = g->answered && g->hs_limit_ms > DGRAM_REHANDSHAKE_MS ? DGRAM_REHANDSHAKE_MS
                                                                           : g->hs_limit_ms;
+    if (g->answered && !g->hs_heard && dgram_moving_fast(g))
+        limit = dgram_rto(g); /* nobody there: likely the dead gateway again */
     if (dgram_psk_refused(g) || dgram_since(t0) >= limit) {
         ota_fail(msg, OTA_E_NET, "%s: %s", g->peer, dgram_refused_text(g));
         return -1;
@@ -407,28 +458,60 @@ static enum ota_err dgram_handshake(struct dgram *g, int fresh, char *msg)
     g->established = 1;
     g->handshakes++;
     g->waiting_since = 0;
+    g->moves_unanswered = 0; /* a gateway that is alive */
     log_msg(LOG_L_DEBUG, "net: DTLS session with %s up in %u ms (%s, identity %s)", g->peer,
             (unsigned)dgram_since(t0), SSL_get_cipher_name(g->ssl), g->identity);
     return OTA_OK;
 }
 
-/* After DGRAM_SILENT_MS (+ 4 round trips) of silence on a session that
- * carried a 2.05, start over; a failure is more loss (tried again after
- * the next silence). */
-static void dgram_rehandshake(struct dgram *g)
+/* Move to a new socket (source port) and handshake there; a handshake
+ * that hears nothing within an RTO (the dead gateway again) moves again,
+ * as long as the fast pace lasts. A failure is more loss: the next send
+ * tries from a new socket. */
+static void dgram_move_dtls(struct dgram *g)
 {
     char m[OTA_MSG_LEN];
-    uint32_t silent = DGRAM_SILENT_MS + 4 * g->hs_rtt_ms;
-    if (!g->secure || !g->answered || !g->established || !g->waiting_since ||
-        dgram_since(g->waiting_since) < silent)
-        return;
-    log_msg(LOG_L_INFO, "net: %s silent for %.1f s: new DTLS session (%u), the gateway may have "
-            "failed over", g->peer, silent / 1000.0, g->handshakes);
-    if (dgram_handshake(g, 1, m) != OTA_OK) {
+    while (dgram_handshake(g, 1, m) != OTA_OK) {
         log_msg(LOG_L_INFO, "net: %s", m);
         g->established = 0;
+        if (g->hs_heard || !dgram_moving_fast(g))
+            return;
+        g->moves++;
+        g->moves_unanswered++;
     }
+}
+
+/* coap://: a new socket, and the last request again from it (the
+ * library's own timers may be backed off by now). */
+static void dgram_move_udp(struct dgram *g)
+{
+    char m[OTA_MSG_LEN];
+    if (dgram_socket(g, m) != OTA_OK) {
+        log_msg(LOG_L_INFO, "net: %s (kept the old port)", m);
+        return;
+    }
+    if (g->last_len && send(g->fd, g->last_req, g->last_len, 0) == (ssize_t)g->last_len)
+        g->waiting_since = dgram_stamp(); /* the next move's clock starts with this request */
+}
+
+/* A request unanswered for dgram_move_after(): a new source port, i.e. a
+ * new load balancer session hashed afresh (see dgram.h). */
+static void dgram_move(struct dgram *g)
+{
+    uint32_t after = dgram_move_after(g);
+    if (!g->answered || !g->waiting_since || dgram_since(g->waiting_since) < after ||
+        (g->secure && !g->established))
+        return;
+    g->moves++;
+    g->moves_unanswered++;
     g->waiting_since = 0; /* the next request starts the clock again */
+    log_msg(LOG_L_INFO, "net: %s silent for %.1f s: %s (move %u), the gateway may have failed "
+            "over", g->peer, after / 1000.0, g->secure ? "new DTLS session from a new source "
+            "port" : "new source port", g->moves);
+    if (g->secure)
+        dgram_move_dtls(g);
+    else
+        dgram_move_udp(g);
 }
 
 /* --- send and receive ---------------------------------------------------- */
@@ -500,6 +583,10 @@ enum ota_err dgram_send(struct dgram *g, const uint8_t *buf, size_t len, char *m
         return ota_fail(msg, OTA_E_NET, "%s", g->why);
     if (g->secure)
         return dgram_send_dtls(g, buf, len, msg);
+    if (len <= sizeof g->last_req) {
+        memcpy(g->last_req, buf, len);
+        g->last_len = len;
+    }
     if (send(g->fd, buf, len, 0) == (ssize_t)len)
         return OTA_OK;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
@@ -565,7 +652,10 @@ enum ota_err dgram_recv(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, 
         if (rc < 0)
             return OTA_E_NET;
         if (rc > 0) {
+            if (g->waiting_since)
+                dgram_rtt_sample(g, dgram_since(g->waiting_since));
             g->waiting_since = 0;
+            g->moves_unanswered = 0;
             g->answered |= *len >= 4 && buf[1] == DGRAM_COAP_205;
             return OTA_OK;
         }
@@ -573,7 +663,7 @@ enum ota_err dgram_recv(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, 
         uint32_t spent = dgram_since(t0);
         if (spent >= wait_ms)
             return OTA_OK;
-        dgram_rehandshake(g);
+        dgram_move(g);
         uint32_t left = wait_ms - spent;
         if (dgram_wait(g, left < DGRAM_POLL_MAX_MS ? left : DGRAM_POLL_MAX_MS) < 0)
             return ota_fail(msg, OTA_E_NET, "%s", g->why);

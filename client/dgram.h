@@ -11,16 +11,26 @@
  *                          ends the run at once (dgram_send/recv fail with
  *                          OTA_E_NET and a message saying which);
  *   after it               they are loss (a gateway failing over): logged,
- *                          and the library's timers resend. An established
- *                          coaps:// session that leaves a request
- *                          unanswered for DGRAM_SILENT_MS + 4 handshake
- *                          round trips (counted from the first request
- *                          after the last datagram that came, so a pause
- *                          of the library's own timers is not silence) is
- *                          presumed lost (its gateway died and the load
- *                          balancer moved us to another, which has no such
- *                          session): a new handshake, from a new socket
- *                          (source port), inside that wait.
+ *                          and the library's timers resend. A request
+ *                          left unanswered for DGRAM_SILENT_MS + 4 round
+ *                          trips (counted from the first request after the
+ *                          last datagram that came, so a pause of the
+ *                          library's own timers is not silence) means the
+ *                          gateway behind a load balancer died: the link
+ *                          moves to a new socket (source port), a new
+ *                          balancer session hashed afresh. coap:// sends
+ *                          its last request again from there; coaps://
+ *                          handshakes there first (the new gateway has no
+ *                          session of ours).
+ *   after a move           it may have landed on the dead gateway again
+ *                          (the balancer has not marked it down yet): a
+ *                          request sent since the move and unanswered for
+ *                          one retransmission timeout (RTO = SRTT +
+ *                          4 RTTVAR of the link's round trips, at least
+ *                          DGRAM_REMOVE_MIN_MS) moves again, up to
+ *                          DGRAM_REMOVES times in a row; then the silence
+ *                          bound again (a link that is down altogether
+ *                          does not churn ports).
  *
  * The DTLS handshake runs inside the first dgram_send (and after silence),
  * bounded by the handshake limit given to dgram_open; OpenSSL's own timers
@@ -43,6 +53,10 @@
 #define DGRAM_REFUSALS 2      /* server hello records after our Finished ... */
 #define DGRAM_GRACE_MS 2000   /* ... and this long + 4 round trips without its Finished */
 #define DGRAM_SILENT_MS 3000  /* a request unanswered this long: the session is presumed lost */
+#define DGRAM_REMOVE_MIN_MS 500 /* after a move: the shortest wait before the next one */
+#define DGRAM_REMOVES 3       /* moves in a row at the RTO pace, then DGRAM_SILENT_MS again */
+#define DGRAM_RTT_INIT_MS 1000 /* the round trip assumed before one is measured */
+#define DGRAM_RESEND_MAX 512  /* coap://: the last request kept to send again after a move */
 /* A new session after a 2.05 (failover) gives up sooner than the first:
  * the library's timers go on resending, and the next send tries again. */
 #define DGRAM_REHANDSHAKE_MS 15000
@@ -64,6 +78,11 @@ struct dgram {
     int answered;               /* a 2.05 came back */
     int established;            /* the DTLS session is up */
     uint32_t waiting_since;     /* first request since the last datagram came; 0 = none */
+    uint32_t srtt_ms, rttvar_ms; /* from waiting_since to the next datagram; srtt 0 = none */
+    unsigned moves;             /* to a new source port after silence (coaps: + a handshake) */
+    unsigned moves_unanswered;  /* moves in a row with nothing heard since */
+    uint8_t last_req[DGRAM_RESEND_MAX]; /* coap://: the last request sent */
+    size_t last_len;
     unsigned handshakes;        /* completed, the first included */
     int fresh_next;             /* the last handshake failed: the next one from a new socket */
     /* DTLS */

@@ -19,7 +19,12 @@
 #    dropped on full receive buffers; then the median and the maximum.
 #    GW_BENCH=failover scripts/bench_gateways.sh runs only this part
 #    (run it under `unshare -rn` with `ip link set lo up` first for
-#    counters of its own network namespace).
+#    counters of its own network namespace). A device whose move got no
+#    answer either moves again after one RTO (README, "Many gateways").
+# 4. GW_BENCH=client (only this part): ota-client over the nb2 link
+#    through nginx, GW_CLIENT_RUNS times (default 4) with its gateway
+#    killed mid-download and as many without, every download time and the
+#    medians; GW_CLIENT=PATH measures another ota-client binary.
 # The gateways, nginx and the load run as in tests/e2e_gateways.sh, which
 # this script reuses (GW_BENCH=1 makes it print figures and skip checks it
 # does not need). Every process is stopped by PID on exit.

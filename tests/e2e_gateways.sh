@@ -14,7 +14,8 @@
 #   1. N devices (ota-load, every image checked) through nginx: 0 wrong, 0 failed.
 #   2. kill -9 one gateway when about a third of the blocks are served: every
 #      device still ends with a correct image, devices move to a new source
-#      port after 2 s without an answer (ota-load -M 2); prints the longest
+#      port after 2 s without an answer (ota-load -M 2), again after one
+#      RTO when the move got no answer either; prints the longest
 #      stall of a device, the blocks asked for again (retransmits) and the
 #      ICMP errors and receive-buffer drops of the network namespace.
 #   3. restart it: it takes traffic again, 0 wrong.
@@ -30,6 +31,7 @@
 # run.sh's 300 s). Every process is bounded and stopped by PID on exit.
 # GW_SS=1 keeps `ss -uamnp` (every socket's drop count) after each kill run.
 # GW_MOVE_S=0 keeps devices on their port (the device-side failover off).
+# GW_BENCH=1|failover|client: figures only (scripts/bench_gateways.sh).
 set -u
 . "$(dirname "$0")/lib.sh"
 BUILD=${1:-${BUILD:-build/release}}
@@ -198,7 +200,7 @@ gw_taken_back() {
 }
 # stall_figure: the scenario 2 figures of the last kill_at_third
 stall_figure() {
-  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves); $NET"
+  echo "gateway killed at about $AT of $TOTAL blocks: failed $(field failed), wrong $(field wrong), longest stall of a device $(field stall_max_ms) ms (devices over 1/3/5 s: $(field stalled_1s)/$(field stalled_3s)/$(field stalled_5s)), blocks asked again $(field retransmits), moves to a new port $(field moves), 5.03 answers $(field busy); $NET"
 }
 # gw_failover_runs RUNS: scenario 2 RUNS times (gateway 2 restarted and
 # taken back in between), every stall, their median and maximum
@@ -212,12 +214,78 @@ gw_failover_runs() {
   done
   echo "== 3. longest stall of a device over $1 runs: ${st[*]} ms; median $(printf '%s\n' "${st[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') ms, max $(printf '%s\n' "${st[@]}" | sort -n | tail -1) ms"
 }
+# ota-client through nginx (5., 6. and GW_BENCH=client), its gateway killed mid-download
+NEW_CORE=$OTA_REL/core_Luat_V0020_RDA8910.bin
+# busy_gw: the gateway that started a transfer since client_through (0
+# if none yet); transfers_running would also count transfers that earlier
+# runs abandoned
+busy_gw() {
+  local i
+  for i in 1 2 3; do
+    [ "$(gw_stat "$i" transfers_started)" -gt "${TS0[$i]}" ] && { echo "$i"; return; }
+  done
+  echo 0
+}
+# client_through NAME URL: run ota-client in the background on device NAME
+declare -a TS0
+client_through() {
+  local i
+  for i in 1 2 3; do TS0[$i]=$(gw_stat "$i" transfers_started); done
+  timeout -s KILL 170 "${GW_CLIENT:-$BIN/ota-client}" -d "$W/$1" -s "$2" -v update >"$W/$1.out" 2>"$W/$1.err" &
+  CPID=$!; OTA_PIDS+=("$CPID")
+}
+# kill_its_gateway: wait for the client's transfer, let it run, kill -9
+# the gateway serving it; sets KILLED
+kill_its_gateway() {
+  local k b
+  KILLED=0
+  for k in $(seq 1 300); do
+    KILLED=$(busy_gw); [ "$KILLED" != 0 ] && break
+    kill -0 "$CPID" 2>/dev/null || return
+    sleep 0.1
+  done
+  [ "$KILLED" != 0 ] || return
+  b=$(gw_stat "$KILLED" blocks)
+  for k in $(seq 1 300); do
+    [ "$(gw_stat "$KILLED" blocks)" -ge $((b + 8)) ] && break
+    sleep 0.1
+  done
+  gw_kill "$KILLED"
+}
+restart_killed() { [ "$KILLED" != 0 ] && gw_start "$KILLED"; }
+# client_seconds NAME: the download time in the client's log
+client_seconds() { sed -n 's/.*downloaded [0-9]* bytes in \([0-9.]*\) s.*/\1/p' "$W/$1.err" | tail -1; }
+# gw_client_runs RUNS: scenario 6 RUNS times with its gateway killed and
+# RUNS times without (interleaved): every download time, the medians
+gw_client_runs() {
+  local r k name nk=() wk=() m
+  OTA_PORT=$NP
+  ota_link_start nb2 || { echo "nbsim did not start"; return 1; }
+  for r in $(seq 1 "$1"); do
+    for k in 0 1; do
+      name=cb$r$k; ota_device "$W/$name" 17 1.0.0
+      client_through "$name" "coap://127.0.0.1:$OTA_LINK_PORT"
+      KILLED=0; [ $k = 1 ] && kill_its_gateway
+      wait "$CPID"; RC=$?
+      cmp -s "$W/$name/core.bin" "$NEW_CORE" || RC="$RC (core differs)"
+      m=$(grep -c 'new source port' "$W/$name.err")
+      echo "== client run $r, $([ $k = 1 ] && echo "gateway $KILLED killed" || echo "no kill"): exit $RC, $(client_seconds "$name") s, moves $m; $(grep -E 'resent' "$W/$name.err" | cut -c1-120 | tr '\n' '|')"
+      if [ $k = 1 ]; then wk+=("$(client_seconds "$name")"); restart_killed && gw_taken_back "$KILLED"
+      else nk+=("$(client_seconds "$name")"); fi
+    done
+  done
+  ota_link_stop
+  echo "== client over nb2 through nginx: no kill ${nk[*]} s (median $(printf '%s\n' "${nk[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')), gateway killed ${wk[*]} s (median $(printf '%s\n' "${wk[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'))"
+}
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 # gw_bench: figures for scripts/bench_gateways.sh, then exit;
-# GW_BENCH=failover: only the failover runs (GW_FAILOVER_RUNS, default 5)
+# GW_BENCH=failover: only the failover runs (GW_FAILOVER_RUNS, default 5);
+# GW_BENCH=client: only scenario 6, GW_CLIENT_RUNS (default 4) times with
+# the kill and as many without (GW_CLIENT: another ota-client binary)
 gw_bench() {
   local k d=() p=() md mp
   [ "$GW_BENCH" = failover ] && { gw_failover_runs "${GW_FAILOVER_RUNS:-5}"; exit 0; }
+  [ "$GW_BENCH" = client ] && { gw_client_runs "${GW_CLIENT_RUNS:-4}"; exit 0; }
   for k in 1 2 3; do
     load -n "$N" -k "$W/run/cache"; p+=("$(field blocks_per_s)")
     load_at "127.0.0.1:${GW_PORT[1]}" -n "$N" -k "$W/run/cache"
@@ -286,45 +354,6 @@ check "4. new release synced to 3 gateways one by one during $N devices: 0 wrong
 check "4. the three gateways hold the new release" \
   eq "$synced$(cd "$W/gw2/cache" && sha256sum ./*.pkg | sha256sum)" "3$(cd "$W/rel2" && sha256sum ./*.pkg | sha256sum)"
 
-# 5. and 6.: ota-client through nginx, its gateway killed mid-download
-NEW_CORE=$OTA_REL/core_Luat_V0020_RDA8910.bin
-# busy_gw: the gateway that started a transfer since client_through (0
-# if none yet); transfers_running would also count transfers that earlier
-# runs abandoned
-busy_gw() {
-  local i
-  for i in 1 2 3; do
-    [ "$(gw_stat "$i" transfers_started)" -gt "${TS0[$i]}" ] && { echo "$i"; return; }
-  done
-  echo 0
-}
-# client_through NAME URL: run ota-client in the background on device NAME
-declare -a TS0
-client_through() {
-  local i
-  for i in 1 2 3; do TS0[$i]=$(gw_stat "$i" transfers_started); done
-  timeout -s KILL 170 "$BIN/ota-client" -d "$W/$1" -s "$2" -v update >"$W/$1.out" 2>"$W/$1.err" &
-  CPID=$!; OTA_PIDS+=("$CPID")
-}
-# kill_its_gateway: wait for the client's transfer, let it run, kill -9
-# the gateway serving it; sets KILLED
-kill_its_gateway() {
-  local k b
-  KILLED=0
-  for k in $(seq 1 300); do
-    KILLED=$(busy_gw); [ "$KILLED" != 0 ] && break
-    kill -0 "$CPID" 2>/dev/null || return
-    sleep 0.1
-  done
-  [ "$KILLED" != 0 ] || return
-  b=$(gw_stat "$KILLED" blocks)
-  for k in $(seq 1 300); do
-    [ "$(gw_stat "$KILLED" blocks)" -ge $((b + 8)) ] && break
-    sleep 0.1
-  done
-  gw_kill "$KILLED"
-}
-restart_killed() { [ "$KILLED" != 0 ] && gw_start "$KILLED"; }
 
 # 5. coaps:// devices through nginx, keys derived from the product secret
 load_at "127.0.0.1:$NPS" -S "$W/run/keys/psk.secret" -n "$NS" -k "$W/old" -k "$W/rel2"

@@ -2,7 +2,8 @@
  * URL forms, a round trip with a local UDP peer, a bounded wait, ICMP port
  * unreachable ending the run before the first 2.05 and counting as loss
  * after it, and DTLS failing fast on a closed port and within its bound on
- * a silent one; a DTLS-PSK session with an in-process OpenSSL server whose
+ * a silent one; coap:// moving to a new source port after silence (sooner
+ * after a move that met silence too); a DTLS-PSK session with an in-process OpenSSL server whose
  * port then closes: the ICMP error is loss and the session survives.
  * ota-server itself is the peer in tests/e2e_security.sh and
  * e2e_gateways.sh.
@@ -326,6 +327,78 @@ static void dtls_silence_means_new_session(void **state)
     close(sv.fd);
 }
 
+/* The peer's next datagram, waiting for it with the client's receive loop
+ * (single thread: the client moves inside dgram_recv); its source port,
+ * 0 if none came within limit_ms. */
+static uint16_t udp_next_from(struct dgram *g, int fd, uint32_t limit_ms, uint32_t *at)
+{
+    uint8_t buf[128];
+    size_t len;
+    char msg[OTA_MSG_LEN];
+    uint32_t t0 = dgram_now_ms();
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t flen = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+        if (n > 0) {
+            *at = dgram_now_ms();
+            assert_int_equal(n, sizeof get_stats);
+            return ntohs(from.sin_port);
+        }
+        if (dgram_now_ms() - t0 >= limit_ms)
+            return 0;
+        assert_int_equal(dgram_recv(g, buf, sizeof buf, &len, 50, msg), OTA_OK);
+        assert_int_equal(len, 0);
+    }
+}
+
+/* coap:// after a 2.05: a request unanswered for the silence bound moves
+ * the link to a new source port (the last request sent again from
+ * there); one unanswered there moves again after one RTO; an answer on
+ * the new port is taken. */
+static void udp_silence_moves_to_new_port(void **state)
+{
+    struct cfg_device d;
+    struct dgram g;
+    char msg[OTA_MSG_LEN];
+    uint8_t buf[128];
+    size_t len = 0;
+    uint16_t port;
+    uint32_t sent, at = 0;
+    (void)state;
+    int fd = peer_open(&port);
+    device_for(&d, port, 0);
+    assert_int_equal(dgram_open(&g, d.server, &d, 1000, msg), OTA_OK);
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    peer_answer(fd, 0x45);
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 1000, msg), OTA_OK);
+    uint16_t first = local_port(g.fd);
+    /* the gateway stops answering: the request it took stays unanswered */
+    sent = dgram_now_ms();
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
+    assert_int_equal(udp_next_from(&g, fd, 100, &at), first);
+    uint16_t second = udp_next_from(&g, fd, DGRAM_SILENT_MS + 2000, &at);
+    assert_true(second != 0 && second != first);
+    assert_true(at - sent >= DGRAM_SILENT_MS && at - sent < DGRAM_SILENT_MS + 1000);
+    /* the move landed on a dead gateway again: the next one comes sooner */
+    sent = at;
+    uint16_t third = udp_next_from(&g, fd, DGRAM_SILENT_MS, &at);
+    assert_true(third != 0 && third != second && third != first);
+    assert_true(at - sent >= DGRAM_REMOVE_MIN_MS && at - sent < DGRAM_SILENT_MS);
+    /* a live gateway there: its answer is taken */
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(third)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    uint8_t ans[sizeof get_stats];
+    memcpy(ans, get_stats, sizeof ans);
+    ans[1] = 0x45;
+    assert_int_equal(sendto(fd, ans, sizeof ans, 0, (struct sockaddr *)&to, sizeof to), sizeof ans);
+    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 1000, msg), OTA_OK);
+    assert_int_equal(len, sizeof ans);
+    assert_int_equal(local_port(g.fd), third);
+    dgram_close(&g);
+    close(fd);
+}
+
 static void coaps_needs_psk(void **state)
 {
     struct cfg_device d;
@@ -344,6 +417,7 @@ int main(void)
         cmocka_unit_test(url_forms),
         cmocka_unit_test(udp_round_trip_then_icmp_is_loss),
         cmocka_unit_test(udp_closed_port_fails_fast),
+        cmocka_unit_test(udp_silence_moves_to_new_port),
         cmocka_unit_test(dtls_closed_port_fails_fast),
         cmocka_unit_test(dtls_silent_peer_is_bounded),
         cmocka_unit_test(dtls_session_then_icmp_is_loss),

@@ -57,6 +57,8 @@
 #define LOAD_SCAN_US 20000   /* timer scan period */
 #define LOAD_HS_MAX 64       /* coaps://: DTLS handshakes in progress at once */
 #define LOAD_HS_SECONDS 30   /* a handshake older than this fails the device */
+#define LOAD_REMOVE_MIN_MS 500 /* -M: after a move, the shortest wait before the next */
+#define LOAD_REMOVES 3       /* -M: moves in a row at the RTO pace, then -M SECONDS again */
 
 enum load_state { LOAD_NEW, LOAD_HS, LOAD_RUN, LOAD_WAIT, LOAD_DONE, LOAD_FAIL };
 
@@ -87,6 +89,8 @@ struct load_dev {
     uint64_t last_us; /* last answer (or first request): stalls are measured from it */
     uint64_t stall_us; /* this device's longest wait between two answers */
     uint64_t moved_us; /* when it last moved to a new source port (-M) */
+    int moves_unanswered; /* moves in a row without an answer since */
+    uint64_t srtt_us, rttvar_us; /* round trips of first tries (Karn); srtt 0 = none */
     int full_path;     /* -Q after a move: /fota until the new port has an answer */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
@@ -577,6 +581,19 @@ static void load_block(struct load_dev *d, int idx, struct load_slot *s,
     load_advance(d, idx);
 }
 
+/* RFC 6298 smoothing of a device's round trips. */
+static void load_rtt_sample(struct load_dev *d, uint64_t r)
+{
+    if (!d->srtt_us) {
+        d->srtt_us = r ? r : 1;
+        d->rttvar_us = r / 2;
+        return;
+    }
+    uint64_t dev = d->srtt_us > r ? d->srtt_us - r : r - d->srtt_us;
+    d->rttvar_us = (3 * d->rttvar_us + dev) / 4;
+    d->srtt_us = (7 * d->srtt_us + r) / 8;
+}
+
 static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
 {
     struct load_dev *d = &devs[idx];
@@ -600,6 +617,9 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     if (d->stall_us > tot.stall_max_us)
         tot.stall_max_us = d->stall_us;
     d->last_us = now;
+    d->moves_unanswered = 0;
+    if (s->tries == 1)
+        load_rtt_sample(d, now - s->sent_us);
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
         d->full_path = 0;
@@ -733,12 +753,25 @@ static int load_socket(int i)
     return fd;
 }
 
-/* -M: has coap:// device d waited move_s for an answer to an outstanding
- * request, since its last answer and its last move? */
+/* -M: how long device d waits for an answer before it moves: move_s, or
+ * right after a move that got no answer (the balancer may have hashed it
+ * onto the dead gateway again) one RTO of its own round trips (SRTT + 4
+ * RTTVAR, at least LOAD_REMOVE_MIN_MS), LOAD_REMOVES times in a row, as
+ * ota-client's link does (client/dgram.h). */
+static uint64_t load_move_after_us(const struct load_dev *d)
+{
+    if (d->moves_unanswered < 1 || d->moves_unanswered > LOAD_REMOVES)
+        return (uint64_t)o.move_s * 1000000u;
+    uint64_t rto = d->srtt_us ? d->srtt_us + 4 * d->rttvar_us : 0;
+    return rto > LOAD_REMOVE_MIN_MS * 1000u ? rto : LOAD_REMOVE_MIN_MS * 1000u;
+}
+
+/* -M: has coap:// device d waited long enough for an answer to an
+ * outstanding request, since its last answer and its last move? */
 static int load_silent(const struct load_dev *d, uint64_t now)
 {
     uint64_t since = d->last_us > d->moved_us ? d->last_us : d->moved_us;
-    if (!o.move_s || d->ssl || now - since < (uint64_t)o.move_s * 1000000u)
+    if (!o.move_s || d->ssl || now - since < load_move_after_us(d))
         return 0;
     for (int k = 0; k < o.window; k++)
         if (d->slot[k].used && !d->slot[k].got)
@@ -760,6 +793,7 @@ static void load_move(int i, uint64_t now)
     close(d->fd);
     d->fd = fd;
     d->moved_us = now;
+    d->moves_unanswered++;
     d->full_path = 1; /* the gateway knows no transfer of the new port: /p/ would be 4.03 */
     tot.moves++;
     for (int k = 0; k < o.window; k++) {
@@ -997,7 +1031,9 @@ static const char load_usage[] =
     "  -M SECONDS     coap://: a device that has waited SECONDS for an answer moves to a new\n"
     "                 source port and asks its outstanding blocks again (a new session in\n"
     "                 a load balancer; with -Q on /fota until the new port is answered;\n"
-    "                 at most once per SECONDS; default 0 = never)\n"
+    "                 at most once per SECONDS; default 0 = never; after a move that got\n"
+    "                 no answer, the next after one RTO of its round trips (>= 500 ms),\n"
+    "                 3 times in a row)\n"
     "  -r N           downloads per device, one after the other (default 1)\n"
     "  -x SECONDS     longest 5.03 Max-Age honoured (default 30)\n"
     "  -c             confirmable requests (default non-confirmable, as devices send)\n"
