@@ -5,7 +5,7 @@
  * sparse difference bytes, literal code) that leaves several per cent on the
  * table. This encoder writes an ordinary zlib stream (RFC 1950/1951), so
  * every inflate, including the device's bounded-RAM one, reads it unchanged;
- * only the host pays: it finds all useful matches once (hash chains, within
+ * only the host pays: it finds all useful matches once (binary trees, within
  * the stream's window), then picks the cheapest path through them by dynamic
  * programming with bit costs taken from the previous pass's statistics,
  * several passes, and finally cuts the symbols into blocks where separate
@@ -24,14 +24,16 @@
 #define DFL_NDIST 30
 #define DFL_NCL 19 /* code length alphabet */
 #define DFL_HASH_BITS 15
-#define DFL_CHAIN 1024 /* hash chain candidates per position */
-/* Once a match of DFL_GOOD bytes is found, at most DFL_GOOD_CHAIN more
- * candidates (zlib's good_length idea): repetitive payloads (small deltas)
- * spent most of the match finder's time walking 1024-long chains for
- * matches a byte or two longer. Measured on the bench pairs: +14 B in
- * 441,892 and the match finder 24 -> 13 ms on pybv11 1f5d945af->dirty. */
-#define DFL_GOOD 16
-#define DFL_GOOD_CHAIN 64
+/* Nodes a match search descends at most (dfl_bt). Measured on the bench
+ * pairs: 64 gives 441,867 B, 128 and 256 441,776 B (hash chains of 1024
+ * candidates gave 441,892 B in four times the time). */
+#define DFL_BT_DEPTH 128
+/* A position whose longest match reaches DFL_PARSE_NICE bytes takes it in
+ * the parse: the positions it covers are not parsed (zlib's nice_length
+ * idea). Small deltas are long runs of such matches, each costing the
+ * parse a loop over every length; measured: +67 B over the bench pairs,
+ * the parse of pybv11 1f5d945af->dirty a third shorter. */
+#define DFL_PARSE_NICE 128
 #define DFL_SPLIT_TRY 12 /* split points tried per range and round */
 #define DFL_MIN_BLOCK 256 /* symbols: smaller ranges are not split further */
 
@@ -119,11 +121,33 @@ static void dfl_flush_byte(struct dfl_out *o)
 
 /* ---- Huffman code lengths ---- */
 
-/* Sort keys: frequency above, symbol below, so ties stay in symbol order. */
-static int dfl_by_key(const void *a, const void *b)
+/* Sort m keys (frequency above, symbol below, so ties stay in symbol
+ * order; all distinct) ascending, a byte at a time from the lowest,
+ * skipping bytes all keys share (qsort's calls were a twentieth of the
+ * encode: the block splitter plans thousands of codes). */
+static void dfl_sort_keys(uint64_t *key, unsigned m)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t tmp[DFL_NLIT], all_or = 0, all_and = ~(uint64_t)0, *src = key, *dst = tmp;
+    for (unsigned i = 0; i < m; i++) {
+        all_or |= key[i];
+        all_and &= key[i];
+    }
+    for (unsigned sh = 0; sh < 64; sh += 8) {
+        if ((((all_or ^ all_and) >> sh) & 0xFF) == 0)
+            continue;
+        unsigned count[257] = {0};
+        for (unsigned i = 0; i < m; i++)
+            count[((src[i] >> sh) & 0xFF) + 1]++;
+        for (unsigned b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (unsigned i = 0; i < m; i++)
+            dst[count[(src[i] >> sh) & 0xFF]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != key)
+        memcpy(key, src, m * sizeof *key);
 }
 
 /* Lengths of an optimal prefix code for freq[0..n), none longer than limit;
@@ -138,7 +162,7 @@ static void dfl_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_
     for (unsigned i = 0; i < n; i++)
         if (freq[i])
             key[m++] = (uint64_t)freq[i] << 16 | i;
-    qsort(key, m, sizeof *key, dfl_by_key);
+    dfl_sort_keys(key, m);
     for (unsigned i = 0; i < m; i++)
         sym[i] = (unsigned)(key[i] & 0xFFFF);
     for (unsigned i = 0; i < m; i++)
@@ -232,65 +256,93 @@ static unsigned dfl_hash(const uint8_t *p)
     return (v * 2654435761u) >> (32 - DFL_HASH_BITS);
 }
 
+/* One more match of the current position; 0 when out of memory. */
+static int dfl_push(struct dfl_matches *mf, size_t len, size_t dist)
+{
+    if (mf->len == UINT32_MAX - 1) /* first[] indexes are 32-bit */
+        return 0;
+    if (mf->len == mf->cap) {
+        size_t cap = mf->cap ? mf->cap * 2 : 65536;
+        struct dfl_match *p = realloc(mf->m, cap * sizeof *p);
+        if (!p)
+            return 0;
+        mf->m = p;
+        mf->cap = cap;
+    }
+    mf->m[mf->len++] = (struct dfl_match){(uint16_t)len, (uint16_t)dist};
+    return 1;
+}
+
+/* Matches of position i from the binary tree of earlier positions
+ * (LZMA's bt idea): the tree of a hash bucket holds its positions ordered
+ * by the bytes that follow them, most recent at the root, so one descent
+ * towards position i meets, for each length, the nearest position reaching
+ * it, and moves i to the root. Hash chains walked up to 1024 candidates
+ * on the repetitive payloads of small deltas (most of the deflate's time);
+ * the descent stops after DFL_BT_DEPTH nodes. son[2p] and son[2p + 1] are
+ * the subtrees of position p (bytes smaller, larger). Returns 0 when out
+ * of memory. */
+static int dfl_bt(const uint8_t *in, size_t n, size_t i, unsigned wsize, int32_t *head,
+                  int32_t *son, struct dfl_matches *mf)
+{
+    size_t maxl = n - i < DFL_MAX_MATCH ? n - i : DFL_MAX_MATCH, best = DFL_MIN_MATCH - 1;
+    size_t len_small = 0, len_large = 0; /* bytes known equal on either side */
+    unsigned h = dfl_hash(in + i);
+    int32_t cand = head[h], *small = &son[2 * i], *large = &son[2 * i + 1];
+    head[h] = (int32_t)i;
+    for (unsigned depth = 0;; depth++) {
+        if (cand < 0 || i - (size_t)cand > wsize || depth == DFL_BT_DEPTH) {
+            *small = *large = -1;
+            return 1;
+        }
+        const uint8_t *a = in + cand, *b = in + i;
+        size_t l = len_small < len_large ? len_small : len_large;
+        while (l < maxl && a[l] == b[l])
+            l++;
+        if (l > best) {
+            if (!dfl_push(mf, l, i - (size_t)cand))
+                return 0;
+            best = l;
+        }
+        if (l == maxl) { /* cand's place goes to i, which matches as far */
+            *small = son[2 * cand];
+            *large = son[2 * cand + 1];
+            return 1;
+        }
+        if (a[l] < b[l]) {
+            *small = cand;
+            small = &son[2 * cand + 1];
+            len_small = l;
+        } else {
+            *large = cand;
+            large = &son[2 * cand];
+            len_large = l;
+        }
+        cand = *(a[l] < b[l] ? small : large);
+    }
+}
+
 static int dfl_find_matches(const uint8_t *in, size_t n, unsigned wsize, struct dfl_matches *mf)
 {
-    int32_t *head = malloc(sizeof *head << DFL_HASH_BITS), *prev = malloc((n + 1) * sizeof *prev);
+    int32_t *head = malloc(sizeof *head << DFL_HASH_BITS), *son = malloc((2 * n + 2) * sizeof *son);
+    int ok = 1;
     mf->first = malloc((n + 1) * sizeof *mf->first);
-    if (!head || !prev || !mf->first) {
+    if (!head || !son || !mf->first) {
         free(head);
-        free(prev);
+        free(son);
         return 0;
     }
     for (size_t i = 0; i < (size_t)1 << DFL_HASH_BITS; i++)
         head[i] = -1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; ok && i < n; i++) {
         mf->first[i] = (uint32_t)mf->len;
-        if (n - i < DFL_MIN_MATCH)
-            continue;
-        unsigned h = dfl_hash(in + i);
-        size_t maxl = n - i < DFL_MAX_MATCH ? n - i : DFL_MAX_MATCH, best = DFL_MIN_MATCH - 1;
-        int32_t cand = head[h];
-        int chain = DFL_CHAIN;
-        for (int steps = 0; cand >= 0 && i - (size_t)cand <= wsize && steps < chain;
-             steps++, cand = prev[cand]) {
-            const uint8_t *a = in + cand, *b = in + i;
-            if (a[best] != b[best])
-                continue;
-            size_t l = 0;
-            while (l < maxl && a[l] == b[l])
-                l++;
-            if (l <= best)
-                continue;
-            if (mf->len == UINT32_MAX - 1) { /* first[] indexes are 32-bit */
-                free(head);
-                free(prev);
-                return 0;
-            }
-            if (mf->len == mf->cap) {
-                size_t cap = mf->cap ? mf->cap * 2 : 65536;
-                struct dfl_match *p = realloc(mf->m, cap * sizeof *p);
-                if (!p) {
-                    free(head);
-                    free(prev);
-                    return 0;
-                }
-                mf->m = p;
-                mf->cap = cap;
-            }
-            mf->m[mf->len++] = (struct dfl_match){(uint16_t)l, (uint16_t)(i - (size_t)cand)};
-            best = l;
-            if (l == maxl)
-                break;
-            if (l >= DFL_GOOD && chain > steps + DFL_GOOD_CHAIN)
-                chain = steps + DFL_GOOD_CHAIN;
-        }
-        prev[i] = head[h];
-        head[h] = (int32_t)i;
+        if (n - i >= DFL_MIN_MATCH)
+            ok = dfl_bt(in, n, i, wsize, head, son, mf);
     }
     mf->first[n] = (uint32_t)mf->len;
     free(head);
-    free(prev);
-    return 1;
+    free(son);
+    return ok;
 }
 
 /* ---- parse ---- */
@@ -345,7 +397,11 @@ static void dfl_parse(const uint8_t *in, size_t a, size_t b, const struct dfl_ma
             step[i + 1] = (struct dfl_sym){1, 0};
         }
         unsigned from = DFL_MIN_MATCH;
-        for (uint32_t k = mf->first[a + i]; k < mf->first[a + i + 1] && from <= n - i; k++) {
+        uint32_t k0 = mf->first[a + i], k1 = mf->first[a + i + 1];
+        size_t jump = 0; /* the longest match is the last one */
+        if (k1 > k0 && mf->m[k1 - 1].len >= DFL_PARSE_NICE && mf->m[k1 - 1].len <= n - i)
+            jump = mf->m[k1 - 1].len;
+        for (uint32_t k = k0; k < k1 && from <= n - i; k++) {
             const struct dfl_match *m = &mf->m[k];
             float dc = base + c->dist_bits[dfl_dist_code(m->dist)];
             unsigned top = m->len < n - i ? m->len : (unsigned)(n - i);
@@ -358,6 +414,8 @@ static void dfl_parse(const uint8_t *in, size_t a, size_t b, const struct dfl_ma
             }
             from = m->len + 1u;
         }
+        if (jump)
+            i += jump - 1;
     }
     size_t k = 0;
     for (size_t i = n; i > 0; i -= step[i].len)

@@ -120,6 +120,10 @@ static size_t enc_search(const struct enc_ctx *c, size_t scan, size_t *pos)
     }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, off = (size_t)c->sa[mid];
+        /* both possible next probes are fetched while this one compares:
+         * the search mostly waited for suffix array entries */
+        __builtin_prefetch(&c->sa[lo + (mid - lo) / 2]);
+        __builtin_prefetch(&c->sa[mid + (hi - mid) / 2]);
         size_t n = c->oldn - off < qn ? c->oldn - off : qn;
         if (memcmp(c->old + off, q, n) < 0)
             lo = mid;
@@ -148,23 +152,55 @@ static int eq8(const uint8_t *p, const uint8_t *q)
 
 static const uint8_t zero8[8];
 
+/* Eight bytes at p as one little-endian word, and back. */
+static uint64_t le64_get(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
+/* a - b in every lane of a word (lanes of 1, 2, 4 or 8 bytes, `high` the
+ * top bit of each): no borrow crosses a lane, as in diff_words. */
+static uint64_t sub_lanes(uint64_t a, uint64_t b, uint64_t high)
+{
+    return ((a | high) - (b & ~high)) ^ ((a ^ ~b) & high);
+}
+
 static void diff_words(const uint8_t *nw, const uint8_t *old, unsigned width, size_t new_off,
                        size_t n, uint8_t *o)
 {
+    static const uint64_t lane_high[4] = {0x8080808080808080u, 0x8000800080008000u,
+                                          0x8000000080000000u, 0x8000000000000000u};
+    uint64_t high = lane_high[__builtin_ctz(width)];
     unsigned borrow = 0, mask = width - 1;
-    for (size_t i = 0; i < n; i++) {
-        /* most of a record is equal bytes: without a borrow they give zeros */
-        while (borrow == 0 && i + 8 <= n && eq8(nw + i, old + i)) {
-            memset(o + i, 0, 8);
+    for (size_t i = 0; i < n;) {
+        /* eight bytes that start a word hold whole words: one subtraction
+         * for all of them (bytes at a time took a tenth of the encode) */
+        if (((new_off + i) & mask) == 0 && i + 8 <= n) {
+            uint64_t a = le64_get(nw + i), b = le64_get(old + i);
+            le64_put(o + i, a == b ? 0 : sub_lanes(a, b, high));
+            borrow = 0;
             i += 8;
+            continue;
         }
-        if (i == n)
-            break;
         if (((new_off + i) & mask) == 0)
             borrow = 0;
         unsigned a = nw[i], b = old[i] + borrow;
         o[i] = (uint8_t)(a - b);
         borrow = a < b;
+        i++;
     }
 }
 
@@ -320,15 +356,34 @@ static void emit_runs(struct enc_ctx *c, const uint8_t *o, size_t n)
     }
 }
 
-/* Rough coded size of diff bytes: literal bytes plus run headers. */
+/* Set top bits of a word's bytes (no others set): a multiply sums them
+ * in the top byte (no popcount instruction needed). */
+static size_t flags_count(uint64_t flags)
+{
+    return (size_t)(((flags >> 7) * 0x0101010101010101u) >> 56);
+}
+
+/* Rough coded size of diff bytes: literal bytes plus run headers (a
+ * nonzero byte costs 1, 3 where a run of them starts). Eight bytes at a
+ * time: a flag per nonzero byte, and per run start. */
 static size_t runs_cost(const uint8_t *o, size_t n)
 {
-    size_t cost = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (i + 8 <= n && eq8(o + i, zero8))
-            i += 8;
-        if (i < n && o[i] != 0)
-            cost += i == 0 || o[i - 1] == 0 ? 3 : 1;
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Fu, top = 0x8080808080808080u;
+    size_t cost = 0, i = 0;
+    uint64_t prev = 0; /* the previous byte was nonzero */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = le64_get(o + i);
+        if (x == 0) {
+            prev = 0;
+            continue;
+        }
+        uint64_t nz = (((x & low7) + low7) | x) & top, before = nz << 8 | prev << 7;
+        cost += flags_count(nz) + 2 * flags_count(nz & ~before);
+        prev = nz >> 63;
+    }
+    for (; i < n; i++) {
+        cost += o[i] == 0 ? 0 : prev ? 1 : 3;
+        prev = o[i] != 0;
     }
     return cost;
 }
@@ -348,7 +403,7 @@ static unsigned diff_plain(struct enc_ctx *c, const struct enc_rec *r, int compa
             *cost = runs_cost(c->tmp.p, r->diff_len);
         return c->width;
     }
-    for (unsigned w = 1; w <= 8; w *= 2) {
+    for (unsigned w = 1; w <= 8 && *cost > 0; w *= 2) { /* a tie keeps the narrower */
         diff_bytes(c, w, r->new_off, r->old_off, r->diff_len, c->tmp2.p);
         size_t t = runs_cost(c->tmp2.p, r->diff_len);
         if (t < *cost) {
@@ -405,8 +460,10 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
         width = diff_plain(c, r, c->xf || c->adj, &cost);
         diff = c->tmp.p;
         mode = (unsigned)__builtin_ctz(width);
-        /* the transform where it makes the differences sparser */
-        if (c->xf && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p)) {
+        /* the transform where it makes the differences sparser; nothing
+         * is sparser than no difference (identical spans: most records of
+         * a small delta) */
+        if (c->xf && cost > 0 && diff_bytes_xf(c, c->xf, width, r, c->tmp2.p)) {
             size_t xf_cost = runs_cost(c->tmp2.p, r->diff_len);
             if (xf_cost < cost) {
                 diff = c->tmp2.p;
@@ -414,7 +471,7 @@ static void emit_record(struct enc_ctx *c, const struct enc_rec *r)
                 mode |= 4;
             }
         }
-        if (c->adj)
+        if (c->adj && cost > 0)
             adj = adj_try(c, r, width, &diff, cost, &mode);
     }
     c->adj_used += adj != 0;
@@ -557,8 +614,10 @@ static void scan_matches(struct enc_ctx *c)
 
 /* zlib level that ranks the candidate payloads: when the size-parsing
  * deflate codes the winner anyway, level 6 ranks them almost as level 9
- * does in half the time. */
-#define RANK_LEVEL 6
+ * does in half the time, and level 5 (hash chains of 32 instead of 128)
+ * exactly as level 6 on all 15 bench pairs at windows 15 and 9, in a few
+ * per cent less of the encode; level 4 costs 199 B of the total. */
+#define RANK_LEVEL 5
 
 static enum ota_err enc_deflate(const struct enc_buf *pay, const struct delta_params *p,
                                 struct enc_buf *out, char *msg)
@@ -650,26 +709,62 @@ static enum ota_err enc_match(struct enc_ctx *c, char *msg)
     return OTA_OK;
 }
 
-/* The address transform whose per-record use saves most run cost, or none
- * (then the stream stays format version 1, for decoders without v2). */
-static enum delta_xf enc_pick_xf(struct enc_ctx *c)
+/* Run cost each address transform saves over records [from, to), added
+ * into gain[kind]: per record, the plain cost once, then each kind's. */
+static void enc_xf_gains(struct enc_ctx *c, size_t from, size_t to, size_t *gain)
 {
-    enum delta_xf best = DELTA_XF_NONE;
-    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
-    for (size_t i = 0; i < c->nrec; i++) { /* records outside: the plain cost once */
+    for (size_t i = from; i < to; i++) { /* records outside: the plain cost once */
         const struct enc_rec *r = &c->rec[i];
         if (r->diff_len == 0 || !buf_reserve(&c->tmp, r->diff_len) ||
             !buf_reserve(&c->tmp2, r->diff_len))
             continue;
         diff_bytes(c, 1, r->new_off, r->old_off, r->diff_len, c->tmp.p);
         size_t plain = runs_cost(c->tmp.p, r->diff_len);
-        for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++) {
+        for (int k = DELTA_XF_NONE + 1; plain > 0 && k < DELTA_XF_COUNT; k++) {
             if (!diff_bytes_xf(c, (enum delta_xf)k, 1, r, c->tmp2.p))
                 continue;
             size_t xf = runs_cost(c->tmp2.p, r->diff_len);
             gain[k] += plain > xf ? plain - xf : 0;
         }
     }
+}
+
+/* The second half of the records' gains, on a scratch context of its own. */
+struct enc_gains {
+    struct enc_ctx c;
+    size_t from, gain[DELTA_XF_COUNT];
+};
+
+static void *enc_gains_run(void *arg)
+{
+    struct enc_gains *g = arg;
+    enc_xf_gains(&g->c, g->from, g->c.nrec, g->gain);
+    return NULL;
+}
+
+/* The address transform whose per-record use saves most run cost, or none
+ * (then the stream stays format version 1, for decoders without v2). With
+ * two threads the second half of the records is measured on the second:
+ * the sums, and so the pick, do not depend on it. */
+static enum delta_xf enc_pick_xf(struct enc_ctx *c, int threads)
+{
+    enum delta_xf best = DELTA_XF_NONE;
+    size_t best_gain = 0, gain[DELTA_XF_COUNT] = {0};
+    struct enc_gains g = {.c = {.old = c->old, .nw = c->nw, .oldn = c->oldn, .newn = c->newn,
+                                .rec = c->rec, .nrec = c->nrec},
+                          .from = c->nrec / 2};
+    pthread_t th;
+    int threaded = threads > 1 && pthread_create(&th, NULL, enc_gains_run, &g) == 0;
+    enc_xf_gains(c, 0, threaded ? g.from : c->nrec, gain);
+    if (threaded) {
+        pthread_join(th, NULL);
+        for (int k = 0; k < DELTA_XF_COUNT; k++)
+            gain[k] += g.gain[k];
+    }
+    free(g.c.tmp.p);
+    free(g.c.tmp2.p);
+    free(g.c.xa.p);
+    free(g.c.xb.p);
     for (int k = DELTA_XF_NONE + 1; k < DELTA_XF_COUNT; k++)
         if (gain[k] > best_gain) {
             best_gain = gain[k];
@@ -693,27 +788,57 @@ static enum ota_err enc_payload(struct enc_ctx *c, unsigned width, char *msg)
     return OTA_OK;
 }
 
+/* The size-parsing deflate of one payload (too slow to run on every
+ * candidate), on the caller's thread or a second one. */
+struct enc_reparse_job {
+    const uint8_t *in;
+    size_t n, zlen;
+    int window_bits, passes;
+    uint8_t *z;
+    enum ota_err e;
+    char msg[OTA_MSG_LEN];
+};
+
+static void *enc_reparse_run(void *arg)
+{
+    struct enc_reparse_job *j = arg;
+    j->z = NULL;
+    j->e = delta_deflate_opt(j->in, j->n, j->window_bits, j->passes, &j->z, &j->zlen, j->msg);
+    return NULL;
+}
+
+/* The job's stream replaces best's zlib stream when it is smaller. It is
+ * only an improvement: when it could not get its memory (it needs about
+ * 30 bytes per payload byte), the zlib stream stands. */
+static enum ota_err enc_reparse_keep(struct enc_reparse_job *j, struct enc_buf *best, char *msg)
+{
+    if (j->e == OTA_OK && j->zlen < best->len - DELTA_HEADER_LEN) {
+        memcpy(best->p + DELTA_HEADER_LEN, j->z, j->zlen);
+        best->len = DELTA_HEADER_LEN + j->zlen;
+    }
+    free(j->z);
+    j->z = NULL;
+    if (j->e == OTA_OK || j->e == OTA_E_NOMEM)
+        return OTA_OK;
+    return ota_fail(msg, j->e, "%s", j->msg);
+}
+
+static void enc_reparse_job_init(struct enc_reparse_job *j, const struct enc_buf *pay,
+                                 const struct delta_params *p)
+{
+    *j = (struct enc_reparse_job){.in = pay->p, .n = pay->len, .window_bits = p->window_bits,
+                                  .passes = p->passes};
+}
+
 /* The chosen payload (kept in c->best_pay) once more through the
- * size-parsing deflate, which is too slow to run on every candidate; kept
- * when it is smaller. It is only an improvement: when it cannot get its
- * memory (it needs about 30 bytes per payload byte), the zlib stream stands. */
+ * size-parsing deflate, kept when smaller. */
 static enum ota_err enc_reparse(struct enc_ctx *c, const struct delta_params *p,
                                 struct enc_buf *best, char *msg)
 {
-    uint8_t *z;
-    size_t zlen;
-    enum ota_err e =
-        delta_deflate_opt(c->best_pay.p, c->best_pay.len, p->window_bits, p->passes, &z, &zlen, msg);
-    if (e == OTA_E_NOMEM)
-        return OTA_OK;
-    if (e != OTA_OK)
-        return e;
-    if (zlen < best->len - DELTA_HEADER_LEN) {
-        memcpy(best->p + DELTA_HEADER_LEN, z, zlen);
-        best->len = DELTA_HEADER_LEN + zlen;
-    }
-    free(z);
-    return OTA_OK;
+    struct enc_reparse_job j;
+    enc_reparse_job_init(&j, &c->best_pay, p);
+    enc_reparse_run(&j);
+    return enc_reparse_keep(&j, best, msg);
 }
 
 /* Format version a candidate's stream has. */
@@ -887,8 +1012,27 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     enum delta_xf xf = c->xf;
     int adj = p->adj && (xf == DELTA_XF_NONE || xf == DELTA_XF_ARM64);
     struct enc_cand best_cand = {1, xf, adj};
+    struct enc_buf spec = {0};
+    struct enc_reparse_job job;
+    pthread_t th;
+    int spec_on = 0;
     enc_xf_cache(c, xf);
     enum ota_err e = enc_widths(c, best_cand, p, best, &best_cand, msg);
+    if (e == OTA_OK && p->passes > 0 && p->threads > 1) {
+        /* the widths' winner usually stays the winner: its size-parsing
+         * deflate starts on the second thread while the last candidates are
+         * ranked on this one. The payload leaves c->best_pay, which a new
+         * winner would overwrite; an empty c->best_pay afterwards means
+         * that none came. */
+        spec = c->best_pay;
+        c->best_pay = (struct enc_buf){0};
+        enc_reparse_job_init(&job, &spec, p);
+        spec_on = pthread_create(&th, NULL, enc_reparse_run, &job) == 0;
+        if (!spec_on) {
+            c->best_pay = spec;
+            spec = (struct enc_buf){0};
+        }
+    }
     if (e == OTA_OK && xf != DELTA_XF_NONE)
         e = enc_try_cand(c, (struct enc_cand){best_cand.width, DELTA_XF_NONE, p->adj != 0}, p,
                          best, &cur, &best_cand, msg);
@@ -901,9 +1045,38 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     c->xf = best_cand.xf;
     c->adj = best_cand.adj;
     free(cur.p);
+    if (spec_on) {
+        pthread_join(th, NULL);
+        if (c->best_pay.p == NULL) { /* the speculation held */
+            c->best_pay = spec;
+            spec = (struct enc_buf){0};
+            enum ota_err ek = enc_reparse_keep(&job, best, msg);
+            return e != OTA_OK ? e : ek;
+        }
+        free(job.z);
+        free(spec.p);
+    }
     if (e == OTA_OK && p->passes > 0)
         e = enc_reparse(c, p, best, msg);
     return e;
+}
+
+/* Both images' SHA-256 for the header: with two threads, on the second
+ * while the suffix sort runs (it needs nothing the encoder computes). */
+struct enc_hashes {
+    const uint8_t *old;
+    size_t old_len;
+    const uint8_t *nw;
+    size_t new_len;
+    uint8_t *oh, *nh;
+};
+
+static void *enc_hash_run(void *arg)
+{
+    struct enc_hashes *h = arg;
+    crypto_sha256(h->old, h->old_len, h->oh);
+    crypto_sha256(h->nw, h->new_len, h->nh);
+    return NULL;
 }
 
 enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new_, size_t new_len,
@@ -920,12 +1093,15 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         p = &def;
     }
     enum ota_err e = enc_check(old_len, new_len, p, msg);
+    struct enc_hashes hs = {old, old_len, new_, new_len, oh, nh};
+    pthread_t th;
+    int hashed = e == OTA_OK && p->threads > 1 && pthread_create(&th, NULL, enc_hash_run, &hs) == 0;
     if (e == OTA_OK)
         e = enc_match(&c, msg);
     free(c.sa);
     free(c.bucket);
     if (e == OTA_OK)
-        c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c) : (enum delta_xf)p->xf;
+        c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c, p->threads) : (enum delta_xf)p->xf;
     if (e == OTA_OK)
         e = enc_streams(&c, p, &res, msg);
     free(c.rec);
@@ -937,17 +1113,19 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
     free(c.tmp2.p);
     free(c.xa.p);
     free(c.xb.p);
+    if (hashed)
+        pthread_join(th, NULL);
     if (e != OTA_OK) {
         free(res.p);
         return e;
     }
+    if (!hashed)
+        enc_hash_run(&hs);
     inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits),
                               c.adj  ? DELTA_FORMAT_VERSION_ADJ
                               : c.xf ? DELTA_FORMAT_VERSION_XF
                                      : DELTA_FORMAT_VERSION,
                               (int)c.xf};
-    crypto_sha256(old, old_len, oh);
-    crypto_sha256(new_, new_len, nh);
     delta_header_encode(&inf, oh, nh, res.p);
     *out = res.p;
     *out_len = res.len;
