@@ -42,6 +42,8 @@ void delta_header_encode(const struct delta_info *info, const uint8_t old_hash[C
     out[4] = (uint8_t)(info->version ? info->version : DELTA_FORMAT_VERSION);
     out[5] = (uint8_t)info->window_bits;
     out[6] = (uint8_t)info->xf;
+    if (info->version == DELTA_FORMAT_VERSION_SPLIT)
+        out[7] = DDELTA_CTL_WBITS;
     cur_put_be64(out + 8, info->old_size);
     cur_put_be64(out + 16, info->new_size);
     memcpy(out + 24, old_hash, CRYPTO_HASH_LEN);

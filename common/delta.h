@@ -34,6 +34,8 @@
 #define DELTA_FORMAT_VERSION 1    /* records without address transforms */
 #define DELTA_FORMAT_VERSION_XF 2 /* header names a transform, records opt in */
 #define DELTA_FORMAT_VERSION_ADJ 3 /* records may also move old AArch64 ADRP pages */
+#define DELTA_FORMAT_VERSION_SPLIT 4 /* control and data bytes in two zlib streams */
+#define DELTA_SPLIT_WBITS_MAX 12 /* largest window the encoder tries version 4 at */
 #define DELTA_HEADER_LEN 88
 
 #define DELTA_WINDOW_BITS_MIN 9
@@ -161,7 +163,10 @@ uint32_t delta_dec_mem(int window_bits);
 struct delta_dec {
     struct ddelta dd;
     struct dback_zlib z;
-    struct dback_io old, out;
+    struct dback_dinfl ctl; /* a version 4 control stream: dinfl, whose state
+                             * is a seventh of zlib's (DELTA.md, Version 4) */
+    uint8_t ctl_win[1u << DDELTA_CTL_WBITS];
+    struct dback_io old, out, src;
     enum ota_err io_err; /* the host error behind a failed read or write */
 };
 
@@ -173,6 +178,12 @@ struct delta_dec {
 enum ota_err delta_dec_init(struct delta_dec *d, const struct io_reader *old,
                             const struct io_writer *out, void *arena, size_t arena_len,
                             char *msg);
+
+/* Let the decoder read the stream itself at offsets (delta's first byte
+ * is the stream's): format version 4 needs it, older ones ignore it; a
+ * version 4 stream fails with OTA_E_LIMIT without it. The reader is
+ * copied. */
+void delta_dec_set_source(struct delta_dec *d, const struct io_reader *delta);
 
 /* Push the next len bytes of the stream (any split, len may be 0). Writes
  * to out as records complete. OTA_E_CORRUPT for malformed data, OTA_E_AUTH

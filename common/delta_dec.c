@@ -47,6 +47,15 @@ enum ota_err delta_dec_init(struct delta_dec *d, const struct io_reader *old,
     return OTA_OK;
 }
 
+void delta_dec_set_source(struct delta_dec *d, const struct io_reader *delta)
+{
+    struct dio_reader r;
+    struct dback_inflate ctl;
+    dback_io_reader(&d->src, delta, &d->io_err, &r);
+    dback_dinfl_bind(&ctl, &d->ctl, d->ctl_win, sizeof d->ctl_win);
+    ddelta_set_source(&d->dd, &r, 0, &ctl);
+}
+
 enum ota_err delta_dec_feed(struct delta_dec *d, const void *chunk, size_t len, char *msg)
 {
     const char *why = NULL;
@@ -83,9 +92,13 @@ enum ota_err delta_decode_reader(const uint8_t *delta, size_t delta_len,
         free(arena);
         return ota_fail(msg, OTA_E_NOMEM, "delta: %zu bytes for the decoder", alen + sizeof *d);
     }
+    struct io_reader src;
+    io_mem_reader(&src, delta, delta_len);
     e = delta_dec_init(d, old, out, arena, alen, msg);
-    if (e == OTA_OK)
+    if (e == OTA_OK) {
+        delta_dec_set_source(d, &src);
         e = delta_dec_feed(d, delta, delta_len, msg);
+    }
     if (e == OTA_OK)
         e = delta_dec_finish(d, msg);
     dback_zlib_end(&d->z);

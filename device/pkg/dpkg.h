@@ -105,6 +105,8 @@ struct dpkg_work {
             struct ddelta dd;
             struct dback_dinfl infl;
             uint8_t win[1u << ODEV_WINDOW_BITS_MAX];
+            struct dback_dinfl ctl; /* a delta's control stream (format 4) */
+            uint8_t ctl_win[1u << DDELTA_CTL_WBITS];
         } apply;
     } u;
     struct dsha256 sum;           /* of what an extraction produces */

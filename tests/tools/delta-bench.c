@@ -43,12 +43,14 @@ static enum ota_err decode_once(const uint8_t *old, size_t old_len, const uint8_
 {
     static struct delta_dec d;
     static uint8_t arena[1 << 16];
-    struct io_reader r;
+    struct io_reader r, src;
     struct io_writer w;
     struct io_mem_sink sink = {out, out_cap, 0};
     io_mem_reader(&r, old, old_len);
+    io_mem_reader(&src, delta, delta_len);
     io_mem_writer(&w, &sink);
     enum ota_err e = delta_dec_init(&d, &r, &w, arena, sizeof arena, msg);
+    delta_dec_set_source(&d, &src);
     for (size_t off = 0; e == OTA_OK && off < delta_len; off += 1024)
         e = delta_dec_feed(&d, delta + off, delta_len - off < 1024 ? delta_len - off : 1024, msg);
     if (e == OTA_OK)
