@@ -68,7 +68,10 @@ static void decode_with(const uint8_t *delta, size_t len, const struct io_reader
                         const struct io_writer *w, size_t alen, size_t chunk, struct run *res)
 {
     static struct delta_dec d;
+    struct io_reader src;
+    io_mem_reader(&src, delta, len);
     enum ota_err e = delta_dec_init(&d, r, w, arena, alen, res->msg);
+    delta_dec_set_source(&d, &src); /* format 4 reads its control stream at offsets */
     for (size_t off = 0; e == OTA_OK && off < len;) {
         size_t n = chunk ? chunk : 1 + rnd() % 3000;
         if (n > len - off)
@@ -700,7 +703,7 @@ static void forged_v2_records(void **state)
     assert_int_equal(run_forged(xf_ok, sizeof xf_ok, nw, 8), OTA_E_CORRUPT);
     forge_xf = DELTA_XF_COUNT; /* unknown kind: the header is refused */
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_CORRUPT);
-    forge_version = 4;
+    forge_version = 5;
     forge_xf = 0;
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_VERSION);
     forge_version = 1;
@@ -894,7 +897,7 @@ static void sticky_failure_and_api(void **state)
     assert_int_equal(delta_info_parse(delta, DELTA_HEADER_LEN - 1, &info, NULL, NULL, msg),
                      OTA_E_CORRUPT);
     memcpy(hdr, delta, sizeof hdr);
-    hdr[4] = 4; /* 1, 2 and 3 are known */
+    hdr[4] = 5; /* 1 to 4 are known */
     assert_int_equal(delta_info_parse(hdr, sizeof hdr, &info, NULL, NULL, msg), OTA_E_VERSION);
     /* bad parameters */
     delta_params_default(&p);
