@@ -137,6 +137,14 @@ struct odev_port {
     /* Optional: persist the running versions after a commit (the Linux
      * port rewrites device.ini); the journal keeps them in any case. */
     int (*installed)(void *ctx, const struct odev_image *now);
+    /* Optional: fill buf with len unpredictable bytes (a TRNG), ODEV_OK.
+     * NULL or a failure: the clock and the IMEI seed the token base and
+     * the retransmission jitter. Either way the base also carries a boot
+     * counter kept in the journal (saved once per boot, at the first
+     * check or update) and the run number within the boot, so two runs
+     * never reuse a base even on a clock that starts at the same value
+     * at every boot (within 65536 boots x 256 runs). */
+    int (*random)(void *ctx, uint8_t *buf, size_t len);
 };
 
 /* What the integrator fills once (constants of the product). */
@@ -166,6 +174,26 @@ enum odev_status {
     ODEV_S_REJECTED,   /* any other 4.xx */
     ODEV_S_VERIFY,     /* the package is not acceptable; old images kept */
     ODEV_S_NET         /* no answer, protocol failure, 5.xx, busy */
+};
+
+/* Why a package was refused, in a pending report: stored in the journal
+ * with the result code, so a report sent by a later run still says why
+ * with a fixed phrase (odev_reason_phrase). */
+enum odev_reason {
+    ODEV_R_NONE = 0,
+    ODEV_R_PROJECT,     /* header: another project */
+    ODEV_R_CORE,        /* header: another core name or chip */
+    ODEV_R_KEY,         /* header: signed by a key the device does not hold */
+    ODEV_R_WINDOW,      /* header: deflate window above ODEV_WINDOW_BITS_MAX */
+    ODEV_R_EMPTY,       /* header: neither core nor script */
+    ODEV_R_BASE,        /* header: a delta from another core version */
+    ODEV_R_CORE_DOWN,   /* header: core downgrade */
+    ODEV_R_SCRIPT_CORE, /* header: script package for another core version */
+    ODEV_R_SCRIPT_DOWN, /* header: script downgrade */
+    ODEV_R_SIGNATURE,   /* signature or hash mismatch (ODEV_E_AUTH) */
+    ODEV_R_MALFORMED,   /* malformed package (ODEV_E_CORRUPT and others) */
+    ODEV_R_TOO_LARGE,   /* beyond an area or a limit of this build (ODEV_E_LIMIT) */
+    ODEV_R__COUNT
 };
 
 struct odev_result {
@@ -201,5 +229,7 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r);
 /* The running images (factory, or the journal's after a commit). */
 const struct odev_image *odev_running(const struct odev *d);
 const char *odev_status_phrase(enum odev_status s);
+/* The fixed phrase of an enum odev_reason ("" for none or unknown). */
+const char *odev_reason_phrase(unsigned code);
 
 #endif

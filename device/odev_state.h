@@ -23,6 +23,10 @@ struct odev {
     const char *jwhy;          /* init found a bad record: why (NULL = none) */
     struct odev_result *r;     /* the result of the call in progress */
     uint32_t t0;               /* its start, ms */
+    uint8_t refusal;           /* enum odev_reason of a header refusal in this call */
+    uint8_t report_fresh;      /* the pending report is this call's (bytes, seconds) */
+    uint8_t booted;            /* the boot counter was saved in this boot */
+    uint8_t runs;              /* check/update calls since odev_init */
     struct dpkg_header h;
     struct ddl dl;
     struct dpkg_work w;        /* verify / apply memory (the window is here) */

@@ -144,17 +144,9 @@ static int devmem_installed(void *ctx, const struct odev_image *now)
 
 void devmem_port(struct devmem *m, struct odev_port *p)
 {
-    memset(p, 0, sizeof *p);
-    p->ctx = m;
-    p->send = devmem_send;
-    p->recv = devmem_recv;
-    p->now_ms = devmem_now;
-    p->read = devmem_read;
-    p->write = devmem_write;
-    p->erase = devmem_erase;
-    p->sync = devmem_sync;
-    p->journal_load = devmem_jload;
-    p->journal_save = devmem_jsave;
-    p->log = devmem_log;
-    p->installed = devmem_installed;
+    *p = (struct odev_port){.ctx = m, .send = devmem_send, .recv = devmem_recv,
+                            .now_ms = devmem_now, .read = devmem_read, .write = devmem_write,
+                            .erase = devmem_erase, .sync = devmem_sync,
+                            .journal_load = devmem_jload, .journal_save = devmem_jsave,
+                            .log = devmem_log, .installed = devmem_installed};
 }

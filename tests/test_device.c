@@ -254,7 +254,7 @@ static enum odev_err dl_run(struct dlenv *e)
     const char *why = "";
     memset(&e->r, 0, sizeof e->r);
     e->r.srv_code = -1;
-    ddl_init(&e->dl, &e->port, &e->cfg);
+    ddl_init(&e->dl, &e->port, &e->cfg, 0, 0);
     assert_int_equal(ddl_query_add(&e->dl, "imei", e->cfg.imei), ODEV_OK);
     enum odev_err err = ddl_download(&e->dl, &e->j, &e->r, &why);
     if (err != ODEV_OK)
@@ -658,6 +658,9 @@ static void update_refusals(void **state)
         assert_memory_equal(u->mem.area[ODEV_AREA_SCRIPT], u->s100.p, u->s100.len);
         assert_int_equal(u->srv.reports, 1);
         assert_non_null(strstr(u->srv.report, "\"result\":4"));
+        assert_non_null(strstr(u->srv.report, "\"bytes\":")); /* this run's report */
+        if (k == 1)
+            assert_non_null(strstr(u->srv.report, "\"reason\":\"another core or chip\""));
         if (k < 3) /* refused at the header: the rest was not fetched */
             assert_true(u->r.bytes < u->pkg.len / 2);
         struct djournal j;
@@ -685,13 +688,46 @@ static void update_report_pending(void **state)
     assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
     assert_int_equal(j.flags & DJ_F_REPORT, DJ_F_REPORT);
     assert_int_equal(j.report, 4);
+    assert_int_equal(j.reason, ODEV_R_SIGNATURE);
     devsrv_init(&u->srv, NULL, 0); /* next run: nothing newer, but the report goes */
     assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
     assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
     assert_int_equal(u->srv.reports, 1);
     assert_non_null(strstr(u->srv.report, "\"result\":4"));
+    /* the earlier run's reason by its code; its bytes, time and target
+     * went with it, this run's must not stand in for them */
+    assert_non_null(strstr(u->srv.report, "\"reason\":\"bad signature or hash\""));
+    assert_null(strstr(u->srv.report, "\"bytes\""));
+    assert_null(strstr(u->srv.report, "\"seconds\""));
+    assert_null(strstr(u->srv.report, "\"to_core\""));
     assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
     assert_int_equal(j.flags & DJ_F_REPORT, 0);
+    u_free(u);
+}
+
+/* A clock that starts at the same value at every boot: the boot counter
+ * in the journal still gives each run its own token base. */
+static void update_token_base_per_boot(void **state)
+{
+    (void)state;
+    struct uenv *u = u_setup(15);
+    uint8_t base[3][4];
+    for (int run = 0; run < 3; run++) {
+        devsrv_init(&u->srv, NULL, 0); /* clock back to 0 */
+        assert_int_equal(odev_init(&u->d, &u->cfg, &u->port), ODEV_OK);
+        assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+        memcpy(base[run], u->d.dl.token_base, 4);
+    }
+    assert_memory_not_equal(base[0], base[1], 4);
+    assert_memory_not_equal(base[1], base[2], 4);
+    /* two runs in one boot differ by the run number */
+    devsrv_init(&u->srv, NULL, 0);
+    assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
+    assert_memory_not_equal(base[2], u->d.dl.token_base, 4);
+    struct djournal j;
+    const char *why;
+    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    assert_int_equal(j.boots, 3);
     u_free(u);
 }
 
@@ -801,6 +837,7 @@ int main(void)
         cmocka_unit_test(update_resumes),
         cmocka_unit_test(update_refusals),
         cmocka_unit_test(update_report_pending),
+        cmocka_unit_test(update_token_base_per_boot),
         cmocka_unit_test(update_commit_recovered),
         cmocka_unit_test(update_port_installs),
         cmocka_unit_test(check_waits_busy),

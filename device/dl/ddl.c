@@ -67,16 +67,16 @@ enum odev_err ddl_fail_response(const struct ddl_block *b, struct odev_result *r
     r->srv_code = ddl_diag_code(b->data, b->len);
     if (b->code == 404 && r->srv_code == 27) {
         r->status = ODEV_S_NO_UPDATE;
-        return ddl_fail(why, ODEV_E_NOTFOUND, "server: nothing newer (4.04 code 27)");
+        return ddl_fail(why, ODEV_E_NOTFOUND, "nothing newer (4.04)");
     }
     if (b->code == 429 || b->code >= 500 || b->code < 400) {
         r->status = ODEV_S_NET;
-        return ddl_fail(why, ODEV_E_NET, b->code >= 500 ? "server busy or failing (5.xx)"
-                                         : b->code == 429 ? "server: too many requests (4.29)"
-                                                          : "server: unexpected answer code");
+        return ddl_fail(why, ODEV_E_NET, b->code >= 500 ? "server 5.xx"
+                                         : b->code == 429 ? "server 4.29"
+                                                          : "unexpected code");
     }
     r->status = ODEV_S_REJECTED;
-    *why = "server refused the request (4.xx)";
+    *why = "server 4.xx";
     return b->code == 400 ? ODEV_E_INVAL : b->code == 404 ? ODEV_E_NOTFOUND : ODEV_E_AUTH;
 }
 
@@ -93,9 +93,9 @@ enum odev_err ddl_check_first(struct ddl *d, const struct ddl_block *b, struct o
         return ddl_fail_response(b, r, why);
     r->coap_code = 205;
     if (b->has_block2 && b->num != 0)
-        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_CORRUPT, "asked for block 0, got another"));
+        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_CORRUPT, "wrong block"));
     if (b->has_size2 && b->size2 > d->area.size)
-        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_LIMIT, "package larger than the area"));
+        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_LIMIT, "package too large"));
     r->pkg_size = b->has_size2 ? b->size2 : 0;
     return ODEV_OK;
 }
@@ -116,7 +116,8 @@ static uint32_t ddl_ack_timeout(struct ddl *d)
     return DDL_ACK_TIMEOUT_MS + DDL_ACK_TIMEOUT_MS * (ddl_rand(d) % 500u) / 1000u;
 }
 
-void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c)
+void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c,
+              uint16_t boot, uint8_t run)
 {
     memset(d, 0, sizeof *d);
     d->port = p;
@@ -128,17 +129,20 @@ void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config
     d->max_wait_ms = c->max_wait_ms ? c->max_wait_ms : DDL_BUSY_WAIT_MAX_MS;
     d->short_ok = !c->fota_only;
     d->area = c->area[ODEV_AREA_DOWNLOAD];
-    /* No entropy source in the port: the clock and the IMEI make the
-     * token base differ between devices and, mostly, runs. A device whose
-     * clock starts at the same value every boot may reuse a base; a late
-     * answer of the previous run then passes the token filter, but not the
-     * ETag, Size2 and Block2 checks unless it is the very block asked. */
-    d->rng = p->now_ms(p->ctx) * 2654435761u + 1u;
-    for (const char *s = c->imei; *s; s++)
-        d->rng = d->rng * 31u + (uint8_t)*s;
-    uint32_t t = ddl_rand(d);
-    for (int i = 0; i < 4; i++)
-        d->token_base[i] = (uint8_t)(t >> (8 * i));
+    /* Without the port's random hook, the clock and the IMEI seed the
+     * jitter and the last byte of the token base; the boot counter and the
+     * run number fill the rest, so a clock that starts at the same value
+     * every boot does not bring back an earlier run's base (whose late
+     * answers would then pass the token filter). */
+    if (!p->random || p->random(p->ctx, (uint8_t *)&d->rng, sizeof d->rng) != ODEV_OK) {
+        d->rng = p->now_ms(p->ctx) * 2654435761u + 1u;
+        for (const char *s = c->imei; *s; s++)
+            d->rng = d->rng * 31u + (uint8_t)*s;
+    }
+    d->token_base[0] = (uint8_t)(boot >> 8);
+    d->token_base[1] = (uint8_t)boot;
+    d->token_base[2] = run;
+    d->token_base[3] = (uint8_t)ddl_rand(d);
     d->mid = (uint16_t)ddl_rand(d);
 }
 
@@ -278,7 +282,7 @@ static uint32_t ddl_short_id(struct ddl *d, const struct ddl_block *b)
                 return d->w.slot[i].id;
     if (b->code != 205 || (b->has_block2 && b->szx != d->short_szx)) {
         d->short_on = 0;
-        ddl_log(d, ODEV_LOG_DEBUG, "download: /p/ refused: back to /fota");
+        ddl_log(d, ODEV_LOG_DEBUG, "/p/ refused");
     }
     return 0;
 }
@@ -333,10 +337,25 @@ static enum odev_err ddl_recv(struct ddl *d, uint32_t wait_ms, uint32_t *id)
 
 /* --- single requests: check and report ---------------------------------- */
 
+/* Until end for the answer to want (0: none): OK, ODEV_E_TIMEOUT,
+ * ODEV_E_NET, ODEV_E_CORRUPT (an answer of ours with bad options). */
+static enum odev_err ddl_await(struct ddl *d, uint32_t end, uint32_t want)
+{
+    uint32_t got = 0;
+    while (ddl_after(end, ddl_now(d))) {
+        enum odev_err e = ddl_recv(d, end - ddl_now(d), &got);
+        if (e == ODEV_OK && got == want)
+            return ODEV_OK;
+        if (e == ODEV_E_NET || e == ODEV_E_CORRUPT)
+            return e;
+    }
+    return ODEV_E_TIMEOUT;
+}
+
 /* One request, RFC 7252 retransmissions, until an answer or timeout_ms. */
 static enum odev_err ddl_fetch_one(struct ddl *d, uint32_t num, const char **why)
 {
-    uint32_t start = ddl_now(d), wait = ddl_ack_timeout(d), id = 0;
+    uint32_t start = ddl_now(d), wait = ddl_ack_timeout(d);
     for (int i = 0; i <= DDL_MAX_RETRANSMIT; i++, wait *= 2) {
         enum odev_err e = ddl_send_fota(d, num, d->szx, DDL_ID_SINGLE);
         if (e == ODEV_E_NET)
@@ -344,17 +363,14 @@ static enum odev_err ddl_fetch_one(struct ddl *d, uint32_t num, const char **why
         uint32_t end = ddl_now(d) + wait;
         if (ddl_after(end, start + d->timeout_ms))
             end = start + d->timeout_ms;
-        while (ddl_after(end, ddl_now(d))) {
-            e = ddl_recv(d, end - ddl_now(d), &id);
-            if (e == ODEV_OK && id == DDL_ID_SINGLE)
-                return ODEV_OK;
-            if (e == ODEV_E_NET || e == ODEV_E_CORRUPT)
-                return ddl_fail(why, e, e == ODEV_E_NET ? "link down" : "malformed answer");
-        }
+        e = ddl_await(d, end, DDL_ID_SINGLE);
+        if (e != ODEV_E_TIMEOUT)
+            return e == ODEV_OK ? e : ddl_fail(why, e, e == ODEV_E_NET ? "link down"
+                                                                        : "malformed answer");
         if (ddl_now(d) - start >= d->timeout_ms)
             break;
     }
-    return ddl_fail(why, ODEV_E_NET, "no answer from the server");
+    return ddl_fail(why, ODEV_E_NET, "no answer");
 }
 
 /* Milliseconds to wait after a 5.03 at the first request; 0 = not one, or
@@ -365,20 +381,19 @@ static uint32_t ddl_busy_wait(const struct ddl *d, const struct ddl_block *b, in
     if (b->code != 503 || waits >= DDL_BUSY_RETRIES)
         return 0;
     wait = wait < d->max_wait_ms / 1000u ? wait * 1000u : d->max_wait_ms;
-    ddl_log(d, ODEV_LOG_INFO, "server busy at the first request (5.03): waiting Max-Age");
+    ddl_log(d, ODEV_LOG_INFO, "5.03: waiting");
     return wait;
 }
 
 /* Let wait_ms pass; answers meanwhile (late copies) are dropped. */
 static enum odev_err ddl_idle(struct ddl *d, uint32_t wait_ms)
 {
-    uint32_t id, end = ddl_now(d) + wait_ms;
-    while (ddl_after(end, ddl_now(d))) {
-        enum odev_err e = ddl_recv(d, end - ddl_now(d), &id);
-        if (e == ODEV_E_NET)
-            return e;
-    }
-    return ODEV_OK;
+    uint32_t end = ddl_now(d) + wait_ms;
+    enum odev_err e;
+    do
+        e = ddl_await(d, end, 0);
+    while (e == ODEV_E_CORRUPT);
+    return e == ODEV_E_NET ? e : ODEV_OK;
 }
 
 enum odev_err ddl_fetch_first(struct ddl *d, const struct ddl_block **out, const char **why)
@@ -397,7 +412,7 @@ enum odev_err ddl_fetch_first(struct ddl *d, const struct ddl_block **out, const
 enum odev_err ddl_report(struct ddl *d, const char *body, size_t len, unsigned *code,
                          const char **why)
 {
-    uint32_t id = DDL_ID_REPORT | (uint32_t)(d->mid + 1u), wait = ddl_ack_timeout(d), got = 0;
+    uint32_t id = DDL_ID_REPORT | (uint32_t)(d->mid + 1u), wait = ddl_ack_timeout(d);
     *code = 0;
     for (int i = 0; i < DDL_REPORT_ATTEMPTS; i++, wait *= 2) {
         struct dcoap_builder b;
@@ -407,20 +422,20 @@ enum odev_err ddl_report(struct ddl *d, const char *body, size_t len, unsigned *
         dcoap_payload(&b, body, len);
         enum odev_err e = ddl_transmit(d, &b);
         if (e == ODEV_E_LIMIT || e == ODEV_E_INVAL)
-            return ddl_fail(why, e, "report: does not fit a datagram");
+            return ddl_fail(why, e, "report too long");
         uint32_t end = ddl_now(d) + wait;
-        while (ddl_after(end, ddl_now(d))) {
-            e = ddl_recv(d, end - ddl_now(d), &got);
-            if (e == ODEV_E_NET)
-                return ddl_fail(why, e, "report: link down");
-            if (e == ODEV_OK && got == id) {
-                *code = d->blk.code;
-                return d->blk.code / 100 == 2 ? ODEV_OK
-                                              : ddl_fail(why, ODEV_E_NET, "report: refused");
-            }
+        do
+            e = ddl_await(d, end, id);
+        while (e == ODEV_E_CORRUPT);
+        if (e == ODEV_E_NET)
+            return ddl_fail(why, e, "link down");
+        if (e == ODEV_OK) {
+            *code = d->blk.code;
+            return d->blk.code / 100 == 2 ? ODEV_OK
+                                          : ddl_fail(why, ODEV_E_NET, "report refused");
         }
     }
-    return ddl_fail(why, ODEV_E_NET, "report: no answer");
+    return ddl_fail(why, ODEV_E_NET, "no answer");
 }
 
 /* --- the window: timers and congestion ---------------------------------- */
@@ -600,20 +615,38 @@ static uint32_t ddl_bs(const struct ddl_xfer *x)
     return 16u << x->szx;
 }
 
-static int ddl_is_stored(const struct ddl_xfer *x, uint32_t num)
+/* Bit i of a 64-bit map, set: one place for the 64-bit shifts, which
+ * cost a dozen instructions each on a 32-bit core. */
+static int ddl_bit(uint64_t m, uint32_t i)
 {
-    if (num < x->base)
-        return 1;
-    return num - x->base < 64 && ((x->bitmap >> (num - x->base)) & 1u);
+    uint32_t w = i < 32 ? (uint32_t)m : (uint32_t)(m >> 32);
+    return i < 64 && ((w >> (i & 31u)) & 1u);
 }
 
-static void ddl_mark(struct ddl_xfer *x, uint32_t num)
+static void ddl_bit_set(uint64_t *m, uint32_t i)
 {
-    x->bitmap |= (uint64_t)1 << (num - x->base);
+    if (i < 64)
+        *m |= (uint64_t)1 << i;
+}
+
+static int ddl_is_stored(const struct ddl_xfer *x, uint32_t num)
+{
+    return num < x->base || ddl_bit(x->bitmap, num - x->base);
+}
+
+/* Move base past the stored blocks at the start of the map. */
+static void ddl_advance(struct ddl_xfer *x)
+{
     while (x->bitmap & 1u) {
         x->bitmap >>= 1;
         x->base++;
     }
+}
+
+static void ddl_mark(struct ddl_xfer *x, uint32_t num)
+{
+    ddl_bit_set(&x->bitmap, num - x->base);
+    ddl_advance(x);
 }
 
 static uint32_t ddl_limit(const struct ddl_xfer *x)
@@ -641,7 +674,7 @@ static uint32_t ddl_stored_bytes(const struct ddl_xfer *x)
     if (x->size && n > x->size)
         n = x->size;
     for (uint32_t i = 1; i < DDL_SPAN; i++)
-        if ((x->bitmap >> i) & 1u)
+        if (ddl_bit(x->bitmap, i))
             n += ddl_block_len(x, x->base + i);
     return n;
 }
@@ -660,25 +693,24 @@ static uint32_t ddl_group(const struct ddl *d)
 static void ddl_resume_trim(struct ddl *d)
 {
     struct ddl_xfer *x = &d->x;
-    uint32_t k = ddl_group(d), g0 = x->base - x->base % k, shift = x->base - g0;
+    uint32_t k = ddl_group(d), g0 = x->base - x->base % k;
+    uint64_t bits = 0;
     if (k == 1)
         return;
-    uint64_t bits = shift >= 64 ? ~(uint64_t)0 : x->bitmap << shift | (((uint64_t)1 << shift) - 1);
-    for (uint32_t g = 0; g < 64; g += k) {
-        uint32_t end = g + k;
+    for (uint32_t g = 0; g < DDL_SPAN; g += k) {
+        uint32_t end = g + k, i = g;
         if (x->nblocks && g0 + end > x->nblocks)
             end = x->nblocks > g0 + g ? x->nblocks - g0 : g;
-        uint64_t hi = end >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << end) - 1;
-        uint64_t mask = hi & ~(((uint64_t)1 << g) - 1);
-        if (end > 64 || (bits & mask) != mask)
-            bits &= ~mask;
+        while (i < end && ddl_is_stored(x, g0 + i))
+            i++;
+        if (i < end || end > DDL_SPAN)
+            continue;
+        for (i = g; i < end; i++)
+            ddl_bit_set(&bits, i);
     }
     x->base = g0;
     x->bitmap = bits;
-    while (x->bitmap & 1u) {
-        x->bitmap >>= 1;
-        x->base++;
-    }
+    ddl_advance(x);
 }
 
 /* Erase before the first write: the erase blocks of block num, unless a
@@ -703,23 +735,19 @@ static void ddl_resize(struct ddl *d, unsigned szx)
 {
     struct ddl_xfer *x = &d->x;
     unsigned shift = x->szx - szx;
-    uint32_t k = 1u << shift;
-    uint64_t bits = 0, group = k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
-    for (uint32_t i = 1; i * k < DDL_SPAN; i++)
-        if ((x->bitmap >> i) & 1u)
-            bits |= group << (i * k);
+    uint32_t k = 1u << shift, left;
+    uint64_t bits = 0;
     x->szx = (uint8_t)szx;
     x->base <<= shift;
+    ddl_count_blocks(x);
+    left = x->size && x->nblocks > x->base ? x->nblocks - x->base : x->size ? 0 : DDL_SPAN;
+    for (uint32_t i = k; i < DDL_SPAN && i < left; i++)
+        if (ddl_bit(x->bitmap, i / k))
+            ddl_bit_set(&bits, i);
     x->bitmap = bits;
     for (int i = 0; i < d->w.max; i++)
         if (d->w.slot[i].used)
             d->w.slot[i].num <<= shift;
-    ddl_count_blocks(x);
-    if (x->size) {
-        uint32_t left = x->nblocks > x->base ? x->nblocks - x->base : 0;
-        if (left < DDL_SPAN)
-            x->bitmap &= ((uint64_t)1 << left) - 1;
-    }
     x->next = x->base;
     x->stored = ddl_stored_bytes(x);
 }
@@ -732,12 +760,12 @@ static enum odev_err ddl_check_szx(struct ddl *d, const struct ddl_block *b, int
     if (!b->has_block2 || b->szx == x->szx)
         return ODEV_OK;
     if (b->szx < x->szx) {
-        ddl_log(d, ODEV_LOG_INFO, "download: the server answers in smaller blocks");
+        ddl_log(d, ODEV_LOG_INFO, "smaller blocks");
         ddl_resize(d, b->szx);
         return ODEV_OK;
     }
     if (x->first || b->szx > d->szx)
-        return ddl_fail(why, ODEV_E_CORRUPT, "server raised the block size");
+        return ddl_fail(why, ODEV_E_CORRUPT, "block size changed");
     *stale = 1;
     return ODEV_OK;
 }
@@ -750,17 +778,17 @@ static enum odev_err ddl_check_block(const struct ddl *d, const struct ddl_block
     if (!b->has_block2)
         return x->first && s->num == 0 && b->len <= bs
                    ? ODEV_OK
-                   : ddl_fail(why, ODEV_E_CORRUPT, "answer without a Block2 option");
+                   : ddl_fail(why, ODEV_E_CORRUPT, "no Block2");
     if (b->szx != x->szx)
-        return ddl_fail(why, ODEV_E_CORRUPT, "server changed the block size");
+        return ddl_fail(why, ODEV_E_CORRUPT, "block size changed");
     if (b->num != s->num)
-        return ddl_fail(why, ODEV_E_CORRUPT, "answer for another block");
+        return ddl_fail(why, ODEV_E_CORRUPT, "wrong block");
     if ((b->more && b->len != bs) || b->len > bs)
-        return ddl_fail(why, ODEV_E_CORRUPT, "block length does not match its size");
-    if (x->size && (b->more ? (uint64_t)off + bs >= x->size : (uint64_t)off + b->len != x->size))
-        return ddl_fail(why, ODEV_E_CORRUPT, "block does not fit Size2");
-    if ((uint64_t)off + b->len > d->area.size)
-        return ddl_fail(why, ODEV_E_LIMIT, "package larger than the area");
+        return ddl_fail(why, ODEV_E_CORRUPT, "bad block length");
+    if (x->size && (b->more ? off + bs >= x->size : off + b->len != x->size))
+        return ddl_fail(why, ODEV_E_CORRUPT, "bad block length");
+    if (off + b->len > d->area.size)
+        return ddl_fail(why, ODEV_E_LIMIT, "package too large");
     return ODEV_OK;
 }
 
@@ -787,7 +815,7 @@ static enum odev_err ddl_checkpoint(struct ddl *d, struct djournal *j, const cha
 {
     struct ddl_xfer *x = &d->x;
     if (d->port->sync(d->port->ctx, ODEV_AREA_DOWNLOAD) != ODEV_OK)
-        return ddl_fail(why, ODEV_E_IO, "download: sync failed");
+        return ddl_fail(why, ODEV_E_IO, "sync failed");
     uint32_t off = x->base << (x->szx + 4);
     j->phase = DJ_DOWNLOADING;
     j->offset = x->size && off > x->size ? x->size : off;
@@ -796,7 +824,7 @@ static enum odev_err ddl_checkpoint(struct ddl *d, struct djournal *j, const cha
     j->block_size = (uint16_t)ddl_bs(x);
     x->since_sync = 0;
     if (ddl_journal_save(d, j) != ODEV_OK)
-        return ddl_fail(why, ODEV_E_IO, "download: journal save failed");
+        return ddl_fail(why, ODEV_E_IO, "journal save failed");
     return ODEV_OK;
 }
 
@@ -825,7 +853,7 @@ static enum odev_err ddl_store(struct ddl *d, struct djournal *j, struct odev_re
     if (b->len && (ddl_erase_for(d, num) != ODEV_OK ||
                    d->port->write(d->port->ctx, ODEV_AREA_DOWNLOAD, num << (x->szx + 4), b->data,
                                   b->len)))
-        return ddl_fail(why, ODEV_E_IO, "download: flash write failed");
+        return ddl_fail(why, ODEV_E_IO, "flash write failed");
     int was_first = x->first;
     ddl_mark(x, num);
     x->first = 0;
@@ -856,7 +884,7 @@ static void ddl_xfer_fresh(struct ddl *d)
 static enum odev_err ddl_restart(struct ddl *d, const char *reason, const char **why)
 {
     if (++d->x.restarts > DDL_RESTARTS)
-        return ddl_fail(why, ODEV_E_NET, "package keeps changing on the server");
+        return ddl_fail(why, ODEV_E_NET, "package keeps changing");
     ddl_log(d, ODEV_LOG_INFO, reason);
     ddl_win_reset(&d->w, d->w.max); /* answers to the old requests are now ignored */
     ddl_xfer_fresh(d);
@@ -869,9 +897,9 @@ static enum odev_err ddl_probe(struct ddl *d, struct odev_result *r, const char 
     if (++d->x.probes > DDL_PROBES) {
         ddl_fail_response(&d->blk, r, why);
         r->status = ODEV_S_NET;
-        return ddl_fail(why, ODEV_E_NET, "4.02 inside the package, same ETag at block 0");
+        return ddl_fail(why, ODEV_E_NET, "4.02 mid-package");
     }
-    ddl_log(d, ODEV_LOG_INFO, "download: 4.02 inside the package: asking block 0");
+    ddl_log(d, ODEV_LOG_INFO, "4.02: probing block 0");
     ddl_win_reset(&d->w, d->w.max);
     d->x.probe = 1;
     return ODEV_OK;
@@ -1031,7 +1059,7 @@ static enum odev_err ddl_accept(struct ddl *d, struct djournal *j, struct odev_r
     }
     ddl_learn_size(x, b, num);
     if (x->size > d->area.size)
-        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_LIMIT, "package larger than the area"));
+        return ddl_proto_fail(r, ddl_fail(why, ODEV_E_LIMIT, "package too large"));
     if (x->first && x->size)
         r->pkg_size = x->size;
     if ((e = ddl_store(d, j, r, num, why)) != ODEV_OK)
@@ -1052,7 +1080,7 @@ static enum odev_err ddl_on_answer(struct ddl *d, struct djournal *j, struct ode
     if (d->blk.code != 205)
         return ddl_on_error(d, r, s, now, why);
     if (ddl_package_changed(d, &d->blk, j))
-        return ddl_restart(d, "download: the package changed on the server: from block 0", why);
+        return ddl_restart(d, "package changed", why);
     if (s->probe) { /* the same package: the 4.02 was not a replacement */
         ddl_slot_free(&d->w, s);
         d->x.probe = 0;
@@ -1068,11 +1096,11 @@ static enum odev_err ddl_timers(struct ddl *d, uint32_t now, const char **why)
     for (int i = 0; i < w->max; i++) {
         struct ddl_slot *s = &w->slot[i];
         if (s->used && now - s->first >= d->timeout_ms && !ddl_after(s->first, now))
-            return ddl_fail(why, ODEV_E_NET, "no answer to a block request");
+            return ddl_fail(why, ODEV_E_NET, "no answer");
         if (!s->used || ddl_after(s->due, now))
             continue;
         if (ddl_strict(w) && s->tx > DDL_MAX_RETRANSMIT)
-            return ddl_fail(why, ODEV_E_NET, "no answer to a block request");
+            return ddl_fail(why, ODEV_E_NET, "no answer");
         if (ddl_timeout(d, s, now) != ODEV_OK)
             return ddl_fail(why, ODEV_E_NET, "link down");
     }
@@ -1103,7 +1131,7 @@ static enum odev_err ddl_fill(struct ddl *d, uint32_t now, const char **why)
         if (x->next >= lim || (x->first && w->inflight > 0))
             return ODEV_OK;
         if (x->next > DCOAP_BLOCK_NUM_MAX)
-            return ddl_fail(why, ODEV_E_LIMIT, "block number beyond the Block2 range");
+            return ddl_fail(why, ODEV_E_LIMIT, "block number too large");
         struct ddl_slot *s = ddl_slot_new(w, x->next++);
         if (!s)
             return ODEV_OK;
@@ -1135,7 +1163,7 @@ static enum odev_err ddl_step(struct ddl *d, struct djournal *j, struct odev_res
     if (e != ODEV_OK)
         return ddl_proto_fail(r, e);
     if (d->w.inflight == 0)
-        return ddl_fail(why, ODEV_E_STATE, "download: nothing to request");
+        return ddl_fail(why, ODEV_E_STATE, "nothing to request");
     uint32_t due = ddl_next_due(d, now);
     e = ddl_recv(d, ddl_after(due, now) ? due - now : 0, &id);
     d->w.req_fill = 0;
@@ -1156,12 +1184,12 @@ static enum odev_err ddl_finish(struct ddl *d, struct djournal *j, struct odev_r
                                 const char **why)
 {
     if (d->port->sync(d->port->ctx, ODEV_AREA_DOWNLOAD) != ODEV_OK)
-        return ddl_fail(why, ODEV_E_IO, "download: sync failed");
+        return ddl_fail(why, ODEV_E_IO, "sync failed");
     j->phase = DJ_DOWNLOADED;
     j->offset = j->size = r->pkg_size = d->x.size;
     j->bitmap = 0;
     if (ddl_journal_save(d, j) != ODEV_OK)
-        return ddl_fail(why, ODEV_E_IO, "download: journal save failed");
+        return ddl_fail(why, ODEV_E_IO, "journal save failed");
     return ODEV_OK;
 }
 
@@ -1211,7 +1239,7 @@ enum odev_err ddl_download(struct ddl *d, struct djournal *j, struct odev_result
         j->bitmap = 0;
         j->etag_len = 0;
     } else {
-        ddl_log(d, ODEV_LOG_INFO, "download: resuming");
+        ddl_log(d, ODEV_LOG_INFO, "resuming");
     }
     x->next = x->base;
     while (e == ODEV_OK && !(x->nblocks && x->base >= x->nblocks))

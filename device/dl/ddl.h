@@ -131,8 +131,10 @@ struct ddl {
     uint8_t tx[DDL_TX_MAX];
 };
 
-/* Settings from c, a token base from the clock. */
-void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c);
+/* Settings from c; the token base is boot (2 bytes), run, and a byte of
+ * the port's random hook (or of the clock and IMEI without one). */
+void ddl_init(struct ddl *d, const struct odev_port *p, const struct odev_config *c,
+              uint16_t boot, uint8_t run);
 /* Append "key=value" to the /fota query (skipped when value is "").
  * ODEV_E_LIMIT when it does not fit. */
 enum odev_err ddl_query_add(struct ddl *d, const char *key, const char *value);

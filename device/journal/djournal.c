@@ -13,7 +13,7 @@
 #define DJ_CORE_MAX 9999u    /* "0017": four digits */
 #define DJ_SCRIPT_MAX 99999u /* each script field */
 
-static const char dj_wide[] = "journal: offset or size beyond 32 bits";
+static const char dj_wide[] = "journal: over 32 bits";
 
 static const char *const djournal_names[DJ__COUNT] = {
     "idle", "downloading", "downloaded", "applying", "committing", "committed",
@@ -67,6 +67,8 @@ void djournal_encode(const struct djournal *j, uint8_t out[ODEV_JOURNAL_LEN])
     out[7] = j->etag_len;
     out[8] = (uint8_t)(j->block_size >> 8);
     out[9] = (uint8_t)j->block_size;
+    out[10] = (uint8_t)(j->boots >> 8);
+    out[11] = (uint8_t)j->boots;
     memcpy(out + 12, j->etag, ODEV_ETAG_MAX);
     dj_put32(out + 24, j->offset); /* u64 fields: the high word stays 0 */
     dj_put32(out + 32, j->size);
@@ -80,6 +82,7 @@ void djournal_encode(const struct djournal *j, uint8_t out[ODEV_JOURNAL_LEN])
     dj_put32(out + 96, j->img.script_len);
     out[100] = j->flags;
     out[101] = j->report;
+    out[102] = j->reason;
     dj_put32(out + 104, j->from_core);
     dj_put_script(out + 108, j->from_script);
     dj_check(out, sum);
@@ -129,6 +132,7 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     j->slots = b[6];
     j->etag_len = b[7];
     j->block_size = (uint16_t)(b[8] << 8 | b[9]);
+    j->boots = (uint16_t)(b[10] << 8 | b[11]);
     memcpy(j->etag, b + 12, ODEV_ETAG_MAX);
     if (dj_get32(b + 20) || dj_get32(b + 28))
         return dj_wide;
@@ -143,27 +147,28 @@ static const char *dj_fields(const uint8_t *b, struct djournal *j)
     j->img.script_len = dj_get32(b + 96);
     j->flags = b[100];
     j->report = b[101];
+    j->reason = b[102];
     j->from_core = dj_get32(b + 104);
     dj_get_script(b + 108, j->from_script);
     if (j->phase >= DJ__COUNT)
-        return "journal: unknown phase";
+        return "journal: bad phase";
     if ((j->slots & ~(DJ_SLOT_CORE | DJ_SLOT_SCRIPT)) || j->etag_len > ODEV_ETAG_MAX)
-        return "journal: bad slots or etag length";
+        return "journal: bad slots";
     if (j->block_size > 1024 || (j->block_size & (j->block_size - 1u)))
         return "journal: bad block size";
     if (j->size && j->offset > j->size)
-        return "journal: offset beyond size";
+        return "journal: bad offset";
     if (!dj_name_ok(j->img.core_name) || !dj_name_ok(j->img.chip))
-        return "journal: bad core name or chip";
+        return "journal: bad name";
     if (!dj_versions_ok(j->img.core, j->img.script) ||
         !dj_versions_ok(j->from_core, j->from_script))
-        return "journal: version out of range";
-    if ((j->flags & ~(DJ_F_REPORT | DJ_F_IMAGES)) || b[102] || b[103] || b[10] || b[11])
-        return "journal: reserved bits set";
+        return "journal: bad version";
+    if ((j->flags & ~(DJ_F_REPORT | DJ_F_IMAGES)) || b[103])
+        return "journal: bad flags";
     if (!dj_bitmap_ok(j))
-        return "journal: block bitmap does not fit offset / size / block size";
+        return "journal: bad bitmap";
     if (j->phase == DJ_COMMITTING && (!j->slots || !j->img.core_name[0] || !j->img.chip[0]))
-        return "journal: committing without slots or core version";
+        return "journal: bad commit";
     return NULL;
 }
 
@@ -178,11 +183,11 @@ enum odev_err djournal_decode(const uint8_t *buf, size_t len, struct djournal *j
     }
     dj_check(buf, sum);
     if (memcmp(sum, buf + DJ_BODY, 8) != 0) {
-        *why = "journal: checksum mismatch";
+        *why = "journal: bad check";
         return ODEV_E_CORRUPT;
     }
     if (memcmp(buf, "OTAJ", 4) != 0 || buf[4] != DJOURNAL_FORMAT) {
-        *why = "journal: bad magic or format";
+        *why = "journal: bad magic";
         return ODEV_E_CORRUPT;
     }
     const char *bad = dj_fields(buf, j);

@@ -7,7 +7,7 @@
  * a pending report.
  *
  *   0  "OTAJ"   4  format (1)   5  phase   6  slots   7  etag length
- *   8  block size (u16)        10  reserved (0)
+ *   8  block size (u16)        10  boot counter (u16, reserved 0 in client/journal.c)
  *  12  etag[8]  20  offset (u64)  28  size (u64)   (u64 high word 0 here)
  *  36  core name[16]  52  core chip[16]  68  core number (u32)
  *  72  script major, minor, patch (3 x u32)
@@ -17,7 +17,7 @@
  * 100  flags: bit 0 = report pending, bit 1 = images valid (the fields at
  *      36..99 are set; a client record leaves this 0)
  * 101  report result code (the "result" of POST /report, 0 = success)
- * 102  zero (u16)
+ * 102  report reason code (enum odev_reason, 0 = none)   103  zero
  * 104  "from" core number (u32)  108  "from" script major, minor, patch
  * 120  check[8] = SHA-256(bytes 0..119)[0..7]
  *
@@ -53,14 +53,17 @@ enum djournal_phase {
 struct djournal {
     uint8_t phase;     /* enum djournal_phase */
     uint8_t slots;     /* DJ_SLOT_* installed by committing */
-    uint8_t flags;     /* DJ_F_* */
-    uint8_t report;    /* pending report's result code */
     uint16_t block_size;
     uint8_t etag_len;
     uint8_t etag[ODEV_ETAG_MAX];
     uint32_t offset, size;
     uint64_t bitmap;
     struct odev_image img;  /* see the layout: running or new images */
+    /* from here on: what outlives an update (an idle record keeps it) */
+    uint8_t flags;     /* DJ_F_* */
+    uint8_t report;    /* pending report's result code */
+    uint8_t reason;    /* its reason code (enum odev_reason) */
+    uint16_t boots;    /* bumped once per boot: part of the token base */
     uint32_t from_core;
     uint32_t from_script[3];
 };

@@ -73,15 +73,9 @@ static int odev_has_core(const struct dpkg_header *h)
 /* The idle record: the running images, any report still pending. */
 static void odev_idle_record(struct odev *d)
 {
-    uint8_t flags = d->j.flags & DJ_F_REPORT, report = d->j.report;
-    uint32_t fc = d->j.from_core, fs[3];
-    memcpy(fs, d->j.from_script, sizeof fs);
-    djournal_init(&d->j);
+    memset(&d->j, 0, offsetof(struct djournal, flags));
     d->j.img = d->running;
-    d->j.flags = (uint8_t)(flags | DJ_F_IMAGES);
-    d->j.report = report;
-    d->j.from_core = fc;
-    memcpy(d->j.from_script, fs, sizeof fs);
+    d->j.flags = (uint8_t)((d->j.flags & DJ_F_REPORT) | DJ_F_IMAGES);
 }
 
 static enum odev_err odev_discard(struct odev *d)
@@ -147,17 +141,17 @@ static enum odev_err odev_copy_slot(struct odev *d, enum odev_area slot, uint32_
     struct odev_area_io out;
     uint8_t *buf = d->dl.rx;
     if (len > d->cfg->area[slot].size)
-        return odev_fail(d, ODEV_E_LIMIT, "new image larger than its slot");
+        return odev_fail(d, ODEV_E_LIMIT, "image too large");
     odev_area_open(&out, d, slot, 0, d->cfg->area[slot].size);
     for (uint32_t done = 0; done < len;) {
         uint32_t n = len - done < sizeof d->dl.rx ? len - done : (uint32_t)sizeof d->dl.rx;
         if (p->read(p->ctx, ODEV_AREA_STAGING, off + done, buf, n) != ODEV_OK ||
             odev_area_write(&out, buf, n) != ODEV_OK)
-            return odev_fail(d, ODEV_E_IO, "commit: copying the staged image failed");
+            return odev_fail(d, ODEV_E_IO, "flash write failed");
         done += n;
     }
     if (p->sync(p->ctx, slot) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "commit: sync failed");
+        return odev_fail(d, ODEV_E_IO, "sync failed");
     return ODEV_OK;
 }
 
@@ -167,7 +161,7 @@ static enum odev_err odev_install_slot(struct odev *d, enum odev_area slot, uint
     if (d->port->install)
         return d->port->install(d->port->ctx, slot, off, len) == ODEV_OK
                    ? ODEV_OK
-                   : odev_fail(d, ODEV_E_IO, "commit: the port's install failed");
+                   : odev_fail(d, ODEV_E_IO, "install failed");
     return odev_copy_slot(d, slot, off, len);
 }
 
@@ -187,7 +181,7 @@ static enum odev_err odev_commit(struct odev *d)
         e = odev_install_slot(d, ODEV_AREA_SCRIPT, odev_script_offset(d, n->core_len),
                               n->script_len);
     if (e == ODEV_OK && d->port->installed && d->port->installed(d->port->ctx, n) != ODEV_OK)
-        e = odev_fail(d, ODEV_E_IO, "commit: the port's installed hook failed");
+        e = odev_fail(d, ODEV_E_IO, "install failed");
     if (e == ODEV_OK)
         e = odev_journal_save(d, DJ_COMMITTED);
     if (e == ODEV_OK)
@@ -205,7 +199,7 @@ enum odev_err odev_recover(struct odev *d)
     }
     switch (d->j.phase) {
     case DJ_COMMITTING:
-        odev_log(d, ODEV_LOG_INFO, "recover: finishing an interrupted commit");
+        odev_log(d, ODEV_LOG_INFO, "recover: commit");
         if ((e = odev_commit(d)) != ODEV_OK)
             return e;
         /* fall through */
@@ -213,7 +207,7 @@ enum odev_err odev_recover(struct odev *d)
         d->running = d->j.img;
         return odev_discard(d);
     case DJ_APPLYING:
-        odev_log(d, ODEV_LOG_INFO, "recover: redoing an interrupted apply");
+        odev_log(d, ODEV_LOG_INFO, "recover: apply");
         return odev_journal_save(d, DJ_DOWNLOADED);
     default:
         return ODEV_OK;
@@ -246,31 +240,31 @@ static int odev_script_older(const uint32_t a[3], const uint32_t b[3])
 /* What a header must say before anything of the package is worth more:
  * our project, core line, a base we run, no downgrade, a known key, a
  * window this build can apply. */
-static const char *odev_header_refusal(struct odev *d, const struct dpkg_header *h)
+static uint8_t odev_header_refusal(struct odev *d, const struct dpkg_header *h)
 {
     const struct odev_image *cur = &d->running;
     if (strcmp(h->project, d->cfg->project) != 0)
-        return "package is for another project";
+        return ODEV_R_PROJECT;
     if (strcmp(h->core_name, cur->core_name) != 0 || strcmp(h->chip, cur->chip) != 0)
-        return "package is for another core or chip";
+        return ODEV_R_CORE;
     if (!odev_key_known(d, h->key_id))
-        return "package signed by a key the device does not hold";
+        return ODEV_R_KEY;
     if (h->window_bits > ODEV_WINDOW_BITS_MAX)
-        return "package window larger than this build applies";
+        return ODEV_R_WINDOW;
     if (!odev_has_core(h) && !(h->flags & DPKG_F_SCRIPT))
-        return "package carries neither core nor script";
+        return ODEV_R_EMPTY;
     if (odev_has_core(h)) {
         int any = h->from_core == DPKG_FROM_ANY && (h->flags & DPKG_F_CORE_FULL);
         if (!any && h->from_core != cur->core)
-            return "package updates another core version";
+            return ODEV_R_BASE;
         if (h->to_core < cur->core)
-            return "package would downgrade the core";
+            return ODEV_R_CORE_DOWN;
     } else if (h->to_core != cur->core) {
-        return "script package for another core version";
+        return ODEV_R_SCRIPT_CORE;
     }
     if ((h->flags & DPKG_F_SCRIPT) && odev_script_older(h->script, cur->script))
-        return "package would downgrade the script";
-    return NULL;
+        return ODEV_R_SCRIPT_DOWN;
+    return ODEV_R_NONE;
 }
 
 /* Read and check the header of the package in DOWNLOAD (size bytes). */
@@ -279,9 +273,9 @@ static enum odev_err odev_header(struct odev *d, uint32_t size)
     const char *why = NULL;
     uint8_t buf[DPKG_HEADER_LEN];
     if (size < DPKG_HEADER_LEN)
-        return odev_fail(d, ODEV_E_CORRUPT, "package shorter than its header");
+        return odev_fail(d, ODEV_E_CORRUPT, "package truncated");
     if (d->port->read(d->port->ctx, ODEV_AREA_DOWNLOAD, 0, buf, sizeof buf) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "download area read failed");
+        return odev_fail(d, ODEV_E_IO, "flash read failed");
     int e = dpkg_header_parse(buf, sizeof buf, size, &d->h, &why);
     if (e != ODEV_OK)
         return odev_fail(d, (enum odev_err)e, why);
@@ -290,8 +284,8 @@ static enum odev_err odev_header(struct odev *d, uint32_t size)
         d->r->to.core = d->h.to_core;
     if (d->h.flags & DPKG_F_SCRIPT)
         memcpy(d->r->to.script, d->h.script, sizeof d->h.script);
-    if ((why = odev_header_refusal(d, &d->h)) != NULL)
-        return odev_fail(d, ODEV_E_AUTH, why);
+    if ((d->refusal = odev_header_refusal(d, &d->h)) != ODEV_R_NONE)
+        return odev_fail(d, ODEV_E_AUTH, odev_reason_phrase(d->refusal));
     return ODEV_OK;
 }
 
@@ -326,7 +320,7 @@ static enum odev_err odev_extract(struct odev *d, const struct dio_reader *pkg)
     int e = ODEV_OK;
     if ((odev_has_core(h) && h->core_size > cap) ||
         ((h->flags & DPKG_F_SCRIPT) && (soff > cap || h->script_size > cap - soff)))
-        return odev_fail(d, ODEV_E_LIMIT, "new images larger than the staging area");
+        return odev_fail(d, ODEV_E_LIMIT, "image too large");
     odev_area_open(&core_in, d, ODEV_AREA_CORE, 0, d->running.core_len);
     if (odev_has_core(h)) {
         odev_area_open(&out, d, ODEV_AREA_STAGING, 0, h->core_size);
@@ -337,7 +331,7 @@ static enum odev_err odev_extract(struct odev *d, const struct dio_reader *pkg)
         e = dpkg_extract_script(&d->w, pkg, h, &w, &why);
     }
     if (e == ODEV_OK && d->port->sync(d->port->ctx, ODEV_AREA_STAGING) != ODEV_OK)
-        return odev_fail(d, ODEV_E_IO, "staging sync failed");
+        return odev_fail(d, ODEV_E_IO, "sync failed");
     return e == ODEV_OK ? ODEV_OK : odev_fail(d, (enum odev_err)e, why);
 }
 
@@ -362,13 +356,21 @@ static void odev_plan_commit(struct odev *d)
     }
     j->flags = DJ_F_IMAGES | DJ_F_REPORT; /* the success report, durable with the commit */
     j->report = ODEV_RC_OK;
+    j->reason = ODEV_R_NONE;
+    d->report_fresh = 1;
     d->r->to = j->img;
 }
 
-static void odev_report_keep(struct odev *d, int code)
+/* A refusal's report: result code and reason code into the journal. */
+static void odev_report_keep(struct odev *d, enum odev_err e)
 {
     d->j.flags |= DJ_F_REPORT;
-    d->j.report = (uint8_t)code;
+    d->j.report = ODEV_RC_VERIFY;
+    d->j.reason = d->refusal      ? d->refusal
+                  : e == ODEV_E_AUTH  ? ODEV_R_SIGNATURE
+                  : e == ODEV_E_LIMIT ? ODEV_R_TOO_LARGE
+                                      : ODEV_R_MALFORMED;
+    d->report_fresh = 1;
     d->j.from_core = d->running.core;
     memcpy(d->j.from_script, d->running.script, sizeof d->j.from_script);
 }
@@ -393,7 +395,7 @@ static enum odev_err odev_install(struct odev *d)
     if (e != ODEV_OK) {
         odev_verify_fail(d, e);
         if (d->r->status == ODEV_S_VERIFY)
-            odev_report_keep(d, ODEV_RC_VERIFY);
+            odev_report_keep(d, e);
         odev_discard(d);
         return e;
     }
@@ -479,24 +481,31 @@ static size_t odev_report_json(struct odev *d, char *out, size_t cap)
     odev_put_field(&t, "project", d->cfg->project);
     odev_put(&t, ",\"from_core\":\"");
     odev_put_core(&t, &j->img, j->from_core);
-    odev_put(&t, "\",\"to_core\":\"");
-    odev_put_core(&t, &j->img, j->report == ODEV_RC_OK ? j->img.core : d->r->to.core);
     odev_put(&t, "\",\"from_script\":\"");
     odev_put_script(&t, j->from_script);
-    odev_put(&t, "\",\"to_script\":\"");
-    odev_put_script(&t, j->report == ODEV_RC_OK ? j->img.script : d->r->to.script);
-    odev_put(&t, "\",\"result\":");
+    odev_put(&t, "\"");
+    if (j->report == ODEV_RC_OK || d->report_fresh) {
+        odev_put(&t, ",\"to_core\":\"");
+        odev_put_core(&t, &j->img, j->report == ODEV_RC_OK ? j->img.core : d->r->to.core);
+        odev_put(&t, "\",\"to_script\":\"");
+        odev_put_script(&t, j->report == ODEV_RC_OK ? j->img.script : d->r->to.script);
+        odev_put(&t, "\"");
+    }
+    odev_put(&t, ",\"result\":");
     odev_put_u32(&t, j->report, 1);
-    odev_put(&t, ",\"bytes\":");
-    odev_put_u32(&t, d->r->bytes, 1);
-    odev_put(&t, ",\"seconds\":");
-    odev_put_u32(&t, tenths / 10, 1);
-    odev_put(&t, ".");
-    odev_put_u32(&t, tenths % 10, 1);
+    if (d->report_fresh) {
+        odev_put(&t, ",\"bytes\":");
+        odev_put_u32(&t, d->r->bytes, 1);
+        odev_put(&t, ",\"seconds\":");
+        odev_put_u32(&t, tenths / 10, 1);
+        odev_put(&t, ".");
+        odev_put_u32(&t, tenths % 10, 1);
+    }
     odev_put(&t, ",\"apply_mem\":");
     odev_put_u32(&t, (uint32_t)sizeof d->w, 1);
-    if (d->r->reason && d->r->reason[0] && j->report != ODEV_RC_OK)
-        odev_put_reason(&t, d->r->reason);
+    if (j->report != ODEV_RC_OK)
+        odev_put_reason(&t, d->report_fresh && d->r->reason[0] ? d->r->reason
+                                                                 : odev_reason_phrase(j->reason));
     odev_put(&t, "}");
     return t.len;
 }
@@ -520,7 +529,7 @@ static void odev_report_flush(struct odev *d)
     }
     d->j.flags &= (uint8_t)~DJ_F_REPORT;
     if (odev_journal_save(d, DJ_IDLE) != ODEV_OK)
-        odev_log(d, ODEV_LOG_WARN, "report sent, but the journal keeps it pending");
+        odev_log(d, ODEV_LOG_WARN, "journal save failed");
 }
 
 /* --- entry points ------------------------------------------------------- */
@@ -578,9 +587,16 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     r->srv_code = -1;
     r->reason = "";
     d->r = r;
+    d->refusal = ODEV_R_NONE;
+    d->report_fresh = 0;
     d->t0 = d->port->now_ms(d->port->ctx);
     enum odev_err e = odev_recover(d);
     r->from = r->to = d->running;
+    if (e == ODEV_OK && !d->booted) { /* durable before a token carries it */
+        d->j.boots++;
+        e = odev_journal_save(d, d->j.phase);
+        d->booted = 1;
+    }
     if (e != ODEV_OK)
         return e;
     char fw[3 * ODEV_NAME_MAX + 2], num[11], script[36];
@@ -594,7 +610,7 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     odev_put_u32(&t, d->running.core, 1);
     t = (struct odev_text){script, 0, sizeof script};
     odev_put_script(&t, d->running.script);
-    ddl_init(&d->dl, d->port, c);
+    ddl_init(&d->dl, d->port, c, d->j.boots, d->runs++);
     const char *kv[][2] = {
         {"project_key", c->product_key}, {"imei", c->imei}, {"firmware_name", fw},
         {"core_version", num},           {"dfota", "1"},    {"version", script},
@@ -602,7 +618,7 @@ static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (ddl_query_add(&d->dl, kv[i][0], kv[i][1]) != ODEV_OK)
-            return odev_fail(d, ODEV_E_LIMIT, "query does not fit");
+            return odev_fail(d, ODEV_E_LIMIT, "query too long");
     return ODEV_OK;
 }
 
@@ -645,7 +661,7 @@ static enum odev_err odev_fetch(struct odev *d)
         return ODEV_OK;
     odev_fail(d, e, why);
     if (r->status == ODEV_S_VERIFY) {
-        odev_report_keep(d, ODEV_RC_VERIFY);
+        odev_report_keep(d, e);
         odev_discard(d);
     } else if (r->status == ODEV_S_NO_UPDATE || r->status == ODEV_S_REJECTED) {
         odev_discard(d);
@@ -659,7 +675,7 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     if (e == ODEV_OK && d->j.phase != DJ_DOWNLOADED)
         e = odev_fetch(d);
     else if (e == ODEV_OK)
-        odev_log(d, ODEV_LOG_INFO, "using the package downloaded by an earlier run");
+        odev_log(d, ODEV_LOG_INFO, "resuming");
     if (e == ODEV_OK)
         e = odev_install(d);
     if (e == ODEV_OK) {
@@ -671,22 +687,29 @@ enum odev_err odev_update(struct odev *d, struct odev_result *r)
     return e;
 }
 
+/* Phrases of an enum in order, one string each: no pointer table. */
+static const char odev_reasons[] = "\0another project\0another core or chip\0unknown signing key\0"
+                                   "window too large\0neither core nor script\0another base core\0"
+                                   "core downgrade\0script for another core\0script downgrade\0"
+                                   "bad signature or hash\0malformed package\0package too large";
+static const char odev_statuses[] = "local error\0updated\0update available\0no update available\0"
+                                    "rejected by the server\0package verification failed\0"
+                                    "network error";
+
+/* The code-th phrase of list (of n; the first one when out of range). */
+static const char *odev_phrase(const char *list, unsigned n, unsigned code)
+{
+    for (code = code < n ? code : 0; code > 0; code--)
+        list += strlen(list) + 1;
+    return list;
+}
+
+const char *odev_reason_phrase(unsigned code)
+{
+    return odev_phrase(odev_reasons, ODEV_R__COUNT, code);
+}
+
 const char *odev_status_phrase(enum odev_status s)
 {
-    switch (s) {
-    case ODEV_S_UPDATED:
-        return "updated";
-    case ODEV_S_AVAILABLE:
-        return "update available";
-    case ODEV_S_NO_UPDATE:
-        return "no update available";
-    case ODEV_S_REJECTED:
-        return "rejected by the server";
-    case ODEV_S_VERIFY:
-        return "package verification failed";
-    case ODEV_S_NET:
-        return "network error";
-    default:
-        return "local error";
-    }
+    return odev_phrase(odev_statuses, ODEV_S_NET + 1, (unsigned)s);
 }

@@ -161,7 +161,7 @@ static void fz_download(const uint8_t *data, size_t size)
     c.block_timeout_ms = 3000;
     c.area[ODEV_AREA_DOWNLOAD] = (struct odev_geometry){FZ_AREA, 1024};
     djournal_init(&j);
-    ddl_init(&d, &p, &c);
+    ddl_init(&d, &p, &c, 0, 0);
     (void)ddl_download(&d, &j, &r, &why);
 }
 
