@@ -53,7 +53,8 @@ void delta_dec_set_source(struct delta_dec *d, const struct io_reader *delta)
     struct dback_inflate ctl;
     dback_io_reader(&d->src, delta, &d->io_err, &r);
     dback_dinfl_bind(&ctl, &d->ctl, d->ctl_win, sizeof d->ctl_win);
-    ddelta_set_source(&d->dd, &r, 0, &ctl);
+    ddelta_set_source(&d->dd, &r, 0, delta->size > UINT32_MAX ? UINT32_MAX : (uint32_t)delta->size,
+                      &ctl);
 }
 
 enum ota_err delta_dec_feed(struct delta_dec *d, const void *chunk, size_t len, char *msg)

@@ -557,6 +557,57 @@ static void truncated_rejected(void **state)
     free(n);
 }
 
+/* A version 4 stream (window 9): cut at every byte of its 92-byte prefix
+ * and the first control bytes, then every 37; its control length off by
+ * a little either way, zero or past the end; decoded without a source.
+ * Each is refused, nothing written past the new size. */
+static void v4_truncated_and_lengths(void **state)
+{
+    size_t ol, nl, dlen;
+    uint8_t *o = load(pairs[8].old, &ol), *n = load(pairs[8].nw, &nl);
+    uint8_t *out = malloc(nl + 64), *delta;
+    struct delta_params p;
+    struct delta_info info;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    delta_params_default(&p);
+    p.window_bits = 9;
+    assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &dlen, &info, msg), OTA_OK);
+    assert_int_equal(info.version, DELTA_FORMAT_VERSION_SPLIT);
+    for (size_t cut = 0; cut < dlen; cut += cut < 200 ? 1 : 37) {
+        struct run res = decode(o, ol, delta, cut, out, nl + 64, 0);
+        assert_int_equal(res.err, OTA_E_CORRUPT);
+        assert_true(res.out_len <= nl);
+    }
+    struct cur c;
+    cur_init(&c, delta + DDELTA_CTL_LEN_AT, 4);
+    uint32_t ctl = cur_be32(&c);
+    uint32_t bad[] = {0, 1, ctl - 1, ctl + 1, (uint32_t)dlen, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cur_put_be32(delta + DDELTA_CTL_LEN_AT, bad[i]);
+        struct run res = decode(o, ol, delta, dlen, out, nl + 64, 0);
+        assert_int_equal(res.err, OTA_E_CORRUPT);
+        assert_true(res.out_len <= nl);
+    }
+    cur_put_be32(delta + DDELTA_CTL_LEN_AT, ctl);
+    struct run res = decode(o, ol, delta, dlen, out, nl + 64, 0);
+    assert_int_equal(res.err, OTA_OK);
+    /* without the stream at offsets */
+    static struct delta_dec d;
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, nl, 0};
+    io_mem_reader(&r, o, ol);
+    io_mem_writer(&w, &sink);
+    assert_int_equal(delta_dec_init(&d, &r, &w, arena, sizeof arena, msg), OTA_OK);
+    assert_int_equal(delta_dec_feed(&d, delta, dlen, msg), OTA_E_LIMIT);
+    assert_int_equal(sink.len, 0);
+    free(delta);
+    free(out);
+    free(o);
+    free(n);
+}
+
 /* The code a flip of bit `bit` at byte `off` must produce. */
 static enum ota_err flip_expect(const uint8_t *delta, size_t off, int bit)
 {
@@ -956,6 +1007,7 @@ int main(void)
         cmocka_unit_test(memory_bounds),
         cmocka_unit_test(arena_too_small),
         cmocka_unit_test(truncated_rejected),
+        cmocka_unit_test(v4_truncated_and_lengths),
         cmocka_unit_test(bit_flips_rejected),
         cmocka_unit_test(forged_records),
         cmocka_unit_test(forged_v2_records),

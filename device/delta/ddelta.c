@@ -107,6 +107,9 @@ static int dd_start(struct ddelta *d)
         if (!d->ctl_inf.start || d->ctl_inf.start(d->ctl_inf.ctx, DDELTA_CTL_WBITS) != ODEV_OK)
             return dd_fail(d, ODEV_E_LIMIT, "delta: format 4 needs the stream at offsets");
         d->ctl_len = d->skip_left = dd_be32(d->hdr + DDELTA_CTL_LEN_AT);
+        /* the data stream follows: the control stream cannot reach the end */
+        if (d->ctl_len == 0 || (uint64_t)d->ctl_len + DDELTA_PREFIX_MAX >= d->src_len)
+            return dd_fail(d, ODEV_E_CORRUPT, "delta: control length 0 or past the data");
     }
     dsha256_init(&d->hash);
     d->phase = DDELTA_PH_CTRL;
@@ -404,10 +407,11 @@ void ddelta_init(struct ddelta *d, const struct dio_reader *old, uint32_t old_le
 }
 
 void ddelta_set_source(struct ddelta *d, const struct dio_reader *src, uint32_t base,
-                       const struct dback_inflate *ctl)
+                       uint32_t len, const struct dback_inflate *ctl)
 {
     d->src = *src;
     d->src_base = base;
+    d->src_len = len;
     d->ctl_inf = *ctl;
 }
 

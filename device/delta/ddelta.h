@@ -97,7 +97,7 @@ struct ddelta {
     /* version 4: the control stream, read at offsets through src */
     struct dio_reader src;
     struct dback_inflate ctl_inf;
-    uint32_t src_base, ctl_len, ctl_used, skip_left;
+    uint32_t src_base, src_len, ctl_len, ctl_used, skip_left;
     uint8_t ctl_pos, ctl_n, ctl_end;
     uint8_t ctl_buf[DDELTA_CTL_BUF];
     uint32_t old_pos, new_pos, old_end;
@@ -119,11 +119,13 @@ void ddelta_init(struct ddelta *d, const struct dio_reader *old, uint32_t old_le
                  const struct dio_writer *out, const struct dback_inflate *inf);
 
 /* Version 4 streams (two zlib streams, common/DELTA.md) also need the
- * delta readable at offsets: src reads it with its first byte at base, and
- * ctl inflates the control stream (a window of 2^DDELTA_CTL_WBITS bytes).
- * Without this call a version 4 stream fails with ODEV_E_LIMIT. */
+ * delta readable at offsets: src reads its len bytes with the first at
+ * base, and ctl inflates the control stream (a window of
+ * 2^DDELTA_CTL_WBITS bytes). A control length of 0 or past len is
+ * ODEV_E_CORRUPT before anything is written. Without this call a version
+ * 4 stream fails with ODEV_E_LIMIT. */
 void ddelta_set_source(struct ddelta *d, const struct dio_reader *src, uint32_t base,
-                       const struct dback_inflate *ctl);
+                       uint32_t len, const struct dback_inflate *ctl);
 
 /* Push the next len bytes of the stream (any split, len may be 0).
  * ODEV_E_CORRUPT malformed, ODEV_E_AUTH wrong old image, ODEV_E_LIMIT
