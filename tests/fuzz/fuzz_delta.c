@@ -116,42 +116,29 @@ static size_t fz_build(const uint8_t *data, size_t size, uint8_t *out, size_t ca
     return zlen ? DELTA_HEADER_LEN + zlen : 0;
 }
 
-struct fz_mem {
-    const uint8_t *p;
-    size_t len;
-};
-
-static int fz_dio_read(void *ctx, uint32_t off, void *buf, size_t len)
-{
-    const struct fz_mem *m = ctx;
-    if (off > m->len || len > m->len - off)
-        return ODEV_E_IO;
-    memcpy(buf, m->p + off, len);
-    return ODEV_OK;
-}
-
-static int fz_dio_write(void *ctx, const void *buf, size_t len)
-{
-    struct io_mem_sink *s = ctx;
-    if (len > s->cap - s->len)
-        return ODEV_E_IO;
-    memcpy(s->buf + s->len, buf, len);
-    s->len += len;
-    return ODEV_OK;
-}
-
-/* The device path over the same stream; returns its result. */
+/* The device path over the same stream (ddelta over dinfl; the old image,
+ * the stream and the sink reached through the host's dio adapters);
+ * returns its result. */
 static int fz_device(const uint8_t *stream, size_t len, size_t chunk, struct io_mem_sink *sink)
 {
     static struct ddelta dd;
     static struct dback_dinfl infl, ctl_infl;
     static uint8_t win[1 << 15], ctl_win[1 << DDELTA_CTL_WBITS];
-    struct fz_mem old = {fz_old, FZ_OLD_LEN}, src = {stream, len};
-    struct dio_reader r = {fz_dio_read, &old}, sr = {fz_dio_read, &src};
-    struct dio_writer w = {fz_dio_write, sink};
+    static struct dback_io old_io, src_io, out_io;
+    enum ota_err io_err = OTA_OK;
+    struct io_reader old, src;
+    struct io_writer out;
+    struct dio_reader r, sr;
+    struct dio_writer w;
     struct dback_inflate inf, ctl;
     const char *why;
     int e = ODEV_OK;
+    io_mem_reader(&old, fz_old, FZ_OLD_LEN);
+    io_mem_reader(&src, stream, len);
+    io_mem_writer(&out, sink);
+    dback_io_reader(&old_io, &old, &io_err, &r);
+    dback_io_reader(&src_io, &src, &io_err, &sr);
+    dback_io_writer(&out_io, &out, &io_err, &w);
     dback_dinfl_bind(&inf, &infl, win, sizeof win);
     dback_dinfl_bind(&ctl, &ctl_infl, ctl_win, sizeof ctl_win);
     ddelta_init(&dd, &r, FZ_OLD_LEN, &w, &inf);
