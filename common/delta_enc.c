@@ -1084,7 +1084,8 @@ static uint64_t pay_varint(const struct enc_buf *pay, size_t *i, struct enc_buf 
 
 static void pay_bytes(const struct enc_buf *pay, size_t *i, uint64_t n, struct enc_buf *to)
 {
-    if (buf_reserve(to, (size_t)n)) {
+    /* an empty run before any data byte: to->p may still be NULL */
+    if (n > 0 && buf_reserve(to, (size_t)n)) {
         memcpy(to->p + to->len, pay->p + *i, (size_t)n);
         to->len += (size_t)n;
     }
@@ -1153,7 +1154,7 @@ static enum ota_err enc_split(struct enc_ctx *c, const struct delta_params *p, i
         e = OTA_E_NOMEM;
     else {
         out.len = DELTA_HEADER_LEN + 4;
-        e = split_deflate(&ctl, DDELTA_CTL_WBITS, p, &out, msg);
+        e = split_deflate(&ctl, (int)ddelta_ctl_wbits((unsigned)p->window_bits), p, &out, msg);
     }
     size_t ctl_len = out.len - DELTA_HEADER_LEN - 4;
     if (e == OTA_OK)
@@ -1218,7 +1219,7 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
                 : c.xf  ? DELTA_FORMAT_VERSION_XF
                         : DELTA_FORMAT_VERSION;
     int split = 0;
-    if (e == OTA_OK && p->window_bits <= DELTA_SPLIT_WBITS_MAX)
+    if (e == OTA_OK && p->split)
         e = enc_split(&c, p, version, &res, &split, msg);
     free(c.rec);
     free(c.pay.p);

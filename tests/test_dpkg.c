@@ -111,7 +111,7 @@ static int device_decode(const uint8_t *old, size_t ol, const uint8_t *delta, si
     return e;
 }
 
-static int versions_seen;
+static int versions_seen, split15_seen; /* split15: version 4 at window 15 */
 
 /* Encode old -> new with p, decode on both paths, compare all three. */
 static void both_paths(const uint8_t *o, size_t ol, const uint8_t *n, size_t nl,
@@ -127,6 +127,7 @@ static void both_paths(const uint8_t *o, size_t ol, const uint8_t *n, size_t nl,
     if (delta_encode(o, ol, n, nl, p, &delta, &dl, &info, msg) != OTA_OK)
         fail_msg("encode: %s", msg);
     versions_seen |= 1 << info.version;
+    split15_seen |= info.version == DELTA_FORMAT_VERSION_SPLIT && info.window_bits == 15;
     io_mem_reader(&r, o, ol);
     io_mem_writer(&w, &hs);
     assert_int_equal(delta_decode_reader(delta, dl, &r, &w, msg), OTA_OK);
@@ -158,6 +159,7 @@ static void pair_paths(const char *a, const char *b, int xf, int adj)
     p.adj = adj;
     for (int wb = DELTA_WINDOW_BITS_MIN; wb <= DELTA_WINDOW_BITS_MAX; wb += 6) {
         p.window_bits = wb;
+        p.split = wb == DELTA_WINDOW_BITS_MIN; /* one stream at 15: versions 1-3 */
         both_paths(o, ol, n, nl, &p);
     }
     free(o);
@@ -221,7 +223,8 @@ static void every_version_both_paths(void **state)
     p.xf = DELTA_XF_X86;
     p.adj = 0; /* page moves need kind none or AArch64 */
     both_paths(a, N, b, N, &p);
-    assert_int_equal(versions_seen, 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4); /* 4: the window 9 passes */
+    assert_int_equal(versions_seen, 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4);
+    assert_true(split15_seen); /* a 2^11 control window, both paths */
     free(a);
     free(b);
 }
@@ -394,11 +397,12 @@ static void v4_streams_refused(void **state)
     f.dn = 2; /* data ends early */
     assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
     f.dn = sizeof v4_dat;
-    f.ctl_wbits = 10; /* the control stream's zlib header asks for more than 2^9 */
+    f.ctl_wbits = DDELTA_CTL_WBITS_MAX + 1; /* its zlib header asks for more than 2^11 */
     assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
 }
 
-/* Header byte 7 is the control window (9) in version 4 only; without a
+/* Header byte 7 is the control window (11 at window 15) in version 4
+ * only; without a
  * source a version 4 stream is ODEV_E_LIMIT on both paths, nothing
  * written; truncated anywhere (the 92-byte prefix byte by byte) it is
  * refused. */
@@ -407,14 +411,14 @@ static void v4_header_and_truncation(void **state)
     struct v4_forge f = {v4_ctl, v4_dat, sizeof v4_ctl, sizeof v4_dat, 0, 0, 0};
     uint8_t stream[512], out[64];
     uint32_t real;
-    static const uint8_t bytes7[] = {0, 8, 10, 15, 0xFF};
+    static const uint8_t bytes7[] = {0, 8, 9, 10, 12, 15, 0xFF}; /* window 15: 11 */
     (void)state;
     size_t len = v4_build(&f, stream, sizeof stream, &real);
     for (size_t i = 0; i < sizeof bytes7; i++) {
         stream[7] = bytes7[i];
         assert_int_equal(v4_both(stream, len), ODEV_E_CORRUPT);
     }
-    stream[7] = DDELTA_CTL_WBITS;
+    stream[7] = (uint8_t)ddelta_ctl_wbits(15);
     for (uint8_t v = 1; v <= 3; v++) { /* older versions keep byte 7 at 0 */
         stream[4] = v;
         assert_int_equal(v4_both(stream, len), ODEV_E_CORRUPT);
@@ -431,6 +435,16 @@ static void v4_header_and_truncation(void **state)
     const char *why;
     dback_dinfl_bind(&inf, &work.u.apply.infl, work.u.apply.win, sizeof work.u.apply.win);
     ddelta_init(&work.u.apply.dd, &r, sizeof v4_old, &w, &inf);
+    assert_int_equal(ddelta_feed(&work.u.apply.dd, stream, len, &why), ODEV_E_LIMIT);
+    assert_int_equal(s.len, 0);
+    /* a control window of 512 bytes (a window 9 device's) for this window
+     * 15 stream, which needs 2^11: refused, nothing written */
+    struct mem sm = {stream, len};
+    struct dio_reader sr = {mem_read, &sm};
+    struct dback_inflate ctl;
+    dback_dinfl_bind(&ctl, &work.u.apply.ctl, work.u.apply.ctl_win, 1u << 9);
+    ddelta_init(&work.u.apply.dd, &r, sizeof v4_old, &w, &inf);
+    ddelta_set_source(&work.u.apply.dd, &sr, 0, (uint32_t)len, &ctl);
     assert_int_equal(ddelta_feed(&work.u.apply.dd, stream, len, &why), ODEV_E_LIMIT);
     assert_int_equal(s.len, 0);
     static struct delta_dec d;

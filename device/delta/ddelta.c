@@ -43,7 +43,7 @@ int ddelta_header_parse(const uint8_t *buf, size_t len, struct ddelta_info *info
     /* versions 2 to 4 keep their transform kind in the flags byte, 4 its
      * control stream's window in the reserved one */
     else if ((buf[4] == 1 && buf[6] != 0) || buf[6] >= DDELTA_XF_COUNT ||
-             buf[7] != (buf[4] == DDELTA_VERSION_SPLIT ? DDELTA_CTL_WBITS : 0))
+             buf[7] != (buf[4] == DDELTA_VERSION_SPLIT ? ddelta_ctl_wbits(buf[5]) : 0))
         *why = "delta header: unknown flags";
     else if (dd_be32(buf + 8) || dd_be32(buf + 12) > DDELTA_IMAGE_MAX || dd_be32(buf + 16) ||
              dd_be32(buf + 20) > DDELTA_IMAGE_MAX)
@@ -104,8 +104,10 @@ static int dd_start(struct ddelta *d)
     if ((e = d->inf.start(d->inf.ctx, d->info.wbits)) != ODEV_OK)
         return dd_fail(d, e, "delta: the stream's window exceeds the inflater's");
     if (d->info.version == DDELTA_VERSION_SPLIT) {
-        if (!d->ctl_inf.start || d->ctl_inf.start(d->ctl_inf.ctx, DDELTA_CTL_WBITS) != ODEV_OK)
-            return dd_fail(d, ODEV_E_LIMIT, "delta: format 4 needs the stream at offsets");
+        if (!d->ctl_inf.start ||
+            d->ctl_inf.start(d->ctl_inf.ctx, (int)ddelta_ctl_wbits(d->info.wbits)) != ODEV_OK)
+            return dd_fail(d, ODEV_E_LIMIT, "delta: format 4 needs the stream at offsets and "
+                                            "its control window");
         d->ctl_len = d->skip_left = dd_be32(d->hdr + DDELTA_CTL_LEN_AT);
         /* the data stream follows: the control stream cannot reach the end */
         if (d->ctl_len == 0 || (uint64_t)d->ctl_len + DDELTA_PREFIX_MAX >= d->src_len)

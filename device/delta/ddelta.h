@@ -34,7 +34,7 @@
 #define DDELTA_VERSION_MIN 1
 #define DDELTA_VERSION_MAX 4 /* 1 plain, 2 address transforms, 3 ADRP moves, 4 two streams */
 #define DDELTA_VERSION_SPLIT 4
-#define DDELTA_CTL_WBITS 9  /* window of a version 4 control stream */
+#define DDELTA_CTL_WBITS_MAX 11 /* largest window of a version 4 control stream */
 #define DDELTA_CTL_LEN_AT DDELTA_HEADER_LEN /* its 4-byte length follows the header */
 #define DDELTA_PREFIX_MAX (DDELTA_HEADER_LEN + 4)
 #define DDELTA_CTL_BUF 16   /* inflated control bytes per pull */
@@ -60,6 +60,14 @@ struct ddelta_info {
     uint8_t xf;      /* transform kind of a version 2/3 stream, else 0 */
     uint8_t old_hash[DSHA256_LEN], new_hash[DSHA256_LEN];
 };
+
+/* The control stream window of a version 4 stream whose data window is
+ * 2^wbits: the same, at most 2^DDELTA_CTL_WBITS_MAX (header byte 7 says
+ * exactly this). A larger window than 2^9 pays at window 15 (DELTA.md). */
+static inline unsigned ddelta_ctl_wbits(unsigned wbits)
+{
+    return wbits < DDELTA_CTL_WBITS_MAX ? wbits : DDELTA_CTL_WBITS_MAX;
+}
 
 /* Parse the 88-byte header from buf[0..len). ODEV_E_CORRUPT with *why for
  * a short buffer, bad magic, unknown version, window, transform kind,
@@ -121,7 +129,7 @@ void ddelta_init(struct ddelta *d, const struct dio_reader *old, uint32_t old_le
 /* Version 4 streams (two zlib streams, common/DELTA.md) also need the
  * delta readable at offsets: src reads its len bytes with the first at
  * base, and ctl inflates the control stream (a window of
- * 2^DDELTA_CTL_WBITS bytes). A control length of 0 or past len is
+ * 2^ddelta_ctl_wbits(window bits) bytes, ODEV_E_LIMIT if it holds less). A control length of 0 or past len is
  * ODEV_E_CORRUPT before anything is written. Without this call a version
  * 4 stream fails with ODEV_E_LIMIT. */
 void ddelta_set_source(struct ddelta *d, const struct dio_reader *src, uint32_t base,

@@ -75,7 +75,8 @@ static size_t fz_build_split(const uint8_t *body, size_t blen, uint8_t *out, siz
     int move = body[2] >= 240 ? body[2] - 248 : 0;
     body += 3;
     blen -= 3;
-    size_t at = DDELTA_PREFIX_MAX, n = fz_deflate(body, cn, DDELTA_CTL_WBITS, out + at, cap - at);
+    size_t at = DDELTA_PREFIX_MAX, n = fz_deflate(body, cn, (int)ddelta_ctl_wbits(15), out + at,
+                                                     cap - at);
     if (n == 0)
         return 0;
     cur_put_be32(out + DDELTA_CTL_LEN_AT, (uint32_t)((int64_t)n + move));
@@ -123,7 +124,7 @@ static int fz_device(const uint8_t *stream, size_t len, size_t chunk, struct io_
 {
     static struct ddelta dd;
     static struct dback_dinfl infl, ctl_infl;
-    static uint8_t win[1 << 15], ctl_win[1 << DDELTA_CTL_WBITS];
+    static uint8_t win[1 << 15], ctl_win[1 << DDELTA_CTL_WBITS_MAX];
     static struct dback_io old_io, src_io, out_io;
     enum ota_err io_err = OTA_OK;
     struct io_reader old, src;

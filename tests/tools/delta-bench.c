@@ -8,13 +8,14 @@
  * enc_s is the best of three encodes (wall clock), enc_cpu_s the best of
  * their CPU times (all threads): on a machine shared with other work the
  * wall clock measures the others as much as the encoder.
- * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW
+ * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--split=0|1] [--threads=1|2] OLD NEW
  *        [WINDOW_BITS [PATCH_OUT]]
  * --xf=K forces the address transform (-1 auto, the default; 0 none, which
  * gives a format version 1 stream; 1..4 a kind of enum delta_xf), so the
  * bench can show what the transforms contribute; --passes=N sets the
  * size-parsing deflate's passes (0: zlib's deflate only), likewise;
- * --adj=0 turns off format v3's ADRP page moves; --threads=1 keeps the
+ * --adj=0 turns off format v3's ADRP page moves, --split=0 format v4's two
+ * streams; --threads=1 keeps the
  * encoder on one thread (default 2: half the width candidates on a second).
  */
 #include "delta.h"
@@ -81,13 +82,16 @@ int main(int argc, char **argv)
             p.passes = (int)strtol(argv[1] + 9, NULL, 10);
         else if (strncmp(argv[1], "--adj=", 6) == 0)
             p.adj = (int)strtol(argv[1] + 6, NULL, 10);
+        else if (strncmp(argv[1], "--split=", 8) == 0)
+            p.split = (int)strtol(argv[1] + 8, NULL, 10);
         else if (strncmp(argv[1], "--threads=", 10) == 0)
             p.threads = (int)strtol(argv[1] + 10, NULL, 10);
         else
             break;
     }
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW "
+        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--split=0|1] "
+                        "[--threads=1|2] OLD NEW "
                         "[WINDOW_BITS [PATCH_OUT]]\n");
         return 2;
     }
