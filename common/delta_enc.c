@@ -1143,22 +1143,52 @@ static enum ota_err split_deflate(const struct enc_buf *in, int wbits, const str
 /* The chosen payload (c->best_pay, of format version `version`) as a
  * version 4 stream; it replaces res (header slot included) when smaller.
  * Only an improvement: without the memory for it, res stands. */
+/* Version 4's data stream, deflated while the control stream is (on the
+ * second thread with two: the two deflates are independent). */
+struct split_job {
+    const struct enc_buf *in;
+    const struct delta_params *p;
+    struct enc_buf out;
+    enum ota_err e;
+    char msg[OTA_MSG_LEN];
+};
+
+static void *split_job_run(void *arg)
+{
+    struct split_job *j = arg;
+    j->e = split_deflate(j->in, j->p->window_bits, j->p, &j->out, j->msg);
+    return NULL;
+}
+
 static enum ota_err enc_split(struct enc_ctx *c, const struct delta_params *p, int version,
                               struct enc_buf *res, int *split, char *msg)
 {
     struct enc_buf ctl = {0}, dat = {0}, out = {0};
+    struct split_job job = {.in = &dat, .p = p, .e = OTA_OK};
     enum ota_err e = OTA_OK;
     *split = 0;
     split_payload(&c->best_pay, version, &ctl, &dat);
     if (ctl.oom || dat.oom || !buf_reserve(&out, DELTA_HEADER_LEN + 4))
         e = OTA_E_NOMEM;
     else {
+        pthread_t th;
+        int threaded = p->threads > 1 && pthread_create(&th, NULL, split_job_run, &job) == 0;
         out.len = DELTA_HEADER_LEN + 4;
         e = split_deflate(&ctl, (int)ddelta_ctl_wbits((unsigned)p->window_bits), p, &out, msg);
+        if (threaded)
+            pthread_join(th, NULL);
+        else
+            split_job_run(&job);
+        if (e == OTA_OK && job.e != OTA_OK)
+            e = ota_fail(msg, job.e, "%s", job.msg);
     }
     size_t ctl_len = out.len - DELTA_HEADER_LEN - 4;
-    if (e == OTA_OK)
-        e = split_deflate(&dat, p->window_bits, p, &out, msg);
+    if (e == OTA_OK && !buf_reserve(&out, job.out.len))
+        e = OTA_E_NOMEM;
+    if (e == OTA_OK) {
+        memcpy(out.p + out.len, job.out.p, job.out.len);
+        out.len += job.out.len;
+    }
     if (e == OTA_OK && out.len < res->len) {
         cur_put_be32(out.p + DELTA_HEADER_LEN, (uint32_t)ctl_len);
         struct enc_buf t = *res;
@@ -1169,6 +1199,7 @@ static enum ota_err enc_split(struct enc_ctx *c, const struct delta_params *p, i
     free(ctl.p);
     free(dat.p);
     free(out.p);
+    free(job.out.p);
     return e == OTA_E_NOMEM ? OTA_OK : e;
 }
 
