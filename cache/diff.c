@@ -71,6 +71,8 @@ static enum ota_err patch_run(const struct io_reader *old, const struct io_reade
         io_atomic_writer(&w, &a);
         e = delta_dec_init(d, old, &w, arena, alen, msg);
         if (e == OTA_OK)
+            delta_dec_set_source(d, patch); /* format 4 reads its control stream at offsets */
+        if (e == OTA_OK)
             e = patch_stream(d, patch, buf, patch_path, msg);
         if (e == OTA_OK)
             e = io_atomic_commit(&a, msg);

@@ -24,6 +24,11 @@ static voidpf dback_zalloc(voidpf opaque, uInt items, uInt size)
     return p;
 }
 
+void *dback_zlib_take(struct dback_zlib *z, size_t n)
+{
+    return dback_zalloc(z, 1, (uInt)n);
+}
+
 static void dback_zfree(voidpf opaque, voidpf p)
 {
     (void)opaque;

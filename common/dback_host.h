@@ -37,6 +37,9 @@ struct dback_zlib {
  * bookkeeping; call it when the stream is abandoned or done. */
 void dback_zlib_bind(struct dback_inflate *b, struct dback_zlib *z, void *arena, size_t len);
 void dback_zlib_end(struct dback_zlib *z);
+/* n more bytes of the arena after what start took (zlib allocates its
+ * window later, behind them), or NULL when they do not fit. */
+void *dback_zlib_take(struct dback_zlib *z, size_t n);
 
 struct dback_sodium {
     struct crypto_signer s;

@@ -19,13 +19,14 @@ void delta_params_default(struct delta_params *p)
     p->adj = 1;
     p->passes = DELTA_PASSES_DEFAULT;
     p->threads = DELTA_THREADS_MAX;
+    p->split = 1;
 }
 
 size_t delta_dec_arena_size(int window_bits)
 {
     if (window_bits < DELTA_WINDOW_BITS_MIN || window_bits > DELTA_WINDOW_BITS_MAX)
         return 0;
-    return DBACK_ZLIB_ARENA(window_bits);
+    return DBACK_ZLIB_ARENA(window_bits) + ((size_t)1 << ddelta_ctl_wbits((unsigned)window_bits));
 }
 
 uint32_t delta_dec_mem(int window_bits)
@@ -42,6 +43,8 @@ void delta_header_encode(const struct delta_info *info, const uint8_t old_hash[C
     out[4] = (uint8_t)(info->version ? info->version : DELTA_FORMAT_VERSION);
     out[5] = (uint8_t)info->window_bits;
     out[6] = (uint8_t)info->xf;
+    if (info->version == DELTA_FORMAT_VERSION_SPLIT)
+        out[7] = (uint8_t)ddelta_ctl_wbits((unsigned)info->window_bits);
     cur_put_be64(out + 8, info->old_size);
     cur_put_be64(out + 16, info->new_size);
     memcpy(out + 24, old_hash, CRYPTO_HASH_LEN);

@@ -34,6 +34,7 @@
 #define DELTA_FORMAT_VERSION 1    /* records without address transforms */
 #define DELTA_FORMAT_VERSION_XF 2 /* header names a transform, records opt in */
 #define DELTA_FORMAT_VERSION_ADJ 3 /* records may also move old AArch64 ADRP pages */
+#define DELTA_FORMAT_VERSION_SPLIT 4 /* control and data bytes in two zlib streams */
 #define DELTA_HEADER_LEN 88
 
 #define DELTA_WINDOW_BITS_MIN 9
@@ -115,6 +116,8 @@ struct delta_params {
     int threads;     /* 1 or 2: the word-width candidates are deflated in two
                       * halves, the second half on a thread of its own when 2;
                       * the output is the same bytes either way */
+    int split;       /* 1: also try control and data bytes in two streams
+                      * (format v4), kept when smaller; 0: never */
 };
 #define DELTA_THREADS_MAX 2
 void delta_params_default(struct delta_params *p);
@@ -149,7 +152,8 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
 enum ota_err delta_info_parse(const uint8_t *buf, size_t len, struct delta_info *info,
                               uint8_t *old_hash, uint8_t *new_hash, char *msg);
 
-/* zlib arena bytes a stream with this window needs, and the decoder's whole
+/* Arena bytes a stream with this window needs (zlib, and a version 4
+ * stream's control window, 2^ddelta_ctl_wbits), and the decoder's whole
  * working memory (state struct + arena). 0 for a window out of range. */
 size_t delta_dec_arena_size(int window_bits);
 uint32_t delta_dec_mem(int window_bits);
@@ -161,7 +165,11 @@ uint32_t delta_dec_mem(int window_bits);
 struct delta_dec {
     struct ddelta dd;
     struct dback_zlib z;
-    struct dback_io old, out;
+    struct dback_dinfl ctl;         /* a version 4 control stream: dinfl, whose
+                                     * state is a seventh of zlib's, with its
+                                     * window taken from the arena */
+    struct dback_inflate ctl_bound; /* ctl over that window, once known */
+    struct dback_io old, out, src;
     enum ota_err io_err; /* the host error behind a failed read or write */
 };
 
@@ -173,6 +181,12 @@ struct delta_dec {
 enum ota_err delta_dec_init(struct delta_dec *d, const struct io_reader *old,
                             const struct io_writer *out, void *arena, size_t arena_len,
                             char *msg);
+
+/* Let the decoder read the stream itself at offsets (delta's first byte
+ * is the stream's): format version 4 needs it, older ones ignore it; a
+ * version 4 stream fails with OTA_E_LIMIT without it. The reader is
+ * copied. */
+void delta_dec_set_source(struct delta_dec *d, const struct io_reader *delta);
 
 /* Push the next len bytes of the stream (any split, len may be 0). Writes
  * to out as records complete. OTA_E_CORRUPT for malformed data, OTA_E_AUTH

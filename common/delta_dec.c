@@ -47,6 +47,35 @@ enum ota_err delta_dec_init(struct delta_dec *d, const struct io_reader *old,
     return OTA_OK;
 }
 
+/* Format 4's control window comes from the arena once the header names it
+ * (delta_dec_arena_size counts it): a window 9 stream's is 512 bytes. */
+static int dec_ctl_start(void *ctx, int wbits)
+{
+    struct delta_dec *d = ctx;
+    size_t n = (size_t)1 << wbits;
+    void *win = dback_zlib_take(&d->z, n);
+    if (!win)
+        return ODEV_E_LIMIT;
+    dback_dinfl_bind(&d->ctl_bound, &d->ctl, win, n);
+    return d->ctl_bound.start(d->ctl_bound.ctx, wbits);
+}
+
+static int dec_ctl_run(void *ctx, const uint8_t *in, size_t in_len, size_t *in_used, uint8_t *out,
+                       size_t out_cap, size_t *out_made)
+{
+    struct delta_dec *d = ctx;
+    return d->ctl_bound.run(d->ctl_bound.ctx, in, in_len, in_used, out, out_cap, out_made);
+}
+
+void delta_dec_set_source(struct delta_dec *d, const struct io_reader *delta)
+{
+    struct dio_reader r;
+    struct dback_inflate ctl = {dec_ctl_start, dec_ctl_run, d};
+    dback_io_reader(&d->src, delta, &d->io_err, &r);
+    ddelta_set_source(&d->dd, &r, 0, delta->size > UINT32_MAX ? UINT32_MAX : (uint32_t)delta->size,
+                      &ctl);
+}
+
 enum ota_err delta_dec_feed(struct delta_dec *d, const void *chunk, size_t len, char *msg)
 {
     const char *why = NULL;
@@ -83,9 +112,13 @@ enum ota_err delta_decode_reader(const uint8_t *delta, size_t delta_len,
         free(arena);
         return ota_fail(msg, OTA_E_NOMEM, "delta: %zu bytes for the decoder", alen + sizeof *d);
     }
+    struct io_reader src;
+    io_mem_reader(&src, delta, delta_len);
     e = delta_dec_init(d, old, out, arena, alen, msg);
-    if (e == OTA_OK)
+    if (e == OTA_OK) {
+        delta_dec_set_source(d, &src);
         e = delta_dec_feed(d, delta, delta_len, msg);
+    }
     if (e == OTA_OK)
         e = delta_dec_finish(d, msg);
     dback_zlib_end(&d->z);

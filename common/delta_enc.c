@@ -14,6 +14,8 @@
  */
 #include "delta.h"
 
+#include "cur.h"
+
 #include <divsufsort.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -1061,6 +1063,146 @@ static enum ota_err enc_streams(struct enc_ctx *c, const struct delta_params *p,
     return e;
 }
 
+/* ---- format version 4: control and data bytes in two streams ---- */
+
+/* Next varint of a payload the encoder wrote (so well formed), copied to
+ * to when not NULL. */
+static uint64_t pay_varint(const struct enc_buf *pay, size_t *i, struct enc_buf *to)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    uint8_t b;
+    do {
+        b = pay->p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+    } while (b & 0x80);
+    if (to)
+        buf_varint(to, v);
+    return v;
+}
+
+static void pay_bytes(const struct enc_buf *pay, size_t *i, uint64_t n, struct enc_buf *to)
+{
+    /* an empty run before any data byte: to->p may still be NULL */
+    if (n > 0 && buf_reserve(to, (size_t)n)) {
+        memcpy(to->p + to->len, pay->p + *i, (size_t)n);
+        to->len += (size_t)n;
+    }
+    *i += (size_t)n;
+}
+
+/* A version 1-3 payload as version 4's control part (record and run
+ * varints, record mode bits widened to version 3's four) and data part
+ * (literal difference and extra bytes). */
+static void split_payload(const struct enc_buf *pay, int version, struct enc_buf *ctl,
+                          struct enc_buf *dat)
+{
+    unsigned mode_bits = (unsigned)version + 1;
+    for (size_t i = 0; i < pay->len;) {
+        uint64_t c0 = pay_varint(pay, &i, NULL), diff = c0 >> mode_bits;
+        buf_varint(ctl, diff << 4 | (c0 & ((1u << mode_bits) - 1)));
+        uint64_t extra = pay_varint(pay, &i, ctl);
+        pay_varint(pay, &i, ctl);
+        if (version == DELTA_FORMAT_VERSION_ADJ && (c0 & 8))
+            pay_varint(pay, &i, ctl);
+        while (diff > 0) {
+            uint64_t r = pay_varint(pay, &i, ctl), lit = r & DELTA_RUN_MAX;
+            if (lit == DELTA_RUN_MAX)
+                lit += pay_varint(pay, &i, ctl);
+            pay_bytes(pay, &i, lit, dat);
+            diff -= (r >> DELTA_RUN_BITS) + lit;
+        }
+        pay_bytes(pay, &i, extra, dat);
+    }
+}
+
+/* Append in's zlib stream with window 2^wbits to out: the size-parsing
+ * deflate when the params ask for it, zlib's otherwise. */
+static enum ota_err split_deflate(const struct enc_buf *in, int wbits, const struct delta_params *p,
+                                  struct enc_buf *out, char *msg)
+{
+    struct delta_params q = *p;
+    uint8_t *z;
+    size_t zlen;
+    q.window_bits = wbits;
+    if (p->passes == 0)
+        return enc_deflate(in, &q, out, msg);
+    enum ota_err e = delta_deflate_opt(in->p, in->len, wbits, p->passes, &z, &zlen, msg);
+    if (e == OTA_OK && !buf_reserve(out, zlen))
+        e = ota_fail(msg, OTA_E_NOMEM, "delta: %zu bytes for a split stream", zlen);
+    if (e == OTA_OK) {
+        memcpy(out->p + out->len, z, zlen);
+        out->len += zlen;
+    }
+    if (e == OTA_OK)
+        free(z);
+    return e;
+}
+
+/* The chosen payload (c->best_pay, of format version `version`) as a
+ * version 4 stream; it replaces res (header slot included) when smaller.
+ * Only an improvement: without the memory for it, res stands. */
+/* Version 4's data stream, deflated while the control stream is (on the
+ * second thread with two: the two deflates are independent). */
+struct split_job {
+    const struct enc_buf *in;
+    const struct delta_params *p;
+    struct enc_buf out;
+    enum ota_err e;
+    char msg[OTA_MSG_LEN];
+};
+
+static void *split_job_run(void *arg)
+{
+    struct split_job *j = arg;
+    j->e = split_deflate(j->in, j->p->window_bits, j->p, &j->out, j->msg);
+    return NULL;
+}
+
+static enum ota_err enc_split(struct enc_ctx *c, const struct delta_params *p, int version,
+                              struct enc_buf *res, int *split, char *msg)
+{
+    struct enc_buf ctl = {0}, dat = {0}, out = {0};
+    struct split_job job = {.in = &dat, .p = p, .e = OTA_OK};
+    enum ota_err e = OTA_OK;
+    *split = 0;
+    split_payload(&c->best_pay, version, &ctl, &dat);
+    if (ctl.oom || dat.oom || !buf_reserve(&out, DELTA_HEADER_LEN + 4))
+        e = OTA_E_NOMEM;
+    else {
+        pthread_t th;
+        int threaded = p->threads > 1 && pthread_create(&th, NULL, split_job_run, &job) == 0;
+        out.len = DELTA_HEADER_LEN + 4;
+        e = split_deflate(&ctl, (int)ddelta_ctl_wbits((unsigned)p->window_bits), p, &out, msg);
+        if (threaded)
+            pthread_join(th, NULL);
+        else
+            split_job_run(&job);
+        if (e == OTA_OK && job.e != OTA_OK)
+            e = ota_fail(msg, job.e, "%s", job.msg);
+    }
+    size_t ctl_len = out.len - DELTA_HEADER_LEN - 4;
+    if (e == OTA_OK && !buf_reserve(&out, job.out.len))
+        e = OTA_E_NOMEM;
+    if (e == OTA_OK) {
+        memcpy(out.p + out.len, job.out.p, job.out.len);
+        out.len += job.out.len;
+    }
+    if (e == OTA_OK && out.len < res->len) {
+        cur_put_be32(out.p + DELTA_HEADER_LEN, (uint32_t)ctl_len);
+        struct enc_buf t = *res;
+        *res = out;
+        out = t;
+        *split = 1;
+    }
+    free(ctl.p);
+    free(dat.p);
+    free(out.p);
+    free(job.out.p);
+    return e == OTA_E_NOMEM ? OTA_OK : e;
+}
+
 /* Both images' SHA-256 for the header: with two threads, on the second
  * while the suffix sort runs (it needs nothing the encoder computes). */
 struct enc_hashes {
@@ -1104,6 +1246,12 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
         c.xf = p->xf == DELTA_XF_AUTO ? enc_pick_xf(&c, p->threads) : (enum delta_xf)p->xf;
     if (e == OTA_OK)
         e = enc_streams(&c, p, &res, msg);
+    int version = c.adj ? DELTA_FORMAT_VERSION_ADJ
+                : c.xf  ? DELTA_FORMAT_VERSION_XF
+                        : DELTA_FORMAT_VERSION;
+    int split = 0;
+    if (e == OTA_OK && p->split)
+        e = enc_split(&c, p, version, &res, &split, msg);
     free(c.rec);
     free(c.pay.p);
     free(c.best_pay.p);
@@ -1122,10 +1270,7 @@ enum ota_err delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new
     if (!hashed)
         enc_hash_run(&hs);
     inf = (struct delta_info){old_len, new_len, p->window_bits, delta_dec_mem(p->window_bits),
-                              c.adj  ? DELTA_FORMAT_VERSION_ADJ
-                              : c.xf ? DELTA_FORMAT_VERSION_XF
-                                     : DELTA_FORMAT_VERSION,
-                              (int)c.xf};
+                              split ? DELTA_FORMAT_VERSION_SPLIT : version, (int)c.xf};
     delta_header_encode(&inf, oh, nh, res.p);
     *out = res.p;
     *out_len = res.len;

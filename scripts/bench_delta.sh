@@ -10,7 +10,8 @@
 # it may still be format v3 when ADRP page moves pay),
 # the same with zlib's own deflate instead of the size-parsing one (zl: what
 # the parsing deflate contributes), the same without format v3's ADRP page
-# moves (noadj: what they contribute),
+# moves (noadj: what they contribute), the same in one stream instead of
+# format v4's control and data streams (onestr: what they contribute),
 # bsdiff's, xdelta3's (-9 -S djw) and zstd --patch-from's (-19) sizes,
 # encode time of ours (on delta_params.threads threads, 2: the closing
 # lines say how many CPUs the machine has) and bsdiff (best of three, same
@@ -70,10 +71,10 @@ xdelta_size() { [ -n "$have_xd" ] || { echo 0; return; }
 zstd_size() { [ -n "$have_zs" ] || { echo 0; return; }
   zstd -q -f -19 --long=27 --patch-from="$1" "$2" -o "$TMP/p.zst" 2>/dev/null && stat -c %s "$TMP/p.zst"; }
 
-printf '%-34s %9s %8s %8s %8s %8s %8s %8s %8s %6s %6s %7s %7s %6s %7s %7s %6s %7s %8s %6s\n' pair new ours \
-  v1 zl noadj bsdiff xdelta3 zstd ratio v1_rat enc_s bsd_s t_rat enc_cpu bsd_cpu c_rat dec_mem dec_MB/s w${WMIN}_rat
+printf '%-34s %9s %8s %8s %8s %8s %8s %8s %8s %8s %6s %6s %7s %7s %6s %7s %7s %6s %7s %8s %6s\n' pair new ours \
+  v1 zl noadj onestr bsdiff xdelta3 zstd ratio v1_rat enc_s bsd_s t_rat enc_cpu bsd_cpu c_rat dec_mem dec_MB/s w${WMIN}_rat
 THREADS=?
-T_NEW=0 T_OURS=0 T_V1=0 T_ZL=0 T_NA=0 T_BSD=0 T_XD=0 T_ZS=0 T_SMALL=0 MAXR=0 SLOWER=0 SLOWER_CPU=0 MAXMEM=0 MAXMEM_S=0
+T_NEW=0 T_OURS=0 T_V1=0 T_ZL=0 T_NA=0 T_OS=0 T_BSD=0 T_XD=0 T_ZS=0 T_SMALL=0 MAXR=0 SLOWER=0 SLOWER_CPU=0 MAXMEM=0 MAXMEM_S=0
 MINMBPS=1e9 MAXSR=0
 for spec in "${PAIRS[@]}"; do
   IFS='|' read -r name old new <<<"$spec"
@@ -86,6 +87,7 @@ for spec in "${PAIRS[@]}"; do
   v1=$(field delta "$("$BENCH" --xf=0 "$root/$old" "$root/$new")")
   zl=$(field delta "$("$BENCH" --passes=0 "$root/$old" "$root/$new")")
   na=$(field delta "$("$BENCH" --adj=0 "$root/$old" "$root/$new")")
+  os=$(field delta "$("$BENCH" --split=0 "$root/$old" "$root/$new")")
   small=$("$BENCH" "$root/$old" "$root/$new" $WMIN)
   xd=$(xdelta_size "$root/$old" "$root/$new"); zs=$(zstd_size "$root/$old" "$root/$new")
   read -r bt bc < <(bsdiff_time "$root/$old" "$root/$new")
@@ -99,11 +101,11 @@ for spec in "${PAIRS[@]}"; do
   crat=$(awk -v a="$ec" -v b="$bc" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')
   srat=$(awk -v a="$ssz" -v b="$ours" 'BEGIN{printf "%.3f", a/b}')
   v1rat=$(awk -v a="$v1" -v b="$bs" 'BEGIN{printf "%.3f", a/b}')
-  printf '%-34s %9d %8d %8d %8d %8d %8d %8d %8d %6s %6s %7s %7s %6s %7s %7s %6s %7d %8s %6s\n' "$name" \
-    "$nsz" "$ours" "$v1" "$zl" "$na" "$bs" "$xd" "$zs" "$ratio" "$v1rat" "$et" "$bt" "$trat" "$ec" "$bc" \
+  printf '%-34s %9d %8d %8d %8d %8d %8d %8d %8d %8d %6s %6s %7s %7s %6s %7s %7s %6s %7d %8s %6s\n' "$name" \
+    "$nsz" "$ours" "$v1" "$zl" "$na" "$os" "$bs" "$xd" "$zs" "$ratio" "$v1rat" "$et" "$bt" "$trat" "$ec" "$bc" \
     "$crat" "$mem" "$mbps" "$srat"
   T_NEW=$((T_NEW + nsz)); T_OURS=$((T_OURS + ours)); T_BSD=$((T_BSD + bs)); T_SMALL=$((T_SMALL + ssz))
-  T_V1=$((T_V1 + v1)); T_ZL=$((T_ZL + zl)); T_NA=$((T_NA + na)); T_XD=$((T_XD + xd)); T_ZS=$((T_ZS + zs))
+  T_V1=$((T_V1 + v1)); T_ZL=$((T_ZL + zl)); T_NA=$((T_NA + na)); T_OS=$((T_OS + os)); T_XD=$((T_XD + xd)); T_ZS=$((T_ZS + zs))
   MAXSR=$(awk -v a="$srat" -v b="$MAXSR" 'BEGIN{print (a>b)?a:b}')
   MAXR=$(awk -v a="$ratio" -v b="$MAXR" 'BEGIN{print (a>b)?a:b}')
   SLOWER=$(awk -v a="$et" -v b="$bt" -v s="$SLOWER" 'BEGIN{print (a>b)?s+1:s}')
@@ -111,14 +113,15 @@ for spec in "${PAIRS[@]}"; do
   MAXMEM=$(( mem > MAXMEM ? mem : MAXMEM )); MAXMEM_S=$(( smem > MAXMEM_S ? smem : MAXMEM_S ))
   MINMBPS=$(awk -v a="$mbps" -v b="$MINMBPS" 'BEGIN{print (a<b)?a:b}')
 done
-printf '%-34s %9d %8d %8d %8d %8d %8d %8d %8d %6s %6s\n' TOTAL "$T_NEW" "$T_OURS" "$T_V1" "$T_ZL" \
-  "$T_NA" "$T_BSD" \
+printf '%-34s %9d %8d %8d %8d %8d %8d %8d %8d %8d %6s %6s\n' TOTAL "$T_NEW" "$T_OURS" "$T_V1" "$T_ZL" \
+  "$T_NA" "$T_OS" "$T_BSD" \
   "$T_XD" "$T_ZS" "$(awk -v a="$T_OURS" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/b}')" \
   "$(awk -v a="$T_V1" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/b}')"
 echo
 echo "size:    total $(awk -v a="$T_OURS" -v b="$T_BSD" 'BEGIN{printf "%.3f", a/b}') x bsdiff (target <= 0.90), worst pair $MAXR x (target <= 1.00)"
 echo "techniques: address transforms save $(awk -v a="$T_OURS" -v b="$T_V1" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the v1 total ($T_V1 -> $T_OURS B)"
 echo "            size-parsing deflate saves $(awk -v a="$T_OURS" -v b="$T_ZL" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the zlib-deflated total ($T_ZL -> $T_OURS B)"
+echo "            two streams (format v4) save $(awk -v a="$T_OURS" -v b="$T_OS" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the one-stream total ($T_OS -> $T_OURS B)"
 echo "            ADRP page moves (format v3) save $(awk -v a="$T_OURS" -v b="$T_NA" 'BEGIN{printf "%.2f", (b-a)*100/b}') % of the total without them ($T_NA -> $T_OURS B)"
 echo "encode:  $SLOWER pair(s) slower than bsdiff (target 0); ours on $THREADS thread(s), bsdiff on 1, $(nproc) CPU(s), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "         $SLOWER_CPU pair(s) use more CPU time than bsdiff (all our threads counted; less sensitive to other work on the machine)"

@@ -68,7 +68,10 @@ static void decode_with(const uint8_t *delta, size_t len, const struct io_reader
                         const struct io_writer *w, size_t alen, size_t chunk, struct run *res)
 {
     static struct delta_dec d;
+    struct io_reader src;
+    io_mem_reader(&src, delta, len);
     enum ota_err e = delta_dec_init(&d, r, w, arena, alen, res->msg);
+    delta_dec_set_source(&d, &src); /* format 4 reads its control stream at offsets */
     for (size_t off = 0; e == OTA_OK && off < len;) {
         size_t n = chunk ? chunk : 1 + rnd() % 3000;
         if (n > len - off)
@@ -373,6 +376,7 @@ static void transform_round_trips(void **state)
             round_trip_w(n, nl, o, ol, DELTA_WINDOW_BITS_MIN, 7, NULL);
             delta_params_default(&p);
             p.xf = k;
+            p.split = 0; /* one stream: the version says what the records use */
             assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &dlen, &info, msg), OTA_OK);
             assert_true(info.version == 1 || (info.version >= 2 && info.xf == k) ||
                         (info.version == 3 && info.xf == DELTA_XF_NONE));
@@ -433,6 +437,11 @@ static void generated_cases(void **state)
     b[N - 1] ^= 1;
     round_trip(a, N, b, N);
     round_trip(a, N, b, 1); /* new is a one-byte prefix */
+    /* format 4 (two streams) at window 9 too: its split met empty runs
+     * before the first data byte */
+    round_trip_w(a, 0, b, 0, 9, 0, NULL);
+    round_trip_w(a, N, a, N, 9, 0, NULL);
+    round_trip_w(a, N, b, N, 9, 0, NULL);
     free(a);
     free(b);
 }
@@ -530,7 +539,8 @@ static void arena_too_small(void **state)
     uint8_t *delta = encode_default(a, sizeof a, a, sizeof a, &dlen);
     io_mem_reader(&r, a, sizeof a);
     io_mem_writer(&w, &sink);
-    decode_with(delta, dlen, &r, &w, delta_dec_arena_size(DELTA_WINDOW_BITS_DEFAULT) - 1, 0, &res);
+    /* one stream (identical images): zlib's part of the arena is what it needs */
+    decode_with(delta, dlen, &r, &w, DBACK_ZLIB_ARENA(DELTA_WINDOW_BITS_DEFAULT) - 1, 0, &res);
     assert_int_equal(res.err, OTA_E_LIMIT);
     free(delta);
 }
@@ -548,6 +558,57 @@ static void truncated_rejected(void **state)
         struct run res = decode(o, ol, delta, cut, out, nl, 0);
         assert_int_equal(res.err, OTA_E_CORRUPT);
     }
+    free(delta);
+    free(out);
+    free(o);
+    free(n);
+}
+
+/* A version 4 stream (window 9): cut at every byte of its 92-byte prefix
+ * and the first control bytes, then every 37; its control length off by
+ * a little either way, zero or past the end; decoded without a source.
+ * Each is refused, nothing written past the new size. */
+static void v4_truncated_and_lengths(void **state)
+{
+    size_t ol, nl, dlen;
+    uint8_t *o = load(pairs[8].old, &ol), *n = load(pairs[8].nw, &nl);
+    uint8_t *out = malloc(nl + 64), *delta;
+    struct delta_params p;
+    struct delta_info info;
+    char msg[OTA_MSG_LEN] = "";
+    (void)state;
+    delta_params_default(&p);
+    p.window_bits = 9;
+    assert_int_equal(delta_encode(o, ol, n, nl, &p, &delta, &dlen, &info, msg), OTA_OK);
+    assert_int_equal(info.version, DELTA_FORMAT_VERSION_SPLIT);
+    for (size_t cut = 0; cut < dlen; cut += cut < 200 ? 1 : 37) {
+        struct run res = decode(o, ol, delta, cut, out, nl + 64, 0);
+        assert_int_equal(res.err, OTA_E_CORRUPT);
+        assert_true(res.out_len <= nl);
+    }
+    struct cur c;
+    cur_init(&c, delta + DDELTA_CTL_LEN_AT, 4);
+    uint32_t ctl = cur_be32(&c);
+    uint32_t bad[] = {0, 1, ctl - 1, ctl + 1, (uint32_t)dlen, UINT32_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cur_put_be32(delta + DDELTA_CTL_LEN_AT, bad[i]);
+        struct run res = decode(o, ol, delta, dlen, out, nl + 64, 0);
+        assert_int_equal(res.err, OTA_E_CORRUPT);
+        assert_true(res.out_len <= nl);
+    }
+    cur_put_be32(delta + DDELTA_CTL_LEN_AT, ctl);
+    struct run res = decode(o, ol, delta, dlen, out, nl + 64, 0);
+    assert_int_equal(res.err, OTA_OK);
+    /* without the stream at offsets */
+    static struct delta_dec d;
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink sink = {out, nl, 0};
+    io_mem_reader(&r, o, ol);
+    io_mem_writer(&w, &sink);
+    assert_int_equal(delta_dec_init(&d, &r, &w, arena, sizeof arena, msg), OTA_OK);
+    assert_int_equal(delta_dec_feed(&d, delta, dlen, msg), OTA_E_LIMIT);
+    assert_int_equal(sink.len, 0);
     free(delta);
     free(out);
     free(o);
@@ -700,7 +761,7 @@ static void forged_v2_records(void **state)
     assert_int_equal(run_forged(xf_ok, sizeof xf_ok, nw, 8), OTA_E_CORRUPT);
     forge_xf = DELTA_XF_COUNT; /* unknown kind: the header is refused */
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_CORRUPT);
-    forge_version = 4;
+    forge_version = 5;
     forge_xf = 0;
     assert_int_equal(run_forged(ok, sizeof ok, nw, 8), OTA_E_VERSION);
     forge_version = 1;
@@ -778,6 +839,7 @@ static void adrp_moves(void **state)
         char msg[OTA_MSG_LEN] = "";
         delta_params_default(&p);
         p.adj = adj;
+        p.split = 0; /* one stream: the version says what the records use */
         assert_int_equal(delta_encode(a, N, b, N, &p, &delta, &sizes[adj], &info, msg), OTA_OK);
         assert_true(adj ? info.version == DELTA_FORMAT_VERSION_ADJ
                         : info.version < DELTA_FORMAT_VERSION_ADJ);
@@ -894,7 +956,7 @@ static void sticky_failure_and_api(void **state)
     assert_int_equal(delta_info_parse(delta, DELTA_HEADER_LEN - 1, &info, NULL, NULL, msg),
                      OTA_E_CORRUPT);
     memcpy(hdr, delta, sizeof hdr);
-    hdr[4] = 4; /* 1, 2 and 3 are known */
+    hdr[4] = 5; /* 1 to 4 are known */
     assert_int_equal(delta_info_parse(hdr, sizeof hdr, &info, NULL, NULL, msg), OTA_E_VERSION);
     /* bad parameters */
     delta_params_default(&p);
@@ -953,6 +1015,7 @@ int main(void)
         cmocka_unit_test(memory_bounds),
         cmocka_unit_test(arena_too_small),
         cmocka_unit_test(truncated_rejected),
+        cmocka_unit_test(v4_truncated_and_lengths),
         cmocka_unit_test(bit_flips_rejected),
         cmocka_unit_test(forged_records),
         cmocka_unit_test(forged_v2_records),

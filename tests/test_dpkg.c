@@ -95,8 +95,13 @@ static int device_decode(const uint8_t *old, size_t ol, const uint8_t *delta, si
     struct dio_writer w = {sink_write, &s};
     struct dback_inflate inf;
     const char *why = NULL;
+    struct mem src = {delta, dl};
+    struct dio_reader sr = {mem_read, &src};
+    struct dback_inflate ctl;
     dback_dinfl_bind(&inf, &work.u.apply.infl, work.u.apply.win, win_len);
+    dback_dinfl_bind(&ctl, &work.u.apply.ctl, work.u.apply.ctl_win, sizeof work.u.apply.ctl_win);
     ddelta_init(&work.u.apply.dd, &r, (uint32_t)ol, &w, &inf);
+    ddelta_set_source(&work.u.apply.dd, &sr, 0, (uint32_t)dl, &ctl);
     int e = ODEV_OK;
     for (size_t off = 0; e == ODEV_OK && off < dl; off += chunk)
         e = ddelta_feed(&work.u.apply.dd, delta + off, dl - off < chunk ? dl - off : chunk, &why);
@@ -106,7 +111,7 @@ static int device_decode(const uint8_t *old, size_t ol, const uint8_t *delta, si
     return e;
 }
 
-static int versions_seen;
+static int versions_seen, split15_seen; /* split15: version 4 at window 15 */
 
 /* Encode old -> new with p, decode on both paths, compare all three. */
 static void both_paths(const uint8_t *o, size_t ol, const uint8_t *n, size_t nl,
@@ -122,6 +127,7 @@ static void both_paths(const uint8_t *o, size_t ol, const uint8_t *n, size_t nl,
     if (delta_encode(o, ol, n, nl, p, &delta, &dl, &info, msg) != OTA_OK)
         fail_msg("encode: %s", msg);
     versions_seen |= 1 << info.version;
+    split15_seen |= info.version == DELTA_FORMAT_VERSION_SPLIT && info.window_bits == 15;
     io_mem_reader(&r, o, ol);
     io_mem_writer(&w, &hs);
     assert_int_equal(delta_decode_reader(delta, dl, &r, &w, msg), OTA_OK);
@@ -153,6 +159,7 @@ static void pair_paths(const char *a, const char *b, int xf, int adj)
     p.adj = adj;
     for (int wb = DELTA_WINDOW_BITS_MIN; wb <= DELTA_WINDOW_BITS_MAX; wb += 6) {
         p.window_bits = wb;
+        p.split = wb == DELTA_WINDOW_BITS_MIN; /* one stream at 15: versions 1-3 */
         both_paths(o, ol, n, nl, &p);
     }
     free(o);
@@ -216,7 +223,8 @@ static void every_version_both_paths(void **state)
     p.xf = DELTA_XF_X86;
     p.adj = 0; /* page moves need kind none or AArch64 */
     both_paths(a, N, b, N, &p);
-    assert_int_equal(versions_seen, 1 << 1 | 1 << 2 | 1 << 3);
+    assert_int_equal(versions_seen, 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4);
+    assert_true(split15_seen); /* a 2^11 control window, both paths */
     free(a);
     free(b);
 }
@@ -250,6 +258,205 @@ static void limits_and_sticky(void **state)
     free(a);
     free(b);
     free(out);
+}
+
+/* ---- format 4 rules, forged streams on both paths ---- */
+
+static size_t zdeflate(const uint8_t *in, size_t n, int wbits, uint8_t *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t len = z.total_out;
+    deflateEnd(&z);
+    return len;
+}
+
+static const uint8_t v4_old[16] = "0123456789abcdef";
+static const uint8_t v4_new[8] = "01234xyz";
+
+/* What a forged version 4 stream holds: the control and data payloads, the
+ * control stream's zlib window, pad bytes between the two streams (inside
+ * the control length) and, when ctl_len is not 0, a lying control length. */
+struct v4_forge {
+    const uint8_t *ctl, *dat;
+    size_t cn, dn;
+    int ctl_wbits, pad;
+    uint32_t ctl_len;
+};
+
+static size_t v4_build(const struct v4_forge *f, uint8_t *out, size_t cap, uint32_t *real_ctl)
+{
+    struct delta_info info = {sizeof v4_old, sizeof v4_new, 15, 0, DELTA_FORMAT_VERSION_SPLIT, 0};
+    uint8_t oh[CRYPTO_HASH_LEN], nh[CRYPTO_HASH_LEN];
+    crypto_sha256(v4_old, sizeof v4_old, oh);
+    crypto_sha256(v4_new, sizeof v4_new, nh);
+    delta_header_encode(&info, oh, nh, out);
+    size_t at = DDELTA_PREFIX_MAX;
+    at += zdeflate(f->ctl, f->cn, f->ctl_wbits ? f->ctl_wbits : 9, out + at, cap - at);
+    memset(out + at, 0, (size_t)f->pad);
+    at += (size_t)f->pad;
+    *real_ctl = (uint32_t)(at - DDELTA_PREFIX_MAX);
+    cur_put_be32(out + DDELTA_CTL_LEN_AT, f->ctl_len ? f->ctl_len : *real_ctl);
+    return at + zdeflate(f->dat, f->dn, 15, out + at, cap - at);
+}
+
+/* Decode on the device path (in chunks of 1, 7 and all bytes) and on the
+ * host's; both must agree, and neither may write past the declared new
+ * size. Returns the device's code. */
+static int v4_both(const uint8_t *stream, size_t len)
+{
+    uint8_t out[64];
+    size_t got, chunks[] = {1, 7, len};
+    struct io_reader r;
+    struct io_writer w;
+    struct io_mem_sink hs = {out, sizeof out, 0};
+    int dev = ODEV_OK;
+    for (size_t i = 0; i < 3; i++) {
+        int e = device_decode(v4_old, sizeof v4_old, stream, len, out, sizeof out, &got,
+                              chunks[i] ? chunks[i] : 1, sizeof work.u.apply.win);
+        assert_true(got <= sizeof v4_new);
+        assert_true(i == 0 || e == dev);
+        dev = e;
+    }
+    io_mem_reader(&r, v4_old, sizeof v4_old);
+    io_mem_writer(&w, &hs);
+    enum ota_err host = delta_decode_reader(stream, len, &r, &w, NULL);
+    assert_true(hs.len <= sizeof v4_new);
+    assert_int_equal(host == OTA_OK, dev == ODEV_OK);
+    assert_int_equal(host == OTA_E_CORRUPT, dev == ODEV_E_CORRUPT);
+    return dev;
+}
+
+static int v4_try(const struct v4_forge *f)
+{
+    uint8_t stream[512];
+    uint32_t real;
+    return v4_both(stream, v4_build(f, stream, sizeof stream, &real));
+}
+
+/* One record (5 bytes as in old, 3 new) in the v3 record layout. */
+static const uint8_t v4_ctl[] = {5 << 4, 3, 0, 5 << 2};
+static const uint8_t v4_dat[] = {'x', 'y', 'z'};
+
+static void v4_lengths_refused(void **state)
+{
+    struct v4_forge f = {v4_ctl, v4_dat, sizeof v4_ctl, sizeof v4_dat, 0, 0, 0};
+    uint8_t stream[512];
+    uint32_t real;
+    (void)state;
+    assert_int_equal(v4_try(&f), ODEV_OK);
+    size_t len = v4_build(&f, stream, sizeof stream, &real);
+    /* past the end, exactly to the end (no data stream), near 2^32, zero */
+    uint32_t bad[] = {(uint32_t)len, (uint32_t)(len - DDELTA_PREFIX_MAX), 0xFFFFFFFFu,
+                      0xFFFFFFFFu - DDELTA_PREFIX_MAX + 1, 0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cur_put_be32(stream + DDELTA_CTL_LEN_AT, bad[i]);
+        assert_int_equal(v4_both(stream, len), ODEV_E_CORRUPT);
+    }
+    /* overlapping the data stream, or leaving control bytes to the push */
+    for (uint32_t d = 1; d <= 3; d++) {
+        f.ctl_len = real + d;
+        assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+        f.ctl_len = real - d;
+        assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    }
+    /* pad bytes after the control stream but inside its length */
+    f.ctl_len = 0;
+    f.pad = 2;
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+}
+
+static void v4_streams_refused(void **state)
+{
+    static const uint8_t ctl_short[] = {5 << 4, 3, 0};
+    static const uint8_t ctl_late[] = {5 << 4, 3, 0, 5 << 2, 0};
+    static const uint8_t ctl_record[] = {5 << 4, 3, 0, 5 << 2, 0, 1, 0};
+    static const uint8_t dat_late[] = {'x', 'y', 'z', 'q'};
+    struct v4_forge f = {v4_ctl, v4_dat, sizeof v4_ctl, sizeof v4_dat, 0, 0, 0};
+    (void)state;
+    f.cn = sizeof ctl_short; /* control stream ends inside a record */
+    f.ctl = ctl_short;
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    f.cn = sizeof ctl_late; /* one control byte too many */
+    f.ctl = ctl_late;
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    f.cn = sizeof ctl_record; /* a record after the new image is complete */
+    f.ctl = ctl_record;
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    f.cn = sizeof v4_ctl;
+    f.ctl = v4_ctl;
+    f.dn = sizeof dat_late; /* data after the last record */
+    f.dat = dat_late;
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    f.dn = 2; /* data ends early */
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+    f.dn = sizeof v4_dat;
+    f.ctl_wbits = DDELTA_CTL_WBITS_MAX + 1; /* its zlib header asks for more than 2^11 */
+    assert_int_equal(v4_try(&f), ODEV_E_CORRUPT);
+}
+
+/* Header byte 7 is the control window (11 at window 15) in version 4
+ * only; without a
+ * source a version 4 stream is ODEV_E_LIMIT on both paths, nothing
+ * written; truncated anywhere (the 92-byte prefix byte by byte) it is
+ * refused. */
+static void v4_header_and_truncation(void **state)
+{
+    struct v4_forge f = {v4_ctl, v4_dat, sizeof v4_ctl, sizeof v4_dat, 0, 0, 0};
+    uint8_t stream[512], out[64];
+    uint32_t real;
+    static const uint8_t bytes7[] = {0, 8, 9, 10, 12, 15, 0xFF}; /* window 15: 11 */
+    (void)state;
+    size_t len = v4_build(&f, stream, sizeof stream, &real);
+    for (size_t i = 0; i < sizeof bytes7; i++) {
+        stream[7] = bytes7[i];
+        assert_int_equal(v4_both(stream, len), ODEV_E_CORRUPT);
+    }
+    stream[7] = (uint8_t)ddelta_ctl_wbits(15);
+    for (uint8_t v = 1; v <= 3; v++) { /* older versions keep byte 7 at 0 */
+        stream[4] = v;
+        assert_int_equal(v4_both(stream, len), ODEV_E_CORRUPT);
+    }
+    stream[4] = DELTA_FORMAT_VERSION_SPLIT;
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(v4_both(stream, cut), ODEV_E_CORRUPT);
+    /* no source: the device decoder alone, then the host's */
+    struct mem m = {v4_old, sizeof v4_old};
+    struct sink s = {out, sizeof out, 0};
+    struct dio_reader r = {mem_read, &m};
+    struct dio_writer w = {sink_write, &s};
+    struct dback_inflate inf;
+    const char *why;
+    dback_dinfl_bind(&inf, &work.u.apply.infl, work.u.apply.win, sizeof work.u.apply.win);
+    ddelta_init(&work.u.apply.dd, &r, sizeof v4_old, &w, &inf);
+    assert_int_equal(ddelta_feed(&work.u.apply.dd, stream, len, &why), ODEV_E_LIMIT);
+    assert_int_equal(s.len, 0);
+    /* a control window of 512 bytes (a window 9 device's) for this window
+     * 15 stream, which needs 2^11: refused, nothing written */
+    struct mem sm = {stream, len};
+    struct dio_reader sr = {mem_read, &sm};
+    struct dback_inflate ctl;
+    dback_dinfl_bind(&ctl, &work.u.apply.ctl, work.u.apply.ctl_win, 1u << 9);
+    ddelta_init(&work.u.apply.dd, &r, sizeof v4_old, &w, &inf);
+    ddelta_set_source(&work.u.apply.dd, &sr, 0, (uint32_t)len, &ctl);
+    assert_int_equal(ddelta_feed(&work.u.apply.dd, stream, len, &why), ODEV_E_LIMIT);
+    assert_int_equal(s.len, 0);
+    static struct delta_dec d;
+    static uint8_t arena[1 << 16];
+    struct io_reader hr;
+    struct io_writer hw;
+    struct io_mem_sink hs = {out, sizeof out, 0};
+    io_mem_reader(&hr, v4_old, sizeof v4_old);
+    io_mem_writer(&hw, &hs);
+    assert_int_equal(delta_dec_init(&d, &hr, &hw, arena, sizeof arena, NULL), OTA_OK);
+    assert_int_equal(delta_dec_feed(&d, stream, len, NULL), OTA_E_LIMIT);
+    assert_int_equal(hs.len, 0);
 }
 
 /* ---- packages ---- */
@@ -538,6 +745,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_version_both_paths),
         cmocka_unit_test(limits_and_sticky),
+        cmocka_unit_test(v4_lengths_refused),
+        cmocka_unit_test(v4_streams_refused),
+        cmocka_unit_test(v4_header_and_truncation),
         cmocka_unit_test(packages_both_paths),
         cmocka_unit_test(keys_checked),
         cmocka_unit_test(header_flips_and_truncations),

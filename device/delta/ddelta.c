@@ -1,4 +1,4 @@
-/* ddelta.c - streaming delta decoder with fixed working memory (formats 1, 2, 3).
+/* ddelta.c - streaming delta decoder with fixed working memory (formats 1 to 4).
  *
  * An explicit state machine (enum ddelta_phase) consumes inflated bytes in
  * DDELTA_BUF pieces, so a record may span any number of feed calls. Every
@@ -40,8 +40,10 @@ int ddelta_header_parse(const uint8_t *buf, size_t len, struct ddelta_info *info
         *why = ddelta_why_version;
     else if (buf[5] < DDELTA_WBITS_MIN || buf[5] > DDELTA_WBITS_MAX)
         *why = "delta header: window bits out of 9..15";
-    /* versions 2 and 3 keep their transform kind in the flags byte */
-    else if ((buf[4] == 1 && buf[6] != 0) || buf[6] >= DDELTA_XF_COUNT || buf[7] != 0)
+    /* versions 2 to 4 keep their transform kind in the flags byte, 4 its
+     * control stream's window in the reserved one */
+    else if ((buf[4] == 1 && buf[6] != 0) || buf[6] >= DDELTA_XF_COUNT ||
+             buf[7] != (buf[4] == DDELTA_VERSION_SPLIT ? ddelta_ctl_wbits(buf[5]) : 0))
         *why = "delta header: unknown flags";
     else if (dd_be32(buf + 8) || dd_be32(buf + 12) > DDELTA_IMAGE_MAX || dd_be32(buf + 16) ||
              dd_be32(buf + 20) > DDELTA_IMAGE_MAX)
@@ -101,6 +103,16 @@ static int dd_start(struct ddelta *d)
         return e;
     if ((e = d->inf.start(d->inf.ctx, d->info.wbits)) != ODEV_OK)
         return dd_fail(d, e, "delta: the stream's window exceeds the inflater's");
+    if (d->info.version == DDELTA_VERSION_SPLIT) {
+        if (!d->ctl_inf.start ||
+            d->ctl_inf.start(d->ctl_inf.ctx, (int)ddelta_ctl_wbits(d->info.wbits)) != ODEV_OK)
+            return dd_fail(d, ODEV_E_LIMIT, "delta: format 4 needs the stream at offsets and "
+                                            "its control window");
+        d->ctl_len = d->skip_left = dd_be32(d->hdr + DDELTA_CTL_LEN_AT);
+        /* the data stream follows: the control stream cannot reach the end */
+        if (d->ctl_len == 0 || (uint64_t)d->ctl_len + DDELTA_PREFIX_MAX >= d->src_len)
+            return dd_fail(d, ODEV_E_CORRUPT, "delta: control length 0 or past the data");
+    }
     dsha256_init(&d->hash);
     d->phase = DDELTA_PH_CTRL;
     return ODEV_OK;
@@ -125,7 +137,7 @@ static int dd_record_start(struct ddelta *d)
 {
     /* version 2 adds the record's transform bit above the width code,
      * version 3 its ADRP adjust bit above that */
-    unsigned mode_bits = d->info.version + 1u;
+    unsigned mode_bits = (d->info.version < 3 ? d->info.version : 3u) + 1u;
     uint64_t diff = d->ctrl[0] >> mode_bits, extra = d->ctrl[1], z = d->ctrl[2];
     int rec_xf = mode_bits >= 3 && (d->ctrl[0] & 4), rec_adj = mode_bits == 4 && (d->ctrl[0] & 8);
     uint64_t room = d->info.new_size - d->new_pos, mag = (z >> 1) + (z & 1);
@@ -181,7 +193,7 @@ static int dd_runs_start(struct ddelta *d)
 static unsigned dd_varints_needed(const struct ddelta *d)
 {
     if (d->phase == DDELTA_PH_CTRL)
-        return d->info.version == 3 && d->ctrl_idx >= 1 && (d->ctrl[0] & 8) ? 4 : 3;
+        return d->info.version >= 3 && d->ctrl_idx >= 1 && (d->ctrl[0] & 8) ? 4 : 3;
     return d->ctrl_idx >= 1 && (d->ctrl[0] & DD_RUN_MAX) == DD_RUN_MAX ? 2 : 1;
 }
 
@@ -291,6 +303,32 @@ static void dd_record_step(struct ddelta *d)
         d->phase = DDELTA_PH_CTRL;
 }
 
+/* The next byte of a version 4 control stream, inflated DDELTA_CTL_BUF
+ * bytes at a time from compressed bytes read at the stream's offset (what
+ * the inflater leaves unused is read again next time). */
+static int dd_ctl_byte(struct ddelta *d, uint8_t *b)
+{
+    uint8_t in[DDELTA_CTL_IN];
+    while (d->ctl_pos == d->ctl_n) {
+        size_t n = d->ctl_len - d->ctl_used, used = 0, got = 0;
+        n = n < sizeof in ? n : sizeof in;
+        if (d->ctl_end || n == 0)
+            return dd_fail(d, ODEV_E_CORRUPT, "delta: control stream ends inside a record");
+        int e = dio_read(&d->src, d->src_base + DDELTA_PREFIX_MAX + d->ctl_used, in, n);
+        if (e != ODEV_OK)
+            return dd_fail(d, e, "delta: reading the control stream failed");
+        int zr = d->ctl_inf.run(d->ctl_inf.ctx, in, n, &used, d->ctl_buf, sizeof d->ctl_buf, &got);
+        if (zr < 0 || (zr != DINFL_DONE && used == 0 && got == 0))
+            return dd_fail(d, ODEV_E_CORRUPT, "delta: the control stream is corrupt");
+        d->ctl_used += (uint32_t)used;
+        d->ctl_end = zr == DINFL_DONE;
+        d->ctl_pos = 0;
+        d->ctl_n = (uint8_t)got;
+    }
+    *b = d->ctl_buf[d->ctl_pos++];
+    return ODEV_OK;
+}
+
 /* n <= DDELTA_BUF, p inside d->buf (diff bytes are added in place). Zero
  * runs need no input, so they are flushed even when n is 0. */
 static int dd_consume(struct ddelta *d, uint8_t *p, size_t n)
@@ -298,8 +336,19 @@ static int dd_consume(struct ddelta *d, uint8_t *p, size_t n)
     for (;;) {
         int e;
         size_t k = 0;
+        int ctl = d->phase == DDELTA_PH_CTRL || d->phase == DDELTA_PH_RUNS;
+        uint8_t b;
         if (d->phase == DDELTA_PH_ZERO) {
             e = dd_zero(d);
+        } else if (ctl && d->info.version == DDELTA_VERSION_SPLIT) {
+            /* control bytes come from their own stream; data after the
+             * last record is invalid */
+            if (d->phase == DDELTA_PH_CTRL && d->new_pos == d->info.new_size)
+                return n ? dd_fail(d, ODEV_E_CORRUPT, "delta: data after the last record")
+                         : ODEV_OK;
+            e = dd_ctl_byte(d, &b);
+            if (e == ODEV_OK)
+                e = dd_varint_byte(d, b);
         } else if (n == 0) {
             return ODEV_OK;
         } else if (d->phase == DDELTA_PH_CTRL || d->phase == DDELTA_PH_RUNS) {
@@ -359,11 +408,28 @@ void ddelta_init(struct ddelta *d, const struct dio_reader *old, uint32_t old_le
     d->phase = DDELTA_PH_HEADER;
 }
 
+void ddelta_set_source(struct ddelta *d, const struct dio_reader *src, uint32_t base,
+                       uint32_t len, const struct dback_inflate *ctl)
+{
+    d->src = *src;
+    d->src_base = base;
+    d->src_len = len;
+    d->ctl_inf = *ctl;
+}
+
 /* After DONE or FAILED every call is refused; *why keeps the first reason. */
 static int dd_refused(const struct ddelta *d, const char **why)
 {
     *why = d->phase == DDELTA_PH_DONE ? "delta: decoder already finished" : d->why;
     return ODEV_E_STATE;
+}
+
+/* The plain bytes before the zlib stream: the header, and a version 4
+ * header's control stream length (known once the version byte is in). */
+static size_t dd_prefix_len(const struct ddelta *d)
+{
+    return d->hdr_len > 4 && d->hdr[4] == DDELTA_VERSION_SPLIT ? DDELTA_PREFIX_MAX
+                                                               : DDELTA_HEADER_LEN;
 }
 
 int ddelta_feed(struct ddelta *d, const void *chunk, size_t len, const char **why)
@@ -372,16 +438,20 @@ int ddelta_feed(struct ddelta *d, const void *chunk, size_t len, const char **wh
     int e = ODEV_OK;
     if (d->phase == DDELTA_PH_FAILED || d->phase == DDELTA_PH_DONE)
         return dd_refused(d, why);
-    if (d->phase == DDELTA_PH_HEADER) {
-        size_t take = DDELTA_HEADER_LEN - d->hdr_len;
-        take = take < len ? take : len;
+    while (d->phase == DDELTA_PH_HEADER && len > 0 && e == ODEV_OK) {
+        size_t take = dd_prefix_len(d) - d->hdr_len < len ? dd_prefix_len(d) - d->hdr_len : len;
         memcpy(d->hdr + d->hdr_len, p, take);
         d->hdr_len += (uint32_t)take;
         p += take;
         len -= take;
-        if (d->hdr_len == DDELTA_HEADER_LEN)
+        if (d->hdr_len == dd_prefix_len(d))
             e = dd_start(d);
     }
+    /* the control stream is read at its offset: skip it in the push */
+    size_t skip = d->skip_left < len ? d->skip_left : len;
+    d->skip_left -= (uint32_t)skip;
+    p += skip;
+    len -= skip;
     if (e == ODEV_OK && len > 0)
         e = d->z_end ? dd_fail(d, ODEV_E_CORRUPT, "delta: bytes after the zlib stream")
                      : dd_inflate(d, p, len);
@@ -399,6 +469,9 @@ int ddelta_finish(struct ddelta *d, const char **why)
         e = dd_fail(d, ODEV_E_CORRUPT, "delta: truncated header");
     else if (!d->z_end || d->phase != DDELTA_PH_CTRL || d->ctrl_idx || d->ctrl_shift)
         e = dd_fail(d, ODEV_E_CORRUPT, "delta: stream truncated");
+    else if (d->info.version == DDELTA_VERSION_SPLIT &&
+             (!d->ctl_end || d->ctl_used != d->ctl_len || d->ctl_pos != d->ctl_n))
+        e = dd_fail(d, ODEV_E_CORRUPT, "delta: control stream does not end at its length");
     else if (d->new_pos != d->info.new_size)
         e = dd_fail(d, ODEV_E_CORRUPT, "delta: stream ended before the new size");
     if (e == ODEV_OK) {

@@ -1,6 +1,6 @@
 /* ddelta.h - the streaming delta decoder of the device library.
  *
- * Applies a delta stream (common/DELTA.md, format versions 1, 2 and 3:
+ * Applies a delta stream (common/DELTA.md, format versions 1 to 4:
  * plain records, address transforms, AArch64 ADRP page moves) in one
  * forward pass: the stream arrives in pieces of any size through
  * ddelta_feed, the old image is read at offsets through a dio_reader, the
@@ -32,7 +32,13 @@
 #define DDELTA_MAGIC "ODL1"
 #define DDELTA_HEADER_LEN 88
 #define DDELTA_VERSION_MIN 1
-#define DDELTA_VERSION_MAX 3 /* 1 plain, 2 address transforms, 3 ADRP moves */
+#define DDELTA_VERSION_MAX 4 /* 1 plain, 2 address transforms, 3 ADRP moves, 4 two streams */
+#define DDELTA_VERSION_SPLIT 4
+#define DDELTA_CTL_WBITS_MAX 11 /* largest window of a version 4 control stream */
+#define DDELTA_CTL_LEN_AT DDELTA_HEADER_LEN /* its 4-byte length follows the header */
+#define DDELTA_PREFIX_MAX (DDELTA_HEADER_LEN + 4)
+#define DDELTA_CTL_BUF 16   /* inflated control bytes per pull */
+#define DDELTA_CTL_IN 64    /* compressed control bytes per read (on the stack) */
 #define DDELTA_WBITS_MIN 9
 #define DDELTA_WBITS_MAX 15
 #define DDELTA_IMAGE_MAX ((uint32_t)1 << 30) /* largest old or new image */
@@ -49,11 +55,19 @@
 /* What a stream's header says (sizes already bounded by DDELTA_IMAGE_MAX). */
 struct ddelta_info {
     uint32_t old_size, new_size;
-    uint8_t version; /* 1..3 */
+    uint8_t version; /* 1..4 */
     uint8_t wbits;   /* 9..15 */
     uint8_t xf;      /* transform kind of a version 2/3 stream, else 0 */
     uint8_t old_hash[DSHA256_LEN], new_hash[DSHA256_LEN];
 };
+
+/* The control stream window of a version 4 stream whose data window is
+ * 2^wbits: the same, at most 2^DDELTA_CTL_WBITS_MAX (header byte 7 says
+ * exactly this). A larger window than 2^9 pays at window 15 (DELTA.md). */
+static inline unsigned ddelta_ctl_wbits(unsigned wbits)
+{
+    return wbits < DDELTA_CTL_WBITS_MAX ? wbits : DDELTA_CTL_WBITS_MAX;
+}
 
 /* Parse the 88-byte header from buf[0..len). ODEV_E_CORRUPT with *why for
  * a short buffer, bad magic, unknown version, window, transform kind,
@@ -88,13 +102,19 @@ struct ddelta {
     uint8_t width, carry, rec_xf, xo_tail_len, xn_hold_len;
     uint32_t rec_adj;              /* pages the record adds to old ADRPs (v3) */
     uint32_t hdr_len;
+    /* version 4: the control stream, read at offsets through src */
+    struct dio_reader src;
+    struct dback_inflate ctl_inf;
+    uint32_t src_base, src_len, ctl_len, ctl_used, skip_left;
+    uint8_t ctl_pos, ctl_n, ctl_end;
+    uint8_t ctl_buf[DDELTA_CTL_BUF];
     uint32_t old_pos, new_pos, old_end;
     uint32_t diff_left, extra_left, zero_left, lit_left;
     uint64_t ctrl[4];              /* varints of the record being read */
     uint8_t xo_tail[DDELTA_UNIT_MAX]; /* old bytes already transformed */
     uint8_t xn_hold[DDELTA_UNIT_MAX]; /* output not yet restored */
     struct dsha256 hash;           /* of the output */
-    uint8_t hdr[DDELTA_HEADER_LEN];
+    uint8_t hdr[DDELTA_PREFIX_MAX];
     uint8_t buf[DDELTA_HEAD + DDELTA_BUF];
     uint8_t oldbuf[DDELTA_HEAD + DDELTA_BUF + DDELTA_HEAD];
 };
@@ -105,6 +125,15 @@ struct ddelta {
  * names the window (ODEV_E_LIMIT then if it holds no such window). */
 void ddelta_init(struct ddelta *d, const struct dio_reader *old, uint32_t old_len,
                  const struct dio_writer *out, const struct dback_inflate *inf);
+
+/* Version 4 streams (two zlib streams, common/DELTA.md) also need the
+ * delta readable at offsets: src reads its len bytes with the first at
+ * base, and ctl inflates the control stream (a window of
+ * 2^ddelta_ctl_wbits(window bits) bytes, ODEV_E_LIMIT if it holds less). A control length of 0 or past len is
+ * ODEV_E_CORRUPT before anything is written. Without this call a version
+ * 4 stream fails with ODEV_E_LIMIT. */
+void ddelta_set_source(struct ddelta *d, const struct dio_reader *src, uint32_t base,
+                       uint32_t len, const struct dback_inflate *ctl);
 
 /* Push the next len bytes of the stream (any split, len may be 0).
  * ODEV_E_CORRUPT malformed, ODEV_E_AUTH wrong old image, ODEV_E_LIMIT

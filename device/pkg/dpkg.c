@@ -297,7 +297,11 @@ static int dpkg_delta(struct dpkg_work *w, const struct dio_reader *pkg,
         *why = "pkg: the running core is not the delta's base";
         return ODEV_E_AUTH;
     }
+    struct dback_inflate ctl;
     ddelta_init(d, old_core, old_len, sink, &w->inflate);
+    dback_dinfl_bind(&ctl, &w->u.apply.ctl, w->u.apply.ctl_win, sizeof w->u.apply.ctl_win);
+    /* format 4 reads its control stream from the package at offsets */
+    ddelta_set_source(d, pkg, dpkg_core_offset(h), h->core_len, &ctl);
     for (uint32_t off = 0; e == ODEV_OK && off < h->core_len; off += DPKG_CHUNK) {
         size_t n = h->core_len - off < DPKG_CHUNK ? h->core_len - off : DPKG_CHUNK;
         *why = "pkg: reading the package failed";

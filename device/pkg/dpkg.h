@@ -31,6 +31,10 @@
 #ifndef ODEV_WINDOW_BITS_MAX
 #define ODEV_WINDOW_BITS_MAX 15
 #endif
+/* The control window a delta of this device's largest window needs
+ * (format 4: ddelta_ctl_wbits): 512 bytes on a window 9 device. */
+#define DPKG_CTL_WBITS \
+    (ODEV_WINDOW_BITS_MAX < DDELTA_CTL_WBITS_MAX ? ODEV_WINDOW_BITS_MAX : DDELTA_CTL_WBITS_MAX)
 
 #define DPKG_MAGIC "OTAP"
 #define DPKG_FORMAT_VERSION 1
@@ -105,6 +109,8 @@ struct dpkg_work {
             struct ddelta dd;
             struct dback_dinfl infl;
             uint8_t win[1u << ODEV_WINDOW_BITS_MAX];
+            struct dback_dinfl ctl; /* a delta's control stream (format 4) */
+            uint8_t ctl_win[1u << DPKG_CTL_WBITS];
         } apply;
     } u;
     struct dsha256 sum;           /* of what an extraction produces */

@@ -8,13 +8,14 @@
  * enc_s is the best of three encodes (wall clock), enc_cpu_s the best of
  * their CPU times (all threads): on a machine shared with other work the
  * wall clock measures the others as much as the encoder.
- * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW
+ * Usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--split=0|1] [--threads=1|2] OLD NEW
  *        [WINDOW_BITS [PATCH_OUT]]
  * --xf=K forces the address transform (-1 auto, the default; 0 none, which
  * gives a format version 1 stream; 1..4 a kind of enum delta_xf), so the
  * bench can show what the transforms contribute; --passes=N sets the
  * size-parsing deflate's passes (0: zlib's deflate only), likewise;
- * --adj=0 turns off format v3's ADRP page moves; --threads=1 keeps the
+ * --adj=0 turns off format v3's ADRP page moves, --split=0 format v4's two
+ * streams; --threads=1 keeps the
  * encoder on one thread (default 2: half the width candidates on a second).
  */
 #include "delta.h"
@@ -43,12 +44,14 @@ static enum ota_err decode_once(const uint8_t *old, size_t old_len, const uint8_
 {
     static struct delta_dec d;
     static uint8_t arena[1 << 16];
-    struct io_reader r;
+    struct io_reader r, src;
     struct io_writer w;
     struct io_mem_sink sink = {out, out_cap, 0};
     io_mem_reader(&r, old, old_len);
+    io_mem_reader(&src, delta, delta_len);
     io_mem_writer(&w, &sink);
     enum ota_err e = delta_dec_init(&d, &r, &w, arena, sizeof arena, msg);
+    delta_dec_set_source(&d, &src);
     for (size_t off = 0; e == OTA_OK && off < delta_len; off += 1024)
         e = delta_dec_feed(&d, delta + off, delta_len - off < 1024 ? delta_len - off : 1024, msg);
     if (e == OTA_OK)
@@ -79,13 +82,16 @@ int main(int argc, char **argv)
             p.passes = (int)strtol(argv[1] + 9, NULL, 10);
         else if (strncmp(argv[1], "--adj=", 6) == 0)
             p.adj = (int)strtol(argv[1] + 6, NULL, 10);
+        else if (strncmp(argv[1], "--split=", 8) == 0)
+            p.split = (int)strtol(argv[1] + 8, NULL, 10);
         else if (strncmp(argv[1], "--threads=", 10) == 0)
             p.threads = (int)strtol(argv[1] + 10, NULL, 10);
         else
             break;
     }
     if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--threads=1|2] OLD NEW "
+        fprintf(stderr, "usage: delta-bench [--xf=K] [--passes=N] [--adj=0|1] [--split=0|1] "
+                        "[--threads=1|2] OLD NEW "
                         "[WINDOW_BITS [PATCH_OUT]]\n");
         return 2;
     }
