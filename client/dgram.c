@@ -48,34 +48,17 @@ static uint32_t dgram_stamp(void)
     return t ? t : UINT32_MAX;
 }
 
-/* The link's round trip, from the first request after a datagram to the
- * next datagram (RFC 6298 smoothing; a sample inflated by a loss only
- * makes the bounds longer). */
-static void dgram_rtt_sample(struct dgram *g, uint32_t r)
-{
-    if (!g->srtt_ms) {
-        g->srtt_ms = r ? r : 1;
-        g->rttvar_ms = r / 2;
-        return;
-    }
-    uint32_t dev = g->srtt_ms > r ? g->srtt_ms - r : r - g->srtt_ms;
-    g->rttvar_ms = (3 * g->rttvar_ms + dev) / 4;
-    g->srtt_ms = (7 * g->srtt_ms + r) / 8;
-    if (!g->srtt_ms)
-        g->srtt_ms = 1;
-}
-
 static uint32_t dgram_rtt(const struct dgram *g)
 {
-    if (g->srtt_ms)
-        return g->srtt_ms;
+    if (g->rtt_ms.srtt)
+        return (uint32_t)g->rtt_ms.srtt;
     return g->hs_rtt_ms ? g->hs_rtt_ms : DGRAM_RTT_INIT_MS;
 }
 
 /* One retransmission timeout: the longest a live peer takes to answer. */
 static uint32_t dgram_rto(const struct dgram *g)
 {
-    uint32_t rto = g->srtt_ms ? g->srtt_ms + 4 * g->rttvar_ms : 2 * dgram_rtt(g);
+    uint32_t rto = g->rtt_ms.srtt ? (uint32_t)rtt_rto(&g->rtt_ms) : 2 * dgram_rtt(g);
     return rto > DGRAM_REMOVE_MIN_MS ? rto : DGRAM_REMOVE_MIN_MS;
 }
 
@@ -653,7 +636,8 @@ enum ota_err dgram_recv(struct dgram *g, uint8_t *buf, size_t cap, size_t *len, 
             return OTA_E_NET;
         if (rc > 0) {
             if (g->waiting_since)
-                dgram_rtt_sample(g, dgram_since(g->waiting_since));
+                /* RFC 6298 over the link: a sample inflated by a loss only makes the bounds longer */
+                rtt_sample(&g->rtt_ms, dgram_since(g->waiting_since));
             g->waiting_since = 0;
             g->moves_unanswered = 0;
             g->answered |= *len >= 4 && buf[1] == DGRAM_COAP_205;

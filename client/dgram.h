@@ -45,6 +45,7 @@
 
 #include "cfg.h"
 #include "ota.h"
+#include "rtt.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -78,7 +79,7 @@ struct dgram {
     int answered;               /* a 2.05 came back */
     int established;            /* the DTLS session is up */
     uint32_t waiting_since;     /* first request since the last datagram came; 0 = none */
-    uint32_t srtt_ms, rttvar_ms; /* from waiting_since to the next datagram; srtt 0 = none */
+    struct rtt rtt_ms;          /* from waiting_since to the next datagram, in ms */
     unsigned moves;             /* to a new source port after silence (coaps: + a handshake) */
     unsigned moves_unanswered;  /* moves in a row with nothing heard since */
     uint8_t last_req[DGRAM_RESEND_MAX]; /* coap://: the last request sent */

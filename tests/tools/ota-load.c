@@ -30,6 +30,7 @@
  * correct image, 1 otherwise, 2 on usage errors.
  */
 #include "crypto.h"
+#include "rtt.h"
 #include "stats.h"
 
 #include <arpa/inet.h>
@@ -90,7 +91,7 @@ struct load_dev {
     uint64_t stall_us; /* this device's longest wait between two answers */
     uint64_t moved_us; /* when it last moved to a new source port (-M) */
     int moves_unanswered; /* moves in a row without an answer since */
-    uint64_t srtt_us, rttvar_us; /* round trips of first tries (Karn); srtt 0 = none */
+    struct rtt rtt_us; /* round trips of first tries (Karn), in us */
     int full_path;     /* -Q after a move: /fota until the new port has an answer */
     int rounds; /* downloads completed */
     struct load_slot slot[LOAD_WINDOW_MAX];
@@ -581,19 +582,6 @@ static void load_block(struct load_dev *d, int idx, struct load_slot *s,
     load_advance(d, idx);
 }
 
-/* RFC 6298 smoothing of a device's round trips. */
-static void load_rtt_sample(struct load_dev *d, uint64_t r)
-{
-    if (!d->srtt_us) {
-        d->srtt_us = r ? r : 1;
-        d->rttvar_us = r / 2;
-        return;
-    }
-    uint64_t dev = d->srtt_us > r ? d->srtt_us - r : r - d->srtt_us;
-    d->rttvar_us = (3 * d->rttvar_us + dev) / 4;
-    d->srtt_us = (7 * d->srtt_us + r) / 8;
-}
-
 static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
 {
     struct load_dev *d = &devs[idx];
@@ -619,7 +607,7 @@ static void load_answer(int idx, const uint8_t *buf, size_t n, uint64_t now)
     d->last_us = now;
     d->moves_unanswered = 0;
     if (s->tries == 1)
-        load_rtt_sample(d, now - s->sent_us);
+        rtt_sample(&d->rtt_us, now - s->sent_us);
     load_latency(now - s->sent_us);
     if (r.code == 0x45) { /* 2.05 */
         d->full_path = 0;
@@ -762,7 +750,7 @@ static uint64_t load_move_after_us(const struct load_dev *d)
 {
     if (d->moves_unanswered < 1 || d->moves_unanswered > LOAD_REMOVES)
         return (uint64_t)o.move_s * 1000000u;
-    uint64_t rto = d->srtt_us ? d->srtt_us + 4 * d->rttvar_us : 0;
+    uint64_t rto = rtt_rto(&d->rtt_us);
     return rto > LOAD_REMOVE_MIN_MS * 1000u ? rto : LOAD_REMOVE_MIN_MS * 1000u;
 }
 
