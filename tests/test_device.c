@@ -283,8 +283,10 @@ static enum odev_err dl_run(struct dlenv *e)
     return err;
 }
 
-static void dl_check_done(struct dlenv *e, const uint8_t *pkg, size_t len)
+/* Runs the download and checks it ends with exactly pkg, in flash and journal. */
+static void dl_run_done(struct dlenv *e, const uint8_t *pkg, size_t len)
 {
+    assert_int_equal(dl_run(e), ODEV_OK);
     assert_int_equal(e->j.phase, DJ_DOWNLOADED);
     assert_int_equal(e->j.size, len);
     assert_int_equal(e->r.pkg_size, len);
@@ -308,8 +310,7 @@ static void dl_clean_link(void **state)
     size_t len = 100000;
     uint8_t *pkg = t_blob(len, 1);
     struct dlenv *e = dl_setup(pkg, len, 4096, 6);
-    assert_int_equal(dl_run(e), ODEV_OK);
-    dl_check_done(e, pkg, len);
+    dl_run_done(e, pkg, len);
     assert_int_equal(e->r.bytes, len);
     assert_true(e->srv.shorts > 0); /* the short exchange carried the blocks after 0 */
     assert_int_equal(e->r.retx, 0);
@@ -317,8 +318,7 @@ static void dl_clean_link(void **state)
     /* fota_only: every block on /fota */
     e = dl_setup(pkg, len, 4096, 6);
     e->cfg.fota_only = 1;
-    assert_int_equal(dl_run(e), ODEV_OK);
-    dl_check_done(e, pkg, len);
+    dl_run_done(e, pkg, len);
     assert_int_equal(e->srv.shorts, 0);
     assert_true(e->srv.fota >= (len + 1023) / 1024);
     dl_free(e);
@@ -339,8 +339,7 @@ static void dl_loss_and_reorder(void **state)
         e->srv.reorder_pct = 20;
         e->cfg.fota_only = seed == 5;
         e->cfg.window = seed == 6 ? 1 : 0;
-        assert_int_equal(dl_run(e), ODEV_OK);
-        dl_check_done(e, pkg, len);
+        dl_run_done(e, pkg, len);
         assert_true(e->r.retx > 0);
         dl_free(e);
     }
@@ -356,8 +355,7 @@ static void dl_replaced_mid_download(void **state)
         struct dlenv *e = dl_setup(pkg, len, 4096, 6);
         e->cfg.fota_only = fota_only;
         devsrv_replace(&e->srv, pkg2, len2, 30); /* shorter: 4.02 or a new ETag */
-        assert_int_equal(dl_run(e), ODEV_OK);
-        dl_check_done(e, pkg2, len2);
+        dl_run_done(e, pkg2, len2);
         dl_free(e);
     }
     free(pkg);
@@ -396,8 +394,7 @@ static void dl_resume_after_cut(void **state)
         assert_memory_equal(e->mem.area[ODEV_AREA_DOWNLOAD], pkg, claimed);
         e->srv.drop_after = -1;
         e->mem.jsave_limit = -1;
-        assert_int_equal(dl_run(e), ODEV_OK);
-        dl_check_done(e, pkg, len);
+        dl_run_done(e, pkg, len);
         assert_true(cases[i].saves == 1 || e->r.bytes < len);
         assert_true(e->r.bytes <= len - claimed + cases[i].erase + (64u << 10));
         dl_free(e);
@@ -413,8 +410,7 @@ static void dl_smaller_blocks(void **state)
     uint8_t *pkg = t_blob(len, 6);
     struct dlenv *e = dl_setup(pkg, len, 4096, 6);
     e->srv.szx_max = 4;
-    assert_int_equal(dl_run(e), ODEV_OK);
-    dl_check_done(e, pkg, len);
+    dl_run_done(e, pkg, len);
     assert_int_equal(e->mem.events[ODEV_EV_SMALLER_BLOCKS], 1); /* the port's log is told */
     dl_free(e);
     free(pkg);
@@ -428,8 +424,7 @@ static void dl_busy_then_ok(void **state)
     struct dlenv *e = dl_setup(pkg, len, 4096, 6);
     e->srv.busy = 2;
     e->srv.max_age = 5;
-    assert_int_equal(dl_run(e), ODEV_OK);
-    dl_check_done(e, pkg, len);
+    dl_run_done(e, pkg, len);
     assert_true(e->srv.now >= 10000);
     dl_free(e);
     free(pkg);
