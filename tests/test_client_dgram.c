@@ -73,6 +73,16 @@ static void device_for(struct cfg_device *d, uint16_t port, int secure)
     d->has_psk = secure;
 }
 
+/* Opens g to 127.0.0.1:port (coaps:// with a PSK when secure), a handshake
+ * bounded by hs_limit_ms. */
+static void link_open(struct dgram *g, uint16_t port, int secure, uint32_t hs_limit_ms)
+{
+    struct cfg_device d;
+    char msg[OTA_MSG_LEN] = "";
+    device_for(&d, port, secure);
+    assert_int_equal(dgram_open(g, d.server, &d, hs_limit_ms, msg), OTA_OK);
+}
+
 /* The peer answers the datagram it got with a CoAP header of this code. */
 static void peer_answer(int fd, uint8_t code)
 {
@@ -87,9 +97,22 @@ static void peer_answer(int fd, uint8_t code)
 
 static const uint8_t get_stats[] = {0x50, 0x01, 0x12, 0x34, 0xB5, 's', 't', 'a', 't', 's'};
 
+/* One GET over plain UDP that the peer on fd answers with 2.05. */
+static void udp_get_answered(struct dgram *g, int fd)
+{
+    char msg[OTA_MSG_LEN] = "";
+    uint8_t buf[128];
+    size_t len = 0;
+    assert_int_equal(dgram_send(g, get_stats, sizeof get_stats, msg), OTA_OK);
+    peer_answer(fd, 0x45);
+    assert_int_equal(dgram_recv(g, buf, sizeof buf, &len, 1000, msg), OTA_OK);
+    assert_int_equal(len, sizeof get_stats);
+    assert_int_equal(buf[1], 0x45);
+    assert_int_equal(g->answered, 1);
+}
+
 static void udp_round_trip_then_icmp_is_loss(void **state)
 {
-    struct cfg_device d;
     struct dgram g;
     char msg[OTA_MSG_LEN];
     uint8_t buf[128];
@@ -97,19 +120,13 @@ static void udp_round_trip_then_icmp_is_loss(void **state)
     uint16_t port;
     (void)state;
     int fd = peer_open(&port);
-    device_for(&d, port, 0);
-    assert_int_equal(dgram_open(&g, d.server, &d, 1000, msg), OTA_OK);
+    link_open(&g, port, 0, 1000);
     /* nothing sent: the wait is bounded and says "nothing" */
     uint32_t t0 = dgram_now_ms();
     assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 50, msg), OTA_OK);
     assert_int_equal(len, 0);
     assert_true(dgram_now_ms() - t0 >= 50);
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
-    peer_answer(fd, 0x45);
-    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 1000, msg), OTA_OK);
-    assert_int_equal(len, sizeof get_stats);
-    assert_int_equal(buf[1], 0x45);
-    assert_int_equal(g.answered, 1);
+    udp_get_answered(&g, fd);
     /* the server goes away after a 2.05: its port unreachable is loss */
     close(fd);
     assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
@@ -121,7 +138,6 @@ static void udp_round_trip_then_icmp_is_loss(void **state)
 
 static void udp_closed_port_fails_fast(void **state)
 {
-    struct cfg_device d;
     struct dgram g;
     char msg[OTA_MSG_LEN] = "";
     uint8_t buf[128];
@@ -129,8 +145,7 @@ static void udp_closed_port_fails_fast(void **state)
     uint16_t port;
     (void)state;
     close(peer_open(&port)); /* a port nobody listens on */
-    device_for(&d, port, 0);
-    assert_int_equal(dgram_open(&g, d.server, &d, 1000, msg), OTA_OK);
+    link_open(&g, port, 0, 1000);
     uint32_t t0 = dgram_now_ms();
     assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
     assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 5000, msg), OTA_E_NET);
@@ -139,39 +154,36 @@ static void udp_closed_port_fails_fast(void **state)
     dgram_close(&g);
 }
 
-static void dtls_closed_port_fails_fast(void **state)
+/* A coaps:// GET to port that fails in the handshake, msg saying why:
+ * returns how long the failure took. */
+static uint32_t dtls_get_fails(uint16_t port, uint32_t hs_limit_ms, const char *why)
 {
-    struct cfg_device d;
     struct dgram g;
     char msg[OTA_MSG_LEN] = "";
+    link_open(&g, port, 1, hs_limit_ms);
+    uint32_t t0 = dgram_now_ms();
+    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_E_NET);
+    uint32_t ms = dgram_now_ms() - t0;
+    assert_non_null(strstr(msg, why));
+    dgram_close(&g);
+    return ms;
+}
+
+static void dtls_closed_port_fails_fast(void **state)
+{
     uint16_t port;
     (void)state;
     close(peer_open(&port));
-    device_for(&d, port, 1);
-    assert_int_equal(dgram_open(&g, d.server, &d, 30000, msg), OTA_OK);
-    uint32_t t0 = dgram_now_ms();
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_E_NET);
-    assert_true(dgram_now_ms() - t0 < 1000);
-    assert_non_null(strstr(msg, "server unreachable"));
-    dgram_close(&g);
+    assert_true(dtls_get_fails(port, 30000, "server unreachable") < 1000);
 }
 
 static void dtls_silent_peer_is_bounded(void **state)
 {
-    struct cfg_device d;
-    struct dgram g;
-    char msg[OTA_MSG_LEN] = "";
     uint16_t port;
     (void)state;
     int fd = peer_open(&port); /* takes the ClientHello, never answers */
-    device_for(&d, port, 1);
-    assert_int_equal(dgram_open(&g, d.server, &d, 400, msg), OTA_OK);
-    uint32_t t0 = dgram_now_ms();
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_E_NET);
-    uint32_t ms = dgram_now_ms() - t0;
+    uint32_t ms = dtls_get_fails(port, 400, "no answer from the server");
     assert_true(ms >= 400 && ms < 2000);
-    assert_non_null(strstr(msg, "no answer from the server"));
-    dgram_close(&g);
     close(fd);
 }
 
@@ -358,7 +370,6 @@ static uint16_t udp_next_from(struct dgram *g, int fd, uint32_t limit_ms, uint32
  * the new port is taken. */
 static void udp_silence_moves_to_new_port(void **state)
 {
-    struct cfg_device d;
     struct dgram g;
     char msg[OTA_MSG_LEN];
     uint8_t buf[128];
@@ -367,11 +378,8 @@ static void udp_silence_moves_to_new_port(void **state)
     uint32_t sent, at = 0;
     (void)state;
     int fd = peer_open(&port);
-    device_for(&d, port, 0);
-    assert_int_equal(dgram_open(&g, d.server, &d, 1000, msg), OTA_OK);
-    assert_int_equal(dgram_send(&g, get_stats, sizeof get_stats, msg), OTA_OK);
-    peer_answer(fd, 0x45);
-    assert_int_equal(dgram_recv(&g, buf, sizeof buf, &len, 1000, msg), OTA_OK);
+    link_open(&g, port, 0, 1000);
+    udp_get_answered(&g, fd);
     uint16_t first = local_port(g.fd);
     /* the gateway stops answering: the request it took stays unanswered */
     sent = dgram_now_ms();
