@@ -151,14 +151,31 @@ static void modem_open(struct bc95 *m, struct script *s, const char *rx)
     assert_int_equal(bc95_open(m, &io, "127.0.0.1", 5683, 0), BC95_OK);
 }
 
+/* The next datagram, read into a buffer of cap bytes (at most 16), is want. */
+static void modem_recv_expect(struct bc95 *m, size_t cap, const char *want, size_t n)
+{
+    uint8_t buf[16];
+    size_t len = 0;
+    assert_true(cap <= sizeof buf);
+    assert_int_equal(bc95_recv(m, buf, cap, &len, 100), BC95_OK);
+    assert_int_equal(len, n);
+    assert_memory_equal(buf, want, n);
+}
+
+/* Nothing arrives within the 100 ms wait. */
+static void modem_recv_none(struct bc95 *m)
+{
+    uint8_t buf[16];
+    size_t len = 0;
+    assert_int_equal(bc95_recv(m, buf, sizeof buf, &len, 100), BC95_TIMEOUT);
+}
+
 #define OPEN_OK "\r\nOK\r\n\r\n1\r\n\r\nOK\r\n"
 
 static void bc95_dialect_round_trip(void **state)
 {
     struct bc95 m;
     struct script s;
-    uint8_t buf[16];
-    size_t len = 0;
     (void)state;
     modem_open(&m, &s,
                OPEN_OK "\r\n1,3\r\n\r\n+NSONMI:1,2\r\n\r\nOK\r\n"          /* NSOST, a notice inside */
@@ -170,21 +187,15 @@ static void bc95_dialect_round_trip(void **state)
     assert_int_equal(bc95_send(&m, (const uint8_t *)"\x01\xab\x00", 3), BC95_OK);
     assert_string_equal(s.tx, "AT+NSOST=1,127.0.0.1,5683,3,01AB00\r");
     assert_int_equal(m.pending, 1);
-    assert_int_equal(bc95_recv(&m, buf, sizeof buf, &len, 100), BC95_OK);
-    assert_int_equal(len, 2);
-    assert_memory_equal(buf, "\x0a\xff", 2);
-    assert_int_equal(bc95_recv(&m, buf, sizeof buf, &len, 100), BC95_OK);
-    assert_int_equal(len, 3);
-    assert_memory_equal(buf, "ABC", 3);
-    assert_int_equal(bc95_recv(&m, buf, sizeof buf, &len, 100), BC95_TIMEOUT);
+    modem_recv_expect(&m, 16, "\x0a\xff", 2);
+    modem_recv_expect(&m, 16, "ABC", 3);
+    modem_recv_none(&m);
 }
 
 static void bc95_oversize_datagram_dropped(void **state)
 {
     struct bc95 m;
     struct script s;
-    uint8_t buf[2];
-    size_t len = 0;
     (void)state;
     /* 3 bytes for a 2-byte buffer: the modem hands 2 and says 1 remains;
      * the rest is read and the datagram dropped; the next one is whole */
@@ -192,9 +203,7 @@ static void bc95_oversize_datagram_dropped(void **state)
                OPEN_OK "\r\n+NSONMI:1,3\r\n\r\n1,127.0.0.1,5683,2,4142,1\r\n\r\nOK\r\n"
                "\r\n1,127.0.0.1,5683,1,43,0\r\n\r\nOK\r\n"
                "\r\n+NSONMI:1,1\r\n\r\n1,127.0.0.1,5683,1,44,0\r\n\r\nOK\r\n");
-    assert_int_equal(bc95_recv(&m, buf, sizeof buf, &len, 100), BC95_OK);
-    assert_int_equal(len, 1);
-    assert_int_equal(buf[0], 'D');
+    modem_recv_expect(&m, 2, "D", 1);
     assert_int_equal(m.drops, 1);
 }
 
@@ -202,13 +211,11 @@ static void bc95_error_and_silence(void **state)
 {
     struct bc95 m;
     struct script s;
-    uint8_t buf[8];
-    size_t len;
     (void)state;
     modem_open(&m, &s, OPEN_OK "\r\nERROR\r\n\r\n+NSONMI:1,1\r\n\r\nOK\r\n");
     assert_int_equal(bc95_send(&m, (const uint8_t *)"x", 1), BC95_ERROR);
     /* a notice, but NSORF finds nothing: the count resets, then timeout */
-    assert_int_equal(bc95_recv(&m, buf, sizeof buf, &len, 100), BC95_TIMEOUT);
+    modem_recv_none(&m);
     assert_int_equal(m.pending, 0);
 }
 
