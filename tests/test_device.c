@@ -256,6 +256,15 @@ static uint8_t *t_blob(size_t len, uint32_t seed)
     return p;
 }
 
+/* The journal as a reboot finds it in the flash. */
+static struct djournal flash_journal(const uint8_t *journal)
+{
+    struct djournal j;
+    const char *why;
+    assert_int_equal(djournal_decode(journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    return j;
+}
+
 static struct dlenv *dl_setup(const uint8_t *pkg, size_t len, uint32_t erase, unsigned szx)
 {
     struct dlenv *e = calloc(1, sizeof *e);
@@ -292,9 +301,7 @@ static void dl_run_done(struct dlenv *e, const uint8_t *pkg, size_t len)
     assert_int_equal(e->r.pkg_size, len);
     assert_memory_equal(e->mem.area[ODEV_AREA_DOWNLOAD], pkg, len);
     assert_int_equal(e->mem.bad_writes, 0);
-    struct djournal k;
-    const char *why;
-    assert_int_equal(djournal_decode(e->mem.journal, ODEV_JOURNAL_LEN, &k, &why), ODEV_OK);
+    struct djournal k = flash_journal(e->mem.journal);
     assert_int_equal(k.phase, DJ_DOWNLOADED);
 }
 
@@ -387,8 +394,7 @@ static void dl_resume_after_cut(void **state)
         assert_int_equal(dl_run(e), ODEV_E_NET);
         assert_int_equal(e->r.status, ODEV_S_NET);
         /* what the flash holds, as a device reboot finds it */
-        const char *why;
-        assert_int_equal(djournal_decode(e->mem.journal, ODEV_JOURNAL_LEN, &e->j, &why), ODEV_OK);
+        e->j = flash_journal(e->mem.journal);
         assert_int_equal(e->j.phase, DJ_DOWNLOADING);
         uint32_t claimed = e->j.offset;
         assert_memory_equal(e->mem.area[ODEV_AREA_DOWNLOAD], pkg, claimed);
@@ -602,9 +608,7 @@ static void update_0017_to_0020(void **state)
         assert_non_null(strstr(u->srv.report, "\"from_core\":\"Luat_V0017_RDA8910\""));
         assert_non_null(strstr(u->srv.report, "\"to_core\":\"Luat_V0020_RDA8910\""));
         assert_non_null(strstr(u->srv.report, "\"to_script\":\"1.1.0\",\"result\":0"));
-        struct djournal j;
-        const char *why;
-        assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+        struct djournal j = flash_journal(u->mem.journal);
         assert_int_equal(j.phase, DJ_IDLE);
         assert_int_equal(j.flags, DJ_F_IMAGES);
         /* a reboot knows the new images from the journal; nothing newer now */
@@ -687,9 +691,7 @@ static void update_refusals(void **state)
             assert_non_null(strstr(u->srv.report, "\"reason\":\"another core or chip\""));
         if (k < 3) /* refused at the header: the rest was not fetched */
             assert_true(u->r.bytes < u->pkg.len / 2);
-        struct djournal j;
-        const char *why;
-        assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+        struct djournal j = flash_journal(u->mem.journal);
         assert_int_equal(j.phase, DJ_IDLE);
         assert_int_equal(j.flags & DJ_F_REPORT, 0);
         u_free(u);
@@ -707,9 +709,7 @@ static void update_report_pending(void **state)
     u->cfg.block_timeout_ms = 20000;
     assert_int_equal(u_update(u), ODEV_E_AUTH);
     assert_int_equal(u->srv.reports, DDL_REPORT_ATTEMPTS);
-    struct djournal j;
-    const char *why;
-    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    struct djournal j = flash_journal(u->mem.journal);
     assert_int_equal(j.flags & DJ_F_REPORT, DJ_F_REPORT);
     assert_int_equal(j.report, 4);
     assert_int_equal(j.reason, ODEV_R_SIGNATURE);
@@ -724,7 +724,7 @@ static void update_report_pending(void **state)
     assert_null(strstr(u->srv.report, "\"bytes\""));
     assert_null(strstr(u->srv.report, "\"seconds\""));
     assert_null(strstr(u->srv.report, "\"to_core\""));
-    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    j = flash_journal(u->mem.journal);
     assert_int_equal(j.flags & DJ_F_REPORT, 0);
     u_free(u);
 }
@@ -748,9 +748,7 @@ static void update_token_base_per_boot(void **state)
     devsrv_init(&u->srv, NULL, 0);
     assert_int_equal(odev_check(&u->d, &u->r), ODEV_E_NOTFOUND);
     assert_memory_not_equal(base[2], u->d.dl.token_base, 4);
-    struct djournal j;
-    const char *why;
-    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    struct djournal j = flash_journal(u->mem.journal);
     assert_int_equal(j.boots, 3);
     u_free(u);
 }
@@ -763,9 +761,7 @@ static void update_commit_recovered(void **state)
     struct uenv *u = u_setup(15);
     assert_int_equal(u_update(u), ODEV_OK);
     /* replay: the committing record, a core slot half overwritten */
-    struct djournal j;
-    const char *why;
-    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    struct djournal j = flash_journal(u->mem.journal);
     j.phase = DJ_COMMITTING;
     j.slots = DJ_SLOT_CORE | DJ_SLOT_SCRIPT;
     j.from_core = 17;
@@ -776,7 +772,7 @@ static void update_commit_recovered(void **state)
     assert_int_equal(odev_recover(&u->d), ODEV_OK);
     u_check_new(u);
     assert_int_equal(u->mem.bad_writes, 0);
-    assert_int_equal(djournal_decode(u->mem.journal, ODEV_JOURNAL_LEN, &j, &why), ODEV_OK);
+    j = flash_journal(u->mem.journal);
     assert_int_equal(j.phase, DJ_IDLE);
     u_free(u);
 }
