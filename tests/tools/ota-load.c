@@ -784,10 +784,16 @@ static void load_move(int i, uint64_t now)
     d->moves_unanswered++;
     d->full_path = 1; /* the gateway knows no transfer of the new port: /p/ would be 4.03 */
     tot.moves++;
+    /* A new port is a new path (another gateway behind the balancer): its
+     * requests start a fresh retransmission schedule. Counting the moves
+     * against the old one failed devices that landed on the dead gateway
+     * again before nginx had marked it down (three moves used up
+     * o.retries). The run's time limit (-t) still bounds a device that
+     * never hears back. */
     for (int k = 0; k < o.window; k++) {
         struct load_slot *s = &d->slot[k];
-        if (s->used && !s->got && s->tries <= o.retries) {
-            s->tries++;
+        if (s->used && !s->got) {
+            s->tries = 1;
             tot.retrans++;
             load_send(d, s, now);
         }
