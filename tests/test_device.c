@@ -687,6 +687,8 @@ static void update_refusals(void **state)
         assert_int_equal(u->srv.reports, 1);
         assert_non_null(strstr(u->srv.report, "\"result\":4"));
         assert_non_null(strstr(u->srv.report, "\"bytes\":")); /* this run's report */
+        if (k == 0) /* the key that signed it, in hex, for the operator */
+            assert_non_null(strstr(u->srv.report, "\"reason\":\"unknown signing key (key id "));
         if (k == 1)
             assert_non_null(strstr(u->srv.report, "\"reason\":\"another core or chip\""));
         if (k < 3) /* refused at the header: the rest was not fetched */

@@ -465,13 +465,26 @@ static void odev_put_field(struct odev_text *t, const char *key, const char *val
     odev_put(t, "\"");
 }
 
-/* The reason, made safe for the server's parser (no escapes). */
+/* The reason, made safe for the server's parser (no escapes); the caller
+ * closes the string. */
 static void odev_put_reason(struct odev_text *t, const char *r)
 {
     odev_put(t, ",\"reason\":\"");
     for (; *r && t->len + 3 < t->cap; r++)
         t->p[t->len++] = *r == '"' || *r == '\\' ? '\'' : *r < 0x20 || *r > 0x7e ? '?' : *r;
-    odev_put(t, "\"");
+}
+
+/* " (key id <hex>)": which key signed a package the device does not
+ * trust, so the operator can tell a wrong release from a rotated key. */
+static void odev_put_key_id(struct odev_text *t, const uint8_t *id)
+{
+    static const char hex[] = "0123456789abcdef";
+    odev_put(t, " (key id ");
+    for (int i = 0; i < DPKG_KEYID_LEN && t->len + 3 < t->cap; i++) {
+        t->p[t->len++] = hex[id[i] >> 4];
+        t->p[t->len++] = hex[id[i] & 15];
+    }
+    odev_put(t, ")");
 }
 
 /* POST /report's body, as client/proto.c dev_report_json writes it. */
@@ -508,9 +521,13 @@ static size_t odev_report_json(struct odev *d, char *out, size_t cap)
     }
     odev_put(&t, ",\"apply_mem\":");
     odev_put_u32(&t, (uint32_t)sizeof d->w, 1);
-    if (j->report != ODEV_RC_OK)
+    if (j->report != ODEV_RC_OK) {
         odev_put_reason(&t, d->report_fresh && d->r->reason[0] ? d->r->reason
                                                                  : odev_reason_phrase(j->reason));
+        if (d->report_fresh && d->refusal == ODEV_R_KEY)
+            odev_put_key_id(&t, d->h.key_id);
+        odev_put(&t, "\"");
+    }
     odev_put(&t, "}");
     return t.len;
 }
