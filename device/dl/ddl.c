@@ -9,6 +9,8 @@
  */
 #include "dl/ddl.h"
 
+#include "dhex.h"
+
 #include <string.h>
 
 #define DDL_QUEUE_LOW (2u << 8)  /* Vegas thresholds, blocks queued (1/256) */
@@ -201,15 +203,11 @@ static enum odev_err ddl_send_fota(struct ddl *d, uint32_t num, unsigned szx, ui
 /* The pending blocks as one GET /p/<ETag hex> with a Q-Block2 each. */
 static enum odev_err ddl_flush(struct ddl *d)
 {
-    static const char hex[] = "0123456789abcdef";
     char path[2 * ODEV_ETAG_MAX + 1];
     struct dcoap_builder b;
     if (d->npend == 0)
         return ODEV_OK;
-    for (int i = 0; i < ODEV_ETAG_MAX; i++) {
-        path[2 * i] = hex[d->short_etag[i] >> 4];
-        path[2 * i + 1] = hex[d->short_etag[i] & 15u];
-    }
+    dhex_put(path, d->short_etag, ODEV_ETAG_MAX, 0);
     path[2 * ODEV_ETAG_MAX] = '\0';
     ddl_request(d, &b, DCOAP_GET, DDL_ID_SHORT | (++d->short_seq & 0x1FFFFFFFu));
     dcoap_opt_str(&b, DCOAP_OPT_URI_PATH, "p");

@@ -21,6 +21,7 @@
 #include "odev.h"
 
 #include "crypto/dsha256.h"
+#include "dhex.h"
 
 #include <string.h>
 
@@ -478,12 +479,11 @@ static void odev_put_reason(struct odev_text *t, const char *r)
  * trust, so the operator can tell a wrong release from a rotated key. */
 static void odev_put_key_id(struct odev_text *t, const uint8_t *id)
 {
-    static const char hex[] = "0123456789abcdef";
+    char hex[2 * DPKG_KEYID_LEN + 1];
+    dhex_put(hex, id, DPKG_KEYID_LEN, 0);
+    hex[sizeof hex - 1] = '\0';
     odev_put(t, " (key id ");
-    for (int i = 0; i < DPKG_KEYID_LEN && t->len + 3 < t->cap; i++) {
-        t->p[t->len++] = hex[id[i] >> 4];
-        t->p[t->len++] = hex[id[i] & 15];
-    }
+    odev_put(t, hex);
     odev_put(t, ")");
 }
 

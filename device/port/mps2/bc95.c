@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bc95.h"
-#include "hexdig.h"
+#include "dhex.h"
 
 /* Where NSORF's payload goes. */
 struct bc95_sink {
@@ -85,10 +85,10 @@ static enum bc95_err bc95_data(struct bc95 *m, uint32_t deadline, struct bc95_si
         int hi = bc95_getc(m, deadline), lo = bc95_getc(m, deadline);
         if (hi < 0 || lo < 0)
             return BC95_TIMEOUT;
-        if (hexdig_val(hi) < 0 || hexdig_val(lo) < 0)
+        if (dhex_val(hi) < 0 || dhex_val(lo) < 0)
             return BC95_ERROR;
         if (i < k->cap)
-            k->buf[k->len++] = (uint8_t)(hexdig_val(hi) << 4 | hexdig_val(lo));
+            k->buf[k->len++] = (uint8_t)(dhex_val(hi) << 4 | dhex_val(lo));
     }
     int c = bc95_getc(m, deadline);
     if (c != ',')
@@ -200,7 +200,6 @@ enum bc95_err bc95_open(struct bc95 *m, const struct bc95_io *io, const char *ip
 
 enum bc95_err bc95_send(struct bc95 *m, const uint8_t *buf, size_t len)
 {
-    static const char digits[] = "0123456789ABCDEF";
     char info[BC95_LINE_MAX], hex[64];
     uint32_t sock, sent;
     enum bc95_err rc;
@@ -216,12 +215,10 @@ enum bc95_err bc95_send(struct bc95 *m, const uint8_t *buf, size_t len)
     bc95_putu(m, (uint32_t)len);
     bc95_puts(m, ",");
     for (size_t i = 0; i < len;) {
-        size_t n = 0;
-        for (; n < sizeof hex && i < len; i++) {
-            hex[n++] = digits[buf[i] >> 4];
-            hex[n++] = digits[buf[i] & 15];
-        }
-        m->io.write(m->io.ctx, hex, n);
+        size_t n = len - i < sizeof hex / 2 ? len - i : sizeof hex / 2;
+        dhex_put(hex, buf + i, n, 1);
+        m->io.write(m->io.ctx, hex, 2 * n);
+        i += n;
     }
     bc95_puts(m, "\r");
     if ((rc = bc95_finish(m, NULL, info, sizeof info)) != BC95_OK)

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "prov.h"
-#include "hexdig.h"
+#include "dhex.h"
 
 struct prov_val {
     const char *s;
@@ -59,7 +59,7 @@ static int prov_pubkey(struct prov_val v, struct odev_config *c)
     if (v.len != 2 * ODEV_PUBKEY_LEN)
         return ODEV_E_CORRUPT;
     for (size_t i = 0; i < ODEV_PUBKEY_LEN; i++) {
-        int hi = hexdig_val(v.s[2 * i]), lo = hexdig_val(v.s[2 * i + 1]);
+        int hi = dhex_val(v.s[2 * i]), lo = dhex_val(v.s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return ODEV_E_CORRUPT;
         c->pubkeys[c->npubkeys][i] = (uint8_t)(hi << 4 | lo);
