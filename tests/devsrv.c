@@ -180,6 +180,13 @@ void devsrv_input(struct devsrv *s, const uint8_t *buf, size_t len)
     if (m.code == DCOAP_GET && devsrv_path(&m, 0, "fota")) {
         devsrv_fota(s, &m);
     } else if (m.code == DCOAP_GET && devsrv_path(&m, 0, "p")) {
+        s->short_bytes += len;
+        s->short_tkl = m.tkl;
+        if (s->shorts + 1 == s->drop_short) {
+            s->shorts++;
+            s->lost++;
+            return;
+        }
         devsrv_short(s, &m);
     } else if (m.code == DCOAP_POST && devsrv_path(&m, 0, "report")) {
         s->reports++;

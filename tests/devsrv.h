@@ -40,8 +40,11 @@ struct devsrv {
     uint32_t seed;                /* PRNG; loss and reordering */
     int loss_pct, reorder_pct;
     long drop_after;              /* answers after this many are dropped (-1 = never): a link cut */
+    unsigned long drop_short;     /* the n-th GET /p/ (from 1) is lost on the way up; 0 = none */
     /* statistics */
     unsigned long requests, fota, shorts, reports, answers, lost;
+    unsigned long short_bytes;    /* datagram bytes of the GET /p/ requests */
+    unsigned short_tkl;           /* token length of the last GET /p/ */
     char report[DEVSRV_REPORT_MAX];
     size_t report_len;
     struct devsrv_dgram q[DEVSRV_QUEUE];

@@ -321,6 +321,11 @@ static void dl_clean_link(void **state)
     assert_int_equal(e->r.bytes, len);
     assert_true(e->srv.shorts > 0); /* the short exchange carried the blocks after 0 */
     assert_int_equal(e->r.retx, 0);
+    /* the short request's token is the run's base and one kind byte */
+    assert_int_equal(e->srv.short_tkl, 5);
+    /* 4 header + 5 token + "p" 2 + ETag hex 18, and a Q-Block2 per block
+     * (3 bytes from block 16 to 4095), each block asked once */
+    assert_int_equal(e->srv.short_bytes, e->srv.shorts * 29 + 2 * 15 + 3 * ((len + 1023) / 1024 - 16));
     dl_free(e);
     /* fota_only: every block on /fota */
     e = dl_setup(pkg, len, 4096, 6);
@@ -328,6 +333,26 @@ static void dl_clean_link(void **state)
     dl_run_done(e, pkg, len);
     assert_int_equal(e->srv.shorts, 0);
     assert_true(e->srv.fota >= (len + 1023) / 1024);
+    dl_free(e);
+    free(pkg);
+}
+
+/* A short request lost on the way up, its burst never answered: its
+ * blocks go out again at the first answer to a later request, and the
+ * window is not cut (the radio lost it; a full queue drops the end of a
+ * burst, never a request). */
+static void dl_lost_short_request(void **state)
+{
+    (void)state;
+    size_t len = 100000;
+    uint8_t *pkg = t_blob(len, 9);
+    struct dlenv *e = dl_setup(pkg, len, 4096, 6);
+    e->srv.drop_short = 3;
+    dl_run_done(e, pkg, len);
+    assert_int_equal(e->srv.lost, 1);
+    assert_true(e->r.retx > 0);
+    assert_int_equal(e->dl.w.timeouts, 0);
+    assert_int_equal(e->dl.w.cuts, 0);
     dl_free(e);
     free(pkg);
 }
@@ -848,6 +873,7 @@ int main(void)
         cmocka_unit_test(journal_round_trip),
         cmocka_unit_test(journal_client_compatible),
         cmocka_unit_test(dl_clean_link),
+        cmocka_unit_test(dl_lost_short_request),
         cmocka_unit_test(dl_loss_and_reorder),
         cmocka_unit_test(dl_replaced_mid_download),
         cmocka_unit_test(dl_resume_after_cut),

@@ -172,13 +172,20 @@ enum odev_err ddl_query_add(struct ddl *d, const char *key, const char *value)
 
 /* --- the link ------------------------------------------------------------ */
 
+/* The token: the run's 4-byte base, then the id. A short request's
+ * answers are matched by block number, so its id carries only the kind:
+ * one byte (101 + 5 bits of the request count), 3 uplink bytes less per
+ * request; the base still keeps an earlier run's answers out. */
 static void ddl_request(struct ddl *d, struct dcoap_builder *b, uint8_t code, uint32_t id)
 {
     uint8_t tok[8];
+    size_t n = (id & DDL_ID_KIND) == DDL_ID_SHORT ? 5 : 8;
     memcpy(tok, d->token_base, 4);
-    for (int i = 0; i < 4; i++)
-        tok[4 + i] = (uint8_t)(id >> (24 - 8 * i));
-    dcoap_begin(b, d->tx, sizeof d->tx, DCOAP_NON, code, ++d->mid, tok, sizeof tok);
+    for (size_t i = 4; i < n; i++)
+        tok[i] = (uint8_t)(id >> (8 * (n - 1 - i)));
+    if (n == 5)
+        tok[4] = (uint8_t)(DDL_ID_SHORT >> 24 | (id & 0x1Fu));
+    dcoap_begin(b, d->tx, sizeof d->tx, DCOAP_NON, code, ++d->mid, tok, n);
 }
 
 static enum odev_err ddl_transmit(struct ddl *d, struct dcoap_builder *b)
@@ -300,11 +307,14 @@ static int ddl_take(struct ddl *d, size_t len, uint32_t *id)
 {
     struct dcoap_msg m;
     struct ddl_block *b = &d->blk;
-    if (dcoap_parse(d->rx, len, &m) != ODEV_OK || m.tkl != 8 ||
+    if (dcoap_parse(d->rx, len, &m) != ODEV_OK || (m.tkl != 8 && m.tkl != 5) ||
         memcmp(m.token, d->token_base, 4) != 0 || m.type == DCOAP_CON)
         return 0; /* not CoAP, not ours (another run), or a request */
-    *id = (uint32_t)m.token[4] << 24 | (uint32_t)m.token[5] << 16 | (uint32_t)m.token[6] << 8 |
-          m.token[7];
+    if (m.tkl == 5 && (m.token[4] & 0xE0u) != DDL_ID_SHORT >> 24)
+        return 0;
+    *id = m.tkl == 5 ? DDL_ID_SHORT | (m.token[4] & 0x1Fu)
+                     : (uint32_t)m.token[4] << 24 | (uint32_t)m.token[5] << 16 |
+                           (uint32_t)m.token[6] << 8 | m.token[7];
     memset(b, 0, sizeof *b);
     b->code = DCOAP_CODE_NUM(m.code);
     b->data = m.payload;
@@ -936,7 +946,10 @@ static enum odev_err ddl_overtaken(struct ddl *d, uint32_t seq, uint32_t burst, 
         if (early && !(sure && s->burst < burst))
             continue;
         w->fast++;
-        ddl_win_loss(w, s, early ? DDL_LOSS_TAIL : DDL_LOSS_LATER);
+        /* A request none of whose answers came was lost on the way up
+         * (the radio's, as a lost block below): only the end of a burst
+         * is what a full queue drops. */
+        ddl_win_loss(w, s, early && s->heard ? DDL_LOSS_TAIL : DDL_LOSS_LATER);
         if (ddl_slot_send(d, s, d->x.szx, now) != ODEV_OK)
             return ODEV_E_NET;
     }

@@ -26,7 +26,8 @@
  *
  * Request ids travel in 8-byte tokens: 4 bytes of a per-run base, then
  * the id. Top bits of an id: 00 a window block, 110 a single request
- * (check), 111 a report, 101 a short request.
+ * (check), 111 a report, 101 a short request (whose token is 5 bytes: the
+ * base and one byte, 101 and the request count's low 5 bits).
  */
 #include "odev.h"
 
