@@ -60,9 +60,10 @@ timeout "$MAX" "$BUILD/ota-server" -c "$W/ota.ini" 2>"$W/server.log" &
 PIDS+=($!)
 ota_wait_for 5 ota_port_served "$PORT"
 
-# nbsim_for NAME PROFILE: a link of its own; port in NB_<NAME>
+# nbsim_for NAME PROFILE [SEED]: a link of its own (loss pattern from SEED,
+# default 11); port in $W/NAME.port
 nbsim_for() {
-    ASAN_OPTIONS=detect_leaks=0 timeout "$MAX" "$BUILD/nbsim" -l 0 -s "$PORT" -p "$2" --seed 11 --max-seconds "$MAX" \
+    ASAN_OPTIONS=detect_leaks=0 timeout "$MAX" "$BUILD/nbsim" -l 0 -s "$PORT" -p "$2" --seed "${3:-11}" --max-seconds "$MAX" \
         --port-file "$W/$1.port" 2>"$W/$1.nbsim" &
     PIDS+=($!)
     echo $! >"$W/$1.nbpid"
@@ -85,11 +86,12 @@ EOF
     head -c 1000 /dev/zero >"$W/$1/script.bin"
 }
 
-# ota NAME PROFILE [args]: one ota-client run in the background
+# ota NAME PROFILE [args]: one ota-client run in the background, on a link
+# seeded with $LINK_SEED (default 11)
 ota() {
     local name=$1 prof=$2
     shift 2
-    nbsim_for "$name" "$prof"
+    nbsim_for "$name" "$prof" "${LINK_SEED:-11}"
     device "$name"
     ( s=$(date +%s%N)
       timeout "$MAX" "$BUILD/ota-client" -v -d "$W/$name" -s "coap://127.0.0.1:$(cat "$W/$name.port")" \

@@ -89,6 +89,21 @@ for scen in "1000 4 64 5" "100 4 64 50"; do
   printf '   %5d devices, window %d, in flight %d: ota-server %7d/s (runs %s), coap-server %7d/s (runs %s), ratio %sx\n' \
     "$n" "$w" "$i" "$mo" "${o[*]}" "$mc" "${c[*]}" "$ratio"
 done
+# Issue 13: the same 1,000-device load on the short exchange (ota-load -Q:
+# block 0 from /fota, every later block at /p/<ETag hex>, one Q-Block2 per
+# request, the least favourable use of it) against /fota, interleaved
+# (fota, short, fota, short...) so that both see the same machine.
+declare -a SF SQ
+for k in 1 2 3; do
+  R=$(load -s "127.0.0.1:$OTA_PORT" -n 1000 -w 4 -i 64 -r 5 -t 250 -e "$PKG" -P "$OTA_SERVER_PID")
+  SF+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /fota run $k: failures: $R"
+  R=$(load -s "127.0.0.1:$OTA_PORT" -n 1000 -w 4 -i 64 -r 5 -t 250 -e "$PKG" -P "$OTA_SERVER_PID" -Q)
+  SQ+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /p/ run $k: failures: $R"
+done
+msf=$(median3 "${SF[@]}") msq=$(median3 "${SQ[@]}")
+RSHORT=$(awk -v a="$msq" -v b="$msf" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+printf '   1,000 devices, /p/ (one block per request) %7d/s (runs %s) vs /fota %7d/s (runs %s): ratio %sx\n' \
+  "$msq" "${SQ[*]}" "$msf" "${SF[*]}" "$RSHORT"
 echo "   server peak RSS after these runs: ota-server $(grep VmHWM /proc/$OTA_SERVER_PID/status | awk '{print $2}') KiB, coap-server $(grep VmHWM /proc/$CS_PID/status | awk '{print $2}') KiB"
 
 echo "== 2. 10,000 devices at once"
@@ -127,6 +142,8 @@ echo
 echo "== targets (issue 4)"
 printf '   block answers/s >= 1.5 x coap-server: 1,000 devices %sx (%s), 100 devices %sx (%s)\n' \
   "$r1000" "$(met "awk 'BEGIN{exit !($r1000 >= 1.5)}'")" "$r100" "$(met "awk 'BEGIN{exit !($r100 >= 1.5)}'")"
+printf '   block answers/s at 1,000 devices, short exchange >= /fota (issue 13): %sx (%s)\n' \
+  "$RSHORT" "$(met "awk 'BEGIN{exit !($RSHORT >= 1.0)}'")"
 printf '   10,000 devices: failed %s, server peak RSS %s KiB = %s MiB (<= 64 MiB: %s)\n' \
   "$f10" "$hwm" "$(awk -v k="$hwm" 'BEGIN{printf "%.1f", k/1024}')" \
   "$(met "[ '$f10' = 0 ] && [ '${hwm:-999999}' -le 65536 ]")"
