@@ -115,9 +115,10 @@ $(BUILD)/%: $(BUILD)/obj/tests/tools/%.o $(ALLLIBS)
 $(BUILD)/tests/test_device_minimal: $(BUILD)/obj/device/port/minimal/port_minimal.o
 $(BUILD)/obj/tests/test_device_minimal.o $(BUILD)/obj/device/port/minimal/port_minimal.o: \
   CFLAGS += -Idevice/port/minimal
+# objects before archives: a port's objects (above, below) call the library
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBDEVTEST) $(ALLLIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS) -lcmocka
 
 # The mps2 port's board-independent parts (AT dialect, NOR rules,
 # provisioning) are also unit-tested on the host.

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 /* ---- randomness: splitmix64, so a seed replays the same tears ---------- */
 
@@ -210,95 +209,104 @@ int devflash_sync(void *ctx, enum odev_area a)
     return ODEV_OK;
 }
 
-/* ---- journal: two slots, magic + sequence + record + CRC-32 ------------ */
+/* ---- journal: the library's two-sector record (journal/djslot.c) ------ */
 
-#define JSLOT_MAGIC 0x314a444fu /* "ODJ1" little-endian */
-#define JSLOT_LEN (8 + ODEV_JOURNAL_LEN + 4)
-
-static uint32_t jslot_get32(const uint8_t *p)
+/* A save is one counted operation (DEVFLASH_OP_JOURNAL). When it is the one
+ * the power cut tears, f->jtear names which of djslot's flash steps (0 the
+ * erase, 1 the record, 2 the seal) is torn; the later ones find the power
+ * gone. The journal sectors are written through (durable at once). */
+static int jflash_tears(struct devflash *f)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return f->jtear >= 0 && f->jstep++ == f->jtear;
 }
 
-static void jslot_put32(uint8_t *p, uint32_t v)
+static uint8_t *jflash_at(struct devflash *f, unsigned sector, uint32_t off, size_t len)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    if (sector > 1 || off > DEVFLASH_JOURNAL_SLOT || len > DEVFLASH_JOURNAL_SLOT - off) {
+        flash_violation(f, "journal access outside its sector", ODEV_AREA__COUNT, off, len);
+        return NULL;
+    }
+    return f->journal[sector] + off;
 }
 
-/* 1 with *seq set when slot s holds a whole record. */
-static int jslot_valid(const struct devflash *f, int s, uint32_t *seq)
+static int jflash_read(void *ctx, unsigned sector, uint32_t off, void *buf, size_t len)
 {
-    const uint8_t *p = f->journal[s];
-    if (jslot_get32(p) != JSLOT_MAGIC)
-        return 0;
-    if ((uint32_t)crc32(0, p, JSLOT_LEN - 4) != jslot_get32(p + JSLOT_LEN - 4))
-        return 0;
-    *seq = jslot_get32(p + 4);
-    return 1;
+    struct devflash *f = ctx;
+    const uint8_t *p = f->dead ? NULL : jflash_at(f, sector, off, len);
+    if (!p)
+        return ODEV_E_IO;
+    memcpy(buf, p, len);
+    return ODEV_OK;
 }
 
-/* The slot holding the newest record, -1 for none. */
-static int jslot_newest(const struct devflash *f, uint32_t *seq)
+/* Torn: a prefix is programmed, the next byte gets some of its bits. */
+static int jflash_program(void *ctx, unsigned sector, uint32_t off, const void *buf, size_t len)
 {
-    uint32_t s0 = 0, s1 = 0;
-    int v0 = jslot_valid(f, 0, &s0), v1 = jslot_valid(f, 1, &s1);
-    if (v0 && v1) /* serial arithmetic: the sequence number may wrap */
-        v0 = (int32_t)(s0 - s1) > 0, v1 = !v0;
-    *seq = v0 ? s0 : s1;
-    return v0 ? 0 : v1 ? 1 : -1;
+    struct devflash *f = ctx;
+    const uint8_t *src = buf;
+    uint8_t *p = f->dead ? NULL : jflash_at(f, sector, off, len);
+    if (!p)
+        return ODEV_E_IO;
+    for (size_t i = 0; i < len; i++)
+        if (src[i] & ~p[i]) {
+            flash_violation(f, "journal program sets a bit", ODEV_AREA__COUNT, off, len);
+            break;
+        }
+    size_t n = jflash_tears(f) ? flash_rand(f, (uint32_t)len) : len;
+    for (size_t i = 0; i < n; i++)
+        p[i] &= src[i];
+    if (n == len)
+        return ODEV_OK;
+    p[n] &= (uint8_t)(src[n] | (uint8_t)flash_rand(f, 256));
+    f->st.tear = DEVFLASH_JOURNAL_SLOT + off + (uint32_t)n;
+    flash_cut(f, -1, 0);
+    return ODEV_E_IO;
+}
+
+/* Torn: an erased part and an old part, either side first. */
+static int jflash_erase(void *ctx, unsigned sector)
+{
+    struct devflash *f = ctx;
+    uint8_t *p = f->dead ? NULL : jflash_at(f, sector, 0, DEVFLASH_JOURNAL_SLOT);
+    if (!p)
+        return ODEV_E_IO;
+    if (!jflash_tears(f)) {
+        memset(p, 0xFF, DEVFLASH_JOURNAL_SLOT);
+        return ODEV_OK;
+    }
+    uint32_t split = 1 + flash_rand(f, DEVFLASH_JOURNAL_SLOT - 1);
+    if (flash_rand(f, 2))
+        memset(p, 0xFF, split);
+    else
+        memset(p + split, 0xFF, DEVFLASH_JOURNAL_SLOT - split);
+    f->st.tear = split;
+    flash_cut(f, -1, 0);
+    return ODEV_E_IO;
+}
+
+static const struct djslot_flash *jflash(struct devflash *f)
+{
+    f->jflash = (struct djslot_flash){f, jflash_read, jflash_program, jflash_erase};
+    return &f->jflash;
 }
 
 int devflash_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
 {
     struct devflash *f = ctx;
-    uint32_t seq;
     if (f->dead)
         return ODEV_E_IO;
-    int s = jslot_newest(f, &seq);
-    if (s < 0)
-        return ODEV_E_NOTFOUND;
-    memcpy(rec, f->journal[s] + 8, ODEV_JOURNAL_LEN);
-    return ODEV_OK;
+    f->jtear = -1;
+    return djslot_load(jflash(f), rec);
 }
 
 int devflash_journal_save(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
 {
     struct devflash *f = ctx;
-    uint8_t img[JSLOT_LEN];
-    uint32_t seq;
     if (f->dead)
         return ODEV_E_IO;
-    int newest = jslot_newest(f, &seq);
-    int target = newest == 0 ? 1 : 0;
-    jslot_put32(img, JSLOT_MAGIC);
-    jslot_put32(img + 4, newest < 0 ? 1 : seq + 1);
-    memcpy(img + 8, rec, ODEV_JOURNAL_LEN);
-    jslot_put32(img + JSLOT_LEN - 4, (uint32_t)crc32(0, img, JSLOT_LEN - 4));
-    uint8_t *slot = f->journal[target];
-    if (!flash_count(f, DEVFLASH_OP_JOURNAL, 0, (uint32_t)target, JSLOT_LEN)) {
-        memset(slot, 0xFF, DEVFLASH_JOURNAL_SLOT);
-        memcpy(slot, img, JSLOT_LEN);
-        return ODEV_OK;
-    }
-    /* Torn: either the slot's erase (part erased, part old) or its
-     * program (a prefix and one partial byte). */
-    if (flash_rand(f, 2)) {
-        uint32_t split = 1 + flash_rand(f, DEVFLASH_JOURNAL_SLOT - 1);
-        if (flash_rand(f, 2))
-            memset(slot, 0xFF, split);
-        else
-            memset(slot + split, 0xFF, DEVFLASH_JOURNAL_SLOT - split);
-        f->st.tear = split;
-    } else {
-        uint32_t k = flash_rand(f, JSLOT_LEN);
-        memset(slot, 0xFF, DEVFLASH_JOURNAL_SLOT);
-        memcpy(slot, img, k);
-        slot[k] &= (uint8_t)(img[k] | (uint8_t)flash_rand(f, 256));
-        f->st.tear = DEVFLASH_JOURNAL_SLOT + k;
-    }
-    flash_cut(f, -1, 0);
-    return ODEV_E_IO;
+    f->jstep = 0;
+    f->jtear = flash_count(f, DEVFLASH_OP_JOURNAL, 0, 0, DJSLOT_LEN) ? (int)flash_rand(f, 3) : -1;
+    return djslot_save(jflash(f), rec);
 }
 
 /* ---- setup ------------------------------------------------------------- */

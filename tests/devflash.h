@@ -26,12 +26,13 @@
  *   cleared bits; an erase of several blocks erases the ones before the torn
  *   block, the torn block gets an erased part and an old part (either side
  *   first), later blocks stay old; the torn block always reaches the flash.
- * - The journal lives in two erase blocks of its own, each record written
- *   as magic, sequence number, the 128 bytes and a CRC-32; save erases the
- *   older slot and programs it, load takes the valid slot with the newest
- *   sequence number. A cut tears that erase or that program, so load returns
- *   the previous record or the new one, never a mix. Journal writes are
- *   durable when save returns (the port syncs its own sector).
+ * - The journal is the library's own two-sector record (journal/djslot.c,
+ *   what the mps2 and minimal ports run) over two erase blocks of their
+ *   own, written through. A save counts as one operation; when the cut
+ *   falls on it, one of its three flash steps (the erase, the record's
+ *   program, the seal's program), chosen from the seed, is torn like an
+ *   area's erase or write, so the campaign checks that load then returns
+ *   the previous record or the new one, never a mix.
  *
  * Host test code: allocates with calloc, reports through devflash_stats.
  */
@@ -42,6 +43,7 @@
 #include <stddef.h>
 
 #include "odev.h"
+#include "journal/djslot.h"
 
 #define DEVFLASH_ERASE_DEFAULT 4096u
 #define DEVFLASH_JOURNAL_SLOT 256u /* bytes of one journal slot (its erase block) */
@@ -78,6 +80,8 @@ struct devflash {
     struct devflash_config cfg;
     struct devflash_area area[ODEV_AREA__COUNT];
     uint8_t journal[2][DEVFLASH_JOURNAL_SLOT];
+    int jtear, jstep;            /* the save being torn: which djslot step; steps done */
+    struct djslot_flash jflash;  /* djslot's view of the two journal sectors */
     uint32_t cut_at; /* 0 = never */
     uint64_t rng;
     int dead;

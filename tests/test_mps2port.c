@@ -14,6 +14,7 @@
 
 #include "port/mps2/bc95.h"
 #include "port/mps2/nor.h"
+#include "journal/djslot.h"
 #include "port/mps2/prov.h"
 
 static uint8_t flash[NOR_TOTAL];
@@ -61,9 +62,9 @@ static void journal_keeps_old_record_when_cut(void **state)
     assert_int_equal(nor_journal_save(f, b), ODEV_OK);
     assert_int_equal(nor_journal_load(f, got), ODEV_OK);
     assert_memory_equal(got, b, sizeof b);
-    /* B went to the second sector; a cut before its commit word leaves it
-     * erased there: A is what survives */
-    memset(flash + NOR_JOURNAL_OFF + NOR_SECTOR + 8 + ODEV_JOURNAL_LEN + 4, 0xff, 4);
+    /* B went to the second sector; a cut before its seal (the last 4
+     * bytes of the slot) leaves it erased there: A is what survives */
+    memset(flash + NOR_JOURNAL_OFF + NOR_SECTOR + DJSLOT_LEN - 4, 0xff, 4);
     assert_int_equal(nor_journal_load(f, got), ODEV_OK);
     assert_memory_equal(got, a, sizeof a);
     /* a torn record (bits cleared in the payload) fails the checksum */

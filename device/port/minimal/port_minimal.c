@@ -1,15 +1,18 @@
 /* port_minimal.c - the smallest complete port of the device library (see
  * port_minimal.h): every required hook of struct odev_port over one
- * memory-mapped NOR region, the journal as two sectors, the link and the
- * clock as placeholders. The optional hooks (log, install, installed,
- * backends, random) stay NULL: the library copies STAGING over the slots
- * itself and uses its own inflater and Ed25519ph. Built for Cortex-M4
- * with -Werror by `make device-fw` and run on the host against the fake
- * server by tests/test_device_minimal.c.
+ * memory-mapped NOR region, the journal in two sectors (the library's
+ * journal/djslot.c), the link and the clock as placeholders. The
+ * optional hooks (log, install, installed, backends, random) stay NULL:
+ * the library copies STAGING over the slots itself and uses its own
+ * inflater and Ed25519ph. Built for Cortex-M4 with -Werror by `make
+ * device-fw` and run on the host against the fake server by
+ * tests/test_device_minimal.c.
  */
 #include "port_minimal.h"
 
 #include <string.h>
+
+#include "journal/djslot.h"
 
 /* --- PORT: placeholders (weak: define your own to replace them) ---------- */
 
@@ -94,74 +97,49 @@ static int minimal_sync(void *ctx, enum odev_area a)
     return ODEV_OK; /* PORT: wait for the controller's busy flag if writes are posted */
 }
 
-/* --- journal: two sectors, the newer complete one wins ----------------------- */
+/* --- journal: the library's two-sector record (journal/djslot.h) ---------- */
 
-/* A sector: sequence (4), the record (128), FNV-1a of both (4), then the
- * seal written last; a cut before the seal leaves the other sector in
- * charge. */
-#define MINIMAL_SEAL 0x4F444556u /* "ODEV" */
-#define MINIMAL_J_LEN (4 + ODEV_JOURNAL_LEN + 4)
-
-static uint32_t minimal_fnv(const uint8_t *p, size_t n)
+static uint8_t *minimal_j_at(const struct minimal_port *m, unsigned sector, uint32_t off,
+                             size_t len)
 {
-    uint32_t h = 2166136261u;
-    while (n--)
-        h = (h ^ *p++) * 16777619u;
-    return h;
+    if (sector > 1 || off > m->erase || len > m->erase - off)
+        return NULL;
+    return m->base + m->journal_off + sector * m->erase + off;
 }
 
-/* The sequence number of a sealed, intact sector; 0 = none. */
-static uint32_t minimal_j_seq(const uint8_t *s)
+static int minimal_j_read(void *ctx, unsigned sector, uint32_t off, void *buf, size_t len)
 {
-    uint32_t seq, sum, seal;
-    memcpy(&seq, s, 4);
-    memcpy(&sum, s + 4 + ODEV_JOURNAL_LEN, 4);
-    memcpy(&seal, s + MINIMAL_J_LEN, 4);
-    return seal == MINIMAL_SEAL && sum == minimal_fnv(s, 4 + ODEV_JOURNAL_LEN) ? seq : 0;
+    const uint8_t *src = minimal_j_at(ctx, sector, off, len);
+    if (!src)
+        return ODEV_E_LIMIT;
+    memcpy(buf, src, len);
+    return ODEV_OK;
 }
 
-static uint8_t *minimal_j_sector(const struct minimal_port *m, int i)
+static int minimal_j_program(void *ctx, unsigned sector, uint32_t off, const void *buf,
+                             size_t len)
 {
-    return m->base + m->journal_off + (uint32_t)i * m->erase;
+    uint8_t *dst = minimal_j_at(ctx, sector, off, len);
+    return dst ? minimal_flash_program(dst, buf, len) : ODEV_E_LIMIT;
 }
 
-/* Index of the newer valid sector, -1 = none. */
-static int minimal_j_newest(const struct minimal_port *m)
+static int minimal_j_erase(void *ctx, unsigned sector)
 {
-    uint32_t a = minimal_j_seq(minimal_j_sector(m, 0)), b = minimal_j_seq(minimal_j_sector(m, 1));
-    if (!a && !b)
-        return -1;
-    return (int32_t)(b - a) > 0 || !a ? 1 : 0;
+    const struct minimal_port *m = ctx;
+    uint8_t *dst = minimal_j_at(m, sector, 0, m->erase);
+    return dst ? minimal_flash_erase(dst, m->erase) : ODEV_E_LIMIT;
 }
 
 static int minimal_journal_load(void *ctx, uint8_t rec[ODEV_JOURNAL_LEN])
 {
-    int i = minimal_j_newest(ctx);
-    if (i < 0)
-        return ODEV_E_NOTFOUND;
-    memcpy(rec, minimal_j_sector(ctx, i) + 4, ODEV_JOURNAL_LEN);
-    return ODEV_OK;
+    const struct djslot_flash j = {ctx, minimal_j_read, minimal_j_program, minimal_j_erase};
+    return djslot_load(&j, rec);
 }
 
 static int minimal_journal_save(void *ctx, const uint8_t rec[ODEV_JOURNAL_LEN])
 {
-    const struct minimal_port *m = ctx;
-    int i = minimal_j_newest(m);
-    uint32_t seq = i < 0 ? 1 : minimal_j_seq(minimal_j_sector(m, i)) + 1, seal = MINIMAL_SEAL;
-    uint8_t buf[MINIMAL_J_LEN];
-    uint8_t *s = minimal_j_sector(m, i == 0 ? 1 : 0);
-    if (!seq)
-        seq = 1; /* 0 means "none" */
-    memcpy(buf, &seq, 4);
-    memcpy(buf + 4, rec, ODEV_JOURNAL_LEN);
-    uint32_t sum = minimal_fnv(buf, 4 + ODEV_JOURNAL_LEN);
-    memcpy(buf + 4 + ODEV_JOURNAL_LEN, &sum, 4);
-    int e = minimal_flash_erase(s, m->erase);
-    if (e == ODEV_OK)
-        e = minimal_flash_program(s, buf, sizeof buf);
-    if (e == ODEV_OK)
-        e = minimal_flash_program(s + MINIMAL_J_LEN, (const uint8_t *)&seal, 4);
-    return e;
+    const struct djslot_flash j = {ctx, minimal_j_read, minimal_j_program, minimal_j_erase};
+    return djslot_save(&j, rec);
 }
 
 /* --- link and clock -------------------------------------------------------------- */

@@ -11,7 +11,7 @@
 
 /* Where things are in one memory-mapped flash region (offsets from base):
  * every offset and size a multiple of erase; the journal takes two
- * erase sectors. */
+ * erase sectors (each at least DJSLOT_LEN, 140 bytes). */
 struct minimal_port {
     uint8_t *base;  /* PORT: the flash region as the CPU reads it */
     uint32_t erase; /* PORT: erase-sector size, a power of two (e.g. 4096) */

@@ -2,16 +2,7 @@
 #include <string.h>
 
 #include "nor.h"
-
-#define NOR_JMAGIC 0x4c4e4a4fu /* "OJNL" */
-#define NOR_JCOMMIT 0x00000000u
-
-struct nor_jslot {
-    uint32_t magic, seq;
-    uint8_t rec[ODEV_JOURNAL_LEN];
-    uint32_t sum;
-    uint32_t commit; /* 0xFFFFFFFF until the rest is written */
-};
+#include "journal/djslot.h"
 
 static const struct {
     uint32_t off, size;
@@ -102,66 +93,55 @@ int nor_erase(struct nor *f, enum odev_area a, uint32_t off, uint32_t len)
     return ODEV_OK;
 }
 
-/* FNV-1a over the sequence number and the record. */
-static uint32_t nor_jsum(const struct nor_jslot *s)
+/* The journal: djslot over the two sectors at NOR_JOURNAL_OFF. */
+static uint8_t *nor_jsector(struct nor *f, unsigned sector, uint32_t off, size_t len)
 {
-    uint32_t h = 2166136261u;
-    const uint8_t *p = (const uint8_t *)&s->seq;
-    for (size_t i = 0; i < sizeof s->seq; i++)
-        h = (h ^ p[i]) * 16777619u;
-    for (size_t i = 0; i < sizeof s->rec; i++)
-        h = (h ^ s->rec[i]) * 16777619u;
-    return h;
+    return sector < 2 && off <= NOR_SECTOR && len <= NOR_SECTOR - off
+               ? f->base + NOR_JOURNAL_OFF + sector * NOR_SECTOR + off
+               : NULL;
 }
 
-static const struct nor_jslot *nor_jslot(struct nor *f, int i)
+static int nor_jread(void *ctx, unsigned sector, uint32_t off, void *buf, size_t len)
 {
-    return (const struct nor_jslot *)(f->base + NOR_JOURNAL_OFF + (uint32_t)i * NOR_SECTOR);
-}
-
-static int nor_jvalid(const struct nor_jslot *s)
-{
-    return s->magic == NOR_JMAGIC && s->commit == NOR_JCOMMIT && s->sum == nor_jsum(s);
-}
-
-/* Index of the newest valid slot, -1 when none. */
-static int nor_jnewest(struct nor *f)
-{
-    const struct nor_jslot *a = nor_jslot(f, 0), *b = nor_jslot(f, 1);
-    int va = nor_jvalid(a), vb = nor_jvalid(b);
-    if (va && vb)
-        return (int32_t)(b->seq - a->seq) > 0 ? 1 : 0;
-    return va ? 0 : vb ? 1 : -1;
-}
-
-int nor_journal_load(struct nor *f, uint8_t rec[ODEV_JOURNAL_LEN])
-{
-    int i = nor_jnewest(f);
-    if (i < 0)
-        return ODEV_E_NOTFOUND;
-    memcpy(rec, nor_jslot(f, i)->rec, ODEV_JOURNAL_LEN);
+    const uint8_t *p = nor_jsector(ctx, sector, off, len);
+    if (!p)
+        return ODEV_E_LIMIT;
+    memcpy(buf, p, len);
     return ODEV_OK;
 }
 
-int nor_journal_save(struct nor *f, const uint8_t rec[ODEV_JOURNAL_LEN])
+static int nor_jprogram(void *ctx, unsigned sector, uint32_t off, const void *buf, size_t len)
 {
-    int cur = nor_jnewest(f), next = cur == 0 ? 1 : 0;
-    struct nor_jslot s;
-    uint8_t *p = f->base + NOR_JOURNAL_OFF + (uint32_t)next * NOR_SECTOR;
-    s.magic = NOR_JMAGIC;
-    s.seq = cur < 0 ? 1 : nor_jslot(f, cur)->seq + 1;
-    memcpy(s.rec, rec, ODEV_JOURNAL_LEN);
-    s.sum = nor_jsum(&s);
-    s.commit = NOR_JCOMMIT;
-    /* Erase, then everything but the commit word, then the commit word:
-     * a cut anywhere leaves this slot invalid and the other one intact. */
+    uint8_t *p = nor_jsector(ctx, sector, off, len);
+    return p ? nor_program(ctx, p, buf, len) : ODEV_E_LIMIT;
+}
+
+static int nor_jerase(void *ctx, unsigned sector)
+{
+    struct nor *f = ctx;
+    uint8_t *p = nor_jsector(f, sector, 0, NOR_SECTOR);
+    if (!p)
+        return ODEV_E_LIMIT;
     if (nor_cut(f, p, NULL, NOR_SECTOR))
         return ODEV_E_IO;
     memset(p, 0xff, NOR_SECTOR);
     f->erases++;
-    int rc = nor_program(f, p, (const uint8_t *)&s, offsetof(struct nor_jslot, commit));
-    if (rc == ODEV_OK)
-        rc = nor_program(f, p + offsetof(struct nor_jslot, commit), (const uint8_t *)&s.commit,
-                         sizeof s.commit);
-    return rc;
+    return ODEV_OK;
+}
+
+static struct djslot_flash nor_journal(struct nor *f)
+{
+    return (struct djslot_flash){f, nor_jread, nor_jprogram, nor_jerase};
+}
+
+int nor_journal_load(struct nor *f, uint8_t rec[ODEV_JOURNAL_LEN])
+{
+    struct djslot_flash j = nor_journal(f);
+    return djslot_load(&j, rec);
+}
+
+int nor_journal_save(struct nor *f, const uint8_t rec[ODEV_JOURNAL_LEN])
+{
+    struct djslot_flash j = nor_journal(f);
+    return djslot_save(&j, rec);
 }

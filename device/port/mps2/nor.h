@@ -46,9 +46,9 @@ void nor_geometry(struct odev_geometry g[ODEV_AREA__COUNT]);
 int nor_read(struct nor *f, enum odev_area a, uint32_t off, void *buf, size_t len);
 int nor_write(struct nor *f, enum odev_area a, uint32_t off, const void *buf, size_t len);
 int nor_erase(struct nor *f, enum odev_area a, uint32_t off, uint32_t len);
-/* The journal: two sectors, each [magic, sequence, record, checksum,
- * commit word]; save erases the older one and writes the commit word
- * last, load takes the valid one with the higher sequence. */
+/* The journal: the library's two-sector record (journal/djslot.h) in
+ * the two sectors at NOR_JOURNAL_OFF; its erase and programs count as
+ * operations for cut_at like any other. */
 int nor_journal_load(struct nor *f, uint8_t rec[ODEV_JOURNAL_LEN]);
 int nor_journal_save(struct nor *f, const uint8_t rec[ODEV_JOURNAL_LEN]);
 
