@@ -185,15 +185,16 @@ static enum ota_err dev_begin(struct dev_run *run, const struct dev_opts *o,
 
 static void dev_log_download(void)
 {
-    const struct ddl_win *w = &dev_state.dl.w;
-    if (!w->sent)
+    struct odev_link_stats w;
+    odev_link_stats(&dev_state, &w);
+    if (!w.sent)
         return;
     log_msg(LOG_L_INFO, "download: window max %d peak %.1f end %.1f, %lu requests, %lu resent "
             "(%lu overtaken, %lu timeouts), %lu cuts, %lu duplicate answers, %lu busy, rtt min "
-            "%.0f srtt %.0f ms", w->max, w->cwnd_peak / 256.0, w->cwnd / 256.0,
-            (unsigned long)w->sent, (unsigned long)w->retx, (unsigned long)w->fast,
-            (unsigned long)w->timeouts, (unsigned long)w->cuts, (unsigned long)w->dups,
-            (unsigned long)w->busy, w->rtt_min / 8.0, w->srtt / 8.0);
+            "%.0f srtt %.0f ms", w.window_max, w.cwnd_peak / 256.0, w.cwnd / 256.0,
+            (unsigned long)w.sent, (unsigned long)w.retx, (unsigned long)w.fast,
+            (unsigned long)w.timeouts, (unsigned long)w.cuts, (unsigned long)w.dups,
+            (unsigned long)w.busy, w.rtt_min / 8.0, w.srtt / 8.0);
 }
 
 /* --- results ------------------------------------------------------------------ */

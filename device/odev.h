@@ -239,6 +239,16 @@ struct odev_progress {
     uint32_t block_num; /* block number of the last answer */
 };
 
+/* The last download's link figures, for a log line or a field test. */
+struct odev_link_stats {
+    int window_max;            /* the window's cap, blocks */
+    uint32_t cwnd_peak, cwnd;  /* the window at its peak and at the end, 1/256 blocks */
+    uint32_t sent, retx;       /* block requests sent; of them sent again */
+    uint32_t fast, timeouts;   /* losses found by later answers; by timers */
+    uint32_t cuts, dups, busy; /* window cuts; answers already held; 5.03/4.29 waits */
+    uint32_t rtt_min, srtt;    /* round trips, 1/8 ms (0 = no sample) */
+};
+
 /* --- the state --------------------------------------------------------- */
 
 /* Private: the modules' headers define these; a port sees only the size.
@@ -259,6 +269,7 @@ enum odev_err odev_check(struct odev *d, struct odev_result *r);
 /* Download (resuming), verify, apply, commit, report. */
 enum odev_err odev_update(struct odev *d, struct odev_result *r);
 void odev_progress(const struct odev *d, struct odev_progress *p);
+void odev_link_stats(const struct odev *d, struct odev_link_stats *s);
 /* The running images (factory, or the journal's after a commit). */
 const struct odev_image *odev_running(const struct odev *d);
 const char *odev_status_phrase(enum odev_status s);

@@ -628,6 +628,16 @@ static void update_0017_to_0020(void **state)
         assert_int_equal(u->mem.bad_writes, 0);
         assert_int_equal(u->mem.installed_calls, 1);
         assert_int_equal(u->mem.installed.core, 20);
+        /* the link figures a port logs: every block asked once on a clean link */
+        struct odev_link_stats ls;
+        struct odev_progress pr;
+        odev_link_stats(&u->d, &ls);
+        odev_progress(&u->d, &pr);
+        assert_int_equal(ls.sent, (u->pkg.len + pr.block_was - 1) / pr.block_was);
+        assert_int_equal(ls.retx, u->r.retx);
+        assert_int_equal(ls.retx + ls.cuts + ls.timeouts + ls.busy, 0);
+        assert_true(ls.srtt > 0 && ls.rtt_min > 0 && ls.rtt_min <= ls.srtt);
+        assert_true(ls.cwnd_peak >= ls.cwnd && ls.window_max > 0);
         /* the success report went out and is no longer pending */
         assert_int_equal(u->srv.reports, 1);
         assert_non_null(strstr(u->srv.report, "\"from_core\":\"Luat_V0017_RDA8910\""));

@@ -610,6 +610,13 @@ void odev_progress(const struct odev *d, struct odev_progress *p)
     p->block_num = d->dl.blk.num;
 }
 
+void odev_link_stats(const struct odev *d, struct odev_link_stats *s)
+{
+    const struct ddl_win *w = &d->dl.w;
+    *s = (struct odev_link_stats){w->max, w->cwnd_peak, w->cwnd, w->sent, w->retx, w->fast,
+                                  w->timeouts, w->cuts, w->dups, w->busy, w->rtt_min, w->srtt};
+}
+
 /* Common start of check and update: result, recovery, the link. */
 static enum odev_err odev_begin(struct odev *d, struct odev_result *r)
 {
