@@ -638,6 +638,11 @@ static void update_0017_to_0020(void **state)
         assert_int_equal(ls.retx + ls.cuts + ls.timeouts + ls.busy, 0);
         assert_true(ls.srtt > 0 && ls.rtt_min > 0 && ls.rtt_min <= ls.srtt);
         assert_true(ls.cwnd_peak >= ls.cwnd && ls.window_max > 0);
+        /* flash programs: a block each for the download, whole 512-byte
+         * pages for the apply and for the commit's copy (not the delta's
+         * record-sized pieces: 33,477 programs before) */
+        unsigned long pages = (u->core20.len + 511) / 512 + (u->s110.len + 511) / 512;
+        assert_true(u->mem.writes <= ls.sent + 2 * pages + 4);
         /* the success report went out and is no longer pending */
         assert_int_equal(u->srv.reports, 1);
         assert_non_null(strstr(u->srv.report, "\"from_core\":\"Luat_V0017_RDA8910\""));

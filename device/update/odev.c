@@ -90,8 +90,9 @@ static enum odev_err odev_discard(struct odev *d)
 struct odev_area_io {
     struct odev *d;
     enum odev_area a;
-    uint32_t base, off, erased; /* writer: start, bytes written, erased up to (relative) */
+    uint32_t base, off, erased; /* writer: start, bytes programmed, erased up to (relative) */
     uint32_t cap;
+    uint32_t fill; /* writer: bytes waiting in the page buffer */
 };
 
 static int odev_area_read(void *ctx, uint32_t off, void *buf, size_t len)
@@ -102,23 +103,50 @@ static int odev_area_read(void *ctx, uint32_t off, void *buf, size_t len)
     return io->d->port->read(io->d->port->ctx, io->a, io->base + off, buf, len);
 }
 
-/* Sequential writes; each erase block is erased before its first byte. */
-static int odev_area_write(void *ctx, const void *buf, size_t len)
+/* The writer's page buffer: the request buffer of the link, idle from the
+ * end of the download to the report (and at boot, before any request). */
+#define ODEV_PAGE DDL_TX_MAX
+
+/* Program what waits in the page buffer; each erase block is erased
+ * before its first byte. Call before syncing the area. */
+static int odev_area_flush(struct odev_area_io *io)
 {
-    struct odev_area_io *io = ctx;
     const struct odev_port *p = io->d->port;
-    uint32_t e = odev_erase_size(io->d, io->a);
-    if (len > io->cap - io->off)
-        return ODEV_E_LIMIT;
-    if (io->off + len > io->erased && e > 1) {
-        uint32_t end = odev_round_up(io->off + (uint32_t)len, e);
+    uint32_t e = odev_erase_size(io->d, io->a), n = io->fill;
+    if (n == 0)
+        return ODEV_OK;
+    if (io->off + n > io->erased && e > 1) {
+        uint32_t end = odev_round_up(io->off + n, e);
         if (p->erase(p->ctx, io->a, io->base + io->erased, end - io->erased) != ODEV_OK)
             return ODEV_E_IO;
         io->erased = end;
     }
-    int rc = p->write(p->ctx, io->a, io->base + io->off, buf, len);
-    io->off += (uint32_t)len;
+    io->fill = 0;
+    int rc = p->write(p->ctx, io->a, io->base + io->off, io->d->dl.tx, n);
+    io->off += n;
     return rc;
+}
+
+/* Sequential writes, gathered into whole pages: the delta decoder emits
+ * record-sized pieces (about 10 bytes on average), and a flash program
+ * costs its setup time whatever its length. */
+static int odev_area_write(void *ctx, const void *buf, size_t len)
+{
+    struct odev_area_io *io = ctx;
+    const uint8_t *src = buf;
+    if (len > io->cap - io->off - io->fill)
+        return ODEV_E_LIMIT;
+    while (len > 0) {
+        size_t n = ODEV_PAGE - io->fill < len ? ODEV_PAGE - io->fill : len;
+        memcpy(io->d->dl.tx + io->fill, src, n);
+        io->fill += (uint32_t)n;
+        src += n;
+        len -= n;
+        int rc = io->fill == ODEV_PAGE ? odev_area_flush(io) : ODEV_OK;
+        if (rc != ODEV_OK)
+            return rc;
+    }
+    return ODEV_OK;
 }
 
 static void odev_area_open(struct odev_area_io *io, struct odev *d, enum odev_area a,
@@ -151,6 +179,8 @@ static enum odev_err odev_copy_slot(struct odev *d, enum odev_area slot, uint32_
             return odev_fail(d, ODEV_E_IO, "flash write failed");
         done += n;
     }
+    if (odev_area_flush(&out) != ODEV_OK)
+        return odev_fail(d, ODEV_E_IO, "flash write failed");
     if (p->sync(p->ctx, slot) != ODEV_OK)
         return odev_fail(d, ODEV_E_IO, "sync failed");
     return ODEV_OK;
@@ -329,10 +359,14 @@ static enum odev_err odev_extract(struct odev *d, const struct dio_reader *pkg)
     if (odev_has_core(h)) {
         odev_area_open(&out, d, ODEV_AREA_STAGING, 0, h->core_size);
         e = dpkg_extract_core(&d->w, pkg, h, &old, d->running.core_len, &w, &why);
+        if (e == ODEV_OK && odev_area_flush(&out) != ODEV_OK)
+            return odev_fail(d, ODEV_E_IO, "flash write failed");
     }
     if (e == ODEV_OK && (h->flags & DPKG_F_SCRIPT)) {
         odev_area_open(&out, d, ODEV_AREA_STAGING, soff, h->script_size);
         e = dpkg_extract_script(&d->w, pkg, h, &w, &why);
+        if (e == ODEV_OK && odev_area_flush(&out) != ODEV_OK)
+            return odev_fail(d, ODEV_E_IO, "flash write failed");
     }
     if (e == ODEV_OK && d->port->sync(d->port->ctx, ODEV_AREA_STAGING) != ODEV_OK)
         return odev_fail(d, ODEV_E_IO, "sync failed");
