@@ -184,6 +184,37 @@ static void journal_sequence_wraps(void **state)
     devflash_free(&f);
 }
 
+/* A sector the minimal port wrote before djslot existed (its own code:
+ * sequence, record, FNV-1a of both, native-endian on a little-endian
+ * core, then the seal 0x4F444556) still loads, and the next save goes on
+ * from its sequence number into the other sector. */
+static void journal_reads_minimal_port_sectors(void **state)
+{
+    (void)state;
+    struct devflash f;
+    uint8_t a[ODEV_JOURNAL_LEN], b[ODEV_JOURNAL_LEN], got[ODEV_JOURNAL_LEN];
+    const uint8_t old_sector[4] = {7, 0, 0, 0}, seal[4] = {0x56, 0x45, 0x44, 0x4F};
+    pattern(a, sizeof a, 3);
+    pattern(b, sizeof b, 4);
+    flash_make(&f, 1, 0);
+    uint8_t *s = f.journal[1];
+    memcpy(s, old_sector, 4);
+    memcpy(s + 4, a, ODEV_JOURNAL_LEN);
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 4 + ODEV_JOURNAL_LEN; i++)
+        h = (h ^ s[i]) * 16777619u;
+    for (int i = 0; i < 4; i++)
+        s[4 + ODEV_JOURNAL_LEN + i] = (uint8_t)(h >> (8 * i));
+    memcpy(s + 8 + ODEV_JOURNAL_LEN, seal, 4);
+    assert_int_equal(devflash_journal_load(&f, got), ODEV_OK);
+    assert_memory_equal(got, a, sizeof got);
+    assert_int_equal(devflash_journal_save(&f, b), ODEV_OK);
+    assert_int_equal(f.journal[0][0], 8); /* sequence 7 + 1, in sector 0 */
+    assert_int_equal(devflash_journal_load(&f, got), ODEV_OK);
+    assert_memory_equal(got, b, sizeof got);
+    devflash_free(&f);
+}
+
 /* Unsynced blocks are coins at a cut; synced ones always survive. */
 static void unsynced_blocks_may_be_lost(void **state)
 {
@@ -338,6 +369,7 @@ int main(void)
         cmocka_unit_test(torn_erase_leaves_mix),
         cmocka_unit_test(journal_atomic_every_cut),
         cmocka_unit_test(journal_sequence_wraps),
+        cmocka_unit_test(journal_reads_minimal_port_sectors),
         cmocka_unit_test(unsynced_blocks_may_be_lost),
         cmocka_unit_test(nor_violations_detected),
         cmocka_unit_test(counting_and_replay),

@@ -3,7 +3,9 @@
 
 #include "djslot.h"
 
-#define DJSLOT_SEAL 0x4C534A4Fu /* "OJSL" */
+/* The minimal port's seal before djslot existed: sectors it wrote (same
+ * layout, little-endian Cortex-M) stay readable after an upgrade. */
+#define DJSLOT_SEAL 0x4F444556u /* "ODEV" read as a number */
 #define DJSLOT_SUM_AT (4 + ODEV_JOURNAL_LEN)
 #define DJSLOT_SEAL_AT (DJSLOT_SUM_AT + 4)
 

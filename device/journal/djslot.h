@@ -8,7 +8,8 @@
  *
  *     sequence (4) | record (ODEV_JOURNAL_LEN) | FNV-1a of both (4) | seal (4)
  *
- * little-endian. Save erases the sector that does not hold the newest
+ * little-endian (the minimal port's layout before this module existed,
+ * so its sectors stay readable). Save erases the sector that does not hold the newest
  * record, programs sequence, record and checksum, and only then the seal.
  * A cut during the erase or the first program leaves that sector unsealed
  * or failing its checksum; a cut in the seal leaves it unsealed, or sealed
