@@ -70,6 +70,11 @@ timeout 30 "$CC" -m put -f "$PKG" "coap://127.0.0.1:$CS_PORT/fota" >/dev/null 2>
 
 # one ota-load run; prints its RESULT line
 load() { timeout 300 "$LOAD" "$@" 2>>"$TMP/load.err" | grep '^RESULT'; }
+# why a run failed: ota-server's refusal counters (nonzero ones) from /stats
+refusals() {
+  timeout 10 "$CC" -B 5 -m get "coap://127.0.0.1:$OTA_PORT/stats" 2>/dev/null | tr ',{}' '\n\n\n' |
+    grep -E '"(limited_|short_|build_|transfer_slots|sources_tracked|status|content|service)' | grep -v ':0$' | tr '\n' ' '
+}
 
 echo "== 1. block answers/s, 1024-byte blocks, $(stat -c %s "$PKG")-byte package, same ota-load"
 server_with "rate_limit = 0" "max_transfers = 20000"
@@ -96,9 +101,9 @@ done
 declare -a SF SQ
 for k in 1 2 3; do
   R=$(load -s "127.0.0.1:$OTA_PORT" -n 1000 -w 4 -i 64 -r 5 -t 250 -e "$PKG" -P "$OTA_SERVER_PID")
-  SF+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /fota run $k: failures: $R"
+  SF+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /fota run $k: failures: $R; server: $(refusals)"
   R=$(load -s "127.0.0.1:$OTA_PORT" -n 1000 -w 4 -i 64 -r 5 -t 250 -e "$PKG" -P "$OTA_SERVER_PID" -Q)
-  SQ+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /p/ run $k: failures: $R"
+  SQ+=("$(field "$R" blocks_per_s)"); [ "$(field "$R" failed)" = 0 ] || echo "   /p/ run $k: failures: $R; server: $(refusals)"
 done
 msf=$(median3 "${SF[@]}") msq=$(median3 "${SQ[@]}")
 RSHORT=$(awk -v a="$msq" -v b="$msf" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
