@@ -77,7 +77,10 @@ static size_t srv_home(const struct srv_limit *l, const struct srv_peer_key *k)
 static void srv_shift_delete(const struct srv_limit *l, void *tab, size_t stride, size_t i)
 {
     size_t mask = l->cap - 1, j = i;
-    srv_key_at(tab, stride, i)->len = 0;
+    /* A vacated slot is cleared whole, not only its key: a transfer flag
+     * left behind would be ended again when the slot is next filled (the
+     * moved entry ends its own), and nxfer would wrap below zero. */
+    memset(srv_key_at(tab, stride, i), 0, stride);
     for (;;) {
         j = (j + 1) & mask;
         struct srv_peer_key *kj = srv_key_at(tab, stride, j);
@@ -89,7 +92,7 @@ static void srv_shift_delete(const struct srv_limit *l, void *tab, size_t stride
         if (stays)
             continue;
         memcpy(srv_key_at(tab, stride, i), kj, stride);
-        kj->len = 0;
+        memset(kj, 0, stride);
         i = j;
     }
 }

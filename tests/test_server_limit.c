@@ -122,6 +122,52 @@ static void limit_expiry(void **state)
     srv_limit_free(&l);
 }
 
+/* Expired sources swept out of a crowded table shift running transfers
+ * back along their probe runs; the slots they leave must not keep a
+ * transfer that a new source then "ends" a second time (nxfer wrapped
+ * below zero and every later transfer got 5.03 until a restart). */
+static void limit_moved_transfers_counted_once(void **state)
+{
+    struct srv_limit l;
+    struct srv_src *s;
+    unsigned age;
+    const uint8_t e[8] = "AAAAAAA";
+    (void)state;
+    limit_setup(&l, 64, 0, 0, 1);
+    for (int i = 0; i < 40; i++) { /* old: seen at 1 s, expired at 11.5 s */
+        struct srv_peer_key k = test_peer_key("10.3.0.1", (uint16_t)(3000 + i));
+        if (srv_limit_request(&l, &k, 1000, &s, &age) == SRV_V_OK)
+            assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 1000, &age), SRV_V_OK);
+    }
+    int running = 0, in[20] = {0};
+    for (int i = 0; i < 20; i++) { /* new: still running at 11.5 s (if there is room) */
+        struct srv_peer_key k = test_peer_key("10.4.0.1", (uint16_t)(4000 + i));
+        if (srv_limit_request(&l, &k, 6000, &s, &age) != SRV_V_OK)
+            continue;
+        assert_int_equal(srv_limit_transfer(&l, s, e, 0, 0, 6000, &age), SRV_V_OK);
+        in[i] = 1;
+        running++;
+    }
+    assert_true(running >= 10);
+    srv_limit_tick(&l, 11500);
+    assert_int_equal(l.nxfer, (size_t)running);
+    for (int i = 0; i < 40; i++) { /* newcomers fill the vacated slots */
+        struct srv_peer_key k = test_peer_key("10.5.0.1", (uint16_t)(5000 + i));
+        (void)srv_limit_request(&l, &k, 11600, &s, &age);
+    }
+    assert_int_equal(l.nxfer, (size_t)running);
+    for (int i = 0; i < 20; i++) { /* the running ones finish: back to 0 */
+        struct srv_peer_key k = test_peer_key("10.4.0.1", (uint16_t)(4000 + i));
+        if (!in[i])
+            continue;
+        assert_int_equal(srv_limit_request(&l, &k, 11700, &s, &age), SRV_V_OK);
+        assert_true(s->xfer);
+        assert_int_equal(srv_limit_transfer(&l, s, e, 1, 0, 11700, &age), SRV_V_OK);
+    }
+    assert_int_equal(l.nxfer, 0);
+    srv_limit_free(&l);
+}
+
 /* Many sources through a small table: memory stays fixed, lookups stay
  * right after deletions, and sources busy with a transfer are never
  * evicted (new ones get SRV_V_SOURCES instead). */
@@ -569,7 +615,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bucket_refill),       cmocka_unit_test(limit_rate_per_source),
         cmocka_unit_test(limit_transfer_cap),  cmocka_unit_test(limit_expiry),
-        cmocka_unit_test(limit_table_bounded), cmocka_unit_test(admin_and_stats),
+        cmocka_unit_test(limit_table_bounded),
+        cmocka_unit_test(limit_moved_transfers_counted_once), cmocka_unit_test(admin_and_stats),
         cmocka_unit_test(limit_resend_after_last),
         cmocka_unit_test(limit_checks_are_not_running), cmocka_unit_test(limit_resize_keeps_transfers),
         cmocka_unit_test(limit_per_address),
